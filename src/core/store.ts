@@ -1,0 +1,102 @@
+/**
+ * The storage seam of the core: a small, ordered, async key-value store with atomic batches.
+ * The in-memory store here serves unit tests and Node tools; the full node implements it on
+ * LevelDB and the browser client on IndexedDB. Keys sort byte-wise.
+ */
+import { compareBytes } from './bytes.ts';
+
+export type BatchOp =
+  | { type: 'put'; key: Uint8Array; value: Uint8Array }
+  | { type: 'del'; key: Uint8Array };
+
+export interface IterateOptions {
+  gte?: Uint8Array;
+  gt?: Uint8Array;
+  lte?: Uint8Array;
+  lt?: Uint8Array;
+  reverse?: boolean;
+  limit?: number;
+}
+
+export interface KVStore {
+  get(key: Uint8Array): Promise<Uint8Array | undefined>;
+  /** Entries in key order (descending with `reverse`) within the bounds. */
+  iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]>;
+  /** Applies every op or none. */
+  write(ops: BatchOp[]): Promise<void>;
+}
+
+const keyOf = (k: Uint8Array): string => String.fromCharCode.apply(null, k as unknown as number[]);
+
+/** A sorted in-memory store. Sorting is lazy: writes are O(1), the next scan sorts once. */
+export class MemoryStore implements KVStore {
+  private readonly map = new Map<string, [Uint8Array, Uint8Array]>();
+  private sorted: [Uint8Array, Uint8Array][] | undefined = [];
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.map.get(keyOf(key))?.[1];
+  }
+
+  getSync(key: Uint8Array): Uint8Array | undefined {
+    return this.map.get(keyOf(key))?.[1];
+  }
+
+  async write(ops: BatchOp[]): Promise<void> {
+    this.writeSync(ops);
+  }
+
+  writeSync(ops: BatchOp[]): void {
+    for (const op of ops) {
+      const k = keyOf(op.key);
+      if (op.type === 'put') {
+        const had = this.map.has(k);
+        this.map.set(k, [op.key.slice(), op.value.slice()]);
+        if (had && this.sorted) {
+          const i = this.lowerBound(op.key);
+          this.sorted[i] = this.map.get(k)!;
+        } else this.sorted = undefined;
+      } else if (this.map.delete(k)) this.sorted = undefined;
+    }
+  }
+
+  private entries(): [Uint8Array, Uint8Array][] {
+    if (!this.sorted) this.sorted = [...this.map.values()].sort((a, b) => compareBytes(a[0], b[0]));
+    return this.sorted;
+  }
+
+  private lowerBound(key: Uint8Array): number {
+    const e = this.entries();
+    let lo = 0;
+    let hi = e.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareBytes(e[mid][0], key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  async *iterate(o: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
+    yield* this.iterateSync(o);
+  }
+
+  *iterateSync(o: IterateOptions): Iterable<[Uint8Array, Uint8Array]> {
+    const e = this.entries();
+    let lo = o.gte ? this.lowerBound(o.gte) : o.gt ? this.lowerBound(o.gt) : 0;
+    if (o.gt && lo < e.length && compareBytes(e[lo][0], o.gt) === 0) lo++;
+    let hi = o.lte ? this.lowerBound(o.lte) : o.lt ? this.lowerBound(o.lt) : e.length;
+    if (o.lte && hi < e.length && compareBytes(e[hi][0], o.lte) === 0) hi++;
+    const limit = o.limit ?? Infinity;
+    let n = 0;
+    const snapshot = e;
+    if (o.reverse) {
+      for (let i = hi - 1; i >= lo && n < limit; i--, n++) yield snapshot[i];
+    } else {
+      for (let i = lo; i < hi && n < limit; i++, n++) yield snapshot[i];
+    }
+  }
+}
