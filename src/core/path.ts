@@ -1,0 +1,72 @@
+/**
+ * Token paths for branch factor 16 (spec/merkledb.md §1): a key's bytes become 4-bit tokens,
+ * high nibble first. In memory a path holds one token per byte, so byte-wise comparison of
+ * paths is the trie's key order. On the wire and in hashes a path is packed MSB-first with its
+ * length in bits; an odd number of tokens leaves the low nibble of the last byte zero.
+ */
+import type { Path } from './types.ts';
+import { InvalidKeyLength, NonZeroPaddingBits } from './errors.ts';
+
+export const BRANCH_FACTOR = 16;
+export const BITS_PER_TOKEN = 4;
+
+/** The token path of a whole-byte key. */
+export function keyToPath(key: Uint8Array): Path {
+  const p = new Uint8Array(key.length * 2);
+  for (let i = 0; i < key.length; i++) {
+    p[2 * i] = key[i] >> 4;
+    p[2 * i + 1] = key[i] & 15;
+  }
+  return p;
+}
+
+/** Packs a path into bytes (MSB first, zero padding in the low nibble of an odd last byte). */
+export function packPath(path: Path): Uint8Array {
+  const out = new Uint8Array((path.length + 1) >> 1);
+  for (let i = 0; i < path.length; i++) {
+    out[i >> 1] |= (i & 1) === 0 ? path[i] << 4 : path[i];
+  }
+  return out;
+}
+
+/** The key bytes of a whole-byte path; for an odd path, the zero-padded packed bytes. */
+export const pathToKey = packPath;
+
+/** Decodes a packed key of `bitLength` bits; throws a typed error for a bad length or padding. */
+export function unpackPath(bitLength: number, bytes: Uint8Array): Path {
+  if (!Number.isSafeInteger(bitLength) || bitLength < 0 || bitLength % BITS_PER_TOKEN !== 0) {
+    throw new InvalidKeyLength(`key length ${bitLength} bits is not a multiple of ${BITS_PER_TOKEN}`, { bitLength });
+  }
+  const tokens = bitLength / BITS_PER_TOKEN;
+  if (bytes.length !== (tokens + 1) >> 1) {
+    throw new InvalidKeyLength(`key of ${bitLength} bits needs ${(tokens + 1) >> 1} bytes, got ${bytes.length}`, {
+      bitLength,
+      byteLength: bytes.length,
+    });
+  }
+  if ((tokens & 1) === 1 && (bytes[bytes.length - 1] & 15) !== 0) {
+    throw new NonZeroPaddingBits('padding bits of an odd-length key must be zero', { bitLength });
+  }
+  const p = new Uint8Array(tokens);
+  for (let i = 0; i < tokens; i++) p[i] = (i & 1) === 0 ? bytes[i >> 1] >> 4 : bytes[i >> 1] & 15;
+  return p;
+}
+
+export function isWholeByte(path: Path): boolean {
+  return (path.length & 1) === 0;
+}
+
+/** True when `prefix` is a (not necessarily strict) prefix of `path`. */
+export function hasPrefix(path: Path, prefix: Path): boolean {
+  if (prefix.length > path.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (path[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** Length of the longest common prefix of two paths. */
+export function commonPrefixLength(a: Path, b: Path, from = 0): number {
+  const n = a.length < b.length ? a.length : b.length;
+  let i = from;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
