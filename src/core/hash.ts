@@ -1,0 +1,78 @@
+/**
+ * Node hashing, byte-for-byte AvalancheGo merkledb (spec/merkledb.md §2):
+ *   id = SHA-256( uvarint(#children) || (uvarint(index) || childId)* ||
+ *                 (0x01 || uvarint(len d) || d  |  0x00) || uvarint(bits) || packed key )
+ * where d is the value digest: the value itself below 32 bytes, else SHA-256(value).
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { Path } from './types.ts';
+
+export const HASH_LENGTH = 32;
+
+/** Unsigned LEB128, as Go's binary.AppendUvarint. */
+export function uvarintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+function putUvarint(buf: Uint8Array, off: number, n: number): number {
+  while (n >= 0x80) {
+    buf[off++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[off++] = n;
+  return off;
+}
+
+export function valueDigest(value: Uint8Array): Uint8Array {
+  return value.length < HASH_LENGTH ? value : sha256(value);
+}
+
+// One scratch buffer grows as needed: hashing allocates only the digest.
+let scratch = new Uint8Array(1024);
+
+/**
+ * The id of a node with full key `path`, value digest `digest` (undefined: no value) and
+ * `children` (a 16-slot array, undefined where there is no child).
+ */
+export function hashNode(path: Path, digest: Uint8Array | undefined, children: ArrayLike<Uint8Array | undefined>): Uint8Array {
+  let count = 0;
+  for (let i = 0; i < children.length; i++) if (children[i] !== undefined) count++;
+  const need = 1 + count * 34 + 2 + (digest ? digest.length + 5 : 0) + 10 + (path.length >> 1) + 1;
+  if (scratch.length < need) scratch = new Uint8Array(need * 2);
+  const buf = scratch;
+  let off = putUvarint(buf, 0, count);
+  for (let i = 0; i < children.length; i++) {
+    const c = children[i];
+    if (c === undefined) continue;
+    buf[off++] = i; // index < 128: a one-byte uvarint
+    buf.set(c, off);
+    off += HASH_LENGTH;
+  }
+  if (digest !== undefined) {
+    buf[off++] = 1;
+    off = putUvarint(buf, off, digest.length);
+    buf.set(digest, off);
+    off += digest.length;
+  } else buf[off++] = 0;
+  off = putUvarint(buf, off, path.length * 4);
+  const n = path.length;
+  for (let i = 0; i + 1 < n; i += 2) buf[off++] = (path[i] << 4) | path[i + 1];
+  if (n & 1) buf[off++] = path[n - 1] << 4;
+  return sha256(buf.subarray(0, off));
+}
+
+/** Number of bytes `hashNode` feeds to SHA-256 for such a node (for the benchmark's baseline). */
+export function hashedLength(pathLength: number, digestLength: number | undefined, childCount: number): number {
+  return (
+    uvarintLength(childCount) +
+    childCount * 33 +
+    (digestLength === undefined ? 1 : 1 + uvarintLength(digestLength) + digestLength) +
+    uvarintLength(pathLength * 4) +
+    ((pathLength + 1) >> 1)
+  );
+}
