@@ -1,0 +1,501 @@
+/**
+ * The MerkleDB-compatible radix trie (spec/merkledb.md §1–2) over a `KVStore`.
+ *
+ * Layout in the store (one byte per token in node keys, so store order is trie order):
+ *   'n' ++ path  → node record: value digest and children (index, compressed path, id)
+ *   'v' ++ key   → value (range scans read values without touching nodes)
+ *   'm'          → meta: root path and root id
+ * A `TrieView` is a copy-on-write overlay of changed nodes and values over the store: a commit
+ * builds one and writes it in one atomic batch, and a historical root is a view with the later
+ * changes reverted (how change and range proofs are served at older roots, as AvalancheGo does).
+ */
+import { compareBytes, concatBytes, equalBytes } from './bytes.ts';
+import { hashNode, valueDigest } from './hash.ts';
+import { commonPrefixLength, hasPrefix, keyToPath, packPath } from './path.ts';
+import type { BatchOp, KVStore } from './store.ts';
+import { EMPTY_ROOT, type KeyChange, type KeyValue, type Path, type ProofNode } from './types.ts';
+import { buildRoot, type BuiltNode } from './builder.ts';
+
+export interface ChildEntry {
+  /** Full path of the child node. */
+  path: Path;
+  id: Uint8Array;
+}
+
+export interface TrieNode {
+  path: Path;
+  digest: Uint8Array | undefined;
+  children: (ChildEntry | undefined)[];
+  id: Uint8Array;
+}
+
+const N = 0x6e; // 'n'
+const V = 0x76; // 'v'
+export const META_KEY = new Uint8Array([0x6d]); // 'm'
+
+export const nodeKey = (path: Path): Uint8Array => {
+  const k = new Uint8Array(path.length + 1);
+  k[0] = N;
+  k.set(path, 1);
+  return k;
+};
+export const valueKey = (key: Uint8Array): Uint8Array => {
+  const k = new Uint8Array(key.length + 1);
+  k[0] = V;
+  k.set(key, 1);
+  return k;
+};
+const VALUE_END = new Uint8Array([V + 1]);
+const STALE = new Uint8Array(0);
+
+const pathStr = (p: Uint8Array): string => String.fromCharCode.apply(null, p as unknown as number[]);
+
+export function encodeNode(n: TrieNode): Uint8Array {
+  let len = 2 + (n.digest ? 1 + n.digest.length : 0) + 32;
+  for (const c of n.children) if (c) len += 2 + (c.path.length - n.path.length - 1) + 32;
+  const out = new Uint8Array(len);
+  let o = 0;
+  out[o++] = n.digest ? 1 : 0;
+  if (n.digest) {
+    out[o++] = n.digest.length;
+    out.set(n.digest, o);
+    o += n.digest.length;
+  }
+  out.set(n.id, o);
+  o += 32;
+  let count = 0;
+  for (const c of n.children) if (c) count++;
+  out[o++] = count;
+  for (let i = 0; i < 16; i++) {
+    const c = n.children[i];
+    if (!c) continue;
+    const rest = c.path.subarray(n.path.length + 1);
+    out[o++] = i;
+    out[o++] = rest.length;
+    out.set(rest, o);
+    o += rest.length;
+    out.set(c.id, o);
+    o += 32;
+  }
+  return out;
+}
+
+export function decodeNode(path: Path, b: Uint8Array): TrieNode {
+  let o = 0;
+  let digest: Uint8Array | undefined;
+  if (b[o++] === 1) {
+    const l = b[o++];
+    digest = b.slice(o, o + l);
+    o += l;
+  }
+  const id = b.slice(o, o + 32);
+  o += 32;
+  const count = b[o++];
+  const children: (ChildEntry | undefined)[] = new Array(16);
+  for (let k = 0; k < count; k++) {
+    const i = b[o++];
+    const l = b[o++];
+    const cp = new Uint8Array(path.length + 1 + l);
+    cp.set(path);
+    cp[path.length] = i;
+    cp.set(b.subarray(o, o + l), path.length + 1);
+    o += l;
+    children[i] = { path: cp, id: b.slice(o, o + 32) };
+    o += 32;
+  }
+  return { path, digest, children, id };
+}
+
+interface Meta {
+  rootPath: Path | undefined;
+  root: Uint8Array;
+}
+
+function encodeMeta(m: Meta): Uint8Array {
+  if (!m.rootPath) return new Uint8Array([0]);
+  return concatBytes(new Uint8Array([1]), m.root, m.rootPath);
+}
+
+function decodeMeta(b: Uint8Array | undefined): Meta {
+  if (!b || b[0] === 0) return { rootPath: undefined, root: EMPTY_ROOT };
+  return { root: b.slice(1, 33), rootPath: b.slice(33) };
+}
+
+/** A read-through, copy-on-write overlay of the trie. Not safe to share across concurrent writers. */
+export class TrieView {
+  readonly store: KVStore;
+  private rootPath: Path | undefined;
+  private rootId: Uint8Array;
+  /** Overlay of nodes: a node, or null where the node was removed. */
+  private readonly nodes = new Map<string, TrieNode | null>();
+  private readonly dirty = new Set<string>();
+  /** Overlay of values: a value, or null where the key was deleted. */
+  private readonly values = new Map<string, { key: Uint8Array; value: Uint8Array | null }>();
+
+  constructor(store: KVStore, rootPath: Path | undefined, root: Uint8Array) {
+    this.store = store;
+    this.rootPath = rootPath;
+    this.rootId = root;
+  }
+
+  get root(): Uint8Array {
+    if (this.dirty.size > 0) this.rehash();
+    return this.rootId;
+  }
+
+  async getNode(path: Path): Promise<TrieNode | undefined> {
+    const s = pathStr(path);
+    const o = this.nodes.get(s);
+    if (o !== undefined) return o ?? undefined;
+    const raw = await this.store.get(nodeKey(path));
+    return raw ? decodeNode(path, raw) : undefined;
+  }
+
+  private async mustNode(path: Path): Promise<TrieNode> {
+    const n = await this.getNode(path);
+    if (!n) throw new Error(`trie node missing from store at path of ${path.length} tokens`);
+    return n;
+  }
+
+  /** A private, writable copy of a node, registered in the overlay as dirty. */
+  private async touch(path: Path): Promise<TrieNode> {
+    const s = pathStr(path);
+    const o = this.nodes.get(s);
+    if (o && this.dirty.has(s)) return o;
+    const n = o ?? (await this.mustNode(path));
+    const copy: TrieNode = { path: n.path, digest: n.digest, children: n.children.slice(), id: n.id };
+    this.nodes.set(s, copy);
+    this.dirty.add(s);
+    return copy;
+  }
+
+  private create(path: Path, digest: Uint8Array | undefined): TrieNode {
+    const n: TrieNode = { path, digest, children: new Array(16), id: STALE };
+    const s = pathStr(path);
+    this.nodes.set(s, n);
+    this.dirty.add(s);
+    return n;
+  }
+
+  private remove(path: Path): void {
+    const s = pathStr(path);
+    this.nodes.set(s, null);
+    this.dirty.add(s);
+  }
+
+  async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    const o = this.values.get(pathStr(key));
+    if (o !== undefined) return o.value ?? undefined;
+    return this.store.get(valueKey(key));
+  }
+
+  /** Key-values with `start <= key <= end` (either bound optional), in key order. */
+  async *entries(start?: Uint8Array, end?: Uint8Array, limit = Infinity): AsyncIterable<KeyValue> {
+    if (limit <= 0) return;
+    const overlay = [...this.values.values()]
+      .filter((e) => (!start || compareBytes(e.key, start) >= 0) && (!end || compareBytes(e.key, end) <= 0))
+      .sort((a, b) => compareBytes(a.key, b.key));
+    let oi = 0;
+    let n = 0;
+    const it = this.store.iterate({ gte: valueKey(start ?? new Uint8Array(0)), ...(end ? { lte: valueKey(end) } : { lt: VALUE_END }) });
+    for await (const [k, v] of it) {
+      const key = k.subarray(1);
+      while (oi < overlay.length && compareBytes(overlay[oi].key, key) < 0) {
+        const e = overlay[oi++];
+        if (e.value) {
+          yield { key: e.key, value: e.value };
+          if (++n >= limit) return;
+        }
+      }
+      if (oi < overlay.length && compareBytes(overlay[oi].key, key) === 0) {
+        const e = overlay[oi++];
+        if (!e.value) continue;
+        yield { key: e.key, value: e.value };
+      } else yield { key: key.slice(), value: v };
+      if (++n >= limit) return;
+    }
+    for (; oi < overlay.length; oi++) {
+      const e = overlay[oi];
+      if (e.value) {
+        yield { key: e.key, value: e.value };
+        if (++n >= limit) return;
+      }
+    }
+  }
+
+  /** Applies puts and deletes (a delete of an absent key is a no-op). */
+  async apply(changes: Iterable<KeyChange>): Promise<void> {
+    for (const c of changes) {
+      if (c.value === undefined) await this.delete(c.key);
+      else await this.put(c.key, c.value);
+    }
+  }
+
+  async put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    this.values.set(pathStr(key), { key: key.slice(), value: value.slice() });
+    const k = keyToPath(key);
+    const digest = valueDigest(value);
+    if (!this.rootPath) {
+      this.create(k, digest);
+      this.rootPath = k;
+      return;
+    }
+    if (!hasPrefix(k, this.rootPath)) {
+      const old = await this.mustNode(this.rootPath);
+      const cp = commonPrefixLength(k, old.path);
+      const top = this.create(k.slice(0, cp), cp === k.length ? digest : undefined);
+      top.children[old.path[cp]] = { path: old.path, id: this.dirty.has(pathStr(old.path)) ? STALE : old.id };
+      if (cp < k.length) {
+        this.create(k, digest);
+        top.children[k[cp]] = { path: k, id: STALE };
+      }
+      this.rootPath = top.path;
+      return;
+    }
+    let node = await this.touch(this.rootPath);
+    for (;;) {
+      if (node.path.length === k.length) {
+        node.digest = digest;
+        return;
+      }
+      const idx = k[node.path.length];
+      const ce = node.children[idx];
+      if (!ce) {
+        this.create(k, digest);
+        node.children[idx] = { path: k, id: STALE };
+        return;
+      }
+      if (hasPrefix(k, ce.path)) {
+        node.children[idx] = { path: ce.path, id: STALE };
+        node = await this.touch(ce.path);
+        continue;
+      }
+      const cp = commonPrefixLength(k, ce.path, node.path.length + 1);
+      const branch = this.create(k.slice(0, cp), cp === k.length ? digest : undefined);
+      branch.children[ce.path[cp]] = ce;
+      if (cp < k.length) {
+        this.create(k, digest);
+        branch.children[k[cp]] = { path: k, id: STALE };
+      }
+      node.children[idx] = { path: branch.path, id: STALE };
+      return;
+    }
+  }
+
+  async delete(key: Uint8Array): Promise<void> {
+    const k = keyToPath(key);
+    if (!this.rootPath) return;
+    // Find the node without copying; only copy the path once we know the key exists.
+    const chain: Path[] = [];
+    let path: Path | undefined = this.rootPath;
+    let found: TrieNode | undefined;
+    while (path) {
+      if (!hasPrefix(k, path)) return;
+      const n = await this.mustNode(path);
+      chain.push(path);
+      if (path.length === k.length) {
+        found = n;
+        break;
+      }
+      path = n.children[k[path.length]]?.path;
+    }
+    if (!found || !found.digest) return;
+    this.values.set(pathStr(key), { key: key.slice(), value: null });
+    const nodes: TrieNode[] = [];
+    for (const p of chain) nodes.push(await this.touch(p));
+    for (let i = 0; i + 1 < nodes.length; i++) {
+      const parent = nodes[i];
+      const idx = nodes[i + 1].path[parent.path.length];
+      parent.children[idx] = { path: nodes[i + 1].path, id: STALE };
+    }
+    const node = nodes[nodes.length - 1];
+    node.digest = undefined;
+    const parent = nodes.length > 1 ? nodes[nodes.length - 2] : undefined;
+    const grand = nodes.length > 2 ? nodes[nodes.length - 3] : undefined;
+    const kids = node.children.filter((c) => c !== undefined) as ChildEntry[];
+    if (kids.length >= 2) return;
+    this.remove(node.path);
+    const replacement = kids.length === 1 ? kids[0] : undefined;
+    if (!parent) {
+      this.rootPath = replacement?.path;
+      this.rootId = replacement ? replacement.id : EMPTY_ROOT;
+      return;
+    }
+    parent.children[node.path[parent.path.length]] = replacement;
+    if (replacement || parent.digest) return;
+    // The parent lost a child and holds no value: with one child left it must be merged away.
+    const rest = parent.children.filter((c) => c !== undefined) as ChildEntry[];
+    if (rest.length !== 1) return;
+    this.remove(parent.path);
+    if (!grand) {
+      this.rootPath = rest[0].path;
+      this.rootId = rest[0].id;
+    } else grand.children[parent.path[grand.path.length]] = rest[0];
+  }
+
+  /** Recomputes the ids of changed nodes, deepest first. */
+  private rehash(): void {
+    const changed = [...this.dirty].map((s) => this.nodes.get(s)).filter((n): n is TrieNode => !!n);
+    changed.sort((a, b) => b.path.length - a.path.length);
+    const byPath = new Map<string, TrieNode>();
+    for (const n of changed) byPath.set(pathStr(n.path), n);
+    const ids: (Uint8Array | undefined)[] = new Array(16);
+    for (const n of changed) {
+      for (let i = 0; i < 16; i++) {
+        const c = n.children[i];
+        if (c && c.id === STALE) {
+          const child = byPath.get(pathStr(c.path));
+          if (!child) throw new Error('stale child id without a changed child node');
+          n.children[i] = { path: c.path, id: child.id };
+        }
+        ids[i] = n.children[i]?.id;
+      }
+      n.id = hashNode(n.path, n.digest, ids);
+    }
+    if (this.rootPath) {
+      const r = this.nodes.get(pathStr(this.rootPath));
+      if (r) this.rootId = r.id;
+    } else this.rootId = EMPTY_ROOT;
+    // Removed nodes stay in the overlay as null for `batch()`; nothing is pending any more.
+    this.dirty.clear();
+  }
+
+  /** The store operations that make this view's state durable (call after all changes). */
+  batch(): BatchOp[] {
+    const root = this.root;
+    const ops: BatchOp[] = [];
+    for (const [s, n] of this.nodes) {
+      const path = Uint8Array.from(s, (c) => c.charCodeAt(0));
+      if (n === null) ops.push({ type: 'del', key: nodeKey(path) });
+      else ops.push({ type: 'put', key: nodeKey(path), value: encodeNode(n) });
+    }
+    for (const e of this.values.values()) {
+      if (e.value === null) ops.push({ type: 'del', key: valueKey(e.key) });
+      else ops.push({ type: 'put', key: valueKey(e.key), value: e.value });
+    }
+    ops.push({ type: 'put', key: META_KEY, value: encodeMeta({ rootPath: this.rootPath, root }) });
+    return ops;
+  }
+
+  get rootNodePath(): Path | undefined {
+    return this.rootPath;
+  }
+
+  /**
+   * The proof path toward `path` (spec §3): nodes from the root while they prefix the path; if
+   * the path is absent, ending with the would-be parent or with the diverging child there.
+   */
+  async proofPath(path: Path): Promise<ProofNode[]> {
+    const root = this.root; // rehash first
+    void root;
+    const out: ProofNode[] = [];
+    if (!this.rootPath) return out;
+    let node = await this.mustNode(this.rootPath);
+    for (;;) {
+      out.push(toProofNode(node));
+      if (!hasPrefix(path, node.path) || node.path.length === path.length) return out;
+      const ce = node.children[path[node.path.length]];
+      if (!ce) return out;
+      node = await this.mustNode(ce.path);
+      if (!hasPrefix(path, node.path)) {
+        out.push(toProofNode(node));
+        return out;
+      }
+    }
+  }
+}
+
+export function toProofNode(n: TrieNode): ProofNode {
+  const children = new Map<number, Uint8Array>();
+  for (let i = 0; i < 16; i++) {
+    const c = n.children[i];
+    if (c) children.set(i, c.id);
+  }
+  return { key: n.path, valueOrHash: n.digest, children };
+}
+
+/** The persistent trie: the newest committed state in a store. */
+export class MerkleTrie {
+  readonly store: KVStore;
+  private meta: Meta;
+
+  private constructor(store: KVStore, meta: Meta) {
+    this.store = store;
+    this.meta = meta;
+  }
+
+  static async open(store: KVStore): Promise<MerkleTrie> {
+    return new MerkleTrie(store, decodeMeta(await store.get(META_KEY)));
+  }
+
+  get root(): Uint8Array {
+    return this.meta.root;
+  }
+
+  /** A fresh overlay on the committed state. */
+  view(): TrieView {
+    return new TrieView(this.store, this.meta.rootPath, this.meta.root);
+  }
+
+  get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.store.get(valueKey(key));
+  }
+
+  entries(start?: Uint8Array, end?: Uint8Array, limit?: number): AsyncIterable<KeyValue> {
+    return this.view().entries(start, end, limit);
+  }
+
+  /**
+   * Applies `changes` and returns the new root together with the store operations; with
+   * `extra`, those operations are written in the same atomic batch (history, progress).
+   */
+  async commit(changes: Iterable<KeyChange>, extra: BatchOp[] = []): Promise<Uint8Array> {
+    const v = this.view();
+    await v.apply(changes);
+    return this.commitView(v, extra);
+  }
+
+  /** Writes a view made from this trie's current state. */
+  async commitView(v: TrieView, extra: BatchOp[] = []): Promise<Uint8Array> {
+    const ops = v.batch();
+    await this.store.write(extra.length ? ops.concat(extra) : ops);
+    this.meta = { rootPath: v.rootNodePath, root: v.root };
+    return this.meta.root;
+  }
+
+  /**
+   * Loads sorted, unique key-values into an empty trie in one pass (far faster than puts).
+   * Writes in chunks of `chunk` operations; the meta record goes last, so an interrupted load
+   * leaves an empty-looking trie.
+   */
+  async bulkLoad(sorted: KeyValue[], chunk = 50_000): Promise<Uint8Array> {
+    if (this.meta.rootPath) throw new Error('bulkLoad needs an empty trie');
+    let ops: BatchOp[] = [];
+    const flush = async () => {
+      if (ops.length) await this.store.write(ops);
+      ops = [];
+    };
+    const pending: Promise<void>[] = [];
+    let rootPath: Path | undefined;
+    const items = sorted.map((kv) => ({ path: keyToPath(kv.key), digest: valueDigest(kv.value), value: kv.value }));
+    const root = buildRoot(items, (n: BuiltNode) => {
+      rootPath = n.path;
+      const node: TrieNode = { path: n.path, digest: n.digest, id: n.id, children: n.children.map((c) => c && { path: c.path, id: c.id }) };
+      ops.push({ type: 'put', key: nodeKey(n.path), value: encodeNode(node) });
+      if (n.value) ops.push({ type: 'put', key: valueKey(packPath(n.path)), value: n.value });
+      if (ops.length >= chunk) {
+        pending.push(this.store.write(ops));
+        ops = [];
+      }
+    });
+    await Promise.all(pending);
+    await flush();
+    this.meta = { rootPath, root };
+    await this.store.write([{ type: 'put', key: META_KEY, value: encodeMeta(this.meta) }]);
+    return root;
+  }
+}
+
+export function sameRoot(a: Uint8Array, b: Uint8Array): boolean {
+  return equalBytes(a, b);
+}
