@@ -1,0 +1,430 @@
+/**
+ * The Merkle Mountain Range that authenticates the operation log (spec/mmr.md §1–§3).
+ *
+ * Hashing is commonware's generic MMR (`commonware-storage`): post-order positions, leaf and
+ * node digests prefixed with their u64 big-endian position, peaks folded forward and the root
+ * committing to the leaf count. Our roots equal theirs for the same elements (the vectors of
+ * spec/mmr.md §2 are checked in `mmr.test.ts`).
+ *
+ * Everything here is pure and in memory: an {@link Mmr} that can start from the pinned nodes of
+ * a pruned prefix, range proofs over contiguous leaves, and their verification.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { concatBytes, equalBytes } from './bytes.ts';
+import { ProofError } from './errors.ts';
+
+/** A 32-byte SHA-256 digest. */
+export type Digest = Uint8Array;
+
+/** Why an MMR proof (or a set of pinned nodes) was rejected. */
+export type InvalidMmrProofReason =
+  | 'EmptyRange'
+  | 'RangeOutOfBounds'
+  | 'InvalidLeafCount'
+  | 'InvalidDigestLength'
+  | 'MissingDigest'
+  | 'ExtraDigest'
+  | 'RootMismatch'
+  | 'PinnedCountMismatch'
+  | 'PinnedNodeMismatch';
+
+/** An MMR proof or pinned-node set failed verification; `reason` says which rule it broke. */
+export class InvalidMmrProof extends ProofError {
+  override readonly name = 'InvalidMmrProof';
+  readonly reason: InvalidMmrProofReason;
+  constructor(reason: InvalidMmrProofReason, message: string, details?: Record<string, unknown>) {
+    super(`invalid MMR proof (${reason}): ${message}`, { reason, ...details });
+    this.reason = reason;
+  }
+}
+Object.defineProperty(InvalidMmrProof, 'name', { value: 'InvalidMmrProof' });
+
+/**
+ * A range proof: the digests of the maximal subtrees that hold no leaf of the range, in
+ * left-to-right order of the leaves they cover. Concretely, walking the peaks left to right,
+ * a peak with no leaf in the range contributes its own digest; a peak that holds some leaf of
+ * the range is descended (left child before right child) and every child subtree disjoint from
+ * the range contributes its digest. The leaf count is not part of the proof: the verifier
+ * supplies it, and it is bound by the root.
+ *
+ * A consequence used for pinned nodes: for a range starting at `lower`, the first
+ * `popcount(lower)` digests are exactly the peaks of the MMR over leaves `[0, lower)`.
+ */
+export interface MmrRangeProof {
+  digests: Digest[];
+}
+
+/** A peak of an MMR: its position, height and the leaves `[leafStart, leafStart + 2^height)`. */
+export interface MmrPeak {
+  pos: number;
+  height: number;
+  leafStart: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Positions (spec/mmr.md §1). Positions stay below 2^53, so plain numbers are exact.
+
+function checkCount(n: number, what: string): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`expected ${what} to be a non-negative safe integer, got ${n}`);
+}
+
+/** Number of set bits of a non-negative safe integer. */
+export function popcount(n: number): number {
+  let c = 0;
+  let hi = Math.floor(n / 2 ** 32);
+  let lo = n >>> 0;
+  while (lo) {
+    lo &= lo - 1;
+    c++;
+  }
+  while (hi) {
+    hi &= hi - 1;
+    c++;
+  }
+  return c;
+}
+
+/** Position of leaf `i`: `2*i - popcount(i)`. */
+export function leafPosition(i: number): number {
+  checkCount(i, 'leaf index');
+  return 2 * i - popcount(i);
+}
+
+/** Number of nodes of an MMR with `n` leaves: `2*n - popcount(n)`. */
+export function mmrSize(leafCount: number): number {
+  checkCount(leafCount, 'leaf count');
+  return 2 * leafCount - popcount(leafCount);
+}
+
+/** The peaks of an MMR with `leafCount` leaves, left (tallest) to right. */
+export function peaksOf(leafCount: number): MmrPeak[] {
+  checkCount(leafCount, 'leaf count');
+  const peaks: MmrPeak[] = [];
+  let offset = 0; // nodes before the current perfect tree
+  let leafStart = 0;
+  for (let h = 53; h >= 0; h--) {
+    const leaves = 2 ** h;
+    if (Math.floor(leafCount / leaves) % 2 === 1) {
+      const nodes = 2 * leaves - 1;
+      peaks.push({ pos: offset + nodes - 1, height: h, leafStart });
+      offset += nodes;
+      leafStart += leaves;
+    }
+  }
+  return peaks;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hashing (spec/mmr.md §2).
+
+function u64be(n: number): Uint8Array {
+  const out = new Uint8Array(8);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, Math.floor(n / 2 ** 32));
+  view.setUint32(4, n >>> 0);
+  return out;
+}
+
+/** `SHA-256(u64be(pos) || element)`. */
+export function hashLeaf(pos: number, element: Uint8Array): Digest {
+  return sha256(concatBytes(u64be(pos), element));
+}
+
+/** `SHA-256(u64be(pos) || left || right)`. */
+export function hashNode(pos: number, left: Digest, right: Digest): Digest {
+  return sha256(concatBytes(u64be(pos), left, right));
+}
+
+/** The root over `leafCount` leaves from its peaks, left to right (forward folding). */
+export function rootFromPeaks(leafCount: number, peaks: readonly Digest[]): Digest {
+  if (peaks.length === 0) return sha256(u64be(leafCount));
+  let fold = peaks[0];
+  for (let k = 1; k < peaks.length; k++) fold = sha256(concatBytes(fold, peaks[k]));
+  return sha256(concatBytes(u64be(leafCount), fold));
+}
+
+function checkDigest(d: Uint8Array, what: string): void {
+  if (!(d instanceof Uint8Array)) throw new TypeError(`expected ${what} to be a Uint8Array`);
+  if (d.length !== 32) throw new RangeError(`expected 32-byte ${what}, got ${d.length}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The in-memory MMR.
+
+/**
+ * An append-only in-memory MMR. It may start from the pinned nodes of a pruned prefix
+ * ({@link Mmr.fromPinned}); nodes of that prefix other than its peaks are then unknown.
+ *
+ * @example
+ * const mmr = new Mmr();
+ * mmr.append(new TextEncoder().encode('op 0'));
+ * mmr.root(); // 32-byte root committing to 1 leaf
+ */
+export class Mmr {
+  #leafCount = 0;
+  /** Size of the pruned prefix: the position of `#nodes[0]`. */
+  #base = 0;
+  /** Leaf count of the pruned prefix. */
+  #prunedLeaves = 0;
+  readonly #nodes: Digest[] = [];
+  /** Peaks of the pruned prefix, by position. */
+  readonly #pinned = new Map<number, Digest>();
+
+  /**
+   * An MMR over `lower` leaves of which only the peaks are known (the pinned nodes, left to
+   * right, as returned by {@link pinnedNodes}); appending continues at leaf `lower`.
+   *
+   * @example
+   * const tail = Mmr.fromPinned(full.leafCount, pinnedNodes(full, full.leafCount));
+   * tail.root(); // equals full.root()
+   */
+  static fromPinned(lower: number, pinned: readonly Digest[]): Mmr {
+    checkCount(lower, 'lower bound');
+    const peaks = peaksOf(lower);
+    if (pinned.length !== peaks.length) {
+      throw new RangeError(`expected ${peaks.length} pinned nodes for lower bound ${lower}, got ${pinned.length}`);
+    }
+    pinned.forEach((d, i) => checkDigest(d, `pinned node ${i}`));
+    const m = new Mmr();
+    m.#leafCount = lower;
+    m.#prunedLeaves = lower;
+    m.#base = mmrSize(lower);
+    peaks.forEach((p, i) => m.#pinned.set(p.pos, pinned[i].slice()));
+    return m;
+  }
+
+  /** Number of leaves appended (including the pruned prefix). */
+  get leafCount(): number {
+    return this.#leafCount;
+  }
+
+  /** Number of nodes (including the pruned prefix). */
+  get size(): number {
+    return this.#base + this.#nodes.length;
+  }
+
+  /** The leaf count of the pruned prefix this MMR started from (0 if none). */
+  get prunedLeaves(): number {
+    return this.#prunedLeaves;
+  }
+
+  /** The digest stored at `pos`; throws `RangeError` for a position beyond the MMR or pruned. */
+  node(pos: number): Digest {
+    checkCount(pos, 'position');
+    if (pos >= this.size) throw new RangeError(`position ${pos} is beyond the MMR (size ${this.size})`);
+    if (pos >= this.#base) return this.#nodes[pos - this.#base];
+    const pinned = this.#pinned.get(pos);
+    if (pinned === undefined) throw new RangeError(`position ${pos} is pruned`);
+    return pinned;
+  }
+
+  /** Appends one element as the next leaf; returns the leaf's position. */
+  append(element: Uint8Array): number {
+    if (!(element instanceof Uint8Array)) throw new TypeError('expected element to be a Uint8Array');
+    const i = this.#leafCount;
+    const leafPos = this.size;
+    this.#nodes.push(hashLeaf(leafPos, element));
+    // One merge per trailing one bit of i: the new node's left sibling is complete.
+    let t = i;
+    let h = 0;
+    while (t % 2 === 1) {
+      const pos = this.size;
+      this.#nodes.push(hashNode(pos, this.node(pos - 2 ** (h + 1)), this.node(pos - 1)));
+      t = (t - 1) / 2;
+      h++;
+    }
+    this.#leafCount = i + 1;
+    return leafPos;
+  }
+
+  /** The peak digests of the MMR over its first `leafCount` leaves (default: all). */
+  peakDigests(leafCount: number = this.#leafCount): Digest[] {
+    this.#checkHistorical(leafCount);
+    return peaksOf(leafCount).map((p) => this.node(p.pos));
+  }
+
+  /** The root over the first `leafCount` leaves (default: all), spec/mmr.md §2. */
+  root(leafCount: number = this.#leafCount): Digest {
+    return rootFromPeaks(leafCount, this.peakDigests(leafCount));
+  }
+
+  #checkHistorical(leafCount: number): void {
+    checkCount(leafCount, 'leaf count');
+    if (leafCount > this.#leafCount) {
+      throw new RangeError(`leaf count ${leafCount} is beyond the MMR (${this.#leafCount} leaves)`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Range proofs (spec/mmr.md §3).
+
+/**
+ * The subtree walk shared by proving and verifying. `visit` is called for the maximal subtrees
+ * disjoint from `[start, end)` in left-to-right order; `leaf` for each leaf of the range.
+ */
+function walkPeaks(
+  leafCount: number,
+  start: number,
+  end: number,
+  disjoint: (pos: number) => Digest,
+  leaf: (pos: number, index: number) => Digest,
+): Digest[] {
+  const walk = (pos: number, height: number, leafStart: number): Digest => {
+    const span = 2 ** height;
+    if (leafStart + span <= start || leafStart >= end) return disjoint(pos);
+    if (height === 0) return leaf(pos, leafStart);
+    const half = span / 2;
+    const left = walk(pos - span, height - 1, leafStart);
+    const right = walk(pos - 1, height - 1, leafStart + half);
+    return hashNode(pos, left, right);
+  };
+  return peaksOf(leafCount).map((p) => walk(p.pos, p.height, p.leafStart));
+}
+
+/**
+ * A proof that leaves `[start, end)` belong to `mmr` at `leafCount` leaves (default: all).
+ * A historical leaf count is allowed: positions are stable, so an append-only MMR can prove
+ * against any of its earlier roots.
+ *
+ * @example
+ * const proof = rangeProof(mmr, 2, 5);
+ * verifyRangeProof(mmr.root(), mmr.leafCount, 2, ops.slice(2, 5), proof);
+ */
+export function rangeProof(mmr: Mmr, start: number, end: number, leafCount: number = mmr.leafCount): MmrRangeProof {
+  checkCount(start, 'start');
+  checkCount(end, 'end');
+  checkCount(leafCount, 'leaf count');
+  if (start >= end) throw new RangeError(`expected a non-empty range, got [${start}, ${end})`);
+  if (end > leafCount) throw new RangeError(`range end ${end} is beyond the leaf count ${leafCount}`);
+  if (leafCount > mmr.leafCount) throw new RangeError(`leaf count ${leafCount} is beyond the MMR (${mmr.leafCount} leaves)`);
+  const digests: Digest[] = [];
+  walkPeaks(
+    leafCount,
+    start,
+    end,
+    (pos) => {
+      const d = mmr.node(pos);
+      digests.push(d);
+      return d;
+    },
+    (pos) => mmr.node(pos),
+  );
+  return { digests };
+}
+
+/**
+ * Checks that `elements` are leaves `start..start+elements.length-1` of the MMR with `root`
+ * and `leafCount` leaves. Throws {@link InvalidMmrProof} otherwise: an empty range, a range
+ * past `leafCount`, a digest that is not 32 bytes, a missing or unused digest, or a root that
+ * does not match (which also catches a wrong `leafCount`, since the root commits to it).
+ *
+ * @example
+ * verifyRangeProof(root, 11, 3, [op3, op4], proof); // throws InvalidMmrProof if not
+ */
+export function verifyRangeProof(
+  root: Digest,
+  leafCount: number,
+  start: number,
+  elements: readonly Uint8Array[],
+  proof: MmrRangeProof,
+): void {
+  checkDigest(root, 'root');
+  if (!Number.isSafeInteger(leafCount) || leafCount < 0) {
+    throw new InvalidMmrProof('InvalidLeafCount', `leaf count ${leafCount} is not a non-negative integer`);
+  }
+  if (!Number.isSafeInteger(start) || start < 0) {
+    throw new InvalidMmrProof('RangeOutOfBounds', `start ${start} is not a non-negative integer`);
+  }
+  if (elements.length === 0) throw new InvalidMmrProof('EmptyRange', 'a range proof must prove at least one element');
+  const end = start + elements.length;
+  if (end > leafCount) {
+    throw new InvalidMmrProof('RangeOutOfBounds', `range [${start}, ${end}) is beyond the leaf count ${leafCount}`, {
+      start,
+      end,
+      leafCount,
+    });
+  }
+  const digests = proof?.digests;
+  if (!Array.isArray(digests)) throw new InvalidMmrProof('MissingDigest', 'proof has no digest list');
+  let next = 0;
+  const peaks = walkPeaks(
+    leafCount,
+    start,
+    end,
+    () => {
+      if (next >= digests.length) throw new InvalidMmrProof('MissingDigest', `proof has ${digests.length} digests, needs more`);
+      const d = digests[next];
+      if (!(d instanceof Uint8Array) || d.length !== 32) {
+        throw new InvalidMmrProof('InvalidDigestLength', `digest ${next} is not 32 bytes`);
+      }
+      next++;
+      return d;
+    },
+    (pos, index) => hashLeaf(pos, elements[index - start]),
+  );
+  if (next !== digests.length) {
+    throw new InvalidMmrProof('ExtraDigest', `proof has ${digests.length} digests, only ${next} are used`);
+  }
+  if (!equalBytes(rootFromPeaks(leafCount, peaks), root)) {
+    throw new InvalidMmrProof('RootMismatch', 'the rebuilt root does not match', { leafCount, start, end });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pinned nodes (spec/mmr.md §4).
+
+/**
+ * The pinned nodes at `lower`: the peaks of the MMR over leaves `[0, lower)`, left to right.
+ * With them, {@link Mmr.fromPinned} continues the MMR from leaf `lower`.
+ */
+export function pinnedNodes(mmr: Mmr, lower: number): Digest[] {
+  return mmr.peakDigests(lower);
+}
+
+/**
+ * Verifies a batch starting at `lower` together with the pinned nodes at `lower`: the range
+ * proof must verify against `root`, and the pinned nodes must equal its first
+ * `popcount(lower)` digests (the peaks over `[0, lower)` that the proof already binds to the
+ * root). Throws {@link InvalidMmrProof}.
+ *
+ * @example
+ * verifyPinnedNodes(target.root, target.upper, target.lower, ops, proof, pinned);
+ * const mmr = Mmr.fromPinned(target.lower, pinned);
+ */
+export function verifyPinnedNodes(
+  root: Digest,
+  leafCount: number,
+  lower: number,
+  elements: readonly Uint8Array[],
+  proof: MmrRangeProof,
+  pinned: readonly Digest[],
+): void {
+  verifyRangeProof(root, leafCount, lower, elements, proof);
+  const count = popcount(lower);
+  if (!Array.isArray(pinned) || pinned.length !== count) {
+    throw new InvalidMmrProof('PinnedCountMismatch', `expected ${count} pinned nodes at ${lower}, got ${pinned?.length}`);
+  }
+  for (let i = 0; i < count; i++) {
+    if (!equalBytes(pinned[i], proof.digests[i])) {
+      throw new InvalidMmrProof('PinnedNodeMismatch', `pinned node ${i} at ${lower} is not bound by the root`);
+    }
+  }
+}
+
+/**
+ * The root after each prefix of `elements`: entry `k` is the root over the first `k` elements,
+ * so the result has `elements.length + 1` entries (entry 0 is the empty root).
+ *
+ * @example
+ * mmrRoots([a, b])[2]; // the root over a, b
+ */
+export function mmrRoots(elements: Iterable<Uint8Array>): Digest[] {
+  const mmr = new Mmr();
+  const roots = [mmr.root()];
+  for (const e of elements) {
+    mmr.append(e);
+    roots.push(mmr.root());
+  }
+  return roots;
+}
