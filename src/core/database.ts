@@ -1,0 +1,248 @@
+/**
+ * A MerkleDB-style database: the trie plus a window of revision history, enough to serve range
+ * proofs at any root in the window and change proofs between any two of them (spec §3–4).
+ *
+ * Each commit stores, in the same atomic batch as the trie, a history record of its value
+ * changes `(key, before, after)` under 'h' ++ u64be(seq); the newest `historySize` records are
+ * kept (default 300, as AvalancheGo). A view at an older root is the current trie with the
+ * later changes reverted, so no old nodes need to be kept.
+ */
+import { compareBytes, equalBytes, toHex } from './bytes.ts';
+import * as E from './errors.ts';
+import { changeProof, rangeProof } from './proof.ts';
+import type { BatchOp, KVStore } from './store.ts';
+import { MerkleTrie, type TrieView } from './trie.ts';
+import { EMPTY_ROOT, type ChangeProof, type KeyChange, type KeyValue, type RangeProof } from './types.ts';
+
+export interface ValueChange {
+  key: Uint8Array;
+  before: Uint8Array | undefined;
+  after: Uint8Array | undefined;
+}
+
+export interface Revision {
+  seq: number;
+  root: Uint8Array;
+  changes: ValueChange[];
+}
+
+const H = 0x68; // 'h'
+const histKey = (seq: number) => {
+  const k = new Uint8Array(9);
+  k[0] = H;
+  new DataView(k.buffer).setBigUint64(1, BigInt(seq));
+  return k;
+};
+
+export function encodeRevision(r: Revision): Uint8Array {
+  const parts: number[] = [];
+  const u32 = (n: number) => parts.push(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
+  const bytes = (b: Uint8Array | undefined) => {
+    if (b === undefined) return u32(0xffffffff);
+    u32(b.length);
+    for (const x of b) parts.push(x);
+  };
+  bytes(r.root);
+  u32(r.changes.length);
+  for (const c of r.changes) {
+    bytes(c.key);
+    bytes(c.before);
+    bytes(c.after);
+  }
+  return Uint8Array.from(parts);
+}
+
+export function decodeRevision(seq: number, b: Uint8Array): Revision {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let o = 0;
+  const bytes = (): Uint8Array | undefined => {
+    const n = dv.getUint32(o);
+    o += 4;
+    if (n === 0xffffffff) return undefined;
+    const out = b.slice(o, o + n);
+    o += n;
+    return out;
+  };
+  const root = bytes()!;
+  const count = dv.getUint32(o);
+  o += 4;
+  const changes: ValueChange[] = [];
+  for (let i = 0; i < count; i++) changes.push({ key: bytes()!, before: bytes(), after: bytes() });
+  return { seq, root, changes };
+}
+
+export interface DatabaseOptions {
+  /** How many commits of value changes to keep (spec §4: at least 300). */
+  historySize?: number;
+}
+
+export interface ProofLimits {
+  start?: Uint8Array | undefined;
+  end?: Uint8Array | undefined;
+  keyLimit: number;
+}
+
+export class MerkleDatabase {
+  readonly trie: MerkleTrie;
+  readonly historySize: number;
+  /** Oldest first. revisions[0] may be a base with no changes (the state the window starts at). */
+  private revisions: Revision[];
+  private seq: number;
+
+  private constructor(trie: MerkleTrie, revisions: Revision[], historySize: number) {
+    this.trie = trie;
+    this.revisions = revisions;
+    this.historySize = historySize;
+    this.seq = revisions.length ? revisions[revisions.length - 1].seq : 0;
+  }
+
+  static async open(store: KVStore, options: DatabaseOptions = {}): Promise<MerkleDatabase> {
+    const trie = await MerkleTrie.open(store);
+    const revisions: Revision[] = [];
+    for await (const [k, v] of store.iterate({ gte: histKey(0), lt: new Uint8Array([H + 1]) })) {
+      revisions.push(decodeRevision(Number(new DataView(k.buffer, k.byteOffset).getBigUint64(1)), v));
+    }
+    if (revisions.length === 0 || !equalBytes(revisions[revisions.length - 1].root, trie.root)) {
+      // A store without history (fresh, or bulk-loaded): the current root starts the window.
+      const seq = revisions.length ? revisions[revisions.length - 1].seq + 1 : 0;
+      revisions.push({ seq, root: trie.root, changes: [] });
+      await store.write([{ type: 'put', key: histKey(seq), value: encodeRevision(revisions[revisions.length - 1]) }]);
+    }
+    return new MerkleDatabase(trie, revisions, options.historySize ?? 300);
+  }
+
+  get root(): Uint8Array {
+    return this.trie.root;
+  }
+
+  /** Sequence number of the newest commit. */
+  get revision(): number {
+    return this.seq;
+  }
+
+  get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.trie.get(key);
+  }
+
+  entries(start?: Uint8Array, end?: Uint8Array, limit?: number): AsyncIterable<KeyValue> {
+    return this.trie.entries(start, end, limit);
+  }
+
+  /** Roots in the history window, oldest first. */
+  roots(): Uint8Array[] {
+    return this.revisions.map((r) => r.root);
+  }
+
+  hasRoot(root: Uint8Array): boolean {
+    return this.indexOf(root) >= 0;
+  }
+
+  private indexOf(root: Uint8Array): number {
+    for (let i = this.revisions.length - 1; i >= 0; i--) if (equalBytes(this.revisions[i].root, root)) return i;
+    return -1;
+  }
+
+  /**
+   * Commits puts and deletes atomically (with `extra` store ops, if given) and returns the
+   * new root. Changes are applied in order; a later change to the same key wins.
+   */
+  async commit(changes: KeyChange[], extra: BatchOp[] = []): Promise<Uint8Array> {
+    const view = this.trie.view();
+    const effective = new Map<string, ValueChange>();
+    for (const c of changes) {
+      const id = toHex(c.key);
+      const prev = effective.get(id);
+      const before = prev ? prev.before : await view.get(c.key);
+      effective.set(id, { key: c.key, before, after: c.value });
+      if (c.value === undefined) await view.delete(c.key);
+      else await view.put(c.key, c.value);
+    }
+    const list = [...effective.values()].filter((c) => !sameValue(c.before, c.after)).sort((a, b) => compareBytes(a.key, b.key));
+    const seq = this.seq + 1;
+    const rev: Revision = { seq, root: view.root, changes: list };
+    const ops: BatchOp[] = [{ type: 'put', key: histKey(seq), value: encodeRevision(rev) }];
+    const drop = this.revisions.length + 1 - (this.historySize + 1);
+    for (let i = 0; i < drop; i++) ops.push({ type: 'del', key: histKey(this.revisions[i].seq) });
+    const root = await this.trie.commitView(view, ops.concat(extra));
+    this.revisions = this.revisions.slice(Math.max(0, drop)).concat(rev);
+    this.seq = seq;
+    return root;
+  }
+
+  /** Replaces the whole state by sorted key-values; only for an empty database. */
+  async bulkLoad(sorted: KeyValue[]): Promise<Uint8Array> {
+    const root = await this.trie.bulkLoad(sorted);
+    const seq = this.seq + 1;
+    const rev: Revision = { seq, root, changes: [] };
+    // History before a bulk load cannot produce change proofs across it.
+    const ops: BatchOp[] = this.revisions.map((r) => ({ type: 'del', key: histKey(r.seq) }));
+    await this.trie.store.write([...ops, { type: 'put', key: histKey(seq), value: encodeRevision(rev) }]);
+    this.revisions = [rev];
+    this.seq = seq;
+    return root;
+  }
+
+  /**
+   * The value changes from `from` to `to` (both in the window), sorted by key, within
+   * [start, end], at most `limit`. Undefined if either root is outside the window.
+   */
+  changesBetween(from: Uint8Array, to: Uint8Array, start?: Uint8Array, end?: Uint8Array, limit = Infinity): KeyChange[] | undefined {
+    const i = this.indexOf(from);
+    const j = this.indexOf(to);
+    if (i < 0 || j < 0) return undefined;
+    const merged = new Map<string, ValueChange>();
+    const forward = i <= j;
+    const lo = Math.min(i, j);
+    const hi = Math.max(i, j);
+    for (let r = lo + 1; r <= hi; r++) {
+      const rev = this.revisions[forward ? r : hi + lo + 1 - r];
+      for (const c of rev.changes) {
+        if ((start && compareBytes(c.key, start) < 0) || (end && compareBytes(c.key, end) > 0)) continue;
+        const id = toHex(c.key);
+        const before = forward ? c.before : c.after;
+        const after = forward ? c.after : c.before;
+        const prev = merged.get(id);
+        merged.set(id, { key: c.key, before: prev ? prev.before : before, after });
+      }
+    }
+    const out: KeyChange[] = [];
+    const sorted = [...merged.values()].filter((c) => !sameValue(c.before, c.after)).sort((a, b) => compareBytes(a.key, b.key));
+    for (const c of sorted) {
+      if (out.length >= limit) break;
+      out.push({ key: c.key, value: c.after });
+    }
+    return out;
+  }
+
+  /** A read-only view of the state at `root` (a root in the window). */
+  async viewAt(root: Uint8Array): Promise<TrieView> {
+    const view = this.trie.view();
+    if (equalBytes(root, this.trie.root)) return view;
+    const back = this.changesBetween(this.trie.root, root);
+    if (!back) throw new E.RootNotFound(`root ${toHex(root)} is not in the history window`, { root: toHex(root) });
+    await view.apply(back);
+    if (!equalBytes(view.root, root)) throw new Error('history does not reproduce the requested root');
+    return view;
+  }
+
+  /** Range proof at `root` (spec §3). */
+  async rangeProof(root: Uint8Array, o: ProofLimits): Promise<RangeProof> {
+    if (equalBytes(root, EMPTY_ROOT)) throw new E.InvalidRequest('the empty root has no range proofs');
+    return rangeProof(await this.viewAt(root), o.start, o.end, o.keyLimit);
+  }
+
+  /**
+   * Change proof from `from` to `to`; when `from` is outside the window but `to` is in it, a
+   * range proof at `to` (spec §4).
+   */
+  async changeProof(from: Uint8Array, to: Uint8Array, o: ProofLimits): Promise<{ type: 'change'; proof: ChangeProof } | { type: 'range'; proof: RangeProof }> {
+    if (!this.hasRoot(to)) throw new E.RootNotFound(`end root ${toHex(to)} is not in the history window`, { root: toHex(to) });
+    const changes = this.changesBetween(from, to, o.start, o.end, o.keyLimit);
+    if (!changes) return { type: 'range', proof: await this.rangeProof(to, o) };
+    return { type: 'change', proof: await changeProof(await this.viewAt(to), changes, o.start, o.end) };
+  }
+}
+
+function sameValue(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  return a === undefined ? b === undefined : b !== undefined && equalBytes(a, b);
+}

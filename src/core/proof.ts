@@ -1,0 +1,236 @@
+/**
+ * Range, change and single-key proofs: generation over a `TrieView` and verification exactly
+ * as spec/merkledb.md §3, in that order, with one error class per rule.
+ *
+ * Verification rebuilds the partial trie the proof describes with the one-pass builder: the
+ * in-range key-values (local state + changes) as values, and from every proof node its value
+ * digest (outside the range) and its children that lie wholly outside the range, as opaque ids.
+ * If the recomputed root equals the expected one, the in-range state is exactly the prover's.
+ */
+import { compareBytes, equalBytes } from './bytes.ts';
+import { buildRoot, type BuildItem, MalformedItems } from './builder.ts';
+import * as E from './errors.ts';
+import { valueDigest } from './hash.ts';
+import { hasPrefix, isWholeByte, keyToPath } from './path.ts';
+import type { TrieView } from './trie.ts';
+import type { ChangeProof, KeyChange, KeyValue, Path, ProofNode, RangeProof } from './types.ts';
+
+const lt = (a: Uint8Array, b: Uint8Array) => compareBytes(a, b) < 0;
+
+// ---------------------------------------------------------------------------------------------
+// Generation
+
+/** Leading nodes that the start proof shares with the end proof are left out (spec §3). */
+function trimStartProof(startProof: ProofNode[], endProof: ProofNode[]): ProofNode[] {
+  let i = 0;
+  while (i < startProof.length && i < endProof.length && equalBytes(startProof[i].key, endProof[i].key)) i++;
+  return startProof.slice(i);
+}
+
+/**
+ * A range proof of the first `keyLimit` key-values of `view` with `start <= key <= end`.
+ *
+ * @example
+ * const proof = await rangeProof(trie.view(), undefined, undefined, 2048);
+ * verifyRangeProof(proof, { root: trie.root, keyLimit: 2048 });
+ */
+export async function rangeProof(view: TrieView, start: Uint8Array | undefined, end: Uint8Array | undefined, keyLimit: number): Promise<RangeProof> {
+  const keyValues: KeyValue[] = [];
+  for await (const kv of view.entries(start, end, keyLimit)) keyValues.push(kv);
+  const endKey = keyValues.length ? keyValues[keyValues.length - 1].key : end;
+  const endProof = endKey ? await view.proofPath(keyToPath(endKey)) : [];
+  const startProof = start ? trimStartProof(await view.proofPath(keyToPath(start)), endProof) : [];
+  return { startProof, endProof, keyValues };
+}
+
+/**
+ * A change proof: `keyChanges` are the (sorted, in-range, already truncated) differences
+ * between the older root and the root of `view`; the proofs are taken in `view` (spec §3).
+ */
+export async function changeProof(view: TrieView, keyChanges: KeyChange[], start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<ChangeProof> {
+  const endKey = keyChanges.length ? keyChanges[keyChanges.length - 1].key : end;
+  const endProof = endKey ? await view.proofPath(keyToPath(endKey)) : [];
+  const startProof = start ? trimStartProof(await view.proofPath(keyToPath(start)), endProof) : [];
+  return { startProof, endProof, keyChanges };
+}
+
+/** Proof of one key's value or absence: the path of nodes from the root toward it. */
+export async function keyProof(view: TrieView, key: Uint8Array): Promise<{ value: Uint8Array | undefined; proof: ProofNode[] }> {
+  return { value: await view.get(key), proof: await view.proofPath(keyToPath(key)) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification
+
+export interface VerifyRangeOptions {
+  /** The root the proof must rebuild. */
+  root: Uint8Array;
+  start?: Uint8Array | undefined;
+  end?: Uint8Array | undefined;
+  keyLimit: number;
+}
+
+/** Local key-values (the state at the older root) with `start <= key <= end`, sorted. */
+export type LocalRange = (start: Uint8Array | undefined, end: Uint8Array | undefined) => Promise<KeyValue[]> | KeyValue[];
+
+/** Throws the `ProofError` of the first rule `proof` breaks; returns when it proves its range. */
+export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions): void {
+  const changes = proof.keyValues;
+  checkShape(proof.startProof, proof.endProof, changes, o);
+  const endKey = changes.length ? changes[changes.length - 1].key : o.end;
+  const inRange: BuildItem[] = [];
+  for (const kv of changes) inRange.push({ path: keyToPath(kv.key), digest: valueDigest(kv.value) });
+  const lookup = (key: Uint8Array) => find(changes, key)?.value;
+  finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey);
+}
+
+/** As `verifyRangeProof`, for a change proof against the local state at the older root. */
+export async function verifyChangeProof(proof: ChangeProof, o: VerifyRangeOptions & { local: LocalRange }): Promise<void> {
+  const changes = proof.keyChanges;
+  checkShape(proof.startProof, proof.endProof, changes, o);
+  const endKey = changes.length ? changes[changes.length - 1].key : o.end;
+  const local = await o.local(o.start, endKey);
+  // Merge local state and changes (both sorted) into the in-range state.
+  const merged: KeyValue[] = [];
+  let i = 0;
+  for (const c of changes) {
+    while (i < local.length && lt(local[i].key, c.key)) merged.push(local[i++]);
+    if (i < local.length && equalBytes(local[i].key, c.key)) i++;
+    if (c.value !== undefined) merged.push({ key: c.key, value: c.value });
+  }
+  while (i < local.length) merged.push(local[i++]);
+  const inRange: BuildItem[] = merged.map((kv) => ({ path: keyToPath(kv.key), digest: valueDigest(kv.value) }));
+  const lookup = (key: Uint8Array) => {
+    const c = find(changes, key);
+    return c ? c.value : find(local, key)?.value;
+  };
+  finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey);
+}
+
+/**
+ * Verifies a single-key proof against `root`; `value` is the claimed value (undefined: absent).
+ * Returns normally only when the proof shows exactly that.
+ */
+export function verifyKeyProof(root: Uint8Array, key: Uint8Array, value: Uint8Array | undefined, proof: ProofNode[]): void {
+  if (proof.length === 0) throw new E.EmptyKeyProof('a key proof needs at least the root node');
+  const path = keyToPath(key);
+  checkPath(proof, path);
+  const last = proof[proof.length - 1];
+  if (value !== undefined && !equalBytes(last.key, path)) {
+    throw new E.ExclusionProofUnexpectedValue('the proof shows the key absent but a value was claimed');
+  }
+  const kv = value === undefined ? [] : [{ key, value }];
+  const inRange: BuildItem[] = kv.map((x) => ({ path, digest: valueDigest(x.value) }));
+  finish([], proof, inRange, () => value, { root, start: key, end: key, keyLimit: 1 }, key);
+}
+
+function find<T extends { key: Uint8Array }>(sorted: readonly T[], key: Uint8Array): T | undefined {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = compareBytes(sorted[mid].key, key);
+    if (c === 0) return sorted[mid];
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return undefined;
+}
+
+/** Steps 1–4 of spec §3. */
+function checkShape(startProof: ProofNode[], endProof: ProofNode[], changes: readonly { key: Uint8Array }[], o: VerifyRangeOptions): void {
+  const { start, end } = o;
+  if (changes.length > o.keyLimit) throw new E.TooManyKeys(`${changes.length} keys exceed the limit of ${o.keyLimit}`, { count: changes.length, limit: o.keyLimit });
+  if (start && end && lt(end, start)) throw new E.StartAfterEnd('start key is after end key');
+  if (changes.length === 0 && startProof.length === 0 && endProof.length === 0) throw new E.EmptyProof('the proof is empty');
+  if (!end && changes.length === 0 && endProof.length > 0) throw new E.UnexpectedEndProof('no end key and no key-values, but an end proof');
+  if (!start && startProof.length > 0) throw new E.UnexpectedStartProof('no start key, but a start proof');
+  if (endProof.length === 0 && (end || changes.length > 0)) throw new E.NoEndProof('the end proof is missing');
+  for (let i = 0; i < changes.length; i++) {
+    if (i > 0 && !lt(changes[i - 1].key, changes[i].key)) throw new E.NonIncreasingValues('keys are not strictly increasing', { index: i });
+    const k = changes[i].key;
+    if ((start && lt(k, start)) || (end && lt(end, k))) throw new E.StateFromOutsideOfRange('a key lies outside the requested range', { index: i });
+  }
+  if (start) checkPath(startProof, keyToPath(start));
+  const endKey = changes.length ? changes[changes.length - 1].key : end;
+  if (endKey) checkPath(endProof, keyToPath(endKey));
+}
+
+/** Step 4 for one proof path toward `key`. */
+function checkPath(proof: ProofNode[], key: Path): void {
+  for (let i = 0; i < proof.length; i++) {
+    const n = proof[i];
+    if (!isWholeByte(n.key) && n.valueOrHash !== undefined) throw new E.PartialByteLengthWithValue('a partial-byte key holds a value', { index: i });
+    if (i < proof.length - 1) {
+      if (!(n.key.length < key.length && hasPrefix(key, n.key))) throw new E.ProofNodeNotForKey('a proof node is not a prefix of the proven key', { index: i });
+      const next = proof[i + 1].key;
+      if (!(n.key.length < next.length && hasPrefix(next, n.key))) throw new E.NonIncreasingProofNodes('a proof node is not a prefix of the next one', { index: i });
+    }
+    for (const [idx, id] of n.children) {
+      if (!Number.isInteger(idx) || idx < 0 || idx > 15) throw new E.InvalidProofNode(`child index ${idx} is outside branch factor 16`);
+      if (id.length !== 32) throw new E.InvalidProofNode(`expected 32-byte child id, got ${id.length}`);
+    }
+  }
+  const last = proof[proof.length - 1];
+  if (!last || equalBytes(last.key, key)) return;
+  if (last.key.length < key.length && hasPrefix(key, last.key)) {
+    if (last.children.has(key[last.key.length])) {
+      throw new E.ExclusionProofMissingEndNodes('the exclusion proof ends at a node that has a child toward the key');
+    }
+  } else if (proof.length > 1) {
+    const parent = proof[proof.length - 2].key;
+    if (last.key[parent.length] !== key[parent.length]) throw new E.ExclusionProofInvalidNode('the last node of the exclusion proof is under the wrong child');
+  }
+}
+
+/** Steps 5–7: values committed by in-range proof nodes, rebuild, compare the root. */
+function finish(
+  startProof: ProofNode[],
+  endProof: ProofNode[],
+  inRange: BuildItem[],
+  lookup: (key: Uint8Array) => Uint8Array | undefined,
+  o: VerifyRangeOptions,
+  endKey: Uint8Array | undefined,
+): void {
+  const startPath = o.start ? keyToPath(o.start) : undefined;
+  const endPath = endKey ? keyToPath(endKey) : undefined;
+  const inside = (p: Path) => (!startPath || compareBytes(p, startPath) >= 0) && (!endPath || compareBytes(p, endPath) <= 0);
+  const extra = new Map<string, BuildItem>();
+  const add = (item: BuildItem) => extra.set(String.fromCharCode.apply(null, item.path as unknown as number[]), item);
+  for (const proof of [startProof, endProof]) {
+    for (const n of proof) {
+      if (isWholeByte(n.key) && inside(n.key)) {
+        const expected = lookup(packWhole(n.key));
+        if (n.valueOrHash !== undefined && expected === undefined) {
+          throw new E.ProofNodeHasUnincludedValue('a proof node holds a value the proof does not include');
+        }
+        if (expected !== undefined && !equalBytes(valueDigest(expected), n.valueOrHash)) {
+          throw new E.ProofValueDoesntMatch("a proof node's value does not match the included value");
+        }
+      } else if (n.valueOrHash !== undefined) add({ path: n.key, digest: n.valueOrHash });
+      for (const [idx, id] of n.children) {
+        const cp = new Uint8Array(n.key.length + 1);
+        cp.set(n.key);
+        cp[n.key.length] = idx;
+        const leftOf = startPath && compareBytes(cp, startPath) < 0 && !hasPrefix(startPath, cp);
+        const rightOf = endPath && compareBytes(cp, endPath) > 0;
+        if (leftOf || rightOf) add({ path: cp, id });
+      }
+    }
+  }
+  const items = extra.size ? inRange.concat([...extra.values()]).sort((a, b) => compareBytes(a.path, b.path)) : inRange;
+  let root: Uint8Array;
+  try {
+    root = buildRoot(items);
+  } catch (err) {
+    if (err instanceof MalformedItems) throw new E.InvalidProof(`the proof does not describe a trie: ${err.message}`);
+    throw err;
+  }
+  if (!equalBytes(root, o.root)) throw new E.InvalidProof('the proof does not rebuild the expected root');
+}
+
+function packWhole(path: Path): Uint8Array {
+  const out = new Uint8Array(path.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = (path[2 * i] << 4) | path[2 * i + 1];
+  return out;
+}
