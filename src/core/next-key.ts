@@ -1,0 +1,95 @@
+/**
+ * Where to continue after a partial range or change response (spec/merkledb.md §5).
+ *
+ * The received end proof (remote trie) and a local proof toward the same path are walked
+ * upward from the deepest node; the first child index, right of the path, whose presence or id
+ * differs between the two is where local and remote may start to differ. Everything between the
+ * last received key and that point is known to be equal on both sides.
+ * As upstream, `end` counts as covered: work items split at a midpoint share it, and the item
+ * to the right starts at it. A range whose end must be included is given as `end ++ 0x00`.
+ * Differences from upstream: a one-node exclusion end proof (whose root is not a prefix of the
+ * last key) does not index out of bounds; it falls back to `last ++ 0x00`.
+ */
+import { compareBytes, equalBytes } from './bytes.ts';
+import { hasPrefix, keyToPath, packPath } from './path.ts';
+import type { Path, ProofNode } from './types.ts';
+
+/** A proof path toward `path` in the local trie. */
+export type LocalProof = (path: Path) => Promise<ProofNode[]> | ProofNode[];
+
+const ZERO_ID = new Uint8Array(32);
+
+/**
+ * The next start key after `last`, or `undefined` when `(last, end]` is known complete.
+ * `end` undefined means unbounded.
+ */
+export async function nextKey(last: Uint8Array, end: Uint8Array | undefined, endProof: ProofNode[], localProof: LocalProof): Promise<Uint8Array | undefined> {
+  const fallback = (): Uint8Array | undefined => {
+    const next = new Uint8Array(last.length + 1);
+    next.set(last);
+    return end && compareBytes(next, end) >= 0 ? undefined : next;
+  };
+  if (endProof.length === 0) return fallback();
+  let path: Path = keyToPath(last);
+  let remote = endProof;
+  if (!hasPrefix(path, remote[remote.length - 1].key)) {
+    // An exclusion proof whose last node lies past the key: drop it, prove its parent instead.
+    remote = remote.slice(0, -1);
+    if (remote.length === 0) return fallback();
+    path = remote[remote.length - 1].key;
+  }
+  let local = await localProof(path);
+  if (local.length && !hasPrefix(path, local[local.length - 1].key)) local = local.slice(0, -1);
+  local = withSentinel(local);
+  remote = withSentinel(remote);
+
+  let found: Uint8Array | undefined;
+  let li = local.length - 1;
+  let ri = remote.length - 1;
+  while (li >= 0 && ri >= 0 && !found) {
+    const l = local[li];
+    const r = remote[ri];
+    let deepest: ProofNode;
+    let other: ProofNode | undefined;
+    if (r.key.length > l.key.length) {
+      deepest = r;
+      ri--;
+    } else if (l.key.length > r.key.length) {
+      deepest = l;
+      li--;
+    } else {
+      deepest = l;
+      other = r;
+      li--;
+      ri--;
+    }
+    const from = deepest.key.length < path.length ? path[deepest.key.length] + 1 : 0;
+    const idx = firstDifference(deepest, other, from);
+    if (idx !== undefined) {
+      const p = new Uint8Array(deepest.key.length + 1);
+      p.set(deepest.key);
+      p[deepest.key.length] = idx;
+      found = packPath(p);
+    }
+  }
+  if (!found || compareBytes(found, last) <= 0) return fallback();
+  if (end && compareBytes(found, end) >= 0) return undefined;
+  return found;
+}
+
+/** Adds an empty-keyed node above a proof that does not start at the empty path, so both proofs share a top. */
+function withSentinel(proof: ProofNode[]): ProofNode[] {
+  if (proof.length === 0 || proof[0].key.length === 0) return proof;
+  const sentinel: ProofNode = { key: new Uint8Array(0), valueOrHash: undefined, children: new Map([[proof[0].key[0], ZERO_ID]]) };
+  return [sentinel, ...proof];
+}
+
+function firstDifference(a: ProofNode, b: ProofNode | undefined, from: number): number | undefined {
+  for (let i = from; i < 16; i++) {
+    const x = a.children.get(i);
+    const y = b?.children.get(i);
+    if (x === undefined && y === undefined) continue;
+    if (!equalBytes(x ?? ZERO_ID, y ?? ZERO_ID)) return i;
+  }
+  return undefined;
+}
