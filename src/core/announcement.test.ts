@@ -1,0 +1,171 @@
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { concatBytes, fromHex, toHex } from './bytes.ts';
+import { DecodeError } from './errors.ts';
+import {
+  announcementDigest,
+  decodeAnnouncement,
+  encodeAnnouncement,
+  encodeAnnouncementBody,
+  signAnnouncement,
+  supersedes,
+  verifyAnnouncement,
+  type Announcement,
+  type SignedAnnouncement,
+} from './announcement.ts';
+import { DELTA_SIGNING_CONTEXT, signDelta, verifySignature } from './delta.ts';
+import { EMPTY_ROOT } from './types.ts';
+
+const sk = sha256(new TextEncoder().encode('proofsync test writer'));
+const pk = ed25519.getPublicKey(sk);
+const otherSk = sha256(new TextEncoder().encode('someone else'));
+const fill = (n: number, len = 32) => new Uint8Array(len).fill(n);
+const db = new TextEncoder().encode('notes');
+
+const base: Announcement = {
+  db,
+  seq: 2,
+  stateRoot: fill(0x11),
+  logRoot: fill(0x22),
+  logSize: 5,
+  heads: [fill(3), fill(4)],
+  hlc: { wallMs: 1000, counter: 1 },
+};
+
+describe('canonical encoding', () => {
+  it('lays out every field exactly as documented', () => {
+    const expected = concatBytes(
+      Uint8Array.of(0x02, 5), db,
+      fromHex('0000000000000002'), fill(0x11), fill(0x22), fromHex('0000000000000005'),
+      Uint8Array.of(2), fill(3), fill(4),
+      fromHex('00000000000003e8'), fromHex('00000001'), Uint8Array.of(0),
+    );
+    expect(toHex(encodeAnnouncementBody(base))).toBe(toHex(expected));
+    expect(toHex(announcementDigest(base))).toBe(toHex(sha256(expected)));
+  });
+
+  const bad: [string, Partial<Announcement>, string][] = [
+    ['empty db id', { db: new Uint8Array(0) }, 'expected a 1..64-byte db id, got 0'],
+    ['65-byte db id', { db: new Uint8Array(65) }, 'expected a 1..64-byte db id, got 65'],
+    ['unsorted heads', { heads: [fill(4), fill(3)] }, 'expected heads strictly increasing, item 1 is not'],
+    ['short logRoot', { logRoot: new Uint8Array(31) }, 'expected 32-byte logRoot, got 31'],
+    ['fractional seq', { seq: 1.5 }, 'expected seq to be a safe non-negative integer, got 1.5'],
+  ];
+  it.each(bad)('refuses to encode an announcement with %s', (_n, patch, message) => {
+    expect(() => encodeAnnouncementBody({ ...base, ...patch })).toThrow(message);
+  });
+});
+
+describe('sign, verify, decode', () => {
+  it('round-trips and verifies; signAnnouncement sorts heads', () => {
+    const a = signAnnouncement({ ...base, heads: [fill(4), fill(3)] }, sk);
+    expect(a.heads.map(toHex)).toEqual([toHex(fill(3)), toHex(fill(4))]);
+    const back = decodeAnnouncement(encodeAnnouncement(a));
+    verifyAnnouncement(back, pk);
+    expect(toHex(encodeAnnouncement(back))).toBe(toHex(encodeAnnouncement(a)));
+    expect(back.seq).toBe(2);
+    expect(back.logSize).toBe(5);
+  });
+
+  it('round-trips any announcement (property)', () => {
+    const id32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 64 }),
+        fc.maxSafeNat(),
+        fc.maxSafeNat(),
+        fc.uniqueArray(id32, { maxLength: 5, selector: toHex }),
+        fc.option(id32, { nil: undefined }),
+        (dbId, seq, logSize, heads, writer) => {
+          const a = signAnnouncement(
+            { db: dbId, seq, stateRoot: fill(1), logRoot: fill(2), logSize, heads, hlc: { wallMs: seq, counter: 0, ...(writer ? { writer } : {}) } },
+            sk,
+          );
+          const wire = encodeAnnouncement(a);
+          const back = verifyAnnouncement(decodeAnnouncement(wire), pk);
+          expect(toHex(encodeAnnouncement(back))).toBe(toHex(wire));
+        },
+      ),
+      { seed: 11, numRuns: 100 },
+    );
+  });
+
+  const tamper: [string, (a: SignedAnnouncement) => SignedAnnouncement, Uint8Array][] = [
+    ['a higher seq', (a) => ({ ...a, seq: a.seq + 1 }), pk],
+    ['a different stateRoot', (a) => ({ ...a, stateRoot: fill(0x12) }), pk],
+    ['a head removed', (a) => ({ ...a, heads: a.heads.slice(1) }), pk],
+    ['another database', (a) => ({ ...a, db: new TextEncoder().encode('notez') }), pk],
+    ['another signer', () => signAnnouncement(base, otherSk), pk],
+    ['a wrong-length signature', (a) => ({ ...a, signature: a.signature.subarray(1) }), pk],
+  ];
+  it.each(tamper)('rejects %s with InvalidSignature', (_n, f, key) => {
+    const a = f(signAnnouncement(base, sk));
+    expect(() => verifyAnnouncement(a, key)).toThrow(expect.objectContaining({ name: 'InvalidSignature' }));
+  });
+
+  it('a delta signature never verifies as an announcement signature (domain separation)', () => {
+    const d = signDelta({ parents: [EMPTY_ROOT], actions: [], hlc: { wallMs: 0, counter: 0 }, stateRoot: fill(1), logIndex: 0 }, sk);
+    expect(verifySignature(DELTA_SIGNING_CONTEXT, d.id, d.signature, pk)).toBe(true);
+    const digest = announcementDigest(base);
+    // The writer signing `delta-context || X` does not authorise an announcement with digest X.
+    const asDelta = ed25519.sign(concatBytes(DELTA_SIGNING_CONTEXT, digest), sk);
+    expect(() => verifyAnnouncement({ ...base, signature: asDelta }, pk)).toThrow(
+      expect.objectContaining({ name: 'InvalidSignature' }),
+    );
+  });
+
+  const good = encodeAnnouncement(signAnnouncement(base, sk));
+  const hostile: [string, Uint8Array, string, { maxBytes?: number; maxHeads?: number }?][] = [
+    ['empty', new Uint8Array(0), 'TruncatedInput'],
+    ['delta tag', concatBytes(Uint8Array.of(1), good.subarray(1)), 'NonCanonicalEncoding'],
+    ['db length 0', concatBytes(Uint8Array.of(2, 0), good.subarray(7)), 'NonCanonicalEncoding'],
+    ['db length 65', concatBytes(Uint8Array.of(2, 65), new Uint8Array(200)), 'FieldTooLarge'],
+    ['heads over the limit', good, 'TooManyItems', { maxHeads: 1 }],
+    ['heads unsorted', concatBytes(good.subarray(0, 88), fill(4), fill(3), good.subarray(152)), 'NonCanonicalEncoding'],
+    ['seq above 2^53 - 1', concatBytes(good.subarray(0, 7), fromHex('ffffffffffffffff'), good.subarray(15)), 'IntegerOutOfRange'],
+    ['truncated signature', good.subarray(0, good.length - 1), 'TruncatedInput'],
+    ['trailing byte', concatBytes(good, Uint8Array.of(0)), 'TrailingBytes'],
+    ['over maxBytes', good, 'MessageTooLarge', { maxBytes: 64 }],
+  ];
+  it.each(hostile)('hostile: %s → %s', (_n, bytes, name, limits) => {
+    let caught: unknown;
+    try {
+      decodeAnnouncement(bytes, limits);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(DecodeError);
+    expect((caught as Error).name).toBe(name);
+  });
+
+  it('every prefix is TruncatedInput; garbage is only ever a DecodeError', () => {
+    for (let n = 0; n < good.length; n++) {
+      expect(() => decodeAnnouncement(good.subarray(0, n))).toThrow(DecodeError);
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        try {
+          decodeAnnouncement(bytes);
+        } catch (e) {
+          expect(e).toBeInstanceOf(DecodeError);
+        }
+      }),
+      { seed: 13, numRuns: 1000 },
+    );
+  });
+});
+
+describe('supersedes', () => {
+  const cases: [string, Announcement, Announcement | undefined, boolean][] = [
+    ['nothing yet', base, undefined, true],
+    ['higher seq', { ...base, seq: 3 }, base, true],
+    ['same seq', base, base, false],
+    ['lower seq', { ...base, seq: 1 }, base, false],
+    ['another database', { ...base, seq: 9, db: fill(1, 4) }, base, false],
+  ];
+  it.each(cases)('%s → %s', (_n, next, current, expected) => {
+    expect(supersedes(next, current)).toBe(expected);
+  });
+});
