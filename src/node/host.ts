@@ -1,0 +1,170 @@
+/**
+ * The full node's libp2p host (DESIGN.md "Parts of the repository": WebSockets + WebRTC-Direct
+ * listeners). Browsers reach it over `/ws` (a Worker can hold those) and `/webrtc-direct`
+ * (main thread only: RTCPeerConnection; DESIGN.md "Threads"). Noise, Yamux, identify, ping,
+ * and gossipsub for announcements and deltas. After start the host writes its dialable
+ * addresses, with `/certhash` and `/p2p`, to `DIR/addresses.json` for clients, tests and the
+ * CLI.
+ *
+ * WebRTC-Direct's certificate is regenerated on every start (no datastore is configured), so
+ * its `/certhash` changes with each restart: read addresses.json after starting.
+ */
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
+import { identify, type Identify } from '@libp2p/identify';
+import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface';
+import { ping, type Ping } from '@libp2p/ping';
+import { webRTCDirect } from '@libp2p/webrtc';
+import { webSockets } from '@libp2p/websockets';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p, type ConnectionManagerInit } from 'libp2p';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export type HostServices = { identify: Identify; ping: Ping; pubsub: GossipSub };
+export type HostNode = Libp2p<HostServices>;
+
+export const ADDRESSES_FILE = 'addresses.json';
+export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0/ws', '/ip4/127.0.0.1/udp/0/webrtc-direct'];
+
+/** The contents of `DIR/addresses.json`. */
+export interface AddressesFile {
+  peerId: string;
+  addresses: string[];
+  /** First WebSocket address, or null when none listens. */
+  ws: string | null;
+  /** First WebRTC-Direct address (with /certhash), or null. */
+  webrtcDirect: string | null;
+}
+
+export interface HostOptions {
+  dataDir: string;
+  privateKey: PrivateKey;
+  /** Listen multiaddrs; default loopback WebSockets and WebRTC-Direct on ephemeral ports. */
+  listen?: string[];
+  /** Multiaddrs to announce instead of the listen addresses (public IP, DNS name). */
+  announce?: string[];
+  /**
+   * Node's libp2p default allows every address, loopback included, which local tests and
+   * LAN deployments need. Pass a gater to restrict.
+   */
+  connectionGater?: ConnectionGater;
+  /**
+   * libp2p connection-manager settings. Note its default `inboundConnectionThreshold` of 5
+   * new connections per second per remote IP: tests that open many clients from 127.0.0.1
+   * must raise it.
+   */
+  connectionManager?: ConnectionManagerInit;
+  /** Gossipsub: also deliver our own messages to local subscribers. Default false. */
+  gossipEmitSelf?: boolean;
+}
+
+export interface Host {
+  libp2p: HostNode;
+  peerId: PeerId;
+  addresses: Multiaddr[];
+  file: AddressesFile;
+  /** Stops libp2p, closing every connection and listener. */
+  stop(): Promise<void>;
+}
+
+const isWs = (a: string): boolean => /\/(ws|wss|tls\/ws)(\/|$)/.test(a) && !a.includes('/webrtc');
+const isWebRTCDirect = (a: string): boolean => a.includes('/webrtc-direct/');
+
+/** Builds the addresses file from the node's current multiaddrs. */
+export function addressesFile(peerId: PeerId, addresses: Multiaddr[]): AddressesFile {
+  const strings = addresses.map((a) => a.toString());
+  return {
+    peerId: peerId.toString(),
+    addresses: strings,
+    ws: strings.find(isWs) ?? null,
+    webrtcDirect: strings.find(isWebRTCDirect) ?? null,
+  };
+}
+
+/**
+ * Starts a listening host and writes `dataDir/addresses.json`.
+ *
+ * @example
+ * const privateKey = await loadOrCreateIdentity(dir);
+ * const host = await createHost({ dataDir: dir, privateKey });
+ * console.log(host.file.ws, host.file.webrtcDirect);
+ * await host.stop();
+ */
+export async function createHost(options: HostOptions): Promise<Host> {
+  const libp2p = await createLibp2p<HostServices>({
+    privateKey: options.privateKey,
+    addresses: { listen: options.listen ?? DEFAULT_LISTEN, announce: options.announce },
+    transports: [webSockets(), webRTCDirect()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: options.connectionGater,
+    connectionManager: options.connectionManager,
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({ emitSelf: options.gossipEmitSelf ?? false, allowPublishToZeroTopicPeers: true }),
+    },
+  });
+  try {
+    const addresses = await listenAddresses(libp2p, (options.listen ?? DEFAULT_LISTEN).length);
+    const file = addressesFile(libp2p.peerId, addresses);
+    await mkdir(options.dataDir, { recursive: true });
+    const path = join(options.dataDir, ADDRESSES_FILE);
+    await writeFile(`${path}.tmp`, JSON.stringify(file, null, 2) + '\n');
+    await rename(`${path}.tmp`, path); // readers never see half a file
+    return { libp2p, peerId: libp2p.peerId, addresses, file, stop: async () => { await libp2p.stop(); } };
+  } catch (err) {
+    await libp2p.stop();
+    throw err;
+  }
+}
+
+/**
+ * The node's multiaddrs once each listener has reported one. createLibp2p resolves after the
+ * listeners are bound, so this normally returns at once; it waits on `self:peer:update`
+ * otherwise, with a deadline.
+ */
+async function listenAddresses(libp2p: HostNode, listeners: number, timeoutMs = 10_000): Promise<Multiaddr[]> {
+  const ready = (): boolean => libp2p.getMultiaddrs().length >= listeners;
+  if (!ready()) {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        libp2p.removeEventListener('self:peer:update', check);
+        reject(new Error(`listeners reported ${libp2p.getMultiaddrs().length} of ${listeners} addresses within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const check = (): void => {
+        if (!ready()) return;
+        clearTimeout(timer);
+        libp2p.removeEventListener('self:peer:update', check);
+        resolve();
+      };
+      libp2p.addEventListener('self:peer:update', check);
+    });
+  }
+  return libp2p.getMultiaddrs();
+}
+
+export type ClientServices = { identify: Identify; ping: Ping };
+export type ClientNode = Libp2p<ClientServices>;
+
+/**
+ * A non-listening Node libp2p for dialing hosts (tests, the CLI's fetch-range). Transport
+ * addresses are not gated: Node's default gater allows loopback and `ws://`.
+ *
+ * @example
+ * const client = await createClientNode();
+ * const res = await request(client, multiaddr(file.ws), '/proofsync/1/heads', req, { maxResponseBytes: 1 << 16 });
+ * await client.stop();
+ */
+export async function createClientNode(options: { privateKey?: PrivateKey } = {}): Promise<ClientNode> {
+  return createLibp2p<ClientServices>({
+    privateKey: options.privateKey,
+    addresses: { listen: [] },
+    transports: [webSockets(), webRTCDirect()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), ping: ping() },
+  });
+}
