@@ -1,0 +1,12 @@
+export { LogSyncEngine, InvalidLogResponse } from './engine.ts';
+export type { LogSyncConfig, LogSyncEvent, LogSyncAction, LogSyncStatus, InvalidResponseReason } from './engine.ts';
+export { findNextGap } from './gaps.ts';
+export type { LocationRange } from './gaps.ts';
+export { OutstandingRequests } from './requests.ts';
+export type { LogRequest } from './requests.ts';
+export { checkTarget, targetUpdateRejection, InvalidTargetUpdate } from './target.ts';
+export type { LogSyncTarget, TargetUpdateRejection } from './target.ts';
+export type { LogSource, LogFetchRequest, LogFetchResponse } from './source.ts';
+export { MemoryLogSource } from './memory-source.ts';
+export { runLogSync } from './driver.ts';
+export type { RunLogSyncOptions, LogSyncResult, LogSyncProgress } from './driver.ts';
