@@ -1,0 +1,122 @@
+/**
+ * End-to-end harness: full-node child processes, a Vite dev server for test pages, and
+ * headless Chromium, all registered with one `Cleanup` so they stop whatever happens.
+ *
+ * @example
+ * const cleanup = new Cleanup();
+ * afterAll(() => cleanup.run());
+ * const node = cleanup.add(await startNode(), (n) => n.stop());
+ * const vite = cleanup.add(await startVite(), (v) => v.close());
+ * const browser = cleanup.add(await launchChromium(), (b) => b.close());
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import { startNodeProcess, type NodeProcess, type StartNodeOptions } from '../src/node/testing/process.ts';
+
+export { ECHO_NODE_SCRIPT } from '../src/node/testing/process.ts';
+export type { NodeProcess };
+
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Disposers run last-in first-out; every one runs even if another throws. */
+export class Cleanup {
+  private readonly tasks: (() => Promise<void> | void)[] = [];
+
+  add<T>(resource: T, dispose: (resource: T) => Promise<void> | void): T {
+    this.tasks.push(() => dispose(resource));
+    return resource;
+  }
+
+  async run(): Promise<void> {
+    const errors: unknown[] = [];
+    while (this.tasks.length) {
+      try {
+        await this.tasks.pop()!();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length) throw new AggregateError(errors, `${errors.length} cleanup task(s) failed`);
+  }
+}
+
+/** Starts a full node process (default: the echo test node) and reads its addresses.json. */
+export function startNode(options: StartNodeOptions = {}): Promise<NodeProcess> {
+  return startNodeProcess(options);
+}
+
+export interface ViteHandle {
+  server: ViteDevServer;
+  /** Base URL, e.g. http://127.0.0.1:5173 */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A Vite dev server rooted at the repository on 127.0.0.1 and an ephemeral port. Its dependency
+ * cache is private to this server, and the pages to serve are scanned up front so Vite does not
+ * discover dependencies mid-test and reload the page.
+ */
+export async function startVite(options: { pages?: string[] } = {}): Promise<ViteHandle> {
+  const cacheDir = await mkdtemp(join(tmpdir(), 'proofsync-vite-'));
+  const server = await createServer({
+    configFile: false,
+    root: REPO_ROOT,
+    cacheDir,
+    logLevel: 'warn',
+    clearScreen: false,
+    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
+    optimizeDeps: { entries: options.pages ?? ['e2e/**/*.html'] },
+  });
+  await server.listen();
+  const url = server.resolvedUrls?.local[0]?.replace(/\/$/, '');
+  if (!url) {
+    await server.close();
+    throw new Error('vite did not report a local URL');
+  }
+  return {
+    server,
+    url,
+    close: async () => {
+      await server.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Headless Chromium as Debian ships it; works as root (no sandbox). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-dev-shm-usage'],
+  });
+}
+
+/** Opens a page that records its console and errors, for failure messages. */
+export async function openPage(browser: Browser, url: string): Promise<{ page: Page; log: string[] }> {
+  const page = await browser.newPage();
+  const log: string[] = [];
+  page.on('console', (m: ConsoleMessage) => log.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e: Error) => log.push(`[pageerror] ${e.message}`));
+  await page.goto(url);
+  return { page, log };
+}
+
+/**
+ * Waits for the page to set `window.__result` (a JSON-serialisable value) and returns it.
+ * On timeout the error carries the page's console.
+ */
+export async function pageResult<T>(page: Page, log: string[], timeoutMs = 30_000): Promise<T> {
+  try {
+    await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, undefined, { timeout: timeoutMs });
+  } catch (err) {
+    throw new Error(`page gave no result within ${timeoutMs} ms; console:\n${log.join('\n')}`, { cause: err });
+  }
+  return page.evaluate(() => (window as unknown as { __result: unknown }).__result) as Promise<T>;
+}
