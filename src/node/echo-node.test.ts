@@ -60,14 +60,19 @@ describe('echo over real transports', () => {
 });
 
 describe('hostile clients', () => {
-  it('an oversize request gets a MessageTooLarge error frame and the node keeps serving', async () => {
-    const c = await client();
-    const res = await call(c, ws, echo.ECHO, new Uint8Array(echo.ECHO_MAX_REQUEST + 1));
-    expect(res).toMatchObject({ ok: false, name: 'MessageTooLarge' });
-    // a huge body that the server stops reading after the prefix
-    expect(await call(c, ws, echo.ECHO, new Uint8Array(2 << 20))).toMatchObject({ ok: false, name: 'MessageTooLarge' });
-    expect(await call(c, ws, echo.ECHO, utf8.encode('still up'))).toEqual({ ok: true, payload: utf8.encode('still up') });
-  });
+  for (const [label, addr] of [
+    ['WebSockets', () => ws],
+    ['WebRTC-Direct', () => rtc],
+  ] as const) {
+    it(`an oversize request over ${label} gets a MessageTooLarge error frame and the node keeps serving`, async () => {
+      const c = await client();
+      const res = await call(c, addr(), echo.ECHO, new Uint8Array(echo.ECHO_MAX_REQUEST + 1));
+      expect(res).toMatchObject({ ok: false, name: 'MessageTooLarge' });
+      // a huge body that the server stops reading after the prefix
+      expect(await call(c, addr(), echo.ECHO, new Uint8Array(2 << 20))).toMatchObject({ ok: false, name: 'MessageTooLarge' });
+      expect(await call(c, addr(), echo.ECHO, utf8.encode('still up'))).toEqual({ ok: true, payload: utf8.encode('still up') });
+    });
+  }
 
   it('a response larger than the client allows is refused as MessageTooLarge', async () => {
     const c = await client();
