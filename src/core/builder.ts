@@ -1,22 +1,29 @@
 /**
  * Computes a trie's root from a sorted list of items in one pass, without a store.
- * An item is either a value (a whole-byte path with its value digest) or an opaque subtree
- * (a path `parent ++ index` with a known id, whose compressed key is not hashed: spec §1).
+ * An item is either a value (a whole-byte key with its value digest) or an opaque subtree
+ * (a path `parent ++ index` with a known id; a child's compressed key is not hashed: spec §1).
  * The same builder computes roots from scratch, bulk-loads a store (through `onNode`), and
  * rebuilds the partial trie that a range or change proof describes (spec §3 step 6).
+ *
+ * Items carry their path packed (`key`, zero-padded) with its length in tokens (`tokens`), so
+ * whole-byte keys are used as they are: no per-key nibble arrays (measured: expanding 1M keys
+ * to nibbles cost a third of the build). Packed order, then length, is the trie's path order.
  */
-import { hashNode, valueDigest } from './hash.ts';
-import { commonPrefixLength } from './path.ts';
+import { hashPacked } from './hash.ts';
 import { compareBytes } from './bytes.ts';
+import { valueDigest } from './hash.ts';
 import { EMPTY_ROOT, type Path } from './types.ts';
 
 export interface BuildItem {
-  path: Path;
+  /** The path, packed (an odd last token leaves the low nibble zero). */
+  key: Uint8Array;
+  /** Path length in tokens. */
+  tokens: number;
   /** Value digest; present for value items. */
   digest?: Uint8Array;
   /** The raw value, when known (passed to `onNode`). */
   value?: Uint8Array;
-  /** Id of an opaque subtree hanging at `path`. */
+  /** Id of an opaque subtree hanging at this path. */
   id?: Uint8Array;
 }
 
@@ -39,8 +46,33 @@ export class MalformedItems extends Error {
   override readonly name = 'MalformedItems';
 }
 
+const token = (key: Uint8Array, i: number): number => ((i & 1) === 0 ? key[i >> 1] >> 4 : key[i >> 1] & 15);
+
+/** Path order of two items. */
+export function compareItems(a: BuildItem, b: BuildItem): number {
+  return compareBytes(a.key, b.key) || a.tokens - b.tokens;
+}
+
+/** Tokens shared by two packed paths, starting the comparison at token `from`. */
+function sharedTokens(a: BuildItem, b: BuildItem, from: number): number {
+  const max = a.tokens < b.tokens ? a.tokens : b.tokens;
+  let i = from;
+  if (i & 1 && i < max) {
+    if (token(a.key, i) !== token(b.key, i)) return i;
+    i++;
+  }
+  let byte = i >> 1;
+  const ka = a.key;
+  const kb = b.key;
+  while (2 * byte + 1 < max && ka[byte] === kb[byte]) byte++;
+  i = 2 * byte;
+  if (i < max && token(ka, i) === token(kb, i)) i++;
+  return i < max ? i : max;
+}
+
 interface Built {
-  path: Path;
+  item: BuildItem;
+  tokens: number;
   id: Uint8Array;
 }
 
@@ -53,50 +85,95 @@ export function buildRoot(items: readonly BuildItem[], onNode?: (node: BuiltNode
   return build(items, 0, items.length, 0, onNode).id;
 }
 
+const children: (Uint8Array | undefined)[][] = [];
+
 function build(items: readonly BuildItem[], lo: number, hi: number, depth: number, onNode?: (n: BuiltNode) => void): Built {
   const first = items[lo];
   if (hi - lo === 1) {
-    if (first.id !== undefined) return { path: first.path, id: first.id };
-    const id = hashNode(first.path, first.digest, []);
-    onNode?.({ path: first.path, digest: first.digest, value: first.value, children: [], id });
-    return { path: first.path, id };
+    if (first.id !== undefined) return { item: first, tokens: first.tokens, id: first.id };
+    const id = hashPacked(first.key, first.tokens, first.digest, undefined);
+    onNode?.({ path: unpack(first.key, first.tokens), digest: first.digest, value: first.value, children: [], id });
+    return { item: first, tokens: first.tokens, id };
   }
-  const last = items[hi - 1];
-  const plen = commonPrefixLength(first.path, last.path, depth);
-  const path = first.path.subarray(0, plen);
+  const plen = sharedTokens(first, items[hi - 1], depth);
   let s = lo;
   let digest: Uint8Array | undefined;
   let value: Uint8Array | undefined;
-  if (first.path.length === plen) {
+  if (first.tokens === plen) {
     if (first.id !== undefined) throw new MalformedItems('an item lies inside an opaque subtree');
     digest = first.digest;
     value = first.value;
     s++;
   }
-  const ids: (Uint8Array | undefined)[] = new Array(16);
   const refs: (ChildRef | undefined)[] | undefined = onNode ? new Array(16) : undefined;
+  const kids: [number, Built][] = [];
   while (s < hi) {
-    const t = items[s].path[plen];
-    if (t === undefined) throw new MalformedItems('duplicate path');
+    if (items[s].tokens === plen) throw new MalformedItems('duplicate path');
+    const t = token(items[s].key, plen);
     let e = s + 1;
-    while (e < hi && items[e].path[plen] === t) e++;
-    const child = build(items, s, e, plen + 1, onNode);
-    ids[t] = child.id;
-    if (refs) refs[t] = { path: child.path, id: child.id };
+    while (e < hi && token(items[e].key, plen) === t) e++;
+    kids.push([t, build(items, s, e, plen + 1, onNode)]);
     s = e;
   }
-  const id = hashNode(path, digest, ids);
-  onNode?.({ path, digest, value, children: refs!, id });
-  return { path, id };
+  // One 16-slot array per depth, reused: children are always deeper, so recursion never touches it.
+  const slot = (children[plen] ??= new Array(16));
+  slot.fill(undefined);
+  for (const [t, child] of kids) {
+    slot[t] = child.id;
+    if (refs) refs[t] = { path: unpack(child.item.key, child.tokens), id: child.id };
+  }
+  const id = hashPacked(first.key, plen, digest, slot);
+  onNode?.({ path: unpack(first.key, plen), digest, value, children: refs!, id });
+  return { item: first, tokens: plen, id };
 }
 
-/** Sorts key-values by key and turns them into value items. Throws on duplicate keys. */
-export function itemsFromKeyValues(kvs: Iterable<{ key: Uint8Array; value: Uint8Array }>, toPath: (k: Uint8Array) => Path): BuildItem[] {
-  const items: BuildItem[] = [];
-  for (const kv of kvs) items.push({ path: toPath(kv.key), digest: valueDigest(kv.value), value: kv.value });
-  items.sort((a, b) => compareBytes(a.path, b.path));
-  for (let i = 1; i < items.length; i++) {
-    if (compareBytes(items[i - 1].path, items[i].path) === 0) throw new MalformedItems('duplicate key');
+function unpack(key: Uint8Array, tokens: number): Path {
+  const p = new Uint8Array(tokens);
+  for (let i = 0; i < tokens; i++) p[i] = token(key, i);
+  return p;
+}
+
+/**
+ * Sorts key-values by key (fast path: a numeric sort on a 4-byte prefix, exact ties resolved
+ * by full comparison) and turns them into value items. Throws on duplicate keys.
+ */
+export function itemsFromKeyValues(kvs: readonly { key: Uint8Array; value: Uint8Array }[]): BuildItem[] {
+  const order = sortedOrder(kvs);
+  const items: BuildItem[] = new Array(kvs.length);
+  for (let i = 0; i < order.length; i++) {
+    const kv = kvs[order[i]];
+    items[i] = { key: kv.key, tokens: kv.key.length * 2, digest: valueDigest(kv.value), value: kv.value };
+    if (i > 0 && compareBytes(items[i - 1].key, kv.key) === 0) throw new MalformedItems('duplicate key');
   }
   return items;
+}
+
+const prefix32 = (k: Uint8Array): number => ((k[0] ?? 0) * 0x1000000 + ((k[1] ?? 0) << 16) + ((k[2] ?? 0) << 8) + (k[3] ?? 0));
+
+/** Indices of `kvs` in key order. */
+export function sortedOrder(kvs: readonly { key: Uint8Array }[]): Uint32Array {
+  const n = kvs.length;
+  const order = new Uint32Array(n);
+  const SHIFT = 2 ** 21;
+  if (n > SHIFT) {
+    const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => compareBytes(kvs[a].key, kvs[b].key));
+    order.set(idx);
+    return order;
+  }
+  const packed = new Float64Array(n);
+  for (let i = 0; i < n; i++) packed[i] = prefix32(kvs[i].key) * SHIFT + i;
+  packed.sort();
+  for (let i = 0; i < n; i++) order[i] = packed[i] % SHIFT;
+  // Runs with the same 4-byte prefix (rare for random keys; short keys pad with zero) sort fully.
+  for (let i = 0; i < n; ) {
+    const p = prefix32(kvs[order[i]].key);
+    let j = i + 1;
+    while (j < n && prefix32(kvs[order[j]].key) === p) j++;
+    if (j - i > 1) {
+      const run = Array.from(order.subarray(i, j)).sort((a, b) => compareBytes(kvs[a].key, kvs[b].key));
+      order.set(run, i);
+    }
+    i = j;
+  }
+  return order;
 }

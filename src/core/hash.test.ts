@@ -62,7 +62,7 @@ const rootCases: [string, [string, string][], string][] = [
 describe('trie root vectors (Firewood merkledb mode)', () => {
   for (const [name, kvs, root] of rootCases) {
     it(name, () => {
-      const items = itemsFromKeyValues(kvs.map(([k, v]) => ({ key: fromHex(k), value: fromHex(v) })), keyToPath);
+      const items = itemsFromKeyValues(kvs.map(([k, v]) => ({ key: fromHex(k), value: fromHex(v) })));
       expect(toHex(buildRoot(items))).toBe(root);
     });
   }

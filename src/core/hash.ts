@@ -4,7 +4,7 @@
  *                 (0x01 || uvarint(len d) || d  |  0x00) || uvarint(bits) || packed key )
  * where d is the value digest: the value itself below 32 bytes, else SHA-256(value).
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from './sha256.ts';
 import type { Path } from './types.ts';
 
 export const HASH_LENGTH = 32;
@@ -40,18 +40,38 @@ let scratch = new Uint8Array(1024);
  * `children` (a 16-slot array, undefined where there is no child).
  */
 export function hashNode(path: Path, digest: Uint8Array | undefined, children: ArrayLike<Uint8Array | undefined>): Uint8Array {
+  const n = path.length;
+  const packed = new Uint8Array((n + 1) >> 1);
+  for (let i = 0; i + 1 < n; i += 2) packed[i >> 1] = (path[i] << 4) | path[i + 1];
+  if (n & 1) packed[n >> 1] = path[n - 1] << 4;
+  return hashPacked(packed, n, digest, children);
+}
+
+/**
+ * As `hashNode`, for a path given packed (`key`, of which the first `tokens` tokens count; the
+ * rest of the bytes, and the low nibble after an odd count, are ignored).
+ */
+export function hashPacked(
+  key: Uint8Array,
+  tokens: number,
+  digest: Uint8Array | undefined,
+  children: ArrayLike<Uint8Array | undefined> | undefined,
+): Uint8Array {
   let count = 0;
-  for (let i = 0; i < children.length; i++) if (children[i] !== undefined) count++;
-  const need = 1 + count * 34 + 2 + (digest ? digest.length + 5 : 0) + 10 + (path.length >> 1) + 1;
+  if (children) for (let i = 0; i < children.length; i++) if (children[i] !== undefined) count++;
+  const keyBytes = (tokens + 1) >> 1;
+  const need = 1 + count * 33 + (digest ? digest.length + 6 : 1) + 10 + keyBytes;
   if (scratch.length < need) scratch = new Uint8Array(need * 2);
   const buf = scratch;
   let off = putUvarint(buf, 0, count);
-  for (let i = 0; i < children.length; i++) {
-    const c = children[i];
-    if (c === undefined) continue;
-    buf[off++] = i; // index < 128: a one-byte uvarint
-    buf.set(c, off);
-    off += HASH_LENGTH;
+  if (children) {
+    for (let i = 0; i < children.length; i++) {
+      const c = children[i];
+      if (c === undefined) continue;
+      buf[off++] = i; // index < 128: a one-byte uvarint
+      buf.set(c, off);
+      off += HASH_LENGTH;
+    }
   }
   if (digest !== undefined) {
     buf[off++] = 1;
@@ -59,10 +79,10 @@ export function hashNode(path: Path, digest: Uint8Array | undefined, children: A
     buf.set(digest, off);
     off += digest.length;
   } else buf[off++] = 0;
-  off = putUvarint(buf, off, path.length * 4);
-  const n = path.length;
-  for (let i = 0; i + 1 < n; i += 2) buf[off++] = (path[i] << 4) | path[i + 1];
-  if (n & 1) buf[off++] = path[n - 1] << 4;
+  off = putUvarint(buf, off, tokens * 4);
+  const whole = tokens >> 1;
+  for (let i = 0; i < whole; i++) buf[off++] = key[i];
+  if (tokens & 1) buf[off++] = key[whole] & 0xf0;
   return sha256(buf.subarray(0, off));
 }
 

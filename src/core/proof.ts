@@ -8,10 +8,10 @@
  * If the recomputed root equals the expected one, the in-range state is exactly the prover's.
  */
 import { compareBytes, equalBytes } from './bytes.ts';
-import { buildRoot, type BuildItem, MalformedItems } from './builder.ts';
+import { buildRoot, compareItems, type BuildItem, MalformedItems } from './builder.ts';
 import * as E from './errors.ts';
 import { valueDigest } from './hash.ts';
-import { hasPrefix, isWholeByte, keyToPath } from './path.ts';
+import { hasPrefix, isWholeByte, keyToPath, packPath } from './path.ts';
 import type { TrieView } from './trie.ts';
 import type { ChangeProof, KeyChange, KeyValue, Path, ProofNode, RangeProof } from './types.ts';
 
@@ -79,7 +79,7 @@ export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions): void
   checkShape(proof.startProof, proof.endProof, changes, o);
   const endKey = changes.length ? changes[changes.length - 1].key : o.end;
   const inRange: BuildItem[] = [];
-  for (const kv of changes) inRange.push({ path: keyToPath(kv.key), digest: valueDigest(kv.value) });
+  for (const kv of changes) inRange.push({ key: kv.key, tokens: kv.key.length * 2, digest: valueDigest(kv.value) });
   const lookup = (key: Uint8Array) => find(changes, key)?.value;
   finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey);
 }
@@ -99,7 +99,7 @@ export async function verifyChangeProof(proof: ChangeProof, o: VerifyRangeOption
     if (c.value !== undefined) merged.push({ key: c.key, value: c.value });
   }
   while (i < local.length) merged.push(local[i++]);
-  const inRange: BuildItem[] = merged.map((kv) => ({ path: keyToPath(kv.key), digest: valueDigest(kv.value) }));
+  const inRange: BuildItem[] = merged.map((kv) => ({ key: kv.key, tokens: kv.key.length * 2, digest: valueDigest(kv.value) }));
   const lookup = (key: Uint8Array) => {
     const c = find(changes, key);
     return c ? c.value : find(local, key)?.value;
@@ -120,7 +120,7 @@ export function verifyKeyProof(root: Uint8Array, key: Uint8Array, value: Uint8Ar
     throw new E.ExclusionProofUnexpectedValue('the proof shows the key absent but a value was claimed');
   }
   const kv = value === undefined ? [] : [{ key, value }];
-  const inRange: BuildItem[] = kv.map((x) => ({ path, digest: valueDigest(x.value) }));
+  const inRange: BuildItem[] = kv.map((x) => ({ key, tokens: key.length * 2, digest: valueDigest(x.value) }));
   finish([], proof, inRange, () => value, { root, start: key, end: key, keyLimit: 1 }, key);
 }
 
@@ -196,7 +196,8 @@ function finish(
   const endPath = endKey ? keyToPath(endKey) : undefined;
   const inside = (p: Path) => (!startPath || compareBytes(p, startPath) >= 0) && (!endPath || compareBytes(p, endPath) <= 0);
   const extra = new Map<string, BuildItem>();
-  const add = (item: BuildItem) => extra.set(String.fromCharCode.apply(null, item.path as unknown as number[]), item);
+  const add = (path: Path, item: Omit<BuildItem, 'key' | 'tokens'>) =>
+    extra.set(String.fromCharCode.apply(null, path as unknown as number[]), { key: packPath(path), tokens: path.length, ...item });
   for (const proof of [startProof, endProof]) {
     for (const n of proof) {
       if (isWholeByte(n.key) && inside(n.key)) {
@@ -207,18 +208,18 @@ function finish(
         if (expected !== undefined && !equalBytes(valueDigest(expected), n.valueOrHash)) {
           throw new E.ProofValueDoesntMatch("a proof node's value does not match the included value");
         }
-      } else if (n.valueOrHash !== undefined) add({ path: n.key, digest: n.valueOrHash });
+      } else if (n.valueOrHash !== undefined) add(n.key, { digest: n.valueOrHash });
       for (const [idx, id] of n.children) {
         const cp = new Uint8Array(n.key.length + 1);
         cp.set(n.key);
         cp[n.key.length] = idx;
         const leftOf = startPath && compareBytes(cp, startPath) < 0 && !hasPrefix(startPath, cp);
         const rightOf = endPath && compareBytes(cp, endPath) > 0;
-        if (leftOf || rightOf) add({ path: cp, id });
+        if (leftOf || rightOf) add(cp, { id });
       }
     }
   }
-  const items = extra.size ? inRange.concat([...extra.values()]).sort((a, b) => compareBytes(a.path, b.path)) : inRange;
+  const items = extra.size ? inRange.concat([...extra.values()]).sort(compareItems) : inRange;
   let root: Uint8Array;
   try {
     root = buildRoot(items);

@@ -477,7 +477,7 @@ export class MerkleTrie {
     };
     const pending: Promise<void>[] = [];
     let rootPath: Path | undefined;
-    const items = sorted.map((kv) => ({ path: keyToPath(kv.key), digest: valueDigest(kv.value), value: kv.value }));
+    const items = sorted.map((kv) => ({ key: kv.key, tokens: kv.key.length * 2, digest: valueDigest(kv.value), value: kv.value }));
     const root = buildRoot(items, (n: BuiltNode) => {
       rootPath = n.path;
       const node: TrieNode = { path: n.path, digest: n.digest, id: n.id, children: n.children.map((c) => c && { path: c.path, id: c.id }) };

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { sha256 as noble } from '@noble/hashes/sha2.js';
+import { sha256 } from './sha256.ts';
+import { toHex } from './bytes.ts';
+
+describe('sha256', () => {
+  // FIPS 180-4 examples
+  it('"abc"', () => {
+    expect(toHex(sha256(new TextEncoder().encode('abc')))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+  it('empty', () => {
+    expect(toHex(sha256(new Uint8Array(0)))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  });
+  it('two-block message', () => {
+    const m = new TextEncoder().encode('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq');
+    expect(toHex(sha256(m))).toBe('248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1');
+  });
+  it('equals @noble/hashes on every length up to 300 and random inputs', () => {
+    for (let n = 0; n <= 300; n++) {
+      const m = Uint8Array.from({ length: n }, (_, i) => (i * 31 + n) & 255);
+      expect(toHex(sha256(m))).toBe(toHex(noble(m)));
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 5000 }), (m) => toHex(sha256(m)) === toHex(noble(m))),
+      { numRuns: 200, seed: 9 },
+    );
+  });
+});
