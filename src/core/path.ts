@@ -38,8 +38,9 @@ export function unpackPath(bitLength: number, bytes: Uint8Array): Path {
     throw new InvalidKeyLength(`key length ${bitLength} bits is not a multiple of ${BITS_PER_TOKEN}`, { bitLength });
   }
   const tokens = bitLength / BITS_PER_TOKEN;
-  if (bytes.length !== (tokens + 1) >> 1) {
-    throw new InvalidKeyLength(`key of ${bitLength} bits needs ${(tokens + 1) >> 1} bytes, got ${bytes.length}`, {
+  // Math.ceil, not `(tokens + 1) >> 1`: a hostile bit length must not wrap a 32-bit shift.
+  if (bytes.length !== Math.ceil(tokens / 2)) {
+    throw new InvalidKeyLength(`key of ${bitLength} bits needs ${Math.ceil(tokens / 2)} bytes, got ${bytes.length}`, {
       bitLength,
       byteLength: bytes.length,
     });
