@@ -1,0 +1,1 @@
+/** Registers the command groups beyond the core's (each group lives in its own module). */
