@@ -83,7 +83,16 @@ export function hashPacked(
   const whole = tokens >> 1;
   for (let i = 0; i < whole; i++) buf[off++] = key[i];
   if (tokens & 1) buf[off++] = key[whole] & 0xf0;
+  preimageLength = off;
   return sha256(buf.subarray(0, off));
+}
+
+let preimageLength = 0;
+
+/** A copy of the exact bytes `hashNode` hashes for such a node (benchmarks and tests). */
+export function nodePreimage(path: Path, digest: Uint8Array | undefined, children: ArrayLike<Uint8Array | undefined>): Uint8Array {
+  hashNode(path, digest, children);
+  return scratch.slice(0, preimageLength);
 }
 
 /** Number of bytes `hashNode` feeds to SHA-256 for such a node (for the benchmark's baseline). */

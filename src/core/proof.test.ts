@@ -95,6 +95,8 @@ describe('change proofs', () => {
         const proof = res.proof as ChangeProof;
         const local = (s?: Uint8Array, e?: Uint8Array) => truth(before, s, e);
         await verifyChangeProof(proof, { root: r2, start, end, keyLimit: limit, local });
+        const localDb = await dbOf(before);
+        await verifyChangeProof(proof, { root: r2, start, end, keyLimit: limit, localTrie: localDb.trie.view() });
         // applying the changes to the local range gives the new state up to the last change
         const upTo = proof.keyChanges.length ? proof.keyChanges[proof.keyChanges.length - 1].key : end;
         const state = new Map(truth(before, start, upTo).map((kv) => [toHex(kv.key), toHex(kv.value)]));
@@ -107,6 +109,54 @@ describe('change proofs', () => {
       }),
       { numRuns: 150, seed: 3 },
     );
+  });
+});
+
+describe('tampered change proofs', () => {
+  it('are rejected or prove only true facts, identically with a local key list and a local trie', async () => {
+    let rejected = 0;
+    await fc.assert(
+      fc.asyncProperty(kvsArb, kvsArb, fc.integer({ min: 1, max: 40 }), fc.nat(), fc.nat(), async (before, after, limit, which, pick) => {
+        const db = await dbOf(before);
+        const r1 = db.root;
+        const gone = before.filter((kv) => !after.some((x) => toHex(x.key) === toHex(kv.key)));
+        await db.commit([...gone.map((kv) => ({ key: kv.key, value: undefined })), ...after]);
+        const res = await db.changeProof(r1, db.root, { keyLimit: limit });
+        const p = res.proof as ChangeProof;
+        const kc = p.keyChanges.map((c) => ({ ...c }));
+        const ep = p.endProof.map(cloneNode);
+        switch (which % 6) {
+          case 0: if (!kc.length) return; kc.splice(pick % kc.length, 1); break;
+          case 1: if (!kc.length) return; kc[pick % kc.length].value = kc[pick % kc.length].value ? undefined : new Uint8Array([4]); break;
+          case 2: kc.splice(pick % (kc.length + 1), 0, { key: new Uint8Array([pick & 0x31]), value: new Uint8Array([2]) }); break;
+          case 3: if (!ep.length) return; ep.splice(pick % ep.length, 1); break;
+          case 4: { const n = ep.find((x) => x.children.size); if (!n) return; const [k, v] = [...n.children][pick % n.children.size]; n.children.set(k, v.map((x) => x ^ 1)); break; }
+          case 5: if (!kc.length) return; kc.pop(); break;
+        }
+        const tampered = { startProof: p.startProof, endProof: ep, keyChanges: kc };
+        const outcome = async (o: Parameters<typeof verifyChangeProof>[1]) => {
+          try {
+            await verifyChangeProof(tampered, o);
+            return 'ok';
+          } catch (err) {
+            expect(err).toBeInstanceOf(ProofError);
+            return (err as Error).name;
+          }
+        };
+        const a = await outcome({ root: db.root, keyLimit: limit, local: (s, e) => truth(before, s, e) });
+        const b = await outcome({ root: db.root, keyLimit: limit, localTrie: (await dbOf(before)).trie.view() });
+        expect(b).toBe(a);
+        if (a !== 'ok') rejected++;
+        else {
+          const upTo = kc.length ? kc[kc.length - 1].key : undefined;
+          const state = new Map(truth(before, undefined, upTo).map((kv) => [toHex(kv.key), toHex(kv.value)]));
+          for (const c of kc) c.value === undefined ? state.delete(toHex(c.key)) : state.set(toHex(c.key), toHex(c.value));
+          expect([...state.entries()].sort()).toEqual(truth(after, undefined, upTo).map((kv) => [toHex(kv.key), toHex(kv.value)]).sort());
+        }
+      }),
+      { numRuns: 300, seed: 6 },
+    );
+    expect(rejected).toBeGreaterThan(100);
   });
 });
 

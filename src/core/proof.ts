@@ -7,12 +7,12 @@
  * digest (outside the range) and its children that lie wholly outside the range, as opaque ids.
  * If the recomputed root equals the expected one, the in-range state is exactly the prover's.
  */
-import { compareBytes, equalBytes } from './bytes.ts';
+import { compareBytes, equalBytes, toHex } from './bytes.ts';
 import { buildRoot, compareItems, type BuildItem, MalformedItems } from './builder.ts';
 import * as E from './errors.ts';
 import { valueDigest } from './hash.ts';
 import { hasPrefix, isWholeByte, keyToPath, packPath } from './path.ts';
-import type { TrieView } from './trie.ts';
+import type { TrieNode, TrieView } from './trie.ts';
 import type { ChangeProof, KeyChange, KeyValue, Path, ProofNode, RangeProof } from './types.ts';
 
 const lt = (a: Uint8Array, b: Uint8Array) => compareBytes(a, b) < 0;
@@ -84,11 +84,17 @@ export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions): void
   finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey);
 }
 
-/** As `verifyRangeProof`, for a change proof against the local state at the older root. */
-export async function verifyChangeProof(proof: ChangeProof, o: VerifyRangeOptions & { local: LocalRange }): Promise<void> {
+/**
+ * As `verifyRangeProof`, for a change proof against the local state at the older root: either
+ * `local`, its key-values in a range, or `localTrie`, a view of the local trie. With the trie,
+ * unchanged local subtrees wholly inside the range enter the rebuild as their ids, so the cost
+ * follows the number of changes, not the number of local keys the range spans.
+ */
+export async function verifyChangeProof(proof: ChangeProof, o: VerifyRangeOptions & ({ local: LocalRange } | { localTrie: TrieView })): Promise<void> {
   const changes = proof.keyChanges;
   checkShape(proof.startProof, proof.endProof, changes, o);
   const endKey = changes.length ? changes[changes.length - 1].key : o.end;
+  if ('localTrie' in o) return verifyAgainstTrie(proof, o, o.localTrie, endKey);
   const local = await o.local(o.start, endKey);
   // Merge local state and changes (both sorted) into the in-range state.
   const merged: KeyValue[] = [];
@@ -105,6 +111,84 @@ export async function verifyChangeProof(proof: ChangeProof, o: VerifyRangeOption
     return c ? c.value : find(local, key)?.value;
   };
   finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey);
+}
+
+async function verifyAgainstTrie(proof: ChangeProof, o: VerifyRangeOptions, view: TrieView, endKey: Uint8Array | undefined): Promise<void> {
+  const changes = proof.keyChanges;
+  const startPath = o.start ? keyToPath(o.start) : undefined;
+  const endPath = endKey ? keyToPath(endKey) : undefined;
+  const inside = (p: Path) => (!startPath || compareBytes(p, startPath) >= 0) && (!endPath || compareBytes(p, endPath) <= 0);
+  // Step 5 needs the local values of in-range proof nodes: fetch them now, the check is synchronous.
+  const localValues = new Map<string, Uint8Array | undefined>();
+  for (const n of [...proof.startProof, ...proof.endProof]) {
+    if (isWholeByte(n.key) && inside(n.key)) localValues.set(toHex(n.key), await view.get(packWhole(n.key)));
+  }
+  const changePaths = changes.map((c) => keyToPath(c.key));
+  const items = await localItems(view, changePaths, startPath, endPath);
+  for (const c of changes) if (c.value !== undefined) items.push({ key: c.key, tokens: c.key.length * 2, digest: valueDigest(c.value) });
+  items.sort(compareItems);
+  const lookup = (key: Uint8Array) => {
+    const c = find(changes, key);
+    return c ? c.value : localValues.get(toHex(keyToPath(key)));
+  };
+  finish(proof.startProof, proof.endProof, items, lookup, o, endKey);
+}
+
+/**
+ * The local trie's contribution to the rebuild of [start, end]: values of in-range nodes that no
+ * change touches, and the ids of unchanged subtrees wholly inside the range. A subtree hanging
+ * under the entry prefix E holds the same keys locally and remotely when E is wholly inside the
+ * range (remote in-range state = local + changes) and no change has prefix E.
+ */
+async function localItems(view: TrieView, changes: Path[], start: Path | undefined, end: Path | undefined): Promise<BuildItem[]> {
+  const out: BuildItem[] = [];
+  const rootPath = view.rootNodePath;
+  if (!rootPath) return out;
+  const inside = (p: Path) => (!start || compareBytes(p, start) >= 0) && (!end || compareBytes(p, end) <= 0);
+  const leftOf = (e: Path) => !!start && compareBytes(e, start) < 0 && !hasPrefix(start, e);
+  const rightOf = (e: Path) => !!end && compareBytes(e, end) > 0;
+  const whollyInside = (e: Path) => (!start || compareBytes(e, start) >= 0) && (!end || (compareBytes(e, end) < 0 && !hasPrefix(end, e)));
+  const lowerBound = (p: Path, lo: number, hi: number) => {
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareBytes(changes[mid], p) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const visit = async (node: TrieNode, lo: number, hi: number): Promise<void> => {
+    const at = lowerBound(node.path, lo, hi);
+    const touched = at < hi && equalBytes(changes[at], node.path);
+    if (node.digest !== undefined && isWholeByte(node.path) && inside(node.path) && !touched) {
+      out.push({ key: packWhole(node.path), tokens: node.path.length, digest: node.digest });
+    }
+    for (let i = 0; i < 16; i++) {
+      const c = node.children[i];
+      if (!c) continue;
+      const e = new Uint8Array(node.path.length + 1);
+      e.set(node.path);
+      e[node.path.length] = i;
+      if (leftOf(e) || rightOf(e)) continue;
+      const clo = lowerBound(e, lo, hi);
+      let chi = clo;
+      while (chi < hi && hasPrefix(changes[chi], e)) chi++;
+      if (clo === chi && whollyInside(e)) {
+        out.push({ key: packPath(c.path), tokens: c.path.length, id: c.id });
+        continue;
+      }
+      const child = await view.getNode(c.path);
+      if (!child) throw new Error('local trie node missing');
+      await visit(child, clo, chi);
+    }
+  };
+  const root = await view.getNode(rootPath);
+  if (!root) throw new Error('local trie root missing');
+  // Changes outside the root's prefix cannot touch its subtree.
+  const lo = lowerBound(rootPath, 0, changes.length);
+  let hi = lo;
+  while (hi < changes.length && hasPrefix(changes[hi], rootPath)) hi++;
+  if (!(leftOf(rootPath) || rightOf(rootPath))) await visit(root, lo, hi);
+  return out;
 }
 
 /**

@@ -73,11 +73,14 @@ export function sha256(msg: Uint8Array): Uint8Array {
   const full = len - (len % 64);
   for (let off = 0; off < full; off += 64) compress(msg, off);
   const rest = len - full;
-  tail.fill(0);
-  tail.set(msg.subarray(full), 0);
-  tail[rest] = 0x80;
   const blocks = rest + 9 > 64 ? 2 : 1;
   const end = blocks * 64;
+  for (let i = 0; i < rest; i++) tail[i] = msg[full + i];
+  tail[rest] = 0x80;
+  for (let i = rest + 1; i < end - 8; i++) tail[i] = 0;
+  tail[end - 8] = 0;
+  tail[end - 7] = 0;
+  tail[end - 6] = 0;
   const bits = len * 8;
   tail[end - 4] = bits >>> 24;
   tail[end - 3] = bits >>> 16;
