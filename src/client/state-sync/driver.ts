@@ -1,0 +1,320 @@
+/**
+ * The async driver of the state sync (spec/merkledb.md §5): it runs the engine's actions
+ * against the sources and a `MerkleTrie` on the store, and feeds the results back as events.
+ * Decisions are the engine's (`engine.ts`); this file fetches, verifies answers against the
+ * local state (`verify.ts`), writes, and waits.
+ *
+ * Events are handled one at a time: an answer is verified on a fresh view of the committed
+ * trie, the engine decides, and its `write` commits that same view together with the progress
+ * records in one atomic batch before the next event is looked at. Fetches run concurrently.
+ */
+import { DecodeError, FinishedWithUnexpectedRoot, ProofError, UnexpectedResponse } from '../../core/errors.ts';
+import { equalBytes, toHex } from '../../core/bytes.ts';
+import type { KVStore } from '../../core/store.ts';
+import { MerkleTrie, type TrieView } from '../../core/trie.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { StateSyncEngine, type StateSyncAction, type StateSyncEvent, type StateSyncProgress } from './engine.ts';
+import type { PeerStats } from './peers.ts';
+import { loadProgress } from './progress.ts';
+import { fromInclusive, type InclusiveRange } from './ranges.ts';
+import type { StateRequest } from './requests.ts';
+import { estimateResponseSize, type StateResponse, type StateSource } from './source.ts';
+import { verifyResponse, type ResponseOutcome } from './verify.ts';
+
+export interface SyncStateOptions {
+  store: KVStore;
+  sources: readonly StateSource[];
+  /** The root to sync to (from a signed announcement). */
+  target: Uint8Array;
+  /** Partial sync: inclusive key ranges (see `prefixRange`); default the whole key space. */
+  ranges?: readonly InclusiveRange[];
+  /** Newer targets; the sync follows them and finishes at the last one once this ends. */
+  targetUpdates?: AsyncIterable<Uint8Array>;
+  signal?: AbortSignal;
+  /** Most requests in flight (default 4). */
+  concurrency?: number;
+  /** Key limit per request (default 2048). */
+  keyLimit?: number;
+  bytesLimit?: number;
+  /** Per-request deadline in ms (default 30,000; Infinity for none). */
+  requestTimeoutMs?: number;
+  maxRetainedRoots?: number;
+  maxAttempts?: number;
+  /** Invalid proofs before a peer is banned (default 3). */
+  banAfter?: number;
+  maxInFlightPerPeer?: number;
+  clock?: Clock;
+  /** Size of an answer in bytes (default: an estimate of its protobuf encoding). */
+  sizeOf?: (response: StateResponse) => number;
+  onProgress?: (progress: StateSyncProgress) => void;
+  /** A peer sent an invalid answer (and is banned when `banned`). */
+  onPenalise?: (peer: string, reason: Error, banned: boolean) => void;
+}
+
+export interface SyncStateResult {
+  /** The target reached. */
+  target: Uint8Array;
+  /** The local root (equal to the target for a full sync). */
+  root: Uint8Array;
+  progress: StateSyncProgress;
+  peers: PeerStats[];
+}
+
+/** A request ran past its deadline. */
+export class RequestTimeout extends Error {
+  override readonly name = 'RequestTimeout';
+}
+
+type DriverEvent =
+  | StateSyncEvent
+  | { type: 'answer'; requestId: number; response: StateResponse | undefined; error?: undefined; elapsedMs: number }
+  | { type: 'answer'; requestId: number; response?: undefined; error: unknown; elapsedMs: number };
+
+class EventQueue<T> {
+  readonly #items: T[] = [];
+  #wake: (() => void) | undefined;
+
+  push(event: T): void {
+    this.#items.push(event);
+    this.#wake?.();
+    this.#wake = undefined;
+  }
+
+  async next(signal: AbortSignal | undefined): Promise<T> {
+    while (this.#items.length === 0) {
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve) => {
+        const onAbort = (): void => resolve();
+        this.#wake = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+    return this.#items.shift()!;
+  }
+}
+
+/** Errors that make an answer invalid (the peer's fault), as opposed to local failures. */
+function isPeerError(e: unknown): e is Error {
+  return e instanceof ProofError || e instanceof DecodeError || e instanceof UnexpectedResponse;
+}
+
+/** Rejects answers that are not shaped like proofs (remote data is hostile). */
+function checkShape(r: unknown): asserts r is StateResponse {
+  const bad = (why: string): never => {
+    throw new UnexpectedResponse(`malformed answer: ${why}`);
+  };
+  if (typeof r !== 'object' || r === null) bad('not an object');
+  const { type, proof } = r as { type?: unknown; proof?: Record<string, unknown> };
+  if (type !== 'range' && type !== 'change') bad('unknown type');
+  if (typeof proof !== 'object' || proof === null) bad('no proof');
+  const nodes = (ns: unknown) => {
+    if (!Array.isArray(ns)) bad('proof path is not a list');
+    for (const n of ns as { key?: unknown; valueOrHash?: unknown; children?: unknown }[]) {
+      if (!(n?.key instanceof Uint8Array) || !(n.children instanceof Map)) bad('malformed proof node');
+      if (n.valueOrHash !== undefined && !(n.valueOrHash instanceof Uint8Array)) bad('malformed proof node value');
+      for (const id of (n.children as Map<unknown, unknown>).values()) if (!(id instanceof Uint8Array)) bad('malformed child id');
+    }
+  };
+  nodes(proof!.startProof);
+  nodes(proof!.endProof);
+  const list = type === 'range' ? proof!.keyValues : proof!.keyChanges;
+  if (!Array.isArray(list)) bad('no key list');
+  for (const kv of list as { key?: unknown; value?: unknown }[]) {
+    if (!(kv?.key instanceof Uint8Array)) bad('malformed key');
+    if (!(kv.value instanceof Uint8Array) && !(type === 'change' && kv.value === undefined)) bad('malformed value');
+  }
+}
+
+/**
+ * Syncs the state at `target` (and the targets that follow it) from untrusted `sources` into
+ * the trie on `store`, verifying every answer, resuming from and recording progress in the same
+ * store. Resolves at the target; rejects with `SyncStalled`, `FinishedWithUnexpectedRoot` (a
+ * bug), a store error, or the signal's reason.
+ *
+ * @example
+ * const { root } = await syncState({ store, sources: [new MemoryStateSource('a', db)], target: db.root });
+ */
+export async function syncState(options: SyncStateOptions): Promise<SyncStateResult> {
+  const { store, signal } = options;
+  const clock = options.clock ?? systemClock;
+  const sizeOf = options.sizeOf ?? estimateResponseSize;
+  const timeout = options.requestTimeoutMs ?? 30_000;
+  signal?.throwIfAborted();
+  const sources = new Map<string, StateSource>();
+  for (const s of options.sources) {
+    if (sources.has(s.id)) throw new TypeError(`duplicate source id ${s.id}`);
+    sources.set(s.id, s);
+  }
+  const trie = await MerkleTrie.open(store);
+  const stored = await loadProgress(store);
+  const scope = options.ranges?.map(fromInclusive);
+  const engine = new StateSyncEngine({
+    target: options.target,
+    peers: [...sources.keys()],
+    localRoot: trie.root,
+    scope,
+    stored,
+    concurrency: options.concurrency,
+    keyLimit: options.keyLimit,
+    bytesLimit: options.bytesLimit,
+    maxRetainedRoots: options.maxRetainedRoots,
+    maxAttempts: options.maxAttempts,
+    banAfter: options.banAfter,
+    maxInFlightPerPeer: options.maxInFlightPerPeer,
+    acceptsUpdates: options.targetUpdates !== undefined,
+  });
+  const events = new EventQueue<DriverEvent>();
+  const stop = new AbortController();
+  const inFlight = new Map<number, { request: StateRequest; controller: AbortController; sentAt: number; settled: boolean }>();
+  const views = new Map<number, TrieView>();
+
+  const startFetch = (request: StateRequest): void => {
+    if (request.kind === 'clear') {
+      inFlight.set(request.id, { request, controller: new AbortController(), sentAt: clock.now(), settled: true });
+      events.push({ type: 'answer', requestId: request.id, response: undefined, elapsedMs: 0 });
+      return;
+    }
+    const controller = new AbortController();
+    const entry = { request, controller, sentAt: clock.now(), settled: false };
+    inFlight.set(request.id, entry);
+    const settle = (result: { response: StateResponse } | { error: unknown }) => {
+      if (entry.settled) return;
+      entry.settled = true;
+      controller.abort();
+      const elapsedMs = clock.now() - entry.sentAt;
+      if ('error' in result) events.push({ type: 'answer', requestId: request.id, error: result.error, elapsedMs });
+      else events.push({ type: 'answer', requestId: request.id, response: result.response, elapsedMs });
+    };
+    const fetchSignal = AbortSignal.any([stop.signal, controller.signal]);
+    const source = sources.get(request.peer)!;
+    Promise.resolve()
+      .then(() => (request.kind === 'range' ? source.rangeProof(request.request, { signal: fetchSignal }) : source.changeProof(request.request, { signal: fetchSignal })))
+      .then(
+        (response) => settle({ response }),
+        (error: unknown) => settle({ error }),
+      );
+    if (Number.isFinite(timeout)) {
+      clock.sleep(timeout, fetchSignal).then(
+        () => settle({ error: new RequestTimeout(`request ${request.id} to ${request.peer} timed out after ${timeout} ms`) }),
+        () => {},
+      );
+    }
+  };
+
+  let result: SyncStateResult | undefined;
+  const run = async (actions: StateSyncAction[]): Promise<void> => {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'request':
+          startFetch(action.request);
+          break;
+        case 'cancel': {
+          const entry = inFlight.get(action.requestId);
+          if (entry) {
+            entry.settled = true;
+            entry.controller.abort();
+            inFlight.delete(action.requestId);
+          }
+          break;
+        }
+        case 'write': {
+          const view = views.get(action.requestId);
+          views.delete(action.requestId);
+          if (view) await trie.commitView(view, action.progress);
+          else await trie.commit(action.changes, action.progress);
+          if (!equalBytes(trie.root, engine.localRoot)) {
+            throw new Error(`state sync: local root ${toHex(trie.root)} differs from the verified ${toHex(engine.localRoot)}`);
+          }
+          break;
+        }
+        case 'penalise':
+          options.onPenalise?.(action.peer, action.reason, action.banned);
+          break;
+        case 'wake':
+          clock.sleep(Math.max(0, action.at - clock.now()), stop.signal).then(
+            () => events.push({ type: 'tick' }),
+            () => {},
+          );
+          break;
+        case 'progress':
+          options.onProgress?.(action.progress);
+          break;
+        case 'done':
+          if (scope === undefined && !equalBytes(trie.root, action.target)) {
+            throw new FinishedWithUnexpectedRoot(`sync finished at root ${toHex(trie.root)}, expected ${toHex(action.target)}`);
+          }
+          result = { target: action.target, root: trie.root, progress: engine.progress(), peers: engine.peers };
+          break;
+        case 'failed':
+          throw action.error;
+      }
+    }
+    views.clear();
+  };
+
+  let updates: AsyncIterator<Uint8Array> | undefined;
+  if (options.targetUpdates) {
+    const it = options.targetUpdates[Symbol.asyncIterator]();
+    updates = it;
+    void (async () => {
+      try {
+        for (;;) {
+          const next = await it.next();
+          if (stop.signal.aborted) return;
+          if (next.done) break;
+          events.push({ type: 'newTarget', root: next.value });
+        }
+      } catch {
+        // An update stream that fails is one that ended.
+      }
+      if (!stop.signal.aborted) events.push({ type: 'updatesClosed' });
+    })();
+  }
+
+  try {
+    await run(engine.start(clock.now()));
+    while (!result) {
+      let event: DriverEvent;
+      try {
+        event = await events.next(signal);
+      } catch (reason) {
+        await run(engine.step({ type: 'abort', reason }, clock.now())).catch(() => {});
+        throw reason;
+      }
+      if (event.type === 'answer') {
+        const entry = inFlight.get(event.requestId);
+        if (!entry) continue; // cancelled
+        inFlight.delete(event.requestId);
+        if (event.error !== undefined) {
+          await run(engine.step({ type: 'failure', requestId: event.requestId, error: event.error }, clock.now()));
+          continue;
+        }
+        let bytes = 0;
+        let outcome: ResponseOutcome;
+        const view = trie.view();
+        try {
+          if (entry.request.kind !== 'clear') {
+            checkShape(event.response);
+            bytes = sizeOf(event.response);
+          }
+          outcome = await verifyResponse(entry.request, event.response, view);
+          views.set(event.requestId, view);
+        } catch (error) {
+          if (!isPeerError(error)) throw error;
+          outcome = { valid: false, error };
+        }
+        await run(engine.step({ type: 'response', requestId: event.requestId, outcome, elapsedMs: event.elapsedMs, bytes }, clock.now()));
+      } else {
+        await run(engine.step(event, clock.now()));
+      }
+    }
+    return result;
+  } finally {
+    stop.abort();
+    for (const { controller } of inFlight.values()) controller.abort();
+    void updates?.return?.()?.catch?.(() => {});
+  }
+}

@@ -1,0 +1,467 @@
+/**
+ * The state sync engine (spec/merkledb.md §5) as an explicit state machine, after commonware's
+ * `Engine::step`: `start(now)` and `step(event, now)` return the actions the caller must carry
+ * out. No network, storage or clock in here; `driver.ts` runs it.
+ *
+ * Split of work with the driver: the engine decides what to ask whom (work queue, peers),
+ * what a verified answer means (which range is now at which root, what is left), what to
+ * persist (progress ops, written in the same batch as the data), when a target change makes
+ * work stale, when to cancel, penalise, ban, back off, and when the sync is done or failed.
+ * The driver fetches, and checks each answer against the local state (`verify.ts`, which needs
+ * the store) before handing the outcome in as a `response` event.
+ *
+ * - Each work item is tagged with the revision of its local keys, so an answer for an older
+ *   target is applied as what it is, an item at that older root, and caught up later with a
+ *   change proof: never as if it were for the new target. In-flight requests for one of the
+ *   last `maxRetainedRoots` targets are kept; older ones are cancelled.
+ * - A target that returns to a root an item is already at (A→B→A) leaves that item done: it is
+ *   never requested, so upstream's livelock cannot occur.
+ * - Completion: nothing queued or in flight (and no more target updates expected); a full
+ *   sync then requires the local root to equal the target (`FinishedWithUnexpectedRoot`).
+ */
+import { compareBytes, equalBytes, toHex } from '../../core/bytes.ts';
+import { FinishedWithUnexpectedRoot, SyncStalled } from '../../core/errors.ts';
+import type { BatchOp } from '../../core/store.ts';
+import { EMPTY_ROOT, type KeyChange } from '../../core/types.ts';
+import { PeerBook, type PeerStats } from './peers.ts';
+import { canonicalSegments, progressOps, type Segment, type StoredProgress } from './progress.ts';
+import { compareEnd, EMPTY_KEY, normaliseRanges, rangeWidth, requestEnd, type KeyRange } from './ranges.ts';
+import type { StateRequest } from './requests.ts';
+import type { ResponseOutcome } from './verify.ts';
+import { LEFT, STALE, WorkQueue } from './work-queue.ts';
+
+export interface StateSyncConfig {
+  target: Uint8Array;
+  /** Ids of the sources to ask. */
+  peers: readonly string[];
+  /** The local trie's root now. */
+  localRoot: Uint8Array;
+  /** Key ranges to sync (half-open); default: the whole key space (a full sync). */
+  scope?: readonly KeyRange[];
+  /** Progress found in the store. */
+  stored?: StoredProgress;
+  /** Most requests in flight (default 4). */
+  concurrency?: number;
+  /** Key limit per request (default 2048, the most a server gives). */
+  keyLimit?: number;
+  /** Byte limit per request (default 2,093,056, spec §4). */
+  bytesLimit?: number;
+  /** Targets whose in-flight answers are still accepted, the current one included (default 3). */
+  maxRetainedRoots?: number;
+  /** Failed or invalid attempts at one item without progress before the sync fails (default 32). */
+  maxAttempts?: number;
+  /** Invalid proofs before a peer is banned (default 3). */
+  banAfter?: number;
+  maxInFlightPerPeer?: number;
+  /** Whether target updates may still arrive: then the sync waits at the target (default false). */
+  acceptsUpdates?: boolean;
+}
+
+export type StateSyncEvent =
+  | { type: 'response'; requestId: number; outcome: ResponseOutcome; elapsedMs: number; bytes: number }
+  /** The request failed without an answer (error, timeout, refusal). */
+  | { type: 'failure'; requestId: number; error: unknown }
+  | { type: 'newTarget'; root: Uint8Array }
+  | { type: 'updatesClosed' }
+  /** Time passed (after a `wake`). */
+  | { type: 'tick' }
+  | { type: 'abort'; reason?: unknown };
+
+export type SyncPhase = 'fetching' | 'catching-up' | 'at-target' | 'done' | 'failed';
+
+export interface StateSyncProgress {
+  phase: SyncPhase;
+  target: Uint8Array;
+  localRoot: Uint8Array;
+  /** Key-values and key changes received in verified answers. */
+  keyValuesReceived: number;
+  /** Estimated bytes of all answers received, valid or not. */
+  bytesReceived: number;
+  requests: number;
+  /** Done ranges (after merging) and the fraction of the synced key space they cover. */
+  rangesDone: number;
+  fractionDone: number;
+  inFlight: number;
+  queued: number;
+  peersUsed: number;
+  peersBanned: number;
+  proofsRejected: number;
+  failures: number;
+  targetUpdates: number;
+}
+
+export type StateSyncAction =
+  | { type: 'request'; request: StateRequest }
+  | { type: 'cancel'; requestId: number }
+  /** Write `changes` (as verified for `requestId`) and `progress` in one atomic batch. */
+  | { type: 'write'; requestId: number; changes: KeyChange[]; progress: BatchOp[] }
+  | { type: 'penalise'; peer: string; reason: Error; banned: boolean }
+  /** Deliver a `tick` at time `at`. */
+  | { type: 'wake'; at: number }
+  | { type: 'progress'; progress: StateSyncProgress }
+  | { type: 'done'; target: Uint8Array; root: Uint8Array }
+  | { type: 'failed'; error: unknown };
+
+export type StateSyncStatus = 'syncing' | 'done' | 'failed';
+
+/** The whole key space. */
+export const FULL_SCOPE: readonly KeyRange[] = [{ start: EMPTY_KEY, end: undefined }];
+
+function positive(v: number, what: string): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`expected ${what} to be a positive integer, got ${v}`);
+  return v;
+}
+
+function checkRoot(root: Uint8Array, what: string): void {
+  if (!(root instanceof Uint8Array) || root.length !== 32) throw new TypeError(`expected 32-byte ${what}, got ${root?.length}`);
+}
+
+/**
+ * The initial work: the scope, cut into the stored segments where they overlap it. Parts of
+ * the scope with no stored progress hold the local trie's keys, so they are at `localRoot`
+ * (a server that does not know that root answers with a range proof); in an empty store they
+ * are never-fetched.
+ */
+export function initialSegments(scope: readonly KeyRange[], stored: readonly Segment[], localRoot: Uint8Array): Segment[] {
+  const gapRoot = equalBytes(localRoot, EMPTY_ROOT) ? undefined : localRoot;
+  const out: Segment[] = [];
+  for (const r of scope) {
+    let cursor: Uint8Array | undefined = r.start;
+    for (const s of stored) {
+      if (cursor === undefined) break;
+      // intersection of s with [cursor, r.end)
+      if (compareEnd(s.end, cursor) <= 0 && s.end !== undefined) continue;
+      if (r.end !== undefined && compareBytes(s.start, r.end) >= 0) break;
+      const from = compareBytes(s.start, cursor) > 0 ? s.start : cursor;
+      if (compareBytes(from, cursor) > 0) out.push({ start: cursor, end: from, root: gapRoot });
+      const to = compareEnd(s.end, r.end) < 0 ? s.end : r.end;
+      out.push({ start: from, end: to, root: s.root });
+      cursor = to;
+    }
+    if (cursor !== undefined && (r.end === undefined || compareBytes(cursor, r.end) < 0)) out.push({ start: cursor, end: r.end, root: gapRoot });
+  }
+  return out;
+}
+
+interface Outstanding {
+  request: StateRequest;
+}
+
+/**
+ * The engine. Run the actions of `start(now)`, then feed each event to `step(event, now)` and
+ * run the actions it returns, in order.
+ *
+ * @example
+ * const engine = new StateSyncEngine({ target, peers: ['a', 'b'], localRoot: trie.root });
+ * let actions = engine.start(clock.now());
+ * // for each `request`: fetch, verify (verify.ts), then actions = engine.step({ type: 'response', ... }, clock.now())
+ */
+export class StateSyncEngine {
+  readonly #concurrency: number;
+  readonly #keyLimit: number;
+  readonly #bytesLimit: number;
+  readonly #maxRetained: number;
+  readonly #maxAttempts: number;
+  readonly #fullSync: boolean;
+  readonly #scopeWidth: number;
+  readonly #queue: WorkQueue;
+  readonly #peers: PeerBook;
+  readonly #requests = new Map<number, Outstanding>();
+  #target: Uint8Array;
+  /** Earlier targets whose answers are still accepted, newest last. */
+  #retained: Uint8Array[] = [];
+  #localRoot: Uint8Array;
+  #persisted: Segment[];
+  #persistedTarget: Uint8Array | undefined;
+  #nextId = 1;
+  #status: StateSyncStatus = 'syncing';
+  #started = false;
+  #updatesOpen: boolean;
+  #wakeAt: number | undefined;
+  #atTargetReported = false;
+  /** Keys received and key-space width they covered, to estimate key density. */
+  #densityKeys = 0;
+  #densityWidth = 0;
+  readonly #used = new Set<string>();
+  #stats = { keyValuesReceived: 0, bytesReceived: 0, requests: 0, proofsRejected: 0, failures: 0, targetUpdates: 0 };
+
+  constructor(config: StateSyncConfig) {
+    checkRoot(config.target, 'target root');
+    checkRoot(config.localRoot, 'local root');
+    this.#concurrency = positive(config.concurrency ?? 4, 'concurrency');
+    this.#keyLimit = positive(config.keyLimit ?? 2048, 'keyLimit');
+    this.#bytesLimit = positive(config.bytesLimit ?? 2_093_056, 'bytesLimit');
+    this.#maxRetained = positive(config.maxRetainedRoots ?? 3, 'maxRetainedRoots');
+    this.#maxAttempts = positive(config.maxAttempts ?? 32, 'maxAttempts');
+    this.#target = config.target.slice();
+    this.#localRoot = config.localRoot.slice();
+    this.#updatesOpen = config.acceptsUpdates ?? false;
+    const scope = normaliseRanges((config.scope ?? FULL_SCOPE).map((r) => ({ start: r.start, end: r.end })));
+    if (scope.length === 0) throw new RangeError('expected at least one non-empty key range to sync');
+    this.#fullSync = scope.length === 1 && scope[0].start.length === 0 && scope[0].end === undefined;
+    this.#scopeWidth = scope.reduce((w, r) => w + rangeWidth(r), 0);
+    const stored = config.stored?.segments ?? [];
+    this.#persisted = canonicalSegments(stored);
+    this.#persistedTarget = config.stored?.target;
+    const segments = initialSegments(scope, stored, this.#localRoot);
+    this.#queue = new WorkQueue(segments, (s) => (s.root === undefined ? LEFT : STALE));
+    this.#peers = new PeerBook(config.peers, { banAfter: config.banAfter, maxInFlightPerPeer: config.maxInFlightPerPeer });
+  }
+
+  get status(): StateSyncStatus {
+    return this.#status;
+  }
+
+  get target(): Uint8Array {
+    return this.#target.slice();
+  }
+
+  get localRoot(): Uint8Array {
+    return this.#localRoot.slice();
+  }
+
+  /** The work items, for inspection (sorted, non-overlapping). */
+  get items(): readonly Readonly<Segment & { requestId: number | undefined }>[] {
+    return this.#queue.items;
+  }
+
+  get peers(): PeerStats[] {
+    return this.#peers.all();
+  }
+
+  outstanding(): StateRequest[] {
+    return [...this.#requests.values()].map((o) => o.request);
+  }
+
+  /** The first requests. Call once. */
+  start(now: number): StateSyncAction[] {
+    if (this.#started) throw new Error('StateSyncEngine.start() called twice');
+    this.#started = true;
+    const actions: StateSyncAction[] = [];
+    this.#advance(actions, now);
+    return actions;
+  }
+
+  /** Handles one event and returns the actions to carry out, in order. */
+  step(event: StateSyncEvent, now: number): StateSyncAction[] {
+    const actions: StateSyncAction[] = [];
+    if (!this.#started) throw new Error('StateSyncEngine.step() before start()');
+    if (this.#status !== 'syncing') return actions;
+    switch (event.type) {
+      case 'response':
+        this.#onResponse(event, now, actions);
+        break;
+      case 'failure': {
+        const o = this.#take(event.requestId);
+        if (!o) return actions;
+        this.#stats.failures++;
+        if (o.request.peer !== undefined) this.#peers.failed(o.request.peer, now);
+        this.#queue.release(event.requestId, now, true);
+        if (this.#checkAttempts(o.request, event.error, actions)) return actions;
+        break;
+      }
+      case 'newTarget':
+        this.#onNewTarget(event.root, now, actions);
+        break;
+      case 'updatesClosed':
+        this.#updatesOpen = false;
+        break;
+      case 'tick':
+        if (this.#wakeAt !== undefined && this.#wakeAt <= now) this.#wakeAt = undefined;
+        break;
+      case 'abort':
+        this.#cancelAll(actions);
+        this.#fail(actions, event.reason ?? new DOMException('The sync was aborted', 'AbortError'));
+        return actions;
+    }
+    if (this.#status === 'syncing') this.#advance(actions, now);
+    return actions;
+  }
+
+  #take(requestId: number): Outstanding | undefined {
+    const o = this.#requests.get(requestId);
+    if (o) this.#requests.delete(requestId);
+    return o;
+  }
+
+  #onResponse(event: Extract<StateSyncEvent, { type: 'response' }>, now: number, actions: StateSyncAction[]): void {
+    const o = this.#take(event.requestId);
+    if (!o) return; // cancelled: its answer is not ours to apply
+    const { request } = o;
+    this.#stats.bytesReceived += event.bytes;
+    const outcome = event.outcome;
+    if (!outcome.valid) {
+      this.#stats.proofsRejected++;
+      if (request.peer !== undefined) {
+        const banned = this.#peers.penalise(request.peer, now);
+        actions.push({ type: 'penalise', peer: request.peer, reason: outcome.error, banned });
+      }
+      this.#queue.release(request.id, now, true);
+      this.#checkAttempts(request, outcome.error, actions);
+      return;
+    }
+    if (request.peer !== undefined) {
+      this.#peers.succeeded(request.peer, event.elapsedMs, event.bytes);
+      this.#used.add(request.peer);
+    }
+    this.#stats.keyValuesReceived += outcome.received;
+    this.#densityKeys += outcome.received;
+    this.#densityWidth += rangeWidth({ start: request.start, end: outcome.resume ?? request.end });
+    this.#queue.complete(request.id, request.root, outcome.resume, this.#target);
+    this.#localRoot = outcome.rootAfter;
+    const next = canonicalSegments(this.#queue.segments());
+    const progress = progressOps(this.#persisted, next, this.#target, this.#persistedTarget);
+    this.#persisted = next;
+    this.#persistedTarget = this.#target;
+    actions.push({ type: 'write', requestId: request.id, changes: outcome.changes, progress });
+    actions.push({ type: 'progress', progress: this.progress() });
+  }
+
+  /** True when the sync failed because an item ran out of attempts. */
+  #checkAttempts(request: StateRequest, error: unknown, actions: StateSyncAction[]): boolean {
+    const item = this.#queue.items.find((i) => equalBytes(i.start, request.start));
+    if (!item || item.attempts < this.#maxAttempts) return false;
+    this.#cancelAll(actions);
+    this.#fail(
+      actions,
+      new SyncStalled(`no valid answer for a key range after ${item.attempts} attempts`, { start: toHex(request.start), attempts: item.attempts }, { cause: error }),
+    );
+    return true;
+  }
+
+  #onNewTarget(root: Uint8Array, now: number, actions: StateSyncAction[]): void {
+    checkRoot(root, 'target root');
+    if (equalBytes(root, this.#target)) return;
+    this.#stats.targetUpdates++;
+    const previous = this.#target;
+    const keepOld = this.#maxRetained - 1;
+    this.#retained = keepOld === 0 ? [] : [...this.#retained.filter((r) => !equalBytes(r, root)), previous].slice(-keepOld);
+    this.#target = root.slice();
+    this.#atTargetReported = false;
+    // Answers in flight for targets no longer retained are dropped, their items requeued as they were.
+    const keep = (r: Uint8Array) => equalBytes(r, root) || this.#retained.some((x) => equalBytes(x, r));
+    for (const [id, o] of [...this.#requests]) {
+      if (keep(o.request.root)) continue;
+      this.#requests.delete(id);
+      if (o.request.peer !== undefined) this.#peers.released(o.request.peer);
+      this.#queue.release(id, now, false);
+      actions.push({ type: 'cancel', requestId: id });
+    }
+    this.#queue.retarget(previous, this.#target);
+    actions.push({ type: 'progress', progress: this.progress() });
+  }
+
+  #cancelAll(actions: StateSyncAction[]): void {
+    for (const [id, o] of [...this.#requests]) {
+      this.#requests.delete(id);
+      if (o.request.peer !== undefined) this.#peers.released(o.request.peer);
+      this.#queue.release(id, 0, false);
+      actions.push({ type: 'cancel', requestId: id });
+    }
+  }
+
+  #fail(actions: StateSyncAction[], error: unknown): void {
+    this.#status = 'failed';
+    actions.push({ type: 'progress', progress: this.progress() });
+    actions.push({ type: 'failed', error });
+  }
+
+  /** Sends what can be sent, then checks for completion or a stall. */
+  #advance(actions: StateSyncAction[], now: number): void {
+    const empty = equalBytes(this.#target, EMPTY_ROOT);
+    while (this.#requests.size < this.#concurrency) {
+      const peer = empty ? undefined : this.#peers.choose(now);
+      if (!empty && peer === undefined) break;
+      const item = this.#queue.next(this.#target, now, this.#concurrency, this.#minSplitWidth());
+      if (!item) break;
+      const request = this.#buildRequest(item, peer);
+      this.#queue.assign(item, request.id);
+      if (peer !== undefined) this.#peers.started(peer);
+      this.#requests.set(request.id, { request });
+      this.#stats.requests++;
+      actions.push({ type: 'request', request });
+    }
+    if (this.#queue.isComplete(this.#target)) {
+      if (this.#updatesOpen) {
+        if (!this.#atTargetReported) {
+          this.#atTargetReported = true;
+          actions.push({ type: 'progress', progress: this.progress() });
+        }
+        return;
+      }
+      if (this.#fullSync && !equalBytes(this.#localRoot, this.#target)) {
+        this.#fail(
+          actions,
+          new FinishedWithUnexpectedRoot(`sync finished at root ${toHex(this.#localRoot)}, expected ${toHex(this.#target)}`, {
+            root: toHex(this.#localRoot),
+            target: toHex(this.#target),
+          }),
+        );
+        return;
+      }
+      this.#status = 'done';
+      actions.push({ type: 'progress', progress: this.progress() });
+      actions.push({ type: 'done', target: this.#target.slice(), root: this.#localRoot.slice() });
+      return;
+    }
+    if (this.#requests.size >= this.#concurrency || this.#queue.queued(this.#target) === 0) return;
+    // Work is waiting: for a peer to come out of backoff, or for an item's retry delay.
+    if (!empty && this.#peers.active === 0) {
+      if (this.#requests.size > 0) return; // answers still due, perhaps valid
+      this.#fail(actions, new SyncStalled('every peer was banned for sending invalid proofs', { peers: this.#peers.all().map((p) => p.id) }));
+      return;
+    }
+    const peerAt = empty || this.#peers.choose(now) !== undefined ? now : this.#peers.nextAvailable(now);
+    const itemAt = this.#queue.hasReady(this.#target, now) ? now : this.#queue.nextReady(this.#target, now);
+    if (peerAt === undefined || itemAt === undefined) return; // a pending answer frees what is needed
+    const at = Math.max(peerAt, itemAt);
+    if (at > now && (this.#wakeAt === undefined || at < this.#wakeAt)) {
+      this.#wakeAt = at;
+      actions.push({ type: 'wake', at });
+    }
+  }
+
+  /** Items narrower than this likely fit in one answer: not worth splitting. */
+  #minSplitWidth(): number {
+    if (this.#densityWidth <= 0) return 0;
+    return (this.#keyLimit * this.#densityWidth) / (this.#densityKeys + 1);
+  }
+
+  #buildRequest(item: Readonly<Segment>, peer: string | undefined): StateRequest {
+    const id = this.#nextId++;
+    const common = { id, start: item.start, end: item.end, root: this.#target.slice() };
+    if (peer === undefined) return { ...common, kind: 'clear', peer: undefined };
+    const startKey = item.start.length ? item.start : undefined;
+    const endKey = requestEnd(item.end);
+    if (item.root === undefined) {
+      return { ...common, kind: 'range', peer, request: { rootHash: common.root, startKey, endKey, keyLimit: this.#keyLimit, bytesLimit: this.#bytesLimit } };
+    }
+    return {
+      ...common,
+      kind: 'change',
+      peer,
+      request: { startRootHash: item.root, endRootHash: common.root, startKey, endKey, keyLimit: this.#keyLimit, bytesLimit: this.#bytesLimit },
+    };
+  }
+
+  progress(): StateSyncProgress {
+    const done = this.#queue.isComplete(this.#target);
+    let phase: SyncPhase;
+    if (this.#status === 'failed') phase = 'failed';
+    else if (this.#status === 'done') phase = 'done';
+    else if (done) phase = 'at-target';
+    else phase = this.#queue.items.some((i) => i.root === undefined) ? 'fetching' : 'catching-up';
+    return {
+      phase,
+      target: this.#target.slice(),
+      localRoot: this.#localRoot.slice(),
+      ...this.#stats,
+      rangesDone: this.#queue.doneCount(this.#target),
+      fractionDone: this.#scopeWidth > 0 ? Math.min(1, this.#queue.doneFraction(this.#target) / this.#scopeWidth) : done ? 1 : 0,
+      inFlight: this.#requests.size,
+      queued: this.#queue.queued(this.#target),
+      peersUsed: this.#used.size,
+      peersBanned: this.#peers.all().filter((p) => p.banned).length,
+    };
+  }
+}

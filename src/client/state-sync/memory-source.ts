@@ -1,0 +1,167 @@
+/**
+ * In-memory state sources: `MemoryStateSource`, an honest server over a `MerkleDatabase`
+ * (spec/merkledb.md §4: key limit clamped to 2048, range proof at the end root when the start
+ * root is outside the history window), and scripted doubles for tests (commonware's
+ * `SequenceSource`/`FailSource`): a source that rewrites answers, one that fails on a schedule,
+ * and one that counts what it served.
+ */
+import { InvalidRequest } from '../../core/errors.ts';
+import type { MerkleDatabase } from '../../core/database.ts';
+import type { ChangeProofRequest, RangeProofRequest } from '../../core/types.ts';
+import { estimateResponseSize, type StateResponse, type StateSource } from './source.ts';
+
+const MAX_KEY_LIMIT = 2048;
+
+function checkLimit(keyLimit: number): number {
+  if (!Number.isSafeInteger(keyLimit) || keyLimit < 1) throw new InvalidRequest(`key limit must be a positive integer, got ${keyLimit}`);
+  return Math.min(keyLimit, MAX_KEY_LIMIT);
+}
+
+/** An honest source answering from `db` (at any root in its history window). */
+export class MemoryStateSource implements StateSource {
+  readonly id: string;
+  readonly db: MerkleDatabase;
+
+  constructor(id: string, db: MerkleDatabase) {
+    this.id = id;
+    this.db = db;
+  }
+
+  async rangeProof(request: RangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
+    options.signal?.throwIfAborted();
+    const proof = await this.db.rangeProof(request.rootHash, { start: request.startKey, end: request.endKey, keyLimit: checkLimit(request.keyLimit) });
+    return { type: 'range', proof };
+  }
+
+  async changeProof(request: ChangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
+    options.signal?.throwIfAborted();
+    return this.db.changeProof(request.startRootHash, request.endRootHash, {
+      start: request.startKey,
+      end: request.endKey,
+      keyLimit: checkLimit(request.keyLimit),
+    });
+  }
+}
+
+export type RequestKind = 'range' | 'change';
+
+/** What a scripted source may do to call number `call` (0-based, counted over both kinds). */
+export type Tamper = (response: StateResponse, call: number, kind: RequestKind) => StateResponse;
+
+/** Wraps `inner`, rewriting its answers with `tamper` (the answer is deep-copied first). */
+export class TamperingSource implements StateSource {
+  readonly id: string;
+  readonly inner: StateSource;
+  readonly tamper: Tamper;
+  calls = 0;
+
+  constructor(id: string, inner: StateSource, tamper: Tamper) {
+    this.id = id;
+    this.inner = inner;
+    this.tamper = tamper;
+  }
+
+  async rangeProof(request: RangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
+    const call = this.calls++;
+    return this.tamper(cloneResponse(await this.inner.rangeProof(request, options)), call, 'range');
+  }
+
+  async changeProof(request: ChangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
+    const call = this.calls++;
+    return this.tamper(cloneResponse(await this.inner.changeProof(request, options)), call, 'change');
+  }
+}
+
+/** Fails call number `call` when `fails(call)`; otherwise passes through to `inner`. */
+export class FlakySource implements StateSource {
+  readonly id: string;
+  readonly inner: StateSource;
+  readonly fails: (call: number) => boolean;
+  calls = 0;
+  failed = 0;
+
+  constructor(id: string, inner: StateSource, fails: (call: number) => boolean) {
+    this.id = id;
+    this.inner = inner;
+    this.fails = fails;
+  }
+
+  async rangeProof(request: RangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
+    if (this.fails(this.calls++)) {
+      this.failed++;
+      throw new Error(`${this.id}: scripted failure`);
+    }
+    return this.inner.rangeProof(request, options);
+  }
+
+  async changeProof(request: ChangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
+    if (this.fails(this.calls++)) {
+      this.failed++;
+      throw new Error(`${this.id}: scripted failure`);
+    }
+    return this.inner.changeProof(request, options);
+  }
+}
+
+/** Counts requests, answer kinds, key-values and estimated bytes served by `inner`. */
+export class CountingSource implements StateSource {
+  readonly id: string;
+  readonly inner: StateSource;
+  rangeRequests = 0;
+  changeRequests = 0;
+  rangeAnswers = 0;
+  changeAnswers = 0;
+  keyValues = 0;
+  bytes = 0;
+
+  constructor(inner: StateSource, id = inner.id) {
+    this.id = id;
+    this.inner = inner;
+  }
+
+  #count(r: StateResponse): StateResponse {
+    if (r.type === 'range') {
+      this.rangeAnswers++;
+      this.keyValues += r.proof.keyValues.length;
+    } else {
+      this.changeAnswers++;
+      this.keyValues += r.proof.keyChanges.length;
+    }
+    this.bytes += estimateResponseSize(r);
+    return r;
+  }
+
+  async rangeProof(request: RangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
+    this.rangeRequests++;
+    return this.#count(await this.inner.rangeProof(request, options));
+  }
+
+  async changeProof(request: ChangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
+    this.changeRequests++;
+    return this.#count(await this.inner.changeProof(request, options));
+  }
+}
+
+/** A deep copy, so tampering never touches the honest server's objects. */
+export function cloneResponse(r: StateResponse): StateResponse {
+  const nodes = (ns: { key: Uint8Array; valueOrHash: Uint8Array | undefined; children: Map<number, Uint8Array> }[]) =>
+    ns.map((n) => ({ key: n.key.slice(), valueOrHash: n.valueOrHash?.slice(), children: new Map([...n.children].map(([i, id]) => [i, id.slice()])) }));
+  if (r.type === 'range') {
+    return {
+      type: 'range',
+      proof: {
+        startProof: nodes(r.proof.startProof),
+        endProof: nodes(r.proof.endProof),
+        keyValues: r.proof.keyValues.map((kv) => ({ key: kv.key.slice(), value: kv.value.slice() })),
+      },
+    };
+  }
+  return {
+    type: 'change',
+    proof: {
+      startProof: nodes(r.proof.startProof),
+      endProof: nodes(r.proof.endProof),
+      keyChanges: r.proof.keyChanges.map((c) => ({ key: c.key.slice(), value: c.value?.slice() })),
+    },
+  };
+}

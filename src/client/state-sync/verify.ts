@@ -1,0 +1,114 @@
+/**
+ * Checking one answer against the local state (spec/merkledb.md §3 verification, §5 commit
+ * semantics and next key). This is the part of the sync that must read local state, kept out
+ * of the pure engine: the driver runs it on a fresh `TrieView` and passes the outcome to the
+ * engine as an event; if the engine then asks for the write, the driver commits that same view.
+ *
+ * - A range request must be answered with a range proof at its root (a change proof is the
+ *   peer's error, `UnexpectedResponse`). A change request may be answered with either; a range
+ *   proof then verifies at the request's end root.
+ * - Committing a range proof puts its key-values and deletes every local key in
+ *   `[start, largest returned key]` (or the whole request range when none was returned) that
+ *   the proof does not hold. A change proof's puts and deletes apply as they are.
+ * - Where the remaining work starts comes from `nextKey` over the received end proof and the
+ *   local trie after the changes, rounded down to a range boundary.
+ */
+import { compareBytes } from '../../core/bytes.ts';
+import { UnexpectedResponse } from '../../core/errors.ts';
+import { nextKey } from '../../core/next-key.ts';
+import { verifyChangeProof, verifyRangeProof } from '../../core/proof.ts';
+import type { TrieView } from '../../core/trie.ts';
+import type { KeyChange, KeyValue, ProofNode, RangeProof } from '../../core/types.ts';
+import { boundaryBefore, requestEnd } from './ranges.ts';
+import type { StateRequest } from './requests.ts';
+import type { StateResponse } from './source.ts';
+
+/** A verified answer, ready to write. */
+export interface VerifiedResponse {
+  valid: true;
+  /** The local puts and deletes (already applied to the view it was checked on). */
+  changes: KeyChange[];
+  /** Where the item's remaining work starts; undefined when the whole item is done. */
+  resume: Uint8Array | undefined;
+  /** The local root once `changes` are written. */
+  rootAfter: Uint8Array;
+  /** Key-values or key changes received. */
+  received: number;
+  /** How the answer came: a change request may be answered with a range proof. */
+  answeredWith: 'range' | 'change' | 'none';
+}
+
+export interface RejectedResponse {
+  valid: false;
+  error: Error;
+}
+
+export type ResponseOutcome = VerifiedResponse | RejectedResponse;
+
+async function collect(view: TrieView, start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<KeyValue[]> {
+  const out: KeyValue[] = [];
+  for await (const kv of view.entries(start, end)) out.push(kv);
+  return out;
+}
+
+/** Local deletes that make `[start, upTo]` (unbounded without `upTo`) hold exactly `kvs`. */
+async function rangeCommit(view: TrieView, start: Uint8Array, upTo: Uint8Array | undefined, kvs: KeyValue[]): Promise<KeyChange[]> {
+  const changes: KeyChange[] = [];
+  let i = 0;
+  for await (const local of view.entries(start, upTo)) {
+    while (i < kvs.length && compareBytes(kvs[i].key, local.key) < 0) i++;
+    if (i < kvs.length && compareBytes(kvs[i].key, local.key) === 0) continue;
+    changes.push({ key: local.key, value: undefined });
+  }
+  for (const kv of kvs) changes.push({ key: kv.key, value: kv.value });
+  return changes;
+}
+
+async function verifiedRange(request: StateRequest, proof: RangeProof, view: TrieView, startKey: Uint8Array | undefined, endKey: Uint8Array | undefined, keyLimit: number) {
+  verifyRangeProof(proof, { root: request.root, start: startKey, end: endKey, keyLimit });
+  const kvs = proof.keyValues;
+  const upTo = kvs.length ? kvs[kvs.length - 1].key : endKey;
+  return { changes: await rangeCommit(view, request.start, upTo, kvs), last: kvs.length ? kvs[kvs.length - 1].key : undefined };
+}
+
+/**
+ * Verifies `response` to `request` against the local state in `view`, applies the resulting
+ * changes to `view` and says where the remaining work starts. Throws the `ProofError` (or
+ * `UnexpectedResponse`) that makes the answer invalid; other errors are local failures.
+ */
+export async function verifyResponse(request: StateRequest, response: StateResponse | undefined, view: TrieView): Promise<VerifiedResponse> {
+  let changes: KeyChange[];
+  let last: Uint8Array | undefined;
+  let endProof: ProofNode[] = [];
+  let answeredWith: VerifiedResponse['answeredWith'] = 'none';
+  if (request.kind === 'clear') {
+    changes = (await collect(view, request.start, requestEnd(request.end))).map((kv) => ({ key: kv.key, value: undefined }));
+  } else {
+    if (!response) throw new UnexpectedResponse('no answer to a proof request');
+    const { startKey, endKey, keyLimit } = request.request;
+    if (response.type === 'change') {
+      if (request.kind === 'range') throw new UnexpectedResponse('a range proof request was answered with a change proof', { requestId: request.id });
+      const proof = response.proof;
+      await verifyChangeProof(proof, { root: request.root, start: startKey, end: endKey, keyLimit, local: (a, b) => collect(view, a, b) });
+      changes = proof.keyChanges;
+      last = changes.length ? changes[changes.length - 1].key : undefined;
+      endProof = proof.endProof;
+    } else {
+      const r = await verifiedRange(request, response.proof, view, startKey, endKey, keyLimit);
+      changes = r.changes;
+      last = r.last;
+      endProof = response.proof.endProof;
+    }
+    answeredWith = response.type;
+  }
+  await view.apply(changes);
+  let resume: Uint8Array | undefined;
+  if (last !== undefined) {
+    const next = await nextKey(last, request.end, endProof, (path) => view.proofPath(path));
+    if (next !== undefined) resume = boundaryBefore(next, last);
+  }
+  let received = 0;
+  if (response?.type === 'range') received = response.proof.keyValues.length;
+  else if (response?.type === 'change') received = response.proof.keyChanges.length;
+  return { valid: true, changes, resume, rootAfter: view.root, received, answeredWith };
+}
