@@ -1,1 +1,2 @@
 /** Registers the command groups beyond the core's (each group lives in its own module). */
+import './node-commands.ts';

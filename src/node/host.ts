@@ -36,6 +36,23 @@ export interface AddressesFile {
   ws: string | null;
   /** First WebRTC-Direct address (with /certhash), or null. */
   webrtcDirect: string | null;
+  /** A full node adds its database name, whether it is the writer, and its HTTP API's URL. */
+  db?: string;
+  writer?: boolean;
+  http?: string | null;
+}
+
+/**
+ * Writes `dataDir/addresses.json` atomically (readers never see half a file).
+ *
+ * @example
+ * await writeAddressesFile(dir, { ...host.file, http: api.url });
+ */
+export async function writeAddressesFile(dataDir: string, file: AddressesFile): Promise<void> {
+  await mkdir(dataDir, { recursive: true });
+  const path = join(dataDir, ADDRESSES_FILE);
+  await writeFile(`${path}.tmp`, JSON.stringify(file, null, 2) + '\n');
+  await rename(`${path}.tmp`, path);
 }
 
 export interface HostOptions {
@@ -110,10 +127,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
   try {
     const addresses = await listenAddresses(libp2p, (options.listen ?? DEFAULT_LISTEN).length);
     const file = addressesFile(libp2p.peerId, addresses);
-    await mkdir(options.dataDir, { recursive: true });
-    const path = join(options.dataDir, ADDRESSES_FILE);
-    await writeFile(`${path}.tmp`, JSON.stringify(file, null, 2) + '\n');
-    await rename(`${path}.tmp`, path); // readers never see half a file
+    await writeAddressesFile(options.dataDir, file);
     return { libp2p, peerId: libp2p.peerId, addresses, file, stop: async () => { await libp2p.stop(); } };
   } catch (err) {
     await libp2p.stop();

@@ -1,0 +1,235 @@
+/**
+ * `proofsync node | put | fetch-range` (issue 3): run a full node, write to it through its HTTP
+ * API, and fetch a range proof from any node over libp2p and verify it (the `curl` of
+ * proofsync: its JSON is `verify-range`'s, plus the root it checked against).
+ */
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import { compareBytes, toHex } from '../core/bytes.ts';
+import { MerkleDatabase } from '../core/database.ts';
+import { ProofsyncError } from '../core/errors.ts';
+import { nextKey } from '../core/next-key.ts';
+import { verifyRangeProof } from '../core/proof.ts';
+import { MemoryStore } from '../core/store.ts';
+import type { KeyValue } from '../core/types.ts';
+import { createClientNode, ADDRESSES_FILE, type AddressesFile } from '../node/host.ts';
+import { startFullNode, TOKEN_FILE, type Progress } from '../node/full-node.ts';
+import { fetchHeads, fetchRangeProof } from '../protocol/client.ts';
+import { registerCommands } from './main.ts';
+import { hexArg, intArg, kvJson, printJson, UsageError } from './io.ts';
+
+function args<T extends ParseArgsOptionsConfig>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function countArg(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value.replaceAll('_', ''));
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Progress on a terminal: one rewritten line; otherwise a log line per phase step. */
+function progressPrinter(): (p: Progress) => void {
+  const tty = process.stderr.isTTY;
+  let lastLogged = '';
+  return (p) => {
+    const pct = p.total ? ` ${Math.floor((p.done / p.total) * 100)}%` : '';
+    const line = `${p.phase}: ${p.done.toLocaleString('en')}${p.total ? `/${p.total.toLocaleString('en')}` : ''}${pct}`;
+    if (tty) process.stderr.write(`\r${line}\x1b[K${p.total && p.done >= p.total ? '\n' : ''}`);
+    else {
+      const step = `${p.phase}${p.total ? Math.floor((p.done / p.total) * 10) : p.done}`;
+      if (step !== lastLogged) process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+      lastLogged = step;
+    }
+  };
+}
+
+/** `--peer-rate BURST:PER_SECOND`. */
+function rateArg(value: string | undefined): { burst: number; perSecond: number } | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+):(\d+(?:\.\d+)?)$/.exec(value);
+  if (!m) throw new UsageError(`--peer-rate must be BURST:PER_SECOND, got ${JSON.stringify(value)}`);
+  return { burst: Number(m[1]), perSecond: Number(m[2]) };
+}
+
+async function runNode(argv: string[]): Promise<number> {
+  const o = args(argv, {
+    data: { type: 'string' },
+    listen: { type: 'string', multiple: true },
+    announce: { type: 'string', multiple: true },
+    generate: { type: 'string' },
+    seed: { type: 'string' },
+    'simulate-writes': { type: 'string' },
+    'http-port': { type: 'string' },
+    'no-http': { type: 'boolean' },
+    token: { type: 'string' },
+    db: { type: 'string' },
+    replica: { type: 'boolean' },
+    history: { type: 'string' },
+    'peer-streams': { type: 'string' },
+    'peer-rate': { type: 'string' },
+    'serve-timeout': { type: 'string' },
+  });
+  if (!o.data) throw new UsageError('--data DIR is required');
+  const simulate = o['simulate-writes'] === undefined ? undefined : Number(o['simulate-writes']);
+  if (simulate !== undefined && !(simulate > 0)) throw new UsageError('--simulate-writes must be a positive number of commits per second');
+  const onProgress = progressPrinter();
+  const node = await startFullNode({
+    dataDir: o.data,
+    listen: o.listen,
+    announce: o.announce,
+    generate: countArg(o.generate, 'generate'),
+    seed: countArg(o.seed, 'seed'),
+    simulateWritesPerSec: simulate,
+    httpPort: o['no-http'] ? null : (countArg(o['http-port'], 'http-port') ?? 0),
+    token: o.token,
+    db: o.db,
+    writer: !o.replica,
+    historySize: o.history === undefined ? undefined : intArg(o.history, 'history', 300),
+    limits: {
+      maxConcurrentPerPeer: o['peer-streams'] === undefined ? undefined : intArg(o['peer-streams'], 'peer-streams', 8),
+      ratePerPeer: rateArg(o['peer-rate']),
+      timeoutMs: o['serve-timeout'] === undefined ? undefined : intArg(o['serve-timeout'], 'serve-timeout', 10_000),
+    },
+    onProgress,
+    log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+  });
+  const s = node.status();
+  const lines = [
+    `peer id   ${node.peerId}`,
+    `database  ${node.db} (${s.writer ? 'writer' : 'replica'}), root ${s.root}, seq ${s.seq ?? '-'}, log ${s.logSize}`,
+    ...node.file.addresses.map((a) => `listening ${a}`),
+    `http      ${node.httpUrl ?? 'off'}`,
+    `addresses ${join(o.data, ADDRESSES_FILE)}`,
+    `ready ${node.peerId}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string): void => {
+      process.stderr.write(`${sig}: stopping\n`);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      node.stop().then(resolve, (err: unknown) => {
+        process.stderr.write(`stop failed: ${(err as Error).message}\n`);
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  return 0;
+}
+
+async function put(argv: string[]): Promise<number> {
+  const o = args(argv, {
+    data: { type: 'string' },
+    url: { type: 'string' },
+    token: { type: 'string' },
+    key: { type: 'string' },
+    value: { type: 'string' },
+    delete: { type: 'boolean' },
+  });
+  const key = hexArg(o.key, 'key');
+  if (!key) throw new UsageError('--key HEX is required');
+  const value = hexArg(o.value, 'value');
+  if (!o.delete && value === undefined) throw new UsageError('--value HEX is required (or --delete)');
+  if (o.delete && value !== undefined) throw new UsageError('--delete takes no --value');
+  let url = o.url;
+  let token = o.token ?? process.env.PROOFSYNC_TOKEN;
+  if (o.data) {
+    const file = JSON.parse(await readFile(join(o.data, ADDRESSES_FILE), 'utf8')) as AddressesFile;
+    url ??= file.http ?? undefined;
+    token ??= (await readFile(join(o.data, TOKEN_FILE), 'utf8')).trim();
+  }
+  if (!url) throw new UsageError('--data DIR or --url URL is required');
+  if (!token) throw new UsageError('--token TOKEN (or PROOFSYNC_TOKEN) is required with --url');
+  const body = o.delete ? { deletes: [toHex(key)] } : { puts: [{ key: toHex(key), value: toHex(value!) }] };
+  const res = await fetch(`${url.replace(/\/$/, '')}/v1/batch`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  return res.ok ? 0 : 1;
+}
+
+/** The next key to ask for after this proof, as `verify-range` computes it. */
+async function nextAfter(kvs: KeyValue[], end: Uint8Array | undefined, endProof: Parameters<typeof nextKey>[2]): Promise<string | null> {
+  const last = kvs.at(-1)?.key;
+  if (!last) return null;
+  const db = await MerkleDatabase.open(new MemoryStore());
+  await db.bulkLoad([...kvs].sort((a, b) => compareBytes(a.key, b.key)));
+  const k = await nextKey(last, end, endProof, (path) => db.trie.view().proofPath(path));
+  return k ? toHex(k) : null;
+}
+
+async function fetchRange(argv: string[]): Promise<number> {
+  const o = args(argv, {
+    peer: { type: 'string' },
+    root: { type: 'string' },
+    start: { type: 'string' },
+    end: { type: 'string' },
+    'key-limit': { type: 'string' },
+    'byte-limit': { type: 'string' },
+    timeout: { type: 'string' },
+  });
+  if (!o.peer) throw new UsageError('--peer MULTIADDR is required');
+  let addr: Multiaddr;
+  try {
+    addr = multiaddr(o.peer);
+  } catch (err) {
+    throw new UsageError(`--peer: ${(err as Error).message}`);
+  }
+  const peerIdText = addr.getComponents().findLast((c) => c.name === 'p2p')?.value;
+  if (!peerIdText) throw new UsageError('--peer must end in /p2p/<peer id>: the peer id is the writer key to check against');
+  const writerKey = peerIdFromString(peerIdText).publicKey?.raw;
+  if (!writerKey || writerKey.length !== 32) throw new UsageError('--peer: the peer id does not embed an Ed25519 public key');
+  let root = hexArg(o.root, 'root');
+  if (root && root.length !== 32) throw new UsageError('--root must be 32 bytes of hex');
+  const start = hexArg(o.start, 'start');
+  const end = hexArg(o.end, 'end');
+  const keyLimit = intArg(o['key-limit'], 'key-limit', 2048);
+  const bytesLimit = intArg(o['byte-limit'], 'byte-limit', 2 * 1024 * 1024 - 4096);
+  const timeoutMs = intArg(o.timeout, 'timeout', 30_000);
+  const node = await createClientNode();
+  try {
+    try {
+      let seq: number | undefined;
+      if (!root) {
+        const ann = await fetchHeads(node, addr, { writerPublicKey: writerKey, timeoutMs });
+        root = ann.stateRoot;
+        seq = ann.seq;
+      }
+      const proof = await fetchRangeProof(node, addr, { rootHash: root, startKey: start, endKey: end, keyLimit, bytesLimit }, { timeoutMs });
+      verifyRangeProof(proof, { root, start, end, keyLimit });
+      printJson({
+        ok: true,
+        keyValues: proof.keyValues.map(kvJson),
+        nextKey: await nextAfter(proof.keyValues, end, proof.endProof),
+        root: toHex(root),
+        ...(seq === undefined ? {} : { seq }),
+      });
+      return 0;
+    } catch (err) {
+      if (err instanceof ProofsyncError) {
+        printJson({ ok: false, error: err.name, message: err.message });
+        return 1;
+      }
+      throw err;
+    }
+  } finally {
+    await node.stop();
+  }
+}
+
+export const nodeCommands = { node: runNode, put, 'fetch-range': fetchRange };
+registerCommands(nodeCommands);

@@ -1,0 +1,314 @@
+/**
+ * The full node (issue 3): a libp2p host (host.ts) over a LevelDB store (node-store.ts) that
+ * serves range and change proofs, deltas, announcements and log batches to anyone
+ * (protocols.ts), and, on the writer, commits batches from the HTTP API (http-api.ts) or the
+ * write simulator, signing a delta and an announcement per commit (writer.ts) and publishing
+ * both on the database's gossipsub topic.
+ *
+ * Start order: identity → store (and `--generate`) → log → writer → libp2p host → protocols →
+ * HTTP API → simulator; `stop()` reverses it after the commit in flight, so a restart serves
+ * the same root, history and identity.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PrivateKey } from '@libp2p/interface';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { decodeAnnouncement } from '../core/announcement.ts';
+import { equalBytes, toHex } from '../core/bytes.ts';
+import type { KeyChange } from '../core/types.ts';
+import { EMPTY_ROOT } from '../core/types.ts';
+import { databaseTopic } from '../protocol/ids.ts';
+import { BatchGenerator, generateKeyValues } from './generate.ts';
+import { createHost, writeAddressesFile, type AddressesFile, type Host } from './host.ts';
+import { startHttpApi, type BatchResult, type HttpApi } from './http-api.ts';
+import { loadOrCreateIdentity } from './identity.ts';
+import { NodeMetrics } from './metrics.ts';
+import { openNodeStore, type NodeStore } from './node-store.ts';
+import { OperationLog } from './operation-log.ts';
+import { serveProtocols, type ServeLimits } from './protocols.ts';
+import { RwLock } from './rw-lock.ts';
+import { databaseName, DatabaseWriter, storedAnnouncement, type CommitResult } from './writer.ts';
+
+export const TOKEN_FILE = 'token';
+export const STORE_DIR = 'db';
+
+/** Long work the node reports: generating, loading, rebuilding the log. */
+export interface Progress {
+  phase: 'generate' | 'sort' | 'load' | 'log';
+  done: number;
+  total?: number;
+}
+
+export interface FullNodeOptions {
+  dataDir: string;
+  /** Listen multiaddrs; default loopback WebSockets and WebRTC-Direct. */
+  listen?: string[];
+  announce?: string[];
+  /** Fill an empty database with this many seeded key-values. */
+  generate?: number;
+  /** Seed of `generate` and of the write simulator. Default 1. */
+  seed?: number;
+  /** Commit small random batches at this rate (commits per second). */
+  simulateWritesPerSec?: number;
+  /** HTTP API port on 127.0.0.1; 0 (default) picks one; `null` disables the API. */
+  httpPort?: number | null;
+  /** Bearer token; default read from (or created in) `DIR/token`, mode 0600. */
+  token?: string;
+  /** Whether this node signs and commits (default true). */
+  writer?: boolean;
+  /** Database name (announcement `db`, gossip topic); default the peer id, kept in the store. */
+  db?: string;
+  historySize?: number;
+  limits?: ServeLimits;
+  /** libp2p's new-connection threshold per remote IP and second. Default 100. */
+  inboundConnectionThreshold?: number;
+  /** Progress of long work; the CLI renders it. */
+  onProgress?: (p: Progress) => void;
+  /** Log lines (errors worth knowing about). Default: none. */
+  log?: (line: string) => void;
+  /** Injected wall clock for the HLC. */
+  wallClock?: () => number;
+}
+
+export interface FullNode {
+  host: Host;
+  peerId: string;
+  db: string;
+  topic: string;
+  /** The addresses file as written, with `db`, `writer` and `http`. */
+  file: AddressesFile;
+  httpUrl: string | null;
+  token: string;
+  metrics: NodeMetrics;
+  store: NodeStore;
+  log: OperationLog;
+  /** Commits one batch (writer only). */
+  commit(changes: KeyChange[]): Promise<CommitResult>;
+  status(): NodeStatus;
+  stop(): Promise<void>;
+}
+
+export interface NodeStatus {
+  peerId: string;
+  db: string;
+  writer: boolean;
+  root: string;
+  seq: number | null;
+  logSize: number;
+  logRoot: string;
+  heads: string[];
+  historyRoots: number;
+  peers: number;
+  addresses: string[];
+  http: string | null;
+}
+
+/** Reads `DIR/token`, creating it (32 random bytes, hex, mode 0600) on first use. */
+export async function loadOrCreateToken(dataDir: string): Promise<string> {
+  const file = join(dataDir, TOKEN_FILE);
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const token = randomBytes(32).toString('hex');
+  try {
+    const h = await open(file, 'wx', 0o600);
+    try {
+      await h.writeFile(token + '\n');
+    } finally {
+      await h.close();
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateToken(dataDir);
+    throw err;
+  }
+  await chmod(file, 0o600);
+  return token;
+}
+
+function writerKeys(key: PrivateKey): { secretKey: Uint8Array; publicKey: Uint8Array } {
+  if (key.type !== 'Ed25519') throw new TypeError(`the writer key must be Ed25519, got ${key.type}`);
+  // libp2p's Ed25519 raw private key is seed (32) || public key (32)
+  return { secretKey: key.raw.subarray(0, 32), publicKey: key.publicKey.raw };
+}
+
+/**
+ * Starts a full node. Resolves once it listens and serves.
+ *
+ * @example
+ * const node = await startFullNode({ dataDir: '/tmp/n1', generate: 10_000 });
+ * console.log(node.peerId, node.file.ws);
+ * await node.commit([{ key: Uint8Array.of(1), value: Uint8Array.of(2) }]);
+ * await node.stop();
+ */
+export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
+  const log = o.log ?? (() => {});
+  const privateKey = await loadOrCreateIdentity(o.dataDir);
+  const { secretKey, publicKey } = writerKeys(privateKey);
+  const peerIdString = peerIdFromPrivateKey(privateKey).toString();
+  const isWriter = o.writer ?? true;
+  const token = o.token ?? (await loadOrCreateToken(o.dataDir));
+  const metrics = new NodeMetrics();
+  const store = await openNodeStore(join(o.dataDir, STORE_DIR), { historySize: o.historySize });
+  const cleanup: (() => Promise<void>)[] = [() => store.close()];
+  const unwind = async (): Promise<void> => {
+    for (const c of cleanup.reverse()) await c().catch(() => {});
+  };
+  try {
+    const db = await databaseName(store, o.db, peerIdString);
+    const opLog = await OperationLog.open(store.log, store.deltas, (done) => o.onProgress?.({ phase: 'log', done }));
+    let writer: DatabaseWriter | undefined;
+    if (isWriter) {
+      writer = await DatabaseWriter.open({ store, log: opLog, secretKey, publicKey, db, wallClock: o.wallClock });
+      if (o.generate && o.generate > 0) {
+        if (equalBytes(store.db.root, EMPTY_ROOT) && opLog.size === 0) {
+          const kvs = generateKeyValues(o.generate, o.seed ?? 1, (done, total) => o.onProgress?.({ phase: 'generate', done, total }));
+          o.onProgress?.({ phase: 'load', done: 0, total: kvs.length });
+          await writer.bulkLoad(kvs);
+          o.onProgress?.({ phase: 'load', done: kvs.length, total: kvs.length });
+        } else log(`--generate ignored: the database is not empty (root ${toHex(store.db.root)})`);
+      }
+    }
+    const lock = new RwLock();
+    const dbId = new TextEncoder().encode(db);
+    const readOnlyAnnouncement = isWriter ? undefined : await storedAnnouncement(store);
+    const topic = databaseTopic(db);
+
+    const host = await createHost({
+      dataDir: o.dataDir,
+      privateKey,
+      listen: o.listen,
+      announce: o.announce,
+      connectionManager: { inboundConnectionThreshold: o.inboundConnectionThreshold ?? 100 },
+    });
+    cleanup.push(() => host.stop());
+    const libp2p = host.libp2p;
+    const updatePeers = (): void => metrics.peers.set(libp2p.getPeers().length);
+    libp2p.addEventListener('peer:connect', updatePeers);
+    libp2p.addEventListener('peer:disconnect', updatePeers);
+    libp2p.services.pubsub.subscribe(topic);
+
+    const unserve = await serveProtocols(
+      libp2p,
+      {
+        db: store.db,
+        log: opLog,
+        lock,
+        dbId,
+        announcement: () => writer?.announcementBytes ?? readOnlyAnnouncement,
+        metrics,
+        onError: (err, c) => log(`error serving ${c.protocol}: ${(err as Error)?.stack ?? String(err)}`),
+      },
+      o.limits,
+    );
+    cleanup.push(unserve);
+
+    let stopping = false;
+    const commit = async (changes: KeyChange[]): Promise<CommitResult> => {
+      if (!writer) throw new TypeError('this node is not the writer of its database');
+      if (stopping) throw new Error('the node is stopping');
+      const w = writer;
+      const end = metrics.commitSeconds.startTimer();
+      const result = await lock.write(() => w.commit(changes));
+      end();
+      metrics.commits.inc();
+      metrics.committedKeys.inc(result.delta.actions.length);
+      metrics.logSize.set(opLog.size);
+      metrics.seq.set(result.announcement.seq);
+      // Gossip is best effort: peers that miss it fetch /heads and fill gaps over /delta.
+      for (const bytes of [result.deltaBytes, result.announcementBytes]) {
+        libp2p.services.pubsub.publish(topic, bytes).catch((err: unknown) => log(`gossip publish failed: ${(err as Error).message}`));
+      }
+      return result;
+    };
+    metrics.logSize.set(opLog.size);
+    if (writer) metrics.seq.set(writer.announcement.seq);
+
+    const status = (): NodeStatus => {
+      const annBytes = writer?.announcementBytes ?? readOnlyAnnouncement;
+      const ann = annBytes ? decodeAnnouncement(annBytes) : undefined;
+      return {
+        peerId: peerIdString,
+        db,
+        writer: isWriter,
+        root: toHex(store.db.root),
+        seq: ann?.seq ?? null,
+        logSize: opLog.size,
+        logRoot: toHex(opLog.root()),
+        heads: (ann?.heads ?? []).map(toHex),
+        historyRoots: store.db.roots().length,
+        peers: libp2p.getPeers().length,
+        addresses: host.file.addresses,
+        http: api?.url ?? null,
+      };
+    };
+
+    let api: HttpApi | undefined;
+    if (o.httpPort !== null) {
+      api = await startHttpApi({
+        port: o.httpPort ?? 0,
+        token,
+        commit: isWriter
+          ? async (changes): Promise<BatchResult> => {
+              const r = await commit(changes);
+              return { root: toHex(r.root), deltaId: toHex(r.delta.id), seq: r.announcement.seq, logSize: r.announcement.logSize };
+            }
+          : undefined,
+        status: () => status() as unknown as Record<string, unknown>,
+        metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+      });
+      const a = api;
+      cleanup.push(() => a.close());
+    }
+
+    const file: AddressesFile = { ...host.file, db, writer: isWriter, http: api?.url ?? null };
+    await writeAddressesFile(o.dataDir, file);
+
+    let simulator: ReturnType<typeof setInterval> | undefined;
+    if (writer && o.simulateWritesPerSec && o.simulateWritesPerSec > 0) {
+      const batches = new BatchGenerator((o.seed ?? 1) + 1);
+      let busy = false;
+      simulator = setInterval(() => {
+        if (busy || stopping) return; // never queue up: the rate is an upper bound
+        busy = true;
+        commit(batches.next())
+          .catch((err: unknown) => log(`simulated write failed: ${(err as Error).message}`))
+          .finally(() => (busy = false));
+      }, 1000 / o.simulateWritesPerSec);
+    }
+
+    let stopped: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopped ??= (async () => {
+        stopping = true;
+        if (simulator) clearInterval(simulator);
+        // let the commit in flight land, then hold the lock while everything closes
+        await lock.write(async () => {
+          await unwind();
+        });
+      })();
+      return stopped;
+    };
+
+    return {
+      host,
+      peerId: peerIdString,
+      db,
+      topic,
+      file,
+      httpUrl: api?.url ?? null,
+      token,
+      metrics,
+      store,
+      log: opLog,
+      commit,
+      status,
+      stop,
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}

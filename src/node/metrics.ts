@@ -1,0 +1,61 @@
+/**
+ * The node's Prometheus metrics (issue 3: commits, proofs served, bytes, errors, peers, latency
+ * histograms), on a registry of its own (never prom-client's global one, so several nodes in
+ * one process, as in tests, do not collide). Served at `GET /metrics` by http-api.ts.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly commits: Counter<never>;
+  readonly commitSeconds: Histogram<never>;
+  readonly committedKeys: Counter<never>;
+  readonly requests: Counter<'protocol' | 'outcome'>;
+  readonly responseBytes: Counter<'protocol'>;
+  readonly errors: Counter<'protocol' | 'name'>;
+  readonly requestSeconds: Histogram<'protocol'>;
+  readonly peers: Gauge<never>;
+  readonly logSize: Gauge<never>;
+  readonly seq: Gauge<never>;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.commits = new Counter({ name: 'proofsync_commits_total', help: 'Commits written', registers });
+    this.committedKeys = new Counter({ name: 'proofsync_committed_keys_total', help: 'Puts and deletes committed', registers });
+    this.commitSeconds = new Histogram({
+      name: 'proofsync_commit_duration_seconds',
+      help: 'Time to commit one batch (trie, history, delta, log, announcement)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.requests = new Counter({
+      name: 'proofsync_requests_total',
+      help: 'Requests handled, by protocol and outcome (ok or error)',
+      labelNames: ['protocol', 'outcome'],
+      registers,
+    });
+    this.responseBytes = new Counter({
+      name: 'proofsync_response_bytes_total',
+      help: 'Bytes of successful responses, by protocol',
+      labelNames: ['protocol'],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'proofsync_errors_total',
+      help: 'Error responses, by protocol and error name',
+      labelNames: ['protocol', 'name'],
+      registers,
+    });
+    this.requestSeconds = new Histogram({
+      name: 'proofsync_request_duration_seconds',
+      help: 'Time to build a response, by protocol',
+      labelNames: ['protocol'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.peers = new Gauge({ name: 'proofsync_peers', help: 'Connected peers', registers });
+    this.logSize = new Gauge({ name: 'proofsync_log_size', help: 'Operations in the history log', registers });
+    this.seq = new Gauge({ name: 'proofsync_announcement_seq', help: 'Sequence number of the newest announcement', registers });
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'proofsync_process_' });
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The full node's on-disk layout: one LevelDB, one keyspace per structure, so that a commit
+ * (trie + history + delta + log entry + writer state) is one LevelDB batch and lands whole or
+ * not at all (issue 3, "Storage").
+ *
+ * | prefix | inside        | what                                                   |
+ * |--------|---------------|--------------------------------------------------------|
+ * | `s`    |               | the MerkleDatabase's store (database.ts)               |
+ * |        | `m` `n` `v`   | trie meta, nodes, values (trie.ts)                     |
+ * |        | `h`           | revision history window (database.ts)                  |
+ * |        | `L` u64be(i)  | log operation i: the wire-encoded delta (spec/mmr.md)  |
+ * |        | `D` id        | delta id → u64be(log index)                            |
+ * |        | `W` name      | writer state: `ann` (last signed announcement), `db`   |
+ *
+ * The node's own records live inside the database's keyspace, under upper-case bytes the trie
+ * and history never use, because `MerkleDatabase.commit(changes, extra)` writes `extra` through
+ * the database's store: that is what makes the whole commit one batch.
+ */
+import { MerkleDatabase } from '../core/database.ts';
+import type { BatchOp, KVStore } from '../core/store.ts';
+import { LevelStore } from './level-store.ts';
+
+export const STATE_PREFIX = Uint8Array.of(0x73); // 's'
+export const LOG_PREFIX = Uint8Array.of(0x4c); // 'L'
+export const DELTA_PREFIX = Uint8Array.of(0x44); // 'D'
+export const WRITER_PREFIX = Uint8Array.of(0x57); // 'W'
+
+/** Ops for a sub-keyspace, rewritten to the keyspace that contains it. */
+export function underPrefix(prefix: Uint8Array, ops: BatchOp[]): BatchOp[] {
+  return ops.map((op) => {
+    const key = new Uint8Array(prefix.length + op.key.length);
+    key.set(prefix);
+    key.set(op.key, prefix.length);
+    return op.type === 'put' ? { type: 'put', key, value: op.value } : { type: 'del', key };
+  });
+}
+
+export function u64be(n: number): Uint8Array {
+  const b = new Uint8Array(8);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, Math.floor(n / 2 ** 32));
+  dv.setUint32(4, n >>> 0);
+  return b;
+}
+
+export function readU64be(b: Uint8Array): number {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return dv.getUint32(0) * 2 ** 32 + dv.getUint32(4);
+}
+
+export interface NodeStore {
+  level: LevelStore;
+  /** The database's store: what `MerkleDatabase` reads and commits through. */
+  state: KVStore;
+  db: MerkleDatabase;
+  log: KVStore;
+  deltas: KVStore;
+  writer: KVStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens (creating) the node's LevelDB at `path`.
+ *
+ * @example
+ * const store = await openNodeStore(join(dir, 'db'), { historySize: 300 });
+ * store.db.root;
+ */
+export async function openNodeStore(path: string, options: { historySize?: number } = {}): Promise<NodeStore> {
+  const level = await LevelStore.open(path);
+  try {
+    const state = level.prefix(STATE_PREFIX);
+    const db = await MerkleDatabase.open(state, { historySize: options.historySize ?? 300 });
+    return {
+      level,
+      state,
+      db,
+      log: level.prefix(new Uint8Array([...STATE_PREFIX, ...LOG_PREFIX])),
+      deltas: level.prefix(new Uint8Array([...STATE_PREFIX, ...DELTA_PREFIX])),
+      writer: level.prefix(new Uint8Array([...STATE_PREFIX, ...WRITER_PREFIX])),
+      close: () => level.close(),
+    };
+  } catch (err) {
+    await level.close();
+    throw err;
+  }
+}

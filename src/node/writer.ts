@@ -1,0 +1,201 @@
+/**
+ * The writer (issue 3, "Writing"): each commit is one atomic LevelDB batch holding the trie
+ * changes, the history record, the delta (signed, content-addressed, parent = the previous
+ * head) as the next log operation, and the new signed head announcement
+ * `{db, seq, stateRoot, logRoot, logSize, heads, hlc}` (DESIGN.md, trust model). A crash leaves
+ * the store at the previous commit or at this one, never between.
+ *
+ * The writer key is the node's libp2p Ed25519 key: its peer id is what clients trust.
+ * Commits are not concurrent: the caller serialises them (full-node.ts holds a lock).
+ */
+import { encodeAnnouncement, decodeAnnouncement, signAnnouncement, type VerifiedAnnouncement } from '../core/announcement.ts';
+import { compareBytes, equalBytes, toHex } from '../core/bytes.ts';
+import { decodeDelta, DEFAULT_DELTA_LIMITS, encodeDelta, signDelta, type VerifiedDelta } from '../core/delta.ts';
+import { InvalidRequest } from '../core/errors.ts';
+import { HybridClock, type WallClock } from '../core/hlc.ts';
+import { EMPTY_ROOT, type KeyChange, type KeyValue } from '../core/types.ts';
+import { DELTA_PREFIX, LOG_PREFIX, underPrefix, WRITER_PREFIX, type NodeStore } from './node-store.ts';
+import type { OperationLog } from './operation-log.ts';
+
+const ANN_KEY = new TextEncoder().encode('ann');
+const DB_KEY = new TextEncoder().encode('db');
+
+export interface CommitResult {
+  root: Uint8Array;
+  delta: VerifiedDelta;
+  /** The delta's wire encoding (also log operation `delta.logIndex`). */
+  deltaBytes: Uint8Array;
+  announcement: VerifiedAnnouncement;
+  announcementBytes: Uint8Array;
+}
+
+/** Reads the database name stored in the node, storing `wanted` on first use. */
+export async function databaseName(store: NodeStore, wanted: string | undefined, fallback: string): Promise<string> {
+  const stored = await store.writer.get(DB_KEY);
+  if (stored) {
+    const name = new TextDecoder().decode(stored);
+    if (wanted !== undefined && wanted !== name) {
+      throw new InvalidRequest(`this data directory holds database ${JSON.stringify(name)}, not ${JSON.stringify(wanted)}`);
+    }
+    return name;
+  }
+  const name = wanted ?? fallback;
+  const bytes = new TextEncoder().encode(name);
+  if (bytes.length < 1 || bytes.length > 64) throw new RangeError(`expected a database name of 1..64 bytes, got ${bytes.length}`);
+  await store.writer.write([{ type: 'put', key: DB_KEY, value: bytes }]);
+  return name;
+}
+
+/** The newest stored announcement (written by a writer node), if any. */
+export async function storedAnnouncement(store: NodeStore): Promise<Uint8Array | undefined> {
+  return store.writer.get(ANN_KEY);
+}
+
+/**
+ * Puts and deletes in canonical delta order: one action per key (the last one wins), sorted
+ * by key. Throws `InvalidRequest` for an empty batch or one past the delta limits.
+ */
+export function canonicalActions(changes: KeyChange[]): KeyChange[] {
+  if (changes.length === 0) throw new InvalidRequest('a batch needs at least one put or delete');
+  const byKey = new Map<string, KeyChange>();
+  for (const c of changes) {
+    if (c.key.length > DEFAULT_DELTA_LIMITS.maxKeyBytes) throw new InvalidRequest(`key of ${c.key.length} bytes exceeds ${DEFAULT_DELTA_LIMITS.maxKeyBytes}`);
+    if (c.value && c.value.length > DEFAULT_DELTA_LIMITS.maxValueBytes) {
+      throw new InvalidRequest(`value of ${c.value.length} bytes exceeds ${DEFAULT_DELTA_LIMITS.maxValueBytes}`);
+    }
+    byKey.set(toHex(c.key), c);
+  }
+  if (byKey.size > DEFAULT_DELTA_LIMITS.maxActions) throw new InvalidRequest(`${byKey.size} keys in one batch exceed ${DEFAULT_DELTA_LIMITS.maxActions}`);
+  return [...byKey.values()].sort((a, b) => compareBytes(a.key, b.key));
+}
+
+export interface WriterOptions {
+  store: NodeStore;
+  log: OperationLog;
+  /** 32-byte Ed25519 secret key (seed) and its public key. */
+  secretKey: Uint8Array;
+  publicKey: Uint8Array;
+  db: string;
+  wallClock?: WallClock;
+}
+
+export class DatabaseWriter {
+  private readonly store: NodeStore;
+  private readonly log: OperationLog;
+  private readonly secretKey: Uint8Array;
+  readonly db: Uint8Array;
+  private readonly clock: HybridClock;
+  private current: VerifiedAnnouncement;
+  private currentBytes: Uint8Array;
+
+  private constructor(o: WriterOptions, clock: HybridClock, ann: VerifiedAnnouncement, bytes: Uint8Array) {
+    this.store = o.store;
+    this.log = o.log;
+    this.secretKey = o.secretKey;
+    this.db = new TextEncoder().encode(o.db);
+    this.clock = clock;
+    this.current = ann;
+    this.currentBytes = bytes;
+  }
+
+  /**
+   * Opens the writer; when the stored announcement does not describe the store (none yet, or a
+   * bulk load after it), signs and stores a new one.
+   */
+  static async open(o: WriterOptions): Promise<DatabaseWriter> {
+    const stored = await storedAnnouncement(o.store);
+    const last = stored ? decodeAnnouncement(stored) : undefined;
+    const clock = new HybridClock(o.wallClock ?? Date.now, { writer: o.publicKey, last: last?.hlc ? { wallMs: last.hlc.wallMs, counter: last.hlc.counter } : undefined });
+    const w = new DatabaseWriter(o, clock, undefined as unknown as VerifiedAnnouncement, new Uint8Array(0));
+    if (last && stored && equalBytes(last.stateRoot, o.store.db.root) && last.logSize === o.log.size) {
+      w.current = last as VerifiedAnnouncement;
+      w.currentBytes = stored;
+    } else {
+      await w.reannounce(last?.seq ?? 0);
+    }
+    return w;
+  }
+
+  get announcement(): VerifiedAnnouncement {
+    return this.current;
+  }
+
+  get announcementBytes(): Uint8Array {
+    return this.currentBytes;
+  }
+
+  /** The DAG heads: the newest delta, or none before the first commit. */
+  get heads(): Uint8Array[] {
+    return this.current.heads;
+  }
+
+  /** Signs and stores an announcement of the current state (after a bulk load). */
+  async reannounce(previousSeq = this.current.seq): Promise<VerifiedAnnouncement> {
+    let heads: Uint8Array[] = [];
+    if (this.log.size > 0) {
+      const last = await this.log.operation(this.log.size - 1);
+      if (last) heads = [decodeDelta(last).id];
+    }
+    const ann = signAnnouncement(
+      {
+        db: this.db,
+        seq: previousSeq + 1,
+        stateRoot: this.store.db.root,
+        logRoot: this.log.root(),
+        logSize: this.log.size,
+        heads,
+        hlc: this.clock.tick(),
+      },
+      this.secretKey,
+    );
+    const bytes = encodeAnnouncement(ann);
+    await this.store.writer.write([{ type: 'put', key: ANN_KEY, value: bytes }]);
+    this.current = ann;
+    this.currentBytes = bytes;
+    return ann;
+  }
+
+  /** Fills an empty database from sorted, unique key-values and announces the result. */
+  async bulkLoad(sorted: KeyValue[]): Promise<Uint8Array> {
+    if (!equalBytes(this.store.db.root, EMPTY_ROOT)) throw new InvalidRequest('bulk load needs an empty database');
+    const root = await this.store.db.bulkLoad(sorted);
+    await this.reannounce();
+    return root;
+  }
+
+  /**
+   * Commits one batch of puts (`value` set) and deletes: trie, history, delta, log operation
+   * and announcement in one LevelDB batch.
+   */
+  async commit(changes: KeyChange[]): Promise<CommitResult> {
+    const actions = canonicalActions(changes);
+    const db = this.store.db;
+    // The delta and the announcement carry the new root, and they are written in the same batch
+    // as the trie: compute the root on a scratch view first (MerkleDatabase.commit recomputes it).
+    const scratch = db.trie.view();
+    await scratch.apply(actions);
+    const stateRoot = scratch.root;
+    const hlc = this.clock.tick();
+    const logIndex = this.log.size;
+    const parents = this.current.heads.length ? this.current.heads : [EMPTY_ROOT];
+    const delta = signDelta({ parents, actions, hlc, stateRoot, logIndex }, this.secretKey);
+    const deltaBytes = encodeDelta(delta);
+    const staged = this.log.stage(delta.id, deltaBytes);
+    const announcement = signAnnouncement(
+      { db: this.db, seq: this.current.seq + 1, stateRoot, logRoot: staged.root, logSize: staged.size, heads: [delta.id], hlc },
+      this.secretKey,
+    );
+    const announcementBytes = encodeAnnouncement(announcement);
+    const extra = [
+      ...underPrefix(LOG_PREFIX, staged.logOps),
+      ...underPrefix(DELTA_PREFIX, staged.deltaOps),
+      ...underPrefix(WRITER_PREFIX, [{ type: 'put', key: ANN_KEY, value: announcementBytes }]),
+    ];
+    const root = await db.commit(actions, extra);
+    if (!equalBytes(root, stateRoot)) throw new Error(`internal: committed root ${toHex(root)} differs from the announced ${toHex(stateRoot)}`);
+    this.log.applyStaged(staged, deltaBytes);
+    this.current = announcement;
+    this.currentBytes = announcementBytes;
+    return { root, delta, deltaBytes, announcement, announcementBytes };
+  }
+}
