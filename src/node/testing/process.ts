@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { ADDRESSES_FILE, type AddressesFile } from '../host.ts';
 
 export const ECHO_NODE_SCRIPT = fileURLToPath(new URL('./echo-node.ts', import.meta.url));
+export const FULL_NODE_SCRIPT = fileURLToPath(new URL('./full-node.ts', import.meta.url));
 
 export interface NodeProcess {
   child: ChildProcess;
