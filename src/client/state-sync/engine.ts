@@ -314,7 +314,7 @@ export class StateSyncEngine {
     this.#persisted = next;
     this.#persistedTarget = this.#target;
     actions.push({ type: 'write', requestId: request.id, changes: outcome.changes, progress });
-    actions.push({ type: 'progress', progress: this.progress() });
+    this.#pushProgress(actions);
   }
 
   /** True when the sync failed because an item ran out of attempts. */
@@ -348,7 +348,7 @@ export class StateSyncEngine {
       actions.push({ type: 'cancel', requestId: id });
     }
     this.#queue.retarget(previous, this.#target);
-    actions.push({ type: 'progress', progress: this.progress() });
+    this.#pushProgress(actions);
   }
 
   #cancelAll(actions: StateSyncAction[]): void {
@@ -362,7 +362,7 @@ export class StateSyncEngine {
 
   #fail(actions: StateSyncAction[], error: unknown): void {
     this.#status = 'failed';
-    actions.push({ type: 'progress', progress: this.progress() });
+    this.#pushProgress(actions);
     actions.push({ type: 'failed', error });
   }
 
@@ -383,10 +383,7 @@ export class StateSyncEngine {
     }
     if (this.#queue.isComplete(this.#target)) {
       if (this.#updatesOpen) {
-        if (!this.#atTargetReported) {
-          this.#atTargetReported = true;
-          actions.push({ type: 'progress', progress: this.progress() });
-        }
+        if (!this.#atTargetReported) this.#pushProgress(actions);
         return;
       }
       if (this.#fullSync && !equalBytes(this.#localRoot, this.#target)) {
@@ -400,7 +397,7 @@ export class StateSyncEngine {
         return;
       }
       this.#status = 'done';
-      actions.push({ type: 'progress', progress: this.progress() });
+      this.#pushProgress(actions);
       actions.push({ type: 'done', target: this.#target.slice(), root: this.#localRoot.slice() });
       return;
     }
@@ -442,6 +439,12 @@ export class StateSyncEngine {
       peer,
       request: { startRootHash: item.root, endRootHash: common.root, startKey, endKey, keyLimit: this.#keyLimit, bytesLimit: this.#bytesLimit },
     };
+  }
+
+  #pushProgress(actions: StateSyncAction[]): void {
+    const progress = this.progress();
+    if (progress.phase === 'at-target') this.#atTargetReported = true;
+    actions.push({ type: 'progress', progress });
   }
 
   progress(): StateSyncProgress {

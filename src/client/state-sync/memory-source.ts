@@ -17,29 +17,77 @@ function checkLimit(keyLimit: number): number {
   return Math.min(keyLimit, MAX_KEY_LIMIT);
 }
 
+/**
+ * One at a time: `MerkleDatabase` reads are not isolated from a concurrent `commit` (a proof
+ * built while the writer commits can mix both states), so a writer and the sources serving
+ * from the same database share one of these.
+ */
+export class Mutex {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(f: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(f, f);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+}
+
 /** An honest source answering from `db` (at any root in its history window). */
 export class MemoryStateSource implements StateSource {
   readonly id: string;
   readonly db: MerkleDatabase;
+  readonly #lock: Mutex | undefined;
 
-  constructor(id: string, db: MerkleDatabase) {
+  /** With `lock`, every answer is built under it (share it with the writer). */
+  constructor(id: string, db: MerkleDatabase, options: { lock?: Mutex } = {}) {
     this.id = id;
     this.db = db;
+    this.#lock = options.lock;
+  }
+
+  #locked<T>(f: () => Promise<T>): Promise<T> {
+    return this.#lock ? this.#lock.run(f) : f();
   }
 
   async rangeProof(request: RangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
     options.signal?.throwIfAborted();
-    const proof = await this.db.rangeProof(request.rootHash, { start: request.startKey, end: request.endKey, keyLimit: checkLimit(request.keyLimit) });
+    const keyLimit = checkLimit(request.keyLimit);
+    const proof = await this.#locked(() => this.db.rangeProof(request.rootHash, { start: request.startKey, end: request.endKey, keyLimit }));
     return { type: 'range', proof };
   }
 
   async changeProof(request: ChangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
     options.signal?.throwIfAborted();
-    return this.db.changeProof(request.startRootHash, request.endRootHash, {
-      start: request.startKey,
-      end: request.endKey,
-      keyLimit: checkLimit(request.keyLimit),
-    });
+    const keyLimit = checkLimit(request.keyLimit);
+    return this.#locked(() => this.db.changeProof(request.startRootHash, request.endRootHash, { start: request.startKey, end: request.endKey, keyLimit }));
+  }
+}
+
+/** Answers through `inner` after `delayMs` of the injected clock (a peer's latency). */
+export class DelayedSource implements StateSource {
+  readonly id: string;
+  readonly inner: StateSource;
+  readonly delayMs: number;
+  readonly clock: { sleep(ms: number, signal?: AbortSignal): Promise<void> };
+  calls = 0;
+
+  constructor(inner: StateSource, delayMs: number, clock: { sleep(ms: number, signal?: AbortSignal): Promise<void> }, id = inner.id) {
+    this.id = id;
+    this.inner = inner;
+    this.delayMs = delayMs;
+    this.clock = clock;
+  }
+
+  async rangeProof(request: RangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
+    this.calls++;
+    await this.clock.sleep(this.delayMs, options.signal);
+    return this.inner.rangeProof(request, options);
+  }
+
+  async changeProof(request: ChangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
+    this.calls++;
+    await this.clock.sleep(this.delayMs, options.signal);
+    return this.inner.changeProof(request, options);
   }
 }
 

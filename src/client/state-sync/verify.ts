@@ -89,7 +89,7 @@ export async function verifyResponse(request: StateRequest, response: StateRespo
     if (response.type === 'change') {
       if (request.kind === 'range') throw new UnexpectedResponse('a range proof request was answered with a change proof', { requestId: request.id });
       const proof = response.proof;
-      await verifyChangeProof(proof, { root: request.root, start: startKey, end: endKey, keyLimit, local: (a, b) => collect(view, a, b) });
+      await verifyChangeProof(proof, { root: request.root, start: startKey, end: endKey, keyLimit, localTrie: view });
       changes = proof.keyChanges;
       last = changes.length ? changes[changes.length - 1].key : undefined;
       endProof = proof.endProof;

@@ -1,0 +1,459 @@
+import { describe, expect, it } from 'vitest';
+import { compareBytes, equalBytes, toHex } from '../../core/bytes.ts';
+import { MerkleDatabase } from '../../core/database.ts';
+import { MemoryStore } from '../../core/store.ts';
+import { MerkleTrie } from '../../core/trie.ts';
+import { EMPTY_ROOT, type KeyValue } from '../../core/types.ts';
+import { VirtualClock } from './clock.ts';
+import { syncState, type SyncStateOptions } from './driver.ts';
+import type { StateSyncProgress } from './engine.ts';
+import { CountingSource, DelayedSource, FlakySource, MemoryStateSource, Mutex, TamperingSource, type Tamper } from './memory-source.ts';
+import { loadProgress } from './progress.ts';
+import { prefixRange } from './ranges.ts';
+import type { StateResponse, StateSource } from './source.ts';
+import { allEntries, mutate, randomPuts, seededRandom, TargetChannel } from './testing.ts';
+
+// The writer and every source serving from its database take turns (see `Mutex`).
+const locks = new WeakMap<MerkleDatabase, Mutex>();
+const lockOf = (db: MerkleDatabase): Mutex => {
+  let l = locks.get(db);
+  if (!l) locks.set(db, (l = new Mutex()));
+  return l;
+};
+const serve = (id: string, db: MerkleDatabase) => new MemoryStateSource(id, db, { lock: lockOf(db) });
+
+async function writer(seed: number, keys: number): Promise<{ db: MerkleDatabase; rnd: () => number }> {
+  const rnd = seededRandom(seed);
+  const db = await MerkleDatabase.open(new MemoryStore());
+  await db.commit(randomPuts(rnd, keys));
+  return { db, rnd };
+}
+
+async function localEntries(store: MemoryStore): Promise<KeyValue[]> {
+  return allEntries(await MerkleTrie.open(store));
+}
+
+function sameEntries(a: KeyValue[], b: KeyValue[]): boolean {
+  return a.length === b.length && a.every((kv, i) => equalBytes(kv.key, b[i].key) && equalBytes(kv.value, b[i].value));
+}
+
+/**
+ * Runs a sync while the writer moves the target `moves` times (after every other write the
+ * sync makes), and checks it ends at exactly the writer's last root.
+ */
+async function syncWhileMoving(
+  db: MerkleDatabase,
+  rnd: () => number,
+  sources: StateSource[],
+  moves: number,
+  extra: Partial<SyncStateOptions> = {},
+): Promise<{ store: MemoryStore; last: StateSyncProgress; rejected: number; penalised: string[] }> {
+  const store = extra.store instanceof MemoryStore ? extra.store : new MemoryStore();
+  const updates = new TargetChannel();
+  let writes = 0;
+  let moved = 0;
+  let moving = false;
+  let last: StateSyncProgress | undefined;
+  const penalised: string[] = [];
+  const move = async () => {
+    moving = true;
+    const root = await mutate(db, rnd, 12, lockOf(db));
+    moved++;
+    updates.push(root);
+    if (moved === moves) updates.close();
+    moving = false;
+  };
+  if (moves === 0) updates.close();
+  const result = await syncState({
+    store,
+    sources,
+    target: db.root,
+    targetUpdates: updates,
+    concurrency: 3,
+    keyLimit: 24,
+    clock: new VirtualClock(),
+    onPenalise: (peer) => penalised.push(peer),
+    onProgress: (p) => {
+      last = p;
+      if (moving || moved >= moves) return;
+      if (p.phase === 'at-target' || (p.inFlight >= 0 && ++writes % 2 === 0)) void move();
+    },
+    ...extra,
+  });
+  expect(toHex(result.root)).toBe(toHex(db.root));
+  expect(toHex((await MerkleTrie.open(store)).root)).toBe(toHex(db.root));
+  expect(sameEntries(await localEntries(store), await allEntries(db))).toBe(true);
+  expect(moved).toBe(moves);
+  return { store, last: last!, rejected: result.progress.proofsRejected, penalised };
+}
+
+const fakeKey = (after: Uint8Array, i: number) => {
+  const k = new Uint8Array(after.length + 1);
+  k.set(after);
+  k[after.length] = 0xff - i;
+  return k;
+};
+
+function rangeTamper(f: (p: Extract<StateResponse, { type: 'range' }>['proof']) => void): Tamper {
+  return (r) => {
+    if (r.type === 'range') f(r.proof);
+    return r;
+  };
+}
+
+function changeTamper(f: (p: Extract<StateResponse, { type: 'change' }>['proof']) => void): Tamper {
+  return (r) => {
+    if (r.type === 'change') f(r.proof);
+    return r;
+  };
+}
+
+const everyOther = (t: Tamper): Tamper => (r, call, kind) => (call % 2 === 0 ? t(r, call, kind) : r);
+
+// AvalancheGo's tamper matrix (x/sync sync_test.go), applied by one of two sources.
+const RANGE_CASES: { name: string; tamper: Tamper }[] = [
+  {
+    name: 'too many keys',
+    tamper: rangeTamper((p) => {
+      const last = p.keyValues.at(-1)?.key ?? new Uint8Array([0x42]);
+      for (let i = 0; p.keyValues.length <= 24; i++) p.keyValues.push({ key: fakeKey(last, i), value: new Uint8Array([i]) });
+      p.keyValues.sort((a, b) => compareBytes(a.key, b.key));
+    }),
+  },
+  { name: 'first key removed', tamper: rangeTamper((p) => void p.keyValues.shift()) },
+  { name: 'middle key removed', tamper: rangeTamper((p) => void p.keyValues.splice(p.keyValues.length >> 1, 1)) },
+  {
+    name: 'first key removed and end proof replaced',
+    tamper: rangeTamper((p) => {
+      const last = p.keyValues.at(-1)?.key ?? new Uint8Array([0x42]);
+      p.keyValues.shift();
+      p.keyValues.push({ key: fakeKey(last, 0), value: new Uint8Array([1]) });
+      p.endProof = [{ key: new Uint8Array(0), valueOrHash: undefined, children: new Map() }];
+    }),
+  },
+  {
+    name: 'all proof nodes removed',
+    tamper: rangeTamper((p) => {
+      p.startProof = [];
+      p.endProof = [];
+    }),
+  },
+  {
+    name: 'end proof replaced by the start proof',
+    tamper: rangeTamper((p) => {
+      p.endProof = p.startProof.length ? p.startProof : p.endProof.slice(0, 1);
+    }),
+  },
+  {
+    name: 'a child id flipped in the end proof',
+    tamper: rangeTamper((p) => {
+      const n = p.endProof[0];
+      const [i, id] = [...(n?.children ?? new Map<number, Uint8Array>())][0] ?? [];
+      if (id) n.children.set(i, id.map((b: number) => b ^ 1));
+    }),
+  },
+  {
+    name: 'empty proof',
+    tamper: rangeTamper((p) => {
+      p.keyValues = [];
+      p.startProof = [];
+      p.endProof = [];
+    }),
+  },
+  {
+    name: 'a value changed',
+    tamper: rangeTamper((p) => {
+      const kv = p.keyValues[0];
+      if (kv) kv.value = new Uint8Array([...kv.value, 7]);
+    }),
+  },
+  {
+    name: 'answered with a change proof',
+    tamper: (r) => (r.type === 'range' ? { type: 'change', proof: { startProof: r.proof.startProof, endProof: r.proof.endProof, keyChanges: r.proof.keyValues } } : r),
+  },
+];
+
+const CHANGE_CASES: { name: string; tamper: Tamper }[] = [
+  {
+    name: 'extra key',
+    tamper: changeTamper((p) => {
+      const last = p.keyChanges.at(-1)?.key ?? new Uint8Array([0x42]);
+      p.keyChanges.push({ key: fakeKey(last, 0), value: new Uint8Array([9]) });
+    }),
+  },
+  { name: 'removed key', tamper: changeTamper((p) => void p.keyChanges.splice(p.keyChanges.length >> 1, 1)) },
+  { name: 'removed first proof node', tamper: changeTamper((p) => void p.endProof.shift()) },
+  {
+    name: 'all proof nodes removed',
+    tamper: changeTamper((p) => {
+      p.startProof = [];
+      p.endProof = [];
+    }),
+  },
+  {
+    name: 'too many keys',
+    tamper: changeTamper((p) => {
+      const last = p.keyChanges.at(-1)?.key ?? new Uint8Array([0x42]);
+      for (let i = 0; p.keyChanges.length <= 24; i++) p.keyChanges.push({ key: fakeKey(last, i), value: undefined });
+      p.keyChanges.sort((a, b) => compareBytes(a.key, b.key));
+    }),
+  },
+  {
+    name: 'a delete turned into a put',
+    tamper: changeTamper((p) => {
+      const c = p.keyChanges.find((x) => x.value === undefined) ?? p.keyChanges[0];
+      if (c) c.value = new Uint8Array([5]);
+    }),
+  },
+];
+
+describe('syncState: tamper matrix while the target moves', () => {
+  it.each(RANGE_CASES)('range answers: $name (every other call), target moving 6 times', async ({ tamper }) => {
+    const { db, rnd } = await writer(11, 300);
+    const honest = serve('honest', db);
+    const evil = new TamperingSource('evil', serve('evil', db), everyOther(tamper));
+    const { rejected, penalised } = await syncWhileMoving(db, rnd, [evil, honest], 6);
+    expect(rejected).toBeGreaterThan(0);
+    expect(new Set(penalised)).toEqual(new Set(['evil']));
+  });
+
+  it.each(CHANGE_CASES)('change answers: $name, catching up while the target moves 6 times', async ({ tamper }) => {
+    const { db, rnd } = await writer(12, 300);
+    const store = new MemoryStore();
+    await syncState({ store, sources: [serve('honest', db)], target: db.root, keyLimit: 64, clock: new VirtualClock() });
+    await mutate(db, rnd, 40);
+    const honest = serve('honest', db);
+    const evil = new TamperingSource('evil', serve('evil', db), tamper);
+    const counted = new CountingSource(honest);
+    const { rejected, penalised } = await syncWhileMoving(db, rnd, [evil, counted], 6, { store });
+    expect(rejected).toBeGreaterThan(0);
+    expect(new Set(penalised)).toEqual(new Set(['evil']));
+    expect(counted.changeRequests).toBeGreaterThan(0);
+  });
+
+  it('errors on every other call from every source; target moving 8 times', async () => {
+    const { db, rnd } = await writer(13, 300);
+    const a = new FlakySource('a', serve('a', db), (c) => c % 2 === 1);
+    const b = new FlakySource('b', serve('b', db), (c) => c % 2 === 0);
+    const { last } = await syncWhileMoving(db, rnd, [a, b], 8);
+    expect(a.failed + b.failed).toBeGreaterThan(0);
+    expect(last.failures).toBe(a.failed + b.failed);
+    expect(last.proofsRejected).toBe(0);
+  });
+
+  it('a flaky source during change-proof catch-up', async () => {
+    const { db, rnd } = await writer(14, 300);
+    const store = new MemoryStore();
+    await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    await mutate(db, rnd, 30);
+    const flaky = new FlakySource('flaky', serve('flaky', db), (c) => c % 3 !== 2);
+    await syncWhileMoving(db, rnd, [flaky], 4, { store });
+    expect(flaky.failed).toBeGreaterThan(0);
+  });
+
+  it('a lying source among honest ones is banned and the sync completes', async () => {
+    const { db, rnd } = await writer(15, 300);
+    // The liar serves proofs of another database: internally consistent, wrong root.
+    const other = await MerkleDatabase.open(new MemoryStore());
+    await other.commit(randomPuts(seededRandom(99), 300));
+    const forger = serve('x', other);
+    const clock = new VirtualClock();
+    const liar: StateSource = {
+      id: 'liar',
+      rangeProof: (req, o) => forger.rangeProof({ ...req, rootHash: other.root }, o),
+      changeProof: (req, o) => forger.rangeProof({ rootHash: other.root, startKey: req.startKey, endKey: req.endKey, keyLimit: req.keyLimit, bytesLimit: req.bytesLimit }, o),
+    };
+    // honest peers take 20 ms per answer, so time passes and the liar's backoff runs out
+    const h1 = new DelayedSource(serve('h1', db), 20, clock);
+    const h2 = new DelayedSource(serve('h2', db), 20, clock);
+    const banned: string[] = [];
+    const { last } = await syncWhileMoving(db, rnd, [liar, h1, h2], 3, {
+      clock,
+      onPenalise: (peer, _reason, isBanned) => void (isBanned && banned.push(peer)),
+    });
+    expect(banned).toEqual(['liar']);
+    expect(last.peersBanned).toBe(1);
+    expect(last.proofsRejected).toBe(3);
+    expect(last.peersUsed).toBe(2);
+  });
+
+  it('fails with SyncStalled when every source lies', async () => {
+    const { db } = await writer(16, 50);
+    const evil = new TamperingSource('evil', serve('evil', db), RANGE_CASES[1].tamper);
+    const evil2 = new TamperingSource('evil2', serve('evil2', db), RANGE_CASES[2].tamper);
+    await expect(syncState({ store: new MemoryStore(), sources: [evil, evil2], target: db.root, keyLimit: 8, clock: new VirtualClock() })).rejects.toMatchObject({
+      name: 'SyncStalled',
+    });
+  });
+});
+
+describe('syncState: resuming and catching up', () => {
+  it('a fresh sync on the same store after an abort refetches no completed range', async () => {
+    const { db } = await writer(21, 600);
+    const store = new MemoryStore();
+    const first = new CountingSource(serve('a', db));
+    const controller = new AbortController();
+    let writes = 0;
+    await expect(
+      syncState({
+        store,
+        sources: [first],
+        target: db.root,
+        keyLimit: 32,
+        concurrency: 2,
+        signal: controller.signal,
+        clock: new VirtualClock(),
+        onProgress: () => {
+          if (++writes === 6) controller.abort(new Error('stop'));
+        },
+      }),
+    ).rejects.toThrow('stop');
+    // What the store says is done, and what is left, checked against the writer.
+    const { segments } = await loadProgress(store);
+    const all = await allEntries(db);
+    const inLeft = (k: Uint8Array) =>
+      segments.some((s) => !(s.root && equalBytes(s.root, db.root)) && compareBytes(k, s.start) >= 0 && (!s.end || compareBytes(k, s.end) < 0));
+    const covered = (k: Uint8Array) => segments.some((s) => compareBytes(k, s.start) >= 0 && (!s.end || compareBytes(k, s.end) < 0));
+    const left = all.filter((kv) => inLeft(kv.key) || !covered(kv.key)).length;
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(all.length);
+    const second = new CountingSource(serve('a', db));
+    const r = await syncState({ store, sources: [second], target: db.root, keyLimit: 32, concurrency: 2, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(second.keyValues).toBeLessThanOrEqual(left);
+    expect(second.rangeRequests).toBeGreaterThan(0);
+    // the first run may also have fetched answers still in flight when it stopped (at most one per slot)
+    expect(first.keyValues + second.keyValues).toBeLessThanOrEqual(all.length + 2 * 32);
+  });
+
+  it('after a restart at an old root, catches up with change proofs carrying only the changes', async () => {
+    const { db, rnd } = await writer(22, 1000);
+    const store = new MemoryStore();
+    await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    const before = new Map((await allEntries(db)).map((kv) => [toHex(kv.key), toHex(kv.value)]));
+    await mutate(db, rnd, 10);
+    const after = new Map((await allEntries(db)).map((kv) => [toHex(kv.key), toHex(kv.value)]));
+    let changed = 0;
+    for (const k of new Set([...before.keys(), ...after.keys()])) if (before.get(k) !== after.get(k)) changed++;
+    const counted = new CountingSource(serve('a', db));
+    const r = await syncState({ store, sources: [counted], target: db.root, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(counted.rangeRequests).toBe(0);
+    expect(counted.rangeAnswers).toBe(0);
+    expect(counted.keyValues).toBe(changed);
+  });
+
+  it('a store already at the target finishes with no request', async () => {
+    const { db } = await writer(23, 100);
+    const store = new MemoryStore();
+    await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    const counted = new CountingSource(serve('a', db));
+    await syncState({ store, sources: [counted], target: db.root, clock: new VirtualClock() });
+    expect(counted.rangeRequests + counted.changeRequests).toBe(0);
+  });
+
+  it('a change request from a root the server no longer has is answered with a range proof, and accepted', async () => {
+    const rnd = seededRandom(24);
+    const db = await MerkleDatabase.open(new MemoryStore(), { historySize: 2 });
+    await db.commit(randomPuts(rnd, 200));
+    const store = new MemoryStore();
+    await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    for (let i = 0; i < 4; i++) await mutate(db, rnd, 5);
+    const counted = new CountingSource(serve('a', db));
+    const r = await syncState({ store, sources: [counted], target: db.root, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(counted.changeRequests).toBeGreaterThan(0);
+    expect(counted.rangeAnswers).toBe(counted.changeRequests);
+  });
+});
+
+describe('syncState: regressions for upstream pitfalls', () => {
+  it('A→B→A: a target returning to the root the store is at completes (no livelock)', async () => {
+    const { db, rnd } = await writer(31, 200);
+    const store = new MemoryStore();
+    await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    const a = db.root;
+    const entriesA = await allEntries(db);
+    const b = await mutate(db, rnd, 20);
+    // back to A: restore every key
+    const entriesB = await allEntries(db);
+    const restore = [
+      ...entriesB.filter((kv) => !entriesA.some((x) => equalBytes(x.key, kv.key))).map((kv) => ({ key: kv.key, value: undefined })),
+      ...entriesA.map((kv) => ({ key: kv.key, value: kv.value })),
+    ];
+    expect(toHex(await db.commit(restore))).toBe(toHex(a));
+    const updates = new TargetChannel();
+    updates.push(a);
+    updates.close();
+    const counted = new CountingSource(serve('a', db));
+    const r = await syncState({ store, sources: [counted], target: b, targetUpdates: updates, concurrency: 2, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(a));
+    expect(counted.rangeRequests + counted.changeRequests).toBeLessThan(20);
+  });
+
+  it('one-node exclusion end proof: a change proof whose last change deletes a key beside a one-key trie', async () => {
+    const db = await MerkleDatabase.open(new MemoryStore());
+    await db.commit([
+      { key: new Uint8Array([0x10]), value: new Uint8Array([1]) },
+      { key: new Uint8Array([0x20, 0x01]), value: new Uint8Array([2]) },
+    ]);
+    const store = new MemoryStore();
+    await syncState({ store, sources: [serve('a', db)], target: db.root, concurrency: 1, clock: new VirtualClock() });
+    await db.commit([{ key: new Uint8Array([0x20, 0x01]), value: undefined }]);
+    // the end proof of the delete is the lone leaf 10, which is not a prefix of 2001
+    const proof = await db.changeProof(db.roots()[1], db.root, { keyLimit: 10 });
+    expect(proof.type).toBe('change');
+    expect(proof.proof.endProof.map((n) => n.key.length)).toEqual([2]);
+    const r = await syncState({ store, sources: [serve('a', db)], target: db.root, concurrency: 1, keyLimit: 1, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+  });
+
+  it('syncs to the empty root, deleting every local key', async () => {
+    const { db } = await writer(32, 100);
+    const store = new MemoryStore();
+    await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    await db.commit((await allEntries(db)).map((kv) => ({ key: kv.key, value: undefined })));
+    expect(toHex(db.root)).toBe(toHex(EMPTY_ROOT));
+    const r = await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(EMPTY_ROOT));
+    expect(await localEntries(store)).toEqual([]);
+  });
+});
+
+describe('syncState: partial sync', () => {
+  it('syncs only the given range and prefix, all equal to the writer, while the target moves', async () => {
+    const rnd = seededRandom(41);
+    const db = await MerkleDatabase.open(new MemoryStore());
+    await db.commit([...randomPuts(rnd, 250), ...randomPuts(rnd, 60, new Uint8Array([0x80])), { key: new Uint8Array([0x81]), value: new Uint8Array([1]) }]);
+    const ranges = [{ start: new Uint8Array([0x20]), end: new Uint8Array([0x3f, 0xff]) }, prefixRange(new Uint8Array([0x80]))];
+    const inScope = (k: Uint8Array) =>
+      (compareBytes(k, ranges[0].start!) >= 0 && compareBytes(k, ranges[0].end!) <= 0) || (compareBytes(k, ranges[1].start!) >= 0 && compareBytes(k, ranges[1].end!) <= 0);
+    const updates = new TargetChannel();
+    let moves = 0;
+    const store = new MemoryStore();
+    const r = await syncState({
+      store,
+      sources: [serve('a', db), serve('b', db)],
+      target: db.root,
+      ranges,
+      targetUpdates: updates,
+      keyLimit: 16,
+      clock: new VirtualClock(),
+      onProgress: (p) => {
+        if (p.phase !== 'at-target' || updates.closed) return;
+        void mutate(db, rnd, 30, lockOf(db)).then((root) => {
+          updates.push(root);
+          if (++moves === 3) updates.close();
+        });
+      },
+    });
+    expect(moves).toBe(3);
+    expect(toHex(r.target)).toBe(toHex(db.root));
+    const expected = (await allEntries(db)).filter((kv) => inScope(kv.key));
+    const local = await localEntries(store);
+    expect(local.length).toBeGreaterThan(50);
+    expect(local.every((kv) => inScope(kv.key))).toBe(true);
+    expect(sameEntries(local, expected)).toBe(true);
+    expect(r.progress.fractionDone).toBe(1);
+  });
+});
