@@ -39,7 +39,7 @@ import {
 } from './messages.ts';
 
 export { NotFound };
-import { RateLimited, request, RequestTimeout, TooManyStreams, type Dialer } from './stream.ts';
+import { RateLimited, request, RequestTimeout, TooManyStreams, type Dialer, type RequestOptions } from './stream.ts';
 
 /** The server answered with an error whose name this client does not know. */
 export class RemoteError extends E.ProofsyncError {
@@ -76,6 +76,19 @@ export function remoteError(e: WireError): E.ProofsyncError {
   return cls ? new cls(`the peer answered ${e.name}: ${e.message}`, { remote: true }) : new RemoteError(e.name, e.message);
 }
 
+/**
+ * On Node, stream chunks are `Buffer`s, whose `slice` is a view, not a copy: decoded fields
+ * would alias the frame and compare unequal to plain `Uint8Array`s. Decode from a plain view.
+ */
+function plain(bytes: Uint8Array): Uint8Array {
+  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** `request` with the response as a plain Uint8Array. */
+async function call(node: Dialer, peer: Peer, protocol: string, body: Uint8Array, o: RequestOptions): Promise<Uint8Array> {
+  return plain(await request(node, peer, protocol, body, o));
+}
+
 export type Peer = PeerId | Multiaddr | Multiaddr[];
 
 export interface CallOptions {
@@ -94,7 +107,7 @@ export type FetchedChangeProof = { type: 'changeProof'; proof: ChangeProof } | {
  * verifyRangeProof(proof, { root: rootHash, keyLimit: 2048 });
  */
 export async function fetchRangeProof(node: Dialer, peer: Peer, req: RangeProofRequest, o: CallOptions = {}): Promise<RangeProof> {
-  const bytes = await request(node, peer, RANGE_PROTOCOL, encodeRangeProofRequest(req), {
+  const bytes = await call(node, peer, RANGE_PROTOCOL, encodeRangeProofRequest(req), {
     maxResponseBytes: DEFAULT_DECODE_LIMITS.maxBytes,
     ...o,
   });
@@ -105,7 +118,7 @@ export async function fetchRangeProof(node: Dialer, peer: Peer, req: RangeProofR
 
 /** A change proof, or a range proof at the end root when the start root left the history (spec §4). */
 export async function fetchChangeProof(node: Dialer, peer: Peer, req: ChangeProofRequest, o: CallOptions = {}): Promise<FetchedChangeProof> {
-  const bytes = await request(node, peer, CHANGE_PROTOCOL, encodeChangeProofRequest(req), {
+  const bytes = await call(node, peer, CHANGE_PROTOCOL, encodeChangeProofRequest(req), {
     maxResponseBytes: DEFAULT_DECODE_LIMITS.maxBytes,
     ...o,
   });
@@ -126,7 +139,7 @@ export async function fetchHeads(
   peer: Peer,
   o: CallOptions & { db?: Uint8Array; writerPublicKey?: Uint8Array } = {},
 ): Promise<SignedAnnouncement> {
-  const bytes = await request(node, peer, HEADS_PROTOCOL, encodeHeadsRequest({ db: o.db }), {
+  const bytes = await call(node, peer, HEADS_PROTOCOL, encodeHeadsRequest({ db: o.db }), {
     maxResponseBytes: MAX_HEADS_RESPONSE_BYTES,
     timeoutMs: o.timeoutMs,
     signal: o.signal,
@@ -149,7 +162,7 @@ export interface FetchedDeltas {
 /** Deltas by id (1..MAX_DELTA_IDS ids). */
 export async function fetchDeltas(node: Dialer, peer: Peer, ids: Uint8Array[], o: CallOptions = {}): Promise<FetchedDeltas> {
   if (ids.length === 0 || ids.length > MAX_DELTA_IDS) throw new RangeError(`expected 1..${MAX_DELTA_IDS} ids, got ${ids.length}`);
-  const bytes = await request(node, peer, DELTA_PROTOCOL, encodeDeltaRequest({ ids }), { maxResponseBytes: MAX_BATCH_RESPONSE_BYTES, ...o });
+  const bytes = await call(node, peer, DELTA_PROTOCOL, encodeDeltaRequest({ ids }), { maxResponseBytes: MAX_BATCH_RESPONSE_BYTES, ...o });
   const res = decodeDeltaResponse(bytes);
   if (res.type === 'error') throw remoteError(res);
   if (res.deltas.length + res.missing.length > ids.length) {
@@ -178,7 +191,7 @@ export interface FetchedLog {
  * of `logSize` operations. Check with `verifyRangeProof(root, logSize, start, operations, proof)`.
  */
 export async function fetchLog(node: Dialer, peer: Peer, req: FetchLogRequest, o: CallOptions = {}): Promise<FetchedLog> {
-  const bytes = await request(
+  const bytes = await call(
     node,
     peer,
     LOG_PROTOCOL,
