@@ -1,0 +1,212 @@
+import { describe, expect, it } from 'vitest';
+import { fromHex, toHex } from '../../core/bytes.ts';
+import { InvalidProof } from '../../core/errors.ts';
+import { MemoryStore } from '../../core/store.ts';
+import { EMPTY_ROOT } from '../../core/types.ts';
+import { initialSegments, StateSyncEngine, type StateSyncAction, type StateSyncConfig } from './engine.ts';
+import { loadProgress } from './progress.ts';
+import type { StateRequest } from './requests.ts';
+import type { ResponseOutcome } from './verify.ts';
+
+const A = new Uint8Array(32).fill(0xa);
+const B = new Uint8Array(32).fill(0xb);
+const C = new Uint8Array(32).fill(0xc);
+const ALL = { start: new Uint8Array(0), end: undefined };
+
+const requests = (actions: StateSyncAction[]): StateRequest[] => actions.flatMap((a) => (a.type === 'request' ? [a.request] : []));
+const ofType = <T extends StateSyncAction['type']>(actions: StateSyncAction[], type: T) => actions.filter((a): a is Extract<StateSyncAction, { type: T }> => a.type === type);
+
+const ok = (rootAfter: Uint8Array, resume?: Uint8Array): ResponseOutcome => ({ valid: true, changes: [], resume, rootAfter, received: 1, answeredWith: 'range' });
+const bad: ResponseOutcome = { valid: false, error: new InvalidProof('tampered') };
+
+function engine(config: Partial<StateSyncConfig> & { target: Uint8Array }) {
+  return new StateSyncEngine({ peers: ['p', 'q'], localRoot: EMPTY_ROOT, concurrency: 2, ...config });
+}
+
+describe('StateSyncEngine', () => {
+  it('starts with range requests over a split key space and finishes at the target', () => {
+    const e = engine({ target: A });
+    const reqs = requests(e.start(0));
+    expect(reqs.map((r) => r.kind)).toEqual(['range', 'range']);
+    expect(new Set(reqs.map((r) => r.peer))).toEqual(new Set(['p', 'q']));
+    // each request covers exactly its item; inclusive end = boundary without its 00
+    expect(reqs[0].kind === 'range' && toHex(reqs[0].request.endKey!) + '00').toBe(toHex(reqs[0].end!));
+    let actions: StateSyncAction[] = [];
+    let pending = reqs;
+    while (pending.length) {
+      const r = pending.shift()!;
+      actions = e.step({ type: 'response', requestId: r.id, outcome: ok(A), elapsedMs: 1, bytes: 10 }, 1);
+      pending.push(...requests(actions));
+    }
+    expect(ofType(actions, 'done')).toHaveLength(1);
+    expect(e.progress()).toMatchObject({ phase: 'done', fractionDone: 1, peersUsed: 2, rangesDone: 1 });
+  });
+
+  it('writes progress ops that load back as the engine’s segments', async () => {
+    const e = engine({ target: A });
+    const [r] = requests(e.start(0));
+    const store = new MemoryStore();
+    const w = ofType(e.step({ type: 'response', requestId: r.id, outcome: ok(B, fromHex('1000')), elapsedMs: 1, bytes: 1 }, 0), 'write')[0];
+    await store.write(w.progress);
+    const loaded = await loadProgress(store);
+    expect(toHex(loaded.target!)).toBe(toHex(A));
+    expect(loaded.segments.map((s) => [toHex(s.start), s.end && toHex(s.end), s.root && s.root[0]])).toEqual([
+      ['', '1000', 0xa],
+      ['1000', undefined, undefined],
+    ]);
+  });
+
+  it('A→B→A: items already at the returning target complete without any request (no livelock)', () => {
+    const e = engine({ target: B, stored: { target: A, segments: [{ ...ALL, root: A }] }, localRoot: A, maxRetainedRoots: 1 });
+    const reqs = requests(e.start(0));
+    expect(reqs.every((r) => r.kind === 'change' && toHex(r.request.startRootHash) === toHex(A))).toBe(true);
+    const actions = e.step({ type: 'newTarget', root: A }, 0);
+    expect(ofType(actions, 'cancel').map((c) => c.requestId).sort()).toEqual(reqs.map((r) => r.id).sort());
+    expect(requests(actions)).toEqual([]);
+    expect(ofType(actions, 'done')).toHaveLength(1);
+  });
+
+  it('A→B→A with answers for B still in flight: they apply as B and are caught up to A', () => {
+    const e = engine({ target: B, stored: { target: A, segments: [{ ...ALL, root: A }] }, localRoot: A });
+    const reqs = requests(e.start(0));
+    expect(requests(e.step({ type: 'newTarget', root: A }, 0))).toEqual([]);
+    const again = requests(e.step({ type: 'response', requestId: reqs[0].id, outcome: ok(C), elapsedMs: 1, bytes: 1 }, 0));
+    expect(again).toHaveLength(1);
+    expect(again[0].kind === 'change' && [toHex(again[0].request.startRootHash), toHex(again[0].request.endRootHash)]).toEqual([toHex(B), toHex(A)]);
+    expect(toHex(again[0].start)).toBe(toHex(reqs[0].start));
+  });
+
+  it('an answer for an old target is applied at the root it was asked for, never as the new target', () => {
+    const e = engine({ target: A, concurrency: 1 });
+    const [r] = requests(e.start(0));
+    e.step({ type: 'newTarget', root: B }, 0);
+    const actions = e.step({ type: 'response', requestId: r.id, outcome: ok(C), elapsedMs: 1, bytes: 1 }, 0);
+    expect(ofType(actions, 'write')).toHaveLength(1);
+    const item = e.items.find((i) => toHex(i.start) === toHex(r.start))!;
+    expect(toHex(item.root!)).toBe(toHex(A));
+    const next = requests(actions);
+    expect(next.map((x) => x.kind)).toEqual(['change']);
+    expect(next[0].kind === 'change' && toHex(next[0].request.startRootHash)).toBe(toHex(A));
+  });
+
+  it('cancels in-flight requests whose target is no longer retained', () => {
+    const e = engine({ target: A, maxRetainedRoots: 2 });
+    const first = requests(e.start(0));
+    expect(ofType(e.step({ type: 'newTarget', root: B }, 0), 'cancel')).toEqual([]);
+    const cancelled = ofType(e.step({ type: 'newTarget', root: C }, 0), 'cancel').map((c) => c.requestId);
+    expect(cancelled.sort()).toEqual(first.map((r) => r.id).sort());
+  });
+
+  it('penalises invalid answers, bans repeat offenders, and stalls when no peer is left', () => {
+    const e = engine({ target: A, peers: ['liar'], banAfter: 2, concurrency: 1 });
+    let [r] = requests(e.start(0));
+    let actions = e.step({ type: 'response', requestId: r.id, outcome: bad, elapsedMs: 1, bytes: 5 }, 0);
+    expect(ofType(actions, 'penalise')).toMatchObject([{ peer: 'liar', banned: false }]);
+    expect(ofType(actions, 'wake')).toMatchObject([{ at: 10 }]); // the peer's backoff
+    actions = e.step({ type: 'tick' }, 10);
+    [r] = requests(actions);
+    actions = e.step({ type: 'response', requestId: r.id, outcome: bad, elapsedMs: 1, bytes: 5 }, 10);
+    expect(ofType(actions, 'penalise')).toMatchObject([{ peer: 'liar', banned: true }]);
+    expect(ofType(actions, 'failed')[0].error).toMatchObject({ name: 'SyncStalled' });
+    expect(e.progress()).toMatchObject({ proofsRejected: 2, peersBanned: 1, bytesReceived: 10 });
+  });
+
+  it('retries a failed request on another peer', () => {
+    const e = engine({ target: A, concurrency: 1 });
+    const [r] = requests(e.start(0));
+    const [again] = requests(e.step({ type: 'failure', requestId: r.id, error: new Error('reset') }, 0));
+    expect(toHex(again.start)).toBe(toHex(r.start));
+    expect(again.peer).not.toBe(r.peer);
+  });
+
+  it('fails with SyncStalled after maxAttempts failures of one item', () => {
+    const e = engine({ target: A, peers: ['p'], concurrency: 1, maxAttempts: 3 });
+    let [r] = requests(e.start(0));
+    let now = 0;
+    for (let i = 0; i < 3; i++) {
+      const actions = e.step({ type: 'failure', requestId: r.id, error: new Error('down') }, now);
+      if (i === 2) {
+        expect(ofType(actions, 'failed')[0].error).toMatchObject({ name: 'SyncStalled' });
+        break;
+      }
+      now = ofType(actions, 'wake')[0].at;
+      [r] = requests(e.step({ type: 'tick' }, now));
+    }
+    expect(e.status).toBe('failed');
+  });
+
+  it('raises FinishedWithUnexpectedRoot when a full sync ends elsewhere (the check is live)', () => {
+    const e = engine({ target: A, concurrency: 1 });
+    let reqs = requests(e.start(0));
+    let last: StateSyncAction[] = [];
+    while (reqs.length) {
+      last = e.step({ type: 'response', requestId: reqs[0].id, outcome: ok(C), elapsedMs: 1, bytes: 1 }, 0);
+      reqs = requests(last);
+    }
+    expect(ofType(last, 'failed')[0].error).toMatchObject({ name: 'FinishedWithUnexpectedRoot' });
+  });
+
+  it('a partial sync does not compare roots; items stay inside the scope', () => {
+    const scope = [{ start: fromHex('20'), end: fromHex('3000') }];
+    const e = engine({ target: A, scope, concurrency: 1 });
+    let reqs = requests(e.start(0));
+    let last: StateSyncAction[] = [];
+    while (reqs.length) {
+      for (const r of reqs) expect(r.start >= scope[0].start && r.end !== undefined).toBe(true);
+      last = e.step({ type: 'response', requestId: reqs[0].id, outcome: ok(C), elapsedMs: 1, bytes: 1 }, 0);
+      reqs = requests(last);
+    }
+    expect(ofType(last, 'done')).toHaveLength(1);
+  });
+
+  it('waits at the target while updates may come, then follows them', () => {
+    const e = engine({ target: A, stored: { target: A, segments: [{ ...ALL, root: A }] }, localRoot: A, acceptsUpdates: true });
+    expect(ofType(e.start(0), 'progress')[0].progress.phase).toBe('at-target');
+    expect(requests(e.step({ type: 'newTarget', root: B }, 0)).length).toBeGreaterThan(0);
+  });
+
+  it('syncs to the empty root with local clear requests (no peer is asked)', () => {
+    const e = engine({ target: EMPTY_ROOT, stored: { target: A, segments: [{ ...ALL, root: A }] }, localRoot: A });
+    const reqs = requests(e.start(0));
+    let actions: StateSyncAction[] = [];
+    let n = 0;
+    while (reqs.length) {
+      const r = reqs.shift()!;
+      expect([r.kind, r.peer]).toEqual(['clear', undefined]);
+      actions = e.step({ type: 'response', requestId: r.id, outcome: ok(EMPTY_ROOT), elapsedMs: 0, bytes: 0 }, 0);
+      reqs.push(...requests(actions));
+      n++;
+    }
+    expect(n).toBeGreaterThan(0);
+    expect(ofType(actions, 'done')).toHaveLength(1);
+  });
+
+  it('initialSegments: stored progress cut to the scope, gaps at the local root', () => {
+    const segs = initialSegments(
+      [{ start: fromHex('10'), end: fromHex('5000') }],
+      [
+        { start: new Uint8Array(0), end: fromHex('2000'), root: A },
+        { start: fromHex('3000'), end: undefined, root: B },
+      ],
+      C,
+    );
+    expect(segs.map((s) => [toHex(s.start), s.end && toHex(s.end), s.root![0]])).toEqual([
+      ['10', '2000', 0xa],
+      ['2000', '3000', 0xc],
+      ['3000', '5000', 0xb],
+    ]);
+  });
+
+  it('rejects bad configuration with exact messages', () => {
+    expect(() => engine({ target: new Uint8Array(31) })).toThrow('expected 32-byte target root, got 31');
+    expect(() => engine({ target: A, concurrency: 0 })).toThrow('expected concurrency to be a positive integer, got 0');
+  });
+
+  it('abort cancels everything in flight', () => {
+    const e = engine({ target: A });
+    const reqs = requests(e.start(0));
+    const actions = e.step({ type: 'abort', reason: new Error('bye') }, 0);
+    expect(ofType(actions, 'cancel')).toHaveLength(reqs.length);
+    expect(ofType(actions, 'failed')[0].error).toMatchObject({ message: 'bye' });
+  });
+});
