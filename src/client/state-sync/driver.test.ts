@@ -457,3 +457,51 @@ describe('syncState: partial sync', () => {
     expect(r.progress.fractionDone).toBe(1);
   });
 });
+
+describe('syncState: deadlines and cancellation', () => {
+  it('a source that never answers times out (injected clock) and the work moves to another', async () => {
+    const { db } = await writer(51, 200);
+    const hang: StateSource = { id: 'hang', rangeProof: () => new Promise(() => {}), changeProof: () => new Promise(() => {}) };
+    const clock = new VirtualClock();
+    const r = await syncState({ store: new MemoryStore(), sources: [hang, serve('ok', db)], target: db.root, requestTimeoutMs: 5000, clock });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(r.progress.failures).toBeGreaterThan(0);
+    expect(clock.now()).toBeGreaterThanOrEqual(5000);
+    expect(r.peers.find((p) => p.id === 'hang')).toMatchObject({ successes: 0, banned: false });
+  });
+
+  it('an aborted sync rejects with the reason and leaves a consistent, resumable store', async () => {
+    const { db } = await writer(52, 300);
+    const store = new MemoryStore();
+    const controller = new AbortController();
+    let n = 0;
+    await expect(
+      syncState({
+        store,
+        sources: [serve('a', db)],
+        target: db.root,
+        keyLimit: 16,
+        signal: controller.signal,
+        clock: new VirtualClock(),
+        onProgress: () => void (++n === 3 && controller.abort(new Error('user'))),
+      }),
+    ).rejects.toThrow('user');
+    const { segments } = await loadProgress(store);
+    // every segment done at the target holds exactly the writer's keys there
+    const local = await localEntries(store);
+    const remote = await allEntries(db);
+    for (const s of segments.filter((x) => x.root && equalBytes(x.root, db.root))) {
+      const inS = (kv: KeyValue) => compareBytes(kv.key, s.start) >= 0 && (!s.end || compareBytes(kv.key, s.end) < 0);
+      expect(sameEntries(local.filter(inS), remote.filter(inS))).toBe(true);
+    }
+    const r = await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+  });
+
+  it('rejects at once when the signal is already aborted', async () => {
+    const { db } = await writer(53, 10);
+    const c = new AbortController();
+    c.abort(new Error('early'));
+    await expect(syncState({ store: new MemoryStore(), sources: [serve('a', db)], target: db.root, signal: c.signal })).rejects.toThrow('early');
+  });
+});
