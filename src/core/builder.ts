@@ -31,6 +31,8 @@ export interface ChildRef {
   /** The child's full path. */
   path: Path;
   id: Uint8Array;
+  /** See `BuiltNode.pure`. */
+  pure: boolean;
 }
 
 export interface BuiltNode {
@@ -39,6 +41,12 @@ export interface BuiltNode {
   value: Uint8Array | undefined;
   children: (ChildRef | undefined)[];
   id: Uint8Array;
+  /**
+   * Every item below (and at) this node carries its raw value: the subtree holds nothing opaque
+   * and nothing known only by digest. In a proof's rebuild, exactly the subtrees that lie wholly
+   * inside the proven range, so they are the prover's own nodes.
+   */
+  pure: boolean;
 }
 
 /** The items do not describe a trie (duplicate paths, or an item inside an opaque subtree). */
@@ -74,6 +82,7 @@ interface Built {
   item: BuildItem;
   tokens: number;
   id: Uint8Array;
+  pure: boolean;
 }
 
 /**
@@ -90,10 +99,11 @@ const children: (Uint8Array | undefined)[][] = [];
 function build(items: readonly BuildItem[], lo: number, hi: number, depth: number, onNode?: (n: BuiltNode) => void): Built {
   const first = items[lo];
   if (hi - lo === 1) {
-    if (first.id !== undefined) return { item: first, tokens: first.tokens, id: first.id };
+    if (first.id !== undefined) return { item: first, tokens: first.tokens, id: first.id, pure: false };
     const id = hashPacked(first.key, first.tokens, first.digest, undefined);
-    onNode?.({ path: unpack(first.key, first.tokens), digest: first.digest, value: first.value, children: [], id });
-    return { item: first, tokens: first.tokens, id };
+    const pure = first.value !== undefined;
+    onNode?.({ path: unpack(first.key, first.tokens), digest: first.digest, value: first.value, children: [], id, pure });
+    return { item: first, tokens: first.tokens, id, pure };
   }
   const plen = sharedTokens(first, items[hi - 1], depth);
   let s = lo;
@@ -118,13 +128,15 @@ function build(items: readonly BuildItem[], lo: number, hi: number, depth: numbe
   // One 16-slot array per depth, reused: children are always deeper, so recursion never touches it.
   const slot = (children[plen] ??= new Array(16));
   slot.fill(undefined);
+  let pure = digest === undefined || value !== undefined;
   for (const [t, child] of kids) {
     slot[t] = child.id;
-    if (refs) refs[t] = { path: unpack(child.item.key, child.tokens), id: child.id };
+    pure &&= child.pure;
+    if (refs) refs[t] = { path: unpack(child.item.key, child.tokens), id: child.id, pure: child.pure };
   }
   const id = hashPacked(first.key, plen, digest, slot);
-  onNode?.({ path: unpack(first.key, plen), digest, value, children: refs!, id });
-  return { item: first, tokens: plen, id };
+  onNode?.({ path: unpack(first.key, plen), digest, value, children: refs!, id, pure });
+  return { item: first, tokens: plen, id, pure };
 }
 
 function unpack(key: Uint8Array, tokens: number): Path {

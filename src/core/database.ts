@@ -12,6 +12,7 @@ import * as E from './errors.ts';
 import { changeProof, rangeProof } from './proof.ts';
 import type { BatchOp, KVStore } from './store.ts';
 import { MerkleTrie, type TrieView } from './trie.ts';
+import { RwLock } from './rwlock.ts';
 import { EMPTY_ROOT, type ChangeProof, type KeyChange, type KeyValue, type RangeProof } from './types.ts';
 
 export interface ValueChange {
@@ -88,6 +89,8 @@ export class MerkleDatabase {
   /** Oldest first. revisions[0] may be a base with no changes (the state the window starts at). */
   private revisions: Revision[];
   private seq: number;
+  /** Proofs read across awaits; commits must not interleave with them. */
+  private readonly lock = new RwLock();
 
   private constructor(trie: MerkleTrie, revisions: Revision[], historySize: number) {
     this.trie = trie;
@@ -146,7 +149,11 @@ export class MerkleDatabase {
    * Commits puts and deletes atomically (with `extra` store ops, if given) and returns the
    * new root. Changes are applied in order; a later change to the same key wins.
    */
-  async commit(changes: KeyChange[], extra: BatchOp[] = []): Promise<Uint8Array> {
+  commit(changes: KeyChange[], extra: BatchOp[] = []): Promise<Uint8Array> {
+    return this.lock.write(() => this.commitLocked(changes, extra));
+  }
+
+  private async commitLocked(changes: KeyChange[], extra: BatchOp[]): Promise<Uint8Array> {
     const view = this.trie.view();
     const effective = new Map<string, ValueChange>();
     for (const c of changes) {
@@ -170,7 +177,11 @@ export class MerkleDatabase {
   }
 
   /** Replaces the whole state by sorted key-values; only for an empty database. */
-  async bulkLoad(sorted: KeyValue[]): Promise<Uint8Array> {
+  bulkLoad(sorted: KeyValue[]): Promise<Uint8Array> {
+    return this.lock.write(() => this.bulkLoadLocked(sorted));
+  }
+
+  private async bulkLoadLocked(sorted: KeyValue[]): Promise<Uint8Array> {
     const root = await this.trie.bulkLoad(sorted);
     const seq = this.seq + 1;
     const rev: Revision = { seq, root, changes: [] };
@@ -225,20 +236,32 @@ export class MerkleDatabase {
     return view;
   }
 
+  /**
+   * Runs `fn` with commits held off: a consistent read of the state and history across awaits
+   * (the proof methods use it; callers building several reads on one root can too).
+   */
+  reading<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.read(fn);
+  }
+
   /** Range proof at `root` (spec §3). */
-  async rangeProof(root: Uint8Array, o: ProofLimits): Promise<RangeProof> {
+  rangeProof(root: Uint8Array, o: ProofLimits): Promise<RangeProof> {
     if (equalBytes(root, EMPTY_ROOT)) throw new E.InvalidRequest('the empty root has no range proofs');
-    return rangeProof(await this.viewAt(root), o.start, o.end, o.keyLimit);
+    return this.lock.read(async () => rangeProof(await this.viewAt(root), o.start, o.end, o.keyLimit));
   }
 
   /**
    * Change proof from `from` to `to`; when `from` is outside the window but `to` is in it, a
    * range proof at `to` (spec §4).
    */
-  async changeProof(from: Uint8Array, to: Uint8Array, o: ProofLimits): Promise<{ type: 'change'; proof: ChangeProof } | { type: 'range'; proof: RangeProof }> {
+  changeProof(from: Uint8Array, to: Uint8Array, o: ProofLimits): Promise<{ type: 'change'; proof: ChangeProof } | { type: 'range'; proof: RangeProof }> {
+    return this.lock.read(() => this.changeProofLocked(from, to, o));
+  }
+
+  private async changeProofLocked(from: Uint8Array, to: Uint8Array, o: ProofLimits): Promise<{ type: 'change'; proof: ChangeProof } | { type: 'range'; proof: RangeProof }> {
     if (!this.hasRoot(to)) throw new E.RootNotFound(`end root ${toHex(to)} is not in the history window`, { root: toHex(to) });
     const changes = this.changesBetween(from, to, o.start, o.end, o.keyLimit);
-    if (!changes) return { type: 'range', proof: await this.rangeProof(to, o) };
+    if (!changes) return { type: 'range', proof: await rangeProof(await this.viewAt(to), o.start, o.end, o.keyLimit) };
     return { type: 'change', proof: await changeProof(await this.viewAt(to), changes, o.start, o.end) };
   }
 }

@@ -8,11 +8,11 @@
  * If the recomputed root equals the expected one, the in-range state is exactly the prover's.
  */
 import { compareBytes, equalBytes, toHex } from './bytes.ts';
-import { buildRoot, compareItems, type BuildItem, MalformedItems } from './builder.ts';
+import { buildRoot, compareItems, type BuildItem, type BuiltNode, MalformedItems } from './builder.ts';
 import * as E from './errors.ts';
 import { valueDigest } from './hash.ts';
 import { hasPrefix, isWholeByte, keyToPath, packPath } from './path.ts';
-import type { TrieNode, TrieView } from './trie.ts';
+import type { ProvenSubtrees, TrieNode, TrieView } from './trie.ts';
 import type { ChangeProof, KeyChange, KeyValue, Path, ProofNode, RangeProof } from './types.ts';
 
 const lt = (a: Uint8Array, b: Uint8Array) => compareBytes(a, b) < 0;
@@ -73,15 +73,32 @@ export interface VerifyRangeOptions {
 /** Local key-values (the state at the older root) with `start <= key <= end`, sorted. */
 export type LocalRange = (start: Uint8Array | undefined, end: Uint8Array | undefined) => Promise<KeyValue[]> | KeyValue[];
 
-/** Throws the `ProofError` of the first rule `proof` breaks; returns when it proves its range. */
-export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions): void {
+/**
+ * Throws the `ProofError` of the first rule `proof` breaks; returns when it proves its range.
+ * With `capture`, returns the proven subtrees, ready for `TrieView.graft` (no hashing again).
+ */
+export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions): void;
+export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions, capture: true): ProvenSubtrees;
+export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions, capture?: boolean): ProvenSubtrees | void {
   const changes = proof.keyValues;
   checkShape(proof.startProof, proof.endProof, changes, o);
   const endKey = changes.length ? changes[changes.length - 1].key : o.end;
   const inRange: BuildItem[] = [];
-  for (const kv of changes) inRange.push({ key: kv.key, tokens: kv.key.length * 2, digest: valueDigest(kv.value) });
+  for (const kv of changes) inRange.push({ key: kv.key, tokens: kv.key.length * 2, digest: valueDigest(kv.value), value: kv.value });
   const lookup = (key: Uint8Array) => find(changes, key)?.value;
-  finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey);
+  if (!capture) return finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey);
+  const out: ProvenSubtrees = { nodes: [], roots: [], loose: [] };
+  let top: BuiltNode | undefined;
+  finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey, (n) => {
+    top = n;
+    if (n.pure) out.nodes.push(n);
+    else {
+      for (const c of n.children) if (c?.pure) out.roots.push({ path: c.path, id: c.id });
+      if (n.value !== undefined) out.loose.push({ key: packPath(n.path), value: n.value });
+    }
+  });
+  if (top?.pure) out.roots.push({ path: top.path, id: top.id });
+  return out;
 }
 
 /**
@@ -275,6 +292,7 @@ function finish(
   lookup: (key: Uint8Array) => Uint8Array | undefined,
   o: VerifyRangeOptions,
   endKey: Uint8Array | undefined,
+  onNode?: (n: BuiltNode) => void,
 ): void {
   const startPath = o.start ? keyToPath(o.start) : undefined;
   const endPath = endKey ? keyToPath(endKey) : undefined;
@@ -306,7 +324,7 @@ function finish(
   const items = extra.size ? inRange.concat([...extra.values()]).sort(compareItems) : inRange;
   let root: Uint8Array;
   try {
-    root = buildRoot(items);
+    root = buildRoot(items, onNode);
   } catch (err) {
     if (err instanceof MalformedItems) throw new E.InvalidProof(`the proof does not describe a trie: ${err.message}`);
     throw err;

@@ -28,7 +28,10 @@ export interface KVStore {
 
 const keyOf = (k: Uint8Array): string => String.fromCharCode.apply(null, k as unknown as number[]);
 
-/** A sorted in-memory store. Sorting is lazy: writes are O(1), the next scan sorts once. */
+/**
+ * A sorted in-memory store. Sorting is lazy: writes are O(1), the next scan sorts once.
+ * Written arrays are kept as they are: callers must not mutate them afterwards.
+ */
 export class MemoryStore implements KVStore {
   private readonly map = new Map<string, [Uint8Array, Uint8Array]>();
   private sorted: [Uint8Array, Uint8Array][] | undefined = [];
@@ -54,7 +57,7 @@ export class MemoryStore implements KVStore {
       const k = keyOf(op.key);
       if (op.type === 'put') {
         const had = this.map.has(k);
-        this.map.set(k, [op.key.slice(), op.value.slice()]);
+        this.map.set(k, [op.key, op.value]);
         if (had && this.sorted) {
           const i = this.lowerBound(op.key);
           this.sorted[i] = this.map.get(k)!;

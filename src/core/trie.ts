@@ -128,6 +128,8 @@ export class TrieView {
   private rootId: Uint8Array;
   /** Overlay of nodes: a node, or null where the node was removed. */
   private readonly nodes = new Map<string, TrieNode | null>();
+  /** Paths of removed nodes, by the same key (a removed node has no record to carry its path). */
+  private readonly removed = new Map<string, Path>();
   private readonly dirty = new Set<string>();
   /** Overlay of values: a value, or null where the key was deleted. */
   private readonly values = new Map<string, { key: Uint8Array; value: Uint8Array | null }>();
@@ -180,6 +182,7 @@ export class TrieView {
   private remove(path: Path): void {
     const s = pathStr(path);
     this.nodes.set(s, null);
+    this.removed.set(s, path);
     this.dirty.add(s);
   }
 
@@ -333,6 +336,62 @@ export class TrieView {
     } else grand.children[parent.path[grand.path.length]] = rest[0];
   }
 
+  /**
+   * Adds proven subtrees (from `verifyRangeProof` with a capture) to a trie that holds no keys
+   * where they go: their nodes are written as they are, only the boundary is hashed again.
+   */
+  async graft(p: ProvenSubtrees): Promise<void> {
+    for (const n of p.nodes) {
+      this.nodes.set(pathStr(n.path), builtToNode(n));
+      if (n.value !== undefined) {
+        const key = packPath(n.path);
+        this.values.set(pathStr(key), { key, value: n.value });
+      }
+    }
+    for (const r of p.roots) await this.insertSubtree(r.path, r.id);
+    for (const kv of p.loose) await this.put(kv.key, kv.value);
+  }
+
+  private async insertSubtree(c: Path, id: Uint8Array): Promise<void> {
+    if (!this.rootPath) {
+      this.rootPath = c;
+      this.rootId = id;
+      return;
+    }
+    if (!hasPrefix(c, this.rootPath)) {
+      const old = await this.mustNode(this.rootPath);
+      const cp = commonPrefixLength(c, old.path);
+      if (cp === c.length) throw new GraftConflict('a proven subtree would cover existing local keys');
+      const top = this.create(c.slice(0, cp), undefined);
+      top.children[old.path[cp]] = { path: old.path, id: this.dirty.has(pathStr(old.path)) ? STALE : old.id };
+      top.children[c[cp]] = { path: c, id };
+      this.rootPath = top.path;
+      return;
+    }
+    let node = await this.touch(this.rootPath);
+    for (;;) {
+      if (node.path.length >= c.length) throw new GraftConflict('a proven subtree would replace an existing local node');
+      const idx = c[node.path.length];
+      const ce = node.children[idx];
+      if (!ce) {
+        node.children[idx] = { path: c, id };
+        return;
+      }
+      if (hasPrefix(c, ce.path) && ce.path.length < c.length) {
+        node.children[idx] = { path: ce.path, id: STALE };
+        node = await this.touch(ce.path);
+        continue;
+      }
+      const cp = commonPrefixLength(c, ce.path, node.path.length + 1);
+      if (cp === c.length || cp === ce.path.length) throw new GraftConflict('a proven subtree overlaps existing local keys');
+      const branch = this.create(c.slice(0, cp), undefined);
+      branch.children[ce.path[cp]] = ce;
+      branch.children[c[cp]] = { path: c, id };
+      node.children[idx] = { path: branch.path, id: STALE };
+      return;
+    }
+  }
+
   /** Recomputes the ids of changed nodes, deepest first. */
   private rehash(): void {
     const changed = [...this.dirty].map((s) => this.nodes.get(s)).filter((n): n is TrieNode => !!n);
@@ -365,9 +424,8 @@ export class TrieView {
     const root = this.root;
     const ops: BatchOp[] = [];
     for (const [s, n] of this.nodes) {
-      const path = Uint8Array.from(s, (c) => c.charCodeAt(0));
-      if (n === null) ops.push({ type: 'del', key: nodeKey(path) });
-      else ops.push({ type: 'put', key: nodeKey(path), value: encodeNode(n) });
+      if (n === null) ops.push({ type: 'del', key: nodeKey(this.removed.get(s)!) });
+      else ops.push({ type: 'put', key: nodeKey(n.path), value: encodeNode(n) });
     }
     for (const e of this.values.values()) {
       if (e.value === null) ops.push({ type: 'del', key: valueKey(e.key) });
@@ -403,6 +461,26 @@ export class TrieView {
       }
     }
   }
+}
+
+export function builtToNode(n: BuiltNode): TrieNode {
+  return { path: n.path, digest: n.digest, id: n.id, children: n.children.map((c) => c && { path: c.path, id: c.id }) };
+}
+
+/**
+ * The part of a verified range proof that can enter the local trie without hashing again: the
+ * prover's nodes of the subtrees wholly inside the range (`nodes`, `roots` the topmost of them),
+ * and the in-range key-values that sit on boundary nodes (`loose`).
+ */
+export interface ProvenSubtrees {
+  nodes: BuiltNode[];
+  roots: { path: Path; id: Uint8Array }[];
+  loose: KeyValue[];
+}
+
+/** Thrown by `graft` when the local trie already holds keys where a proven subtree goes. */
+export class GraftConflict extends Error {
+  override readonly name = 'GraftConflict';
 }
 
 export function toProofNode(n: TrieNode): ProofNode {
@@ -480,7 +558,7 @@ export class MerkleTrie {
     const items = sorted.map((kv) => ({ key: kv.key, tokens: kv.key.length * 2, digest: valueDigest(kv.value), value: kv.value }));
     const root = buildRoot(items, (n: BuiltNode) => {
       rootPath = n.path;
-      const node: TrieNode = { path: n.path, digest: n.digest, id: n.id, children: n.children.map((c) => c && { path: c.path, id: c.id }) };
+      const node = builtToNode(n);
       ops.push({ type: 'put', key: nodeKey(n.path), value: encodeNode(node) });
       if (n.value) ops.push({ type: 'put', key: valueKey(packPath(n.path)), value: n.value });
       if (ops.length >= chunk) {
