@@ -51,24 +51,37 @@ async function collect(view: TrieView, start: Uint8Array | undefined, end: Uint8
   return out;
 }
 
-/** Local deletes that make `[start, upTo]` (unbounded without `upTo`) hold exactly `kvs`. */
-async function rangeCommit(view: TrieView, start: Uint8Array, upTo: Uint8Array | undefined, kvs: KeyValue[]): Promise<KeyChange[]> {
+/**
+ * Local deletes that make `[start, upTo]` (unbounded without `upTo`) hold exactly `kvs`, and
+ * how many local keys the range held.
+ */
+async function rangeCommit(view: TrieView, start: Uint8Array, upTo: Uint8Array | undefined, kvs: KeyValue[]): Promise<{ changes: KeyChange[]; localKeys: number }> {
   const changes: KeyChange[] = [];
   let i = 0;
+  let localKeys = 0;
   for await (const local of view.entries(start, upTo)) {
+    localKeys++;
     while (i < kvs.length && compareBytes(kvs[i].key, local.key) < 0) i++;
     if (i < kvs.length && compareBytes(kvs[i].key, local.key) === 0) continue;
     changes.push({ key: local.key, value: undefined });
   }
   for (const kv of kvs) changes.push({ key: kv.key, value: kv.value });
-  return changes;
+  return { changes, localKeys };
 }
 
+/**
+ * Verifies a range proof and applies it to `view`. Where the local trie holds nothing in the
+ * range (every first fetch), the prover's subtrees are grafted as they are, so the commit hashes
+ * only the boundary (the proof's rebuild already computed every node wholly inside the range).
+ */
 async function verifiedRange(request: StateRequest, proof: RangeProof, view: TrieView, startKey: Uint8Array | undefined, endKey: Uint8Array | undefined, keyLimit: number) {
-  verifyRangeProof(proof, { root: request.root, start: startKey, end: endKey, keyLimit });
+  const proven = verifyRangeProof(proof, { root: request.root, start: startKey, end: endKey, keyLimit }, true);
   const kvs = proof.keyValues;
   const upTo = kvs.length ? kvs[kvs.length - 1].key : endKey;
-  return { changes: await rangeCommit(view, request.start, upTo, kvs), last: kvs.length ? kvs[kvs.length - 1].key : undefined };
+  const { changes, localKeys } = await rangeCommit(view, request.start, upTo, kvs);
+  if (localKeys === 0) await view.graft(proven);
+  else await view.apply(changes);
+  return { changes, last: kvs.length ? kvs[kvs.length - 1].key : undefined };
 }
 
 /**
@@ -83,6 +96,7 @@ export async function verifyResponse(request: StateRequest, response: StateRespo
   let answeredWith: VerifiedResponse['answeredWith'] = 'none';
   if (request.kind === 'clear') {
     changes = (await collect(view, request.start, requestEnd(request.end))).map((kv) => ({ key: kv.key, value: undefined }));
+    await view.apply(changes);
   } else {
     if (!response) throw new UnexpectedResponse('no answer to a proof request');
     const { startKey, endKey, keyLimit } = request.request;
@@ -91,6 +105,7 @@ export async function verifyResponse(request: StateRequest, response: StateRespo
       const proof = response.proof;
       await verifyChangeProof(proof, { root: request.root, start: startKey, end: endKey, keyLimit, localTrie: view });
       changes = proof.keyChanges;
+      await view.apply(changes);
       last = changes.length ? changes[changes.length - 1].key : undefined;
       endProof = proof.endProof;
     } else {
@@ -101,7 +116,6 @@ export async function verifyResponse(request: StateRequest, response: StateRespo
     }
     answeredWith = response.type;
   }
-  await view.apply(changes);
   let resume: Uint8Array | undefined;
   if (last !== undefined) {
     const next = await nextKey(last, request.end, endProof, (path) => view.proofPath(path));
