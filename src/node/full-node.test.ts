@@ -4,14 +4,20 @@
  * answer is verified with the core against what the writer signed. Hostile requests get typed
  * error frames; one peer's flood is limited while another peer is served.
  */
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { gossipsub } from '@libp2p/gossipsub';
+import { identify } from '@libp2p/identify';
 import { peerIdFromString } from '@libp2p/peer-id';
+import { webSockets } from '@libp2p/websockets';
+import { createLibp2p } from 'libp2p';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyAnnouncement, type SignedAnnouncement } from '../core/announcement.ts';
+import { decodeAnnouncement, verifyAnnouncement, type SignedAnnouncement } from '../core/announcement.ts';
 import { compareBytes, equalBytes, fromHex, toHex } from '../core/bytes.ts';
-import { verifyDelta } from '../core/delta.ts';
+import { decodeDelta, verifyDelta } from '../core/delta.ts';
 import { verifyPinnedNodes, verifyRangeProof as verifyMmrRange, popcount } from '../core/mmr.ts';
 import { verifyChangeProof, verifyRangeProof } from '../core/proof.ts';
 import { EMPTY_ROOT, type KeyValue } from '../core/types.ts';
@@ -21,7 +27,7 @@ import {
   encodeRangeProofRequest,
 } from '../protocol/codec.ts';
 import { fetchChangeProof, fetchDeltas, fetchHeads, fetchLog, fetchRangeProof, ProofsyncClient } from '../protocol/client.ts';
-import { CHANGE_PROTOCOL, DELTA_PROTOCOL, HEADS_PROTOCOL, LOG_PROTOCOL, RANGE_PROTOCOL } from '../protocol/ids.ts';
+import { databaseTopic, CHANGE_PROTOCOL, DELTA_PROTOCOL, HEADS_PROTOCOL, LOG_PROTOCOL, RANGE_PROTOCOL } from '../protocol/ids.ts';
 import { decodeDeltaResponse, decodeHeadsResponse, decodeLogResponse, encodeLogRequest } from '../protocol/messages.ts';
 import { encodeVarint, readFrame, request } from '../protocol/stream.ts';
 import { generateKeyValues } from './generate.ts';
@@ -280,5 +286,61 @@ describe('the writer', () => {
     expect(metrics).toMatch(/proofsync_commits_total [1-9]/);
     expect(metrics).toMatch(/proofsync_requests_total\{protocol="range",outcome="ok"\} [1-9]/);
     expect(metrics).toMatch(/proofsync_errors_total\{protocol="range",name="RootNotFound"\} [1-9]/);
+  });
+});
+
+describe('gossip', () => {
+  it('each commit publishes its delta and announcement on the database topic', async () => {
+    const sub = await createLibp2p({
+      addresses: { listen: [] },
+      transports: [webSockets()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) },
+    });
+    try {
+      const topic = databaseTopic(node.file.db!);
+      const received: Uint8Array[] = [];
+      let notify = (): void => {};
+      sub.services.pubsub.addEventListener('message', (evt) => {
+        if (evt.detail.topic !== topic) return;
+        received.push(evt.detail.data);
+        notify();
+      });
+      sub.services.pubsub.subscribe(topic);
+      await sub.dial(ws);
+      // our subscription reaches the node asynchronously: commit until a delta arrives
+      const deadline = Date.now() + 20_000;
+      let delta: ReturnType<typeof decodeDelta> | undefined;
+      let deltaId = '';
+      while (!delta) {
+        if (Date.now() > deadline) throw new Error('no delta arrived over gossip');
+        const arrived = new Promise<void>((resolve) => {
+          notify = resolve;
+          setTimeout(resolve, 1_000);
+        });
+        deltaId = (await post(node.dataDir, { puts: [{ key: 'eeee', value: toHex(Uint8Array.of(received.length)) }] })).deltaId;
+        await arrived;
+        const found = received.filter((m) => m[0] === 0x01).map((m) => decodeDelta(m));
+        delta = found.find((d) => toHex(d.id) === deltaId);
+      }
+      verifyDelta(delta, writerKey);
+      const until = Date.now() + 5_000;
+      let ann: SignedAnnouncement | undefined;
+      while (!ann) {
+        ann = received.filter((m) => m[0] === 0x02).map((m) => decodeAnnouncement(m)).find((a) => toHex(a.heads[0]) === deltaId);
+        if (!ann) {
+          if (Date.now() > until) throw new Error('no announcement arrived over gossip');
+          await new Promise<void>((resolve) => {
+            notify = resolve;
+            setTimeout(resolve, 500);
+          });
+        }
+      }
+      verifyAnnouncement(ann, writerKey);
+      expect(ann.stateRoot).toEqual(delta.stateRoot);
+    } finally {
+      await sub.stop();
+    }
   });
 });
