@@ -39,6 +39,7 @@ import {
   TooManyItems,
   TrailingBytes,
   TruncatedInput,
+  errorClass,
 } from './errors.ts';
 import { assertHlc, type Hlc } from './hlc.ts';
 import { EMPTY_ROOT, type KeyChange } from './types.ts';
@@ -46,13 +47,7 @@ import { EMPTY_ROOT, type KeyChange } from './types.ts';
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-function decodeError(name: string) {
-  const cls = class extends DecodeError {
-    override readonly name = name;
-  };
-  Object.defineProperty(cls, 'name', { value: name });
-  return cls;
-}
+const decodeError = (name: string) => errorClass(DecodeError, name);
 /** A structurally valid but non-canonical encoding: unknown tag or flag, unsorted or repeated items. */
 export const NonCanonicalEncoding = decodeError('NonCanonicalEncoding');
 /** A key, value or name longer than the decoder's limit. */
@@ -62,13 +57,7 @@ export const IntegerOutOfRange = decodeError('IntegerOutOfRange');
 
 /** A signed object failed verification. */
 export class VerificationError extends ProofsyncError {}
-function verificationError(name: string) {
-  const cls = class extends VerificationError {
-    override readonly name = name;
-  };
-  Object.defineProperty(cls, 'name', { value: name });
-  return cls;
-}
+const verificationError = (name: string) => errorClass(VerificationError, name);
 /** The id claimed for a delta is not the SHA-256 of its content. */
 export const DeltaIdMismatch = verificationError('DeltaIdMismatch');
 /** The Ed25519 signature does not verify under the writer's public key. */

@@ -12,16 +12,23 @@ export class ProofsyncError extends Error {
   }
 }
 
-/** A proof was rejected. `name` says which rule it broke (spec/merkledb.md §3). */
-export class ProofError extends ProofsyncError {}
+type ErrorClass<B> = new (message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) => B;
 
-function proofError(name: string) {
-  const cls = class extends ProofError {
+/**
+ * A subclass of `base` whose instances and constructor carry the stable `name` given: one class
+ * per condition, matched on `err.name` or with `instanceof`.
+ */
+export function errorClass<B extends ProofsyncError>(base: ErrorClass<B>, name: string): ErrorClass<B> {
+  const cls = class extends (base as unknown as ErrorClass<ProofsyncError>) {
     override readonly name = name;
   };
   Object.defineProperty(cls, 'name', { value: name });
-  return cls;
+  return cls as unknown as ErrorClass<B>;
 }
+
+/** A proof was rejected. `name` says which rule it broke (spec/merkledb.md §3). */
+export class ProofError extends ProofsyncError {}
+const proofError = (name: string) => errorClass(ProofError, name);
 
 // spec/merkledb.md §3, verification rules, in the order they are checked.
 export const TooManyKeys = proofError('TooManyKeys');
@@ -49,13 +56,7 @@ export const InvalidProofNode = proofError('InvalidProofNode');
 
 /** Serving side (spec/merkledb.md §4). */
 export class RequestError extends ProofsyncError {}
-function requestError(name: string) {
-  const cls = class extends RequestError {
-    override readonly name = name;
-  };
-  Object.defineProperty(cls, 'name', { value: name });
-  return cls;
-}
+const requestError = (name: string) => errorClass(RequestError, name);
 export const MinProofSizeTooLarge = requestError('MinProofSizeTooLarge');
 export const InvalidRequest = requestError('InvalidRequest');
 export const RootNotFound = requestError('RootNotFound');
@@ -63,13 +64,7 @@ export const InsufficientHistory = requestError('InsufficientHistory');
 
 /** Wire decoding (spec/merkledb.md §6): remote bytes are hostile, every bound is checked. */
 export class DecodeError extends ProofsyncError {}
-function decodeError(name: string) {
-  const cls = class extends DecodeError {
-    override readonly name = name;
-  };
-  Object.defineProperty(cls, 'name', { value: name });
-  return cls;
-}
+const decodeError = (name: string) => errorClass(DecodeError, name);
 export const TruncatedInput = decodeError('TruncatedInput');
 export const MessageTooLarge = decodeError('MessageTooLarge');
 export const TrailingBytes = decodeError('TrailingBytes');
@@ -84,13 +79,7 @@ export const TooManyItems = decodeError('TooManyItems');
 
 /** Sync (spec/merkledb.md §5, spec/mmr.md §4). */
 export class SyncError extends ProofsyncError {}
-function syncError(name: string) {
-  const cls = class extends SyncError {
-    override readonly name = name;
-  };
-  Object.defineProperty(cls, 'name', { value: name });
-  return cls;
-}
+const syncError = (name: string) => errorClass(SyncError, name);
 export const FinishedWithUnexpectedRoot = syncError('FinishedWithUnexpectedRoot');
 export const RootMismatch = syncError('RootMismatch');
 export const SyncStalled = syncError('SyncStalled');

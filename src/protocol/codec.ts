@@ -13,7 +13,7 @@
  * both key and value, proto3 defaults omitted. Size functions give the encoded length without
  * encoding (the server's halving rule, §4).
  */
-import { DecodeError, InvalidChildId, InvalidChildIndex, InvalidKeyLength, MissingField } from '../core/errors.ts';
+import { DecodeError, InvalidChildId, InvalidChildIndex, InvalidKeyLength, MissingField, errorClass } from '../core/errors.ts';
 import { BRANCH_FACTOR, packPath, unpackPath } from '../core/path.ts';
 import type {
   ChangeProof,
@@ -41,13 +41,7 @@ import {
 } from './pb.ts';
 
 /** The same child index occurs twice in one proof node. */
-export const DuplicateChildIndex = (() => {
-  const cls = class extends DecodeError {
-    override readonly name = 'DuplicateChildIndex';
-  };
-  Object.defineProperty(cls, 'name', { value: 'DuplicateChildIndex' });
-  return cls;
-})();
+export const DuplicateChildIndex = errorClass(DecodeError, 'DuplicateChildIndex');
 
 /** Bytes of a node id. */
 export const ID_LENGTH = 32;

@@ -56,15 +56,9 @@
  * // Sub-messages: `w.lenField(n, xSize(x)); writeX(w, x)`, and `lenFieldSize(n, xSize(x))`.
  * ```
  */
-import { DecodeError, InvalidVarint, InvalidWireType, MessageTooLarge, TooManyItems, TrailingBytes, TruncatedInput } from '../core/errors.ts';
+import { DecodeError, InvalidVarint, InvalidWireType, MessageTooLarge, TooManyItems, TrailingBytes, TruncatedInput, errorClass } from '../core/errors.ts';
 
-function decodeError(name: string) {
-  const cls = class extends DecodeError {
-    override readonly name = name;
-  };
-  Object.defineProperty(cls, 'name', { value: name });
-  return cls;
-}
+const decodeError = (name: string) => errorClass(DecodeError, name);
 /** A singular field (or a oneof) occurred more than once in one message. */
 export const DuplicateField = decodeError('DuplicateField');
 /** Field number 0 (protobuf field numbers start at 1). */

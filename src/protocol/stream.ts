@@ -17,18 +17,12 @@
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { Uint8ArrayList } from 'uint8arraylist';
-import { InvalidVarint, MessageTooLarge, ProofsyncError, TruncatedInput } from '../core/errors.ts';
+import { InvalidVarint, MessageTooLarge, ProofsyncError, TruncatedInput, errorClass } from '../core/errors.ts';
 import { PeerLimits, type RateLimit } from './peer-limits.ts';
 
 /** Failures of a stream exchange (not of its content). Match on `name`. */
 export class StreamError extends ProofsyncError {}
-function streamError(name: string) {
-  const cls = class extends StreamError {
-    override readonly name = name;
-  };
-  Object.defineProperty(cls, 'name', { value: name });
-  return cls;
-}
+const streamError = (name: string) => errorClass(StreamError, name);
 /** The exchange did not finish before its deadline. */
 export const RequestTimeout = streamError('RequestTimeout');
 /** The remote reset or aborted the stream, or the connection closed under it. */
