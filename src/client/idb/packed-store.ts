@@ -13,8 +13,15 @@
  *   the transaction commits, so a failed write (e.g. `StorageQuotaExceeded`) leaves the store at
  *   its last committed state, on disk and in memory.
  * - `iterate` sees the committed state as of its first `next()`: pages that a later write
- *   replaces are pinned (kept in memory) for that iteration until it finishes or is returned
- *   from. An iterator abandoned without `return()` keeps pinning pages: use `for await`.
+ *   of this store replaces are pinned (kept in memory) for that iteration until it finishes or
+ *   is returned from. An iterator abandoned without `return()` keeps pinning pages: use
+ *   `for await`.
+ * - Other connections (another tab or worker) may write the same database. Every write bumps
+ *   `meta.seq` in its transaction; a page read from IndexedDB checks `seq` in the same
+ *   transaction and reloads the index when it moved, and a BroadcastChannel tells open stores
+ *   to drop their caches. A `get` then always answers from one committed state. An iteration
+ *   that meets another connection's commit continues after the last key it yielded, against
+ *   the new state (each page whole, keys strictly in order, but no snapshot across pages).
  */
 import { compareBytes } from '../../core/bytes.ts';
 import type { BatchOp, IterateOptions, KVStore } from '../../core/store.ts';
@@ -22,7 +29,7 @@ import { StorageCorrupted, StorageQuotaExceeded, StoreClosed } from './errors.ts
 import { entriesSize, mergeEntries, minPageBytes, normalizeOps, pageIndexOf, splitEntries } from './layout.ts';
 import { encodePage, type Entry, Page, PAGE_FORMAT, pageSize } from './page.ts';
 import { PageCache } from './page-cache.ts';
-import { type BinaryKey, openProofsyncDatabase, PAGE_META_KEY, type ProofsyncDatabase, toBinaryKey } from './schema.ts';
+import { type BinaryKey, openProofsyncDatabase, PAGE_META_KEY, type PageMeta, type ProofsyncDatabase, toBinaryKey } from './schema.ts';
 
 export interface PackedIdbStoreOptions {
   /** Target size of a page record in bytes (default 32 KiB; at least 256). */
@@ -60,7 +67,7 @@ interface Draft {
 }
 
 interface Snapshot {
-  readonly index: readonly Slot[];
+  index: readonly Slot[];
   /** Pre-write contents of slots replaced since the snapshot was taken. */
   readonly pinned: Map<Slot, Page>;
 }
@@ -69,8 +76,20 @@ const DEFAULT_PAGE_BYTES = 32 * 1024;
 const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 const EMPTY_PAGE_SIZE = pageSize(0, 0);
 
+/** Posted on `storeChannelName(db)` after each commit, so other connections drop their caches. */
+interface CommitNotice {
+  seq: number;
+}
+const storeChannelName = (db: string): string => `proofsync:store:${db}`;
+
 const slotOf = (fence: Uint8Array): Slot => ({ fence, key: toBinaryKey(fence), dead: false });
 const isSlot = (x: Slot | Draft): x is Slot => 'dead' in x;
+
+function indexFromKeys(dbName: string, keys: BinaryKey[], meta: PageMeta | undefined): Slot[] {
+  if (!meta || meta.format !== PAGE_FORMAT) throw new StorageCorrupted(`database "${dbName}" has no page metadata of format ${PAGE_FORMAT}`);
+  if (keys.length === 0 || keys[0].byteLength !== 0) throw new StorageCorrupted(`database "${dbName}" has no first page`);
+  return keys.map((k) => slotOf(new Uint8Array(k)));
+}
 
 function isQuotaError(err: unknown): boolean {
   return (err as { name?: unknown } | null)?.name === 'QuotaExceededError';
@@ -85,16 +104,26 @@ export class PackedIdbStore implements KVStore {
   private readonly snapshots = new Set<Snapshot>();
   private index: readonly Slot[];
   private tail: Promise<unknown> = Promise.resolve();
+  private seq: number;
   private closedReason: string | undefined;
   private commits = 0;
+  private readonly channel: BroadcastChannel | undefined;
 
-  private constructor(name: string, db: ProofsyncDatabase, index: Slot[], options: Required<PackedIdbStoreOptions>) {
+  private constructor(name: string, db: ProofsyncDatabase, index: Slot[], seq: number, options: Required<PackedIdbStoreOptions>) {
     this.name = name;
     this.db = db;
     this.index = index;
+    this.seq = seq;
     this.pageBytes = options.pageBytes;
     this.durability = options.durability;
     this.cache = new PageCache(options.cacheBytes);
+    if (typeof BroadcastChannel === 'function') {
+      this.channel = new BroadcastChannel(storeChannelName(name));
+      this.channel.onmessage = (m: MessageEvent<CommitNotice>) => {
+        // cached pages may be older than that commit; the next read checks seq and reloads
+        if (m.data.seq !== this.seq) this.cache.clear();
+      };
+    }
   }
 
   /**
@@ -118,15 +147,16 @@ export class PackedIdbStore implements KVStore {
     try {
       const tx = db.transaction(['pages', 'meta'], 'readwrite');
       const keys = await tx.objectStore('pages').getAllKeys();
+      let meta = await tx.objectStore('meta').get(PAGE_META_KEY);
       if (keys.length === 0) {
+        meta = { format: PAGE_FORMAT, pageBytes, seq: 0 };
         await tx.objectStore('pages').put(encodePage([]), toBinaryKey(new Uint8Array(0)));
-        await tx.objectStore('meta').put({ format: PAGE_FORMAT, pageBytes }, PAGE_META_KEY);
+        await tx.objectStore('meta').put(meta, PAGE_META_KEY);
         keys.push(toBinaryKey(new Uint8Array(0)));
-      } else if (keys[0].byteLength !== 0) {
-        throw new StorageCorrupted(`database "${dbName}" has no first page (lowest fence is ${keys[0].byteLength} bytes)`);
       }
       await tx.done;
-      store = new PackedIdbStore(dbName, db, keys.map((k) => slotOf(new Uint8Array(k))), resolved);
+      const index = indexFromKeys(dbName, keys, meta);
+      store = new PackedIdbStore(dbName, db, index, meta!.seq, resolved);
       return store;
     } catch (err) {
       db.close();
@@ -152,11 +182,9 @@ export class PackedIdbStore implements KVStore {
       const slot = index[pageIndexOf(index, key)];
       let page = this.cache.get(slot);
       if (!page) {
-        const read = await this.readPage(slot);
-        if (slot.dead) continue; // a write replaced the page meanwhile: look again in the new index
-        if (!read) throw new StorageCorrupted(`page record missing for a live index entry in "${this.name}"`);
-        this.cache.set(slot, read);
-        page = read;
+        page = await this.readPage(slot);
+        // a write replaced the page meanwhile, or another connection wrote: look again
+        if (!page) continue;
       }
       const i = page.indexOf(key);
       return i < 0 ? undefined : page.valueAt(i).slice();
@@ -175,21 +203,28 @@ export class PackedIdbStore implements KVStore {
     this.assertOpen();
     const limit = o.limit ?? Infinity;
     if (!(limit > 0)) return; // as MemoryStore: a limit of 0 or less yields nothing
-    // as MemoryStore: gte wins over gt, lte over lt
-    const lower = o.gte ?? o.gt;
-    const lowerInclusive = o.gte !== undefined;
-    const upper = o.lte ?? o.lt;
-    const upperInclusive = o.lte !== undefined;
+    // both bounds on one side: the stricter applies (their intersection)
+    const useGt = o.gt !== undefined && (o.gte === undefined || compareBytes(o.gt, o.gte) >= 0);
+    const lower = useGt ? o.gt : o.gte;
+    const lowerInclusive = !useGt;
+    const useLt = o.lt !== undefined && (o.lte === undefined || compareBytes(o.lt, o.lte) <= 0);
+    const upper = useLt ? o.lt : o.lte;
+    const upperInclusive = !useLt;
     const snap: Snapshot = { index: this.index, pinned: new Map() };
-    const index = snap.index;
     this.snapshots.add(snap);
+    // The scan is a cursor: `pos` is the next position (a key, inclusive or not), so it can
+    // continue in a fresh index if another connection's commit forces a reload.
     let n = 0;
     try {
       if (!o.reverse) {
-        const first = lower ? pageIndexOf(index, lower) : 0;
-        for (let s = first; s < index.length; s++) {
+        let pos = lower;
+        let inclusive = lowerInclusive;
+        for (;;) {
+          const index = snap.index;
+          const s = pos ? pageIndexOf(index, pos) : 0;
           const page = await this.snapshotPage(snap, index[s]);
-          let i = s === first && lower ? (lowerInclusive ? page.lowerBound(lower) : page.upperBound(lower)) : 0;
+          if (!page) continue;
+          let i = pos ? (inclusive ? page.lowerBound(pos) : page.upperBound(pos)) : 0;
           for (; i < page.count; i++) {
             if (upper) {
               const c = page.compareAt(i, upper);
@@ -199,16 +234,27 @@ export class PackedIdbStore implements KVStore {
             if (++n >= limit) return;
           }
           const next = index[s + 1];
-          if (upper && next) {
+          if (!next) return;
+          if (upper) {
             const c = compareBytes(next.fence, upper);
             if (c > 0 || (c === 0 && !upperInclusive)) return;
           }
+          pos = next.fence;
+          inclusive = true;
         }
       } else {
-        const last = upper ? pageIndexOf(index, upper) : index.length - 1;
-        for (let s = last; s >= 0; s--) {
+        let pos = upper;
+        let inclusive = upperInclusive;
+        for (;;) {
+          const index = snap.index;
+          let s = pos ? pageIndexOf(index, pos) : index.length - 1;
+          if (pos && !inclusive && compareBytes(index[s].fence, pos) === 0) {
+            if (s === 0) return; // nothing sorts below the empty key
+            s--;
+          }
           const page = await this.snapshotPage(snap, index[s]);
-          let i = s === last && upper ? (upperInclusive ? page.upperBound(upper) : page.lowerBound(upper)) - 1 : page.count - 1;
+          if (!page) continue;
+          let i = pos ? (inclusive ? page.upperBound(pos) : page.lowerBound(pos)) - 1 : page.count - 1;
           for (; i >= 0; i--) {
             if (lower) {
               const c = page.compareAt(i, lower);
@@ -218,7 +264,9 @@ export class PackedIdbStore implements KVStore {
             if (++n >= limit) return;
           }
           // every earlier page holds keys below this fence
-          if (lower && compareBytes(index[s].fence, lower) <= 0) return;
+          if (s === 0 || (lower && compareBytes(index[s].fence, lower) <= 0)) return;
+          pos = index[s].fence;
+          inclusive = false;
         }
       }
     } finally {
@@ -269,6 +317,7 @@ export class PackedIdbStore implements KVStore {
 
   private shut(reason: string): void {
     this.closedReason ??= reason;
+    this.channel?.close();
     this.cache.clear();
     this.db.close();
   }
@@ -277,31 +326,57 @@ export class PackedIdbStore implements KVStore {
     if (this.closedReason) throw new StoreClosed(this.name, this.closedReason);
   }
 
-  /** Reads a page record in its own readonly transaction; undefined if the record is absent. */
+  /**
+   * Reads a slot's page and the database's `seq` in one readonly transaction. Returns
+   * undefined when the slot is no longer current: replaced by a write of this store, or (seq
+   * moved) by another connection, in which case the index is reloaded from that transaction.
+   */
   private async readPage(slot: Slot): Promise<Page | undefined> {
-    const bytes = await this.db.get('pages', slot.key);
-    return bytes ? new Page(bytes) : undefined;
+    this.assertOpen();
+    const tx = this.db.transaction(['pages', 'meta'], 'readonly');
+    const [bytes, meta] = await Promise.all([tx.objectStore('pages').get(slot.key), tx.objectStore('meta').get(PAGE_META_KEY)]);
+    if (slot.dead) return undefined;
+    if (meta?.seq !== this.seq) {
+      const keys = await tx.objectStore('pages').getAllKeys();
+      if (!slot.dead && meta?.seq !== this.seq) this.adopt(indexFromKeys(this.name, keys, meta), meta!.seq);
+      return undefined;
+    }
+    if (!bytes) throw new StorageCorrupted(`page record missing for a live index entry in "${this.name}"`);
+    const page = new Page(bytes);
+    this.cache.set(slot, page);
+    return page;
   }
 
-  private async snapshotPage(snap: Snapshot, slot: Slot): Promise<Page> {
+  /** Takes an index written by another connection: every current slot is dead, caches go. */
+  private adopt(index: Slot[], seq: number): void {
+    for (const slot of this.index) slot.dead = true;
+    this.cache.clear();
+    this.index = index;
+    this.seq = seq;
+  }
+
+  /** The page a snapshot sees at `slot`; undefined when the snapshot had to move to a new index. */
+  private async snapshotPage(snap: Snapshot, slot: Slot): Promise<Page | undefined> {
     const known = snap.pinned.get(slot) ?? this.cache.get(slot);
     if (known) return known;
-    this.assertOpen();
     const read = await this.readPage(slot);
-    // a write that committed during the read pinned what this snapshot must see
+    // a write of this store that committed during the read pinned what this snapshot must see
     const pinned = snap.pinned.get(slot);
     if (pinned) return pinned;
-    if (!read || slot.dead) throw new StorageCorrupted(`page record missing for a live index entry in "${this.name}"`);
-    this.cache.set(slot, read);
+    if (!read) {
+      // another connection wrote: continue in the current index (see the module comment)
+      snap.index = this.index;
+      snap.pinned.clear();
+    }
     return read;
   }
 
   private async apply(ops: BatchOp[]): Promise<void> {
     this.assertOpen();
-    const index = this.index;
     const pageBytes = this.pageBytes;
-    const tx = this.db.transaction('pages', 'readwrite', { durability: this.durability });
+    const tx = this.db.transaction(['pages', 'meta'], 'readwrite', { durability: this.durability });
     const pages = tx.objectStore('pages');
+    const metaStore = tx.objectStore('meta');
     const replaced = new Map<Slot, Page>();
     let attemptedBytes = 0;
     const load = async (slot: Slot): Promise<Page> => {
@@ -317,6 +392,12 @@ export class PackedIdbStore implements KVStore {
       return { draft: { fence: x.fence, entries: page.entries(), size: page.byteLength }, slot: x, page };
     };
     try {
+      // 0. Another connection may have written since this store last looked: reload its index.
+      const meta = await metaStore.get(PAGE_META_KEY);
+      if (meta?.seq !== this.seq) this.adopt(indexFromKeys(this.name, await pages.getAllKeys(), meta), meta!.seq);
+      const index = this.index;
+      const seq = this.seq + 1;
+
       // 1. Group the sorted ops by the page that holds them; load those pages.
       const groups: { at: number; from: number; to: number }[] = [];
       for (let i = 0; i < ops.length; ) {
@@ -390,6 +471,7 @@ export class PackedIdbStore implements KVStore {
         encoded.set(d, bytes);
         requests.push(pages.put(bytes, toBinaryKey(d.fence)));
       }
+      requests.push(metaStore.put({ ...meta!, seq }, PAGE_META_KEY));
       await Promise.all([...requests, tx.done]);
 
       // 5. Committed: swap the index, pin replaced pages for live iterators, cache new pages.
@@ -409,7 +491,9 @@ export class PackedIdbStore implements KVStore {
         for (const snap of this.snapshots) if (!snap.pinned.has(slot)) snap.pinned.set(slot, page);
       }
       this.index = newIndex;
+      this.seq = seq;
       this.commits++;
+      this.channel?.postMessage({ seq } satisfies CommitNotice);
     } catch (err) {
       try {
         tx.abort();

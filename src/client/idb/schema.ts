@@ -28,6 +28,11 @@ export interface PageMeta {
   format: number;
   /** Target page size the store was created with. */
   pageBytes: number;
+  /**
+   * Incremented by every committed write, in the same transaction. A connection whose index
+   * was loaded at another `seq` is stale (another tab or worker wrote) and reloads it.
+   */
+  seq: number;
 }
 
 export interface PendingDeltaRecord {

@@ -1,0 +1,143 @@
+/**
+ * The IndexedDB store (src/client/idb) in headless Chromium, inside a dedicated worker as the
+ * light client runs it, checked against the core's MemoryStore (e2e/idb/main.ts holds the
+ * scenarios; this file asserts on what they report).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { Cleanup, launchChromium, openPage, pageResult, startVite, type ViteHandle } from './harness.ts';
+import type { IdbTestApi } from './idb/main.ts';
+
+const cleanup = new Cleanup();
+let vite: ViteHandle;
+let browser: Browser;
+let page: Page;
+let log: string[];
+
+type Api = IdbTestApi;
+/** Runs scenario `name` of the test page with `arg`. */
+function run<K extends keyof Api>(p: Page, name: K, ...args: Parameters<Api[K]>): Promise<Awaited<ReturnType<Api[K]>>> {
+  return p.evaluate(
+    ([n, a]) => (window as unknown as { idbTest: Record<string, (...x: unknown[]) => unknown> }).idbTest[n as string](...(a as unknown[])),
+    [name, args] as const,
+  ) as Promise<Awaited<ReturnType<Api[K]>>>;
+}
+
+beforeAll(async () => {
+  [vite, browser] = await Promise.all([
+    startVite({ pages: ['e2e/idb/index.html', 'e2e/idb/worker.ts'] }).then((v) => cleanup.add(v, (x) => x.close())),
+    launchChromium().then((b) => cleanup.add(b, (x) => x.close())),
+  ]);
+  ({ page, log } = await openPage(browser, `${vite.url}/e2e/idb/index.html`));
+  await pageResult(page, log);
+}, 120_000);
+afterAll(() => cleanup.run(), 60_000);
+
+const context = () => `page console:\n${log.join('\n')}`;
+
+describe('PackedIdbStore in a worker, against MemoryStore', () => {
+  it('seeded random batches with gets and ranges of every bound kind agree; pages split and merge; reopen gives the same content', async () => {
+    const r = await run(page, 'randomModel', { name: 'random', seed: 7, batches: 200, pageBytes: 512 });
+    expect(r.mismatches, context()).toEqual([]);
+    expect(r.reopenEqual).toBe(true);
+    expect(r.grows).toBeGreaterThan(10); // splits
+    expect(r.shrinks).toBeGreaterThan(10); // merges and folded empty pages
+    expect(r.maxPages).toBeGreaterThan(20);
+    expect(r.keys).toBeGreaterThan(0);
+  });
+
+  it('the default page size agrees too', async () => {
+    const r = await run(page, 'randomModel', { name: 'random-default', seed: 8, batches: 60, pageBytes: 32 * 1024 });
+    expect(r.mismatches, context()).toEqual([]);
+    expect(r.reopenEqual).toBe(true);
+  });
+
+  it('an iteration sees the state of its start across later writes; unawaited writes apply in call order', async () => {
+    const r = await run(page, 'snapshotAndOrder', { name: 'snapshot', seed: 11 });
+    expect(r.mismatches, context()).toEqual([]);
+    expect(r.stateChanged).toBe(true);
+    expect(r.snapshotEntries).toBeGreaterThan(50);
+  });
+});
+
+describe('crash consistency', () => {
+  it.each([
+    { seed: 1, stopAfter: 0 },
+    { seed: 2, stopAfter: 3 },
+    { seed: 3, stopAfter: 9 },
+  ])('worker terminated after $stopAfter acknowledged batches (seed $seed): every batch whole or absent', async ({ seed, stopAfter }) => {
+    const r = await run(page, 'crash', { name: `crash-${seed}`, seed, count: 40, stopAfter });
+    expect(r.progress, context()).toBeGreaterThanOrEqual(stopAfter);
+    expect(r.equal, JSON.stringify(r)).toBe(true);
+    expect(r.equalsNextPrefix).toBe(false);
+  });
+});
+
+describe('quota', () => {
+  it('a small quota forced through CDP gives StorageQuotaExceeded and the store keeps its last committed state', async () => {
+    const { page: p, log: plog } = await openPage(browser, `${vite.url}/e2e/idb/index.html`);
+    cleanup.add(p, (x) => x.close());
+    await pageResult(p, plog);
+    const cdp = await p.context().newCDPSession(p);
+    const origin = new URL(vite.url).origin;
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 2 * 1024 * 1024 });
+    const filled = await run(p, 'quotaFill', { name: 'quota', seed: 5, valueBytes: 16 * 1024, maxBatches: 200 });
+    expect(filled.error, JSON.stringify(filled) + plog.join('\n')).toBeDefined();
+    expect(filled.error!.name).toBe('StorageQuotaExceeded');
+    expect(filled.error!.message).toMatch(/quota exceeded/);
+    expect(filled.error!.details?.attemptedBytes).toBeGreaterThan(0);
+    expect(filled.committed).toBeGreaterThan(0);
+    expect(filled.mismatches).toEqual([]);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin }); // back to the default quota
+    const resumed = await run(p, 'quotaResume', { name: 'quota' });
+    expect(resumed.mismatches).toEqual([]);
+  });
+
+  it('a real QuotaExceededError raised inside the transaction (shim) gives the typed error and rolls back', async () => {
+    const r = await run(page, 'quotaShim', { name: 'quota-shim', seed: 9 });
+    expect(r.error, context()).toMatchObject({ name: 'StorageQuotaExceeded' });
+    expect(r.mismatches).toEqual([]);
+    expect(r.pagesAfter).toBe(r.pagesBefore);
+  });
+});
+
+describe('two tabs', () => {
+  it('one holds the sync lock, the other gets null and progress events; the lock passes on when the holder goes', async () => {
+    const ctx = await browser.newContext();
+    cleanup.add(ctx, (c) => c.close());
+    const tabs = await Promise.all([0, 1].map(async () => {
+      const p = await ctx.newPage();
+      const l: string[] = [];
+      p.on('console', (m) => l.push(m.text()));
+      await p.goto(`${vite.url}/e2e/idb/index.html`);
+      await pageResult(p, l);
+      await run(p, 'spawn', 'w');
+      return p;
+    }));
+    const [a, b] = tabs;
+    expect(await run(a, 'call', 'w', { op: 'lock', db: 'shared' })).toBe(true);
+    expect(await run(b, 'call', 'w', { op: 'lock', db: 'shared' })).toBe(false);
+    expect(await run(b, 'call', 'w', { op: 'lock', db: 'other' })).toBe(true); // per database
+    await run(b, 'call', 'w', { op: 'listen', db: 'shared' });
+    await run(a, 'call', 'w', { op: 'post', db: 'shared', completed: 1, total: 4 });
+    await run(a, 'call', 'w', { op: 'post', db: 'shared', completed: 4, total: 4 });
+    expect(await run(b, 'call', 'w', { op: 'events', atLeast: 2 })).toEqual([
+      { type: 'progress', completed: 1, total: 4 },
+      { type: 'progress', completed: 4, total: 4 },
+    ]);
+    // both read the data the syncing tab writes
+    await run(a, 'call', 'w', { op: 'open', name: 'shared' });
+    await run(b, 'call', 'w', { op: 'open', name: 'shared' });
+    await run(a, 'call', 'w', { op: 'write', ops: [{ type: 'put', key: new Uint8Array([1]), value: new Uint8Array([42]) }] });
+    const read = (await run(b, 'call', 'w', { op: 'query', queries: [{ get: new Uint8Array([1]) }] })) as unknown as Record<string, number>[];
+    expect(Object.values(read[0])).toEqual([42]);
+    // a write from the other connection starts from the current pages, not its stale index
+    await run(b, 'call', 'w', { op: 'write', ops: [{ type: 'put', key: new Uint8Array([2]), value: new Uint8Array([43]) }] });
+    const both = (await run(b, 'call', 'w', { op: 'query', queries: [{ iterate: {} }] })) as unknown as Record<string, number>[][][];
+    expect(both[0].map(([k, v]) => [Object.values(k), Object.values(v)])).toEqual([[[1], [42]], [[2], [43]]]);
+    // the waiting tab takes over when the syncing tab closes
+    const waiting = run(b, 'call', 'w', { op: 'waitLock', db: 'shared' });
+    await a.close();
+    expect(await waiting).toBe(true);
+  });
+});

@@ -1,0 +1,303 @@
+/**
+ * Test page for the IndexedDB store: drives the store in a dedicated worker (worker.ts) and
+ * checks every answer against the core's MemoryStore fed the same batches. e2e/idb.test.ts calls
+ * the scenarios below through `window.idbTest` and asserts on what they return.
+ */
+import { compareBytes, toHex } from '../../src/core/bytes.ts';
+import { MemoryStore, type BatchOp, type IterateOptions } from '../../src/core/store.ts';
+import type { CommittedEvent, Query, QueryResult, Request, Response, Stats } from './protocol.ts';
+import { PROGRESS_KEY, randomBatch, randomBytes, randomKey, randomRange, rng, streamBatch } from './scenario.ts';
+
+class WorkerError extends Error {
+  details: Record<string, unknown> | undefined;
+  constructor(name: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = name;
+    this.details = details;
+  }
+}
+
+/** A store worker and its request/response plumbing. */
+class StoreWorker {
+  readonly worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private next = 1;
+  onCommitted: ((e: CommittedEvent) => void) | undefined;
+
+  constructor() {
+    this.worker.onmessage = (m: MessageEvent<Response | CommittedEvent>) => {
+      if ('committed' in m.data) return this.onCommitted?.(m.data);
+      const p = this.pending.get(m.data.id)!;
+      this.pending.delete(m.data.id);
+      if (m.data.ok) p.resolve(m.data.value);
+      else p.reject(new WorkerError(m.data.name, m.data.message, m.data.details));
+    };
+  }
+
+  call<T>(req: Request): Promise<T> {
+    const id = this.next++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ id, ...req });
+    });
+  }
+
+  terminate(): void {
+    this.worker.terminate();
+    for (const p of this.pending.values()) p.reject(new Error('worker terminated'));
+    this.pending.clear();
+  }
+}
+
+const show = (kvs: Iterable<[Uint8Array, Uint8Array]>) => [...kvs].map(([k, v]) => `${toHex(k)}=${toHex(v)}`);
+const showRange = (o: IterateOptions) =>
+  JSON.stringify(o, (_, v) => (v instanceof Uint8Array ? toHex(v) : v));
+const dump = (w: StoreWorker) => w.call<QueryResult[]>({ op: 'query', queries: [{ iterate: {} }] }).then((r) => show(r[0] as [Uint8Array, Uint8Array][]));
+
+/**
+ * What an iteration must return. MemoryStore is the reference, except with two bounds on one
+ * side, which it answers inconsistently (gt still excludes its key under gte; lt is ignored
+ * under lte): the seam's meaning there is both bounds (their intersection), filtered here.
+ */
+function expected(model: MemoryStore, o: IterateOptions): Iterable<[Uint8Array, Uint8Array]> {
+  if (!((o.gte && o.gt) || (o.lte && o.lt))) return model.iterateSync(o);
+  const inRange = ([k]: [Uint8Array, Uint8Array]) =>
+    (!o.gte || compareBytes(k, o.gte) >= 0) &&
+    (!o.gt || compareBytes(k, o.gt) > 0) &&
+    (!o.lte || compareBytes(k, o.lte) <= 0) &&
+    (!o.lt || compareBytes(k, o.lt) < 0);
+  const all = [...model.iterateSync({})].filter(inRange);
+  if (o.reverse) all.reverse();
+  return all.slice(0, Math.max(0, o.limit ?? Infinity));
+}
+
+/** Compares answers to queries against the model; returns mismatch descriptions. */
+async function check(w: StoreWorker, model: MemoryStore, queries: Query[], where: string): Promise<string[]> {
+  const answers = await w.call<QueryResult[]>({ op: 'query', queries });
+  const bad: string[] = [];
+  queries.forEach((q, i) => {
+    if ('get' in q) {
+      const want = model.getSync(q.get);
+      const got = answers[i] as Uint8Array | null;
+      const a = got ? toHex(got) : 'absent';
+      const b = want ? toHex(want) : 'absent';
+      if (a !== b) bad.push(`${where}: get ${toHex(q.get)}: got ${a}, want ${b}`);
+    } else {
+      const got = show(answers[i] as [Uint8Array, Uint8Array][]);
+      const want = show(expected(model, q.iterate));
+      if (got.join() !== want.join()) bad.push(`${where}: iterate ${showRange(q.iterate)}: got [${got.slice(0, 5)}…${got.length}], want [${want.slice(0, 5)}…${want.length}]`);
+    }
+  });
+  return bad;
+}
+
+/**
+ * Seeded random batches (puts, overwrites, deletes; growth phases then shrink phases so pages
+ * split and merge) with point reads and range scans after each, then close and reopen.
+ */
+async function randomModel(o: { name: string; seed: number; batches: number; pageBytes: number }) {
+  const r = rng(o.seed);
+  const w = new StoreWorker();
+  const model = new MemoryStore();
+  const bad: string[] = [];
+  let pages = await w.call<number>({ op: 'open', name: o.name, pageBytes: o.pageBytes });
+  let maxPages = pages;
+  let shrinks = 0;
+  let grows = 0;
+  let queries = 0;
+  for (let b = 0; b < o.batches && bad.length < 10; b++) {
+    const deleting = b % 50 >= 30; // 30 growing batches, then 20 deleting ones
+    const ops: BatchOp[] = randomBatch(r, deleting ? 0.85 : 0.2);
+    const before = pages;
+    pages = await w.call<number>({ op: 'write', ops });
+    model.writeSync(ops);
+    if (pages > before) grows++;
+    if (pages < before) shrinks++;
+    maxPages = Math.max(maxPages, pages);
+    const qs: Query[] = [];
+    for (let i = 0; i < 4; i++) qs.push({ get: randomKey(r) });
+    for (const op of ops.slice(0, 2)) qs.push({ get: op.key }); // keys just written or deleted
+    for (let i = 0; i < 3; i++) qs.push({ iterate: randomRange(r) });
+    if (b % 10 === 9) qs.push({ iterate: {} }, { iterate: { reverse: true } });
+    queries += qs.length;
+    bad.push(...(await check(w, model, qs, `batch ${b}`)));
+  }
+  const before = await dump(w);
+  await w.call({ op: 'close' });
+  w.terminate();
+  const again = new StoreWorker();
+  await again.call({ op: 'open', name: o.name, pageBytes: o.pageBytes });
+  const after = await dump(again);
+  bad.push(...(await check(again, model, [{ iterate: {} }, { iterate: { reverse: true, limit: 7 } }], 'after reopen')));
+  await again.call({ op: 'close' });
+  await again.call({ op: 'deleteDatabase', name: o.name });
+  again.terminate();
+  return { mismatches: bad, keys: model.size, maxPages, finalPages: pages, grows, shrinks, queries, reopenEqual: before.join() === after.join() };
+}
+
+/**
+ * Snapshot and ordering: an iteration opened before several writes (which split, merge and
+ * delete pages) still returns the state from when it started; writes fired without waiting
+ * apply in call order.
+ */
+async function snapshotAndOrder(o: { name: string; seed: number }) {
+  const r = rng(o.seed);
+  const w = new StoreWorker();
+  const model = new MemoryStore();
+  await w.call({ op: 'open', name: o.name, pageBytes: 512 });
+  for (let i = 0; i < 8; i++) {
+    const ops = randomBatch(r, 0.1);
+    await w.call({ op: 'write', ops });
+    model.writeSync(ops);
+  }
+  const bad: string[] = [];
+  const forward = show(model.iterateSync({}));
+  const backward = show(model.iterateSync({ reverse: true, gt: new Uint8Array([0x01]) }));
+  const fwd = await w.call<number>({ op: 'iterOpen', options: {} });
+  const bwd = await w.call<number>({ op: 'iterOpen', options: { reverse: true, gt: new Uint8Array([0x01]) } });
+  const got1 = show(await w.call<[Uint8Array, Uint8Array][]>({ op: 'iterNext', iter: fwd, n: 5 }));
+  const got2 = show(await w.call<[Uint8Array, Uint8Array][]>({ op: 'iterNext', iter: bwd, n: 5 }));
+  // fired together: the worker starts all of them before any finishes
+  const batches = Array.from({ length: 6 }, (_, i) => randomBatch(r, i % 2 ? 0.9 : 0.1, 80));
+  const writes = batches.map((ops) => w.call<number>({ op: 'write', ops }));
+  for (const ops of batches) model.writeSync(ops);
+  const pageCounts = await Promise.all(writes);
+  got1.push(...show(await w.call<[Uint8Array, Uint8Array][]>({ op: 'iterNext', iter: fwd, n: 1e9 })));
+  got2.push(...show(await w.call<[Uint8Array, Uint8Array][]>({ op: 'iterNext', iter: bwd, n: 1e9 })));
+  if (got1.join() !== forward.join()) bad.push(`forward snapshot: ${got1.length} entries, want ${forward.length}`);
+  if (got2.join() !== backward.join()) bad.push(`reverse snapshot: ${got2.length} entries, want ${backward.length}`);
+  bad.push(...(await check(w, model, [{ iterate: {} }], 'after concurrent writes')));
+  const changed = forward.join() !== show(model.iterateSync({})).join();
+  await w.call({ op: 'close' });
+  await w.call({ op: 'deleteDatabase', name: o.name });
+  w.terminate();
+  return { mismatches: bad, snapshotEntries: forward.length, stateChanged: changed, pageCounts };
+}
+
+/**
+ * Crash consistency: a worker writes batches back to back (each with its progress record);
+ * after `stopAfter` acknowledged commits it is terminated mid-stream. Reopened, the store must
+ * equal the model after exactly the batches its progress record claims: whole batches only.
+ */
+async function crash(o: { name: string; seed: number; count: number; stopAfter: number }) {
+  const w = new StoreWorker();
+  await w.call({ op: 'open', name: o.name, pageBytes: 4096 });
+  let acked = -1;
+  const stopped = new Promise<void>((resolve) => {
+    w.onCommitted = (e) => {
+      acked = e.committed;
+      if (e.committed === o.stopAfter) {
+        w.terminate();
+        resolve();
+      }
+    };
+  });
+  void w.call({ op: 'stream', seed: o.seed, count: o.count }).catch(() => undefined);
+  await stopped;
+  const again = new StoreWorker();
+  await again.call({ op: 'open', name: o.name, pageBytes: 4096 });
+  const [progress] = await again.call<QueryResult[]>({ op: 'query', queries: [{ get: PROGRESS_KEY }] });
+  const done = progress ? ((progress as Uint8Array)[0] << 8) | (progress as Uint8Array)[1] : -1;
+  const model = new MemoryStore();
+  for (let i = 0; i <= done; i++) model.writeSync(streamBatch(o.seed, i));
+  const got = await dump(again);
+  const want = show(model.iterateSync({}));
+  // and no later batch left a trace: the state is not that of any other prefix either
+  const next = new MemoryStore();
+  for (let i = 0; i <= done + 1; i++) next.writeSync(streamBatch(o.seed, i));
+  await again.call({ op: 'close' });
+  await again.call({ op: 'deleteDatabase', name: o.name });
+  again.terminate();
+  return { acked, progress: done, equal: got.join() === want.join(), equalsNextPrefix: got.join() === show(next.iterateSync({})).join(), entries: got.length };
+}
+
+const held = new Map<string, { w: StoreWorker; model: MemoryStore }>();
+
+/** Quota, step 1 (with a small quota forced from outside): fill until the typed error. */
+async function quotaFill(o: { name: string; seed: number; valueBytes: number; maxBatches: number }) {
+  const r = rng(o.seed);
+  const w = new StoreWorker();
+  const model = new MemoryStore();
+  held.set(o.name, { w, model });
+  await w.call({ op: 'open', name: o.name });
+  let committed = 0;
+  let error: { name: string; message: string; details?: Record<string, unknown> } | undefined;
+  for (let b = 0; b < o.maxBatches && !error; b++) {
+    const ops: BatchOp[] = [];
+    for (let i = 0; i < 16; i++) ops.push({ type: 'put', key: randomKey(r).map((x, j) => (j === 0 ? b : x)), value: randomBytes(r, o.valueBytes) }); // incompressible: IndexedDB compresses values
+    ops.push({ type: 'put', key: PROGRESS_KEY, value: new Uint8Array([b]) });
+    try {
+      await w.call({ op: 'write', ops });
+      model.writeSync(ops);
+      committed++;
+    } catch (err) {
+      const e = err as WorkerError;
+      error = { name: e.name, message: e.message, details: e.details };
+    }
+  }
+  const mismatches = await check(w, model, [{ iterate: {} }, { get: PROGRESS_KEY }, { iterate: { reverse: true, limit: 3 } }], 'after quota error');
+  return { committed, error, mismatches, stats: await w.call<Stats>({ op: 'stats' }) };
+}
+
+/** Quota, step 2 (quota restored): the same store accepts writes again and stays consistent. */
+async function quotaResume(o: { name: string }) {
+  const { w, model } = held.get(o.name)!;
+  const ops: BatchOp[] = [{ type: 'put', key: new Uint8Array([0xee]), value: new Uint8Array(1000) }];
+  await w.call({ op: 'write', ops });
+  model.writeSync(ops);
+  const mismatches = await check(w, model, [{ iterate: {} }], 'after quota restored');
+  await w.call({ op: 'close' });
+  await w.call({ op: 'deleteDatabase', name: o.name });
+  w.terminate();
+  held.delete(o.name);
+  return { mismatches };
+}
+
+/** The real QuotaExceededError raised from inside the transaction by a shim (worker.ts). */
+async function quotaShim(o: { name: string; seed: number }) {
+  const r = rng(o.seed);
+  const w = new StoreWorker();
+  const model = new MemoryStore();
+  await w.call({ op: 'open', name: o.name, pageBytes: 512 });
+  for (let i = 0; i < 5; i++) {
+    const ops = randomBatch(r, 0.1);
+    await w.call({ op: 'write', ops });
+    model.writeSync(ops);
+  }
+  const pagesBefore = (await w.call<Stats>({ op: 'stats' })).pages;
+  await w.call({ op: 'shimQuota', failOnCall: 3 }); // two page puts issued, the third throws
+  let error: { name: string; message: string } | undefined;
+  const big = randomBatch(r, 0, 200, 200);
+  try {
+    await w.call({ op: 'write', ops: big });
+  } catch (err) {
+    error = { name: (err as Error).name, message: (err as Error).message };
+  }
+  const mismatches = await check(w, model, [{ iterate: {} }, { iterate: { reverse: true } }, ...big.slice(0, 20).map((op) => ({ get: op.key }))], 'after shimmed quota error');
+  const pagesAfter = (await w.call<Stats>({ op: 'stats' })).pages;
+  // the same batch goes through once the shim is gone, and the reopened store agrees
+  await w.call({ op: 'write', ops: big });
+  model.writeSync(big);
+  await w.call({ op: 'close' });
+  await w.call({ op: 'open', name: o.name, pageBytes: 512 });
+  mismatches.push(...(await check(w, model, [{ iterate: {} }], 'after retry and reopen')));
+  await w.call({ op: 'close' });
+  await w.call({ op: 'deleteDatabase', name: o.name });
+  w.terminate();
+  return { error, mismatches, pagesBefore, pagesAfter };
+}
+
+/** Generic access for the two-tab and bench tests: named workers and raw requests. */
+const workers = new Map<string, StoreWorker>();
+function spawn(id: string): void {
+  workers.set(id, new StoreWorker());
+}
+function call<T>(id: string, req: Request): Promise<T> {
+  return workers.get(id)!.call<T>(req);
+}
+
+const api = { randomModel, snapshotAndOrder, crash, quotaFill, quotaResume, quotaShim, spawn, call };
+export type IdbTestApi = typeof api;
+(window as unknown as { idbTest: IdbTestApi }).idbTest = api;
+(window as unknown as { __result: unknown }).__result = 'ready';
+document.getElementById('out')!.textContent = 'ready';

@@ -1,0 +1,39 @@
+/** Messages between the test page and the store worker (e2e/idb/worker.ts). */
+import type { BatchOp, IterateOptions } from '../../src/core/store.ts';
+
+export type Query = { get: Uint8Array } | { iterate: IterateOptions };
+export type QueryResult = Uint8Array | null | [Uint8Array, Uint8Array][];
+
+export type Request =
+  | { op: 'open'; name: string; pageBytes?: number; cacheBytes?: number }
+  | { op: 'write'; ops: BatchOp[] }
+  | { op: 'query'; queries: Query[] }
+  | { op: 'iterOpen'; options: IterateOptions }
+  | { op: 'iterNext'; iter: number; n: number }
+  | { op: 'stats' }
+  | { op: 'close' }
+  | { op: 'deleteDatabase'; name: string }
+  | { op: 'stream'; seed: number; count: number }
+  | { op: 'shimQuota'; failOnCall: number }
+  | { op: 'lock'; db: string }
+  | { op: 'waitLock'; db: string }
+  | { op: 'unlock' }
+  | { op: 'listen'; db: string }
+  | { op: 'post'; db: string; completed: number; total: number }
+  | { op: 'events'; atLeast: number }
+  | { op: 'bench'; kind: 'packed' | 'per-key'; name: string; count: number; batch: number; seed: number; sorted: boolean; gets: number };
+
+export interface Stats {
+  pages: number;
+  commits: number;
+  cachedPages: number;
+  usage?: number;
+  quota?: number;
+}
+
+export type Response = { id: number; ok: true; value: unknown } | { id: number; ok: false; name: string; message: string; details?: Record<string, unknown> };
+
+/** Posted by the stream op after each committed batch. */
+export interface CommittedEvent {
+  committed: number;
+}
