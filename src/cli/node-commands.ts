@@ -42,10 +42,12 @@ function progressPrinter(): (p: Progress) => void {
   let lastLogged = '';
   return (p) => {
     const pct = p.total ? ` ${Math.floor((p.done / p.total) * 100)}%` : '';
-    const line = `${p.phase}: ${p.done.toLocaleString('en')}${p.total ? `/${p.total.toLocaleString('en')}` : ''}${pct}`;
+    const unit = p.phase === 'load' ? ' records' : p.phase === 'log' ? ' operations' : ' key-values';
+    const line = `${p.phase}: ${p.done.toLocaleString('en')}${p.total ? `/${p.total.toLocaleString('en')}` : ''}${unit}${pct}`;
     if (tty) process.stderr.write(`\r${line}\x1b[K${p.total && p.done >= p.total ? '\n' : ''}`);
     else {
-      const step = `${p.phase}${p.total ? Math.floor((p.done / p.total) * 10) : p.done}`;
+      // a line per tenth of a known total, else per 500,000 items
+      const step = `${p.phase}${p.total ? Math.floor((p.done / p.total) * 10) : Math.floor(p.done / 500_000)}`;
       if (step !== lastLogged) process.stderr.write(`${new Date().toISOString()} ${line}\n`);
       lastLogged = step;
     }

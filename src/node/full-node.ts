@@ -35,7 +35,8 @@ export const STORE_DIR = 'db';
 
 /** Long work the node reports: generating, loading, rebuilding the log. */
 export interface Progress {
-  phase: 'generate' | 'sort' | 'load' | 'log';
+  phase: 'generate' | 'load' | 'log';
+  /** Items generated, records written (trie nodes and values), or log operations read. */
   done: number;
   total?: number;
 }
@@ -165,9 +166,14 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
       if (o.generate && o.generate > 0) {
         if (equalBytes(store.db.root, EMPTY_ROOT) && opLog.size === 0) {
           const kvs = generateKeyValues(o.generate, o.seed ?? 1, (done, total) => o.onProgress?.({ phase: 'generate', done, total }));
-          o.onProgress?.({ phase: 'load', done: 0, total: kvs.length });
-          await writer.bulkLoad(kvs);
-          o.onProgress?.({ phase: 'load', done: kvs.length, total: kvs.length });
+          // the bulk load writes trie nodes and values in chunks: report records written
+          let records = 0;
+          store.state.observer = (ops) => o.onProgress?.({ phase: 'load', done: (records += ops) });
+          try {
+            await writer.bulkLoad(kvs);
+          } finally {
+            store.state.observer = undefined;
+          }
         } else log(`--generate ignored: the database is not empty (root ${toHex(store.db.root)})`);
       }
     }

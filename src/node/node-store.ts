@@ -17,7 +17,7 @@
  * the database's store: that is what makes the whole commit one batch.
  */
 import { MerkleDatabase } from '../core/database.ts';
-import type { BatchOp, KVStore } from '../core/store.ts';
+import type { BatchOp, IterateOptions, KVStore } from '../core/store.ts';
 import { LevelStore } from './level-store.ts';
 
 export const STATE_PREFIX = Uint8Array.of(0x73); // 's'
@@ -48,10 +48,36 @@ export function readU64be(b: Uint8Array): number {
   return dv.getUint32(0) * 2 ** 32 + dv.getUint32(4);
 }
 
+/**
+ * A store that reports each completed batch (its op count) to `observer`, when one is set:
+ * how the node shows progress through a bulk load, which writes in chunks.
+ */
+export class ObservedStore implements KVStore {
+  private readonly inner: KVStore;
+  observer: ((ops: number) => void) | undefined;
+
+  constructor(inner: KVStore) {
+    this.inner = inner;
+  }
+
+  get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.inner.get(key);
+  }
+
+  iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
+    return this.inner.iterate(options);
+  }
+
+  async write(ops: BatchOp[]): Promise<void> {
+    await this.inner.write(ops);
+    this.observer?.(ops.length);
+  }
+}
+
 export interface NodeStore {
   level: LevelStore;
   /** The database's store: what `MerkleDatabase` reads and commits through. */
-  state: KVStore;
+  state: ObservedStore;
   db: MerkleDatabase;
   log: KVStore;
   deltas: KVStore;
@@ -69,7 +95,7 @@ export interface NodeStore {
 export async function openNodeStore(path: string, options: { historySize?: number } = {}): Promise<NodeStore> {
   const level = await LevelStore.open(path);
   try {
-    const state = level.prefix(STATE_PREFIX);
+    const state = new ObservedStore(level.prefix(STATE_PREFIX));
     const db = await MerkleDatabase.open(state, { historySize: options.historySize ?? 300 });
     return {
       level,
