@@ -119,7 +119,7 @@ async function handle(req: Request): Promise<unknown> {
 type BenchRequest = Extract<Request, { op: 'bench' }>;
 
 /** 32-byte keys, 64-byte values; written in batches, then point reads. Timed here, in the worker. */
-async function bench(req: BenchRequest): Promise<{ writeMs: number; getMs: number[]; found: number }> {
+async function bench(req: BenchRequest): Promise<{ writeMs: number; getMs: number[]; halvesMs: [number, number]; found: number }> {
   const r = rng(req.seed);
   const keys = Array.from({ length: req.count }, () => randomBytes(r, 32));
   const values = Array.from({ length: req.count }, () => randomBytes(r, 64));
@@ -130,6 +130,7 @@ async function bench(req: BenchRequest): Promise<{ writeMs: number; getMs: numbe
   const getMs: number[] = [];
   let found = 0;
   let writeMs: number;
+  let halves: [number, number] = [0, 0];
   if (req.kind === 'packed') {
     const s = await PackedIdbStore.open(req.name);
     const t = performance.now();
@@ -146,6 +147,7 @@ async function bench(req: BenchRequest): Promise<{ writeMs: number; getMs: numbe
       if (await cold.get(k)) found++;
       getMs.push(performance.now() - t0);
     }
+    halves = halvesOf(getMs);
     await cold.close();
   } else {
     const db = await openDB(req.name, 1, { upgrade: (d) => void d.createObjectStore('kv') });
@@ -162,10 +164,18 @@ async function bench(req: BenchRequest): Promise<{ writeMs: number; getMs: numbe
       if (await db.get('kv', k)) found++;
       getMs.push(performance.now() - t0);
     }
+    halves = halvesOf(getMs);
     db.close();
   }
   await deleteDB(req.name);
-  return { writeMs, getMs, found };
+  return { writeMs, getMs, halvesMs: halves, found };
+}
+
+/** Summed time of the first and second half of the probes (timers in workers are coarse). */
+function halvesOf(ms: number[]): [number, number] {
+  const h = ms.length >> 1;
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return [sum(ms.slice(0, h)), sum(ms.slice(h))];
 }
 
 function cmp(a: Uint8Array, b: Uint8Array): number {
