@@ -1,0 +1,142 @@
+/**
+ * Test page for the light client: exposes `window.lc`, a thin driver the e2e tests call with
+ * `page.evaluate` (bytes as hex, so everything crosses as JSON). It records the client's events
+ * and the main thread's long tasks (PerformanceObserver 'longtask'), which decide where
+ * connections live (DESIGN.md "Threads").
+ */
+import { createLightClient, type LightClient, type LightClientOptions, type ProgressEvent } from '../../src/client/index.ts';
+import { fromHex, toHex } from '../../src/core/bytes.ts';
+import { verifyKeyProof } from '../../src/core/proof.ts';
+
+export interface StartOptions {
+  db: string;
+  writer: string;
+  bootstrap: string[];
+  storageName?: string;
+  ranges?: { start?: string; end?: string }[];
+  websocketsIn?: 'worker' | 'main';
+  transports?: LightClientOptions['transports'];
+  keyLimit?: number;
+  concurrency?: number;
+  autoStart?: boolean;
+}
+
+export interface Recorded {
+  progress: number;
+  last: (Omit<ProgressEvent, 'target'> & { target?: string }) | undefined;
+  synced: { root: string; seq: number; localRoot: string }[];
+  errors: { name: string; message: string; fatal: boolean }[];
+  peers: { peer: string; status: string; transport?: string; via?: string; reason?: string }[];
+  roles: string[];
+  longTasks: { count: number; over50: number; totalMs: number; maxMs: number };
+  startedAt: number;
+}
+
+let client: LightClient | undefined;
+const rec: Recorded = {
+  progress: 0,
+  last: undefined,
+  synced: [],
+  errors: [],
+  peers: [],
+  roles: [],
+  longTasks: { count: 0, over50: 0, totalMs: 0, maxMs: 0 },
+  startedAt: 0,
+};
+
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    rec.longTasks.count++;
+    if (e.duration > 50) rec.longTasks.over50++;
+    rec.longTasks.totalMs += e.duration;
+    rec.longTasks.maxMs = Math.max(rec.longTasks.maxMs, e.duration);
+  }
+}).observe({ type: 'longtask', buffered: true });
+
+const hex = (b: Uint8Array | undefined): string | null => (b ? toHex(b) : null);
+
+const lc = {
+  start(o: StartOptions): void {
+    rec.startedAt = performance.now();
+    client = createLightClient({
+      db: o.db,
+      writer: o.writer,
+      bootstrap: o.bootstrap,
+      allowInsecureLoopback: true,
+      storage: { name: o.storageName },
+      ranges: o.ranges?.map((r) => ({ start: r.start ? fromHex(r.start) : undefined, end: r.end ? fromHex(r.end) : undefined })),
+      websocketsIn: o.websocketsIn,
+      transports: o.transports,
+      autoStart: o.autoStart,
+      sync: { keyLimit: o.keyLimit, concurrency: o.concurrency },
+    });
+    client.on('progress', (p) => {
+      rec.progress++;
+      rec.last = { ...p, target: p.target ? toHex(p.target) : undefined };
+    });
+    client.on('synced', (s) => rec.synced.push({ root: toHex(s.root), seq: s.seq, localRoot: toHex(s.localRoot) }));
+    client.on('error', ({ error, fatal }) => rec.errors.push({ name: error.name, message: error.message, fatal }));
+    client.on('peer', (p) => rec.peers.push(p));
+    client.on('role', (r) => rec.roles.push(r.role));
+  },
+  recorded: (): Recorded => rec,
+  resetLongTasks(): void {
+    rec.longTasks = { count: 0, over50: 0, totalMs: 0, maxMs: 0 };
+  },
+  async synced(timeoutMs: number): Promise<{ root: string; seq: number; localRoot: string; ms: number }> {
+    const s = await client!.synced({ signal: AbortSignal.timeout(timeoutMs) });
+    return { root: toHex(s.root), seq: s.seq, localRoot: toHex(s.localRoot), ms: performance.now() - rec.startedAt };
+  },
+  async get(key: string, consistency?: 'synced' | 'local'): Promise<string | null> {
+    return hex(await client!.get(fromHex(key), { consistency, signal: AbortSignal.timeout(60_000) }));
+  },
+  /** Values of many keys, in order (one round trip each, as an app would). */
+  async getMany(keys: string[]): Promise<(string | null)[]> {
+    const out: (string | null)[] = [];
+    for (const k of keys) out.push(hex(await client!.get(fromHex(k), { signal: AbortSignal.timeout(60_000) })));
+    return out;
+  },
+  async getError(key: string): Promise<string> {
+    try {
+      await client!.get(fromHex(key), { consistency: 'local' });
+      return 'no error';
+    } catch (err) {
+      return (err as Error).name;
+    }
+  },
+  async entries(start?: string, end?: string): Promise<{ key: string; value: string }[]> {
+    const out: { key: string; value: string }[] = [];
+    for await (const kv of client!.entries({ start: start ? fromHex(start) : undefined, end: end ? fromHex(end) : undefined })) {
+      out.push({ key: toHex(kv.key), value: toHex(kv.value) });
+    }
+    return out;
+  },
+  /** prove(key), then check the proof again on this thread as a user would. */
+  async prove(key: string): Promise<{ value: string | null; root: string; seq: number | undefined; nodes: number; checked: boolean }> {
+    const k = fromHex(key);
+    const p = await client!.prove(k);
+    let checked = true;
+    try {
+      verifyKeyProof(p.root, k, p.value, p.proof);
+    } catch {
+      checked = false;
+    }
+    return { value: hex(p.value), root: toHex(p.root), seq: p.seq, nodes: p.proof.length, checked };
+  },
+  async getVerified(key: string): Promise<{ value: string | null; root: string; seq: number; peer: string; ms: number }> {
+    const r = await client!.getVerified(fromHex(key), { signal: AbortSignal.timeout(20_000) });
+    return { value: hex(r.value), root: toHex(r.root), seq: r.seq, peer: r.peer, ms: performance.now() - rec.startedAt };
+  },
+  async status() {
+    const s = await client!.status();
+    return { role: s.role, paused: s.paused, seq: s.seq, synced: s.synced ? toHex(s.synced.root) : null, peers: s.peers, heapUsed: s.heapUsed };
+  },
+  pause: () => client!.pause(),
+  resume: () => client!.resume(),
+  clear: () => client!.clear(),
+  close: () => client?.close(),
+};
+
+(window as unknown as { lc: typeof lc }).lc = lc;
+document.getElementById('out')!.textContent = 'ready';
+(window as unknown as { __ready: boolean }).__ready = true;

@@ -1,0 +1,96 @@
+/**
+ * Errors of the light client's public API (issue 8), one class per condition with a stable
+ * `name` (STYLE.md; callers match on `err.name` or `instanceof`). They cross the worker
+ * boundary as `{name, message, details}` and are rebuilt here by name (`reviveError`), so an
+ * error raised inside the worker arrives on the page as the same class.
+ *
+ * Proof, decode and request errors keep the core's names (spec/merkledb.md §3); the storage
+ * errors are those of the IndexedDB store (`StorageQuotaExceeded` leaves the store readable).
+ */
+import { errorClass, ProofsyncError } from '../core/errors.ts';
+
+export { ProofsyncError };
+
+/** Base of the light client's own errors. */
+export class LightClientError extends ProofsyncError {}
+
+/** The client was closed (`close()`), or its worker went away; create a new one. */
+export const ClientClosed = errorClass(LightClientError, 'ClientClosed');
+/** No bootstrap peer could be reached, or none gave a valid signed announcement. */
+export const NoPeers = errorClass(LightClientError, 'NoPeers');
+/** Every peer asked answered with a proof that does not verify against the signed root. */
+export const InvalidRemoteProof = errorClass(LightClientError, 'InvalidRemoteProof');
+/** The key lies outside the ranges this client syncs (a partial sync): use `getVerified`. */
+export const KeyOutOfScope = errorClass(LightClientError, 'KeyOutOfScope');
+/** An announcement signed by the writer names another database than the one configured. */
+export const WrongDatabase = errorClass(LightClientError, 'WrongDatabase');
+/** `navigator.storage.estimate()` says the sync will not fit; free space or request persistence. */
+export const InsufficientStorage = errorClass(LightClientError, 'InsufficientStorage');
+/** The worker failed to load or crashed (see `cause` / `details.message`). */
+export const WorkerFailed = errorClass(LightClientError, 'WorkerFailed');
+/** The local state could not prove the key (it changed under the proof three times running). */
+export const ProofUnavailable = errorClass(LightClientError, 'ProofUnavailable');
+
+/** An error as it crosses `postMessage` (Error subclasses lose their class in structured clone). */
+export interface SerializedError {
+  name: string;
+  message: string;
+  details?: Record<string, unknown>;
+  stack?: string;
+}
+
+/** Structured-clone-safe details (drops functions and anything that would not clone). */
+function cloneableDetails(details: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!details) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(details)) {
+    if (v === null || ['string', 'number', 'boolean', 'undefined'].includes(typeof v) || v instanceof Uint8Array) out[k] = v;
+  }
+  return out;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof Error) {
+    const details = err instanceof ProofsyncError ? cloneableDetails(err.details) : undefined;
+    // plain-object data of non-ProofsyncError classes (e.g. StorageQuotaExceeded)
+    const own: Record<string, unknown> = {};
+    for (const k of ['attemptedBytes', 'usage', 'quota'] as const) if (k in err) own[k] = (err as unknown as Record<string, unknown>)[k];
+    return { name: err.name, message: err.message, details: details ?? (Object.keys(own).length ? cloneableDetails(own) : undefined), stack: err.stack };
+  }
+  // DOMException in some engines is not instanceof Error
+  const e = err as { name?: unknown; message?: unknown } | null;
+  if (e && typeof e.name === 'string') return { name: e.name, message: String(e.message ?? '') };
+  return { name: 'Error', message: String(err) };
+}
+
+/** A named error rebuilt on the page; `name` is the one raised in the worker. */
+export class RemoteWorkerError extends ProofsyncError {
+  override name: string;
+  constructor(name: string, message: string, details?: Record<string, unknown>) {
+    super(message, details);
+    this.name = name;
+  }
+}
+
+const REVIVERS: Record<string, new (message: string, details?: Record<string, unknown>) => Error> = {
+  ClientClosed,
+  NoPeers,
+  InvalidRemoteProof,
+  KeyOutOfScope,
+  WrongDatabase,
+  InsufficientStorage,
+  WorkerFailed,
+  ProofUnavailable,
+};
+
+/**
+ * Rebuilds an error from the worker: the light client's classes by name; `AbortError` and
+ * `TimeoutError` as `DOMException`s (what `signal.reason` is); anything else (proof errors,
+ * `StorageQuotaExceeded`, ...) as an error carrying the same `name`, `message` and `details`.
+ */
+export function reviveError(e: SerializedError): Error {
+  const cls = Object.hasOwn(REVIVERS, e.name) ? REVIVERS[e.name] : undefined;
+  if (cls) return new cls(e.message, e.details);
+  if (e.name === 'AbortError' || e.name === 'TimeoutError') return new DOMException(e.message, e.name);
+  return new RemoteWorkerError(e.name, e.message, e.details);
+}

@@ -1,0 +1,18 @@
+// The light client's public surface (issue 8): re-exports only (STYLE.md).
+export { createLightClient, LightClient, prefixRange } from './light-client.ts';
+export type { LightClientOptions, CallOptions, ReadOptions, Update, GetResult, KeyRangeOption, ProveResult, StatusResult, SyncTuning, VerifiedResult } from './light-client.ts';
+export type { LightClientEventMap, LightClientEventName, ProgressEvent, SyncedEvent, PeerEvent, AnnouncementEvent, ErrorEvent, RoleEvent, ClientRole } from './events.ts';
+export {
+  LightClientError,
+  ClientClosed,
+  NoPeers,
+  InvalidRemoteProof,
+  KeyOutOfScope,
+  WrongDatabase,
+  InsufficientStorage,
+  WorkerFailed,
+  ProofUnavailable,
+  RemoteWorkerError,
+} from './errors.ts';
+export { StorageQuotaExceeded } from './idb/errors.ts';
+export { verifySingleKey, singleKeyRequest } from './single-key.ts';

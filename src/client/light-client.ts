@@ -1,0 +1,377 @@
+/**
+ * The light client's main-thread API (issue 8): what a dApp embeds. `createLightClient` starts
+ * the worker (worker/entry.ts) that syncs a verified replica of one database into IndexedDB,
+ * and returns a `LightClient` whose calls and events cross to it as typed messages
+ * (worker/protocol.ts). This thread holds no state, does no hashing and no decoding: it only
+ * opens the connections the worker cannot (WebRTC-Direct, worker/bridge-main.ts) and moves
+ * their bytes.
+ *
+ * Trust: the only input trusted is `writer`, the writer's peer id (its Ed25519 key). Every
+ * value the client returns was verified against a root that key signed.
+ */
+import { peerIdFromString } from '@libp2p/peer-id';
+import { ClientClosed, reviveError, WorkerFailed } from './errors.ts';
+import { TypedEmitter, type LightClientEventMap, type WireEvent } from './events.ts';
+import { prefixRange } from './state-sync/ranges.ts';
+import type { MainBridge } from './worker/bridge-main.ts';
+import type {
+  Call,
+  FromWorker,
+  GetResult,
+  KeyRangeOption,
+  ProveResult,
+  Results,
+  StatusResult,
+  SyncTuning,
+  ToWorker,
+  VerifiedResult,
+  WorkerConfig,
+} from './worker/protocol.ts';
+
+export type { GetResult, KeyRangeOption, ProveResult, StatusResult, SyncTuning, VerifiedResult };
+export { prefixRange };
+
+export interface LightClientOptions {
+  /** The database id (the announcements' `db`, as UTF-8; a full node's default is its peer id). */
+  db: string;
+  /** The writer's libp2p peer id (Ed25519): the one key the client trusts. */
+  writer: string;
+  /** Full nodes to dial: multiaddrs with `/p2p/<peer id>` (`/ws`, `/wss`, `/webrtc-direct`). */
+  bootstrap: string[];
+  /** Partial sync: only these inclusive key ranges (see `prefixRange`). Default: everything. */
+  ranges?: KeyRangeOption[];
+  storage?: {
+    /** IndexedDB database name (default `proofsync:<db>`; one per database and range set). */
+    name?: string;
+    /** A first sync fails with `InsufficientStorage` below this much free quota (default 16 MiB; 0: no check). */
+    minFreeBytes?: number;
+  };
+  /** Transports to use (default both); addresses of other transports are skipped. */
+  transports?: ('websockets' | 'webrtc-direct')[];
+  /** Allow loopback and plain `ws://` (local tests and demos only). Default false. */
+  allowInsecureLoopback?: boolean;
+  /**
+   * Where WebSocket connections live: in the worker (default; their bytes never touch the main
+   * thread) or on the main thread beside the WebRTC ones (one libp2p node on the page).
+   */
+  websocketsIn?: 'worker' | 'main';
+  /** A worker to use instead of the bundled entry (e.g. `new Worker(url, { type: 'module' })`). */
+  worker?: Worker;
+  /** Start syncing at once (default true); otherwise at `resume()`. Reads work either way. */
+  autoStart?: boolean;
+  /** Poll `/heads` this often when no gossip peer is connected (default 5,000 ms; 0: never). */
+  headsPollMs?: number;
+  sync?: SyncTuning;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface ReadOptions extends CallOptions {
+  /**
+   * `synced` (default): wait until the local state stands at a signed root this session, then
+   * read. `local`: read what is stored now (every value verified, but ranges still syncing may
+   * be missing or at an older root).
+   */
+  consistency?: 'synced' | 'local';
+}
+
+/** What a subscriber hears (issue 5 adds the delta id and changed keys). */
+export interface Update {
+  root: Uint8Array;
+  seq: number;
+  /** Changed keys in the subscribed range; undefined until live deltas (issue 5) report them. */
+  keys: Uint8Array[] | undefined;
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+const transportOf = (addr: string): 'websockets' | 'webrtc-direct' => (addr.includes('/webrtc') ? 'webrtc-direct' : 'websockets');
+
+function checkOptions(o: LightClientOptions): void {
+  if (typeof o?.db !== 'string' || o.db.length === 0) throw new TypeError('expected a non-empty db name');
+  if (typeof o.writer !== 'string') throw new TypeError('expected the writer peer id as a string');
+  let key: Uint8Array | undefined;
+  try {
+    key = peerIdFromString(o.writer).publicKey?.raw;
+  } catch {
+    // reported below
+  }
+  if (!key || key.length !== 32) throw new TypeError(`expected an Ed25519 peer id for the writer, got ${o.writer}`);
+  if (!Array.isArray(o.bootstrap) || o.bootstrap.length === 0) throw new TypeError('expected at least one bootstrap multiaddr');
+  for (const a of o.bootstrap) if (typeof a !== 'string' || !/\/p2p\/[^/]+$/.test(a)) throw new TypeError(`expected a multiaddr ending in /p2p/<peer id>, got ${a}`);
+  for (const r of o.ranges ?? []) {
+    for (const b of [r.start, r.end]) if (b !== undefined && !(b instanceof Uint8Array)) throw new TypeError('expected Uint8Array range bounds');
+  }
+}
+
+/**
+ * A verified replica of one database, synced by a worker; see `createLightClient`.
+ * Every async call takes `{ signal }` and rejects with its reason when aborted.
+ */
+export class LightClient {
+  readonly db: string;
+  readonly #worker: Worker;
+  readonly #events = new TypedEmitter<LightClientEventMap>();
+  readonly #pending = new Map<number, Pending>();
+  readonly #subscriptions = new Set<{ range: KeyRangeOption; callback: (u: Update) => void }>();
+  #nextId = 1;
+  #closed: Error | undefined;
+  #bridge: Promise<MainBridge | undefined>;
+
+  /** @internal use `createLightClient` */
+  constructor(options: LightClientOptions) {
+    checkOptions(options);
+    this.db = options.db;
+    const transports = options.transports ?? ['websockets', 'webrtc-direct'];
+    const usable = options.bootstrap.filter((a) => transports.includes(transportOf(a)));
+    const inWorker = (a: string): boolean => transportOf(a) === 'websockets' && (options.websocketsIn ?? 'worker') === 'worker';
+    const workerDials = usable.filter(inWorker);
+    const mainDials = usable.filter((a) => !inWorker(a));
+    const config: WorkerConfig = {
+      db: options.db,
+      writer: options.writer,
+      dial: workerDials,
+      bridged: mainDials.length > 0,
+      ranges: options.ranges?.map((r) => ({ start: r.start?.slice(), end: r.end?.slice() })),
+      storageName: options.storage?.name ?? `proofsync:${options.db}`,
+      allowInsecureLoopback: options.allowInsecureLoopback ?? false,
+      sync: { ...options.sync },
+      autoStart: options.autoStart ?? true,
+      minFreeBytes: options.storage?.minFreeBytes ?? 16 * 1024 * 1024,
+      headsPollMs: options.headsPollMs ?? 5_000,
+    };
+    this.#worker = options.worker ?? new Worker(new URL('./worker/entry.ts', import.meta.url), { type: 'module', name: `proofsync:${options.db}` });
+    this.#worker.onmessage = (m: MessageEvent<FromWorker>) => this.#onMessage(m.data);
+    this.#worker.onerror = (e: globalThis.ErrorEvent) => {
+      e.preventDefault?.();
+      this.#fail(new WorkerFailed(`the light client worker failed: ${e.message || 'it could not be loaded'}`, { message: e.message }));
+    };
+    if (mainDials.length === 0) {
+      this.#bridge = Promise.resolve(undefined);
+      this.#post({ type: 'init', config });
+    } else {
+      const channel = new MessageChannel();
+      this.#post({ type: 'init', config, bridge: channel.port2 }, [channel.port2]);
+      // libp2p loads on this thread only when some address needs it
+      this.#bridge = import('./worker/bridge-main.ts').then((m) => m.MainBridge.start(channel.port1, { dial: mainDials, allowInsecureLoopback: config.allowInsecureLoopback }));
+      this.#bridge.catch((err: unknown) => this.#events.emit('error', { error: err as Error, fatal: false }));
+    }
+    this.on('synced', (s) => {
+      for (const sub of this.#subscriptions) sub.callback({ root: s.root, seq: s.seq, keys: undefined });
+    });
+  }
+
+  /**
+   * Listens to an event; returns the function that stops listening.
+   *
+   * @example
+   * client.on('progress', (p) => console.log(`${Math.round(p.fraction * 100)}% via ${p.peersUsed} peers`));
+   * client.on('error', ({ error, fatal }) => fatal && alert(error.message));
+   */
+  on<K extends keyof LightClientEventMap>(type: K, listener: (detail: LightClientEventMap[K]) => void): () => void {
+    return this.#events.on(type, listener);
+  }
+
+  /** Like `on`, for one event. */
+  once<K extends keyof LightClientEventMap>(type: K, listener: (detail: LightClientEventMap[K]) => void): () => void {
+    return this.#events.once(type, listener);
+  }
+
+  /**
+   * Resolves once the local state stands at a signed root (at once if it already does).
+   *
+   * @example
+   * const { root, seq } = await client.synced({ signal: AbortSignal.timeout(60_000) });
+   */
+  synced(o: CallOptions = {}): Promise<Results['synced']> {
+    return this.#call({ method: 'synced' }, o.signal);
+  }
+
+  /**
+   * A key's value from the verified local state (undefined: absent). Keys outside a partial
+   * sync's ranges reject with `KeyOutOfScope`.
+   *
+   * @example
+   * const value = await client.get(key);
+   */
+  async get(key: Uint8Array, o: ReadOptions = {}): Promise<Uint8Array | undefined> {
+    if (!(key instanceof Uint8Array)) throw new TypeError('expected Uint8Array key');
+    return (await this.#call({ method: 'get', key, consistency: o.consistency ?? 'synced' }, o.signal)).value;
+  }
+
+  /**
+   * Key-values of the local state in `[start, end]` (inclusive, either open), in key order.
+   *
+   * @example
+   * for await (const { key, value } of client.entries(prefixRange(prefix))) show(key, value);
+   */
+  async *entries(range: KeyRangeOption = {}, o: ReadOptions & { pageSize?: number } = {}): AsyncIterable<{ key: Uint8Array; value: Uint8Array }> {
+    const pageSize = o.pageSize ?? 1024;
+    let start = range.start;
+    for (;;) {
+      const page = await this.#call({ method: 'list', start, end: range.end, limit: pageSize, consistency: o.consistency ?? 'synced' }, o.signal);
+      yield* page;
+      if (page.length < pageSize) return;
+      const last = page[page.length - 1].key;
+      start = new Uint8Array(last.length + 1); // the next key after `last`
+      start.set(last);
+    }
+  }
+
+  /**
+   * A single-key proof from the local trie against its current root, verified in the worker
+   * before it is returned. `seq` says which signed announcement that root is (undefined while a
+   * sync is in between roots, or for a partial sync's own root).
+   *
+   * @example
+   * const { value, root, proof } = await client.prove(key);
+   * verifyKeyProof(root, key, value, proof); // anyone can check it again
+   */
+  prove(key: Uint8Array, o: CallOptions = {}): Promise<ProveResult> {
+    if (!(key instanceof Uint8Array)) return Promise.reject(new TypeError('expected Uint8Array key'));
+    return this.#call({ method: 'prove', key }, o.signal);
+  }
+
+  /**
+   * A key's value answered by a remote peer and proven against the newest signed root: works
+   * before the local sync has finished, and for keys outside a partial sync. Rejects with
+   * `InvalidRemoteProof` when every peer's proof failed, `NoPeers` when none answered.
+   *
+   * @example
+   * const { value, seq, peer } = await client.getVerified(key, { signal: AbortSignal.timeout(5_000) });
+   */
+  getVerified(key: Uint8Array, o: CallOptions = {}): Promise<VerifiedResult> {
+    if (!(key instanceof Uint8Array)) return Promise.reject(new TypeError('expected Uint8Array key'));
+    return this.#call({ method: 'getVerified', key }, o.signal);
+  }
+
+  /**
+   * Calls `callback` when the state of `range` moves to a new signed root; returns the
+   * unsubscribe function. Until live deltas land (issue 5) it fires at every new synced root
+   * with `keys` undefined.
+   *
+   * @example
+   * const off = client.subscribe(prefixRange(userPrefix), ({ seq }) => refresh(seq));
+   */
+  subscribe(range: KeyRangeOption, callback: (update: Update) => void): () => void {
+    const sub = { range, callback };
+    this.#subscriptions.add(sub);
+    return () => void this.#subscriptions.delete(sub);
+  }
+
+  /** Where the client stands: role, newest announcement, synced root, peers, worker heap. */
+  status(o: CallOptions = {}): Promise<StatusResult> {
+    return this.#call({ method: 'status' }, o.signal);
+  }
+
+  /** Stops syncing after the requests in flight; progress is kept. Reads keep working. */
+  pause(o: CallOptions = {}): Promise<void> {
+    return this.#call({ method: 'pause' }, o.signal);
+  }
+
+  /** Resumes syncing where it stopped (also after a fatal storage error, once space is freed). */
+  resume(o: CallOptions = {}): Promise<void> {
+    return this.#call({ method: 'resume' }, o.signal);
+  }
+
+  /** Deletes the local replica (its IndexedDB database) and, unless paused, syncs again. */
+  clear(o: CallOptions = {}): Promise<void> {
+    return this.#call({ method: 'clear' }, o.signal);
+  }
+
+  /** Stops syncing, closes connections and storage, and terminates the worker. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.#call({ method: 'close' }, AbortSignal.timeout(10_000));
+    } catch {
+      // the worker is terminated below either way
+    }
+    await (await this.#bridge.catch(() => undefined))?.stop();
+    this.#fail(new ClientClosed('the client is closed'));
+  }
+
+  #fail(error: Error): void {
+    if (this.#closed) return;
+    this.#closed = error;
+    this.#worker.terminate();
+    for (const p of this.#pending.values()) p.reject(error);
+    this.#pending.clear();
+    if (error.name !== 'ClientClosed') this.#events.emit('error', { error, fatal: true });
+    this.#subscriptions.clear();
+  }
+
+  #post(m: ToWorker, transfer: Transferable[] = []): void {
+    this.#worker.postMessage(m, transfer);
+  }
+
+  #call<M extends Call['method']>(call: Extract<Call, { method: M }>, signal: AbortSignal | undefined): Promise<Results[M]> {
+    if (this.#closed && call.method !== 'close') return Promise.reject(this.#closed);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const id = this.#nextId++;
+    return new Promise<Results[M]>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (!this.#pending.delete(id)) return;
+        const r = signal!.reason as { name?: string; message?: string } | undefined;
+        this.#post({ type: 'abort', id, reason: { name: r?.name ?? 'AbortError', message: r?.message ?? 'aborted' } });
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(id, {
+        resolve: (v) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(v as Results[M]);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      });
+      this.#post({ type: 'call', id, call });
+    });
+  }
+
+  #onMessage(m: FromWorker): void {
+    if (m.type === 'reply') {
+      const p = this.#pending.get(m.id);
+      if (!p) return;
+      this.#pending.delete(m.id);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(reviveError(m.error));
+      return;
+    }
+    this.#dispatch(m.event);
+  }
+
+  #dispatch(e: WireEvent): void {
+    if (e.type === 'error') this.#events.emit('error', { error: reviveError(e.detail.error), fatal: e.detail.fatal });
+    else (this.#events.emit as (t: string, d: unknown) => void)(e.type, e.detail);
+  }
+}
+
+/**
+ * Starts a light client: a worker that dials `bootstrap`, learns the newest head signed by
+ * `writer`, and syncs a verified replica into IndexedDB, resuming where a previous page left
+ * off. One tab per database syncs; other tabs read the same replica and hear its progress.
+ *
+ * @example
+ * import { createLightClient } from 'proofsync/client';
+ *
+ * const client = createLightClient({
+ *   db: 'inventory',
+ *   writer: '12D3KooW...',
+ *   bootstrap: ['/dns4/node.example.com/tcp/443/wss/p2p/12D3KooW...'],
+ * });
+ * client.on('progress', (p) => console.log(p.phase, p.fraction));
+ * const early = await client.getVerified(key); // proven by a peer, before the sync ends
+ * await client.synced();
+ * const value = await client.get(key);          // from the local verified replica
+ */
+export function createLightClient(options: LightClientOptions): LightClient {
+  return new LightClient(options);
+}

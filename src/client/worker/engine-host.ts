@@ -1,0 +1,516 @@
+/**
+ * The engine host: everything the light client does, run inside the worker (issue 8,
+ * DESIGN.md "The sync flow" steps 1–2). It owns the store, the peers, the newest verified
+ * announcement and the sync, and answers the page's calls. Its I/O comes in through
+ * `HostDeps` (store, lock, channel, event sink), so it runs in Node against a memory store.
+ *
+ * Flow: open the store → take the sync lock if free (`syncer`) or read (`reader`, following the
+ * syncer's events on the BroadcastChannel and waiting to take over its lock) → ask every peer
+ * for its newest signed announcement (verified against the writer key; the highest `seq`
+ * wins) → `syncState` to its `stateRoot` with every connected peer as a source, resuming from
+ * the progress in the store. Newer announcements (gossip or `/heads`) move the target. Every
+ * time the engine stands at its target, `synced` fires.
+ */
+import { peerIdFromString } from '@libp2p/peer-id';
+import { decodeAnnouncement, verifyAnnouncement, type VerifiedAnnouncement } from '../../core/announcement.ts';
+import { compareBytes, equalBytes, toHex } from '../../core/bytes.ts';
+import { ProofError, RootNotFound, SyncStalled } from '../../core/errors.ts';
+import { keyProof, verifyKeyProof } from '../../core/proof.ts';
+import type { KVStore } from '../../core/store.ts';
+import { MerkleTrie, valueKey } from '../../core/trie.ts';
+import { EMPTY_ROOT } from '../../core/types.ts';
+import { InsufficientStorage, InvalidRemoteProof, KeyOutOfScope, NoPeers, ProofUnavailable, serializeError, WrongDatabase } from '../errors.ts';
+import type { ClientRole, ProgressEvent, SyncedEvent, WireEvent } from '../events.ts';
+import { responseSize } from '../network-source.ts';
+import { singleKeyRequest, verifySingleKey } from '../single-key.ts';
+import { syncState } from '../state-sync/driver.ts';
+import type { StateSyncProgress } from '../state-sync/engine.ts';
+import { delay, Latch, PushQueue } from './latch.ts';
+import { peerStateSource, requestHeads, requestRangeProof, type RemotePeer } from './peer-calls.ts';
+import type { GetResult, ProveResult, StatusResult, VerifiedResult, WorkerConfig } from './protocol.ts';
+
+/** The store the host needs: the core's seam plus lifecycle. */
+export interface LocalStore extends KVStore {
+  close(): Promise<void>;
+  estimate?(): Promise<{ available: number | undefined }>;
+}
+
+export interface HostLock {
+  release(): void;
+}
+
+/** What tabs tell each other on the database's BroadcastChannel. */
+export type TabMessage =
+  | { type: 'hello' }
+  | { type: 'progress'; detail: ProgressEvent }
+  | { type: 'synced'; detail: SyncedEvent };
+
+export interface HostDeps {
+  config: WorkerConfig;
+  /** Events for the page. */
+  emit(event: WireEvent): void;
+  openStore(name: string): Promise<LocalStore>;
+  deleteStore(name: string): Promise<void>;
+  /** The sync lock: `tryAcquire` returns null when another tab holds it. */
+  lock: { tryAcquire(): Promise<HostLock | null>; wait(signal: AbortSignal): Promise<HostLock> };
+  /** Other tabs of this database; absent in tests with one tab. */
+  channel?: { post(m: TabMessage): void; subscribe(listener: (m: TabMessage) => void): () => void; close(): void };
+  heapUsed?(): number | undefined;
+}
+
+const HEADS_TIMEOUT_MS = 10_000;
+const VERIFIED_TIMEOUT_MS = 10_000;
+const MAX_BACKOFF_MS = 30_000;
+const KNOWN_ROOTS = 64;
+
+/** One running sync: stopped through its controller; `updates` is the current attempt's target queue. */
+interface SyncRun {
+  controller: AbortController;
+  updates: PushQueue<Uint8Array> | undefined;
+  done: Promise<void>;
+}
+
+const isAbort = (err: unknown): boolean => (err as { name?: string } | null)?.name === 'AbortError';
+
+export class EngineHost {
+  readonly #deps: HostDeps;
+  readonly #config: WorkerConfig;
+  readonly #writerKey: Uint8Array;
+  readonly #dbId: Uint8Array;
+  readonly #peers = new Map<string, RemotePeer>();
+  readonly #announcement = new Latch<VerifiedAnnouncement>();
+  readonly #synced = new Latch<SyncedEvent>();
+  /** Root (hex) → seq of recent signed announcements. */
+  readonly #seqOf = new Map<string, number>();
+  readonly #life = new AbortController();
+  #store: LocalStore | undefined;
+  #role: ClientRole = 'starting';
+  #lock: HostLock | undefined;
+  #paused: boolean;
+  #sync: SyncRun | undefined;
+  #lastProgress: ProgressEvent | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #peerChange = new Latch<true>();
+  #verifiedRound = 0;
+  #fatal = false;
+
+  constructor(deps: HostDeps) {
+    this.#deps = deps;
+    this.#config = deps.config;
+    this.#paused = !deps.config.autoStart;
+    this.#writerKey = peerIdFromString(deps.config.writer).publicKey!.raw;
+    this.#dbId = new TextEncoder().encode(deps.config.db);
+    if (this.#config.ranges) {
+      for (const r of this.#config.ranges) {
+        if (r.start && r.end && compareBytes(r.start, r.end) > 0) throw new RangeError('range start is after its end');
+      }
+    }
+  }
+
+  get role(): ClientRole {
+    return this.#role;
+  }
+
+  // ---- peers and announcements --------------------------------------------------------------
+
+  addPeer(peer: RemotePeer): void {
+    this.#peers.set(peer.id, peer);
+    this.#emit({ type: 'peer', detail: { peer: peer.id, status: 'connected', transport: peer.transport, via: peer.via } });
+    this.#peerChange.set(true);
+    // a late peer may know a newer head
+    if (this.#role !== 'starting') void this.#askHeads([peer]);
+  }
+
+  removePeer(id: string): void {
+    const peer = this.#peers.get(id);
+    if (!peer) return;
+    this.#peers.delete(id);
+    this.#emit({ type: 'peer', detail: { peer: id, status: 'disconnected', transport: peer.transport, via: peer.via } });
+  }
+
+  peerFailed(peer: string, reason: string, transport: RemotePeer['transport'], via: RemotePeer['via']): void {
+    this.#emit({ type: 'peer', detail: { peer, status: 'failed', reason, transport, via } });
+  }
+
+  /** Gossip: an announcement or delta from the database topic (deltas wait for issue 5). */
+  offerGossip(bytes: Uint8Array): void {
+    if (bytes[0] !== 0x02) return; // 0x01: a delta (live updates, issue 5)
+    try {
+      this.#offer(verifyAnnouncement(decodeAnnouncement(bytes), this.#writerKey));
+    } catch {
+      // unsigned, malformed or foreign: gossip is untrusted input
+    }
+  }
+
+  #offer(ann: VerifiedAnnouncement): void {
+    if (!equalBytes(ann.db, this.#dbId)) {
+      this.#emitError(new WrongDatabase(`the writer signed an announcement for database "${new TextDecoder().decode(ann.db)}", not "${this.#config.db}"`), false);
+      return;
+    }
+    const current = this.#announcement.value;
+    if (current && ann.seq <= current.seq) return;
+    this.#seqOf.set(toHex(ann.stateRoot), ann.seq);
+    if (this.#seqOf.size > KNOWN_ROOTS) this.#seqOf.delete(this.#seqOf.keys().next().value!);
+    this.#announcement.set(ann);
+    this.#emit({ type: 'announcement', detail: { seq: ann.seq, root: ann.stateRoot } });
+    this.#sync?.updates?.push(ann.stateRoot);
+  }
+
+  /** Asks `peers` for their heads; resolves when all answered or failed. */
+  async #askHeads(peers: RemotePeer[]): Promise<number> {
+    let ok = 0;
+    await Promise.all(
+      peers.map(async (peer) => {
+        try {
+          this.#offer(await requestHeads(peer, this.#writerKey, { timeoutMs: HEADS_TIMEOUT_MS, signal: this.#life.signal, db: this.#dbId }));
+          ok++;
+        } catch (err) {
+          if (this.#life.signal.aborted) return;
+          this.#emit({ type: 'peer', detail: { peer: peer.id, status: 'penalised', reason: `heads: ${(err as Error).name}: ${(err as Error).message}`, transport: peer.transport, via: peer.via } });
+        }
+      }),
+    );
+    return ok;
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  /**
+   * Opens the store and takes a role; call once the first round of dials has settled
+   * (connected peers added). Then learns the newest head and, as the syncer, syncs.
+   */
+  async start(): Promise<void> {
+    this.#store = await this.#deps.openStore(this.#config.storageName);
+    this.#unsubscribe = this.#deps.channel?.subscribe((m) => this.#onTab(m));
+    const lock = await this.#deps.lock.tryAcquire();
+    if (lock) this.#becomeSyncer(lock);
+    else {
+      this.#setRole('reader');
+      this.#deps.channel?.post({ type: 'hello' });
+      this.#deps.lock.wait(this.#life.signal).then(
+        (l) => this.#becomeSyncer(l),
+        () => {},
+      );
+    }
+    void this.#headsLoop();
+  }
+
+  #setRole(role: ClientRole): void {
+    this.#role = role;
+    this.#emit({ type: 'role', detail: { role } });
+  }
+
+  #becomeSyncer(lock: HostLock): void {
+    if (this.#life.signal.aborted) return lock.release();
+    this.#lock = lock;
+    this.#setRole('syncer');
+    if (!this.#paused) this.#startSync();
+  }
+
+  /** First heads from every peer; then, while no gossip peer is connected, poll. */
+  async #headsLoop(): Promise<void> {
+    const signal = this.#life.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      const peers = [...this.#peers.values()];
+      const answered = peers.length ? await this.#askHeads(peers) : 0;
+      if (signal.aborted) return;
+      if (answered === 0 && !this.#announcement.value) {
+        this.#emitError(new NoPeers(`none of ${peers.length} connected peer(s) gave a signed announcement (${this.#config.dial.length} bootstrap address(es) in the worker${this.#config.bridged ? ', more on the main thread' : ''})`), false);
+        failures++;
+      } else failures = 0;
+      const poll = this.#config.headsPollMs;
+      const gossip = [...this.#peers.values()].some((p) => p.via === 'worker');
+      try {
+        if (!this.#announcement.value) {
+          // nothing yet: retry on a new peer or after a backoff
+          this.#peerChange.reset();
+          await Promise.race([this.#peerChange.wait(signal), delay(Math.min(MAX_BACKOFF_MS, 500 * 2 ** failures), signal)]);
+        } else if (poll > 0 && !gossip) await delay(poll, signal);
+        else return;
+      } catch {
+        return;
+      }
+    }
+  }
+
+  #startSync(): void {
+    if (this.#sync || this.#fatal || this.#role !== 'syncer' || this.#life.signal.aborted) return;
+    const controller = new AbortController();
+    const entry: SyncRun = { controller, updates: undefined, done: Promise.resolve() };
+    entry.done = this.#runSync(controller.signal, entry).finally(() => {
+      if (this.#sync === entry) this.#sync = undefined;
+    });
+    this.#sync = entry;
+  }
+
+  async #stopSync(reason: string): Promise<void> {
+    const s = this.#sync;
+    if (!s) return;
+    s.controller.abort(new DOMException(reason, 'AbortError'));
+    s.updates?.close();
+    await s.done;
+  }
+
+  async #runSync(signal: AbortSignal, entry: { updates: PushQueue<Uint8Array> | undefined }): Promise<void> {
+    let failures = 0;
+    let checkedQuota = false;
+    while (!signal.aborted) {
+      try {
+        const ann = await this.#announcement.wait(signal);
+        const store = this.#store!;
+        if (!checkedQuota) {
+          checkedQuota = true;
+          await this.#checkQuota(store);
+        }
+        const peers = [...this.#peers.values()];
+        if (peers.length === 0) throw new NoPeers('no connected peer to sync from');
+        const timeout = this.#config.sync.requestTimeoutMs ?? 30_000;
+        // a fresh queue per attempt; heads newer than `target` arrive through it
+        const updates = new PushQueue<Uint8Array>();
+        entry.updates = updates;
+        const target = this.#announcement.value?.stateRoot ?? ann.stateRoot;
+        this.#emitProgress(undefined, target);
+        await syncState({
+          store,
+          sources: peers.map((p) => peerStateSource(p, timeout)),
+          target,
+          ranges: this.#config.ranges,
+          targetUpdates: updates,
+          signal,
+          concurrency: this.#config.sync.concurrency,
+          keyLimit: this.#config.sync.keyLimit,
+          requestTimeoutMs: timeout,
+          banAfter: this.#config.sync.banAfter,
+          sizeOf: responseSize,
+          onProgress: (p) => {
+            failures = 0;
+            this.#onProgress(p);
+          },
+          onPenalise: (peer, reason, banned) => {
+            const p = this.#peers.get(peer);
+            this.#emit({ type: 'peer', detail: { peer, status: banned ? 'banned' : 'penalised', reason: `${reason.name}: ${reason.message}`, transport: p?.transport, via: p?.via } });
+          },
+        });
+        return; // only when the updates end (the sync was stopped)
+      } catch (err) {
+        if (signal.aborted || isAbort(err)) return;
+        const name = (err as Error).name;
+        if (name === 'StorageQuotaExceeded' || name === 'InsufficientStorage') {
+          // the store stays at its last committed state and readable; syncing stops
+          this.#fatal = true;
+          this.#emitError(err as Error, true);
+          return;
+        }
+        this.#emitError(err as Error, false);
+        failures++;
+        // stalled (every peer banned or failing) or no peers: wait for a new peer, or back off
+        this.#peerChange.reset();
+        const wait = err instanceof SyncStalled || name === 'NoPeers' ? MAX_BACKOFF_MS : Math.min(MAX_BACKOFF_MS, 250 * 2 ** failures);
+        try {
+          await Promise.race([this.#peerChange.wait(signal), delay(wait, signal)]);
+        } catch {
+          return;
+        }
+      }
+    }
+  }
+
+  async #checkQuota(store: LocalStore): Promise<void> {
+    const min = this.#config.minFreeBytes;
+    if (!(min > 0) || !store.estimate) return;
+    const trie = await MerkleTrie.open(store);
+    if (!equalBytes(trie.root, EMPTY_ROOT)) return; // not a first sync
+    const { available } = await store.estimate();
+    if (available !== undefined && available < min) {
+      throw new InsufficientStorage(`only ${available} bytes of storage quota are free; the sync needs at least ${min}. Free space or call navigator.storage.persist() from the page.`, { available, needed: min });
+    }
+  }
+
+  #onProgress(p: StateSyncProgress): void {
+    const detail = this.#emitProgress(p, p.target);
+    if (p.phase === 'at-target') {
+      const synced: SyncedEvent = { root: p.target, seq: this.#seqOf.get(toHex(p.target)) ?? detail.seq ?? -1, localRoot: p.localRoot };
+      this.#synced.set(synced);
+      this.#emit({ type: 'synced', detail: synced });
+      this.#deps.channel?.post({ type: 'synced', detail: synced });
+    }
+  }
+
+  #emitProgress(p: StateSyncProgress | undefined, target: Uint8Array): ProgressEvent {
+    const detail: ProgressEvent = {
+      phase: p?.phase ?? 'connecting',
+      role: this.#role,
+      target,
+      seq: this.#seqOf.get(toHex(target)),
+      keyValues: p?.keyValuesReceived ?? 0,
+      bytes: p?.bytesReceived ?? 0,
+      requests: p?.requests ?? 0,
+      rangesDone: p?.rangesDone ?? 0,
+      fraction: p?.fractionDone ?? 0,
+      peersUsed: p?.peersUsed ?? 0,
+      peersBanned: p?.peersBanned ?? 0,
+      proofsRejected: p?.proofsRejected ?? 0,
+      targetUpdates: p?.targetUpdates ?? 0,
+    };
+    this.#lastProgress = detail;
+    this.#emit({ type: 'progress', detail });
+    this.#deps.channel?.post({ type: 'progress', detail });
+    return detail;
+  }
+
+  #onTab(m: TabMessage): void {
+    if (m.type === 'hello') {
+      // a new reader: tell it where the sync stands
+      if (this.#role !== 'syncer') return;
+      if (this.#lastProgress) this.#deps.channel?.post({ type: 'progress', detail: this.#lastProgress });
+      if (this.#synced.value) this.#deps.channel?.post({ type: 'synced', detail: this.#synced.value });
+      return;
+    }
+    if (this.#role !== 'reader') return;
+    if (m.type === 'progress') this.#emit({ type: 'progress', detail: { ...m.detail, role: 'reader' } });
+    else {
+      this.#synced.set(m.detail);
+      this.#emit({ type: 'synced', detail: m.detail });
+    }
+  }
+
+  // ---- calls --------------------------------------------------------------------------------
+
+  pause(): void {
+    this.#paused = true;
+    void this.#stopSync('paused');
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#fatal = false;
+    this.#startSync();
+  }
+
+  async synced(signal?: AbortSignal): Promise<SyncedEvent> {
+    return this.#synced.wait(signal);
+  }
+
+  #inScope(key: Uint8Array): boolean {
+    const ranges = this.#config.ranges;
+    if (!ranges) return true;
+    return ranges.some((r) => (!r.start || compareBytes(key, r.start) >= 0) && (!r.end || compareBytes(key, r.end) <= 0));
+  }
+
+  async get(key: Uint8Array, consistency: 'synced' | 'local', signal?: AbortSignal): Promise<GetResult> {
+    if (!(key instanceof Uint8Array)) throw new TypeError('expected Uint8Array key');
+    if (!this.#inScope(key)) throw new KeyOutOfScope('the key lies outside the ranges this client syncs; use getVerified', { key });
+    if (consistency === 'synced') await this.#synced.wait(signal);
+    return { key, value: await this.#store!.get(valueKey(key)) };
+  }
+
+  async list(start: Uint8Array | undefined, end: Uint8Array | undefined, limit: number, consistency: 'synced' | 'local', signal?: AbortSignal): Promise<{ key: Uint8Array; value: Uint8Array }[]> {
+    if (consistency === 'synced') await this.#synced.wait(signal);
+    const trie = await MerkleTrie.open(this.#store!);
+    const out: { key: Uint8Array; value: Uint8Array }[] = [];
+    for await (const kv of trie.entries(start, end, limit)) {
+      signal?.throwIfAborted();
+      out.push({ key: kv.key, value: kv.value });
+    }
+    return out;
+  }
+
+  /** A single-key proof from the local trie, verified before it is returned. */
+  async prove(key: Uint8Array, signal?: AbortSignal): Promise<ProveResult> {
+    if (!(key instanceof Uint8Array)) throw new TypeError('expected Uint8Array key');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      signal?.throwIfAborted();
+      const trie = await MerkleTrie.open(this.#store!);
+      if (equalBytes(trie.root, EMPTY_ROOT)) throw new ProofUnavailable('the local state is empty: nothing is synced yet');
+      const { value, proof } = await keyProof(trie.view(), key);
+      try {
+        // a commit between reading the root and the nodes gives a proof that does not verify
+        verifyKeyProof(trie.root, key, value, proof);
+      } catch (err) {
+        if (err instanceof ProofError) continue;
+        throw err;
+      }
+      return { key, value, root: trie.root, proof, seq: this.#seqOf.get(toHex(trie.root)) };
+    }
+    throw new ProofUnavailable('the local state changed under the proof three times; try again');
+  }
+
+  /** The key's value proven by a peer against the newest signed root. */
+  async getVerified(key: Uint8Array, signal?: AbortSignal): Promise<VerifiedResult> {
+    if (!(key instanceof Uint8Array)) throw new TypeError('expected Uint8Array key');
+    const ann = await this.#announcement.wait(signal);
+    const root = ann.stateRoot;
+    const request = singleKeyRequest(root, key);
+    const peers = [...this.#peers.values()];
+    if (peers.length === 0) throw new NoPeers('no connected peer to ask');
+    // spread the questions: start with a different peer each time
+    const first = this.#verifiedRound++ % peers.length;
+    const rejected: string[] = [];
+    const failed: string[] = [];
+    for (let i = 0; i < peers.length; i++) {
+      const peer = peers[(first + i) % peers.length];
+      let proof;
+      try {
+        proof = await requestRangeProof(peer, request, { timeoutMs: VERIFIED_TIMEOUT_MS, signal });
+      } catch (err) {
+        signal?.throwIfAborted();
+        if (!(err instanceof RootNotFound)) failed.push(`${peer.id}: ${(err as Error).name}`);
+        continue;
+      }
+      try {
+        return { key, value: verifySingleKey(root, key, proof), root, seq: ann.seq, peer: peer.id };
+      } catch (err) {
+        if (!(err instanceof ProofError)) throw err;
+        rejected.push(`${peer.id}: ${err.name}`);
+        this.#emit({ type: 'peer', detail: { peer: peer.id, status: 'penalised', reason: `single-key proof: ${err.name}: ${err.message}`, transport: peer.transport, via: peer.via } });
+      }
+    }
+    if (rejected.length) throw new InvalidRemoteProof(`no valid proof of the key at seq ${ann.seq}: ${rejected.join(', ')}`, { rejected: rejected.length });
+    throw new NoPeers(`no peer answered for the key at seq ${ann.seq}: ${failed.join(', ') || 'none has that root'}`);
+  }
+
+  async clear(): Promise<void> {
+    await this.#stopSync('clearing');
+    await this.#store?.close();
+    await this.#deps.deleteStore(this.#config.storageName);
+    this.#synced.reset();
+    this.#fatal = false;
+    this.#store = await this.#deps.openStore(this.#config.storageName);
+    if (!this.#paused) this.#startSync();
+  }
+
+  status(): StatusResult {
+    const ann = this.#announcement.value;
+    return {
+      role: this.#role,
+      paused: this.#paused,
+      seq: ann?.seq,
+      target: ann?.stateRoot,
+      synced: this.#synced.value,
+      peers: [...this.#peers.values()].map((p) => ({ peer: p.id, via: p.via, transport: p.transport })),
+      heapUsed: this.#deps.heapUsed?.(),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#role === 'closed') return;
+    this.#life.abort(new DOMException('the client closed', 'AbortError'));
+    await this.#stopSync('closing');
+    this.#unsubscribe?.();
+    this.#deps.channel?.close();
+    this.#lock?.release();
+    await this.#store?.close();
+    this.#setRole('closed');
+  }
+
+  // ---- events -------------------------------------------------------------------------------
+
+  #emit(event: WireEvent): void {
+    this.#deps.emit(event);
+  }
+
+  #emitError(error: Error, fatal: boolean): void {
+    this.#emit({ type: 'error', detail: { error: serializeError(error), fatal } });
+  }
+}

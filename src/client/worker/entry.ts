@@ -1,0 +1,149 @@
+/**
+ * The light client's dedicated module worker (issue 8; DESIGN.md "Threads in the browser"):
+ * the engine host, its own libp2p node for WebSocket peers (with gossipsub for new
+ * announcements), the IndexedDB store, the sync lock and the tab channel. The page talks to it
+ * with the messages of protocol.ts; connections the worker cannot hold arrive over the bridge
+ * port.
+ *
+ * Spawned by `createLightClient` as
+ * `new Worker(new URL('./worker/entry.ts', import.meta.url), { type: 'module' })`.
+ */
+/// <reference lib="webworker" />
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { gossipsub } from '@libp2p/gossipsub';
+import { identify } from '@libp2p/identify';
+import { webSockets } from '@libp2p/websockets';
+import { multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { deleteDB } from 'idb';
+import { databaseTopic } from '../../protocol/ids.ts';
+import { ClientClosed, serializeError } from '../errors.ts';
+import { acquireSyncLock, PackedIdbStore, SyncChannel, waitForSyncLock } from '../idb/index.ts';
+import { browserConnectionGater } from '../transport.ts';
+import { WorkerBridge } from './bridge-worker.ts';
+import { EngineHost, type TabMessage } from './engine-host.ts';
+import { libp2pRequester } from './peer-calls.ts';
+import type { Call, FromWorker, ToWorker, WorkerConfig } from './protocol.ts';
+
+declare const self: DedicatedWorkerGlobalScope;
+
+const post = (m: FromWorker): void => self.postMessage(m);
+const calls = new Map<number, AbortController>();
+let host: EngineHost | undefined;
+let ready: Promise<EngineHost> | undefined;
+let teardown: (() => Promise<void>) | undefined;
+
+async function createNode(config: WorkerConfig): Promise<Libp2p<{ pubsub: ReturnType<ReturnType<typeof gossipsub>> }>> {
+  return createLibp2p({
+    addresses: { listen: [] },
+    transports: [webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: browserConnectionGater({ allowInsecureLoopback: config.allowInsecureLoopback }),
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
+    },
+  }) as never;
+}
+
+async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): Promise<EngineHost> {
+  const channel = new SyncChannel<TabMessage>(config.db);
+  const h = new EngineHost({
+    config,
+    emit: (event) => post({ type: 'event', event }),
+    openStore: (name) => PackedIdbStore.open(name),
+    deleteStore: (name) => deleteDB(name),
+    lock: { tryAcquire: () => acquireSyncLock(config.storageName), wait: (signal) => waitForSyncLock(config.storageName, { signal }) },
+    channel,
+    heapUsed: () => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize,
+  });
+  host = h;
+
+  // peers held by the main thread (WebRTC-Direct; WebSockets when told to keep them there)
+  const bridge = bridgePort
+    ? new WorkerBridge(bridgePort, (n) => {
+        if (n.status === 'connected') h.addPeer(bridge!.peer(n.peer, n.transport));
+        else if (n.status === 'disconnected') h.removePeer(n.peer);
+        else h.peerFailed(n.peer, n.reason ?? 'dial failed', n.transport, 'main');
+      })
+    : undefined;
+
+  // peers held here: WebSockets, and gossip for new announcements
+  let node: Awaited<ReturnType<typeof createNode>> | undefined;
+  if (config.dial.length) {
+    node = await createNode(config);
+    const topic = databaseTopic(config.db);
+    node.services.pubsub.addEventListener('message', (evt) => {
+      if (evt.detail.topic === topic) h.offerGossip(evt.detail.data);
+    });
+    node.services.pubsub.subscribe(topic);
+    node.addEventListener('peer:disconnect', (e) => h.removePeer(e.detail.toString()));
+  }
+  const dials = config.dial.map(async (addr) => {
+    try {
+      const conn = await node!.dial(multiaddr(addr), { signal: AbortSignal.timeout(15_000) });
+      h.addPeer({ id: conn.remotePeer.toString(), transport: 'websockets', via: 'worker', request: libp2pRequester(node!, conn.remotePeer) });
+    } catch (err) {
+      h.peerFailed(addr.match(/\/p2p\/([^/]+)/)?.[1] ?? addr, `${(err as Error).name}: ${(err as Error).message}`, 'websockets', 'worker');
+    }
+  });
+  await Promise.all([...dials, bridge?.dialed()]);
+  teardown = async () => {
+    await h.close();
+    bridge?.close();
+    await node?.stop();
+  };
+  await h.start();
+  return h;
+}
+
+async function run(h: EngineHost, call: Call, signal: AbortSignal): Promise<unknown> {
+  switch (call.method) {
+    case 'get':
+      return h.get(call.key, call.consistency, signal);
+    case 'list':
+      return h.list(call.start, call.end, call.limit, call.consistency, signal);
+    case 'prove':
+      return h.prove(call.key, signal);
+    case 'getVerified':
+      return h.getVerified(call.key, signal);
+    case 'synced':
+      return h.synced(signal);
+    case 'status':
+      return h.status();
+    case 'pause':
+      return h.pause();
+    case 'resume':
+      return h.resume();
+    case 'clear':
+      return h.clear();
+    case 'close':
+      await teardown?.();
+      return undefined;
+  }
+}
+
+self.onmessage = (m: MessageEvent<ToWorker>) => {
+  const msg = m.data;
+  if (msg.type === 'init') {
+    ready ??= init(msg.config, msg.bridge);
+    ready.catch((err: unknown) => post({ type: 'event', event: { type: 'error', detail: { error: serializeError(err), fatal: true } } }));
+    return;
+  }
+  if (msg.type === 'abort') {
+    calls.get(msg.id)?.abort(new DOMException(msg.reason.message, msg.reason.name));
+    return;
+  }
+  const controller = new AbortController();
+  calls.set(msg.id, controller);
+  const started = ready ?? Promise.reject(new ClientClosed('the worker was not initialised'));
+  started
+    .then((h) => (h.role === 'closed' && msg.call.method !== 'close' ? Promise.reject(new ClientClosed('the client is closed')) : run(h, msg.call, controller.signal)))
+    .then(
+      (value) => post({ type: 'reply', id: msg.id, ok: true, value }),
+      (err: unknown) => post({ type: 'reply', id: msg.id, ok: false, error: serializeError(err) }),
+    )
+    .finally(() => calls.delete(msg.id));
+};

@@ -1,0 +1,84 @@
+/**
+ * A value that is set at some point and can be awaited with an `AbortSignal`: the worker's
+ * "is there an announcement yet", "has the state been synced yet". `reset` makes later waiters
+ * wait again (after `clear()`).
+ */
+export class Latch<T> {
+  #value: T | undefined;
+  #waiters = new Set<(v: T) => void>();
+
+  get value(): T | undefined {
+    return this.#value;
+  }
+
+  set(value: T): void {
+    this.#value = value;
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const w of waiters) w(value);
+  }
+
+  reset(): void {
+    this.#value = undefined;
+  }
+
+  wait(signal?: AbortSignal): Promise<T> {
+    if (this.#value !== undefined) return Promise.resolve(this.#value);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#waiters.delete(done);
+        reject(signal!.reason);
+      };
+      const done = (v: T): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(v);
+      };
+      this.#waiters.add(done);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+/** An async iterable fed by `push`, ended by `close` (the sync's `targetUpdates`). */
+export class PushQueue<T> implements AsyncIterable<T> {
+  readonly #items: T[] = [];
+  #wake: (() => void) | undefined;
+  #closed = false;
+
+  push(item: T): void {
+    if (this.#closed) return;
+    this.#items.push(item);
+    this.#wake?.();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      while (this.#items.length) yield this.#items.shift()!;
+      if (this.#closed) return;
+      await new Promise<void>((r) => (this.#wake = r));
+      this.#wake = undefined;
+    }
+  }
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason (backoff between retries). */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,161 @@
+/**
+ * The typed messages between the page and the light client's worker (issue 8, DESIGN.md
+ * "Threads in the browser"). Two channels:
+ *
+ * - the worker's own port (page ↔ worker): `init` once, then calls with ids and their replies,
+ *   aborts, and events flowing to the page;
+ * - the *bridge* port (worker ↔ main thread): the worker asks the main thread to run one
+ *   request/response exchange on a connection the worker cannot hold (WebRTC needs
+ *   `RTCPeerConnection`, which workers lack). Only bytes move: the request body and the
+ *   response frame are `ArrayBuffer`s, transferred, never copied or decoded on the main thread
+ *   (smoldot's pattern). Decoding and verification stay in the worker.
+ *
+ * Everything here is structured-clone safe (Uint8Array, Map, plain objects).
+ */
+import type { SerializedError } from '../errors.ts';
+import type { WireEvent } from '../events.ts';
+import type { ProofNode } from '../../core/types.ts';
+
+export interface KeyRangeOption {
+  /** Inclusive lower bound; absent: from the first key. */
+  start?: Uint8Array;
+  /** Inclusive upper bound; absent: to the last key. */
+  end?: Uint8Array;
+}
+
+export interface SyncTuning {
+  /** Requests in flight (default 4). */
+  concurrency?: number;
+  /** Key-values per request (default 2048). */
+  keyLimit?: number;
+  /** Per-request deadline (default 30,000 ms). */
+  requestTimeoutMs?: number;
+  /** Invalid proofs before a peer is banned (default 3). */
+  banAfter?: number;
+}
+
+/** What the worker needs to run; built by `createLightClient` from its options. */
+export interface WorkerConfig {
+  db: string;
+  /** The writer's peer id (Ed25519): the trust anchor. */
+  writer: string;
+  /** Bootstrap multiaddrs the worker dials itself (WebSockets). */
+  dial: string[];
+  /** Whether a bridge port comes with `init` (peers held by the main thread). */
+  bridged: boolean;
+  ranges: KeyRangeOption[] | undefined;
+  /** IndexedDB database name. */
+  storageName: string;
+  allowInsecureLoopback: boolean;
+  sync: SyncTuning;
+  /** Start syncing at once (default true); otherwise on `resume()`. */
+  autoStart: boolean;
+  /** Fail a first sync with `InsufficientStorage` when the origin has less free quota (bytes). */
+  minFreeBytes: number;
+  /** Poll `/heads` this often when no gossip peer is connected (ms; 0: never). */
+  headsPollMs: number;
+}
+
+export interface GetResult {
+  key: Uint8Array;
+  /** undefined: the key is absent. */
+  value: Uint8Array | undefined;
+}
+
+export interface ProveResult extends GetResult {
+  /** The local trie root the proof is against (verified before it was returned). */
+  root: Uint8Array;
+  /** The node path from the root toward the key (spec/merkledb.md §3, single-key proof). */
+  proof: ProofNode[];
+  /** The `seq` of the signed announcement whose root this is, when it is one. */
+  seq: number | undefined;
+}
+
+export interface VerifiedResult extends GetResult {
+  /** The signed state root the answer was proven against, and its announcement's `seq`. */
+  root: Uint8Array;
+  seq: number;
+  /** The peer that answered. */
+  peer: string;
+}
+
+export interface StatusResult {
+  role: 'starting' | 'syncer' | 'reader' | 'closed';
+  paused: boolean;
+  /** Newest verified announcement. */
+  seq: number | undefined;
+  target: Uint8Array | undefined;
+  /** Set once the local state stands at a signed root this session. */
+  synced: { root: Uint8Array; seq: number; localRoot: Uint8Array } | undefined;
+  peers: { peer: string; via: 'worker' | 'main'; transport: 'websockets' | 'webrtc-direct' }[];
+  /** JS heap of the worker, where the engine reports it (Chromium's `performance.memory`). */
+  heapUsed: number | undefined;
+}
+
+/** Calls the page makes; `Results[method]` is the reply. */
+export type Call =
+  | { method: 'get'; key: Uint8Array; consistency: 'synced' | 'local' }
+  | { method: 'list'; start: Uint8Array | undefined; end: Uint8Array | undefined; limit: number; consistency: 'synced' | 'local' }
+  | { method: 'prove'; key: Uint8Array }
+  | { method: 'getVerified'; key: Uint8Array }
+  | { method: 'synced' }
+  | { method: 'status' }
+  | { method: 'pause' }
+  | { method: 'resume' }
+  | { method: 'clear' }
+  | { method: 'close' };
+
+export interface Results {
+  get: GetResult;
+  list: { key: Uint8Array; value: Uint8Array }[];
+  prove: ProveResult;
+  getVerified: VerifiedResult;
+  synced: { root: Uint8Array; seq: number; localRoot: Uint8Array };
+  status: StatusResult;
+  pause: void;
+  resume: void;
+  clear: void;
+  close: void;
+}
+
+export type Method = Call['method'];
+
+/** Page → worker. */
+export type ToWorker =
+  | { type: 'init'; config: WorkerConfig; bridge?: MessagePort }
+  | { type: 'call'; id: number; call: Call }
+  | { type: 'abort'; id: number; reason: SerializedError };
+
+/** Worker → page. */
+export type FromWorker =
+  | { type: 'reply'; id: number; ok: true; value: unknown }
+  | { type: 'reply'; id: number; ok: false; error: SerializedError }
+  | { type: 'event'; event: WireEvent };
+
+/** Worker → main thread, on the bridge port. */
+export type BridgeRequest =
+  | {
+      type: 'request';
+      id: number;
+      /** Peer id of a connection the main thread holds. */
+      peer: string;
+      protocol: string;
+      body: ArrayBuffer;
+      maxResponseBytes: number;
+      timeoutMs: number;
+    }
+  | { type: 'cancel'; id: number };
+
+/** Main thread → worker, on the bridge port. */
+export type BridgeReply =
+  | { type: 'response'; id: number; body: ArrayBuffer }
+  | { type: 'failure'; id: number; error: SerializedError }
+  | { type: 'peer'; peer: string; status: 'connected' | 'disconnected' | 'failed'; transport: 'websockets' | 'webrtc-direct'; addr: string; reason?: string }
+  /** The first round of dials has settled (each peer connected or failed). */
+  | { type: 'dialed' };
+
+/** A Uint8Array's bytes as an ArrayBuffer of exactly that length, ready to transfer. */
+export function transferable(bytes: Uint8Array): ArrayBuffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
+  return bytes.slice().buffer as ArrayBuffer;
+}
