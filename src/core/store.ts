@@ -9,6 +9,7 @@ export type BatchOp =
   | { type: 'put'; key: Uint8Array; value: Uint8Array }
   | { type: 'del'; key: Uint8Array };
 
+/** Bounds of a scan; with both bounds of one side given, the stricter one applies. */
 export interface IterateOptions {
   gte?: Uint8Array;
   gt?: Uint8Array;
@@ -89,10 +90,21 @@ export class MemoryStore implements KVStore {
 
   *iterateSync(o: IterateOptions): Iterable<[Uint8Array, Uint8Array]> {
     const e = this.entries();
-    let lo = o.gte ? this.lowerBound(o.gte) : o.gt ? this.lowerBound(o.gt) : 0;
-    if (o.gt && lo < e.length && compareBytes(e[lo][0], o.gt) === 0) lo++;
-    let hi = o.lte ? this.lowerBound(o.lte) : o.lt ? this.lowerBound(o.lt) : e.length;
-    if (o.lte && hi < e.length && compareBytes(e[hi][0], o.lte) === 0) hi++;
+    // With both bounds of a side given, the stricter one applies.
+    let lo = 0;
+    if (o.gte) lo = Math.max(lo, this.lowerBound(o.gte));
+    if (o.gt) {
+      let g = this.lowerBound(o.gt);
+      if (g < e.length && compareBytes(e[g][0], o.gt) === 0) g++;
+      lo = Math.max(lo, g);
+    }
+    let hi = e.length;
+    if (o.lt) hi = Math.min(hi, this.lowerBound(o.lt));
+    if (o.lte) {
+      let l = this.lowerBound(o.lte);
+      if (l < e.length && compareBytes(e[l][0], o.lte) === 0) l++;
+      hi = Math.min(hi, l);
+    }
     const limit = o.limit ?? Infinity;
     let n = 0;
     const snapshot = e;
