@@ -84,6 +84,18 @@ async function runNode(argv: string[]): Promise<number> {
   const simulate = o['simulate-writes'] === undefined ? undefined : Number(o['simulate-writes']);
   if (simulate !== undefined && !(simulate > 0)) throw new UsageError('--simulate-writes must be a positive number of commits per second');
   const onProgress = progressPrinter();
+  // Signals are taken from the start: one that arrives while the node starts (a long
+  // --generate) stops it as soon as it is up, never half-way through a bulk load.
+  let signalled: string | undefined;
+  let onStopRequest: (() => void) | undefined;
+  const onSignal = (sig: string): void => {
+    if (signalled) return;
+    signalled = sig;
+    process.stderr.write(`${sig}: stopping\n`);
+    onStopRequest?.();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const node = await startFullNode({
     dataDir: o.data,
     listen: o.listen,
@@ -115,18 +127,18 @@ async function runNode(argv: string[]): Promise<number> {
   ];
   process.stdout.write(lines.join('\n') + '\n');
   await new Promise<void>((resolve) => {
-    const onSignal = (sig: string): void => {
-      process.stderr.write(`${sig}: stopping\n`);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      node.stop().then(resolve, (err: unknown) => {
-        process.stderr.write(`stop failed: ${(err as Error).message}\n`);
-        resolve();
-      });
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    onStopRequest = resolve;
+    if (signalled) resolve();
   });
+  try {
+    await node.stop();
+  } catch (err) {
+    process.stderr.write(`stop failed: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   return 0;
 }
 
