@@ -10,7 +10,7 @@ import { toHex } from '../src/core/bytes.ts';
 import { generateKeyValues } from '../src/node/generate.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
 import { Cleanup, launchChromium, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
-import type { Recorded, StartOptions } from './light-client/main.ts';
+import type { Lc, Recorded, StartOptions } from './light-client/main.ts';
 
 const N = 12_000;
 const SEED = 1;
@@ -21,21 +21,6 @@ let browser: Browser;
 const expected = new Map(generateKeyValues(N, SEED).map((kv) => [toHex(kv.key), toHex(kv.value)]));
 const sampleKeys = [...expected.keys()].filter((_, i) => i % 997 === 0);
 
-type Lc = {
-  start(o: StartOptions): void;
-  recorded(): Recorded;
-  synced(timeoutMs: number): Promise<{ root: string; seq: number; localRoot: string; ms: number }>;
-  get(key: string, consistency?: 'synced' | 'local'): Promise<string | null>;
-  getMany(keys: string[]): Promise<(string | null)[]>;
-  getError(key: string): Promise<string>;
-  entries(start?: string, end?: string): Promise<{ key: string; value: string }[]>;
-  prove(key: string): Promise<{ value: string | null; root: string; seq: number | undefined; nodes: number; checked: boolean }>;
-  getVerified(key: string): Promise<{ value: string | null; root: string; seq: number; peer: string; ms: number }>;
-  status(): Promise<{ role: string; paused: boolean; seq: number | undefined; synced: string | null; peers: unknown[]; heapUsed: number | undefined }>;
-  pause(): Promise<void>;
-  resume(): Promise<void>;
-  close(): Promise<void>;
-};
 declare const lc: Lc;
 
 async function status(n: NodeProcess): Promise<{ root: string; seq: number }> {
@@ -110,4 +95,147 @@ describe('light client: full sync', () => {
       }
     });
   }
+});
+
+/** Polls the page's recorded events until `ready` holds (a deadline, no fixed sleeps). */
+async function waitRecorded(page: Page, ready: (r: Recorded) => boolean, what: string, timeoutMs = 60_000): Promise<Recorded> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await page.evaluate(() => lc.recorded());
+    if (ready(r)) return r;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(r)}`);
+    await page.waitForTimeout(50); // a polling interval, not a wait for the condition
+  }
+}
+
+describe('light client: resume', () => {
+  it('a reload in the middle of a sync resumes; under 2% of the bytes are fetched again', async () => {
+    // small requests so that a reload lands mid-sync and little is in flight when it does
+    const tuning = { keyLimit: 64, concurrency: 2 };
+    const fresh = await openClientPage();
+    let full: number;
+    try {
+      const before = await servedBytes(node);
+      await start(fresh.page, { ...baseOptions('resume-reference'), ...tuning });
+      await fresh.page.evaluate(() => lc.synced(90_000));
+      full = (await servedBytes(node)) - before;
+    } finally {
+      await fresh.page.close();
+    }
+
+    const { page, log } = await openClientPage();
+    try {
+      const before = await servedBytes(node);
+      await start(page, { ...baseOptions('resume'), ...tuning });
+      const mid = await waitRecorded(page, (r) => (r.last?.fraction ?? 0) >= 0.3, 'a third of the sync');
+      await page.reload();
+      await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
+      await start(page, { ...baseOptions('resume'), ...tuning });
+      const synced = await page.evaluate(() => lc.synced(90_000));
+      const after = await page.evaluate(() => lc.recorded());
+      const total = (await servedBytes(node)) - before;
+      const again = total - full;
+      const ctx = context({ log }, JSON.stringify({ full, total, again, mid: mid.last, after: after.last }));
+      expect(synced.root, ctx).toBe((await status(node)).root);
+      expect(mid.last!.fraction, ctx).toBeLessThan(1);
+      // the second session fetched only what was missing
+      expect(after.last!.keyValues, ctx).toBeLessThan(N * 0.75);
+      expect(again / full, ctx).toBeLessThan(0.02);
+      if (process.env.E2E_VERBOSE) console.info('resume', JSON.stringify({ full, total, againPercent: (100 * again) / full, midFraction: mid.last!.fraction }));
+      expect(await page.evaluate((k) => lc.get(k), sampleKeys[3])).toBe(expected.get(sampleKeys[3]));
+    } finally {
+      await page.evaluate(() => lc.close()).catch(() => {});
+      await page.close();
+    }
+  });
+});
+
+describe('light client: partial sync', () => {
+  it('syncs only a key range, and every stored value is proven by a peer', async () => {
+    const { page, log } = await openClientPage();
+    try {
+      // inclusive [80, 88]: every key starting with 0x80..0x87 (keys are 32 bytes)
+      await start(page, { ...baseOptions('partial'), ranges: [{ start: '80', end: '88' }] });
+      const synced = await page.evaluate(() => lc.synced(90_000));
+      const writer = await status(node);
+      expect(synced.root).toBe(writer.root);
+      expect(synced.localRoot).not.toBe(writer.root);
+      const local = await page.evaluate(() => lc.entries());
+      const inRange = [...expected].filter(([k]) => k >= '80' && k < '88').sort(([a], [b]) => (a < b ? -1 : 1));
+      expect(local.length, context({ log })).toBe(inRange.length);
+      expect(local.map((e) => [e.key, e.value])).toEqual(inRange);
+      expect(await page.evaluate((es) => lc.verifyAll(es), local)).toEqual([]);
+      const outside = [...expected.keys()].find((k) => k < '80')!;
+      expect(await page.evaluate((k) => lc.getError(k), outside)).toBe('KeyOutOfScope');
+      // getVerified still answers outside the range
+      expect((await page.evaluate((k) => lc.getVerified(k), outside)).value).toBe(expected.get(outside));
+    } finally {
+      await page.evaluate(() => lc.close()).catch(() => {});
+      await page.close();
+    }
+  });
+});
+
+describe('light client: getVerified', () => {
+  it('answers from a peer, proven against the signed root, before the local sync has finished', async () => {
+    const { page, log } = await openClientPage();
+    try {
+      // a slow sync (small requests, one at a time) so the answers come first
+      await start(page, { ...baseOptions('verified'), keyLimit: 32, concurrency: 1 });
+      const key = sampleKeys[5];
+      const present = await page.evaluate((k) => lc.getVerified(k), key);
+      const absent = await page.evaluate((k) => lc.getVerified(k), 'ff'.repeat(31) + '00');
+      const rec = await page.evaluate(() => lc.recorded());
+      const writer = await status(node);
+      expect(rec.synced, context({ log })).toEqual([]);
+      expect(present).toMatchObject({ value: expected.get(key), root: writer.root, seq: writer.seq, peer: node.file.peerId });
+      expect(absent.value).toBeNull();
+      if (process.env.E2E_VERBOSE) console.info('first getVerified after', Math.round(present.ms), 'ms');
+    } finally {
+      await page.evaluate(() => lc.close()).catch(() => {});
+      await page.close();
+    }
+  });
+});
+
+describe('light client: two tabs', () => {
+  it('one tab syncs, both read; the reader takes over when the syncer closes', async () => {
+    const context2 = await browser.newContext();
+    try {
+      const open = async () => {
+        const page = await context2.newPage();
+        const log: string[] = [];
+        page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+        await page.goto(`${vite.url}/e2e/light-client/index.html`);
+        await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
+        return { page, log };
+      };
+      const a = await open();
+      await start(a.page, baseOptions('tabs'));
+      await waitRecorded(a.page, (r) => r.roles.includes('syncer'), 'tab A to sync');
+      const b = await open();
+      await start(b.page, baseOptions('tabs'));
+      const bRec = await waitRecorded(b.page, (r) => r.roles.includes('reader'), 'tab B to read');
+      expect(bRec.roles).not.toContain('syncer');
+      const [sa, sb] = await Promise.all([a.page.evaluate(() => lc.synced(90_000)), b.page.evaluate(() => lc.synced(90_000))]);
+      const writer = await status(node);
+      expect(sa.root).toBe(writer.root);
+      expect(sb.root).toBe(writer.root);
+      const key = sampleKeys[7];
+      expect(await a.page.evaluate((k) => lc.get(k), key)).toBe(expected.get(key));
+      expect(await b.page.evaluate((k) => lc.get(k), key)).toBe(expected.get(key));
+      // B downloaded nothing itself: its progress events are A's, relayed
+      const bAfter = await b.page.evaluate(() => lc.recorded());
+      expect(bAfter.last?.role, context(b)).toBe('reader');
+      expect(await b.page.evaluate(() => lc.status().then((s) => s.role))).toBe('reader');
+      // closing A hands the lock to B
+      await a.page.close();
+      await waitRecorded(b.page, (r) => r.roles.includes('syncer'), 'tab B to take over');
+      const proof = await b.page.evaluate((k) => lc.prove(k), key);
+      expect(proof).toMatchObject({ value: expected.get(key), root: writer.root, checked: true });
+      await b.page.evaluate(() => lc.close());
+    } finally {
+      await context2.close();
+    }
+  });
 });

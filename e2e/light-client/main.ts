@@ -127,6 +127,19 @@ const lc = {
     const r = await client!.getVerified(fromHex(key), { signal: AbortSignal.timeout(20_000) });
     return { value: hex(r.value), root: toHex(r.root), seq: r.seq, peer: r.peer, ms: performance.now() - rec.startedAt };
   },
+  /** getVerified for every key (4 at a time); returns the keys whose proven value differs. */
+  async verifyAll(entries: { key: string; value: string | null }[]): Promise<string[]> {
+    const wrong: string[] = [];
+    for (let i = 0; i < entries.length; i += 4) {
+      await Promise.all(
+        entries.slice(i, i + 4).map(async (e) => {
+          const r = await client!.getVerified(fromHex(e.key), { signal: AbortSignal.timeout(20_000) });
+          if (hex(r.value) !== e.value) wrong.push(e.key);
+        }),
+      );
+    }
+    return wrong;
+  },
   async status() {
     const s = await client!.status();
     return { role: s.role, paused: s.paused, seq: s.seq, synced: s.synced ? toHex(s.synced.root) : null, peers: s.peers, heapUsed: s.heapUsed };
@@ -137,6 +150,8 @@ const lc = {
   close: () => client?.close(),
 };
 
-(window as unknown as { lc: typeof lc }).lc = lc;
+/** The driver's type, for the tests' `page.evaluate` callbacks. */
+export type Lc = typeof lc;
+(window as unknown as { lc: Lc }).lc = lc;
 document.getElementById('out')!.textContent = 'ready';
 (window as unknown as { __ready: boolean }).__ready = true;

@@ -452,7 +452,7 @@ export class EngineHost {
       const peer = peers[(first + i) % peers.length];
       let proof;
       try {
-        proof = await requestRangeProof(peer, request, { timeoutMs: VERIFIED_TIMEOUT_MS, signal });
+        proof = await this.#askKey(peer, request, signal);
       } catch (err) {
         signal?.throwIfAborted();
         if (!(err instanceof RootNotFound)) failed.push(`${peer.id}: ${(err as Error).name}`);
@@ -468,6 +468,19 @@ export class EngineHost {
     }
     if (rejected.length) throw new InvalidRemoteProof(`no valid proof of the key at seq ${ann.seq}: ${rejected.join(', ')}`, { rejected: rejected.length });
     throw new NoPeers(`no peer answered for the key at seq ${ann.seq}: ${failed.join(', ') || 'none has that root'}`);
+  }
+
+  /** One peer's answer; a peer that refuses for load (its per-peer limits) is asked again shortly. */
+  async #askKey(peer: RemotePeer, request: ReturnType<typeof singleKeyRequest>, signal: AbortSignal | undefined) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await requestRangeProof(peer, request, { timeoutMs: VERIFIED_TIMEOUT_MS, signal });
+      } catch (err) {
+        const name = (err as Error).name;
+        if (attempt >= 4 || (name !== 'TooManyStreams' && name !== 'RateLimited')) throw err;
+        await delay(25 * 2 ** attempt, signal);
+      }
+    }
   }
 
   async clear(): Promise<void> {
