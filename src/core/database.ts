@@ -147,19 +147,24 @@ export class MerkleDatabase {
 
   /**
    * Commits puts and deletes atomically (with `extra` store ops, if given) and returns the
-   * new root. Changes are applied in order; a later change to the same key wins.
+   * new root. Changes are applied in order; a later change to the same key wins. `extra` may be
+   * a function of the new root and sequence number (a signed delta carries the root it commits
+   * to, and is written in the same batch): it runs once the root is known, before the write.
    */
-  commit(changes: KeyChange[], extra: BatchOp[] = []): Promise<Uint8Array> {
+  commit(changes: KeyChange[], extra: BatchOp[] | ((root: Uint8Array, seq: number) => BatchOp[]) = []): Promise<Uint8Array> {
     return this.lock.write(() => this.commitLocked(changes, extra));
   }
 
-  private async commitLocked(changes: KeyChange[], extra: BatchOp[]): Promise<Uint8Array> {
+  private async commitLocked(changes: KeyChange[], extra: BatchOp[] | ((root: Uint8Array, seq: number) => BatchOp[])): Promise<Uint8Array> {
     const view = this.trie.view();
     const effective = new Map<string, ValueChange>();
-    for (const c of changes) {
+    // The values before the commit, read in parallel (one await per key was the commit's cost).
+    const befores = await view.getMany(changes.map((c) => c.key));
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i];
       const id = toHex(c.key);
       const prev = effective.get(id);
-      const before = prev ? prev.before : await view.get(c.key);
+      const before = prev ? prev.before : befores[i];
       effective.set(id, { key: c.key, before, after: c.value });
       if (c.value === undefined) await view.delete(c.key);
       else await view.put(c.key, c.value);
@@ -170,7 +175,8 @@ export class MerkleDatabase {
     const ops: BatchOp[] = [{ type: 'put', key: histKey(seq), value: encodeRevision(rev) }];
     const drop = this.revisions.length + 1 - (this.historySize + 1);
     for (let i = 0; i < drop; i++) ops.push({ type: 'del', key: histKey(this.revisions[i].seq) });
-    const root = await this.trie.commitView(view, ops.concat(extra));
+    const more = typeof extra === 'function' ? extra(rev.root, seq) : extra;
+    const root = await this.trie.commitView(view, ops.concat(more));
     this.revisions = this.revisions.slice(Math.max(0, drop)).concat(rev);
     this.seq = seq;
     return root;

@@ -21,6 +21,8 @@ export interface IterateOptions {
 
 export interface KVStore {
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
+  /** Many reads in one call (optional: a store that can batch reads, like LevelDB, should). */
+  getMany?(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
   /** Entries in key order (descending with `reverse`) within the bounds. */
   iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]>;
   /** Applies every op or none. */
@@ -28,6 +30,11 @@ export interface KVStore {
 }
 
 const keyOf = (k: Uint8Array): string => String.fromCharCode.apply(null, k as unknown as number[]);
+
+/** `store.getMany` where the store has it, else parallel `get`s. */
+export function getMany(store: KVStore, keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+  return store.getMany ? store.getMany(keys) : Promise.all(keys.map((k) => store.get(k)));
+}
 
 /**
  * A sorted in-memory store. Sorting is lazy: writes are O(1), the next scan sorts once.

@@ -12,7 +12,7 @@
 import { compareBytes, concatBytes, equalBytes } from './bytes.ts';
 import { hashNode, valueDigest } from './hash.ts';
 import { commonPrefixLength, hasPrefix, keyToPath, packPath } from './path.ts';
-import type { BatchOp, KVStore } from './store.ts';
+import { getMany, type BatchOp, type KVStore } from './store.ts';
 import { EMPTY_ROOT, type KeyChange, type KeyValue, type Path, type ProofNode } from './types.ts';
 import { buildRoot, type BuiltNode } from './builder.ts';
 
@@ -51,31 +51,36 @@ const STALE = new Uint8Array(0);
 const pathStr = (p: Uint8Array): string => String.fromCharCode.apply(null, p as unknown as number[]);
 
 export function encodeNode(n: TrieNode): Uint8Array {
+  const base = n.path.length + 1;
+  const kids = n.children;
   let len = 2 + (n.digest ? 1 + n.digest.length : 0) + 32;
-  for (const c of n.children) if (c) len += 2 + (c.path.length - n.path.length - 1) + 32;
+  let count = 0;
+  for (let i = 0; i < 16; i++) {
+    const c = kids[i];
+    if (c !== undefined) {
+      count++;
+      len += 2 + (c.path.length - base) + 32;
+    }
+  }
   const out = new Uint8Array(len);
   let o = 0;
-  out[o++] = n.digest ? 1 : 0;
-  if (n.digest) {
-    out[o++] = n.digest.length;
-    out.set(n.digest, o);
-    o += n.digest.length;
+  const digest = n.digest;
+  out[o++] = digest ? 1 : 0;
+  if (digest) {
+    out[o++] = digest.length;
+    for (let j = 0; j < digest.length; j++) out[o++] = digest[j];
   }
-  out.set(n.id, o);
-  o += 32;
-  let count = 0;
-  for (const c of n.children) if (c) count++;
+  for (let j = 0; j < 32; j++) out[o++] = n.id[j];
   out[o++] = count;
   for (let i = 0; i < 16; i++) {
-    const c = n.children[i];
-    if (!c) continue;
-    const rest = c.path.subarray(n.path.length + 1);
+    const c = kids[i];
+    if (c === undefined) continue;
+    const p = c.path;
     out[o++] = i;
-    out[o++] = rest.length;
-    out.set(rest, o);
-    o += rest.length;
-    out.set(c.id, o);
-    o += 32;
+    out[o++] = p.length - base;
+    for (let j = base; j < p.length; j++) out[o++] = p[j];
+    const id = c.id;
+    for (let j = 0; j < 32; j++) out[o++] = id[j];
   }
   return out;
 }
@@ -121,9 +126,48 @@ function decodeMeta(b: Uint8Array | undefined): Meta {
   return { root: b.slice(1, 33), rootPath: b.slice(33) };
 }
 
+/**
+ * Decoded committed nodes, least recently used evicted first. Shared by a trie's views: it holds
+ * the committed state only (a view's changes live in its overlay until `commitView` writes them
+ * and updates the cache). Measured: a commit of 1,000 puts on a 300k-key LevelDB trie spent most
+ * of its time waiting on ~6,000 sequential node reads; cached upper levels remove most of them.
+ */
+export class NodeCache {
+  private readonly map = new Map<string, TrieNode>();
+  readonly capacity: number;
+
+  constructor(capacity = 200_000) {
+    this.capacity = capacity;
+  }
+
+  get(key: string): TrieNode | undefined {
+    const n = this.map.get(key);
+    if (n) {
+      this.map.delete(key);
+      this.map.set(key, n);
+    }
+    return n;
+  }
+
+  set(key: string, node: TrieNode): void {
+    this.map.delete(key);
+    this.map.set(key, node);
+    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value!);
+  }
+
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
+}
+
 /** A read-through, copy-on-write overlay of the trie. Not safe to share across concurrent writers. */
 export class TrieView {
   readonly store: KVStore;
+  private readonly cache: NodeCache | undefined;
   private rootPath: Path | undefined;
   private rootId: Uint8Array;
   /** Overlay of nodes: a node, or null where the node was removed. */
@@ -134,8 +178,9 @@ export class TrieView {
   /** Overlay of values: a value, or null where the key was deleted. */
   private readonly values = new Map<string, { key: Uint8Array; value: Uint8Array | null }>();
 
-  constructor(store: KVStore, rootPath: Path | undefined, root: Uint8Array) {
+  constructor(store: KVStore, rootPath: Path | undefined, root: Uint8Array, cache?: NodeCache) {
     this.store = store;
+    this.cache = cache;
     this.rootPath = rootPath;
     this.rootId = root;
   }
@@ -149,8 +194,63 @@ export class TrieView {
     const s = pathStr(path);
     const o = this.nodes.get(s);
     if (o !== undefined) return o ?? undefined;
+    const c = this.cache?.get(s);
+    if (c) return c;
     const raw = await this.store.get(nodeKey(path));
-    return raw ? decodeNode(path, raw) : undefined;
+    if (!raw) return undefined;
+    const n = decodeNode(path, raw);
+    this.cache?.set(s, n);
+    return n;
+  }
+
+  /** A node known without I/O: from the overlay or the cache (null: removed; undefined: unknown). */
+  private peekNode(s: string): TrieNode | null | undefined {
+    const o = this.nodes.get(s);
+    return o !== undefined ? o : this.cache?.get(s);
+  }
+
+  /**
+   * Reads, in parallel waves, every committed node on the paths to `keys` that is not already
+   * known, so that applying changes then walks memory instead of awaiting one read per level.
+   */
+  async prefetch(keys: Iterable<Uint8Array>): Promise<void> {
+    if (!this.rootPath) return;
+    let pending = [...keys].map((k) => keyToPath(k));
+    while (pending.length) {
+      const missing = new Map<string, Path>();
+      const next: Path[] = [];
+      for (const k of pending) {
+        let path: Path | undefined = this.rootPath;
+        while (path) {
+          if (!hasPrefix(k, path)) break;
+          const s = pathStr(path);
+          const n = this.peekNode(s);
+          if (n === undefined) {
+            missing.set(s, path);
+            next.push(k);
+            break;
+          }
+          if (n === null || path.length === k.length) break;
+          path = n.children[k[path.length]]?.path;
+        }
+      }
+      if (missing.size === 0) return;
+      const paths = [...missing.values()];
+      const raws = await getMany(this.store, paths.map(nodeKey));
+      for (let i = 0; i < paths.length; i++) {
+        const raw = raws[i];
+        if (!raw) throw new Error(`trie node missing from store at path of ${paths[i].length} tokens`);
+        const n = decodeNode(paths[i], raw);
+        if (this.cache) this.cache.set(pathStr(paths[i]), n);
+        else this.nodes.set(pathStr(paths[i]), n);
+      }
+      pending = next;
+    }
+  }
+
+  /** The overlay's changed nodes after `batch()`: for the owner's cache. */
+  *committedNodes(): Iterable<[string, TrieNode | null]> {
+    yield* this.nodes;
   }
 
   private async mustNode(path: Path): Promise<TrieNode> {
@@ -192,6 +292,20 @@ export class TrieView {
     return this.store.get(valueKey(key));
   }
 
+  /** `get` for many keys, with one store round trip for those not in the overlay. */
+  async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    const out: (Uint8Array | undefined)[] = new Array(keys.length);
+    const ask: number[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const o = this.values.get(pathStr(keys[i]));
+      if (o !== undefined) out[i] = o.value ?? undefined;
+      else ask.push(i);
+    }
+    const got = await getMany(this.store, ask.map((i) => valueKey(keys[i])));
+    for (let j = 0; j < ask.length; j++) out[ask[j]] = got[j];
+    return out;
+  }
+
   /** Key-values with `start <= key <= end` (either bound optional), in key order. */
   async *entries(start?: Uint8Array, end?: Uint8Array, limit = Infinity): AsyncIterable<KeyValue> {
     if (limit <= 0) return;
@@ -228,7 +342,9 @@ export class TrieView {
 
   /** Applies puts and deletes (a delete of an absent key is a no-op). */
   async apply(changes: Iterable<KeyChange>): Promise<void> {
-    for (const c of changes) {
+    const list = [...changes];
+    if (list.length > 8) await this.prefetch(list.map((c) => c.key));
+    for (const c of list) {
       if (c.value === undefined) await this.delete(c.key);
       else await this.put(c.key, c.value);
     }
@@ -496,14 +612,17 @@ export function toProofNode(n: TrieNode): ProofNode {
 export class MerkleTrie {
   readonly store: KVStore;
   private meta: Meta;
+  /** Committed nodes, shared by this trie's views. Correct only while this trie is the store's one writer. */
+  private readonly cache: NodeCache;
 
-  private constructor(store: KVStore, meta: Meta) {
+  private constructor(store: KVStore, meta: Meta, cache: NodeCache) {
     this.store = store;
     this.meta = meta;
+    this.cache = cache;
   }
 
-  static async open(store: KVStore): Promise<MerkleTrie> {
-    return new MerkleTrie(store, decodeMeta(await store.get(META_KEY)));
+  static async open(store: KVStore, options: { cacheNodes?: number } = {}): Promise<MerkleTrie> {
+    return new MerkleTrie(store, decodeMeta(await store.get(META_KEY)), new NodeCache(options.cacheNodes));
   }
 
   get root(): Uint8Array {
@@ -512,7 +631,7 @@ export class MerkleTrie {
 
   /** A fresh overlay on the committed state. */
   view(): TrieView {
-    return new TrieView(this.store, this.meta.rootPath, this.meta.root);
+    return new TrieView(this.store, this.meta.rootPath, this.meta.root, this.cache);
   }
 
   get(key: Uint8Array): Promise<Uint8Array | undefined> {
@@ -536,7 +655,17 @@ export class MerkleTrie {
   /** Writes a view made from this trie's current state. */
   async commitView(v: TrieView, extra: BatchOp[] = []): Promise<Uint8Array> {
     const ops = v.batch();
-    await this.store.write(extra.length ? ops.concat(extra) : ops);
+    try {
+      await this.store.write(extra.length ? ops.concat(extra) : ops);
+    } catch (err) {
+      // The store may or may not hold the batch: forget what the cache believes.
+      this.cache.clear();
+      throw err;
+    }
+    for (const [s, n] of v.committedNodes()) {
+      if (n) this.cache.set(s, n);
+      else this.cache.delete(s);
+    }
     this.meta = { rootPath: v.rootNodePath, root: v.root };
     return this.meta.root;
   }

@@ -6,7 +6,7 @@
  * deltas) without them seeing each other. Measured here: 200k batched puts in 0.75 s.
  */
 import { ClassicLevel } from 'classic-level';
-import type { BatchOp, IterateOptions, KVStore } from '../core/store.ts';
+import { getMany, type BatchOp, type IterateOptions, type KVStore } from '../core/store.ts';
 
 type Level = ClassicLevel<Uint8Array, Uint8Array>;
 
@@ -54,6 +54,12 @@ export class LevelStore implements KVStore {
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
     const value = await this.db.get(key);
     return value === undefined ? undefined : plain(value);
+  }
+
+  async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    if (keys.length === 0) return [];
+    const values = await this.db.getMany(keys);
+    return values.map((v) => (v === undefined ? undefined : plain(v)));
   }
 
   async *iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
@@ -117,6 +123,10 @@ export class PrefixedStore implements KVStore {
 
   get(key: Uint8Array): Promise<Uint8Array | undefined> {
     return this.inner.get(join(this.keyPrefix, key));
+  }
+
+  getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    return getMany(this.inner, keys.map((k) => join(this.keyPrefix, k)));
   }
 
   async *iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> {

@@ -170,29 +170,30 @@ export class DatabaseWriter {
   async commit(changes: KeyChange[]): Promise<CommitResult> {
     const actions = canonicalActions(changes);
     const db = this.store.db;
-    // The delta and the announcement carry the new root, and they are written in the same batch
-    // as the trie: compute the root on a scratch view first (MerkleDatabase.commit recomputes it).
-    const scratch = db.trie.view();
-    await scratch.apply(actions);
-    const stateRoot = scratch.root;
+    // The delta and the announcement carry the new root and are written in the same batch as
+    // the trie: they are built inside the commit, once the root is known.
     const hlc = this.clock.tick();
     const logIndex = this.log.size;
     const parents = this.current.heads.length ? this.current.heads : [EMPTY_ROOT];
-    const delta = signDelta({ parents, actions, hlc, stateRoot, logIndex }, this.secretKey);
-    const deltaBytes = encodeDelta(delta);
-    const staged = this.log.stage(delta.id, deltaBytes);
-    const announcement = signAnnouncement(
-      { db: this.db, seq: this.current.seq + 1, stateRoot, logRoot: staged.root, logSize: staged.size, heads: [delta.id], hlc },
-      this.secretKey,
-    );
-    const announcementBytes = encodeAnnouncement(announcement);
-    const extra = [
-      ...underPrefix(LOG_PREFIX, staged.logOps),
-      ...underPrefix(DELTA_PREFIX, staged.deltaOps),
-      ...underPrefix(WRITER_PREFIX, [{ type: 'put', key: ANN_KEY, value: announcementBytes }]),
-    ];
-    const root = await db.commit(actions, extra);
-    if (!equalBytes(root, stateRoot)) throw new Error(`internal: committed root ${toHex(root)} differs from the announced ${toHex(stateRoot)}`);
+    let built: { delta: VerifiedDelta; deltaBytes: Uint8Array; staged: ReturnType<OperationLog['stage']>; announcement: VerifiedAnnouncement; announcementBytes: Uint8Array } | undefined;
+    const root = await db.commit(actions, (stateRoot) => {
+      const delta = signDelta({ parents, actions, hlc, stateRoot, logIndex }, this.secretKey);
+      const deltaBytes = encodeDelta(delta);
+      const staged = this.log.stage(delta.id, deltaBytes);
+      const announcement = signAnnouncement(
+        { db: this.db, seq: this.current.seq + 1, stateRoot, logRoot: staged.root, logSize: staged.size, heads: [delta.id], hlc },
+        this.secretKey,
+      );
+      const announcementBytes = encodeAnnouncement(announcement);
+      built = { delta, deltaBytes, staged, announcement, announcementBytes };
+      return [
+        ...underPrefix(LOG_PREFIX, staged.logOps),
+        ...underPrefix(DELTA_PREFIX, staged.deltaOps),
+        ...underPrefix(WRITER_PREFIX, [{ type: 'put', key: ANN_KEY, value: announcementBytes }]),
+      ];
+    });
+    const { delta, deltaBytes, staged, announcement, announcementBytes } = built!;
+    if (!equalBytes(root, delta.stateRoot)) throw new Error(`internal: committed root ${toHex(root)} differs from the announced ${toHex(delta.stateRoot)}`);
     this.log.applyStaged(staged, deltaBytes);
     this.current = announcement;
     this.currentBytes = announcementBytes;
