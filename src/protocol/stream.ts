@@ -139,7 +139,9 @@ export function readFrame(stream: FrameStream, options: ReadFrameOptions): Promi
       }
       if (prefix && buf.byteLength >= prefix.prefixBytes + prefix.length) {
         const end = prefix.prefixBytes + prefix.length;
-        const frame = buf.subarray(prefix.prefixBytes, end);
+        // Plain Uint8Array (Node hands out Buffers, whose slices alias and compare differently).
+        const sub = buf.subarray(prefix.prefixBytes, end);
+        const frame = sub.constructor === Uint8Array ? sub : new Uint8Array(sub.buffer, sub.byteOffset, sub.byteLength);
         if (buf.byteLength > end) {
           try {
             stream.unshift(buf.sublist(end));
