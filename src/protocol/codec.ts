@@ -550,7 +550,8 @@ function readChangeProof(r: Reader, limits: Limits): ChangeProof {
   return p;
 }
 
-function readError(r: Reader): WireError {
+/** Reads an `Error { name = 1; message = 2 }` message (shared by every response envelope). */
+export function readError(r: Reader): WireError {
   let name = '';
   let message = '';
   let seen = 0;

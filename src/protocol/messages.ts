@@ -30,7 +30,7 @@
  * what only a verifier can check (signatures, proofs) is left to the core.
  */
 import { DecodeError, MissingField, RequestError } from '../core/errors.ts';
-import type { WireError } from './codec.ts';
+import { readError, type WireError } from './codec.ts';
 import {
   bytesFieldSize,
   checkCount,
@@ -132,30 +132,6 @@ function writeErrorField(field: number, e: WireError): Uint8Array {
   const w = new Writer(lenFieldSize(field, size));
   w.lenField(field, size).stringField(1, e.name).stringField(2, e.message);
   return w.finish();
-}
-
-function readError(r: Reader): WireError {
-  let name = '';
-  let message = '';
-  let seen = 0;
-  while (!r.done) {
-    const tag = r.tag();
-    switch (fieldOf(tag)) {
-      case 1:
-        seen = once(seen, tag, 'Error');
-        r.expect(tag, WIRE_LEN);
-        name = r.string();
-        break;
-      case 2:
-        seen = once(seen, tag, 'Error');
-        r.expect(tag, WIRE_LEN);
-        message = r.string();
-        break;
-      default:
-        r.skip(tag);
-    }
-  }
-  return { type: 'error', name, message };
 }
 
 function oneofTwice(message: string, start: number): never {

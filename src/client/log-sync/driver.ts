@@ -8,6 +8,7 @@ import { LogSyncEngine, type InvalidLogResponse, type LogSyncAction, type LogSyn
 import type { LogRequest } from './requests.ts';
 import type { LogFetchResponse, LogSource } from './source.ts';
 import type { InvalidTargetUpdate, LogSyncTarget } from './target.ts';
+import { EventQueue } from '../event-queue.ts';
 
 export interface LogSyncProgress {
   /** Next location to apply. */
@@ -49,32 +50,6 @@ export interface LogSyncResult {
   ops?: Uint8Array[];
 }
 
-/** A queue of engine events with one waiting reader. */
-class EventQueue {
-  readonly #items: LogSyncEvent[] = [];
-  #wake: (() => void) | undefined;
-
-  push(event: LogSyncEvent): void {
-    this.#items.push(event);
-    this.#wake?.();
-    this.#wake = undefined;
-  }
-
-  async next(signal: AbortSignal | undefined): Promise<LogSyncEvent> {
-    while (this.#items.length === 0) {
-      signal?.throwIfAborted();
-      await new Promise<void>((resolve) => {
-        const onAbort = (): void => resolve();
-        this.#wake = () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
-    }
-    return this.#items.shift()!;
-  }
-}
 
 /**
  * Syncs operations `target.lower..target.upper-1` of a log from `source`, verifying every batch,
@@ -97,7 +72,7 @@ export async function runLogSync(options: RunLogSyncOptions): Promise<LogSyncRes
     holdCompletion: options.finish !== undefined,
     acceptsUpdates: options.targetUpdates !== undefined,
   });
-  const queue = new EventQueue();
+  const queue = new EventQueue<LogSyncEvent>();
   const inFlight = new Map<number, { request: LogRequest; controller: AbortController; response?: LogFetchResponse }>();
   const collected: Uint8Array[] = [];
   let collectedFrom = options.target.lower;

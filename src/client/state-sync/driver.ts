@@ -20,6 +20,7 @@ import { fromInclusive, type InclusiveRange } from './ranges.ts';
 import type { StateRequest } from './requests.ts';
 import { estimateResponseSize, type StateResponse, type StateSource } from './source.ts';
 import { verifyResponse, type ResponseOutcome } from './verify.ts';
+import { EventQueue } from '../event-queue.ts';
 
 export interface SyncStateOptions {
   store: KVStore;
@@ -70,31 +71,6 @@ type DriverEvent =
   | { type: 'answer'; requestId: number; response: StateResponse | undefined; error?: undefined; elapsedMs: number }
   | { type: 'answer'; requestId: number; response?: undefined; error: unknown; elapsedMs: number };
 
-class EventQueue<T> {
-  readonly #items: T[] = [];
-  #wake: (() => void) | undefined;
-
-  push(event: T): void {
-    this.#items.push(event);
-    this.#wake?.();
-    this.#wake = undefined;
-  }
-
-  async next(signal: AbortSignal | undefined): Promise<T> {
-    while (this.#items.length === 0) {
-      signal?.throwIfAborted();
-      await new Promise<void>((resolve) => {
-        const onAbort = (): void => resolve();
-        this.#wake = () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
-    }
-    return this.#items.shift()!;
-  }
-}
 
 /** Errors that make an answer invalid (the peer's fault), as opposed to local failures. */
 function isPeerError(e: unknown): e is Error {
