@@ -239,3 +239,33 @@ describe('light client: two tabs', () => {
     }
   });
 });
+
+describe('light client: storage quota', () => {
+  it('a quota too small for the sync gives StorageQuotaExceeded; the replica stays consistent and readable', async () => {
+    const context2 = await browser.newContext();
+    try {
+      const page = await context2.newPage();
+      const log: string[] = [];
+      page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+      await page.goto(`${vite.url}/e2e/light-client/index.html`);
+      await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
+      // a real QuotaExceededError from IndexedDB: the origin's quota forced through DevTools
+      const cdp = await context2.newCDPSession(page);
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin: vite.url, quotaSize: 1_000_000 });
+      await start(page, { ...baseOptions('quota'), minFreeBytes: 0, keyLimit: 256 });
+      const rec = await waitRecorded(page, (r) => r.errors.some((e) => e.fatal), 'a fatal storage error', 30_000);
+      expect(rec.errors.find((e) => e.fatal), context({ log })).toMatchObject({ name: 'StorageQuotaExceeded' });
+      // what was committed is whole: a proof from the local trie verifies against its root
+      const stored = await page.evaluate(() => lc.entries('local'));
+      expect(stored.length).toBeGreaterThan(0);
+      expect(stored.length).toBeLessThan(N);
+      for (const e of stored.filter((_, i) => i % 50 === 0)) expect(e.value).toBe(expected.get(e.key));
+      const proof = await page.evaluate((k) => lc.prove(k), stored[0].key);
+      expect(proof).toMatchObject({ value: stored[0].value, checked: true });
+      expect(await page.evaluate((k) => lc.get(k, 'local'), stored[1].key)).toBe(stored[1].value);
+      await page.evaluate(() => lc.close());
+    } finally {
+      await context2.close();
+    }
+  });
+});

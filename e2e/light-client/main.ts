@@ -7,6 +7,7 @@
 import { createLightClient, type LightClient, type LightClientOptions, type ProgressEvent } from '../../src/client/index.ts';
 import { fromHex, toHex } from '../../src/core/bytes.ts';
 import { verifyKeyProof } from '../../src/core/proof.ts';
+import type { BaselineRequest, BaselineResult } from './baseline-worker.ts';
 
 export interface StartOptions {
   db: string;
@@ -19,6 +20,7 @@ export interface StartOptions {
   keyLimit?: number;
   concurrency?: number;
   autoStart?: boolean;
+  minFreeBytes?: number;
 }
 
 export interface Recorded {
@@ -63,7 +65,7 @@ const lc = {
       writer: o.writer,
       bootstrap: o.bootstrap,
       allowInsecureLoopback: true,
-      storage: { name: o.storageName },
+      storage: { name: o.storageName, minFreeBytes: o.minFreeBytes },
       ranges: o.ranges?.map((r) => ({ start: r.start ? fromHex(r.start) : undefined, end: r.end ? fromHex(r.end) : undefined })),
       websocketsIn: o.websocketsIn,
       transports: o.transports,
@@ -104,9 +106,10 @@ const lc = {
       return (err as Error).name;
     }
   },
-  async entries(start?: string, end?: string): Promise<{ key: string; value: string }[]> {
+  async entries(consistency?: 'synced' | 'local', start?: string, end?: string): Promise<{ key: string; value: string }[]> {
     const out: { key: string; value: string }[] = [];
-    for await (const kv of client!.entries({ start: start ? fromHex(start) : undefined, end: end ? fromHex(end) : undefined })) {
+    const range = { start: start ? fromHex(start) : undefined, end: end ? fromHex(end) : undefined };
+    for await (const kv of client!.entries(range, { consistency })) {
       out.push({ key: toHex(kv.key), value: toHex(kv.value) });
     }
     return out;
@@ -143,6 +146,18 @@ const lc = {
   async status() {
     const s = await client!.status();
     return { role: s.role, paused: s.paused, seq: s.seq, synced: s.synced ? toHex(s.synced.root) : null, peers: s.peers, heapUsed: s.heapUsed };
+  },
+  /** The benchmark's raw baseline (baseline-worker.ts) in its own worker. */
+  baseline(req: BaselineRequest): Promise<BaselineResult> {
+    const w = new Worker(new URL('./baseline-worker.ts', import.meta.url), { type: 'module' });
+    return new Promise<BaselineResult>((resolve, reject) => {
+      w.onmessage = (m: MessageEvent<BaselineResult>) => {
+        w.terminate();
+        resolve(m.data);
+      };
+      w.onerror = (e) => reject(new Error(`baseline worker failed: ${e.message}`));
+      w.postMessage(req);
+    });
   },
   pause: () => client!.pause(),
   resume: () => client!.resume(),

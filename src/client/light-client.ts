@@ -9,7 +9,6 @@
  * Trust: the only input trusted is `writer`, the writer's peer id (its Ed25519 key). Every
  * value the client returns was verified against a root that key signed.
  */
-import { peerIdFromString } from '@libp2p/peer-id';
 import { ClientClosed, reviveError, WorkerFailed } from './errors.ts';
 import { TypedEmitter, type LightClientEventMap, type WireEvent } from './events.ts';
 import { prefixRange } from './state-sync/ranges.ts';
@@ -94,14 +93,10 @@ const transportOf = (addr: string): 'websockets' | 'webrtc-direct' => (addr.incl
 
 function checkOptions(o: LightClientOptions): void {
   if (typeof o?.db !== 'string' || o.db.length === 0) throw new TypeError('expected a non-empty db name');
-  if (typeof o.writer !== 'string') throw new TypeError('expected the writer peer id as a string');
-  let key: Uint8Array | undefined;
-  try {
-    key = peerIdFromString(o.writer).publicKey?.raw;
-  } catch {
-    // reported below
+  // the shape only: the worker decodes the key (libp2p's peer-id code stays off this thread)
+  if (typeof o.writer !== 'string' || !/^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/.test(o.writer)) {
+    throw new TypeError(`expected an Ed25519 peer id (12D3KooW...) for the writer, got ${o.writer}`);
   }
-  if (!key || key.length !== 32) throw new TypeError(`expected an Ed25519 peer id for the writer, got ${o.writer}`);
   if (!Array.isArray(o.bootstrap) || o.bootstrap.length === 0) throw new TypeError('expected at least one bootstrap multiaddr');
   for (const a of o.bootstrap) if (typeof a !== 'string' || !/\/p2p\/[^/]+$/.test(a)) throw new TypeError(`expected a multiaddr ending in /p2p/<peer id>, got ${a}`);
   for (const r of o.ranges ?? []) {

@@ -84,6 +84,7 @@ export class EngineHost {
   readonly #seqOf = new Map<string, number>();
   readonly #life = new AbortController();
   #store: LocalStore | undefined;
+  readonly #opened = new Latch<LocalStore>();
   #role: ClientRole = 'starting';
   #lock: HostLock | undefined;
   #paused: boolean;
@@ -117,8 +118,8 @@ export class EngineHost {
     this.#peers.set(peer.id, peer);
     this.#emit({ type: 'peer', detail: { peer: peer.id, status: 'connected', transport: peer.transport, via: peer.via } });
     this.#peerChange.set(true);
-    // a late peer may know a newer head
-    if (this.#role !== 'starting') void this.#askHeads([peer]);
+    // ask at once: `getVerified` can answer as soon as one peer gave a signed head
+    void this.#askHeads([peer]);
   }
 
   removePeer(id: string): void {
@@ -176,11 +177,12 @@ export class EngineHost {
   // ---- lifecycle ----------------------------------------------------------------------------
 
   /**
-   * Opens the store and takes a role; call once the first round of dials has settled
-   * (connected peers added). Then learns the newest head and, as the syncer, syncs.
+   * Opens the store and takes a role (call at once, while the first dials run): `syncer` if
+   * the sync lock is free, else `reader`. Syncing waits for a signed head.
    */
   async start(): Promise<void> {
     this.#store = await this.#deps.openStore(this.#config.storageName);
+    this.#opened.set(this.#store);
     this.#unsubscribe = this.#deps.channel?.subscribe((m) => this.#onTab(m));
     const lock = await this.#deps.lock.tryAcquire();
     if (lock) this.#becomeSyncer(lock);
@@ -192,6 +194,10 @@ export class EngineHost {
         () => {},
       );
     }
+  }
+
+  /** The first round of dials has settled: report when no peer gave a head, poll if asked. */
+  peersSettled(): void {
     void this.#headsLoop();
   }
 
@@ -211,9 +217,12 @@ export class EngineHost {
   async #headsLoop(): Promise<void> {
     const signal = this.#life.signal;
     let failures = 0;
+    let first = true;
     while (!signal.aborted) {
       const peers = [...this.#peers.values()];
-      const answered = peers.length ? await this.#askHeads(peers) : 0;
+      // every peer was asked when it connected: the first round only reports
+      const answered = first && this.#announcement.value ? 1 : peers.length ? await this.#askHeads(peers) : 0;
+      first = false;
       if (signal.aborted) return;
       if (answered === 0 && !this.#announcement.value) {
         this.#emitError(new NoPeers(`none of ${peers.length} connected peer(s) gave a signed announcement (${this.#config.dial.length} bootstrap address(es) in the worker${this.#config.bridged ? ', more on the main thread' : ''})`), false);
@@ -258,7 +267,7 @@ export class EngineHost {
     while (!signal.aborted) {
       try {
         const ann = await this.#announcement.wait(signal);
-        const store = this.#store!;
+        const store = await this.#opened.wait(signal);
         if (!checkedQuota) {
           checkedQuota = true;
           await this.#checkQuota(store);
@@ -402,12 +411,12 @@ export class EngineHost {
     if (!(key instanceof Uint8Array)) throw new TypeError('expected Uint8Array key');
     if (!this.#inScope(key)) throw new KeyOutOfScope('the key lies outside the ranges this client syncs; use getVerified', { key });
     if (consistency === 'synced') await this.#synced.wait(signal);
-    return { key, value: await this.#store!.get(valueKey(key)) };
+    return { key, value: await (await this.#opened.wait(signal)).get(valueKey(key)) };
   }
 
   async list(start: Uint8Array | undefined, end: Uint8Array | undefined, limit: number, consistency: 'synced' | 'local', signal?: AbortSignal): Promise<{ key: Uint8Array; value: Uint8Array }[]> {
     if (consistency === 'synced') await this.#synced.wait(signal);
-    const trie = await MerkleTrie.open(this.#store!);
+    const trie = await MerkleTrie.open(await this.#opened.wait(signal));
     const out: { key: Uint8Array; value: Uint8Array }[] = [];
     for await (const kv of trie.entries(start, end, limit)) {
       signal?.throwIfAborted();
@@ -421,7 +430,7 @@ export class EngineHost {
     if (!(key instanceof Uint8Array)) throw new TypeError('expected Uint8Array key');
     for (let attempt = 0; attempt < 3; attempt++) {
       signal?.throwIfAborted();
-      const trie = await MerkleTrie.open(this.#store!);
+      const trie = await MerkleTrie.open(await this.#opened.wait(signal));
       if (equalBytes(trie.root, EMPTY_ROOT)) throw new ProofUnavailable('the local state is empty: nothing is synced yet');
       const { value, proof } = await keyProof(trie.view(), key);
       try {
@@ -485,11 +494,13 @@ export class EngineHost {
 
   async clear(): Promise<void> {
     await this.#stopSync('clearing');
+    this.#opened.reset();
     await this.#store?.close();
     await this.#deps.deleteStore(this.#config.storageName);
     this.#synced.reset();
     this.#fatal = false;
     this.#store = await this.#deps.openStore(this.#config.storageName);
+    this.#opened.set(this.#store);
     if (!this.#paused) this.#startSync();
   }
 

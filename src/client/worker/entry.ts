@@ -30,7 +30,6 @@ declare const self: DedicatedWorkerGlobalScope;
 
 const post = (m: FromWorker): void => self.postMessage(m);
 const calls = new Map<number, AbortController>();
-let host: EngineHost | undefined;
 let ready: Promise<EngineHost> | undefined;
 let teardown: (() => Promise<void>) | undefined;
 
@@ -59,7 +58,8 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
     channel,
     heapUsed: () => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize,
   });
-  host = h;
+  // the store opens while the first dials run
+  const started = h.start();
 
   // peers held by the main thread (WebRTC-Direct; WebSockets when told to keep them there)
   const bridge = bridgePort
@@ -89,13 +89,13 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
       h.peerFailed(addr.match(/\/p2p\/([^/]+)/)?.[1] ?? addr, `${(err as Error).name}: ${(err as Error).message}`, 'websockets', 'worker');
     }
   });
-  await Promise.all([...dials, bridge?.dialed()]);
   teardown = async () => {
     await h.close();
     bridge?.close();
     await node?.stop();
   };
-  await h.start();
+  void Promise.all([...dials, bridge?.dialed(), started]).then(() => h.peersSettled());
+  await started;
   return h;
 }
 

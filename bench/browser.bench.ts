@@ -1,0 +1,238 @@
+/**
+ * Browser light client figures (issue 8 "Figures"), in headless Chromium against a local full
+ * node process, with the production build of the test page (vite build, so the worker is the
+ * bundled one a dApp would ship):
+ *
+ * - a full sync of N keys (32-byte keys, 64-byte values; default 1,000,000, `BENCH_KEYS` to
+ *   shrink) over WebSockets in the worker, against a raw baseline in the same run
+ *   (e2e/light-client/baseline-worker.ts: same node, same transport and concurrency, each
+ *   key-value hashed once and written packed to IndexedDB, nothing verified);
+ * - main-thread long tasks (> 50 ms) during that sync, and during a 1/8 partial sync over each
+ *   connection placement (WebSockets in the worker, WebSockets on the main thread, WebRTC-Direct
+ *   on the main thread): the measurement that decides where connections live;
+ * - the worker's peak JS heap (CDP `Runtime.getHeapUsage` on the worker target, sampled every
+ *   250 ms);
+ * - time from navigation start to the first `getVerified` answer (fresh page and storage);
+ * - bundle sizes (minified + gzip) of the page entry, the worker and the main-thread bridge.
+ */
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { build, preview } from 'vite';
+import { CHROMIUM_PATH, Cleanup, REPO_ROOT, startNode } from '../e2e/harness.ts';
+import type { Lc, StartOptions } from '../e2e/light-client/main.ts';
+import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
+import { type Figure, writeResults } from './lib.ts';
+
+declare const lc: Lc;
+const N = Number(process.env.BENCH_KEYS ?? 1_000_000);
+const SYNC_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 1_800_000);
+const figures: Figure[] = [];
+const cleanup = new Cleanup();
+const log = (s: string): void => console.log(`browser: ${s}`);
+
+async function bundle(outDir: string): Promise<void> {
+  await build({
+    configFile: false,
+    root: REPO_ROOT,
+    logLevel: 'warn',
+    build: { outDir, emptyOutDir: true, rollupOptions: { input: join(REPO_ROOT, 'e2e/light-client/index.html') }, minify: true },
+    worker: { format: 'es' },
+  });
+}
+
+async function sizes(outDir: string): Promise<void> {
+  const assets = join(outDir, 'assets');
+  const files = (await readdir(assets)).filter((f) => f.endsWith('.js'));
+  const html = await readFile(join(outDir, 'e2e/light-client/index.html'), 'utf8');
+  const entry = html.match(/assets\/([^"]+\.js)/)?.[1];
+  const gz = async (f: string) => {
+    const b = await readFile(join(assets, f));
+    return { raw: b.length, gzip: gzipSync(b, { level: 9 }).length };
+  };
+  const report = async (label: string, match: (f: string) => boolean) => {
+    const f = files.find(match);
+    if (!f) return log(`no ${label} chunk among ${files.join(', ')}`);
+    const s = await gz(f);
+    figures.push({ name: `bundle: ${label} (${f}), minified + gzip`, value: s.gzip / 1024, unit: 'KiB', goal: null });
+    figures.push({ name: `bundle: ${label}, minified`, value: s.raw / 1024, unit: 'KiB', goal: null });
+  };
+  await report('main-thread entry (page + SDK API)', (f) => f === entry);
+  await report('worker (engine, libp2p WebSockets, IndexedDB)', (f) => f.startsWith('entry-'));
+  await report('main-thread bridge chunk (loaded only for WebRTC / main-thread WebSockets)', (f) => f.startsWith('bridge-main'));
+  log(`chunks: ${files.join(', ')}`);
+}
+
+async function newPage(browser: Browser, url: string): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (e) => log(`[pageerror] ${e.message}`));
+  await page.goto(url);
+  await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
+  return page;
+}
+
+/**
+ * The light client worker's heap through the DevTools protocol (`performance.memory` does not
+ * exist in workers): auto-attach to the page's workers, then `Runtime.getHeapUsage` in the one
+ * whose script is the client's worker entry.
+ */
+async function workerHeap(page: Page): Promise<() => Promise<number | undefined>> {
+  const cdp = await page.context().newCDPSession(page);
+  let session: string | undefined;
+  let nextId = 1;
+  const waiting = new Map<number, (r: { usedSize?: number }) => void>();
+  cdp.on('Target.attachedToTarget', (e: { sessionId: string; targetInfo: { type: string; url: string } }) => {
+    if (e.targetInfo.type === 'worker' && /\/entry-[^/]*\.js/.test(e.targetInfo.url)) session = e.sessionId;
+  });
+  cdp.on('Target.receivedMessageFromTarget', (e: { message: string }) => {
+    const m = JSON.parse(e.message) as { id?: number; result?: { usedSize?: number } };
+    if (m.id !== undefined) waiting.get(m.id)?.(m.result ?? {});
+    if (m.id !== undefined) waiting.delete(m.id);
+  });
+  await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
+  return async () => {
+    if (!session) return undefined;
+    const id = nextId++;
+    const result = new Promise<{ usedSize?: number }>((resolve) => waiting.set(id, resolve));
+    await cdp.send('Target.sendMessageToTarget', { sessionId: session, message: JSON.stringify({ id, method: 'Runtime.getHeapUsage' }) });
+    return (await result).usedSize;
+  };
+}
+
+/** Samples the worker's heap while `until` runs. */
+async function sampleHeap<T>(page: Page, until: Promise<T>): Promise<{ value: T; peak: number | undefined }> {
+  let peak: number | undefined;
+  let done = false;
+  const heap = await workerHeap(page);
+  const sampler = (async () => {
+    while (!done) {
+      const used = await heap().catch(() => undefined);
+      if (used !== undefined) peak = Math.max(peak ?? 0, used);
+      await new Promise((r) => setTimeout(r, 250)); // the sampling period
+    }
+  })();
+  try {
+    return { value: await until, peak };
+  } finally {
+    done = true;
+    await sampler;
+  }
+}
+
+try {
+  const outDir = await mkdtemp(join(tmpdir(), 'proofsync-bench-build-'));
+  cleanup.add(outDir, (d) => rm(d, { recursive: true, force: true }));
+  log(`building the test page`);
+  await bundle(outDir);
+  await sizes(outDir);
+
+  log(`starting a full node with ${N} generated keys`);
+  const t0 = performance.now();
+  const node = cleanup.add(await startNode({ script: FULL_NODE_SCRIPT, args: ['--generate', String(N)], readyTimeoutMs: 1_800_000 }), (n) => n.stop());
+  log(`node ready in ${Math.round((performance.now() - t0) / 1000)} s`);
+  const writer = (await (await fetch(`${node.file.http}/v1/status`)).json()) as { root: string; seq: number };
+
+  const server = await preview({ configFile: false, root: REPO_ROOT, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port: 0 } });
+  cleanup.add(server, (s) => s.close());
+  const base = server.resolvedUrls?.local[0]?.replace(/\/$/, '');
+  const url = `${base}/e2e/light-client/index.html`;
+
+  const browser = cleanup.add(
+    await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-dev-shm-usage'],
+    }),
+    (b) => b.close(),
+  );
+  const opts = (name: string, bootstrap = [node.file.ws!]): StartOptions => ({ db: node.file.db!, writer: node.file.peerId, bootstrap, storageName: name });
+
+  // 1. First getVerified answer from navigation start, on a fresh page and storage.
+  {
+    const page = await newPage(browser, url);
+    const key = '00'.repeat(32);
+    const r = await page.evaluate(
+      async ({ o, key }) => {
+        lc.start(o);
+        const v = await lc.getVerified(key);
+        return { sinceNavigation: performance.now(), sinceStart: v.ms };
+      },
+      { o: { ...opts('bench-verified'), autoStart: false }, key },
+    );
+    figures.push({ name: 'first getVerified answer, from navigation start (fresh page, loopback /ws)', value: r.sinceNavigation, unit: 'ms', goal: '<= 1000' });
+    figures.push({ name: 'first getVerified answer, from createLightClient', value: r.sinceStart, unit: 'ms', goal: null });
+    await page.context().close();
+  }
+
+  // 2. The raw baseline, then the light client, same node and transport.
+  let baselineMs: number;
+  {
+    const page = await newPage(browser, url);
+    const b = await page.evaluate((req) => lc.baseline(req), { addr: node.file.ws!, root: writer.root, storageName: 'bench-baseline', concurrency: 4 });
+    if (b.keyValues !== N) throw new Error(`baseline fetched ${b.keyValues} of ${N} key-values`);
+    baselineMs = b.ms;
+    figures.push({ name: `raw baseline: ${N} key-values fetched, hashed once, written packed to IndexedDB`, value: b.ms / 1000, unit: 's', goal: null });
+    await page.context().close();
+  }
+  {
+    const page = await newPage(browser, url);
+    await page.evaluate(() => lc.resetLongTasks());
+    const { value: synced, peak } = await sampleHeap(
+      page,
+      page.evaluate(
+        async ({ o, timeout }) => {
+          lc.start(o);
+          return lc.synced(timeout);
+        },
+        { o: opts('bench-full'), timeout: SYNC_TIMEOUT_MS },
+      ),
+    );
+    if (synced.root !== writer.root) throw new Error(`synced to ${synced.root}, writer is at ${writer.root}`);
+    const rec = await page.evaluate(() => lc.recorded());
+    figures.push({ name: `light client: full sync of ${N} keys over /ws (worker)`, value: synced.ms / 1000, unit: 's', goal: null });
+    figures.push({ name: 'light client / raw baseline', value: synced.ms / baselineMs, unit: 'ratio', goal: '<= 1.5' });
+    figures.push({ name: 'answer bytes received (proofs included)', value: (rec.last?.bytes ?? 0) / 2 ** 20, unit: 'MiB', goal: null });
+    figures.push({ name: 'main-thread long tasks > 50 ms during the full sync', value: rec.longTasks.over50, unit: 'tasks', goal: '<= 0' });
+    figures.push({ name: 'longest main-thread task during the full sync', value: rec.longTasks.maxMs, unit: 'ms', goal: null });
+    if (peak !== undefined) figures.push({ name: 'peak worker JS heap during the full sync', value: peak / 2 ** 20, unit: 'MiB', goal: '<= 200' });
+    else log('could not read the worker heap over CDP: no heap figure');
+    await page.evaluate(() => lc.close());
+    await page.context().close();
+  }
+
+  // 3. Connection placement: a 1/8 partial sync over each, long tasks counted after connecting.
+  const placements: [string, Partial<StartOptions>, string][] = [
+    ['WebSockets in the worker', { websocketsIn: 'worker' }, node.file.ws!],
+    ['WebSockets on the main thread', { websocketsIn: 'main' }, node.file.ws!],
+    ['WebRTC-Direct on the main thread', {}, node.file.webrtcDirect!],
+  ];
+  for (const [label, extra, addr] of placements) {
+    const page = await newPage(browser, url);
+    const r = await page.evaluate(
+      async ({ o, timeout }) => {
+        lc.start(o);
+        // count from the first answer on: module loading and dialing are not the sync
+        await new Promise<void>((resolve) => {
+          const check = () => ((lc.recorded().last?.requests ?? 0) > 0 ? resolve() : requestAnimationFrame(check));
+          check();
+        });
+        lc.resetLongTasks();
+        const s = await lc.synced(timeout);
+        return { ms: s.ms, longTasks: lc.recorded().longTasks, keyValues: lc.recorded().last?.keyValues ?? 0 };
+      },
+      { o: { ...opts(`bench-placement-${label}`, [addr]), ...extra, ranges: [{ start: '00', end: '1f' + 'ff'.repeat(32) }] }, timeout: SYNC_TIMEOUT_MS },
+    );
+    figures.push({ name: `placement, ${label}: 1/8 partial sync (${r.keyValues} keys)`, value: r.ms / 1000, unit: 's', goal: null });
+    figures.push({ name: `placement, ${label}: main-thread long tasks > 50 ms during the sync`, value: r.longTasks.over50, unit: 'tasks', goal: null });
+    figures.push({ name: `placement, ${label}: main-thread long-task time during the sync`, value: r.longTasks.totalMs, unit: 'ms', goal: null });
+    await page.evaluate(() => lc.close());
+    await page.context().close();
+  }
+
+  writeResults('browser', figures);
+} finally {
+  await cleanup.run();
+}
