@@ -6,6 +6,8 @@ import { buildRoot, itemsFromKeyValues } from './builder.ts';
 import { keyToPath } from './path.ts';
 import { toHex } from './bytes.ts';
 import { naiveRoot } from './testing/naive.ts';
+import { MerkleDatabase } from './database.ts';
+import { keyProof, verifyKeyProof } from './proof.ts';
 
 const keyArb = fc.uint8Array({ minLength: 0, maxLength: 4 }).map((k) => k.map((b) => b & 0x13)); // small alphabet: many shared prefixes
 const valArb = fc.uint8Array({ minLength: 0, maxLength: 40 });
@@ -69,5 +71,40 @@ describe('MemoryStore bounds', () => {
     expect(keys({ lte: k(2), lt: k(5) })).toEqual([1, 2]);
     expect(keys({ gt: k(1), lt: k(5), reverse: true, limit: 2 })).toEqual([4, 3]);
     expect(keys({ gte: k(6) })).toEqual([]);
+  });
+});
+
+describe('leaves without node records', () => {
+  it('a node that loses its children and becomes a leaf leaves no stale record', async () => {
+    const b = (...x: number[]) => new Uint8Array(x);
+    const db = await MerkleDatabase.open(new MemoryStore());
+    await db.commit([{ key: b(0x21, 0x00), value: b() }, { key: b(0x21, 0x10), value: b() }, { key: b(0x00), value: b() }]);
+    await db.commit([{ key: b(0x21, 0x00), value: undefined }, { key: b(0x21, 0x10), value: undefined }, { key: b(0x21), value: b(7) }]);
+    // a fresh trie on the same store (empty node cache) reads everything from the records
+    const fresh = await MerkleTrie.open(db.trie.store);
+    for (const key of [b(0x21), b(0x00), b(0x21, 0x00)]) {
+      const { value, proof } = await keyProof(fresh.view(), key);
+      verifyKeyProof(fresh.root, key, value, proof);
+    }
+    expect(await fresh.get(b(0x21))).toEqual(b(7));
+  });
+
+  it('random commits: proofs from a fresh trie on the store verify for every key', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(opArb, { maxLength: 25 }), { minLength: 1, maxLength: 5 }), async (batches) => {
+        const db = await MerkleDatabase.open(new MemoryStore());
+        const keys = new Map<string, Uint8Array>();
+        for (const batch of batches) {
+          await db.commit(batch);
+          for (const op of batch) keys.set(toHex(op.key), op.key);
+        }
+        const fresh = await MerkleTrie.open(db.trie.store);
+        for (const key of keys.values()) {
+          const { value, proof } = await keyProof(fresh.view(), key);
+          if (proof.length) verifyKeyProof(fresh.root, key, value, proof);
+        }
+      }),
+      { numRuns: 100, seed: 21 },
+    );
   });
 });
