@@ -79,8 +79,29 @@ async function runNode(argv: string[]): Promise<number> {
     'peer-streams': { type: 'string' },
     'peer-rate': { type: 'string' },
     'serve-timeout': { type: 'string' },
+    follow: { type: 'string' },
+    bootstrap: { type: 'string', multiple: true },
+    'max-gap': { type: 'string' },
+    'pending-timeout': { type: 'string' },
+    misbehave: { type: 'boolean' },
   });
   if (!o.data) throw new UsageError('--data DIR is required');
+  if (o.follow !== undefined) {
+    try {
+      if (peerIdFromString(o.follow).publicKey?.type !== 'Ed25519') throw new Error('not an Ed25519 key');
+    } catch (err) {
+      throw new UsageError(`--follow must be the writer's Ed25519 peer id: ${(err as Error).message}`);
+    }
+    if (!o.bootstrap?.length) throw new UsageError('--follow needs at least one --bootstrap MULTIADDR');
+    for (const a of o.bootstrap) {
+      try {
+        multiaddr(a);
+      } catch (err) {
+        throw new UsageError(`--bootstrap: ${(err as Error).message}`);
+      }
+    }
+    if (o['simulate-writes'] !== undefined || o.generate !== undefined) throw new UsageError('--follow cannot be combined with --generate or --simulate-writes');
+  } else if (o.bootstrap?.length) throw new UsageError('--bootstrap is only used with --follow WRITER_PEER_ID');
   const simulate = o['simulate-writes'] === undefined ? undefined : Number(o['simulate-writes']);
   if (simulate !== undefined && !(simulate > 0)) throw new UsageError('--simulate-writes must be a positive number of commits per second');
   const onProgress = progressPrinter();
@@ -107,6 +128,16 @@ async function runNode(argv: string[]): Promise<number> {
     token: o.token,
     db: o.db,
     writer: !o.replica,
+    follow:
+      o.follow === undefined
+        ? undefined
+        : {
+            writer: o.follow,
+            bootstrap: o.bootstrap ?? [],
+            maxGap: o['max-gap'] === undefined ? undefined : intArg(o['max-gap'], 'max-gap', 10_000),
+            pendingTimeoutMs: o['pending-timeout'] === undefined ? undefined : intArg(o['pending-timeout'], 'pending-timeout', 10_000),
+          },
+    misbehave: o.misbehave,
     historySize: o.history === undefined ? undefined : intArg(o.history, 'history', 300),
     limits: {
       maxConcurrentPerPeer: o['peer-streams'] === undefined ? undefined : intArg(o['peer-streams'], 'peer-streams', 8),
@@ -119,7 +150,7 @@ async function runNode(argv: string[]): Promise<number> {
   const s = node.status();
   const lines = [
     `peer id   ${node.peerId}`,
-    `database  ${node.db} (${s.writer ? 'writer' : 'replica'}), root ${s.root}, seq ${s.seq ?? '-'}, log ${s.logSize}`,
+    `database  ${node.db} (${s.writer ? 'writer' : s.replica ? `replica of ${s.replica.writer}` : 'replica'}), root ${s.root}, seq ${s.seq ?? '-'}, log ${s.logSize}`,
     ...node.file.addresses.map((a) => `listening ${a}`),
     `http      ${node.httpUrl ?? 'off'}`,
     `addresses ${join(o.data, ADDRESSES_FILE)}`,

@@ -26,7 +26,9 @@ import { loadOrCreateIdentity } from './identity.ts';
 import { NodeMetrics } from './metrics.ts';
 import { openNodeStore, type NodeStore } from './node-store.ts';
 import { OperationLog } from './operation-log.ts';
+import { Misbehaviour } from './misbehave.ts';
 import { serveProtocols, type ServeLimits } from './protocols.ts';
+import { Replica, type ReplicaStatus } from './replica.ts';
 import { RwLock } from './rw-lock.ts';
 import { databaseName, DatabaseWriter, storedAnnouncement, type CommitResult } from './writer.ts';
 
@@ -70,6 +72,13 @@ export interface FullNodeOptions {
   log?: (line: string) => void;
   /** Injected wall clock for the HLC. */
   wallClock?: () => number;
+  /**
+   * Replica mode (replica.ts): sync the state of the writer with this peer id from the
+   * bootstrap peers, serve it, and follow its deltas. Implies `writer: false`.
+   */
+  follow?: { writer: string; bootstrap: string[]; maxGap?: number; pendingTimeoutMs?: number; concurrency?: number };
+  /** Answer range and change requests with tampered proofs (misbehave.ts); tests and demos. */
+  misbehave?: boolean;
 }
 
 export interface FullNode {
@@ -103,6 +112,8 @@ export interface NodeStatus {
   peers: number;
   addresses: string[];
   http: string | null;
+  misbehave: boolean;
+  replica?: ReplicaStatus;
 }
 
 /** Reads `DIR/token`, creating it (32 random bytes, hex, mode 0600) on first use. */
@@ -149,7 +160,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
   const privateKey = await loadOrCreateIdentity(o.dataDir);
   const { secretKey, publicKey } = writerKeys(privateKey);
   const peerIdString = peerIdFromPrivateKey(privateKey).toString();
-  const isWriter = o.writer ?? true;
+  const isWriter = (o.writer ?? true) && !o.follow;
   const token = o.token ?? (await loadOrCreateToken(o.dataDir));
   const metrics = new NodeMetrics();
   const store = await openNodeStore(join(o.dataDir, STORE_DIR), { historySize: o.historySize });
@@ -158,7 +169,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
     for (const c of cleanup.reverse()) await c().catch(() => {});
   };
   try {
-    const db = await databaseName(store, o.db, peerIdString);
+    const db = await databaseName(store, o.db, o.follow?.writer ?? peerIdString);
     const opLog = await OperationLog.open(store.log, store.deltas, (done) => o.onProgress?.({ phase: 'log', done }));
     let writer: DatabaseWriter | undefined;
     if (isWriter) {
@@ -196,14 +207,37 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
     libp2p.addEventListener('peer:disconnect', updatePeers);
     libp2p.services.pubsub.subscribe(topic);
 
+    const misbehaviour = new Misbehaviour(o.misbehave ?? false);
+    const replica = o.follow
+      ? new Replica({
+          libp2p,
+          store,
+          opLog,
+          lock,
+          writer: o.follow.writer,
+          db: dbId,
+          topic,
+          bootstrap: o.follow.bootstrap,
+          historySize: o.historySize,
+          maxGap: o.follow.maxGap,
+          pendingTimeoutMs: o.follow.pendingTimeoutMs,
+          concurrency: o.follow.concurrency,
+          log,
+        })
+      : undefined;
+    /** The database served: a replica's once it has synced. */
+    const servedDb = () => replica?.db ?? store.db;
+
     const unserve = await serveProtocols(
       libp2p,
       {
-        db: store.db,
+        get db() {
+          return misbehaviour.serve(servedDb());
+        },
         log: opLog,
         lock,
         dbId,
-        announcement: () => writer?.announcementBytes ?? readOnlyAnnouncement,
+        announcement: () => writer?.announcementBytes ?? replica?.announcementBytes ?? readOnlyAnnouncement,
         metrics,
         onError: (err, c) => log(`error serving ${c.protocol}: ${(err as Error)?.stack ?? String(err)}`),
       },
@@ -233,21 +267,23 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
     if (writer) metrics.seq.set(writer.announcement.seq);
 
     const status = (): NodeStatus => {
-      const annBytes = writer?.announcementBytes ?? readOnlyAnnouncement;
+      const annBytes = writer?.announcementBytes ?? replica?.announcementBytes ?? readOnlyAnnouncement;
       const ann = annBytes ? decodeAnnouncement(annBytes) : undefined;
       return {
         peerId: peerIdString,
         db,
         writer: isWriter,
-        root: toHex(store.db.root),
+        root: toHex(servedDb().root),
         seq: ann?.seq ?? null,
         logSize: opLog.size,
         logRoot: toHex(opLog.root()),
         heads: (ann?.heads ?? []).map(toHex),
-        historyRoots: store.db.roots().length,
+        historyRoots: servedDb().roots().length,
         peers: libp2p.getPeers().length,
         addresses: host.file.addresses,
         http: api?.url ?? null,
+        misbehave: misbehaviour.on,
+        ...(replica ? { replica: replica.status() } : {}),
       };
     };
 
@@ -263,6 +299,10 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
             }
           : undefined,
         status: () => status() as unknown as Record<string, unknown>,
+        misbehave: (on) => {
+          misbehaviour.on = on;
+          log(`misbehave ${on ? 'on: serving tampered proofs' : 'off'}`);
+        },
         metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       });
       const a = api;
@@ -271,6 +311,10 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
 
     const file: AddressesFile = { ...host.file, db, writer: isWriter, http: api?.url ?? null };
     await writeAddressesFile(o.dataDir, file);
+    if (replica) {
+      await replica.start();
+      cleanup.push(() => replica.stop());
+    }
 
     let simulator: ReturnType<typeof setInterval> | undefined;
     if (writer && o.simulateWritesPerSec && o.simulateWritesPerSec > 0) {
@@ -290,6 +334,8 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
       stopped ??= (async () => {
         stopping = true;
         if (simulator) clearInterval(simulator);
+        // a replica's catch-up holds the lock: stop it first
+        await replica?.stop();
         // let the commit in flight land, then hold the lock while everything closes
         await lock.write(async () => {
           await unwind();

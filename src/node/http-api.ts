@@ -5,6 +5,7 @@
  * |------------------|--------|------------------------------------------------------------|
  * | `POST /v1/batch` | bearer | `{puts:[{key,value}], deletes:[key]}` (hex) → `{root, deltaId, seq, logSize}` |
  * | `GET /v1/status` | none   | peer id, database, root, seq, log size, heads, addresses   |
+ * | `POST /v1/misbehave` | bearer | `{on: boolean}`: serve tampered proofs (misbehave.ts) → `{on}` |
  * | `GET /metrics`   | none   | Prometheus text format                                     |
  *
  * Errors are JSON `{error, message}` with 400 (bad body, `InvalidRequest`), 401 (token), 403
@@ -35,6 +36,8 @@ export interface HttpApiOptions {
   /** Commits a batch; absent on a node that is not the writer. */
   commit?: (changes: KeyChange[]) => Promise<BatchResult>;
   status: () => Record<string, unknown>;
+  /** Turns the misbehaviour switch (misbehave.ts) on or off. */
+  misbehave?: (on: boolean) => void;
   metrics: () => Promise<{ contentType: string; body: string }>;
 }
 
@@ -131,6 +134,21 @@ export async function startHttpApi(o: HttpApiOptions): Promise<HttpApi> {
         if (!o.commit) throw new HttpError(403, 'NotWriter', 'this node is not the writer of its database');
         const changes = parseBatch(await readBody(req, max));
         send(res, 200, await o.commit(changes));
+      } else if (path === '/v1/misbehave') {
+        if (req.method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'use POST');
+        if (!authorized(req, o.token)) throw new HttpError(401, 'Unauthorized', 'missing or wrong bearer token');
+        if (!o.misbehave) throw new HttpError(404, 'NotFound', `no route ${path}`);
+        let body: unknown;
+        try {
+          body = JSON.parse(new TextDecoder().decode(await readBody(req, 1024)));
+        } catch (err) {
+          if (err instanceof HttpError) throw err;
+          throw new HttpError(400, 'InvalidBody', 'the body is not JSON');
+        }
+        const on = (body as { on?: unknown } | null)?.on;
+        if (typeof on !== 'boolean') throw new HttpError(400, 'InvalidBody', 'expected {"on": true|false}');
+        o.misbehave(on);
+        send(res, 200, { on });
       } else if (path === '/v1/status') {
         if (req.method !== 'GET') throw new HttpError(405, 'MethodNotAllowed', 'use GET');
         send(res, 200, o.status());
