@@ -600,19 +600,25 @@ export class Replica {
 
   async #fillLog(): Promise<void> {
     const ann = this.#newest;
-    const peer = await this.#deltaPeer();
-    if (!ann || !peer || ann.logSize < this.#appliedLogSize) return;
-    try {
-      await fillLog(
-        { libp2p: this.#o.libp2p, peer, store: this.#o.store, log: this.#o.opLog, writerPublicKey: this.#writerKey, timeoutMs: this.#timeoutMs, signal: this.#life.signal },
-        ann,
-        this.#appliedLogSize,
-      );
-    } catch (err) {
-      if (this.#life.signal.aborted) return;
-      this.#log(`log fill from ${peer.toString()} failed: ${(err as Error).name}: ${(err as Error).message}`);
-      this.#logFillAfter = Date.now() + 5_000;
+    if (!ann || ann.logSize < this.#appliedLogSize) return;
+    const peers = (await servingPeers(this.#o.libp2p, this.#serving)).filter((p) => !this.#banned.has(p.toString()));
+    // the writer has the whole log; other replicas may not
+    peers.sort((a, b) => Number(b.toString() === this.#writerId) - Number(a.toString() === this.#writerId));
+    for (const peer of peers) {
+      try {
+        await fillLog(
+          { libp2p: this.#o.libp2p, peer, store: this.#o.store, log: this.#o.opLog, writerPublicKey: this.#writerKey, timeoutMs: this.#timeoutMs, signal: this.#life.signal },
+          ann,
+          this.#appliedLogSize,
+        );
+        this.#log(`log filled to ${this.#o.opLog.size} from ${peer.toString()}`);
+        return;
+      } catch (err) {
+        if (this.#life.signal.aborted) return;
+        this.#log(`log fill from ${peer.toString()} failed: ${(err as Error).name}: ${(err as Error).message}`);
+      }
     }
+    this.#logFillAfter = Date.now() + 5_000;
   }
 
   /** Commits one delta through the database, with the follow record (and its log entry). */
