@@ -411,11 +411,13 @@ export class Replica {
 
   /**
    * Syncs the store to the newest announcement (and those that arrive meanwhile); resolves
-   * with the announcement reached, or undefined when stopped.
+   * with the announcement reached, or undefined when stopped (or a catch-up gave up).
    */
   async #syncToNewest(what: 'sync' | 'catch-up'): Promise<VerifiedAnnouncement | undefined> {
     const signal = this.#life.signal;
-    for (let attempt = 0; !signal.aborted; attempt++) {
+    // a catch-up holds serving off: it gives up after a few attempts and is retried on a tick
+    const attempts = what === 'catch-up' ? 3 : Infinity;
+    for (let attempt = 0; !signal.aborted && attempt < attempts; attempt++) {
       const ann = this.#newest!;
       const peers = await servingPeers(this.#o.libp2p, this.#serving);
       const usable = peers.filter((p) => !this.#banned.has(p.toString()));

@@ -1,0 +1,168 @@
+/**
+ * State sync figures (issue 4): a node with 1,000,000 generated keys (a child process) serves
+ * over WebSockets on loopback; this process syncs its state into a LevelDB node store with
+ * `syncState` (the replica node's engine, concurrency 8) and reports
+ * - full sync time, and its ratio to a raw baseline measured in the same run: the same
+ *   key-values streamed without proofs, 2,048 per answer over 8 parallel streams, from a second
+ *   process over the same transport, written to the same kind of store (goal ≤ 1.5×);
+ * - bytes received / raw key-value bytes (goal ≤ 1.10);
+ * - after 1% of the keys change (new values, committed on the writer in batches of 1,000):
+ *   catch-up bytes and time as fractions of the full sync (goals ≤ 3% and ≤ 10%).
+ *
+ * The writer's store is node.bench.ts's cached one (`$TMP/proofsync-bench-node-N`, built on
+ * first use). BENCH_KEYS shrinks it. Profile with `node --cpu-prof bench/sync.bench.ts`.
+ */
+import { multiaddr } from '@multiformats/multiaddr';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { toHex } from '../src/core/bytes.ts';
+import { responseSize, networkStateSource } from '../src/client/network-source.ts';
+import { syncState } from '../src/client/state-sync/driver.ts';
+import { SeededRandom } from '../src/node/generate.ts';
+import { createClientNode } from '../src/node/host.ts';
+import { LevelStore } from '../src/node/level-store.ts';
+import { openNodeStore, STATE_PREFIX } from '../src/node/node-store.ts';
+import { FULL_NODE_SCRIPT, startNodeProcess } from '../src/node/testing/process.ts';
+import { fetchHeads } from '../src/protocol/client.ts';
+import { request } from '../src/protocol/stream.ts';
+import { type Figure, now, writeResults } from './lib.ts';
+import { RAW_PROTOCOL } from './sync-raw-server.ts';
+
+const N = Number(process.env.BENCH_KEYS ?? 1_000_000);
+const CONCURRENCY = 8;
+const writerDir = join(tmpdir(), `proofsync-bench-node-${N}`);
+const work = await mkdtemp(join(tmpdir(), 'proofsync-bench-sync-'));
+const figures: Figure[] = [];
+let fullS = 0;
+let fullBytes = 0;
+
+let t = now();
+console.log(`writer store ${writerDir} (generated on first use)`);
+const writer = await startNodeProcess({
+  script: FULL_NODE_SCRIPT,
+  dataDir: writerDir,
+  args: ['--generate', String(N), '--listen', '/ip4/127.0.0.1/tcp/0/ws', '--peer-streams', '64', '--peer-rate', '1000000:1000000', '--history', '300'],
+  readyTimeoutMs: 600_000,
+});
+console.log(`writer ready in ${((now() - t) / 1000).toFixed(1)} s`);
+const client = await createClientNode();
+const ws = multiaddr(writer.file.ws!);
+const writerKey = peerIdFromString(writer.file.peerId).publicKey!.raw;
+const replica = await openNodeStore(join(work, 'replica'));
+const source = networkStateSource(client, writer.file.peerId, ws, { timeoutMs: 120_000 });
+
+try {
+  // -------------------------------------------------------------------------------------------
+  // 1. Full sync.
+  const ann = await fetchHeads(client, ws, { writerPublicKey: writerKey });
+  t = now();
+  const full = await syncState({ store: replica.state, sources: [source], target: ann.stateRoot, concurrency: CONCURRENCY, sizeOf: responseSize, requestTimeoutMs: 120_000 });
+  fullS = (now() - t) / 1000;
+  fullBytes = full.progress.bytesReceived;
+  console.log(`full sync: ${full.progress.keyValuesReceived} key-values, ${fullBytes} bytes, ${full.progress.requests} requests in ${fullS.toFixed(2)} s (root ${toHex(full.root).slice(0, 16)}…)`);
+  figures.push({ name: `full sync of ${N} keys over WebSockets (LevelDB store)`, value: fullS, unit: 's', goal: null });
+
+  // -------------------------------------------------------------------------------------------
+  // 2. 1% of the keys change; catch-up by change proofs.
+  const changed = Math.max(1, Math.round(N / 100));
+  const keys: Uint8Array[] = [];
+  for await (const kv of replica.db.trie.entries()) keys.push(kv.key);
+  const rnd = new SeededRandom(7);
+  const token = (await readFile(join(writerDir, 'token'), 'utf8')).trim();
+  const file = JSON.parse(await readFile(join(writerDir, 'addresses.json'), 'utf8')) as { http: string };
+  const picked = new Set<number>();
+  while (picked.size < changed) picked.add(rnd.below(keys.length));
+  const list = [...picked];
+  for (let i = 0; i < list.length; i += 1000) {
+    const puts = list.slice(i, i + 1000).map((j) => ({ key: toHex(keys[j]), value: toHex(rnd.bytes(64)) }));
+    const res = await fetch(`${file.http}/v1/batch`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ puts }) });
+    if (!res.ok) throw new Error(`commit failed: ${res.status} ${await res.text()}`);
+  }
+  const ann2 = await fetchHeads(client, ws, { writerPublicKey: writerKey });
+  t = now();
+  const catchUp = await syncState({ store: replica.state, sources: [source], target: ann2.stateRoot, concurrency: CONCURRENCY, sizeOf: responseSize, requestTimeoutMs: 120_000 });
+  const catchS = (now() - t) / 1000;
+  console.log(`catch-up: ${catchUp.progress.keyValuesReceived} changes, ${catchUp.progress.bytesReceived} bytes, ${catchUp.progress.requests} requests in ${catchS.toFixed(2)} s`);
+  figures.push({ name: `catch-up after ${changed} keys (1%) changed`, value: catchS, unit: 's', goal: null });
+  figures.push({ name: 'catch-up bytes / full sync bytes', value: catchUp.progress.bytesReceived / fullBytes, unit: 'ratio', goal: '<= 0.03' });
+  figures.push({ name: 'catch-up time / full sync time', value: catchS / fullS, unit: 'ratio', goal: '<= 0.1' });
+} finally {
+  await replica.close();
+  await writer.stop({ keepDataDir: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Raw baseline: the same key-values without proofs, from a second process, into LevelDB.
+const raw = await startNodeProcess({
+  script: fileURLToPath(new URL('./sync-raw-server.ts', import.meta.url)),
+  dataDir: join(work, 'raw-host'),
+  args: [join(writerDir, 'db')],
+});
+const rawStore = await LevelStore.open(join(work, 'raw'));
+const rawState = rawStore.prefix(STATE_PREFIX);
+let rawKvBytes = 0;
+let rawKeys = 0;
+let rawWireBytes = 0;
+try {
+  const rawAddr = multiaddr(raw.file.ws!);
+  const frame = (start: Uint8Array, end: Uint8Array | undefined): Uint8Array => {
+    const e = end ?? new Uint8Array(0);
+    const out = new Uint8Array(4 + start.length + e.length);
+    const dv = new DataView(out.buffer);
+    dv.setUint16(0, start.length);
+    out.set(start, 2);
+    dv.setUint16(2 + start.length, e.length);
+    out.set(e, 4 + start.length);
+    return out;
+  };
+  // the key space cut in CONCURRENCY slices by first byte, one stream of requests per slice
+  const bounds: (Uint8Array | undefined)[] = Array.from({ length: CONCURRENCY + 1 }, (_, i) =>
+    i === 0 ? new Uint8Array(0) : i === CONCURRENCY ? undefined : Uint8Array.of(Math.floor((256 * i) / CONCURRENCY)),
+  );
+  await request(client, rawAddr, RAW_PROTOCOL, frame(new Uint8Array(0), Uint8Array.of(0)), { maxResponseBytes: 4 << 20, timeoutMs: 60_000 }); // connect
+  t = now();
+  await Promise.all(
+    bounds.slice(0, CONCURRENCY).map(async (lo, i) => {
+      const hi = bounds[i + 1];
+      // keys > start: begin just below the slice (a 32-byte key may start exactly at `lo`)
+      let start = lo!.length ? Uint8Array.of(lo![0] - 1, ...new Uint8Array(33).fill(0xff)) : lo!;
+      for (;;) {
+        const res = await request(client, rawAddr, RAW_PROTOCOL, frame(start, hi), { maxResponseBytes: 4 << 20, timeoutMs: 60_000 });
+        if (res.length === 0) break;
+        rawWireBytes += res.length;
+        const dv = new DataView(res.buffer, res.byteOffset, res.byteLength);
+        const ops: { type: 'put'; key: Uint8Array; value: Uint8Array }[] = [];
+        let o = 0;
+        let last = start;
+        while (o < res.length) {
+          const kl = dv.getUint16(o);
+          const key = res.slice(o + 2, o + 2 + kl);
+          const vl = dv.getUint32(o + 2 + kl);
+          const value = res.slice(o + 6 + kl, o + 6 + kl + vl);
+          o += 6 + kl + vl;
+          ops.push({ type: 'put', key: Uint8Array.of(0x76, ...key), value });
+          rawKvBytes += key.length + value.length;
+          rawKeys++;
+          last = key;
+        }
+        await rawState.write(ops);
+        start = last;
+      }
+    }),
+  );
+  const rawS = (now() - t) / 1000;
+  console.log(`raw baseline: ${rawKeys} key-values, ${rawKvBytes} key-value bytes (${rawWireBytes} on the wire) in ${rawS.toFixed(2)} s`);
+  figures.push({ name: `raw baseline: ${N} key-values streamed without proofs into LevelDB`, value: rawS, unit: 's', goal: null });
+  figures.push({ name: 'full sync time / raw baseline', value: fullS / rawS, unit: 'ratio', goal: '<= 1.5' });
+  figures.push({ name: 'full sync bytes received / raw key-value bytes', value: fullBytes / rawKvBytes, unit: 'ratio', goal: '<= 1.1' });
+} finally {
+  await rawStore.close();
+  await raw.stop();
+  await client.stop();
+}
+
+await rm(work, { recursive: true, force: true });
+writeResults('sync', figures);
