@@ -79,7 +79,7 @@ async function newPage(browser: Browser, url: string): Promise<Page> {
  * exist in workers): auto-attach to the page's workers, then `Runtime.getHeapUsage` in the one
  * whose script is the client's worker entry.
  */
-async function workerHeap(page: Page): Promise<() => Promise<number | undefined>> {
+async function workerHeap(page: Page): Promise<(method?: string) => Promise<number | undefined>> {
   const cdp = await page.context().newCDPSession(page);
   let session: string | undefined;
   let nextId = 1;
@@ -93,17 +93,17 @@ async function workerHeap(page: Page): Promise<() => Promise<number | undefined>
     if (m.id !== undefined) waiting.delete(m.id);
   });
   await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
-  return async () => {
+  return async (method = 'Runtime.getHeapUsage') => {
     if (!session) return undefined;
     const id = nextId++;
     const result = new Promise<{ usedSize?: number }>((resolve) => waiting.set(id, resolve));
-    await cdp.send('Target.sendMessageToTarget', { sessionId: session, message: JSON.stringify({ id, method: 'Runtime.getHeapUsage' }) });
+    await cdp.send('Target.sendMessageToTarget', { sessionId: session, message: JSON.stringify({ id, method }) });
     return (await result).usedSize;
   };
 }
 
 /** Samples the worker's heap while `until` runs. */
-async function sampleHeap<T>(page: Page, until: Promise<T>): Promise<{ value: T; peak: number | undefined }> {
+async function sampleHeap<T>(page: Page, until: Promise<T>): Promise<{ value: T; peak: number | undefined; afterGc: number | undefined }> {
   let peak: number | undefined;
   let done = false;
   const heap = await workerHeap(page);
@@ -114,12 +114,17 @@ async function sampleHeap<T>(page: Page, until: Promise<T>): Promise<{ value: T;
       await new Promise((r) => setTimeout(r, 250)); // the sampling period
     }
   })();
+  let value: T;
   try {
-    return { value: await until, peak };
+    value = await until;
   } finally {
     done = true;
     await sampler;
   }
+  // what is live, as opposed to garbage V8 has not collected yet
+  await heap('HeapProfiler.collectGarbage').catch(() => undefined);
+  const afterGc = await heap().catch(() => undefined);
+  return { value, peak, afterGc };
 }
 
 try {
@@ -180,7 +185,7 @@ try {
   {
     const page = await newPage(browser, url);
     await page.evaluate(() => lc.resetLongTasks());
-    const { value: synced, peak } = await sampleHeap(
+    const { value: synced, peak, afterGc } = await sampleHeap(
       page,
       page.evaluate(
         async ({ o, timeout }) => {
@@ -199,6 +204,7 @@ try {
     figures.push({ name: 'longest main-thread task during the full sync', value: rec.longTasks.maxMs, unit: 'ms', goal: null });
     if (peak !== undefined) figures.push({ name: 'peak worker JS heap during the full sync', value: peak / 2 ** 20, unit: 'MiB', goal: '<= 200' });
     else log('could not read the worker heap over CDP: no heap figure');
+    if (afterGc !== undefined) figures.push({ name: 'worker JS heap at the end of the full sync, after a forced GC', value: afterGc / 2 ** 20, unit: 'MiB', goal: null });
     await page.evaluate(() => lc.close());
     await page.context().close();
   }
