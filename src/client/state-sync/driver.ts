@@ -11,7 +11,7 @@
 import { DecodeError, FinishedWithUnexpectedRoot, ProofError, UnexpectedResponse } from '../../core/errors.ts';
 import { equalBytes, toHex } from '../../core/bytes.ts';
 import type { KVStore } from '../../core/store.ts';
-import { MerkleTrie, type TrieView } from '../../core/trie.ts';
+import { MerkleTrie, type ProvenSubtrees, type TrieView } from '../../core/trie.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { StateSyncEngine, type StateSyncAction, type StateSyncEvent, type StateSyncProgress } from './engine.ts';
 import type { PeerStats } from './peers.ts';
@@ -19,7 +19,7 @@ import { loadProgress } from './progress.ts';
 import { fromInclusive, type InclusiveRange } from './ranges.ts';
 import type { StateRequest } from './requests.ts';
 import { estimateResponseSize, type StateResponse, type StateSource } from './source.ts';
-import { verifyResponse, type ResponseOutcome } from './verify.ts';
+import { preverify, verifyResponse, type ResponseOutcome } from './verify.ts';
 import { EventQueue } from '../event-queue.ts';
 
 export interface SyncStateOptions {
@@ -68,7 +68,7 @@ export class RequestTimeout extends Error {
 
 type DriverEvent =
   | StateSyncEvent
-  | { type: 'answer'; requestId: number; response: StateResponse | undefined; error?: undefined; elapsedMs: number }
+  | { type: 'answer'; requestId: number; response: StateResponse | undefined; error?: undefined; elapsedMs: number; pre?: ProvenSubtrees | Error }
   | { type: 'answer'; requestId: number; response?: undefined; error: unknown; elapsedMs: number };
 
 
@@ -162,7 +162,17 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
       controller.abort();
       const elapsedMs = clock.now() - entry.sentAt;
       if ('error' in result) events.push({ type: 'answer', requestId: request.id, error: result.error, elapsedMs });
-      else events.push({ type: 'answer', requestId: request.id, response: result.response, elapsedMs });
+      else {
+        // Verify a range proof now: it overlaps the store write of the answer being applied.
+        let pre: ProvenSubtrees | Error | undefined;
+        try {
+          checkShape(result.response);
+          pre = preverify(request, result.response);
+        } catch {
+          pre = undefined; // the shape error is raised again, in order, when the answer is handled
+        }
+        events.push({ type: 'answer', requestId: request.id, response: result.response, elapsedMs, pre });
+      }
     };
     const fetchSignal = AbortSignal.any([stop.signal, controller.signal]);
     const source = sources.get(request.peer)!;
@@ -276,7 +286,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
             checkShape(event.response);
             bytes = sizeOf(event.response);
           }
-          outcome = await verifyResponse(entry.request, event.response, view);
+          outcome = await verifyResponse(entry.request, event.response, view, 'pre' in event ? event.pre : undefined);
           views.set(event.requestId, view);
         } catch (error) {
           if (!isPeerError(error)) throw error;

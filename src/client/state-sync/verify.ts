@@ -17,7 +17,7 @@ import { compareBytes } from '../../core/bytes.ts';
 import { UnexpectedResponse } from '../../core/errors.ts';
 import { nextKey } from '../../core/next-key.ts';
 import { verifyChangeProof, verifyRangeProof } from '../../core/proof.ts';
-import type { TrieView } from '../../core/trie.ts';
+import type { ProvenSubtrees, TrieView } from '../../core/trie.ts';
 import type { KeyChange, KeyValue, ProofNode, RangeProof } from '../../core/types.ts';
 import { boundaryBefore, requestEnd } from './ranges.ts';
 import type { StateRequest } from './requests.ts';
@@ -74,8 +74,32 @@ async function rangeCommit(view: TrieView, start: Uint8Array, upTo: Uint8Array |
  * range (every first fetch), the prover's subtrees are grafted as they are, so the commit hashes
  * only the boundary (the proof's rebuild already computed every node wholly inside the range).
  */
-async function verifiedRange(request: StateRequest, proof: RangeProof, view: TrieView, startKey: Uint8Array | undefined, endKey: Uint8Array | undefined, keyLimit: number) {
-  const proven = verifyRangeProof(proof, { root: request.root, start: startKey, end: endKey, keyLimit }, true);
+/**
+ * The part of checking an answer that needs no local state: a range proof's verification (the
+ * hashing, most of the cost). The driver runs it as soon as an answer arrives, so it overlaps
+ * the store write of the answer before; `verifyResponse` then uses the result.
+ */
+export function preverify(request: StateRequest, response: StateResponse): ProvenSubtrees | Error | undefined {
+  if (request.kind === 'clear' || response.type !== 'range') return undefined;
+  const { startKey, endKey, keyLimit } = request.request;
+  try {
+    return verifyRangeProof(response.proof, { root: request.root, start: startKey, end: endKey, keyLimit }, true);
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+async function verifiedRange(
+  request: StateRequest,
+  proof: RangeProof,
+  view: TrieView,
+  startKey: Uint8Array | undefined,
+  endKey: Uint8Array | undefined,
+  keyLimit: number,
+  pre: ProvenSubtrees | Error | undefined,
+) {
+  if (pre instanceof Error) throw pre;
+  const proven = pre ?? verifyRangeProof(proof, { root: request.root, start: startKey, end: endKey, keyLimit }, true);
   const kvs = proof.keyValues;
   const upTo = kvs.length ? kvs[kvs.length - 1].key : endKey;
   const { changes, localKeys } = await rangeCommit(view, request.start, upTo, kvs);
@@ -89,7 +113,12 @@ async function verifiedRange(request: StateRequest, proof: RangeProof, view: Tri
  * changes to `view` and says where the remaining work starts. Throws the `ProofError` (or
  * `UnexpectedResponse`) that makes the answer invalid; other errors are local failures.
  */
-export async function verifyResponse(request: StateRequest, response: StateResponse | undefined, view: TrieView): Promise<VerifiedResponse> {
+export async function verifyResponse(
+  request: StateRequest,
+  response: StateResponse | undefined,
+  view: TrieView,
+  pre?: ProvenSubtrees | Error,
+): Promise<VerifiedResponse> {
   let changes: KeyChange[];
   let last: Uint8Array | undefined;
   let endProof: ProofNode[] = [];
@@ -109,7 +138,7 @@ export async function verifyResponse(request: StateRequest, response: StateRespo
       last = changes.length ? changes[changes.length - 1].key : undefined;
       endProof = proof.endProof;
     } else {
-      const r = await verifiedRange(request, response.proof, view, startKey, endKey, keyLimit);
+      const r = await verifiedRange(request, response.proof, view, startKey, endKey, keyLimit, pre);
       changes = r.changes;
       last = r.last;
       endProof = response.proof.endProof;
