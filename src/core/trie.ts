@@ -144,40 +144,48 @@ function decodeMeta(b: Uint8Array | undefined): Meta {
 }
 
 /**
- * Decoded committed nodes, least recently used evicted first. Shared by a trie's views: it holds
- * the committed state only (a view's changes live in its overlay until `commitView` writes them
- * and updates the cache). Measured: a commit of 1,000 puts on a 300k-key LevelDB trie spent most
- * of its time waiting on ~6,000 sequential node reads; cached upper levels remove most of them.
+ * Committed node records, least recently used evicted first, bounded in bytes. Shared by a
+ * trie's views: it holds the committed state only (a view's changes live in its overlay until
+ * `commitView` writes them and updates the cache). It keeps the encoded records, decoded on use:
+ * a decoded node with 16 children costs ~4 KB of heap against ~0.6 KB encoded (measured: the
+ * decoded cache of a 1M-key sync held most of a 1 GB worker heap).
+ * Measured: a commit of 1,000 puts on a 300k-key LevelDB trie spent most of its time waiting on
+ * ~6,000 sequential node reads; cached upper levels remove most of them.
  */
 export class NodeCache {
-  private readonly map = new Map<string, TrieNode>();
-  readonly capacity: number;
+  private readonly map = new Map<string, { path: Path; raw: Uint8Array }>();
+  private bytes = 0;
+  readonly capacityBytes: number;
 
-  constructor(capacity = 200_000) {
-    this.capacity = capacity;
+  constructor(capacityBytes = 32 * 1024 * 1024) {
+    this.capacityBytes = capacityBytes;
   }
 
   get(key: string): TrieNode | undefined {
-    const n = this.map.get(key);
-    if (n) {
-      this.map.delete(key);
-      this.map.set(key, n);
-    }
-    return n;
+    const e = this.map.get(key);
+    if (!e) return undefined;
+    this.map.delete(key);
+    this.map.set(key, e);
+    return decodeNode(e.path, e.raw);
   }
 
-  set(key: string, node: TrieNode): void {
-    this.map.delete(key);
-    this.map.set(key, node);
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value!);
+  set(key: string, path: Path, raw: Uint8Array): void {
+    this.delete(key);
+    this.map.set(key, { path, raw });
+    this.bytes += raw.length + path.length + 2 * key.length + 64;
+    while (this.bytes > this.capacityBytes && this.map.size) this.delete(this.map.keys().next().value!);
   }
 
   delete(key: string): void {
+    const e = this.map.get(key);
+    if (!e) return;
     this.map.delete(key);
+    this.bytes -= e.raw.length + e.path.length + 2 * key.length + 64;
   }
 
   clear(): void {
     this.map.clear();
+    this.bytes = 0;
   }
 }
 
@@ -195,7 +203,7 @@ export class TrieView {
   /** Overlay of values: a value, or null where the key was deleted. */
   private readonly values = new Map<string, { key: Uint8Array; value: Uint8Array | null }>();
 
-  constructor(store: KVStore, rootPath: Path | undefined, root: Uint8Array, cache: NodeCache = new NodeCache(10_000)) {
+  constructor(store: KVStore, rootPath: Path | undefined, root: Uint8Array, cache: NodeCache = new NodeCache(4 * 1024 * 1024)) {
     this.store = store;
     this.cache = cache;
     this.rootPath = rootPath;
@@ -211,8 +219,13 @@ export class TrieView {
     const s = pathStr(path);
     const o = this.nodes.get(s);
     if (o !== undefined) return o ?? undefined;
+    const r = this.read.get(s);
+    if (r) return r;
     const c = this.cache.get(s);
-    if (c) return c;
+    if (c) {
+      this.read.set(s, c);
+      return c;
+    }
     return (await this.load([path]))[0];
   }
 
@@ -229,14 +242,20 @@ export class TrieView {
       if (raw) {
         const n = decodeNode(paths[i], raw);
         out[i] = n;
-        this.cache.set(pathStr(paths[i]), n);
+        const s = pathStr(paths[i]);
+        this.cache.set(s, paths[i], raw);
+        this.read.set(s, n);
       } else if ((paths[i].length & 1) === 0) leafAt.push(i);
     }
     if (leafAt.length) {
       const values = await getMany(this.store, leafAt.map((i) => valueKey(packPath(paths[i]))));
       for (let j = 0; j < leafAt.length; j++) {
         const v = values[j];
-        if (v) out[leafAt[j]] = leafNode(paths[leafAt[j]], v);
+        if (v) {
+          const n = leafNode(paths[leafAt[j]], v);
+          out[leafAt[j]] = n;
+          this.read.set(pathStr(n.path), n);
+        }
       }
     }
     return out;
@@ -245,11 +264,16 @@ export class TrieView {
   /** A node known without I/O: from the overlay or the cache (null: removed; undefined: unknown). */
   private peekNode(s: string): TrieNode | null | undefined {
     const o = this.nodes.get(s);
-    return o !== undefined ? o : (this.cache.get(s) ?? this.leaves.get(s));
+    if (o !== undefined) return o;
+    const r = this.read.get(s);
+    if (r) return r;
+    const c = this.cache.get(s);
+    if (c) this.read.set(s, c);
+    return c;
   }
 
-  /** Leaves read by `prefetch` (not cached across views: they are most of the nodes). */
-  private readonly leaves = new Map<string, TrieNode>();
+  /** Committed nodes this view has read (decoded once per view; leaves are never cached). */
+  private readonly read = new Map<string, TrieNode>();
 
   /**
    * Reads, in parallel waves, every committed node on the paths to `keys` that is not already
@@ -280,21 +304,22 @@ export class TrieView {
       const paths = [...missing.values()];
       const nodes = await this.load(paths);
       for (let i = 0; i < paths.length; i++) {
-        const n = nodes[i];
-        if (!n) throw new Error(`trie node missing from store at path of ${paths[i].length} tokens`);
-        if (!n.stored) this.leaves.set(pathStr(paths[i]), n);
+        if (!nodes[i]) throw new Error(`trie node missing from store at path of ${paths[i].length} tokens`);
       }
       pending = next;
     }
   }
 
-  /** The overlay's changed nodes after `batch()`: for the owner's cache. */
-  *committedNodes(): Iterable<[string, TrieNode | null]> {
-    yield* this.nodes;
+  /** Encoded records of the changed nodes with children, as `batch()` wrote them. */
+  private readonly encoded = new Map<string, Uint8Array>();
+
+  /** After `batch()`: the changed nodes' records (undefined: no record any more), for the owner's cache. */
+  *committedRecords(): Iterable<[string, Path, Uint8Array | undefined]> {
+    for (const [s, n] of this.nodes) yield [s, n ? n.path : this.removed.get(s)!, this.encoded.get(s)];
   }
 
   private async mustNode(path: Path): Promise<TrieNode> {
-    const n = this.leaves.get(pathStr(path)) ?? (await this.getNode(path));
+    const n = await this.getNode(path);
     if (!n) throw new Error(`trie node missing from store at path of ${path.length} tokens`);
     return n;
   }
@@ -304,7 +329,7 @@ export class TrieView {
     const s = pathStr(path);
     const o = this.nodes.get(s);
     if (o && this.dirty.has(s)) return o;
-    const n = o ?? this.leaves.get(s) ?? (await this.mustNode(path));
+    const n = o ?? (await this.mustNode(path));
     const copy: TrieNode = { path: n.path, digest: n.digest, children: n.children.slice(), id: n.id, stored: n.stored };
     this.nodes.set(s, copy);
     this.dirty.add(s);
@@ -581,7 +606,11 @@ export class TrieView {
     const ops: BatchOp[] = [];
     for (const [s, n] of this.nodes) {
       if (n === null) ops.push({ type: 'del', key: nodeKey(this.removed.get(s)!) });
-      else if (!isLeaf(n)) ops.push({ type: 'put', key: nodeKey(n.path), value: encodeNode(n) });
+      else if (!isLeaf(n)) {
+        const raw = encodeNode(n);
+        this.encoded.set(s, raw);
+        ops.push({ type: 'put', key: nodeKey(n.path), value: raw });
+      }
       // a leaf that had children before (or replaces a removed node) must not leave a record
       else if (n.stored || this.removed.has(s)) ops.push({ type: 'del', key: nodeKey(n.path) });
     }
@@ -663,8 +692,9 @@ export class MerkleTrie {
     this.cache = cache;
   }
 
-  static async open(store: KVStore, options: { cacheNodes?: number } = {}): Promise<MerkleTrie> {
-    return new MerkleTrie(store, decodeMeta(await store.get(META_KEY)), new NodeCache(options.cacheNodes));
+  /** `cacheBytes`: memory for committed node records shared by views (default 32 MiB). */
+  static async open(store: KVStore, options: { cacheBytes?: number } = {}): Promise<MerkleTrie> {
+    return new MerkleTrie(store, decodeMeta(await store.get(META_KEY)), new NodeCache(options.cacheBytes));
   }
 
   get root(): Uint8Array {
@@ -704,8 +734,8 @@ export class MerkleTrie {
       this.cache.clear();
       throw err;
     }
-    for (const [s, n] of v.committedNodes()) {
-      if (n && !isLeaf(n)) this.cache.set(s, { ...n, stored: true });
+    for (const [s, path, raw] of v.committedRecords()) {
+      if (raw) this.cache.set(s, path, raw);
       else this.cache.delete(s);
     }
     this.meta = { rootPath: v.rootNodePath, root: v.root };
