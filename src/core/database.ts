@@ -106,10 +106,15 @@ export class MerkleDatabase {
       revisions.push(decodeRevision(Number(new DataView(k.buffer, k.byteOffset).getBigUint64(1)), v));
     }
     if (revisions.length === 0 || !equalBytes(revisions[revisions.length - 1].root, trie.root)) {
-      // A store without history (fresh, or bulk-loaded): the current root starts the window.
+      // A store without history for its root (fresh, bulk-loaded, or written by a state sync
+      // through the trie alone): the old records cannot lead to this root, so they go, and the
+      // current root starts the window.
       const seq = revisions.length ? revisions[revisions.length - 1].seq + 1 : 0;
+      const ops: BatchOp[] = revisions.map((r) => ({ type: 'del', key: histKey(r.seq) }));
+      revisions.length = 0;
       revisions.push({ seq, root: trie.root, changes: [] });
-      await store.write([{ type: 'put', key: histKey(seq), value: encodeRevision(revisions[revisions.length - 1]) }]);
+      ops.push({ type: 'put', key: histKey(seq), value: encodeRevision(revisions[0]) });
+      await store.write(ops);
     }
     return new MerkleDatabase(trie, revisions, options.historySize ?? 300);
   }

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { MerkleDatabase } from './database.ts';
 import { MemoryStore } from './store.ts';
 import { keyProof, verifyKeyProof, verifyRangeProof } from './proof.ts';
-import { fromHex } from './bytes.ts';
+import { fromHex, toHex } from './bytes.ts';
 import { keyToPath } from './path.ts';
 import type { ProofNode, RangeProof } from './types.ts';
 
@@ -141,5 +141,23 @@ describe('single-key proofs on the basic batch', () => {
       expect(() => verifyKeyProof(db.root, key, value, wrongPrefix)).toThrow(expect.objectContaining({ name: 'ProofNodeNotForKey' }));
     }
     expect(() => verifyKeyProof(db.root, b(1), b(0), [])).toThrow(expect.objectContaining({ name: 'EmptyKeyProof' }));
+  });
+});
+
+describe('history across a trie written without the database', () => {
+  it('reopening drops history that cannot lead to the current root', async () => {
+    const store = new MemoryStore();
+    const db = await MerkleDatabase.open(store);
+    await db.commit([{ key: b(1), value: b(1) }]);
+    const r1 = db.root;
+    await db.commit([{ key: b(2), value: b(2) }]);
+    // a state sync writes through the trie alone
+    await db.trie.commit([{ key: b(3), value: b(3) }]);
+    const again = await MerkleDatabase.open(store);
+    expect(again.roots().map(toHex)).toEqual([toHex(again.root)]);
+    // a change proof from a root before the gap is answered with a range proof, which verifies
+    const res = await again.changeProof(r1, again.root, { keyLimit: 10 });
+    expect(res.type).toBe('range');
+    verifyRangeProof(res.proof as RangeProof, { root: again.root, keyLimit: 10 });
   });
 });
