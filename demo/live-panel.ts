@@ -47,7 +47,7 @@ export class LivePanel {
   onAnnouncement(seq: number, root: string): void {
     if (seq <= this.#announced) return;
     this.#announced = seq;
-    this.#add(seq, 'announced', `announced by the writer · root ${shortHex(root)}`);
+    this.#add(seq, 'announced', `root ${shortHex(root)}`);
     this.#renderBehind();
   }
 
@@ -69,7 +69,7 @@ export class LivePanel {
     }
     if (!this.#rows.some((r) => r.seq === seq && r.state === 'verified')) {
       // verified without an announcement row (the first sync, or a reload)
-      const row = this.#add(seq, 'verified', `state at root ${shortHex(root)}`);
+      const row = this.#add(seq, 'verified', `root ${shortHex(root)}`);
       this.#set(row, 'verified', '✓ verified');
     }
     if (this.#verifyTimes.length) {
@@ -81,7 +81,7 @@ export class LivePanel {
       const ms = now - w.committedAt;
       void w.check(w.key, w.value).then((ok) => {
         this.#e.commitLatency.textContent = formatMs(ms);
-        this.#set(w.row, 'on-screen', ok ? `✓ on screen ${formatMs(ms)} after commit, read back` : `✗ verified #${seq} but the key reads differently`);
+        this.#set(w.row, 'on-screen', ok ? `✓ on screen ${formatMs(ms)} after commit` : `✗ verified #${seq} but the key reads differently`);
       });
     }
     this.#renderBehind();
@@ -89,7 +89,7 @@ export class LivePanel {
 
   /** A write made from this page; `check` reads the key back from the local replica. */
   onWrite(w: DemoWriteResult, check: (key: string, value: string) => Promise<boolean>): void {
-    const row = this.#add(w.seq, 'written', `you wrote ${shortHex(w.key, 6, 4)} = ${shortHex(w.value, 6, 4)}`);
+    const row = this.#add(w.seq, 'written', `you wrote key ${shortHex(w.key, 6, 4)}`);
     this.#set(row, 'written', 'committed, on its way…');
     this.#writes.push({ ...w, row, check });
   }
@@ -115,7 +115,7 @@ export class LivePanel {
     st.className = 'state';
     li.append(time, s, what, st);
     const row: FeedRow = { el: li, seq, at: Date.now(), state };
-    this.#set(row, state, state === 'announced' ? 'verifying…' : '');
+    this.#set(row, state, state === 'announced' ? 'announced, verifying…' : '');
     this.#e.feed.prepend(li);
     this.#rows.unshift(row);
     while (this.#rows.length > FEED_ROWS) this.#rows.pop()!.el.remove();

@@ -21,6 +21,8 @@ export class LookupPanel {
   readonly #client: () => LightClient | undefined;
   readonly #names: (peer: string) => string;
   #busy = 0;
+  /** Once the client has synced: resolves at its next verified root (or after `ms`). */
+  #nextSynced: ((ms: number) => Promise<void>) | undefined;
 
   constructor(e: LookupElements, client: () => LightClient | undefined, names: (peer: string) => string, samples: string[]) {
     this.#e = e;
@@ -43,6 +45,11 @@ export class LookupPanel {
       });
       e.samples.append(b);
     }
+  }
+
+  /** Called once the client stands at a signed root (and again after a clear, with undefined). */
+  setNextSynced(f: ((ms: number) => Promise<void>) | undefined): void {
+    this.#nextSynced = f;
   }
 
   #show(kind: 'ok' | 'absent' | 'error' | 'busy', lines: { cls: string; text: string; title?: string }[]): void {
@@ -74,7 +81,13 @@ export class LookupPanel {
     const t0 = performance.now();
     try {
       if (where === 'local') {
-        const p = await client.prove(key, { signal: AbortSignal.timeout(15_000) });
+        let p = await client.prove(key, { signal: AbortSignal.timeout(15_000) });
+        // following live writes, the local trie is between two signed roots for a moment after
+        // each one: once synced, prove again at the next verified root
+        for (let i = 0; i < 3 && p.seq === undefined && this.#nextSynced; i++) {
+          await this.#nextSynced(2_000);
+          p = await client.prove(key, { signal: AbortSignal.timeout(15_000) });
+        }
         const ms = performance.now() - t0;
         let checked = true;
         try {

@@ -153,6 +153,13 @@ async function main(): Promise<void> {
     frame ||= requestAnimationFrame(render);
   };
 
+  const syncedWaiters: (() => void)[] = [];
+  const nextSynced = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      syncedWaiters.push(resolve);
+      setTimeout(resolve, ms);
+    });
+
   const start = (t: Transport): void => {
     transport = t;
     peers.reset(t);
@@ -190,6 +197,8 @@ async function main(): Promise<void> {
       document.body.dataset.synced = 'true';
       $('synced-in').textContent = `synced ${formatMs(firstSyncedMs)} after the page opened`;
       live.onSynced(s.seq, synced.root);
+      for (const w of syncedWaiters.splice(0)) w();
+      lookup.setNextSynced(nextSynced);
       schedule();
     });
     c.on('announcement', (a) => client === c && live.onAnnouncement(a.seq, toHex(a.root)));
@@ -202,7 +211,7 @@ async function main(): Promise<void> {
     schedule();
   };
 
-  new LookupPanel(
+  const lookup = new LookupPanel(
     { form: $<HTMLFormElement>('lookup'), input: $<HTMLInputElement>('key'), remote: $<HTMLButtonElement>('remote'), samples: $('samples'), result: $('result') },
     () => client,
     (peer) => names.get(peer) ?? `peer ${shortPeer(peer)}`,
