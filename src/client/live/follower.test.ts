@@ -1,0 +1,470 @@
+/**
+ * The live follower against a memory state store, a memory pending store, scripted peers
+ * (honest, lacking, and malicious: forged ids, cycles, unrequested deltas) and a scripted
+ * writer whose deltas carry real trie roots. Timers and the clock are injected, so every case
+ * is deterministic. The DAG's own ordering and `GapFill`'s per-round rules are covered by
+ * core/dag.test.ts and gap-fill.test.ts; these cases test how the follower ties them to the
+ * store, the pending store, gap filling and catch-up.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { describe, expect, it } from 'vitest';
+import { equalBytes, toHex } from '../../core/bytes.ts';
+import { encodeDelta, signDelta, type Delta, type VerifiedDelta } from '../../core/delta.ts';
+import { MemoryStore } from '../../core/store.ts';
+import { MerkleTrie } from '../../core/trie.ts';
+import { EMPTY_ROOT, type KeyChange } from '../../core/types.ts';
+import type { DeltaSource } from '../gap-fill.ts';
+import { loadProgress, progressOps } from '../state-sync/progress.ts';
+import { EMPTY_KEY, type InclusiveRange } from '../state-sync/ranges.ts';
+import { LiveFollower, type CatchUpReason, type DeltaUpdate, type LiveEvent, type LiveTuning } from './follower.ts';
+import { MemoryPendingDeltas } from './pending-store.ts';
+import { loadPosition, type LivePosition } from './position.ts';
+import { deltaVerifier } from './verify.ts';
+
+const sk = sha256(new TextEncoder().encode('live follower test writer'));
+const pk = ed25519.getPublicKey(sk);
+const otherSk = sha256(new TextEncoder().encode('not the writer'));
+const enc = (s: string) => new TextEncoder().encode(s);
+const INITIAL: KeyChange[] = Array.from({ length: 50 }, (_, i) => ({ key: enc(`k${String(i).padStart(3, '0')}`), value: enc(`v${i}`) }));
+
+async function rootOf(changes: KeyChange[][]): Promise<Uint8Array> {
+  const trie = await MerkleTrie.open(new MemoryStore());
+  for (const c of changes) await trie.commit(c);
+  return trie.root;
+}
+
+/** A writer with real roots: `commit` extends the chain; `branch` signs a delta on any parents. */
+async function scriptedWriter() {
+  const history: KeyChange[][] = [INITIAL];
+  const root0 = await rootOf(history);
+  const deltas: VerifiedDelta[] = [];
+  let head: Uint8Array | undefined;
+  let wall = 10_000;
+  const sign = (parents: Uint8Array[], actions: KeyChange[], stateRoot: Uint8Array, logIndex: number, key = sk) =>
+    signDelta({ parents, actions, hlc: { wallMs: wall++, counter: 0 }, stateRoot, logIndex }, key);
+  return {
+    root0,
+    deltas,
+    history,
+    sign,
+    /** The next delta of the chain (10 puts); `stateRoot` overrides the real root. */
+    async commit(o: { stateRoot?: Uint8Array; key?: Uint8Array } = {}): Promise<VerifiedDelta> {
+      const i = deltas.length;
+      const actions = Array.from({ length: 10 }, (_, j) => ({ key: enc(`k${String((i * 7 + j * 5) % 80).padStart(3, '0')}`), value: enc(`d${i}.${j}`) }));
+      actions.sort((a, b) => (toHex(a.key) < toHex(b.key) ? -1 : 1));
+      history.push(actions);
+      const d = sign(head ? [head] : [EMPTY_ROOT], actions, o.stateRoot ?? (await rootOf(history)), i, o.key);
+      if (o.stateRoot) history.pop();
+      deltas.push(d);
+      head = d.id;
+      return d;
+    },
+    get head() {
+      return head;
+    },
+  };
+}
+type Writer = Awaited<ReturnType<typeof scriptedWriter>>;
+
+/** Deterministic timers: `run()` fires what is due at the injected clock. */
+function fakeTime() {
+  let now = 1_000_000;
+  const timers: { at: number; fn: () => void; live: boolean }[] = [];
+  return {
+    now: () => now,
+    setTimer(fn: () => void, ms: number) {
+      const t = { at: now + ms, fn, live: true };
+      timers.push(t);
+      return () => void (t.live = false);
+    },
+    /** Advances the clock by `ms` and fires every timer now due. */
+    advance(ms: number) {
+      now += ms;
+      for (;;) {
+        const due = timers.filter((t) => t.live && t.at <= now);
+        if (due.length === 0) return;
+        for (const t of due) {
+          t.live = false;
+          t.fn();
+        }
+      }
+    },
+  };
+}
+
+/** A peer serving the writer's deltas; `lie` rewrites each answer. */
+function honest(w: Writer, log: Uint8Array[][] = [], lie?: (ids: Uint8Array[], answer: Delta[]) => Delta[]): DeltaSource {
+  return {
+    async fetch(ids) {
+      log.push(ids);
+      const answer = ids.map((id) => w.deltas.find((d) => equalBytes(d.id, id))).filter((d): d is VerifiedDelta => d !== undefined);
+      return lie ? lie(ids, answer) : answer;
+    },
+  };
+}
+
+async function setup(o: { tuning?: LiveTuning; ranges?: InclusiveRange[]; sources?: (w: Writer) => { id: string; source: DeltaSource }[]; store?: MemoryStore; pending?: MemoryPendingDeltas; writer?: Writer } = {}) {
+  const w = o.writer ?? (await scriptedWriter());
+  const time = fakeTime();
+  let store = o.store;
+  if (!store) {
+    // the state a sync left: the initial data at root0, progress at root0, one segment
+    store = new MemoryStore();
+    const trie = await MerkleTrie.open(store);
+    const initial = o.ranges ? INITIAL.filter((c) => o.ranges!.some((r) => (!r.start || toHex(c.key) >= toHex(r.start)) && (!r.end || toHex(c.key) <= toHex(r.end)))) : INITIAL;
+    await trie.commit(initial, progressOps([], [{ start: EMPTY_KEY, end: undefined, root: w.root0 }], w.root0));
+  }
+  const pending = o.pending ?? new MemoryPendingDeltas();
+  const events: LiveEvent[] = [];
+  const catchUps: CatchUpReason[] = [];
+  const penalised: string[] = [];
+  const failures: unknown[] = [];
+  const follower = new LiveFollower({
+    store,
+    pending,
+    verifier: deltaVerifier(pk),
+    writerPublicKey: pk,
+    ranges: o.ranges,
+    tuning: { gossipGraceMs: 100, ...o.tuning },
+    sources: () => o.sources?.(w) ?? [{ id: 'honest', source: honest(w) }],
+    catchUp: (r) => catchUps.push(r),
+    penalise: (peer) => penalised.push(peer),
+    seqOf: () => undefined,
+    emit: (e) => events.push(e),
+    fail: (e) => failures.push(e),
+    now: time.now,
+    setTimer: time.setTimer,
+  });
+  const updates = () => events.filter((e): e is Extract<LiveEvent, { type: 'update' }> => e.type === 'update').map((e) => e.detail);
+  const offer = async (d: Delta, from = 'honest') => {
+    await follower.offerDelta(encodeDelta(d), from);
+  };
+  const position0: LivePosition = { root: w.root0, heads: [], logSize: 0, seq: 1 };
+  const root = async () => (await MerkleTrie.open(store)).root;
+  return { w, time, store, pending, follower, events, catchUps, penalised, failures, updates, offer, position0, root };
+}
+
+const ids = (us: DeltaUpdate[]) => us.map((u) => toHex(u.deltaId));
+const idsOf = (ds: Delta[]) => ds.map((d) => toHex(d.id));
+
+describe('live follower: applying', () => {
+  it('applies a chain in order; each update names its keys and root; position and progress move in the same batch', async () => {
+    const t = await setup();
+    await t.follower.goLive(t.position0, 'synced');
+    const chain = [await t.w.commit(), await t.w.commit(), await t.w.commit()];
+    for (const d of chain) await t.offer(d);
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf(chain));
+    expect(t.updates()[2].root).toEqual(chain[2].stateRoot);
+    expect(t.updates()[0].keys.map((k) => new TextDecoder().decode(k))).toEqual(chain[0].actions.map((a) => new TextDecoder().decode(a.key)));
+    expect(await t.root()).toEqual(chain[2].stateRoot);
+    const pos = await loadPosition(t.store);
+    expect(pos).toMatchObject({ root: chain[2].stateRoot, heads: [chain[2].id], logSize: 3 });
+    const progress = await loadProgress(t.store);
+    expect(progress.target).toEqual(chain[2].stateRoot);
+    expect(progress.segments.every((s) => equalBytes(s.root, chain[2].stateRoot))).toBe(true);
+    expect(t.catchUps).toEqual([]);
+    expect(t.follower.pendingCount).toBe(0);
+  });
+
+  it('out-of-order delivery within the grace period: no gap fill, applied in causal order', async () => {
+    const log: Uint8Array[][] = [];
+    const t = await setup({ sources: (w) => [{ id: 'honest', source: honest(w, log) }] });
+    await t.follower.goLive(t.position0, 'synced');
+    const chain = [await t.w.commit(), await t.w.commit(), await t.w.commit(), await t.w.commit()];
+    for (const i of [3, 1, 2]) await t.offer(chain[i]);
+    expect(t.updates()).toEqual([]);
+    expect(t.follower.pendingCount).toBe(3);
+    await t.offer(chain[0]);
+    await t.follower.idle();
+    t.time.advance(1000);
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf(chain));
+    expect(log).toEqual([]);
+  });
+
+  it('duplicates cost nothing: counted, applied once', async () => {
+    const t = await setup();
+    await t.follower.goLive(t.position0, 'synced');
+    const d = await t.w.commit();
+    await t.offer(d);
+    await t.follower.idle();
+    await t.offer(d);
+    await t.offer(d);
+    await t.follower.idle();
+    await Promise.resolve();
+    expect(ids(t.updates())).toEqual(idsOf([d]));
+    const pending = t.events.filter((e) => e.type === 'pending').at(-1)!.detail as { duplicates: number; received: number };
+    expect(pending).toMatchObject({ duplicates: 2, received: 3 });
+  });
+
+  it('while the state sync runs, deltas are held; at the target the covered ones are dropped and the rest applied', async () => {
+    const t = await setup();
+    const chain = [];
+    for (let i = 0; i < 5; i++) chain.push(await t.w.commit());
+    for (const d of chain) await t.offer(d);
+    expect(t.follower.pendingCount).toBe(5);
+    expect(t.updates()).toEqual([]);
+    // the sync reached the announcement after delta 1: state at chain[1], log size 2
+    const trie = await MerkleTrie.open(t.store);
+    await trie.commit(chain[0].actions);
+    await trie.commit(chain[1].actions, progressOps((await loadProgress(t.store)).segments, [{ start: EMPTY_KEY, end: undefined, root: chain[1].stateRoot }], chain[1].stateRoot, t.w.root0));
+    expect(trie.root).toEqual(chain[1].stateRoot);
+    await t.follower.goLive({ root: chain[1].stateRoot, heads: [chain[1].id], logSize: 2, seq: 3 }, 'synced');
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf(chain.slice(2)));
+    expect(await t.root()).toEqual(chain[4].stateRoot);
+  });
+
+  it('a partial sync applies only in-range actions, reports only in-range keys, and takes the signed root', async () => {
+    const range = { start: enc('k000'), end: enc('k039') };
+    const t = await setup({ ranges: [range] });
+    await t.follower.goLive(t.position0, 'synced');
+    const d = await t.w.commit();
+    await t.offer(d);
+    await t.follower.idle();
+    const [u] = t.updates();
+    const inRange = d.actions.filter((a) => toHex(a.key) <= toHex(range.end));
+    expect(u.keys).toEqual(inRange.map((a) => a.key));
+    expect(u.root).toEqual(d.stateRoot);
+    expect(await MerkleTrie.open(t.store).then((x) => x.get(enc('k079')))).toBeUndefined();
+    for (const a of inRange) expect(await MerkleTrie.open(t.store).then((x) => x.get(a.key))).toEqual(a.value);
+  });
+
+  it('a fork and its merge: both branches applied, the merge checked against its root', async () => {
+    const t = await setup();
+    await t.follower.goLive(t.position0, 'synced');
+    const base = await t.w.commit();
+    const put = (k: string, v: string): KeyChange[] => [{ key: enc(k), value: enc(v) }];
+    const a = t.w.sign([base.id], put('fa', '1'), await rootOf([...t.w.history, put('fa', '1')]), 1);
+    const b = t.w.sign([base.id], put('fb', '2'), await rootOf([...t.w.history, put('fb', '2')]), 2);
+    const m = t.w.sign([a.id, b.id].sort((x, y) => (toHex(x) < toHex(y) ? -1 : 1)), put('fm', '3'), await rootOf([...t.w.history, put('fa', '1'), put('fb', '2'), put('fm', '3')]), 3);
+    for (const d of [base, m, b, a]) await t.offer(d);
+    await t.follower.idle();
+    expect(ids(t.updates()).sort()).toEqual(idsOf([base, a, b, m]).sort());
+    expect(ids(t.updates()).at(-1)).toBe(toHex(m.id));
+    expect(await t.root()).toEqual(m.stateRoot);
+    expect(t.catchUps).toEqual([]);
+    expect((await loadPosition(t.store))?.heads).toEqual([m.id]);
+  });
+});
+
+describe('live follower: hostile input', () => {
+  it('a forged signature, a forged id and garbage are dropped and counted; nothing is held', async () => {
+    const t = await setup();
+    await t.follower.goLive(t.position0, 'synced');
+    const good = await t.w.commit();
+    const forgedSig = t.w.sign([EMPTY_ROOT], good.actions, good.stateRoot, 0, otherSk);
+    const tampered = encodeDelta(good);
+    tampered[tampered.length - 80] ^= 1; // inside the body: the id re-derived no longer matches the signature
+    await t.follower.offerDelta(encodeDelta(forgedSig));
+    await t.follower.offerDelta(tampered);
+    await t.follower.offerDelta(new Uint8Array([1, 2, 3]));
+    await Promise.resolve();
+    expect(t.follower.pendingCount).toBe(0);
+    expect(t.events.filter((e) => e.type === 'pending').at(-1)!.detail).toMatchObject({ rejected: 3, received: 3 });
+    expect(t.updates()).toEqual([]);
+  });
+
+  it('a wrong stateRoot: the verified prefix is committed, the offender and its descendants discarded, catch-up asked', async () => {
+    const t = await setup();
+    await t.follower.goLive(t.position0, 'synced');
+    const d0 = await t.w.commit();
+    const d1 = await t.w.commit({ stateRoot: sha256(enc('not the root')) });
+    const d2 = await t.w.commit();
+    for (const d of [d2, d1]) await t.offer(d); // held: d0 missing
+    await t.offer(d0);
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf([d0]));
+    expect(await t.root()).toEqual(d0.stateRoot);
+    expect((await loadPosition(t.store))?.root).toEqual(d0.stateRoot);
+    expect(t.catchUps).toEqual(['root-mismatch']);
+    expect(t.follower.mode).toBe('catching-up');
+    expect(t.follower.pendingCount).toBe(0);
+    expect(t.events.filter((e) => e.type === 'pending').at(-1)!.detail).toMatchObject({ discarded: 2 });
+  });
+});
+
+describe('live follower: gap filling', () => {
+  it('a dropped run is fetched over /delta from the peer that sent the next delta, then applied in order', async () => {
+    const log: Uint8Array[][] = [];
+    const t = await setup({ sources: (w) => [{ id: 'honest', source: honest(w, log) }] });
+    await t.follower.goLive(t.position0, 'synced');
+    const chain = [];
+    for (let i = 0; i < 6; i++) chain.push(await t.w.commit());
+    await t.offer(chain[0]);
+    await t.offer(chain[5]);
+    await t.follower.idle();
+    t.time.advance(100);
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf(chain));
+    expect(log.map((r) => r.length)).toEqual([1, 1, 1, 1]);
+    const fills = t.events.filter((e) => e.type === 'gapFill').map((e) => e.detail);
+    expect(fills.map((f) => f.phase)).toEqual(['started', 'finished']);
+    expect(fills[1]).toMatchObject({ fetched: 4, rounds: 4, peer: 'honest' });
+  });
+
+  it('a gap at the announced head (the last deltas lost) is fetched after the grace period', async () => {
+    const t = await setup();
+    await t.follower.goLive(t.position0, 'synced');
+    const chain = [await t.w.commit(), await t.w.commit(), await t.w.commit()];
+    await t.offer(chain[0]);
+    await t.follower.idle();
+    t.follower.offerAnnouncement({ stateRoot: chain[2].stateRoot, heads: [chain[2].id], logSize: 3, seq: 4 });
+    t.time.advance(99);
+    expect(t.events.some((e) => e.type === 'gapFill')).toBe(false);
+    t.time.advance(1);
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf(chain));
+  });
+
+  it('a chain deeper than the per-round limit takes several bounded rounds', async () => {
+    const log: Uint8Array[][] = [];
+    const t = await setup({ tuning: { maxPerRound: 2 }, sources: (w) => [{ id: 'honest', source: honest(w, log) }] });
+    await t.follower.goLive(t.position0, 'synced');
+    const chain = [];
+    for (let i = 0; i < 9; i++) chain.push(await t.w.commit());
+    // every other delta arrives: four missing parents at once, then their ancestors
+    for (const i of [8, 6, 4, 2]) await t.offer(chain[i]);
+    t.time.advance(100);
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf(chain));
+    expect(log.map((r) => r.length)).toEqual([2, 2, 1]);
+  });
+
+  it('a malicious peer (forged ids, cycles, unrequested and badly signed deltas) is penalised; an honest one fills', async () => {
+    const t = await setup({
+      sources: (w) => [
+        {
+          id: 'liar',
+          source: honest(w, [], (_ids, answer) => [
+            ...answer.map((d) => ({ ...d, actions: [{ key: enc('evil'), value: enc('1') }] })), // content no longer matches its id
+            w.deltas[0], // unrequested (and already applied)
+            { ...answer[0], signature: new Uint8Array(64) },
+          ]),
+        },
+        { id: 'honest', source: honest(w) },
+      ],
+    });
+    await t.follower.goLive(t.position0, 'synced');
+    const chain = [];
+    for (let i = 0; i < 4; i++) chain.push(await t.w.commit());
+    await t.offer(chain[0]);
+    await t.offer(chain[3], 'liar');
+    t.time.advance(100);
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf(chain));
+    expect(t.penalised).toContain('liar');
+    const fills = t.events.filter((e) => e.type === 'gapFill').map((e) => e.detail);
+    expect(fills.map((f) => `${f.peer}:${f.phase}`)).toEqual(['liar:started', 'liar:failed', 'honest:started', 'honest:finished']);
+    expect(t.catchUps).toEqual([]);
+  });
+
+  it('ids reached twice (an announced head and its child\'s parent) are asked once: visited set', async () => {
+    const w = await scriptedWriter();
+    const log: Uint8Array[][] = [];
+    const t = await setup({ writer: w, sources: () => [{ id: 'cyclic', source: honest(w, log) }] });
+    await t.follower.goLive(t.position0, 'synced');
+    const c = [await w.commit(), await w.commit(), await w.commit()];
+    await t.offer(c[2]);
+    t.follower.offerAnnouncement({ stateRoot: c[2].stateRoot, heads: [c[1].id, c[2].id], logSize: 3, seq: 4 });
+    t.time.advance(100);
+    await t.follower.idle();
+    const asked = log.flat().map(toHex);
+    expect(new Set(asked).size).toBe(asked.length);
+    expect(ids(t.updates())).toEqual(idsOf(c));
+  });
+
+  it('a gap beyond the limit asks for catch-up; afterwards covered deltas are dropped and newer ones applied', async () => {
+    const t = await setup({ tuning: { maxGapFill: 3 } });
+    await t.follower.goLive(t.position0, 'synced');
+    const chain = [];
+    for (let i = 0; i < 8; i++) chain.push(await t.w.commit());
+    await t.offer(chain[6]);
+    t.time.advance(100);
+    await t.follower.idle();
+    expect(t.catchUps).toEqual(['gap-too-large']);
+    expect(t.follower.mode).toBe('catching-up');
+    // the host catches up by change proof to the announcement after chain[6]
+    const trie = await MerkleTrie.open(t.store);
+    const target = await rootOf(t.w.history.slice(0, 8));
+    expect(target).toEqual(chain[6].stateRoot);
+    const changes = new Map<string, KeyChange>();
+    for (const d of chain.slice(0, 7)) for (const a of d.actions) changes.set(toHex(a.key), a);
+    await trie.commit([...changes.values()], progressOps((await loadProgress(t.store)).segments, [{ start: EMPTY_KEY, end: undefined, root: target }], target, t.w.root0));
+    await t.follower.goLive({ root: target, heads: [chain[6].id], logSize: 7, seq: 8 }, 'synced');
+    await t.offer(chain[7]);
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf([chain[7]]));
+    expect(await t.root()).toEqual(chain[7].stateRoot);
+  });
+
+  it('peers that lack the deltas: every peer is tried, then catch-up', async () => {
+    const lacking = (): DeltaSource => ({ fetch: async () => [] });
+    const t = await setup({ sources: () => [{ id: 'a', source: lacking() }, { id: 'b', source: lacking() }] });
+    await t.follower.goLive(t.position0, 'synced');
+    await t.w.commit();
+    await t.offer(await t.w.commit());
+    t.time.advance(100);
+    await t.follower.idle();
+    expect(t.catchUps).toEqual(['peer-lacks-deltas']);
+    expect(t.events.filter((e) => e.type === 'gapFill').map((e) => `${e.detail.peer}:${e.detail.phase}`)).toEqual(['a:started', 'a:failed', 'b:started', 'b:failed']);
+  });
+});
+
+describe('live follower: never stuck, survives a reload', () => {
+  it('a delta held longer than the timeout forces a catch-up; after it, the expired delta is dropped', async () => {
+    const t = await setup({ tuning: { pendingTimeoutMs: 4000 }, sources: () => [] });
+    const chain = [await t.w.commit(), await t.w.commit()];
+    await t.follower.goLive(t.position0, 'synced');
+    // no source: the fill fails at once and asks for catch-up; the host finds nothing newer
+    await t.offer(chain[1]);
+    t.time.advance(100);
+    await t.follower.idle();
+    expect(t.catchUps).toEqual(['no-source']);
+    await t.follower.goLive(t.position0, 'synced');
+    expect(t.follower.pendingCount).toBe(1);
+    t.time.advance(4000);
+    expect(t.catchUps).toEqual(['no-source', 'pending-expired']);
+    await t.follower.goLive(t.position0, 'synced');
+    expect(t.follower.pendingCount).toBe(0);
+    expect(t.events.filter((e) => e.type === 'pending').length).toBeGreaterThan(0);
+  });
+
+  it('pending deltas survive a reload: restored from the pending store and applied after the gap is filled', async () => {
+    const first = await setup({ sources: () => [] });
+    await first.follower.goLive(first.position0, 'synced');
+    const chain = [];
+    for (let i = 0; i < 5; i++) chain.push(await first.w.commit());
+    await first.offer(chain[0]);
+    for (const d of chain.slice(2)) await first.offer(d);
+    await first.follower.idle();
+    await first.follower.flush();
+    expect(first.pending.records.size).toBe(3);
+    await first.follower.close();
+    // the page reloads: same stores, a new follower
+    const second = await setup({ store: first.store, pending: first.pending, writer: first.w });
+    expect(await second.follower.restore()).toBe(3);
+    const pos = await loadPosition(second.store);
+    expect(pos).toMatchObject({ root: chain[0].stateRoot, logSize: 1 });
+    await second.follower.goLive(pos!, 'restored');
+    await second.follower.idle();
+    expect(ids(second.updates())).toEqual(idsOf(chain.slice(1)));
+    await second.follower.flush();
+    expect(second.pending.records.size).toBe(0);
+    expect(second.events.filter((e) => e.type === 'pending').at(-1)!.detail).toMatchObject({ restored: 3, count: 0 });
+  });
+
+  it('the pending store stays within the bounds: evicted deltas are deleted from it', async () => {
+    const t = await setup({ tuning: { maxPending: 3 }, sources: () => [] });
+    await t.follower.goLive(t.position0, 'synced');
+    const chain = [];
+    for (let i = 0; i < 7; i++) chain.push(await t.w.commit());
+    for (const d of chain.slice(1)) await t.offer(d);
+    await t.follower.flush();
+    expect(t.follower.pendingCount).toBe(3);
+    expect(t.pending.records.size).toBe(3);
+    expect([...t.pending.records.keys()].sort()).toEqual(idsOf(chain.slice(1, 4)).sort());
+  });
+});

@@ -1,0 +1,669 @@
+/**
+ * The light client's live updates (issue 5; DESIGN.md sync flow steps 3–4): verified gossip
+ * deltas go into a `DeltaDag` mirrored in the pending store; once the state stands at a signed
+ * root they are applied in causal order, each checked against its `stateRoot`; gaps are filled
+ * over `/delta` from the peer that sent the delta; what cannot be filled, what waits too long
+ * and a root that does not match end in a catch-up by change proof, run by the host.
+ *
+ * Modes: `syncing` (a state sync runs: deltas are held, never applied, no gap filling), `live`
+ * (applying), `catching-up` (the host runs a change-proof sync to the newest announcement).
+ * The host moves it: `goLive(position)` when the state stands at a root (after a sync, or at
+ * once after a reload whose stored position holds), `leave()` before it starts a sync.
+ *
+ * Applying: ready deltas are applied to ONE trie view, in causal order, up to `maxBatch` per
+ * commit; each delta whose parents are exactly the applied heads must reproduce its `stateRoot`
+ * on that view (a single writer's chain: every delta). The view is committed only when every
+ * delta in it matched, together with the live position and the progress records moved to the
+ * new root (position.ts), in one atomic store batch: nothing unverified is ever written. On a
+ * mismatch the verified prefix is committed, the offender and its held descendants are
+ * discarded, and the host is asked to catch up.
+ *
+ * A partial sync applies only the actions inside its ranges and cannot recompute the writer's
+ * root; it relies on the writer's signature over the actions (and `stateRoot` names the root
+ * its ranges now stand at).
+ */
+import { compareBytes, equalBytes, toHex } from '../../core/bytes.ts';
+import { DeltaDag, type AddResult } from '../../core/dag.ts';
+import { encodeDelta, type VerifiedDelta } from '../../core/delta.ts';
+import type { KVStore } from '../../core/store.ts';
+import { MerkleTrie } from '../../core/trie.ts';
+import { EMPTY_ROOT, type KeyChange } from '../../core/types.ts';
+import { fillGaps, type DeltaSource } from '../gap-fill.ts';
+import { loadProgress, type StoredProgress } from '../state-sync/progress.ts';
+import type { InclusiveRange } from '../state-sync/ranges.ts';
+import { PendingWriteBuffer, type PendingDeltaStore } from './pending-store.ts';
+import { advanceProgress, positionOps, type LivePosition } from './position.ts';
+import type { DeltaVerifier } from './verify.ts';
+
+export interface LiveTuning {
+  /** Held deltas at most (default 1,024); over it the newest go first. */
+  maxPending?: number;
+  /** Wire bytes of held deltas at most (default 16 MiB). */
+  maxPendingBytes?: number;
+  /** Ids per `/delta` request when filling a gap (default 3,000, Calimero's batch). */
+  maxPerRound?: number;
+  /** Ids one gap fill may request in all; a larger gap is caught up by change proof (default 1,000). */
+  maxGapFill?: number;
+  /** A delta held this long is given up on: catch up, then drop it (default 30,000 ms). */
+  pendingTimeoutMs?: number;
+  /** Deadline of one `/delta` request (default 10,000 ms). */
+  requestTimeoutMs?: number;
+  /**
+   * How long missing parents, and an announcement's unknown heads, may take to arrive by gossip
+   * (which may reorder) before they are fetched (default 250 ms).
+   */
+  gossipGraceMs?: number;
+  /** Deltas per store commit (default 256). */
+  maxBatch?: number;
+}
+
+export type LiveMode = 'syncing' | 'live' | 'catching-up';
+
+/** Why a catch-up by change proof was asked for. */
+export type CatchUpReason =
+  | 'root-mismatch'
+  | 'gap-too-large'
+  | 'peer-lacks-deltas'
+  | 'timeout'
+  | 'source-failed'
+  | 'aborted'
+  | 'no-source'
+  | 'pending-expired'
+  | 'state-changed';
+
+export interface LiveStateEvent {
+  mode: LiveMode;
+  /** Why the mode changed (catch-ups). */
+  reason?: CatchUpReason | 'synced' | 'restored';
+  /** The root the local state stands at, once known. */
+  root: Uint8Array | undefined;
+  seq: number | undefined;
+  logSize: number;
+  /** Deltas applied this session. */
+  applied: number;
+  /** Catch-ups by change proof asked for this session. */
+  catchUps: number;
+}
+
+export interface PendingStateEvent {
+  /** Held (verified, not applied) deltas, and their wire bytes. */
+  count: number;
+  bytes: number;
+  /** Gossip deltas received, duplicates among them, and those dropped as invalid. */
+  received: number;
+  duplicates: number;
+  rejected: number;
+  /** Held deltas dropped: over a bound, held too long, discarded after a root mismatch. */
+  evicted: number;
+  expired: number;
+  discarded: number;
+  /** Held deltas found in the pending store at start (a reload). */
+  restored: number;
+}
+
+export interface GapFillEvent {
+  phase: 'started' | 'finished' | 'failed';
+  /** The peer asked. */
+  peer: string | undefined;
+  /** Ids missing when it started. */
+  missing: number;
+  /** Verified deltas received. */
+  fetched: number;
+  rounds: number;
+  /** Why it failed. */
+  reason?: CatchUpReason;
+  /** Answers that were forged, unrequested or badly signed (the peer is penalised). */
+  offences: number;
+}
+
+/** One applied delta, as subscribers see it. */
+export interface DeltaUpdate {
+  deltaId: Uint8Array;
+  /** The verified root after it (for a partial sync: the writer's root its ranges stand at). */
+  root: Uint8Array;
+  seq: number | undefined;
+  logIndex: number;
+  /** Changed keys within the client's synced ranges, in key order. */
+  keys: Uint8Array[];
+  /** The writer's commit time (its HLC wall clock) and when the worker committed it (ms since the epoch). */
+  hlcWallMs: number;
+  appliedAtMs: number;
+}
+
+export type LiveEvent =
+  | { type: 'live'; detail: LiveStateEvent }
+  | { type: 'pending'; detail: PendingStateEvent }
+  | { type: 'gapFill'; detail: GapFillEvent }
+  | { type: 'update'; detail: DeltaUpdate };
+
+export interface FollowerDeps {
+  store: KVStore;
+  pending: PendingDeltaStore;
+  verifier: DeltaVerifier;
+  writerPublicKey: Uint8Array;
+  /** Partial sync: inclusive ranges; undefined: everything. */
+  ranges: readonly InclusiveRange[] | undefined;
+  tuning?: LiveTuning;
+  /** Peers to fill gaps from, `hint` (the peer that sent the delta) first. */
+  sources(hint: string | undefined): { id: string; source: DeltaSource }[];
+  /** Asks the host to catch up by change proof to the newest announcement (it calls `leave` first). */
+  catchUp(reason: CatchUpReason): void;
+  /** A peer answered a gap fill with forged or unrequested deltas. */
+  penalise?(peer: string, offences: number): void;
+  /** The announcement `seq` of a root, when known. */
+  seqOf(root: Uint8Array): number | undefined;
+  emit(event: LiveEvent): void;
+  /** A store write failed (e.g. quota): the follower stops applying. */
+  fail(error: unknown): void;
+  now?: () => number;
+  setTimer?: (fn: () => void, ms: number) => () => void;
+}
+
+const DEFAULTS: Required<LiveTuning> = {
+  maxPending: 1024,
+  maxPendingBytes: 16 * 1024 * 1024,
+  maxPerRound: 3000,
+  maxGapFill: 1000,
+  pendingTimeoutMs: 30_000,
+  requestTimeoutMs: 10_000,
+  gossipGraceMs: 250,
+  maxBatch: 256,
+};
+
+const GAP_RETRY_MS = 1000;
+const GAP_RETRY_MAX_MS = 10_000;
+
+function inRanges(key: Uint8Array, ranges: readonly InclusiveRange[] | undefined): boolean {
+  if (!ranges) return true;
+  return ranges.some((r) => (!r.start || compareBytes(key, r.start) >= 0) && (!r.end || compareBytes(key, r.end) <= 0));
+}
+
+/** Actions of `d` that touch the synced ranges. */
+export function actionsInScope(actions: readonly KeyChange[], ranges: readonly InclusiveRange[] | undefined): KeyChange[] {
+  return ranges ? actions.filter((a) => inRanges(a.key, ranges)) : [...actions];
+}
+
+/**
+ * Whether a delta's parents are exactly `heads` (hex ids): then applying it must reproduce its
+ * `stateRoot` (dag.ts `appliedIsCausalPastOf`, for heads that run ahead of the DAG in a batch).
+ */
+export function isCausalPast(parents: readonly Uint8Array[], heads: ReadonlySet<string>): boolean {
+  return parents.length === heads.size && parents.every((p) => heads.has(toHex(p)));
+}
+
+/** Ids of the held deltas in `held` (causally ordered) that descend from `id`, itself included. */
+export function heldDescendants(held: readonly VerifiedDelta[], id: Uint8Array): Uint8Array[] {
+  const doomed = new Set([toHex(id)]);
+  const out = [id];
+  // causal order: a parent comes before its children, so one pass suffices
+  for (const d of held) {
+    if (doomed.has(toHex(d.id)) || !d.parents.some((p) => doomed.has(toHex(p)))) continue;
+    doomed.add(toHex(d.id));
+    out.push(d.id);
+  }
+  return out;
+}
+
+export class LiveFollower {
+  readonly #deps: FollowerDeps;
+  readonly #tuning: Required<LiveTuning>;
+  readonly #now: () => number;
+  readonly #setTimer: (fn: () => void, ms: number) => () => void;
+  #buffer: PendingWriteBuffer;
+  #dag: DeltaDag;
+  #mode: LiveMode = 'syncing';
+  #position: LivePosition | undefined;
+  #progress: StoredProgress | undefined;
+  #trie: MerkleTrie | undefined;
+  /** The apply loop, while it runs. */
+  #applying: Promise<void> | undefined;
+  #filling: Promise<void> | undefined;
+  /** Announced heads we neither hold nor applied, to fetch. */
+  readonly #wantedHeads = new Map<string, Uint8Array>();
+  #nextFillAt = 0;
+  #fillTimer: (() => void) | undefined;
+  #fillHint: string | undefined;
+  #fillBackoff = GAP_RETRY_MS;
+  #closed = false;
+  #expiryTimer: (() => void) | undefined;
+  #pendingEventScheduled = false;
+  #stats = { received: 0, duplicates: 0, rejected: 0, evicted: 0, expired: 0, discarded: 0, restored: 0 };
+  #applied = 0;
+  #catchUps = 0;
+  /** Test hook: gossip deltas (and announcements) still to ignore. */
+  #dropGossip = 0;
+
+  constructor(deps: FollowerDeps) {
+    this.#deps = deps;
+    this.#tuning = { ...DEFAULTS, ...Object.fromEntries(Object.entries(deps.tuning ?? {}).filter(([, v]) => v !== undefined)) };
+    this.#now = deps.now ?? Date.now;
+    this.#setTimer =
+      deps.setTimer ??
+      ((fn, ms) => {
+        const t = setTimeout(fn, ms);
+        return () => clearTimeout(t);
+      });
+    this.#dag = this.#newDag();
+    this.#buffer = new PendingWriteBuffer(deps.pending, (err) => deps.fail(err));
+  }
+
+  #newDag(): DeltaDag {
+    return new DeltaDag({ maxPending: this.#tuning.maxPending, maxPendingBytes: this.#tuning.maxPendingBytes });
+  }
+
+  get mode(): LiveMode {
+    return this.#mode;
+  }
+
+  /** Where the local state stands, once known. */
+  get position(): LivePosition | undefined {
+    return this.#position;
+  }
+
+  get pendingCount(): number {
+    return this.#dag.pendingCount;
+  }
+
+  get dag(): DeltaDag {
+    return this.#dag;
+  }
+
+  /**
+   * Loads the held deltas the pending store kept (a reload), verifying each again. They are
+   * applied once the state stands at a root (`goLive`).
+   */
+  async restore(): Promise<number> {
+    const records = await this.#deps.pending.load();
+    let restored = 0;
+    const bad: Uint8Array[] = [];
+    for (const r of records) {
+      try {
+        const d = await this.#deps.verifier.verifyBytes(r.delta);
+        const res = this.#dag.add(d, r.receivedAt);
+        this.#afterAdd(res);
+        if (res.status === 'ready' || res.status === 'pending') restored++;
+      } catch {
+        bad.push(r.id);
+      }
+    }
+    for (const id of bad) this.#buffer.delete(id);
+    this.#stats.restored += restored;
+    this.#emitPending();
+    return restored;
+  }
+
+  /** Test hook: ignore the next `count` gossip deltas, and announcements meanwhile (a filtering relay). */
+  dropGossip(count: number): void {
+    if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`expected a non-negative count, got ${count}`);
+    this.#dropGossip = count;
+  }
+
+  /** Whether gossip is being dropped (test hook). */
+  get droppingGossip(): boolean {
+    return this.#dropGossip > 0;
+  }
+
+  /** A gossip delta (wire bytes after the 0x01 type byte is NOT stripped: pass the delta bytes). */
+  async offerDelta(bytes: Uint8Array, from?: string): Promise<void> {
+    if (this.#closed) return;
+    if (this.#dropGossip > 0) {
+      this.#dropGossip--;
+      return;
+    }
+    this.#stats.received++;
+    let d: VerifiedDelta;
+    try {
+      d = await this.#deps.verifier.verifyBytes(bytes);
+    } catch {
+      this.#stats.rejected++;
+      this.#emitPending();
+      return;
+    }
+    this.#hold(d, from, bytes);
+  }
+
+  #hold(d: VerifiedDelta, from: string | undefined, bytes?: Uint8Array): AddResult {
+    const res = this.#dag.add(d, this.#now());
+    if (res.status === 'duplicate' || res.status === 'applied') this.#stats.duplicates++;
+    if (res.status === 'ready' || res.status === 'pending') {
+      this.#buffer.put({ id: d.id, delta: bytes ?? encodeDelta(d), receivedAt: this.#now() });
+      this.#wantedHeads.delete(toHex(d.id));
+    }
+    this.#afterAdd(res);
+    if (this.#mode === 'live') {
+      if (res.status === 'ready') this.#kickApply();
+      else if (res.status === 'pending' && res.missing.length > 0) this.#scheduleFill(from);
+    }
+    this.#emitPending();
+    return res;
+  }
+
+  #afterAdd(res: AddResult): void {
+    for (const id of res.evicted) this.#buffer.delete(id);
+    this.#stats.evicted += res.evicted.length;
+    this.#armExpiry();
+  }
+
+  /**
+   * A newer signed announcement. Its heads should arrive by gossip; those still unknown after
+   * the grace period are fetched like missing parents. An announcement whose heads are applied
+   * but whose root is not ours says the state changed outside the DAG (a bulk load): catch up.
+   */
+  offerAnnouncement(ann: { stateRoot: Uint8Array; heads: Uint8Array[]; logSize: number; seq: number }): void {
+    if (this.#closed || this.#dropGossip > 0 || this.#mode !== 'live' || !this.#position) return;
+    const pos = this.#position;
+    if (ann.logSize < pos.logSize || (ann.seq <= (pos.seq ?? -1))) return;
+    const unknown = ann.heads.filter((h) => !this.#dag.knows(h));
+    if (unknown.length === 0) {
+      const heads = ann.heads.length ? ann.heads : [EMPTY_ROOT];
+      const headsApplied = heads.every((h) => this.#dag.isApplied(h));
+      if (headsApplied && ann.logSize === pos.logSize && !equalBytes(ann.stateRoot, pos.root)) this.#requestCatchUp('state-changed');
+      return;
+    }
+    for (const h of unknown) this.#wantedHeads.set(toHex(h), h);
+    this.#scheduleFill(undefined);
+  }
+
+  /**
+   * The state stands at `position` (a sync reached its target, or a reload found its stored
+   * position valid): held deltas it covers are dropped, so are those held too long (they never
+   * wait forever), and the rest are applied as they become ready.
+   */
+  async goLive(position: LivePosition, reason: 'synced' | 'restored'): Promise<void> {
+    if (this.#closed) return;
+    await this.#applying;
+    this.#trie = await MerkleTrie.open(this.#deps.store);
+    this.#progress = await loadProgress(this.#deps.store);
+    const changed = !this.#position || !equalBytes(this.#position.root, position.root) || this.#position.logSize !== position.logSize;
+    if (changed || this.#position?.seq !== position.seq) await this.#deps.store.write(positionOps(position));
+    this.#position = { ...position, heads: position.heads.map((h) => h.slice()) };
+    if (changed || this.#mode !== 'live') {
+      for (const id of this.#dag.resetApplied({ heads: position.heads, logSize: position.logSize })) this.#buffer.delete(id);
+    }
+    const expired = this.#dag.drop(this.#dag.expired(this.#now(), this.#tuning.pendingTimeoutMs).map((d) => d.id));
+    for (const id of expired) this.#buffer.delete(id);
+    this.#stats.expired += expired.length;
+    for (const [k, h] of this.#wantedHeads) if (this.#dag.knows(h)) this.#wantedHeads.delete(k);
+    this.#mode = 'live';
+    this.#emitLive(reason);
+    this.#emitPending();
+    this.#armExpiry();
+    this.#kickApply();
+    this.#kickFill(undefined);
+  }
+
+  /** Stops applying before the host runs a sync; resolves once no commit is in flight. */
+  async leave(mode: 'syncing' | 'catching-up', reason?: CatchUpReason): Promise<void> {
+    if (this.#mode !== mode) {
+      this.#mode = mode;
+      this.#emitLive(reason);
+    }
+    await this.#applying;
+  }
+
+  /** The host forgot the local state (`clear()`): everything held goes too. */
+  async reset(store: KVStore, pending: PendingDeltaStore): Promise<void> {
+    await this.#applying;
+    await this.#filling;
+    await this.#buffer.flush();
+    (this.#deps as { store: KVStore }).store = store;
+    (this.#deps as { pending: PendingDeltaStore }).pending = pending;
+    this.#buffer = new PendingWriteBuffer(pending, (err) => this.#deps.fail(err));
+    this.#dag = this.#newDag();
+    this.#position = undefined;
+    this.#progress = undefined;
+    this.#trie = undefined;
+    this.#wantedHeads.clear();
+    this.#mode = 'syncing';
+    this.#emitLive(undefined);
+    this.#emitPending();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#expiryTimer?.();
+    this.#fillTimer?.();
+    await this.#applying;
+    await this.#buffer.flush();
+  }
+
+  /** Writes buffered pending-store changes now (tests; before a planned reload). */
+  flush(): Promise<void> {
+    return this.#buffer.flush();
+  }
+
+  /** Resolves once the apply loop and gap fill in flight (if any) are done. */
+  async idle(): Promise<void> {
+    while (this.#applying || this.#filling) {
+      await this.#applying;
+      await this.#filling;
+    }
+  }
+
+  // ---- applying -----------------------------------------------------------------------------
+
+  #kickApply(): void {
+    if (this.#applying || this.#mode !== 'live' || this.#closed) return;
+    this.#applying = this.#applyLoop()
+      .catch((err: unknown) => {
+        this.#mode = 'syncing';
+        this.#deps.fail(err);
+      })
+      .finally(() => {
+        this.#applying = undefined;
+      });
+  }
+
+  async #applyLoop(): Promise<void> {
+    while (this.#mode === 'live' && !this.#closed) {
+      const ready = this.#dag.ready();
+      if (ready.length === 0) return;
+      const batch = ready.slice(0, this.#tuning.maxBatch);
+      const ok = await this.#applyBatch(batch, ready);
+      if (!ok) return;
+    }
+  }
+
+  /** Applies `batch` (causally ordered, ready) in one commit; false after a root mismatch. */
+  async #applyBatch(batch: VerifiedDelta[], ready: VerifiedDelta[]): Promise<boolean> {
+    const trie = this.#trie!;
+    const full = this.#deps.ranges === undefined;
+    const heads = new Set(this.#dag.heads().map(toHex));
+    let view = trie.view();
+    let bad: { index: number; delta: VerifiedDelta } | undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const d = batch[i];
+      const check = isCausalPast(d.parents, heads);
+      await view.apply(actionsInScope(d.actions, this.#deps.ranges));
+      if (check && full && !equalBytes(view.root, d.stateRoot)) {
+        bad = { index: i, delta: d };
+        break;
+      }
+      for (const p of d.parents) heads.delete(toHex(p));
+      heads.add(toHex(d.id));
+    }
+    let good = batch;
+    if (bad) {
+      good = batch.slice(0, bad.index);
+      // the view holds the offender's changes: rebuild the verified prefix
+      view = trie.view();
+      for (const d of good) await view.apply(actionsInScope(d.actions, this.#deps.ranges));
+    }
+    if (good.length > 0) {
+      const last = good[good.length - 1];
+      const root = full ? view.root : last.stateRoot;
+      let logSize = this.#position!.logSize;
+      const indexes = new Set(good.map((d) => d.logIndex));
+      while (indexes.delete(logSize)) logSize++;
+      const position: LivePosition = { root, heads: this.#headsAfter(good), logSize, seq: this.#deps.seqOf(root) };
+      const progress = advanceProgress(this.#progress!, root);
+      await trie.commitView(view, [...progress.ops, ...positionOps(position)]);
+      this.#progress = progress.next;
+      this.#position = position;
+      const appliedAtMs = this.#now();
+      for (const d of good) {
+        this.#dag.markApplied(d.id);
+        this.#buffer.delete(d.id);
+        this.#applied++;
+        this.#deps.emit({
+          type: 'update',
+          detail: {
+            deltaId: d.id,
+            root: d === last ? root : d.stateRoot,
+            seq: this.#deps.seqOf(d.stateRoot),
+            logIndex: d.logIndex,
+            keys: d.actions.filter((a) => inRanges(a.key, this.#deps.ranges)).map((a) => a.key),
+            hlcWallMs: d.hlc.wallMs,
+            appliedAtMs,
+          },
+        });
+      }
+      this.#emitLive(undefined);
+    }
+    if (bad) {
+      const discarded = this.#dag.drop(heldDescendants(ready, bad.delta.id));
+      for (const id of discarded) this.#buffer.delete(id);
+      this.#stats.discarded += discarded.length;
+      this.#emitPending();
+      this.#requestCatchUp('root-mismatch');
+      return false;
+    }
+    this.#emitPending();
+    return true;
+  }
+
+  /** The applied heads once `good` (a causally ordered prefix) is applied on top of the DAG's. */
+  #headsAfter(good: VerifiedDelta[]): Uint8Array[] {
+    const heads = new Map(this.#dag.heads().map((h) => [toHex(h), h]));
+    for (const d of good) {
+      for (const p of d.parents) heads.delete(toHex(p));
+      heads.set(toHex(d.id), d.id);
+    }
+    return [...heads.values()].sort(compareBytes);
+  }
+
+  #requestCatchUp(reason: CatchUpReason): void {
+    if (this.#mode !== 'live') return;
+    this.#catchUps++;
+    this.#mode = 'catching-up';
+    this.#emitLive(reason);
+    this.#deps.catchUp(reason);
+  }
+
+  // ---- gap filling --------------------------------------------------------------------------
+
+  /** Fills gaps after the grace period (one timer at a time; `hint` is the first peer to ask). */
+  #scheduleFill(hint: string | undefined): void {
+    if (this.#fillTimer || this.#closed) return;
+    this.#fillHint ??= hint;
+    this.#fillTimer = this.#setTimer(() => {
+      this.#fillTimer = undefined;
+      const h = this.#fillHint;
+      this.#fillHint = undefined;
+      this.#kickFill(h);
+    }, this.#tuning.gossipGraceMs);
+  }
+
+  #kickFill(hint: string | undefined): void {
+    if (this.#filling || this.#mode !== 'live' || this.#closed) return;
+    const wait = this.#nextFillAt - this.#now();
+    if (wait > 0) {
+      this.#setTimer(() => this.#kickFill(hint), wait);
+      return;
+    }
+    this.#filling = this.#fill(hint).finally(() => {
+      this.#filling = undefined;
+    });
+  }
+
+  async #fill(hint: string | undefined): Promise<void> {
+    for (;;) {
+      if (this.#mode !== 'live' || this.#closed) return;
+      const missing = [...this.#dag.missingParents(), ...[...this.#wantedHeads.values()].filter((h) => !this.#dag.knows(h))];
+      this.#wantedHeads.clear();
+      if (missing.length === 0) return;
+      const sources = this.#deps.sources(hint);
+      if (sources.length === 0) {
+        this.#failFill(undefined, missing.length, 'no-source', 0, 0, 0);
+        return;
+      }
+      let last: CatchUpReason = 'no-source';
+      let filled = false;
+      for (const { id, source } of sources) {
+        this.#deps.emit({ type: 'gapFill', detail: { phase: 'started', peer: id, missing: missing.length, fetched: 0, rounds: 0, offences: 0 } });
+        const r = await fillGaps(missing, {
+          source,
+          writerPublicKey: this.#deps.writerPublicKey,
+          knows: (x) => this.#dag.knows(x),
+          maxPerRound: this.#tuning.maxPerRound,
+          maxTotal: this.#tuning.maxGapFill,
+          requestTimeoutMs: this.#tuning.requestTimeoutMs,
+        });
+        // parents first, so each is held (and ready) before its children
+        for (const d of [...r.deltas].reverse()) this.#hold(d, id);
+        if (r.offences.length > 0) this.#deps.penalise?.(id, r.offences.length);
+        if (r.kind === 'filled') {
+          this.#deps.emit({ type: 'gapFill', detail: { phase: 'finished', peer: id, missing: missing.length, fetched: r.deltas.length, rounds: r.rounds, offences: r.offences.length } });
+          filled = true;
+          break;
+        }
+        last = r.reason;
+        this.#deps.emit({ type: 'gapFill', detail: { phase: 'failed', peer: id, missing: missing.length, fetched: r.deltas.length, rounds: r.rounds, reason: r.reason, offences: r.offences.length } });
+        // another peer cannot make a gap smaller
+        if (r.reason === 'gap-too-large') break;
+      }
+      if (!filled) {
+        this.#failFill(undefined, missing.length, last, 0, 0, 0, false);
+        return;
+      }
+      this.#fillBackoff = GAP_RETRY_MS;
+      this.#kickApply();
+      hint = undefined;
+    }
+  }
+
+  #failFill(peer: string | undefined, missing: number, reason: CatchUpReason, fetched: number, rounds: number, offences: number, emit = true): void {
+    if (emit) this.#deps.emit({ type: 'gapFill', detail: { phase: 'failed', peer, missing, fetched, rounds, reason, offences } });
+    this.#nextFillAt = this.#now() + this.#fillBackoff;
+    this.#fillBackoff = Math.min(GAP_RETRY_MAX_MS, this.#fillBackoff * 2);
+    this.#requestCatchUp(reason);
+  }
+
+  // ---- expiry -------------------------------------------------------------------------------
+
+  /** Held deltas older than `pendingTimeoutMs` make the follower catch up (then they are dropped). */
+  checkExpired(): boolean {
+    if (this.#mode !== 'live' || this.#closed) return false;
+    if (this.#dag.expired(this.#now(), this.#tuning.pendingTimeoutMs).length === 0) return false;
+    this.#requestCatchUp('pending-expired');
+    return true;
+  }
+
+  #armExpiry(): void {
+    if (this.#expiryTimer || this.#dag.pendingCount === 0 || this.#closed) return;
+    this.#expiryTimer = this.#setTimer(() => {
+      this.#expiryTimer = undefined;
+      this.checkExpired();
+      this.#armExpiry();
+    }, Math.max(250, this.#tuning.pendingTimeoutMs / 4));
+  }
+
+  // ---- events -------------------------------------------------------------------------------
+
+  #emitLive(reason: LiveStateEvent['reason']): void {
+    const p = this.#position;
+    this.#deps.emit({
+      type: 'live',
+      detail: { mode: this.#mode, reason, root: p?.root, seq: p?.seq, logSize: p?.logSize ?? 0, applied: this.#applied, catchUps: this.#catchUps },
+    });
+  }
+
+  #emitPending(): void {
+    if (this.#pendingEventScheduled) return;
+    this.#pendingEventScheduled = true;
+    queueMicrotask(() => {
+      this.#pendingEventScheduled = false;
+      this.#deps.emit({ type: 'pending', detail: { count: this.#dag.pendingCount, bytes: this.#dag.pendingBytes, ...this.#stats } });
+    });
+  }
+}
