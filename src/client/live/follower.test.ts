@@ -41,7 +41,7 @@ async function scriptedWriter() {
   const deltas: VerifiedDelta[] = [];
   let head: Uint8Array | undefined;
   let wall = 10_000;
-  const sign = (parents: Uint8Array[], actions: KeyChange[], stateRoot: Uint8Array, logIndex: number, key = sk) =>
+  const sign = (parents: Uint8Array[], actions: KeyChange[], stateRoot: Uint8Array, logIndex: number, key: Uint8Array = sk) =>
     signDelta({ parents, actions, hlc: { wallMs: wall++, counter: 0 }, stateRoot, logIndex }, key);
   return {
     root0,
