@@ -204,7 +204,8 @@ async function main(): Promise<number> {
 
     // a node that dies takes the demo down (its page would only show errors)
     const died = new Promise<string>((resolve) => {
-      for (const n of [writer, replica.node]) n.child.once('exit', (code, sig) => resolve(`the ${n.name} node exited (${code ?? sig}):\n${n.tail().slice(-1500)}`));
+      // (Ctrl-C in a terminal signals the nodes too: an exit after a signal is no failure)
+      for (const n of [writer, replica.node]) n.child.once('exit', (code, sig) => !life.signal.aborted && resolve(`the ${n.name} node exited (${code ?? sig}):\n${n.tail().slice(-1500)}`));
     });
     const why = await Promise.race([stopped.then(() => undefined), died]);
     if (why) {

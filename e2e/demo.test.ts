@@ -110,9 +110,19 @@ afterAll(() => cleanup.run(), 60_000);
 describe('demo: npm run demo', () => {
   it('syncs with a map fully covered, looks keys up, shows live roots, bans a misbehaving replica and completes', async () => {
     const demo = cleanup.add(await startDemo(), (d) => d.stop());
-    // small requests, one at a time: a sync slow enough to be seen (and photographed) mid-way
-    const { page, log } = await openDemo(`${demo.url}?keyLimit=128&concurrency=1`);
+    // small requests, two at a time (so both nodes are asked): a sync slow enough to be seen
+    // (and photographed) mid-way
+    const { page, log } = await openDemo(`${demo.url}?keyLimit=128&concurrency=2`);
     const ctx = (): string => `page:\n${log.slice(-30).join('\n')}\ndemo:\n${demo.output().slice(-3000)}`;
+    /** Waits for a selector; on timeout the error shows what the page showed. */
+    const waitShown = async (selector: string, what: string, timeout = 60_000): Promise<void> => {
+      try {
+        await page.waitForSelector(selector, { timeout });
+      } catch (err) {
+        const shown = await page.evaluate(() => `${document.body.dataset.phase}\n${document.getElementById('peers')!.innerText}\n${document.getElementById('feed')!.innerText}`);
+        throw new Error(`no ${what} within ${timeout} ms; the page showed:\n${shown}\n${ctx()}`, { cause: err });
+      }
+    };
     await page.waitForFunction((w) => document.getElementById('writer-id')!.textContent === w, demo.writer);
     await page.screenshot({ path: join(SHOTS, 'start.png'), fullPage: true });
 
@@ -127,12 +137,12 @@ describe('demo: npm run demo', () => {
     expect(early.status, ctx()).toMatch(/^✓ verified against signed root [0-9a-f]{8}…[0-9a-f]{6} \(seq #\d+\)$/);
     expect(early.value).toBe(expected.get(key));
 
-    await page.waitForFunction(() => Number(document.getElementById('st-kv')!.textContent!.replaceAll(',', '')) >= 4_000, undefined, { timeout: 60_000 });
+    await page.waitForFunction(() => Number(document.getElementById('st-kv')!.textContent!.replaceAll(',', '')) >= 3_000, undefined, { timeout: 60_000 });
     const midBoxes = await panelBoxes(page);
     await page.screenshot({ path: join(SHOTS, 'mid-sync.png'), fullPage: true });
 
     // the lie is seen, the replica banned, and the sync completes from the writer
-    await page.waitForSelector('.peer[data-name="replica"][data-status="banned"]', { timeout: 60_000 });
+    await waitShown('.peer[data-name="replica"][data-status="banned"]', 'ban of the replica');
     const reason = await text(page, '.peer[data-name="replica"] .reason');
     expect(reason, ctx()).toMatch(/^banned: \w+/);
     await waitSynced(page, log);
@@ -154,9 +164,9 @@ describe('demo: npm run demo', () => {
 
     // live: a newer root verified after the sync, and a write from the page read back
     const seq = Number(await page.getAttribute('#seq', 'data-seq'));
-    await page.waitForSelector(`#feed li[data-state="verified"][data-seq="${seq + 1}"], #feed li[data-state="verified"][data-seq="${seq + 2}"], #feed li[data-state="verified"][data-seq="${seq + 3}"]`, { timeout: 30_000 });
+    await waitShown([1, 2, 3].map((d) => `#feed li[data-state="verified"][data-seq="${seq + d}"]`).join(', '), 'newer verified root in the feed', 30_000);
     await page.click('#write');
-    await page.waitForSelector('#feed li[data-state="on-screen"]', { timeout: 30_000 });
+    await waitShown('#feed li[data-state="on-screen"]', 'write read back', 30_000);
     expect(await text(page, '#feed li[data-state="on-screen"] .state')).toMatch(/^✓ on screen \d+(\.\d)? m?s after commit$/);
     expect(await text(page, '#commit-latency')).toMatch(/^\d+(\.\d)? m?s$/);
 
