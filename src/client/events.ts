@@ -4,6 +4,9 @@
  * travel worker → page and tab → tab (BroadcastChannel) unchanged.
  */
 import type { SyncPhase } from './state-sync/engine.ts';
+import type { DeltaUpdate, GapFillEvent, LiveStateEvent, PendingStateEvent } from './live/follower.ts';
+
+export type { DeltaUpdate, GapFillEvent, LiveStateEvent, PendingStateEvent };
 
 /** Which tab does the work: one syncs (holds the Web Lock), the others read. */
 export type ClientRole = 'starting' | 'syncer' | 'reader' | 'closed';
@@ -75,6 +78,14 @@ export interface LightClientEventMap {
   announcement: AnnouncementEvent;
   error: ErrorEvent;
   role: RoleEvent;
+  /** Live updates: the mode (syncing, live, catching-up and why), the position, deltas applied. */
+  live: LiveStateEvent;
+  /** Held deltas (count, bytes) and what happened to gossip deltas (received, rejected, dropped). */
+  pending: PendingStateEvent;
+  /** A gap fill over `/delta` started, finished or failed. */
+  gapFill: GapFillEvent;
+  /** A delta was applied (every key it changed within the synced ranges); see `subscribe`. */
+  update: DeltaUpdate;
 }
 
 export type LightClientEventName = keyof LightClientEventMap;

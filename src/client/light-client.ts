@@ -25,9 +25,11 @@ import type {
   ToWorker,
   VerifiedResult,
   WorkerConfig,
+  LiveTuning,
 } from './worker/protocol.ts';
+import { compareBytes } from '../core/bytes.ts';
 
-export type { GetResult, KeyRangeOption, ProveResult, StatusResult, SyncTuning, VerifiedResult };
+export type { GetResult, KeyRangeOption, LiveTuning, ProveResult, StatusResult, SyncTuning, VerifiedResult };
 export { prefixRange };
 
 export interface LightClientOptions {
@@ -61,6 +63,8 @@ export interface LightClientOptions {
   /** Poll `/heads` this often when no gossip peer is connected (default 5,000 ms; 0: never). */
   headsPollMs?: number;
   sync?: SyncTuning;
+  /** Live updates: pending bounds, gap-fill limits, timeouts (defaults in `LiveTuning`). */
+  live?: LiveTuning;
 }
 
 export interface CallOptions {
@@ -76,13 +80,24 @@ export interface ReadOptions extends CallOptions {
   consistency?: 'synced' | 'local';
 }
 
-/** What a subscriber hears (issue 5 adds the delta id and changed keys). */
+/**
+ * What a subscriber hears: one applied delta (its id, the changed keys in the subscribed range),
+ * or a new synced root reached by a state sync (`deltaId` and `keys` undefined: re-read).
+ */
 export interface Update {
+  /** The verified root the state now stands at. */
   root: Uint8Array;
-  seq: number;
-  /** Changed keys in the subscribed range; undefined until live deltas (issue 5) report them. */
+  /** Its announcement's `seq`, when known (a delta is often applied before its announcement arrives). */
+  seq: number | undefined;
+  /** Changed keys within the subscribed range, in key order; undefined after a state sync. */
   keys: Uint8Array[] | undefined;
+  deltaId?: Uint8Array;
+  logIndex?: number;
+  /** The writer's commit time (its HLC wall clock, ms since the epoch): `Date.now() - hlcWallMs` is the commit-to-callback latency. */
+  hlcWallMs?: number;
 }
+
+const inRange = (key: Uint8Array, r: KeyRangeOption): boolean => (!r.start || compareBytes(key, r.start) >= 0) && (!r.end || compareBytes(key, r.end) <= 0);
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -139,6 +154,7 @@ export class LightClient {
       autoStart: options.autoStart ?? true,
       minFreeBytes: options.storage?.minFreeBytes ?? 16 * 1024 * 1024,
       headsPollMs: options.headsPollMs ?? 5_000,
+      live: options.live ? { ...options.live } : undefined,
     };
     this.#worker = options.worker ?? new Worker(new URL('./worker/entry.ts', import.meta.url), { type: 'module', name: `proofsync:${options.db}` });
     this.#worker.onmessage = (m: MessageEvent<FromWorker>) => this.#onMessage(m.data);
@@ -158,6 +174,12 @@ export class LightClient {
     }
     this.on('synced', (s) => {
       for (const sub of this.#subscriptions) sub.callback({ root: s.root, seq: s.seq, keys: undefined });
+    });
+    this.on('update', (u) => {
+      for (const sub of this.#subscriptions) {
+        const keys = u.keys.filter((k) => inRange(k, sub.range));
+        if (keys.length > 0) sub.callback({ root: u.root, seq: u.seq, keys, deltaId: u.deltaId, logIndex: u.logIndex, hlcWallMs: u.hlcWallMs });
+      }
     });
   }
 
@@ -246,12 +268,15 @@ export class LightClient {
   }
 
   /**
-   * Calls `callback` when the state of `range` moves to a new signed root; returns the
-   * unsubscribe function. Until live deltas land (issue 5) it fires at every new synced root
-   * with `keys` undefined.
+   * Calls `callback` for every applied delta that changed a key in `range` (inclusive bounds),
+   * with the delta's id, those keys and the new verified root; and with `keys` undefined when
+   * a state sync (the first one, or a catch-up by change proof) moved the state to a new signed
+   * root. Returns the unsubscribe function. Keys outside a partial sync's ranges never appear.
    *
    * @example
-   * const off = client.subscribe(prefixRange(userPrefix), ({ seq }) => refresh(seq));
+   * const off = client.subscribe(prefixRange(userPrefix), ({ keys, root }) => {
+   *   if (keys) for (const k of keys) refresh(k); else refreshAll();
+   * });
    */
   subscribe(range: KeyRangeOption, callback: (update: Update) => void): () => void {
     const sub = { range, callback };
@@ -259,7 +284,16 @@ export class LightClient {
     return () => void this.#subscriptions.delete(sub);
   }
 
-  /** Where the client stands: role, newest announcement, synced root, peers, worker heap. */
+  /**
+   * Test hook: the worker ignores the next `count` gossip deltas, and announcements meanwhile,
+   * as a relay that filters them would. Gaps are then filled over `/delta` or caught up.
+   * @internal
+   */
+  dropGossipForTesting(count: number, o: CallOptions = {}): Promise<void> {
+    return this.#call({ method: 'dropGossip', count }, o.signal);
+  }
+
+  /** Where the client stands: role, newest announcement, synced root, peers, worker heap, live mode. */
   status(o: CallOptions = {}): Promise<StatusResult> {
     return this.#call({ method: 'status' }, o.signal);
   }

@@ -260,6 +260,11 @@ export class LiveFollower {
     return this.#position;
   }
 
+  /** The local trie's root (a partial sync's own root), once live. */
+  get localRoot(): Uint8Array | undefined {
+    return this.#trie?.root;
+  }
+
   get pendingCount(): number {
     return this.#dag.pendingCount;
   }

@@ -28,6 +28,8 @@ import type { StateSyncProgress } from '../state-sync/engine.ts';
 import { delay, Latch, PushQueue } from './latch.ts';
 import { peerStateSource, requestHeads, requestRangeProof, type RemotePeer } from './peer-calls.ts';
 import type { GetResult, ProveResult, StatusResult, VerifiedResult, WorkerConfig } from './protocol.ts';
+import { LiveHost, type LiveHostDeps } from '../live/host.ts';
+import type { PendingDeltaStore } from '../live/pending-store.ts';
 
 /** The store the host needs: the core's seam plus lifecycle. */
 export interface LocalStore extends KVStore {
@@ -56,6 +58,8 @@ export interface HostDeps {
   /** Other tabs of this database; absent in tests with one tab. */
   channel?: { post(m: TabMessage): void; subscribe(listener: (m: TabMessage) => void): () => void; close(): void };
   heapUsed?(): number | undefined;
+  /** The pending-delta store of live updates (default: in memory, lost on reload). */
+  openPending?(name: string): Promise<PendingDeltaStore>;
 }
 
 const HEADS_TIMEOUT_MS = 10_000;
@@ -82,6 +86,8 @@ export class EngineHost {
   readonly #synced = new Latch<SyncedEvent>();
   /** Root (hex) → seq of recent signed announcements. */
   readonly #seqOf = new Map<string, number>();
+  /** Root (hex) → recent signed announcements (their heads and log size place a synced state in the DAG). */
+  readonly #annOf = new Map<string, VerifiedAnnouncement>();
   readonly #life = new AbortController();
   #store: LocalStore | undefined;
   readonly #opened = new Latch<LocalStore>();
@@ -94,6 +100,8 @@ export class EngineHost {
   #peerChange = new Latch<true>();
   #verifiedRound = 0;
   #fatal = false;
+  /** Live updates (issue 5): deltas applied between syncs; see live/host.ts. */
+  #live: LiveHost | undefined;
 
   constructor(deps: HostDeps) {
     this.#deps = deps;
@@ -133,9 +141,10 @@ export class EngineHost {
     this.#emit({ type: 'peer', detail: { peer, status: 'failed', reason, transport, via } });
   }
 
-  /** Gossip: an announcement or delta from the database topic (deltas wait for issue 5). */
-  offerGossip(bytes: Uint8Array): void {
-    if (bytes[0] !== 0x02) return; // 0x01: a delta (live updates, issue 5)
+  /** Gossip: a delta (0x01) or an announcement (0x02) from the database topic; `from`: the peer that relayed it. */
+  offerGossip(bytes: Uint8Array, from?: string): void {
+    if (bytes[0] === 0x01) return void this.#live?.offerDelta(bytes, from);
+    if (bytes[0] !== 0x02 || this.#live?.droppingGossip) return;
     try {
       this.#offer(verifyAnnouncement(decodeAnnouncement(bytes), this.#writerKey));
     } catch {
@@ -152,8 +161,11 @@ export class EngineHost {
     if (current && ann.seq <= current.seq) return;
     this.#seqOf.set(toHex(ann.stateRoot), ann.seq);
     if (this.#seqOf.size > KNOWN_ROOTS) this.#seqOf.delete(this.#seqOf.keys().next().value!);
+    this.#annOf.set(toHex(ann.stateRoot), ann);
+    if (this.#annOf.size > KNOWN_ROOTS) this.#annOf.delete(this.#annOf.keys().next().value!);
     this.#announcement.set(ann);
     this.#emit({ type: 'announcement', detail: { seq: ann.seq, root: ann.stateRoot } });
+    if (this.#live?.offerAnnouncement(ann)) return; // live: deltas bring the state there
     this.#sync?.updates?.push(ann.stateRoot);
   }
 
@@ -182,6 +194,7 @@ export class EngineHost {
    */
   async start(): Promise<void> {
     this.#store = await this.#deps.openStore(this.#config.storageName);
+    this.#live = await LiveHost.open(this.#liveDeps(), this.#store);
     this.#opened.set(this.#store);
     this.#unsubscribe = this.#deps.channel?.subscribe((m) => this.#onTab(m));
     const lock = await this.#deps.lock.tryAcquire();
@@ -272,6 +285,8 @@ export class EngineHost {
           checkedQuota = true;
           await this.#checkQuota(store);
         }
+        // live updates: a stored position may make this sync unnecessary (live/host.ts)
+        if (this.#live && (await this.#live.beforeSync(this.#announcement.value ?? ann))) return;
         const peers = [...this.#peers.values()];
         if (peers.length === 0) throw new NoPeers('no connected peer to sync from');
         const timeout = this.#config.sync.requestTimeoutMs ?? 30_000;
@@ -343,6 +358,7 @@ export class EngineHost {
       this.#synced.set(synced);
       this.#emit({ type: 'synced', detail: synced });
       this.#deps.channel?.post({ type: 'synced', detail: synced });
+      this.#live?.atTarget(p.target);
     }
   }
 
@@ -389,6 +405,7 @@ export class EngineHost {
   pause(): void {
     this.#paused = true;
     void this.#stopSync('paused');
+    void this.#live?.pause();
   }
 
   resume(): void {
@@ -495,11 +512,13 @@ export class EngineHost {
   async clear(): Promise<void> {
     await this.#stopSync('clearing');
     this.#opened.reset();
+    await this.#live?.closeStores();
     await this.#store?.close();
     await this.#deps.deleteStore(this.#config.storageName);
     this.#synced.reset();
     this.#fatal = false;
     this.#store = await this.#deps.openStore(this.#config.storageName);
+    await this.#live?.reopen(this.#store);
     this.#opened.set(this.#store);
     if (!this.#paused) this.#startSync();
   }
@@ -514,18 +533,56 @@ export class EngineHost {
       synced: this.#synced.value,
       peers: [...this.#peers.values()].map((p) => ({ peer: p.id, via: p.via, transport: p.transport })),
       heapUsed: this.#deps.heapUsed?.(),
+      live: this.#live?.status(),
     };
+  }
+
+  /** Test hook: ignore the next `count` gossip deltas, and announcements meanwhile (a filtering relay). */
+  dropGossip(count: number): void {
+    this.#live?.dropGossip(count);
   }
 
   async close(): Promise<void> {
     if (this.#role === 'closed') return;
     this.#life.abort(new DOMException('the client closed', 'AbortError'));
     await this.#stopSync('closing');
+    await this.#live?.close();
     this.#unsubscribe?.();
     this.#deps.channel?.close();
     this.#lock?.release();
     await this.#store?.close();
     this.#setRole('closed');
+  }
+
+  // ---- live updates -------------------------------------------------------------------------
+
+  /** What live/host.ts needs of this host: a narrow seam, so the two stay separate. */
+  #liveDeps(): LiveHostDeps {
+    return {
+      config: this.#config,
+      writerPublicKey: this.#writerKey,
+      openPending: this.#deps.openPending,
+      peers: () => [...this.#peers.values()],
+      isSyncer: () => this.#role === 'syncer' && !this.#paused && !this.#fatal,
+      holdsLock: () => this.#role === 'syncer',
+      announcement: () => this.#announcement.value,
+      announcementOf: (root) => this.#annOf.get(toHex(root)),
+      seqOf: (root) => this.#seqOf.get(toHex(root)),
+      askHeads: () => this.#askHeads([...this.#peers.values()]).then(() => undefined),
+      stopSync: () => this.#stopSync('live'),
+      startSync: () => this.#startSync(),
+      emit: (e) => this.#emit(e),
+      emitError: (err, fatal) => {
+        if (fatal) this.#fatal = true;
+        this.#emitError(err, fatal);
+      },
+      synced: (s, announce) => {
+        this.#synced.set(s);
+        if (!announce) return;
+        this.#emit({ type: 'synced', detail: s });
+        this.#deps.channel?.post({ type: 'synced', detail: s });
+      },
+    };
   }
 
   // ---- events -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import { deleteDB } from 'idb';
 import { databaseTopic } from '../../protocol/ids.ts';
 import { ClientClosed, serializeError } from '../errors.ts';
 import { acquireSyncLock, PackedIdbStore, SyncChannel, waitForSyncLock } from '../idb/index.ts';
+import { IdbPendingDeltas } from '../idb/pending.ts';
 import { browserConnectionGater } from '../transport.ts';
 import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
@@ -57,6 +58,7 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
     lock: { tryAcquire: () => acquireSyncLock(config.storageName), wait: (signal) => waitForSyncLock(config.storageName, { signal }) },
     channel,
     heapUsed: () => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize,
+    openPending: (name) => IdbPendingDeltas.open(name),
   });
   // the store opens while the first dials run
   const started = h.start();
@@ -122,6 +124,8 @@ async function run(h: EngineHost, call: Call, signal: AbortSignal): Promise<unkn
     case 'close':
       await teardown?.();
       return undefined;
+    case 'dropGossip':
+      return h.dropGossip(call.count);
   }
 }
 

@@ -15,6 +15,10 @@
 import type { SerializedError } from '../errors.ts';
 import type { WireEvent } from '../events.ts';
 import type { ProofNode } from '../../core/types.ts';
+import type { LiveTuning } from '../live/follower.ts';
+import type { LiveStatus } from '../live/host.ts';
+
+export type { LiveTuning, LiveStatus };
 
 export interface KeyRangeOption {
   /** Inclusive lower bound; absent: from the first key. */
@@ -54,6 +58,8 @@ export interface WorkerConfig {
   minFreeBytes: number;
   /** Poll `/heads` this often when no gossip peer is connected (ms; 0: never). */
   headsPollMs: number;
+  /** Live updates (issue 5): pending bounds, gap filling, timeouts. */
+  live?: LiveTuning;
 }
 
 export interface GetResult {
@@ -90,6 +96,8 @@ export interface StatusResult {
   peers: { peer: string; via: 'worker' | 'main'; transport: 'websockets' | 'webrtc-direct' }[];
   /** JS heap of the worker, where the engine reports it (Chromium's `performance.memory`). */
   heapUsed: number | undefined;
+  /** Live updates: mode, held deltas, the position of the local state. */
+  live?: LiveStatus;
 }
 
 /** Calls the page makes; `Results[method]` is the reply. */
@@ -103,7 +111,9 @@ export type Call =
   | { method: 'pause' }
   | { method: 'resume' }
   | { method: 'clear' }
-  | { method: 'close' };
+  | { method: 'close' }
+  /** Test hook (live updates): ignore the next `count` gossip deltas, and announcements meanwhile. */
+  | { method: 'dropGossip'; count: number };
 
 export interface Results {
   get: GetResult;
@@ -116,6 +126,7 @@ export interface Results {
   resume: void;
   clear: void;
   close: void;
+  dropGossip: void;
 }
 
 export type Method = Call['method'];

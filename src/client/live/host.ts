@@ -1,0 +1,234 @@
+/**
+ * Live updates inside the engine host (issue 5; DESIGN.md sync flow steps 2–4): when the state
+ * sync or the live follower owns the store, and how one hands over to the other.
+ *
+ * - A state sync runs while there is no valid position (first sync, an interrupted one) or for a
+ *   catch-up. When it stands at its target, the sync is stopped and the follower goes live at
+ *   that announcement's heads and log size: from then on deltas move the state, not change
+ *   proofs, and newer announcements only tell the follower which heads to expect.
+ * - Start and resume: a stored position that the stored progress confirms (a reload) goes live
+ *   at once, with the pending deltas restored, unless the newest announcement is further ahead
+ *   than a gap fill may reach: then a change-proof sync runs first.
+ * - Catch-up (asked by the follower: root mismatch, a gap too large, peers lacking deltas,
+ *   pending deltas too old, a state change outside the DAG): fresh heads are asked for, then a
+ *   change-proof sync to the newest announcement; if none is ahead of the position, the follower
+ *   goes live again where it is (dropping what waited too long).
+ *
+ * Only the syncing tab applies deltas: the store has one writer at a time (the sync lock).
+ */
+import type { VerifiedAnnouncement } from '../../core/announcement.ts';
+import { equalBytes } from '../../core/bytes.ts';
+import type { KVStore } from '../../core/store.ts';
+import type { SyncedEvent, WireEvent } from '../events.ts';
+import { loadProgress } from '../state-sync/progress.ts';
+import type { RemotePeer } from '../worker/peer-calls.ts';
+import type { WorkerConfig } from '../worker/protocol.ts';
+import { peerDeltaSource } from './delta-source.ts';
+import { LiveFollower, type CatchUpReason, type LiveMode } from './follower.ts';
+import { MemoryPendingDeltas, type PendingDeltaStore } from './pending-store.ts';
+import { loadPosition, positionHolds, type LivePosition } from './position.ts';
+import { deltaVerifier } from './verify.ts';
+
+export interface LiveHostDeps {
+  config: WorkerConfig;
+  writerPublicKey: Uint8Array;
+  openPending?: (name: string) => Promise<PendingDeltaStore>;
+  peers(): RemotePeer[];
+  /** This tab holds the sync lock, is not paused and not stopped by a fatal error. */
+  isSyncer(): boolean;
+  /** This tab holds the sync lock (paused or not): only it keeps deltas. */
+  holdsLock(): boolean;
+  announcement(): VerifiedAnnouncement | undefined;
+  announcementOf(root: Uint8Array): VerifiedAnnouncement | undefined;
+  seqOf(root: Uint8Array): number | undefined;
+  askHeads(): Promise<void>;
+  stopSync(): Promise<void>;
+  startSync(): void;
+  emit(event: WireEvent): void;
+  emitError(error: Error, fatal: boolean): void;
+  /** The state stands at a signed root: set the latch; `announce`: also emit `synced`. */
+  synced(s: SyncedEvent, announce: boolean): void;
+}
+
+export interface LiveStatus {
+  mode: LiveMode;
+  pending: number;
+  root: Uint8Array | undefined;
+  logSize: number;
+}
+
+const DEFAULT_MAX_GAP_FILL = 1000;
+
+/** Whether `ann` describes a state newer than `pos` (or one changed outside the DAG). */
+export function announcementAhead(ann: Pick<VerifiedAnnouncement, 'logSize' | 'stateRoot' | 'seq'>, pos: LivePosition): boolean {
+  if (ann.logSize !== pos.logSize) return ann.logSize > pos.logSize;
+  return !equalBytes(ann.stateRoot, pos.root) && ann.seq > (pos.seq ?? -1);
+}
+
+export class LiveHost {
+  readonly #deps: LiveHostDeps;
+  #store: KVStore;
+  #pending: PendingDeltaStore;
+  readonly #follower: LiveFollower;
+  #entering = false;
+
+  private constructor(deps: LiveHostDeps, store: KVStore, pending: PendingDeltaStore) {
+    this.#deps = deps;
+    this.#store = store;
+    this.#pending = pending;
+    const timeout = deps.config.live?.requestTimeoutMs ?? 10_000;
+    this.#follower = new LiveFollower({
+      store,
+      pending,
+      verifier: deltaVerifier(deps.writerPublicKey),
+      writerPublicKey: deps.writerPublicKey,
+      ranges: deps.config.ranges,
+      tuning: deps.config.live,
+      sources: (hint) => {
+        const peers = deps.peers();
+        const first = peers.filter((p) => p.id === hint);
+        return [...first, ...peers.filter((p) => p.id !== hint)].map((p) => ({ id: p.id, source: peerDeltaSource(p, timeout) }));
+      },
+      catchUp: (reason) => void this.#catchUp(reason),
+      penalise: (peer, offences) => {
+        const p = deps.peers().find((x) => x.id === peer);
+        deps.emit({ type: 'peer', detail: { peer, status: 'penalised', reason: `delta: ${offences} forged, unrequested or badly signed`, transport: p?.transport, via: p?.via } });
+      },
+      seqOf: (root) => deps.seqOf(root),
+      emit: (e) => {
+        deps.emit(e);
+        if (e.type === 'update') {
+          deps.synced({ root: e.detail.root, seq: e.detail.seq ?? deps.seqOf(e.detail.root) ?? -1, localRoot: this.#follower.localRoot ?? e.detail.root }, false);
+        }
+      },
+      fail: (err) => {
+        const fatal = (err as Error)?.name === 'StorageQuotaExceeded';
+        deps.emitError(err as Error, fatal);
+        // the failed batch left the store at its last position: resume from there
+        if (!fatal && deps.isSyncer()) deps.startSync();
+      },
+    });
+  }
+
+  /** Opens the pending store beside `store` and restores what it held (a reload). */
+  static async open(deps: LiveHostDeps, store: KVStore): Promise<LiveHost> {
+    const pending = deps.openPending ? await deps.openPending(deps.config.storageName) : new MemoryPendingDeltas();
+    const host = new LiveHost(deps, store, pending);
+    await host.#follower.restore();
+    return host;
+  }
+
+  get mode(): LiveMode {
+    return this.#follower.mode;
+  }
+
+  get droppingGossip(): boolean {
+    return this.#follower.droppingGossip;
+  }
+
+  dropGossip(count: number): void {
+    this.#follower.dropGossip(count);
+  }
+
+  offerDelta(bytes: Uint8Array, from: string | undefined): Promise<void> {
+    if (!this.#deps.holdsLock()) return Promise.resolve(); // a reading tab: the syncing one applies
+    return this.#follower.offerDelta(bytes, from);
+  }
+
+  /** True when the follower takes the announcement (the sync must not follow it). */
+  offerAnnouncement(ann: VerifiedAnnouncement): boolean {
+    if (this.#entering) return true; // going live: the newest is offered once live
+    if (this.#follower.mode !== 'live') return false;
+    this.#follower.offerAnnouncement(ann);
+    return true;
+  }
+
+  /**
+   * Called by the sync loop before each sync attempt: true when no sync is needed because the
+   * stored position holds (and the follower went live there).
+   */
+  async beforeSync(ann: VerifiedAnnouncement): Promise<boolean> {
+    const mode = this.#follower.mode;
+    if (mode === 'live') return true;
+    const pos = await loadPosition(this.#store);
+    if (!positionHolds(pos, await loadProgress(this.#store))) return false;
+    if (mode === 'syncing') {
+      // start or resume: deltas can bridge a small gap; a large one is a change proof away
+      if (ann.logSize - pos.logSize > (this.#deps.config.live?.maxGapFill ?? DEFAULT_MAX_GAP_FILL)) return false;
+      await this.#goLive(pos, 'restored');
+      return true;
+    }
+    if (announcementAhead(ann, pos)) return false;
+    await this.#goLive(pos, 'synced');
+    return true;
+  }
+
+  /** The state sync stands at `target`: stop it and go live at that announcement. */
+  atTarget(target: Uint8Array): void {
+    if (this.#entering || !this.#deps.isSyncer()) return;
+    this.#entering = true;
+    void this.#enterLive(target)
+      .catch((err: unknown) => this.#deps.emitError(err as Error, false))
+      .finally(() => {
+        this.#entering = false;
+      });
+  }
+
+  async #enterLive(target: Uint8Array): Promise<void> {
+    await this.#deps.stopSync();
+    // the sync may have moved on before it stopped: believe the store, not the event
+    const progress = await loadProgress(this.#store);
+    const at = progress.target ?? target;
+    const ann = this.#deps.announcementOf(at);
+    const holds = progress.segments.length > 0 && progress.segments.every((s) => s.root !== undefined && equalBytes(s.root, at));
+    if (!ann || !holds) {
+      this.#deps.startSync();
+      return;
+    }
+    await this.#goLive({ root: ann.stateRoot, heads: ann.heads, logSize: ann.logSize, seq: ann.seq }, 'synced');
+  }
+
+  async #goLive(pos: LivePosition, reason: 'synced' | 'restored'): Promise<void> {
+    await this.#follower.goLive(pos, reason);
+    const seq = pos.seq ?? this.#deps.seqOf(pos.root) ?? -1;
+    this.#deps.synced({ root: pos.root, seq, localRoot: this.#follower.localRoot ?? pos.root }, reason === 'restored');
+    const newest = this.#deps.announcement();
+    if (newest) this.#follower.offerAnnouncement(newest);
+  }
+
+  async #catchUp(reason: CatchUpReason): Promise<void> {
+    await this.#follower.leave('catching-up', reason);
+    if (!this.#deps.isSyncer()) return;
+    await this.#deps.askHeads();
+    this.#deps.startSync();
+  }
+
+  /** Pausing: hold deltas, apply none, until the next sync or `beforeSync`. */
+  async pause(): Promise<void> {
+    await this.#follower.leave('syncing');
+  }
+
+  status(): LiveStatus {
+    const p = this.#follower.position;
+    return { mode: this.#follower.mode, pending: this.#follower.pendingCount, root: p?.root, logSize: p?.logSize ?? 0 };
+  }
+
+  /** Before the database is deleted (`clear()`). */
+  async closeStores(): Promise<void> {
+    await this.#follower.leave('syncing');
+    await this.#follower.flush();
+    await this.#pending.close();
+  }
+
+  /** After `clear()` recreated the database. */
+  async reopen(store: KVStore): Promise<void> {
+    this.#store = store;
+    this.#pending = this.#deps.openPending ? await this.#deps.openPending(this.#deps.config.storageName) : new MemoryPendingDeltas();
+    await this.#follower.reset(store, this.#pending);
+  }
+
+  async close(): Promise<void> {
+    await this.#follower.close();
+    await this.#pending.close();
+  }
+}
