@@ -10,6 +10,7 @@
 import type { DemoConfig, DemoNodeStats, DemoWriteResult, Transport } from './config.ts';
 import { formatBytes, formatCount, formatMs, shortPeer } from './format.ts';
 import { KeySpaceMap, pictureFromFractions, pictureFromSegments, type MapSegment } from './keyspace-map.ts';
+import { onLiveEvent } from './live-events.ts';
 import { LivePanel } from './live-panel.ts';
 import { LookupPanel } from './lookup-panel.ts';
 import { PeersPanel } from './peers-panel.ts';
@@ -92,6 +93,7 @@ async function main(): Promise<void> {
     behind: $('behind'),
     verifyLatency: $('verify-latency'),
     commitLatency: $('commit-latency'),
+    pending: $('pending'),
     feed: $<HTMLUListElement>('feed'),
   });
 
@@ -108,6 +110,8 @@ async function main(): Promise<void> {
   const pageStart = performance.now();
   let firstSyncedMs: number | undefined;
   let frame = 0;
+  /** The live follower's mode, once the SDK reports it (deltas move the state between syncs). */
+  let liveMode: 'syncing' | 'live' | 'catching-up' | undefined;
   /** The last progress at the target, and when the sync left it for a newer root. */
   let lastAtTarget: ProgressWithSegments | undefined;
   let leftTargetAt = 0;
@@ -129,7 +133,7 @@ async function main(): Promise<void> {
     const fraction = atTarget ? 1 : (p?.fraction ?? 0);
     document.body.dataset.phase = phase;
     const chip = $('phase');
-    chip.textContent = PHASES[phase] ?? phase;
+    chip.textContent = atTarget && liveMode === 'live' ? 'synced · applying live deltas' : (PHASES[phase] ?? phase);
     chip.dataset.phase = phase;
     $('bar-fill').style.transform = `scaleX(${covered})`;
     $('pct').textContent = `${(covered * 100).toFixed(1)}%`;
@@ -167,6 +171,7 @@ async function main(): Promise<void> {
     last = undefined;
     lastAtTarget = undefined;
     covered = 0;
+    liveMode = undefined;
     const c = createLightClient({
       db: config.db,
       writer: config.writer,
@@ -202,6 +207,19 @@ async function main(): Promise<void> {
       schedule();
     });
     c.on('announcement', (a) => client === c && live.onAnnouncement(a.seq, toHex(a.root)));
+    // live deltas (issue 5), as soon as the worker reports them
+    onLiveEvent(c, 'update', (u) => {
+      if (client !== c) return;
+      live.onDelta(u, toHex(u.root));
+      for (const w of syncedWaiters.splice(0)) w();
+    });
+    onLiveEvent(c, 'pending', (p) => client === c && live.onPending(p));
+    onLiveEvent(c, 'gapFill', (g) => client === c && live.onGapFill(g, g.peer ? nameOf(g.peer) : 'a peer'));
+    onLiveEvent(c, 'live', (m) => {
+      if (client !== c) return;
+      liveMode = m.mode;
+      schedule();
+    });
     c.on('peer', (e) => client === c && peers.onPeer(e));
     c.on('role', (r) => client === c && ($('role').textContent = r.role === 'reader' ? 'reading (another tab syncs)' : r.role));
     c.on('error', ({ error, fatal }) => {

@@ -164,7 +164,9 @@ describe('demo: npm run demo', () => {
 
     // live: a newer root verified after the sync, and a write from the page read back
     const seq = Number(await page.getAttribute('#seq', 'data-seq'));
-    await waitShown([1, 2, 3].map((d) => `#feed li[data-state="verified"][data-seq="${seq + d}"]`).join(', '), 'newer verified root in the feed', 30_000);
+    // (a new synced root, or a live delta applied once the SDK follows deltas)
+    const newer = [1, 2, 3].flatMap((d) => ['verified', 'applied'].map((state) => `#feed li[data-state="${state}"][data-seq="${seq + d}"]`));
+    await waitShown(newer.join(', '), 'newer verified root in the feed', 30_000);
     await page.click('#write');
     await waitShown('#feed li[data-state="on-screen"]', 'write read back', 30_000);
     expect(await text(page, '#feed li[data-state="on-screen"] .state')).toMatch(/^✓ on screen \d+(\.\d)? m?s after commit$/);
