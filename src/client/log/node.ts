@@ -1,0 +1,91 @@
+/**
+ * Fetching the writer's operation log from Node (issue 6: "also usable in Node, so a replica or
+ * tool can fetch history"): a libp2p node and some peers in, verified operations out. Targets
+ * come from the peers' `/heads` answers, verified against the writer's key (the highest `seq`
+ * wins), asked again every `headsPollMs` so an open fetch follows the writer; batches come from
+ * a `NetworkLogSource` over the same peers.
+ */
+import { peerIdFromString } from '@libp2p/peer-id';
+import { equalBytes } from '../../core/bytes.ts';
+import { fetchHeads, type Peer } from '../../protocol/client.ts';
+import type { Dialer } from '../../protocol/stream.ts';
+import { dialerLogPeer, NetworkLogSource } from '../log-sync/network-source.ts';
+import { decodeOperation, fetchOperationBatches, type FetchOperationsOptions, type LogOperation, type LogTarget, type RawOperation } from './fetch.ts';
+
+export interface NodeLogFetchOptions extends Omit<FetchOperationsOptions, 'source' | 'targets'> {
+  libp2p: Dialer;
+  peers: Peer[];
+  /** The writer's peer id (Ed25519) or raw 32-byte public key: the only key trusted. */
+  writer: string | Uint8Array;
+  /** The database id the announcements must name (default: any the writer signs). */
+  db?: string;
+  /** Ask every peer for its newest announcement this often (default 1,000 ms). */
+  headsPollMs?: number;
+  /** Deadline per request (default 30,000 ms). */
+  timeoutMs?: number;
+  /** Invalid answers before a peer is banned (default 3). */
+  banAfter?: number;
+  onPenalise?: (peer: string, banned: boolean, reason: unknown) => void;
+  /** A source to use instead of one over `peers` (to share it, or read its `stats()`). */
+  source?: NetworkLogSource;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The newest signed log targets the peers know, until `signal` aborts. */
+async function* polledTargets(o: NodeLogFetchOptions, writerKey: Uint8Array, signal: AbortSignal): AsyncGenerator<LogTarget> {
+  const db = o.db === undefined ? undefined : new TextEncoder().encode(o.db);
+  let seq = -1;
+  while (!signal.aborted) {
+    const answers = await Promise.allSettled(o.peers.map((p) => fetchHeads(o.libp2p, p, { writerPublicKey: writerKey, db, timeoutMs: o.timeoutMs ?? 10_000, signal })));
+    for (const a of answers) {
+      if (a.status !== 'fulfilled' || (db && !equalBytes(a.value.db, db)) || a.value.seq <= seq) continue;
+      seq = a.value.seq;
+      if (a.value.logSize > 0) yield { root: a.value.logRoot, size: a.value.logSize, seq };
+    }
+    await sleep(o.headsPollMs ?? 1_000, signal);
+  }
+}
+
+/**
+ * Verified raw operations (`{index, bytes}`) in batches; see {@link fetchLogOperations}.
+ */
+export async function* fetchLogOperationBatches(o: NodeLogFetchOptions): AsyncGenerator<RawOperation[]> {
+  const writerKey = typeof o.writer === 'string' ? peerIdFromString(o.writer).publicKey!.raw : o.writer;
+  if (!(writerKey instanceof Uint8Array) || writerKey.length !== 32) throw new TypeError('expected the writer as an Ed25519 peer id or 32-byte public key');
+  const stop = new AbortController();
+  const signal = o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal;
+  const source = o.source ?? new NetworkLogSource(
+    o.peers.map((p) => dialerLogPeer(o.libp2p, p, String(p))),
+    { timeoutMs: o.timeoutMs, banAfter: o.banAfter, onPenalise: o.onPenalise },
+  );
+  try {
+    yield* fetchOperationBatches({ ...o, source, targets: polledTargets(o, writerKey, signal), signal });
+  } finally {
+    stop.abort(new DOMException('the fetch ended', 'AbortError'));
+  }
+}
+
+/**
+ * Operations `[from, to)` of the writer's log, verified against its signed log roots, decoded,
+ * in order, fetched from `peers` (spread, retried, liars penalised). With `to` open the fetch
+ * follows newer announcements until it reaches the newest (or, with `follow`, until aborted).
+ * With `store` + `persist` every batch is stored with its progress, and a later call resumes.
+ *
+ * @example
+ * for await (const op of fetchLogOperations({ libp2p, peers: [writerAddr, replicaAddr], writer: writerPeerId, from: 0, to: 5000 })) {
+ *   console.log(op.index, toHex(op.id), op.actions.length);
+ * }
+ */
+export async function* fetchLogOperations(o: NodeLogFetchOptions): AsyncGenerator<LogOperation> {
+  for await (const batch of fetchLogOperationBatches(o)) for (const op of batch) yield decodeOperation(op);
+}
