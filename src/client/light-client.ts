@@ -13,6 +13,7 @@ import { ClientClosed, reviveError, WorkerFailed } from './errors.ts';
 import { TypedEmitter, type LightClientEventMap, type WireEvent } from './events.ts';
 import { prefixRange } from './state-sync/ranges.ts';
 import type { MainBridge } from './worker/bridge-main.ts';
+import { LogApi } from './log/api.ts';
 import type {
   Call,
   FromWorker,
@@ -125,6 +126,11 @@ function checkOptions(o: LightClientOptions): void {
  */
 export class LightClient {
   readonly db: string;
+  /**
+   * The writer's history log, verified against signed log roots: `client.log.fetch({ from, to,
+   * store, signal, onProgress })` (log/api.ts).
+   */
+  readonly log: LogApi;
   readonly #worker: Worker;
   readonly #events = new TypedEmitter<LightClientEventMap>();
   readonly #pending = new Map<number, Pending>();
@@ -137,6 +143,7 @@ export class LightClient {
   constructor(options: LightClientOptions) {
     checkOptions(options);
     this.db = options.db;
+    this.log = new LogApi((call, signal) => this.#call({ method: 'log', call }, signal));
     const transports = options.transports ?? ['websockets', 'webrtc-direct'];
     const usable = options.bootstrap.filter((a) => transports.includes(transportOf(a)));
     const inWorker = (a: string): boolean => transportOf(a) === 'websockets' && (options.websocketsIn ?? 'worker') === 'worker';

@@ -30,6 +30,8 @@ import { peerStateSource, requestHeads, requestRangeProof, type RemotePeer } fro
 import type { GetResult, ProveResult, StatusResult, VerifiedResult, WorkerConfig } from './protocol.ts';
 import { LiveHost, type LiveHostDeps } from '../live/host.ts';
 import type { PendingDeltaStore } from '../live/pending-store.ts';
+import type { LogCall, LogReply } from '../log/protocol.ts';
+import { LogHost } from '../log/worker-host.ts';
 
 /** The store the host needs: the core's seam plus lifecycle. */
 export interface LocalStore extends KVStore {
@@ -102,6 +104,8 @@ export class EngineHost {
   #fatal = false;
   /** Live updates (issue 5): deltas applied between syncs; see live/host.ts. */
   #live: LiveHost | undefined;
+  /** The history log (issue 6): `client.log.fetch`; see log/worker-host.ts. */
+  readonly #logs: LogHost;
 
   constructor(deps: HostDeps) {
     this.#deps = deps;
@@ -109,6 +113,20 @@ export class EngineHost {
     this.#paused = !deps.config.autoStart;
     this.#writerKey = peerIdFromString(deps.config.writer).publicKey!.raw;
     this.#dbId = new TextEncoder().encode(deps.config.db);
+    this.#logs = new LogHost({
+      peers: () => [...this.#peers.values()],
+      store: (signal) => this.#opened.wait(signal),
+      newest: () => {
+        const a = this.#announcement.value;
+        return a && a.logSize > 0 ? { root: a.logRoot, size: a.logSize, seq: a.seq } : undefined;
+      },
+      timeoutMs: deps.config.sync.requestTimeoutMs ?? 30_000,
+      banAfter: deps.config.sync.banAfter,
+      onPenalise: (peer, banned, reason) => {
+        const p = this.#peers.get(peer);
+        this.#emit({ type: 'peer', detail: { peer, status: banned ? 'banned' : 'penalised', reason: `log: ${(reason as Error)?.message ?? String(reason)}`, transport: p?.transport, via: p?.via } });
+      },
+    });
     if (this.#config.ranges) {
       for (const r of this.#config.ranges) {
         if (r.start && r.end && compareBytes(r.start, r.end) > 0) throw new RangeError('range start is after its end');
@@ -165,6 +183,7 @@ export class EngineHost {
     if (this.#annOf.size > KNOWN_ROOTS) this.#annOf.delete(this.#annOf.keys().next().value!);
     this.#announcement.set(ann);
     this.#emit({ type: 'announcement', detail: { seq: ann.seq, root: ann.stateRoot } });
+    if (ann.logSize > 0) this.#logs.announce({ root: ann.logRoot, size: ann.logSize, seq: ann.seq });
     if (this.#live?.offerAnnouncement(ann)) return; // live: deltas bring the state there
     this.#sync?.updates?.push(ann.stateRoot);
   }
@@ -542,9 +561,15 @@ export class EngineHost {
     this.#live?.dropGossip(count);
   }
 
+  /** A `log` call of the page: open, pull or close a history fetch. */
+  log(call: LogCall, signal?: AbortSignal): Promise<LogReply> {
+    return this.#logs.call(call, signal);
+  }
+
   async close(): Promise<void> {
     if (this.#role === 'closed') return;
     this.#life.abort(new DOMException('the client closed', 'AbortError'));
+    await this.#logs.close();
     await this.#stopSync('closing');
     await this.#live?.close();
     this.#unsubscribe?.();

@@ -126,6 +126,8 @@ async function run(h: EngineHost, call: Call, signal: AbortSignal): Promise<unkn
       return undefined;
     case 'dropGossip':
       return h.dropGossip(call.count);
+    case 'log':
+      return h.log(call.call, signal);
   }
 }
 

@@ -17,6 +17,7 @@ import type { WireEvent } from '../events.ts';
 import type { ProofNode } from '../../core/types.ts';
 import type { LiveTuning } from '../live/follower.ts';
 import type { LiveStatus } from '../live/host.ts';
+import type { LogCall, LogReply } from '../log/protocol.ts';
 
 export type { LiveTuning, LiveStatus };
 
@@ -113,7 +114,9 @@ export type Call =
   | { method: 'clear' }
   | { method: 'close' }
   /** Test hook (live updates): ignore the next `count` gossip deltas, and announcements meanwhile. */
-  | { method: 'dropGossip'; count: number };
+  | { method: 'dropGossip'; count: number }
+  /** The history log (client.log.fetch): open, pull, close a fetch (log/protocol.ts). */
+  | { method: 'log'; call: LogCall };
 
 export interface Results {
   get: GetResult;
@@ -127,6 +130,7 @@ export interface Results {
   clear: void;
   close: void;
   dropGossip: void;
+  log: LogReply;
 }
 
 export type Method = Call['method'];
