@@ -8,8 +8,7 @@
  */
 import type { DemoWriteResult } from './config.ts';
 import { clock, formatBytes, formatCount, formatMs, shortHex } from './format.ts';
-import type { DeltaUpdateEvent, GapFillEvent, PendingEvent } from './live-events.ts';
-import { toHex } from './sdk.ts';
+import { toHex, type DeltaUpdate, type GapFillEvent, type PendingStateEvent } from './sdk.ts';
 
 const FEED_ROWS = 30;
 const LATENCY_SAMPLES = 20;
@@ -48,8 +47,10 @@ export class LivePanel {
   readonly #commitTimes: number[] = [];
   #announced = -1;
   #verified = -1;
-  #pending: PendingEvent | undefined;
+  #pending: PendingStateEvent | undefined;
   #gapFills = 0;
+  /** Rows of recently applied deltas by their root (hex): an announcement may follow its delta. */
+  readonly #appliedRoots = new Map<string, FeedRow>();
 
   constructor(e: LiveElements) {
     this.#e = e;
@@ -62,7 +63,15 @@ export class LivePanel {
   onAnnouncement(seq: number, root: string): void {
     if (seq <= this.#announced) return;
     this.#announced = seq;
-    if (seq > this.#verified && !this.#row(seq)) this.#add(seq, 'announced', `root ${shortHex(root)}`, 'announced, verifying…');
+    const applied = this.#appliedRoots.get(root);
+    if (applied) {
+      // the delta came first (gossip order): its row learns its seq
+      applied.seq = seq;
+      applied.el.dataset.seq = String(seq);
+      applied.el.querySelector('.seq')!.textContent = `#${seq}`;
+      this.#showRoot(seq, root);
+      this.#fold(seq);
+    } else if (seq > this.#verified && !this.#row(seq)) this.#add(seq, 'announced', `root ${shortHex(root)}`, 'announced, verifying…');
     this.#renderBehind();
   }
 
@@ -82,12 +91,12 @@ export class LivePanel {
   }
 
   /** A live delta was verified and applied (issue 5): the state moved by one commit. */
-  onDelta(u: DeltaUpdateEvent, root: string): void {
+  onDelta(u: DeltaUpdate, root: string): void {
     const now = Date.now();
     const commitToScreen = Math.max(0, now - u.hlcWallMs);
     this.#sample(this.#commitTimes, commitToScreen);
     this.#e.commitLatency.textContent = formatMs(median(this.#commitTimes));
-    const text = `✓ delta applied, ${formatMs(commitToScreen)} after commit`;
+    const text = `✓ applied · ${formatMs(commitToScreen)}`;
     const what = `Δ ${toHex(u.deltaId).slice(0, 8)} · ${u.keys.length} key${u.keys.length === 1 ? '' : 's'}`;
     if (u.seq !== undefined) {
       this.#showRoot(u.seq, root);
@@ -98,12 +107,24 @@ export class LivePanel {
         this.#set(row, 'applied', text);
       } else if (!row) this.#add(u.seq, 'applied', what, text);
       this.#fold(u.seq);
-    } else this.#add(undefined, 'applied', what, text);
+    } else {
+      // applied before its announcement arrived: the root is verified, its seq comes next
+      this.#add(undefined, 'applied', what, text);
+      this.#e.root.textContent = root;
+      this.#e.root.dataset.root = root;
+      this.#e.seq.textContent = '#…';
+    }
+    const applied = this.#rows.find((r) => r.state === 'applied');
+    if (applied) {
+      applied.el.title = `verified and applied ${formatMs(commitToScreen)} after the writer committed it (its signed clock)`;
+      this.#appliedRoots.set(root, applied);
+      if (this.#appliedRoots.size > FEED_ROWS) this.#appliedRoots.delete(this.#appliedRoots.keys().next().value!);
+    }
     this.#settleWrites(u.seq ?? -1, u.keys);
     this.#renderBehind();
   }
 
-  onPending(p: PendingEvent): void {
+  onPending(p: PendingStateEvent): void {
     this.#pending = p;
     this.#renderPending();
   }

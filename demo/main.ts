@@ -10,7 +10,6 @@
 import type { DemoConfig, DemoNodeStats, DemoWriteResult, Transport } from './config.ts';
 import { formatBytes, formatCount, formatMs, shortPeer } from './format.ts';
 import { KeySpaceMap, pictureFromFractions, pictureFromSegments, type MapSegment } from './keyspace-map.ts';
-import { onLiveEvent } from './live-events.ts';
 import { LivePanel } from './live-panel.ts';
 import { LookupPanel } from './lookup-panel.ts';
 import { PeersPanel } from './peers-panel.ts';
@@ -128,8 +127,9 @@ async function main(): Promise<void> {
         setTimeout(schedule, wait + 10);
       }
     }
-    const phase = paused ? 'paused' : p ? p.phase : 'connecting';
-    const atTarget = p?.phase === 'at-target' || p?.phase === 'done';
+    // once live, deltas move the state and the stopped state sync's last phase no longer applies
+    const phase = paused ? 'paused' : liveMode === 'live' ? 'at-target' : liveMode === 'catching-up' ? 'catching-up' : p ? p.phase : 'connecting';
+    const atTarget = phase === 'at-target' || phase === 'done';
     const fraction = atTarget ? 1 : (p?.fraction ?? 0);
     document.body.dataset.phase = phase;
     const chip = $('phase');
@@ -207,15 +207,15 @@ async function main(): Promise<void> {
       schedule();
     });
     c.on('announcement', (a) => client === c && live.onAnnouncement(a.seq, toHex(a.root)));
-    // live deltas (issue 5), as soon as the worker reports them
-    onLiveEvent(c, 'update', (u) => {
+    // live deltas (issue 5): each commit arrives as a verified delta once the sync is done
+    c.on('update', (u) => {
       if (client !== c) return;
       live.onDelta(u, toHex(u.root));
       for (const w of syncedWaiters.splice(0)) w();
     });
-    onLiveEvent(c, 'pending', (p) => client === c && live.onPending(p));
-    onLiveEvent(c, 'gapFill', (g) => client === c && live.onGapFill(g, g.peer ? nameOf(g.peer) : 'a peer'));
-    onLiveEvent(c, 'live', (m) => {
+    c.on('pending', (p) => client === c && live.onPending(p));
+    c.on('gapFill', (g) => client === c && live.onGapFill(g, g.peer ? nameOf(g.peer) : 'a peer'));
+    c.on('live', (m) => {
       if (client !== c) return;
       liveMode = m.mode;
       schedule();

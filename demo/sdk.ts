@@ -4,6 +4,18 @@
  * from its entry file until package.json exports `./client` (then this line becomes
  * `from 'proofsync/client'`; vite.config.ts already resolves that name).
  */
-export { createLightClient, type LightClient, type LightClientOptions, type ProgressEvent, type PeerEvent, type SyncedEvent, type VerifiedResult, type ProveResult } from '../src/client/index.ts';
+export {
+  createLightClient,
+  type LightClient,
+  type LightClientOptions,
+  type ProgressEvent,
+  type PeerEvent,
+  type SyncedEvent,
+  type VerifiedResult,
+  type ProveResult,
+  type DeltaUpdate,
+  type PendingStateEvent,
+  type GapFillEvent,
+} from '../src/client/index.ts';
 export { toHex, fromHex, verifyKeyProof } from 'proofsync/core';
 export { rangeProofSize } from 'proofsync/protocol';
