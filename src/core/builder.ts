@@ -36,7 +36,10 @@ export interface ChildRef {
 }
 
 export interface BuiltNode {
-  path: Path;
+  /** The full path (computed on use for leaves). */
+  readonly path: Path;
+  /** A leaf's key, packed (whole-byte): its value's key. */
+  key?: Uint8Array;
   digest: Uint8Array | undefined;
   value: Uint8Array | undefined;
   children: (ChildRef | undefined)[];
@@ -102,7 +105,20 @@ function build(items: readonly BuildItem[], lo: number, hi: number, depth: numbe
     if (first.id !== undefined) return { item: first, tokens: first.tokens, id: first.id, pure: false };
     const id = hashPacked(first.key, first.tokens, first.digest, undefined);
     const pure = first.value !== undefined;
-    onNode?.({ path: unpack(first.key, first.tokens), digest: first.digest, value: first.value, children: [], id, pure });
+    if (onNode) {
+      const { key, tokens } = first;
+      onNode({
+        get path() {
+          return unpack(key, tokens);
+        },
+        key,
+        digest: first.digest,
+        value: first.value,
+        children: [],
+        id,
+        pure,
+      });
+    }
     return { item: first, tokens: first.tokens, id, pure };
   }
   const plen = sharedTokens(first, items[hi - 1], depth);

@@ -248,7 +248,7 @@ export class TrieView {
       } else if ((paths[i].length & 1) === 0) leafAt.push(i);
     }
     if (leafAt.length) {
-      const values = await getMany(this.store, leafAt.map((i) => valueKey(packPath(paths[i]))));
+      const values = await this.getMany(leafAt.map((i) => packPath(paths[i])));
       for (let j = 0; j < leafAt.length; j++) {
         const v = values[j];
         if (v) {
@@ -310,12 +310,15 @@ export class TrieView {
     }
   }
 
+  /** Nodes added by `graft`: written once, not worth a place in the shared cache. */
+  private readonly grafted = new Set<string>();
+
   /** Encoded records of the changed nodes with children, as `batch()` wrote them. */
   private readonly encoded = new Map<string, Uint8Array>();
 
   /** After `batch()`: the changed nodes' records (undefined: no record any more), for the owner's cache. */
   *committedRecords(): Iterable<[string, Path, Uint8Array | undefined]> {
-    for (const [s, n] of this.nodes) yield [s, n ? n.path : this.removed.get(s)!, this.encoded.get(s)];
+    for (const [s, n] of this.nodes) if (!this.grafted.has(s)) yield [s, n ? n.path : this.removed.get(s)!, this.encoded.get(s)];
   }
 
   private async mustNode(path: Path): Promise<TrieNode> {
@@ -523,7 +526,14 @@ export class TrieView {
    */
   async graft(p: ProvenSubtrees): Promise<void> {
     for (const n of p.nodes) {
-      this.nodes.set(pathStr(n.path), builtToNode(n));
+      if (n.children.length === 0 && n.key) {
+        // A leaf: its value is all it needs (leaves have no records; `load` rebuilds them).
+        this.values.set(pathStr(n.key), { key: n.key, value: n.value! });
+        continue;
+      }
+      const s = pathStr(n.path);
+      this.nodes.set(s, builtToNode(n));
+      this.grafted.add(s);
       if (n.value !== undefined) {
         const key = packPath(n.path);
         this.values.set(pathStr(key), { key, value: n.value });
