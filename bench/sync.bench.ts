@@ -70,7 +70,8 @@ try {
   const changed = Math.max(1, Math.round(N / 100));
   const keys: Uint8Array[] = [];
   for await (const kv of replica.db.trie.entries()) keys.push(kv.key);
-  const rnd = new SeededRandom(7);
+  // Seeded by the writer's sequence number: a cached writer store must see new values on every run.
+  const rnd = new SeededRandom(7 + Number(ann.seq));
   const token = (await readFile(join(writerDir, 'token'), 'utf8')).trim();
   const file = JSON.parse(await readFile(join(writerDir, 'addresses.json'), 'utf8')) as { http: string };
   const picked = new Set<number>();
