@@ -71,6 +71,8 @@ export class LiveHost {
   #pending: PendingDeltaStore;
   readonly #follower: LiveFollower;
   #entering = false;
+  /** The announcement the running sync is headed for. */
+  #syncTarget: VerifiedAnnouncement | undefined;
 
   private constructor(deps: LiveHostDeps, store: KVStore, pending: PendingDeltaStore) {
     this.#deps = deps;
@@ -135,12 +137,24 @@ export class LiveHost {
     return this.#follower.offerDelta(bytes, from);
   }
 
-  /** True when the follower takes the announcement (the sync must not follow it). */
+  /**
+   * True when the follower takes the announcement, so the sync must not follow it: when live,
+   * and while a sync runs if the deltas held meanwhile can bridge it (at most half the pending
+   * bound past the sync's target). Moving the target at every commit would make a sync against
+   * a busy writer chase it (each move cancels requests for roots no longer retained); held
+   * deltas close that distance once the target is reached (DESIGN.md sync flow step 3).
+   */
   offerAnnouncement(ann: VerifiedAnnouncement): boolean {
     if (this.#entering) return true; // going live: the newest is offered once live
-    if (this.#follower.mode !== 'live') return false;
-    this.#follower.offerAnnouncement(ann);
-    return true;
+    if (this.#follower.mode === 'live') {
+      this.#follower.offerAnnouncement(ann);
+      return true;
+    }
+    const from = this.#syncTarget;
+    const bridge = Math.floor(Math.min(this.#deps.config.live?.maxPending ?? 1024, this.#deps.config.live?.maxGapFill ?? DEFAULT_MAX_GAP_FILL) / 2);
+    if (from && ann.logSize > from.logSize && ann.logSize - from.logSize <= bridge) return true;
+    this.#syncTarget = ann;
+    return false;
   }
 
   /**
@@ -148,6 +162,7 @@ export class LiveHost {
    * stored position holds (and the follower went live there).
    */
   async beforeSync(ann: VerifiedAnnouncement): Promise<boolean> {
+    this.#syncTarget = ann;
     const mode = this.#follower.mode;
     if (mode === 'live') return true;
     const pos = await loadPosition(this.#store);

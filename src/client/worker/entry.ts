@@ -77,8 +77,9 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   if (config.dial.length) {
     node = await createNode(config);
     const topic = databaseTopic(config.db);
-    node.services.pubsub.addEventListener('message', (evt) => {
-      if (evt.detail.topic === topic) h.offerGossip(evt.detail.data);
+    // 'gossipsub:message' also names the peer that relayed it: gap fills ask that peer first
+    node.services.pubsub.addEventListener('gossipsub:message', (evt) => {
+      if (evt.detail.msg.topic === topic) h.offerGossip(evt.detail.msg.data, evt.detail.propagationSource.toString());
     });
     node.services.pubsub.subscribe(topic);
     node.addEventListener('peer:disconnect', (e) => h.removePeer(e.detail.toString()));

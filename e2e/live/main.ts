@@ -1,0 +1,92 @@
+/**
+ * Test page for live updates (issue 5): `window.live` starts a light client, subscribes to the
+ * whole key space and records every update (delta id, log index, root, commit-to-callback
+ * latency) and the `live`, `pending` and `gapFill` events, for e2e/live.test.ts and
+ * bench/live.bench.ts. Bytes cross as hex.
+ */
+import { openDB } from 'idb';
+import { createLightClient, type LightClient, type LiveTuning } from '../../src/client/index.ts';
+import { toHex } from '../../src/core/bytes.ts';
+
+export interface LiveStart {
+  db: string;
+  writer: string;
+  bootstrap: string[];
+  storageName: string;
+  live?: LiveTuning;
+}
+
+export interface RecordedUpdate {
+  deltaId: string | null;
+  logIndex: number | null;
+  root: string;
+  keys: number | null;
+  /** Date.now() at the callback minus the writer's HLC wall time at its commit. */
+  latencyMs: number | null;
+}
+
+export interface LiveRecord {
+  synced: { root: string; seq: number }[];
+  updates: RecordedUpdate[];
+  live: { mode: string; reason?: string; logSize: number; applied: number; catchUps: number }[];
+  pending: { count: number; restored: number; received: number; rejected: number; expired: number; evicted: number } | undefined;
+  gapFills: { phase: string; peer?: string; missing: number; fetched: number; rounds: number; reason?: string }[];
+  errors: { name: string; message: string }[];
+}
+
+let client: LightClient | undefined;
+let rec: LiveRecord = fresh();
+
+function fresh(): LiveRecord {
+  return { synced: [], updates: [], live: [], pending: undefined, gapFills: [], errors: [] };
+}
+
+const live = {
+  start(o: LiveStart): void {
+    rec = fresh();
+    client = createLightClient({ db: o.db, writer: o.writer, bootstrap: o.bootstrap, allowInsecureLoopback: true, storage: { name: o.storageName, minFreeBytes: 0 }, live: o.live });
+    client.subscribe({}, (u) => {
+      rec.updates.push({
+        deltaId: u.deltaId ? toHex(u.deltaId) : null,
+        logIndex: u.logIndex ?? null,
+        root: toHex(u.root),
+        keys: u.keys?.length ?? null,
+        latencyMs: u.hlcWallMs !== undefined ? Date.now() - u.hlcWallMs : null,
+      });
+    });
+    client.on('synced', (s) => rec.synced.push({ root: toHex(s.root), seq: s.seq }));
+    client.on('live', (l) => rec.live.push({ mode: l.mode, reason: l.reason, logSize: l.logSize, applied: l.applied, catchUps: l.catchUps }));
+    client.on('pending', (p) => (rec.pending = { count: p.count, restored: p.restored, received: p.received, rejected: p.rejected, expired: p.expired, evicted: p.evicted }));
+    client.on('gapFill', (g) => rec.gapFills.push({ phase: g.phase, peer: g.peer, missing: g.missing, fetched: g.fetched, rounds: g.rounds, reason: g.reason }));
+    client.on('error', ({ error }) => rec.errors.push({ name: error.name, message: error.message }));
+  },
+  recorded: (): LiveRecord => rec,
+  /** Only the newest `n` updates (large runs stay cheap to poll). */
+  tail(n: number): LiveRecord {
+    return { ...rec, updates: rec.updates.slice(-n), live: rec.live.slice(-n) };
+  },
+  async synced(timeoutMs: number): Promise<{ root: string; seq: number }> {
+    const s = await client!.synced({ signal: AbortSignal.timeout(timeoutMs) });
+    return { root: toHex(s.root), seq: s.seq };
+  },
+  dropGossip: (n: number) => client!.dropGossipForTesting(n),
+  async status() {
+    const s = await client!.status();
+    return { live: s.live ? { mode: s.live.mode, pending: s.live.pending, logSize: s.live.logSize, root: s.live.root ? toHex(s.live.root) : null } : null };
+  },
+  /** The ids in the IndexedDB pending store (read directly, as another reader of the origin would). */
+  async storedPending(storageName: string): Promise<string[]> {
+    const db = await openDB(storageName);
+    try {
+      return (await db.getAllKeys('pending')).map((k) => toHex(new Uint8Array(k as ArrayBuffer)));
+    } finally {
+      db.close();
+    }
+  },
+  close: () => client?.close(),
+};
+
+export type Live = typeof live;
+(window as unknown as { live: Live }).live = live;
+document.getElementById('out')!.textContent = 'ready';
+(window as unknown as { __ready: boolean }).__ready = true;
