@@ -100,7 +100,8 @@ export class LogHost {
     const entry: OpenFetch = { controller, targets, source, progress: undefined, pulling: false, batches: undefined as never };
     this.#addPeers(entry);
     entry.batches = fetchOperationBatches({
-      source,
+      // peers that connected since the fetch opened (the first may connect after it) join
+      source: { fetch: (req) => (this.#addPeers(entry), source.fetch(req)) },
       targets,
       from: request.from,
       to: request.to,
@@ -126,7 +127,6 @@ export class LogHost {
     if (!f) throw new RangeError(`no open log fetch ${handle}`);
     if (f.pulling) throw new RangeError(`log fetch ${handle} is already being read`);
     f.pulling = true;
-    this.#addPeers(f); // peers that connected since
     const onAbort = (): void => void this.#close(handle);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
