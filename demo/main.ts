@@ -263,6 +263,9 @@ async function main(): Promise<void> {
   act('clear', async () => {
     await client?.clear();
     covered = 0;
+    liveMode = undefined;
+    lookup.setNextSynced(undefined);
+    peers.newSync();
     last = undefined;
     lastAtTarget = undefined;
     chart.restart();
@@ -292,7 +295,11 @@ async function main(): Promise<void> {
     misbehaving = !misbehaving;
     misbehave.textContent = misbehaving ? 'Make the replica honest again' : 'Make the replica misbehave';
     misbehave.setAttribute('aria-pressed', String(misbehaving));
-    notice(misbehaving ? 'The replica now sends tampered proofs: watch the client reject them and ban it.' : 'The replica is honest again (a banned peer stays banned for this client).');
+    notice(
+      misbehaving
+        ? 'The replica now sends tampered proofs. A sync asks it for proofs (press “Clear local data” to sync again from both nodes): watch the client reject them, ban it and carry on.'
+        : 'The replica is honest again (a peer banned by a sync stays banned for that sync).',
+    );
   });
   if (!config.misbehave) misbehave.disabled = true;
   for (const r of document.querySelectorAll<HTMLInputElement>('input[name="transport"]')) {

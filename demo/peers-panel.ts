@@ -65,6 +65,16 @@ export class PeersPanel {
     this.#renderAll();
   }
 
+  /** A new sync (after a clear): its peer book starts without strikes or bans. */
+  newSync(): void {
+    for (const r of this.#rows.values()) {
+      if (r.status === 'banned' || r.status === 'penalised') r.status = 'connected';
+      r.penalties = 0;
+      if (r.status !== 'not dialed') r.reason = '';
+    }
+    this.#renderAll();
+  }
+
   onPeer(e: PeerEvent): void {
     const r = this.#row(e.peer);
     if (e.transport) r.transport = e.via ? `${e.transport} · in ${e.via === 'worker' ? 'worker' : 'page'}` : e.transport;

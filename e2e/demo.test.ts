@@ -126,9 +126,14 @@ describe('demo: npm run demo', () => {
     await page.waitForFunction((w) => document.getElementById('writer-id')!.textContent === w, demo.writer);
     await page.screenshot({ path: join(SHOTS, 'start.png'), fullPage: true });
 
-    // the replica starts lying before it has served much
+    // the replica starts lying; a sync from nothing then asks both nodes (a sync asks the peers
+    // connected when it starts, so both must be connected first)
+    await waitShown('.peer[data-name="writer"][data-status="connected"]', 'connection to the writer', 30_000);
+    await waitShown('.peer[data-name="replica"][data-status="connected"]', 'connection to the replica', 30_000);
     await page.click('#misbehave:not([disabled])');
     await page.waitForFunction(() => document.getElementById('misbehave')!.getAttribute('aria-pressed') === 'true');
+    await page.click('#clear');
+    await page.waitForFunction(() => document.getElementById('notice')!.textContent!.startsWith('local data cleared'));
 
     // a remote answer before the local sync has finished
     const key = [...expected.keys()][4321];
