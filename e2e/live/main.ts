@@ -23,6 +23,8 @@ export interface RecordedUpdate {
   keys: number | null;
   /** Date.now() at the callback minus the writer's HLC wall time at its commit. */
   latencyMs: number | null;
+  /** performance.now() at the callback. */
+  at: number;
 }
 
 export interface LiveRecord {
@@ -52,6 +54,7 @@ const live = {
         root: toHex(u.root),
         keys: u.keys?.length ?? null,
         latencyMs: u.hlcWallMs !== undefined ? Date.now() - u.hlcWallMs : null,
+        at: performance.now(),
       });
     });
     client.on('synced', (s) => rec.synced.push({ root: toHex(s.root), seq: s.seq }));
@@ -63,7 +66,7 @@ const live = {
   recorded: (): LiveRecord => rec,
   /** Only the newest `n` updates (large runs stay cheap to poll). */
   tail(n: number): LiveRecord {
-    return { ...rec, updates: rec.updates.slice(-n), live: rec.live.slice(-n) };
+    return { ...rec, updates: n > 0 ? rec.updates.slice(-n) : [], live: rec.live.slice(-Math.max(n, 1)) };
   },
   async synced(timeoutMs: number): Promise<{ root: string; seq: number }> {
     const s = await client!.synced({ signal: AbortSignal.timeout(timeoutMs) });
@@ -82,6 +85,22 @@ const live = {
     } finally {
       db.close();
     }
+  },
+  pause: () => client!.pause(),
+  /** Resumes; returns performance.now() just before the call. */
+  async resume(): Promise<number> {
+    const t = performance.now();
+    await client!.resume();
+    return t;
+  },
+  /** Ed25519 verifications per second with WebCrypto, one awaited at a time (as the worker checks gossip). */
+  async verifyRate(n: number): Promise<number> {
+    const key = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+    const msg = new Uint8Array(49).fill(7);
+    const sig = await crypto.subtle.sign({ name: 'Ed25519' }, key.privateKey, msg);
+    const t = performance.now();
+    for (let i = 0; i < n; i++) if (!(await crypto.subtle.verify({ name: 'Ed25519' }, key.publicKey, sig, msg))) throw new Error('verify failed');
+    return n / ((performance.now() - t) / 1000);
   },
   close: () => client?.close(),
 };

@@ -1,0 +1,126 @@
+/**
+ * Live-update figures (issue 5 "Figures"), in headless Chromium (e2e/live/ on Vite's dev
+ * server) against a local writer node holding N keys (default 1,000,000; `BENCH_KEYS` to
+ * shrink), after the client's full sync:
+ *
+ * - deltas applied per second in the worker: the client is paused while the writer commits K
+ *   deltas of 10 puts each (received over gossip, signature-verified and held), then resumed;
+ *   the figure is K over the time from `resume()` to the K-th subscription callback. Every delta
+ *   is applied to the trie, its `stateRoot` recomputed and compared, and committed to IndexedDB
+ *   with the position and progress records (batches of up to 256 per transaction);
+ * - WebCrypto Ed25519 verifications per second in the same browser (the receive-side cost the
+ *   figure above excludes, since it is paid as each delta arrives);
+ * - latency from the writer's commit (its HLC wall time, taken when the commit starts) to the
+ *   subscription callback on the page, over loopback, while the writer commits steadily:
+ *   median and 99th percentile.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { toHex } from '../src/core/bytes.ts';
+import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
+import { Cleanup, launchChromium, startNode, startVite } from '../e2e/harness.ts';
+import type { Live, LiveRecord } from '../e2e/live/main.ts';
+import { type Figure, seededBytes, writeResults } from './lib.ts';
+
+declare const live: Live;
+const N = Number(process.env.BENCH_KEYS ?? 1_000_000);
+const K = Number(process.env.BENCH_DELTAS ?? 2_000);
+const LATENCY_DELTAS = Number(process.env.BENCH_LATENCY_DELTAS ?? 300);
+const LATENCY_RATE = 20; // commits per second while measuring latency
+const figures: Figure[] = [];
+const cleanup = new Cleanup();
+const log = (s: string): void => console.log(`live: ${s}`);
+const bytes = seededBytes(5);
+
+const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+};
+
+try {
+  log(`starting a writer node with ${N} generated keys`);
+  const node = cleanup.add(await startNode({ script: FULL_NODE_SCRIPT, args: ['--generate', String(N)], readyTimeoutMs: 1_800_000 }), (n) => n.stop());
+  const token = (await readFile(join(node.dataDir, 'token'), 'utf8')).trim();
+  const roundTrips: number[] = [];
+  const commit = async (): Promise<void> => {
+    const puts = Array.from({ length: 10 }, () => ({ key: toHex(bytes(32)), value: toHex(bytes(64)) }));
+    const t = performance.now();
+    const res = await fetch(`${node.file.http}/v1/batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ puts }) });
+    if (!res.ok) throw new Error(`commit failed: ${res.status} ${await res.text()}`);
+    roundTrips.push(performance.now() - t);
+  };
+  const vite = cleanup.add(await startVite({ pages: ['e2e/live/index.html'] }), (v) => v.close());
+  const browser = cleanup.add(await launchChromium(), (b) => b.close());
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => log(`[pageerror] ${e.message}`));
+  await page.goto(`${vite.url}/e2e/live/index.html`);
+  await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, undefined, { timeout: 120_000 });
+
+  const waitFor = async (ready: (r: LiveRecord) => boolean, what: string, timeoutMs: number): Promise<LiveRecord> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await page.evaluate(() => live.tail(0));
+      if (ready(r)) return page.evaluate(() => live.recorded());
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify({ pending: r.pending, live: r.live.slice(-3), errors: r.errors })}`);
+      await new Promise((r) => setTimeout(r, 100)); // polling interval
+    }
+  };
+  let applied = 0;
+  const appliedCount = (r: LiveRecord) => r.live.at(-1)?.applied ?? 0;
+
+  log('full sync');
+  const t0 = performance.now();
+  await page.evaluate(
+    (o) => live.start(o),
+    { db: node.file.db!, writer: node.file.peerId, bootstrap: [node.file.ws!], storageName: 'bench-live', live: { maxPending: K + 1000, maxPendingBytes: 256 * 1024 * 1024, maxGapFill: K + 1000 } },
+  );
+  await page.evaluate(() => live.synced(1_800_000));
+  log(`synced ${N} keys in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  // latency: the writer commits at a steady rate; the page notes Date.now() - hlc at each callback
+  log(`latency: ${LATENCY_DELTAS} commits at ${LATENCY_RATE}/s`);
+  const start = performance.now();
+  for (let i = 0; i < LATENCY_DELTAS; i++) {
+    await commit();
+    const due = start + ((i + 1) * 1000) / LATENCY_RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait)); // the commit rate, not a wait for a condition
+  }
+  applied += LATENCY_DELTAS;
+  let r = await waitFor((x) => appliedCount(x) >= applied, 'the latency run applied', 120_000);
+  const lat = r.updates.filter((u) => u.latencyMs !== null).slice(-LATENCY_DELTAS).map((u) => u.latencyMs!);
+  figures.push({ name: `commit-to-callback latency on loopback, median (${N} keys, ${lat.length} deltas at ${LATENCY_RATE}/s)`, value: percentile(lat, 0.5), unit: 'ms', goal: '<= 50' });
+  figures.push({ name: 'commit-to-callback latency on loopback, 99th percentile', value: percentile(lat, 0.99), unit: 'ms', goal: null });
+  // the writer's own share: its HLC is read when the commit starts, the delta is published after it
+  figures.push({ name: 'of which the writer: HTTP commit round trip, median', value: percentile(roundTrips, 0.5), unit: 'ms', goal: null });
+
+  // throughput: hold K deltas while paused, then apply them all
+  log(`throughput: ${K} deltas held while paused`);
+  await page.evaluate(() => live.pause());
+  await waitFor((x) => x.live.at(-1)?.mode === 'syncing', 'paused', 30_000);
+  const w0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < K) {
+        next++;
+        await commit();
+      }
+    }),
+  );
+  log(`writer committed ${K} deltas in ${((performance.now() - w0) / 1000).toFixed(1)} s`);
+  await waitFor((x) => (x.pending?.count ?? 0) >= K, `${K} held deltas`, 300_000);
+  const resumedAt = await page.evaluate(() => live.resume());
+  applied += K;
+  r = await waitFor((x) => appliedCount(x) >= applied, `${K} deltas applied`, 600_000);
+  const burst = r.updates.filter((u) => u.deltaId !== null && u.at >= resumedAt);
+  const seconds = (burst[burst.length - 1].at - resumedAt) / 1000;
+  figures.push({ name: `deltas applied per second in the worker (10 puts each, ${N}-key state, stateRoot checked, committed to IndexedDB; ${burst.length} deltas)`, value: burst.length / seconds, unit: 'deltas/s', goal: '>= 2000' });
+  if (r.errors.length) log(`errors: ${JSON.stringify(r.errors)}`);
+  const verify = await page.evaluate(() => live.verifyRate(2000));
+  figures.push({ name: 'WebCrypto Ed25519 verifications per second in the browser (paid as each delta arrives)', value: verify, unit: 'verifications/s', goal: null });
+  await page.evaluate(() => live.close());
+  writeResults('live', figures);
+} finally {
+  await cleanup.run();
+}
