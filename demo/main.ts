@@ -210,7 +210,9 @@ async function main(): Promise<void> {
     // live deltas (issue 5): each commit arrives as a verified delta once the sync is done
     c.on('update', (u) => {
       if (client !== c) return;
-      live.onDelta(u, toHex(u.root));
+      synced = { seq: u.seq ?? synced?.seq ?? -1, root: toHex(u.root) };
+      live.onDelta(u, synced.root);
+      schedule();
       for (const w of syncedWaiters.splice(0)) w();
     });
     c.on('pending', (p) => client === c && live.onPending(p));
