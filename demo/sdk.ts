@@ -1,8 +1,6 @@
 /**
- * The SDK as the demo page consumes it: its public entry points only, as a dApp would import
- * them. `proofsync/core` and `proofsync/protocol` are package exports; the client is imported
- * from its entry file until package.json exports `./client` (then this line becomes
- * `from 'proofsync/client'`; vite.config.ts already resolves that name).
+ * The SDK as the demo page consumes it: its public entry points only (`proofsync/client`,
+ * `proofsync/core`, `proofsync/protocol`), as a dApp would import them.
  */
 export {
   createLightClient,
@@ -16,6 +14,6 @@ export {
   type DeltaUpdate,
   type PendingStateEvent,
   type GapFillEvent,
-} from '../src/client/index.ts';
+} from 'proofsync/client';
 export { toHex, fromHex, verifyKeyProof } from 'proofsync/core';
 export { rangeProofSize } from 'proofsync/protocol';
