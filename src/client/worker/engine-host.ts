@@ -20,7 +20,7 @@ import type { KVStore } from '../../core/store.ts';
 import { MerkleTrie, valueKey } from '../../core/trie.ts';
 import { EMPTY_ROOT } from '../../core/types.ts';
 import { InsufficientStorage, InvalidRemoteProof, KeyOutOfScope, NoPeers, ProofUnavailable, serializeError, WrongDatabase } from '../errors.ts';
-import type { ClientRole, ProgressEvent, SyncedEvent, WireEvent } from '../events.ts';
+import type { ClientRole, DeltaUpdate, ProgressEvent, SyncedEvent, WireEvent } from '../events.ts';
 import { responseSize } from '../network-source.ts';
 import { singleKeyRequest, verifySingleKey } from '../single-key.ts';
 import { syncState } from '../state-sync/driver.ts';
@@ -47,7 +47,9 @@ export interface HostLock {
 export type TabMessage =
   | { type: 'hello' }
   | { type: 'progress'; detail: ProgressEvent }
-  | { type: 'synced'; detail: SyncedEvent };
+  | { type: 'synced'; detail: SyncedEvent }
+  /** A delta the syncing tab applied (live updates): readers' subscriptions hear it too. */
+  | { type: 'update'; detail: DeltaUpdate };
 
 export interface HostDeps {
   config: WorkerConfig;
@@ -413,7 +415,13 @@ export class EngineHost {
     }
     if (this.#role !== 'reader') return;
     if (m.type === 'progress') this.#emit({ type: 'progress', detail: { ...m.detail, role: 'reader' } });
-    else {
+    else if (m.type === 'update') {
+      const prev = this.#synced.value;
+      // a partial sync's own root is not in the update: it stays the last one heard (full sync: the root)
+      const partial = prev && !equalBytes(prev.localRoot, prev.root);
+      this.#synced.set({ root: m.detail.root, seq: m.detail.seq ?? prev?.seq ?? -1, localRoot: partial ? prev.localRoot : m.detail.root });
+      this.#emit({ type: 'update', detail: m.detail });
+    } else {
       this.#synced.set(m.detail);
       this.#emit({ type: 'synced', detail: m.detail });
     }
@@ -596,7 +604,10 @@ export class EngineHost {
       askHeads: () => this.#askHeads([...this.#peers.values()]).then(() => undefined),
       stopSync: () => this.#stopSync('live'),
       startSync: () => this.#startSync(),
-      emit: (e) => this.#emit(e),
+      emit: (e) => {
+        this.#emit(e);
+        if (e.type === 'update') this.#deps.channel?.post({ type: 'update', detail: e.detail });
+      },
       emitError: (err, fatal) => {
         if (fatal) this.#fatal = true;
         this.#emitError(err, fatal);
