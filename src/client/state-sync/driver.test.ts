@@ -505,3 +505,33 @@ describe('syncState: deadlines and cancellation', () => {
     await expect(syncState({ store: new MemoryStore(), sources: [serve('a', db)], target: db.root, signal: c.signal })).rejects.toThrow('early');
   });
 });
+
+describe('sources that connect during the sync', () => {
+  it('a source added after the start takes work, and the progress segments cover the key space', async () => {
+    const { db } = await writer(41, 3000);
+    const store = new MemoryStore();
+    // the first source fails every request: only the late one can finish the sync
+    const dead = new FlakySource('dead', serve('dead-inner', db), () => true);
+    const late = new CountingSource(serve('late', db));
+    let segments: StateSyncProgress['segments'] = [];
+    async function* arrivals() {
+      yield late;
+    }
+    const result = await syncState({
+      store,
+      sources: [dead],
+      sourceUpdates: arrivals(),
+      target: db.root,
+      keyLimit: 256,
+      maxAttempts: 1000,
+      onProgress: (p) => (segments = p.segments),
+    });
+    expect(equalBytes(result.root, db.root)).toBe(true);
+    // every key came from the late source (the first one never answered)
+    expect(late.keyValues).toBe((await allEntries(db)).length);
+    expect(segments.length).toBeGreaterThan(0);
+    expect(segments.every((s) => s.state === 'target')).toBe(true);
+    expect(segments[0].start ?? new Uint8Array(0)).toEqual(new Uint8Array(0));
+    expect(segments[segments.length - 1].end).toBeUndefined();
+  });
+});

@@ -25,6 +25,8 @@ import { EventQueue } from '../event-queue.ts';
 export interface SyncStateOptions {
   store: KVStore;
   sources: readonly StateSource[];
+  /** Sources that connect after the sync started (e.g. a replica dialed later); each takes work from then on. */
+  sourceUpdates?: AsyncIterable<StateSource>;
   /** The root to sync to (from a signed announcement). */
   target: Uint8Array;
   /** Partial sync: inclusive key ranges (see `prefixRange`); default the whole key space. */
@@ -240,6 +242,24 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     }
     views.clear();
   };
+
+  if (options.sourceUpdates) {
+    const it = options.sourceUpdates[Symbol.asyncIterator]();
+    stop.signal.addEventListener('abort', () => void it.return?.()?.catch?.(() => {}), { once: true });
+    void (async () => {
+      try {
+        for (;;) {
+          const next = await it.next();
+          if (stop.signal.aborted || next.done) return;
+          if (sources.has(next.value.id)) continue;
+          sources.set(next.value.id, next.value);
+          events.push({ type: 'peerAdded', peer: next.value.id });
+        }
+      } catch {
+        // A source stream that fails is one that ended; the known sources carry on.
+      }
+    })();
+  }
 
   let updates: AsyncIterator<Uint8Array> | undefined;
   if (options.targetUpdates) {

@@ -65,6 +65,8 @@ export type StateSyncEvent =
   | { type: 'updatesClosed' }
   /** Time passed (after a `wake`). */
   | { type: 'tick' }
+  /** A peer connected after the sync started: it takes work from now on. */
+  | { type: 'peerAdded'; peer: string }
   | { type: 'abort'; reason?: unknown };
 
 export type SyncPhase = 'fetching' | 'catching-up' | 'at-target' | 'done' | 'failed';
@@ -88,7 +90,20 @@ export interface StateSyncProgress {
   proofsRejected: number;
   failures: number;
   targetUpdates: number;
+  /**
+   * The key space as ranges in order, each done at the target, at an older root, or not
+   * fetched (merged neighbours; at most `maxSegments`, so a picture of progress stays cheap).
+   */
+  segments: ProgressSegment[];
 }
+
+export interface ProgressSegment {
+  start: Uint8Array | undefined;
+  end: Uint8Array | undefined;
+  state: 'target' | 'older' | 'none';
+}
+
+const MAX_PROGRESS_SEGMENTS = 256;
 
 export type StateSyncAction =
   | { type: 'request'; request: StateRequest }
@@ -268,6 +283,9 @@ export class StateSyncEngine {
         break;
       case 'tick':
         if (this.#wakeAt !== undefined && this.#wakeAt <= now) this.#wakeAt = undefined;
+        break;
+      case 'peerAdded':
+        this.#peers.add(event.peer);
         break;
       case 'abort':
         this.#cancelAll(actions);
@@ -465,6 +483,29 @@ export class StateSyncEngine {
       queued: this.#queue.queued(this.#target),
       peersUsed: this.#used.size,
       peersBanned: this.#peers.all().filter((p) => p.banned).length,
+      segments: this.#segments(),
     };
+  }
+
+  #segments(): ProgressSegment[] {
+    const out: ProgressSegment[] = [];
+    for (const i of this.#queue.items) {
+      const state: ProgressSegment['state'] =
+        i.root === undefined ? 'none' : equalBytes(i.root, this.#target) && i.requestId === undefined ? 'target' : 'older';
+      const last = out[out.length - 1];
+      if (last && last.state === state) last.end = i.end;
+      else out.push({ start: i.start, end: i.end, state });
+    }
+    if (out.length <= MAX_PROGRESS_SEGMENTS) return out;
+    // Too many to draw: keep the largest runs' boundaries by merging the narrowest ones into
+    // their left neighbour (what a picture at that resolution shows anyway).
+    const step = Math.ceil(out.length / MAX_PROGRESS_SEGMENTS);
+    const merged: ProgressSegment[] = [];
+    for (let k = 0; k < out.length; k += step) {
+      const group = out.slice(k, k + step);
+      const state = group.some((g) => g.state === 'none') ? 'none' : group.some((g) => g.state === 'older') ? 'older' : 'target';
+      merged.push({ start: group[0].start, end: group[group.length - 1].end, state });
+    }
+    return merged;
   }
 }
