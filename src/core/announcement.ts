@@ -19,7 +19,7 @@
  * - `digest = SHA-256(body)`; `signature = Ed25519(writerKey, "proofsync/announcement/1" || digest)`.
  * - Wire: `body || signature (64 bytes)`, decoded strictly with typed errors.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from './sha256.ts';
 import { concatBytes, equalBytes } from './bytes.ts';
 import { MessageTooLarge } from './errors.ts';
 import {

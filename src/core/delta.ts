@@ -29,7 +29,7 @@
  *   allocating, non-canonical bodies are refused, so `encode(decode(bytes))` equals `bytes`.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from './sha256.ts';
 import { compareBytes, concatBytes, equalBytes } from './bytes.ts';
 import {
   DecodeError,

@@ -9,7 +9,7 @@
  * Everything here is pure and in memory: an {@link Mmr} that can start from the pinned nodes of
  * a pruned prefix, range proofs over contiguous leaves, and their verification.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from './sha256.ts';
 import { concatBytes, equalBytes } from './bytes.ts';
 import { ProofError } from './errors.ts';
 
