@@ -58,10 +58,16 @@ try {
 
   const waitFor = async (ready: (r: LiveRecord) => boolean, what: string, timeoutMs: number): Promise<LiveRecord> => {
     const deadline = Date.now() + timeoutMs;
+    let said = Date.now();
     for (;;) {
       const r = await page.evaluate(() => live.tail(0));
       if (ready(r)) return page.evaluate(() => live.recorded());
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify({ pending: r.pending, live: r.live.slice(-3), errors: r.errors })}`);
+      const state = () => JSON.stringify({ pending: r.pending, live: r.live.slice(-1), errors: r.errors });
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${state()}`);
+      if (Date.now() - said > 10_000) {
+        said = Date.now();
+        log(`waiting for ${what}: ${state()}`);
+      }
       await new Promise((r) => setTimeout(r, 100)); // polling interval
     }
   };

@@ -358,6 +358,12 @@ export class LiveFollower {
     if (this.#closed || this.#dropGossip > 0 || this.#mode !== 'live' || !this.#position) return;
     const pos = this.#position;
     if (ann.logSize < pos.logSize || (ann.seq <= (pos.seq ?? -1))) return;
+    if (equalBytes(ann.stateRoot, pos.root) && ann.logSize === pos.logSize) {
+      // the announcement of the state we stand at (deltas usually arrive before theirs): its seq
+      pos.seq = ann.seq;
+      this.#emitLive(undefined);
+      return;
+    }
     const unknown = ann.heads.filter((h) => !this.#dag.knows(h));
     if (unknown.length === 0) {
       const heads = ann.heads.length ? ann.heads : [EMPTY_ROOT];

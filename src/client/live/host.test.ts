@@ -152,6 +152,8 @@ describe('live updates in the engine host', () => {
     expect(t.asked.filter((p) => p === CHANGE_PROTOCOL)).toEqual([]);
     expect(toHex(t.h.status().synced!.root)).toBe(toHex(w.db.root));
     expect(t.h.status().live).toMatchObject({ mode: 'live', pending: 0, logSize: 5 });
+    // each delta's announcement arrives after it: the synced seq catches up with it
+    await t.until(() => t.h.status().synced?.seq === 6);
   });
 
   it('a lost delta is filled over /delta once its announcement names it', async () => {

@@ -99,8 +99,11 @@ export class LiveHost {
       seqOf: (root) => deps.seqOf(root),
       emit: (e) => {
         deps.emit(e);
+        // the latch follows the live state; `seq` is -1 until the root's announcement is heard
         if (e.type === 'update') {
           deps.synced({ root: e.detail.root, seq: e.detail.seq ?? deps.seqOf(e.detail.root) ?? -1, localRoot: this.#follower.localRoot ?? e.detail.root }, false);
+        } else if (e.type === 'live' && e.detail.mode === 'live' && e.detail.root && e.detail.seq !== undefined) {
+          deps.synced({ root: e.detail.root, seq: e.detail.seq, localRoot: this.#follower.localRoot ?? e.detail.root }, false);
         }
       },
       fail: (err) => {

@@ -49,6 +49,8 @@ export class MemoryPendingDeltas implements PendingDeltaStore {
   async close(): Promise<void> {}
 }
 
+const FLUSH_DELAY_MS = 100;
+
 /**
  * Coalesces writes to a `PendingDeltaStore`: a delta that arrives and is applied before the next
  * flush costs no write at all (the steady state of a live stream); the rest go out in one batch.
@@ -84,8 +86,10 @@ export class PendingWriteBuffer {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    // after the current task: deltas applied in the same task cancel their own puts
-    setTimeout(() => void this.flush(), 0);
+    // deltas applied within the window cancel their own puts: in a live stream (apply in a few
+    // ms) the pending store is not written at all; a reload loses at most this window, which gap
+    // filling or a catch-up recovers
+    setTimeout(() => void this.flush(), FLUSH_DELAY_MS);
   }
 
   /** Writes what is buffered; resolves when everything buffered so far is stored. */
