@@ -481,11 +481,15 @@ export class LiveFollower {
     const full = this.#deps.ranges === undefined;
     const heads = new Set(this.#dag.heads().map(toHex));
     let view = trie.view();
+    // one parallel read of every path the batch touches, not one wave per delta (IndexedDB reads
+    // are asynchronous: on a large state most nodes are not cached)
+    const scoped = batch.map((d) => actionsInScope(d.actions, this.#deps.ranges));
+    await view.prefetch(scoped.flatMap((a) => a.map((c) => c.key)));
     let bad: { index: number; delta: VerifiedDelta } | undefined;
     for (let i = 0; i < batch.length; i++) {
       const d = batch[i];
       const check = isCausalPast(d.parents, heads);
-      await view.apply(actionsInScope(d.actions, this.#deps.ranges));
+      await view.apply(scoped[i]);
       if (check && full && !equalBytes(view.root, d.stateRoot)) {
         bad = { index: i, delta: d };
         break;
@@ -498,7 +502,7 @@ export class LiveFollower {
       good = batch.slice(0, bad.index);
       // the view holds the offender's changes: rebuild the verified prefix
       view = trie.view();
-      for (const d of good) await view.apply(actionsInScope(d.actions, this.#deps.ranges));
+      for (let i = 0; i < good.length; i++) await view.apply(scoped[i]);
     }
     if (good.length > 0) {
       const last = good[good.length - 1];
