@@ -432,6 +432,18 @@ describe('live follower: never stuck, survives a reload', () => {
     expect(t.events.filter((e) => e.type === 'pending').length).toBeGreaterThan(0);
   });
 
+  it('ready deltas queued behind a long apply (a burst after a pause or a sync) never expire', async () => {
+    const t = await setup({ tuning: { pendingTimeoutMs: 4000 } });
+    const chain = [await t.w.commit(), await t.w.commit(), await t.w.commit()];
+    for (const d of chain) await t.offer(d); // held: syncing
+    t.time.advance(10_000);
+    expect(t.follower.checkExpired()).toBe(false);
+    await t.follower.goLive(t.position0, 'synced');
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf(chain));
+    expect(t.catchUps).toEqual([]);
+  });
+
   it('pending deltas survive a reload: restored from the pending store and applied after the gap is filled', async () => {
     const first = await setup({ sources: () => [] });
     await first.follower.goLive(first.position0, 'synced');

@@ -391,7 +391,7 @@ export class LiveFollower {
     if (changed || this.#mode !== 'live') {
       for (const id of this.#dag.resetApplied({ heads: position.heads, logSize: position.logSize })) this.#buffer.delete(id);
     }
-    const expired = this.#dag.drop(this.#dag.expired(this.#now(), this.#tuning.pendingTimeoutMs).map((d) => d.id));
+    const expired = this.#dag.drop(this.#waitedTooLong().map((d) => d.id));
     for (const id of expired) this.#buffer.delete(id);
     this.#stats.expired += expired.length;
     for (const [k, h] of this.#wantedHeads) if (this.#dag.knows(h)) this.#wantedHeads.delete(k);
@@ -649,9 +649,20 @@ export class LiveFollower {
   /** Held deltas older than `pendingTimeoutMs` make the follower catch up (then they are dropped). */
   checkExpired(): boolean {
     if (this.#mode !== 'live' || this.#closed) return false;
-    if (this.#dag.expired(this.#now(), this.#tuning.pendingTimeoutMs).length === 0) return false;
+    if (this.#waitedTooLong().length === 0) return false;
     this.#requestCatchUp('pending-expired');
     return true;
+  }
+
+  /**
+   * Held deltas older than the timeout that still wait for a parent. Ready ones are only queued
+   * behind the apply loop (a burst after a pause or a sync): they are not stuck.
+   */
+  #waitedTooLong(): VerifiedDelta[] {
+    const old = this.#dag.expired(this.#now(), this.#tuning.pendingTimeoutMs);
+    if (old.length === 0) return old;
+    const ready = new Set(this.#dag.ready().map((d) => toHex(d.id)));
+    return old.filter((d) => !ready.has(toHex(d.id)));
   }
 
   #armExpiry(): void {
