@@ -151,6 +151,7 @@ describe('live updates', () => {
       const fetched = r.gapFills.filter((g) => g.phase === 'finished').reduce((n, g) => n + g.fetched, 0);
       expect(fetched + stored.length).toBeLessThanOrEqual(deltas(r).length);
       expect(r.live.at(-1)?.catchUps).toBe(0);
+      await page.evaluate(() => live.close()); // flushes the pending store's deletes
       const left = await page.evaluate((n) => live.storedPending(n), name);
       expect(stored.filter((id) => left.includes(id))).toEqual([]);
     } finally {
