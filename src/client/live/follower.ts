@@ -394,6 +394,9 @@ export class LiveFollower {
     const expired = this.#dag.drop(this.#waitedTooLong().map((d) => d.id));
     for (const id of expired) this.#buffer.delete(id);
     this.#stats.expired += expired.length;
+    // heads wanted before a catch-up may lie behind it now (their ancestors are not in the
+    // applied set, so a fill would walk back to genesis): the host offers the newest again
+    if (changed) this.#wantedHeads.clear();
     for (const [k, h] of this.#wantedHeads) if (this.#dag.knows(h)) this.#wantedHeads.delete(k);
     this.#mode = 'live';
     this.#emitLive(reason);
