@@ -84,7 +84,10 @@ export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions, captu
   checkShape(proof.startProof, proof.endProof, changes, o);
   const endKey = changes.length ? changes[changes.length - 1].key : o.end;
   const inRange: BuildItem[] = [];
-  for (const kv of changes) inRange.push({ key: kv.key, tokens: kv.key.length * 2, digest: valueDigest(kv.value), value: kv.value });
+  // The raw value rides along only when the caller wants the proven subtrees (one item shape
+  // per call keeps the builder's property accesses monomorphic).
+  if (capture) for (const kv of changes) inRange.push({ key: kv.key, tokens: kv.key.length * 2, digest: valueDigest(kv.value), value: kv.value });
+  else for (const kv of changes) inRange.push({ key: kv.key, tokens: kv.key.length * 2, digest: valueDigest(kv.value) });
   const lookup = (key: Uint8Array) => find(changes, key)?.value;
   if (!capture) return finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey);
   const out: ProvenSubtrees = { nodes: [], roots: [], loose: [] };
