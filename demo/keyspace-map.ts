@@ -10,11 +10,12 @@
  */
 
 export interface MapSegment {
-  start: Uint8Array;
+  /** Inclusive start; undefined: the beginning of the key space. */
+  start: Uint8Array | undefined;
   /** Exclusive end; undefined: to the end of the key space. */
   end: Uint8Array | undefined;
-  /** The root the segment's key-values are at; undefined: never fetched. */
-  root: Uint8Array | undefined;
+  /** Verified at the target root, at an older signed root, or not fetched yet. */
+  state: 'target' | 'older' | 'none';
 }
 
 export type SegmentState = 'target' | 'older' | 'missing';
@@ -35,16 +36,15 @@ export interface MapPicture {
   exact: boolean;
 }
 
-const equalRoot = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean => !!a && !!b && a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** The picture for reported segments. */
-export function pictureFromSegments(segments: MapSegment[], target: Uint8Array | undefined): MapPicture {
+export function pictureFromSegments(segments: MapSegment[]): MapPicture {
   return {
     exact: true,
     spans: segments.map((s) => ({
-      from: keyPosition(s.start),
+      from: s.start ? keyPosition(s.start) : 0,
       to: s.end ? keyPosition(s.end) : 1,
-      state: s.root === undefined ? 'missing' : equalRoot(s.root, target) ? 'target' : 'older',
+      state: s.state === 'none' ? 'missing' : s.state,
     })),
   };
 }

@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     $('bar-fill').style.transform = `scaleX(${covered})`;
     $('pct').textContent = `${(covered * 100).toFixed(1)}%`;
     $('bar').setAttribute('aria-valuenow', (covered * 100).toFixed(1));
-    map.show(p?.segments ? pictureFromSegments(p.segments, p.target) : pictureFromFractions(fraction, covered));
+    map.show(p?.segments ? pictureFromSegments(p.segments) : pictureFromFractions(fraction, covered));
     $('map-caption').textContent = p?.segments
       ? `${p.rangesDone} ranges at the target root`
       : atTarget

@@ -26,12 +26,25 @@ export interface ProgressEvent {
   /** Done key ranges and the fraction of the synced key space they cover (0..1). */
   rangesDone: number;
   fraction: number;
+  /**
+   * The key space in order: ranges verified at the target root, at an older signed root (to be
+   * caught up), or not fetched yet (neighbours merged, at most 256 entries).
+   */
+  segments?: ProgressSegment[];
   peersUsed: number;
   peersBanned: number;
   /** Answers whose proofs did not verify (their peers are penalised). */
   proofsRejected: number;
   /** Times the signed target moved during this sync. */
   targetUpdates: number;
+}
+
+export interface ProgressSegment {
+  /** Inclusive start; undefined: the beginning of the key space. */
+  start: Uint8Array | undefined;
+  /** Exclusive end; undefined: the end of the key space. */
+  end: Uint8Array | undefined;
+  state: 'target' | 'older' | 'none';
 }
 
 export interface SyncedEvent {

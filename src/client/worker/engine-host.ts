@@ -86,6 +86,8 @@ export class EngineHost {
   readonly #writerKey: Uint8Array;
   readonly #dbId: Uint8Array;
   readonly #peers = new Map<string, RemotePeer>();
+  /** Peers that connect while a sync runs, for it to use (one queue per sync attempt). */
+  #joiningSources: PushQueue<RemotePeer> | undefined;
   readonly #announcement = new Latch<VerifiedAnnouncement>();
   readonly #synced = new Latch<SyncedEvent>();
   /** Root (hex) → seq of recent signed announcements. */
@@ -143,7 +145,10 @@ export class EngineHost {
   // ---- peers and announcements --------------------------------------------------------------
 
   addPeer(peer: RemotePeer): void {
+    const known = this.#peers.has(peer.id);
     this.#peers.set(peer.id, peer);
+    // a sync already running takes the new peer as a source (replicas dialed later share the work)
+    if (!known) this.#joiningSources?.push(peer);
     this.#emit({ type: 'peer', detail: { peer: peer.id, status: 'connected', transport: peer.transport, via: peer.via } });
     this.#peerChange.set(true);
     // ask at once: `getVerified` can answer as soon as one peer gave a signed head
@@ -314,29 +319,39 @@ export class EngineHost {
         // a fresh queue per attempt; heads newer than `target` arrive through it
         const updates = new PushQueue<Uint8Array>();
         entry.updates = updates;
+        const joining = new PushQueue<RemotePeer>();
+        this.#joiningSources = joining;
         const target = this.#announcement.value?.stateRoot ?? ann.stateRoot;
         this.#emitProgress(undefined, target);
-        await syncState({
-          store,
-          sources: peers.map((p) => peerStateSource(p, timeout)),
-          target,
-          ranges: this.#config.ranges,
-          targetUpdates: updates,
-          signal,
-          concurrency: this.#config.sync.concurrency,
-          keyLimit: this.#config.sync.keyLimit,
-          requestTimeoutMs: timeout,
-          banAfter: this.#config.sync.banAfter,
-          sizeOf: responseSize,
-          onProgress: (p) => {
-            failures = 0;
-            this.#onProgress(p);
-          },
-          onPenalise: (peer, reason, banned) => {
-            const p = this.#peers.get(peer);
-            this.#emit({ type: 'peer', detail: { peer, status: banned ? 'banned' : 'penalised', reason: `${reason.name}: ${reason.message}`, transport: p?.transport, via: p?.via } });
-          },
-        });
+        try {
+          await syncState({
+            store,
+            sources: peers.map((p) => peerStateSource(p, timeout)),
+            sourceUpdates: (async function* () {
+              for await (const p of joining) yield peerStateSource(p, timeout);
+            })(),
+            target,
+            ranges: this.#config.ranges,
+            targetUpdates: updates,
+            signal,
+            concurrency: this.#config.sync.concurrency,
+            keyLimit: this.#config.sync.keyLimit,
+            requestTimeoutMs: timeout,
+            banAfter: this.#config.sync.banAfter,
+            sizeOf: responseSize,
+            onProgress: (p) => {
+              failures = 0;
+              this.#onProgress(p);
+            },
+            onPenalise: (peer, reason, banned) => {
+              const p = this.#peers.get(peer);
+              this.#emit({ type: 'peer', detail: { peer, status: banned ? 'banned' : 'penalised', reason: `${reason.name}: ${reason.message}`, transport: p?.transport, via: p?.via } });
+            },
+          });
+        } finally {
+          joining.close();
+          if (this.#joiningSources === joining) this.#joiningSources = undefined;
+        }
         return; // only when the updates end (the sync was stopped)
       } catch (err) {
         if (signal.aborted || isAbort(err)) return;
@@ -394,6 +409,7 @@ export class EngineHost {
       requests: p?.requests ?? 0,
       rangesDone: p?.rangesDone ?? 0,
       fraction: p?.fractionDone ?? 0,
+      segments: p?.segments,
       peersUsed: p?.peersUsed ?? 0,
       peersBanned: p?.peersBanned ?? 0,
       proofsRejected: p?.proofsRejected ?? 0,
