@@ -71,7 +71,10 @@ export async function startVite(options: { pages?: string[] } = {}): Promise<Vit
     logLevel: 'warn',
     clearScreen: false,
     server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
-    optimizeDeps: { entries: options.pages ?? ['e2e/**/*.html'] },
+    // The SDK's worker and main-thread bridge are entries too: a dependency first met when the
+    // worker loads makes Vite re-optimize and answer the worker's imports with 504 (a flaky
+    // `WorkerFailed` on a fresh clone).
+    optimizeDeps: { entries: [...(options.pages ?? ['e2e/**/*.html']), 'src/client/worker/entry.ts', 'src/client/worker/bridge-main.ts'] },
   });
   await server.listen();
   const url = server.resolvedUrls?.local[0]?.replace(/\/$/, '');
