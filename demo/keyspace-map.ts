@@ -8,6 +8,7 @@
  * and said so in its caption: the fraction at the target, and the most ever covered (a range
  * verified at an older root stays verified; a new root only makes it stale).
  */
+import { fitCanvas } from './format.ts';
 
 export interface MapSegment {
   /** Inclusive start; undefined: the beginning of the key space. */
@@ -95,16 +96,9 @@ export class KeySpaceMap {
   }
 
   #draw(): void {
-    const canvas = this.#canvas;
-    const dpr = window.devicePixelRatio || 1;
-    const w = Math.max(1, Math.round(canvas.clientWidth * dpr));
-    const h = Math.max(1, Math.round(canvas.clientHeight * dpr));
-    if (canvas.width !== w || canvas.height !== h) {
-      canvas.width = w;
-      canvas.height = h;
-    }
-    const g = canvas.getContext('2d');
-    if (!g) return;
+    const fit = fitCanvas(this.#canvas);
+    if (!fit) return;
+    const { g, w, h, dpr } = fit;
     g.fillStyle = COLOURS.missing;
     g.fillRect(0, 0, w, h);
     for (const s of this.#picture.spans) {

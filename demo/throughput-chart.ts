@@ -3,6 +3,7 @@
  * canvas (one per second), with the peak written in the corner. Fed with the progress
  * counters, which are per session (a new client starts again from 0).
  */
+import { fitCanvas } from './format.ts';
 
 const SECONDS = 60;
 
@@ -43,16 +44,9 @@ export class ThroughputChart {
   }
 
   #draw(): void {
-    const canvas = this.#canvas;
-    const dpr = window.devicePixelRatio || 1;
-    const w = Math.max(1, Math.round(canvas.clientWidth * dpr));
-    const h = Math.max(1, Math.round(canvas.clientHeight * dpr));
-    if (canvas.width !== w || canvas.height !== h) {
-      canvas.width = w;
-      canvas.height = h;
-    }
-    const g = canvas.getContext('2d');
-    if (!g) return;
+    const fit = fitCanvas(this.#canvas);
+    if (!fit) return;
+    const { g, w, h, dpr } = fit;
     g.clearRect(0, 0, w, h);
     g.fillStyle = '#f1f5f9';
     g.fillRect(0, 0, w, h);

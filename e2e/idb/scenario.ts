@@ -3,18 +3,10 @@
  * reference model) and the worker (which replays a stream of batches for the crash test).
  */
 import type { BatchOp, IterateOptions } from '../../src/core/store.ts';
+import { seededRandom } from '../../src/client/state-sync/testing.ts';
 
-/** mulberry32: a small seeded generator, so every run replays the same sequence. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator (mulberry32), so every run replays the same sequence. */
+export const rng = seededRandom;
 
 export type Rand = () => number;
 const int = (r: Rand, n: number) => Math.floor(r() * n);
