@@ -18,7 +18,7 @@ import { CHANGE_PROTOCOL, DELTA_PROTOCOL, HEADS_PROTOCOL, RANGE_PROTOCOL } from 
 import { decodeDeltaRequest, encodeDeltaResponse, encodeHeadsResponse } from '../../protocol/messages.ts';
 import { serveChangeProof, serveRangeProof } from '../../protocol/serve.ts';
 import type { WireEvent } from '../events.ts';
-import { randomPuts, seededRandom } from '../state-sync/testing.ts';
+import { randomPuts, seededRandom, testHostConfig } from '../state-sync/testing.ts';
 import { EngineHost, type LocalStore } from '../worker/engine-host.ts';
 import type { RemotePeer } from '../worker/peer-calls.ts';
 import type { WorkerConfig } from '../worker/protocol.ts';
@@ -99,17 +99,7 @@ function host(w: Writer, o: { live?: WorkerConfig['live']; store?: Memory; pendi
   const pending = o.pending ?? new MemoryPendingDeltas();
   const h = new EngineHost({
     config: {
-      db: DB,
-      writer: w.peerId,
-      dial: [],
-      bridged: false,
-      ranges: undefined,
-      storageName: 'x',
-      allowInsecureLoopback: false,
-      sync: { keyLimit: 64 },
-      autoStart: true,
-      minFreeBytes: 0,
-      headsPollMs: 0,
+      ...testHostConfig(DB, w.peerId),
       live: { gossipGraceMs: 0, ...o.live },
     },
     emit: (e) => {

@@ -7,21 +7,13 @@ import { LogSyncEngine, type LogSyncAction, type LogSyncConfig, type LogSyncEven
 import { MemoryLogSource } from './memory-source.ts';
 import type { LogRequest } from './requests.ts';
 import type { LogFetchResponse } from './source.ts';
+import { seededRandom } from '../state-sync/testing.ts';
 
 const op = (i: number, salt = 0): Uint8Array => sha256(new TextEncoder().encode(`op ${i} ${salt}`));
 const ops = (n: number, salt = 0): Uint8Array[] => Array.from({ length: n }, (_, i) => op(i, salt));
 
-/** A seeded PRNG (mulberry32), so delivery orders are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+/** A seeded PRNG, so delivery orders are reproducible. */
+const rng = seededRandom;
 
 function fetches(actions: LogSyncAction[]): LogRequest[] {
   return actions.flatMap((a) => (a.type === 'fetch' ? [a.request] : []));

@@ -17,7 +17,7 @@ import { encodeHeadsResponse } from '../../protocol/messages.ts';
 import { serveChangeProof, serveRangeProof } from '../../protocol/serve.ts';
 import { serializeError } from '../errors.ts';
 import type { WireEvent } from '../events.ts';
-import { randomPuts, seededRandom } from '../state-sync/testing.ts';
+import { randomPuts, seededRandom, testHostConfig } from '../state-sync/testing.ts';
 import { EngineHost, type LocalStore } from './engine-host.ts';
 import type { RemotePeer } from './peer-calls.ts';
 import type { WorkerConfig } from './protocol.ts';
@@ -101,17 +101,7 @@ function host(w: Writer, peers: RemotePeer[], config: Partial<WorkerConfig> = {}
   let store = new Memory();
   const h = new EngineHost({
     config: {
-      db: DB,
-      writer: w.peerId,
-      dial: [],
-      bridged: false,
-      ranges: undefined,
-      storageName: 'x',
-      allowInsecureLoopback: false,
-      sync: { keyLimit: 64 },
-      autoStart: true,
-      minFreeBytes: 0,
-      headsPollMs: 0,
+      ...testHostConfig(DB, w.peerId),
       ...config,
     },
     emit: (e) => {
