@@ -5,6 +5,7 @@ import { concatBytes, fromHex, toHex } from './bytes.ts';
 import {
   InvalidMmrProof,
   Mmr,
+  MmrFrontier,
   leafPosition,
   mmrRoots,
   mmrSize,
@@ -274,6 +275,70 @@ describe('range proofs', () => {
     expect(() => rangeProof(m, 2, 2)).toThrow(RangeError);
     expect(() => rangeProof(m, 0, 6)).toThrow(RangeError);
     expect(() => rangeProof(m, 0, 3, 6)).toThrow(RangeError);
+  });
+});
+
+describe('witness: the peaks a verified range proof yields', () => {
+  it('before and after are the peaks over [0, start) and [0, end), for every range (property)', () => {
+    fc.assert(
+      fc.property(sizedRange, fc.integer({ min: 0, max: 40 }), ({ n, start, end }, more) => {
+        const all = elements(n + more);
+        const m = build(all);
+        const w = verifyRangeProof(m.root(n), n, start, all.slice(start, end), rangeProof(m, start, end, n));
+        expect(w.before.map(toHex)).toEqual(m.peakDigests(start).map(toHex));
+        expect(w.after.map(toHex)).toEqual(m.peakDigests(end).map(toHex));
+        const p = verifyPinnedNodes(m.root(n), n, start, all.slice(start, end), rangeProof(m, start, end, n), pinnedNodes(m, start));
+        expect(p.after.map(toHex)).toEqual(w.after.map(toHex));
+      }),
+      FC,
+    );
+  });
+
+  it('every range of a 70-leaf MMR, exhaustively', () => {
+    const els = elements(70);
+    const m = build(els);
+    for (let start = 0; start < 70; start++) {
+      for (let end = start + 1; end <= 70; end++) {
+        const w = verifyRangeProof(m.root(), 70, start, els.slice(start, end), rangeProof(m, start, end));
+        expect(w.after.map(toHex)).toEqual(m.peakDigests(end).map(toHex));
+      }
+    }
+  });
+
+  it('a frontier advanced batch by batch with the witnesses equals one that hashed every element', () => {
+    const els = elements(300);
+    const m = build(els);
+    const hashed = MmrFrontier.fromPeaks(0, []);
+    const advanced = MmrFrontier.fromPeaks(0, []);
+    for (let start = 0, size = 1; start < 300; start += size, size = (size * 7 + 3) % 61 || 1) {
+      const end = Math.min(300, start + size);
+      const w = verifyRangeProof(m.root(), 300, start, els.slice(start, end), rangeProof(m, start, end));
+      expect(advanced.hasPeaks(w.before)).toBe(true);
+      advanced.advance(end, w.after);
+      for (const e of els.slice(start, end)) hashed.append(e);
+      expect(advanced.peaks().map(toHex)).toEqual(hashed.peaks().map(toHex));
+      expect(toHex(advanced.root())).toBe(toHex(m.root(end)));
+    }
+    expect(() => advanced.advance(10, m.peakDigests(10))).toThrow(RangeError);
+    expect(() => advanced.advance(301, [])).toThrow(RangeError);
+  });
+});
+
+describe('staged appends', () => {
+  it('nodesForAppend then appendNodes equals append; nothing moves before appendNodes', () => {
+    const els = elements(40);
+    const a = new Mmr();
+    const b = new Mmr();
+    for (const e of els) {
+      a.append(e);
+      const nodes = b.nodesForAppend(e);
+      expect(b.leafCount).toBe(a.leafCount - 1);
+      b.appendNodes(nodes);
+      expect(toHex(b.root())).toBe(toHex(a.root()));
+    }
+    expect(b.size).toBe(mmrSize(40));
+    expect(() => b.appendNodes([new Uint8Array(32), new Uint8Array(32)])).toThrow(RangeError); // leaf 40 merges 0 times
+    expect(() => b.appendNodes([new Uint8Array(31)])).toThrow(RangeError);
   });
 });
 

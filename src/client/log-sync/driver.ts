@@ -32,8 +32,11 @@ export interface RunLogSyncOptions {
   targetUpdates?: AsyncIterable<LogSyncTarget>;
   /** When given, completion is held at a reached target until this resolves. */
   finish?: Promise<void>;
-  /** Receives applied operations in order; when given, they are not collected. */
-  onApply?: (start: number, ops: Uint8Array[]) => void | Promise<void>;
+  /**
+   * Receives applied operations in order, with the MMR peaks over `[0, start + ops.length)`
+   * after them; when given, operations are not collected.
+   */
+  onApply?: (start: number, ops: Uint8Array[], peaks: Uint8Array[]) => void | Promise<void>;
   /** Everything applied so far is void; applies restart at `lower`. */
   onReset?: (lower: number) => void | Promise<void>;
   onProgress?: (progress: LogSyncProgress) => void;
@@ -137,7 +140,7 @@ export async function runLogSync(options: RunLogSyncOptions): Promise<LogSyncRes
           break;
         }
         case 'apply':
-          if (options.onApply) await options.onApply(action.start, action.ops);
+          if (options.onApply) await options.onApply(action.start, action.ops, action.peaks);
           else collected.push(...action.ops);
           break;
         case 'reset':

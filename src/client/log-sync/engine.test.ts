@@ -55,6 +55,8 @@ function drive(engine: LogSyncEngine, source: MemoryLogSource, config: LogSyncCo
         expect(a.start).toBe(expectStart);
         expectStart += a.ops.length;
         applied.push(...a.ops);
+        // the frontier after each apply is the MMR's peaks there
+        expect(a.peaks.map(toHex)).toEqual(source.peaks(expectStart).map(toHex));
       }
     }
     expect(engine.outstanding.length).toBeLessThanOrEqual(config.maxOutstanding);

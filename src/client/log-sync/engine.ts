@@ -7,7 +7,12 @@
  * - Batches of at most `fetchBatchSize` operations, up to `maxOutstanding` in flight, chosen by
  *   `findNextGap` over what is fetched and what is outstanding; applied strictly in order.
  * - With `lower > 0`, the first batch at `lower` also brings the pinned nodes, verified against
- *   the current target root only; the engine's MMR starts from them.
+ *   the current target root only; the engine's MMR frontier starts from them.
+ * - Only the frontier (the peaks) of what is applied is kept, and no operation is hashed twice:
+ *   verifying a batch yields the peaks at both of its ends (`MmrRangeWitness`), and a batch
+ *   whose start peaks equal the frontier moves it to its end peaks without hashing. Any other
+ *   batch (one that overlaps what is applied, or disagrees with it) is appended by hashing, so
+ *   the root check at `upper` sees exactly what was applied.
  * - A target update must move forward (`target.ts`). Requests before the new lower bound are
  *   cancelled; later ones are kept and verified against the root they were issued for, which
  *   is retained among the last `maxRetainedRoots`; a result whose root was evicted is dropped
@@ -21,7 +26,7 @@
  */
 import { equalBytes } from '../../core/bytes.ts';
 import { ProofsyncError, RootMismatch, SyncStalled } from '../../core/errors.ts';
-import { Mmr, InvalidMmrProof, verifyPinnedNodes, verifyRangeProof, type MmrRangeProof } from '../../core/mmr.ts';
+import { InvalidMmrProof, MmrFrontier, verifyPinnedNodes, verifyRangeProof, type Digest, type MmrRangeProof, type MmrRangeWitness } from '../../core/mmr.ts';
 import { findNextGap, type LocationRange } from './gaps.ts';
 import { OutstandingRequests, type LogRequest } from './requests.ts';
 import { checkTarget, targetUpdateRejection, type InvalidTargetUpdate, type LogSyncTarget } from './target.ts';
@@ -84,8 +89,11 @@ export type LogSyncAction =
   | { type: 'accept'; id: number }
   /** The response to `id` was invalid: penalise the peer that sent it. */
   | { type: 'penalise'; id: number; error: InvalidLogResponse }
-  /** Append `ops` at locations `start..`; always contiguous with the previous apply. */
-  | { type: 'apply'; start: number; ops: Uint8Array[] }
+  /**
+   * Append `ops` at locations `start..`; always contiguous with the previous apply. `peaks`:
+   * the MMR peaks over `[0, start + ops.length)` after it (for a stored run's frontier).
+   */
+  | { type: 'apply'; start: number; ops: Uint8Array[]; peaks: Digest[] }
   /** Discard every applied operation; applies restart at `lower`. */
   | { type: 'reset'; lower: number }
   | { type: 'targetReached'; target: LogSyncTarget; root: Uint8Array }
@@ -98,6 +106,8 @@ export type LogSyncStatus = 'syncing' | 'atTarget' | 'done' | 'failed';
 interface FetchedBatch {
   ops: Uint8Array[];
   pinned?: Uint8Array[];
+  /** The peaks at both ends of the batch, from its verification. */
+  witness: MmrRangeWitness;
 }
 
 interface Failure {
@@ -128,8 +138,8 @@ export class LogSyncEngine {
   readonly #fetched = new Map<number, FetchedBatch>();
   /** Next location to apply. */
   #applied: number;
-  /** MMR of what was applied; undefined until the pinned nodes at the lower bound are in. */
-  #mmr: Mmr | undefined;
+  /** MMR peaks of what was applied; undefined until the pinned nodes at the lower bound are in. */
+  #mmr: MmrFrontier | undefined;
   /** Attempts that failed, by request start. */
   readonly #failures = new Map<number, Failure>();
   /** Ranges given up after `maxRetries` failures (until the next target). */
@@ -160,7 +170,7 @@ export class LogSyncEngine {
     this.#updatesOpen = config.acceptsUpdates ?? false;
     this.#target = { ...config.target };
     this.#applied = this.#target.lower;
-    this.#mmr = this.#target.lower === 0 ? new Mmr() : undefined;
+    this.#mmr = this.#target.lower === 0 ? MmrFrontier.fromPeaks(0, []) : undefined;
   }
 
   get status(): LogSyncStatus {
@@ -256,8 +266,9 @@ export class LogSyncEngine {
     // Pinned nodes are verified against the current target root only; a boundary batch for an
     // older root is dropped and refetched with the current one.
     if (needPinned && !current) return;
-    const error = this.#validate(request, event, needPinned, root);
-    if (error) {
+    const checked = this.#validate(request, event, needPinned, root);
+    if (checked instanceof InvalidLogResponse) {
+      const error = checked;
       actions.push({ type: 'penalise', id: request.id, error });
       if (event.acceptsFeedback === false) {
         this.#fail(actions, error);
@@ -268,7 +279,7 @@ export class LogSyncEngine {
     }
     actions.push({ type: 'accept', id: request.id });
     this.#failures.delete(request.start);
-    this.#fetched.set(request.start, { ops: event.ops, pinned: needPinned ? event.pinned : undefined });
+    this.#fetched.set(request.start, { ops: event.ops, pinned: needPinned ? event.pinned : undefined, witness: checked });
   }
 
   #validate(
@@ -276,7 +287,7 @@ export class LogSyncEngine {
     event: Extract<LogSyncEvent, { type: 'response' }>,
     needPinned: boolean,
     root: Uint8Array,
-  ): InvalidLogResponse | undefined {
+  ): InvalidLogResponse | MmrRangeWitness {
     const { ops, proof, pinned } = event;
     const at = { start: request.start, maxOps: request.maxOps, leafCount: request.leafCount };
     if (!Array.isArray(ops) || !ops.every((o) => o instanceof Uint8Array)) {
@@ -296,14 +307,13 @@ export class LogSyncEngine {
       return new InvalidLogResponse('MissingPinnedNodes', 'the first batch at the lower bound has no pinned nodes', at);
     }
     try {
-      if (needPinned) verifyPinnedNodes(root, request.leafCount, request.start, ops, proof, pinned!);
-      else verifyRangeProof(root, request.leafCount, request.start, ops, proof);
+      if (needPinned) return verifyPinnedNodes(root, request.leafCount, request.start, ops, proof, pinned!);
+      return verifyRangeProof(root, request.leafCount, request.start, ops, proof);
     } catch (e) {
       if (!(e instanceof InvalidMmrProof)) throw e;
       const pinnedRule = e.reason === 'PinnedCountMismatch' || e.reason === 'PinnedNodeMismatch';
       return new InvalidLogResponse(pinnedRule ? 'InvalidPinnedNodes' : 'InvalidProof', e.message, at, e);
     }
-    return undefined;
   }
 
   #recordFailure(request: LogRequest, error: unknown): void {
@@ -334,7 +344,7 @@ export class LogSyncEngine {
     if (!keep) {
       // Operations are only applied once the MMR exists, so without one there is nothing to undo.
       if (this.#mmr !== undefined) actions.push({ type: 'reset', lower: next.lower });
-      this.#mmr = next.lower === 0 ? new Mmr() : undefined;
+      this.#mmr = next.lower === 0 ? MmrFrontier.fromPeaks(0, []) : undefined;
       this.#applied = next.lower;
       // A request at the new lower bound cannot bring pinned nodes for the new root.
       const boundary = this.#mmr === undefined ? next.lower + 1 : next.lower;
@@ -361,11 +371,12 @@ export class LogSyncEngine {
       this.#fetched.delete(start);
       if (this.#mmr === undefined) {
         if (start !== this.#target.lower || !batch.pinned) continue; // refetched with pinned nodes
-        this.#mmr = Mmr.fromPinned(start, batch.pinned);
+        this.#mmr = MmrFrontier.fromPeaks(start, batch.pinned);
       }
       const ops = batch.ops.slice(this.#applied - start);
-      for (const op of ops) this.#mmr.append(op);
-      actions.push({ type: 'apply', start: this.#applied, ops });
+      if (start === this.#applied && this.#mmr.hasPeaks(batch.witness.before)) this.#mmr.advance(start + ops.length, batch.witness.after);
+      else for (const op of ops) this.#mmr.append(op);
+      actions.push({ type: 'apply', start: this.#applied, ops, peaks: this.#mmr.peaks() });
       this.#applied += ops.length;
     }
     if (this.#applied === this.#target.upper) this.#reached(actions);

@@ -34,6 +34,11 @@ export class MemoryLogSource implements LogSource {
     return this.#mmr.root(size);
   }
 
+  /** The MMR peaks over the first `size` operations (what a sync's frontier holds there). */
+  peaks(size: number = this.size): Uint8Array[] {
+    return this.#mmr.peakDigests(size);
+  }
+
   /** The target for operations `[lower, size)` of the log at `size` (default: all). */
   target(lower = 0, size: number = this.size): LogSyncTarget {
     return { root: this.root(size), lower, upper: size };

@@ -13,13 +13,15 @@
  * `next`: the frontier lets it check that the continuation belongs to the same log (its root
  * must be rebuilt from the stored frontier plus the new operations).
  *
- * The frontier is an {@link MmrFrontier}: the peaks only, so appending a million operations
- * keeps 20 digests, not two million nodes.
+ * The frontier is an {@link MmrFrontier} (core/mmr.ts): the peaks only, so appending a million
+ * operations keeps 20 digests, not two million nodes.
  */
 import { equalBytes } from '../../core/bytes.ts';
 import { ProofsyncError } from '../../core/errors.ts';
-import { hashLeaf, hashNode, leafPosition, peaksOf, popcount, rootFromPeaks, type Digest } from '../../core/mmr.ts';
+import { MmrFrontier, popcount, type Digest } from '../../core/mmr.ts';
 import type { BatchOp, KVStore } from '../../core/store.ts';
+
+export { MmrFrontier };
 
 const L = 0x4c; // 'L'
 const PROGRESS_KEY = Uint8Array.of(L);
@@ -31,59 +33,6 @@ export class CorruptLogStore extends ProofsyncError {
   override readonly name = 'CorruptLogStore';
 }
 Object.defineProperty(CorruptLogStore, 'name', { value: 'CorruptLogStore' });
-
-/**
- * The peaks of an MMR, appendable (spec/mmr.md §1–2): what a log sync needs to rebuild the
- * root of everything it applied, in constant memory.
- *
- * @example
- * const f = MmrFrontier.fromPeaks(lower, pinned); // pinned nodes at `lower`
- * for (const op of ops) f.append(op);
- * equalBytes(f.root(), target.root);
- */
-export class MmrFrontier {
-  #leafCount: number;
-  /** Left (tallest) to right. */
-  readonly #peaks: Digest[];
-
-  private constructor(leafCount: number, peaks: Digest[]) {
-    this.#leafCount = leafCount;
-    this.#peaks = peaks;
-  }
-
-  /** The frontier over `leafCount` leaves whose peaks are `peaks` (the pinned nodes there). */
-  static fromPeaks(leafCount: number, peaks: readonly Digest[]): MmrFrontier {
-    const n = peaksOf(leafCount).length;
-    if (peaks.length !== n) throw new RangeError(`expected ${n} peaks for ${leafCount} leaves, got ${peaks.length}`);
-    for (const p of peaks) if (!(p instanceof Uint8Array) || p.length !== 32) throw new RangeError('expected 32-byte peaks');
-    return new MmrFrontier(leafCount, peaks.map((p) => p.slice()));
-  }
-
-  get leafCount(): number {
-    return this.#leafCount;
-  }
-
-  peaks(): Digest[] {
-    return this.#peaks.slice();
-  }
-
-  append(element: Uint8Array): void {
-    const i = this.#leafCount;
-    let pos = leafPosition(i);
-    let node = hashLeaf(pos, element);
-    // one merge per trailing one bit of i, as in Mmr.append
-    for (let t = i, h = 0; t % 2 === 1; t = (t - 1) / 2, h++) {
-      pos++;
-      node = hashNode(pos, this.#peaks.pop()!, node);
-    }
-    this.#peaks.push(node);
-    this.#leafCount = i + 1;
-  }
-
-  root(): Digest {
-    return rootFromPeaks(this.#leafCount, this.#peaks);
-  }
-}
 
 /** A stored run: operations `[lower, next)` and the MMR peaks over `[0, next)`. */
 export interface StoredLogRun {

@@ -373,7 +373,7 @@ export async function* fetchOperationBatches(o: FetchOperationsOptions): AsyncGe
       targetUpdates: feed.updates(target.size, cursor),
       // a fixed `to` or `follow`: stay at reached targets (the fetch ends by aborting)
       finish: o.follow || to !== undefined ? parked(engineSignal).catch(() => undefined) : undefined,
-      onApply: async (start, ops) => {
+      onApply: async (start, ops, peaks) => {
         const take = to === undefined ? ops : ops.slice(0, Math.max(0, to - start));
         if (take.length === 0) return;
         if (start === cursor && cursor > 0 && pinnedAtCursor) {
@@ -385,7 +385,10 @@ export async function* fetchOperationBatches(o: FetchOperationsOptions): AsyncGe
         }
         if (o.persist) {
           if (!frontier) throw new Error(`no MMR frontier at ${start}: the boundary batch brought no pinned nodes`);
-          for (const op of take) frontier.append(op);
+          // the engine's peaks after the batch (its verification computed them); a batch cut
+          // short at `to` is hashed here
+          if (take.length === ops.length && frontier.leafCount === start) frontier.advance(start + ops.length, peaks);
+          else for (const op of take) frontier.append(op);
           await logStore!.append(runLower, start, take, frontier);
           progress.storedUpTo = start + take.length;
         }
