@@ -4,11 +4,12 @@
  * from the stored operations when the node opens (two hashes per operation: a million
  * operations take about two seconds at the measured SHA-256 speed). Appends are staged: the
  * caller writes `stage(...).ops` in its commit batch, then calls `applyStaged`, so the
- * in-memory MMR only moves once the batch is on disk.
+ * in-memory MMR only moves once the batch is on disk; the staged nodes are hashed once, and
+ * the root after the append only when asked for.
  */
 import { toHex } from '../core/bytes.ts';
 import { InvalidRequest } from '../core/errors.ts';
-import { Mmr, pinnedNodes, rangeProof, type Digest, type MmrRangeProof } from '../core/mmr.ts';
+import { Mmr, pinnedNodes, popcount, rangeProof, rootFromPeaks, type Digest, type MmrRangeProof } from '../core/mmr.ts';
 import type { BatchOp, KVStore } from '../core/store.ts';
 import { readU64be, u64be } from './node-store.ts';
 
@@ -16,10 +17,24 @@ export interface StagedAppend {
   /** Store ops in the log's and the delta index's keyspaces. */
   logOps: BatchOp[];
   deltaOps: BatchOp[];
-  /** Index, size and root after the append. */
+  /** Index and size after the append. */
   index: number;
   size: number;
-  root: Digest;
+  /** The root after the append (computed on first read). */
+  readonly root: Digest;
+  /** The MMR nodes the append adds. */
+  nodes: Digest[];
+}
+
+/** Several appends staged at once (`stageMany`). */
+export interface StagedAppends {
+  logOps: BatchOp[];
+  deltaOps: BatchOp[];
+  /** First index, and the size after the appends. */
+  index: number;
+  size: number;
+  /** The MMR nodes each append adds. */
+  nodes: Digest[][];
 }
 
 export interface LogBatchLimits {
@@ -65,21 +80,48 @@ export class OperationLog {
    */
   stage(id: Uint8Array, element: Uint8Array): StagedAppend {
     const index = this.mmr.leafCount;
-    const scratch = Mmr.fromPinned(index, this.mmr.peakDigests());
-    scratch.append(element);
+    const nodes = this.mmr.nodesForAppend(element);
+    let root: Digest | undefined;
+    const peaksBefore = (): Digest[] => this.mmr.peakDigests(index);
     return {
       logOps: [{ type: 'put', key: u64be(index), value: element }],
       deltaOps: [{ type: 'put', key: id, value: u64be(index) }],
       index,
       size: index + 1,
-      root: scratch.root(),
+      nodes,
+      get root(): Digest {
+        // the new leaf's subtree replaces the peaks it merged (one per node past the leaf)
+        root ??= rootFromPeaks(index + 1, [...peaksBefore().slice(0, popcount(index) - (nodes.length - 1)), nodes[nodes.length - 1]]);
+        return root;
+      },
     };
   }
 
   /** Moves the in-memory MMR past a staged append whose ops are now on disk. */
-  applyStaged(staged: StagedAppend, element: Uint8Array): void {
+  applyStaged(staged: StagedAppend): void {
     if (staged.index !== this.mmr.leafCount) throw new Error(`staged append at ${staged.index}, log is at ${this.mmr.leafCount}`);
-    this.mmr.append(element);
+    this.mmr.appendNodes(staged.nodes);
+  }
+
+  /** `stage` for several operations in a row (written in one batch, then `applyStagedMany`). */
+  stageMany(entries: readonly { id: Uint8Array; element: Uint8Array }[]): StagedAppends {
+    const index = this.mmr.leafCount;
+    const scratch = Mmr.fromPinned(index, this.mmr.peakDigests());
+    const out: StagedAppends = { logOps: [], deltaOps: [], index, size: index + entries.length, nodes: [] };
+    entries.forEach(({ id, element }, k) => {
+      const nodes = scratch.nodesForAppend(element);
+      scratch.appendNodes(nodes);
+      out.nodes.push(nodes);
+      out.logOps.push({ type: 'put', key: u64be(index + k), value: element });
+      out.deltaOps.push({ type: 'put', key: id, value: u64be(index + k) });
+    });
+    return out;
+  }
+
+  /** Moves the in-memory MMR past appends staged by `stageMany` whose ops are now on disk. */
+  applyStagedMany(staged: StagedAppends): void {
+    if (staged.index !== this.mmr.leafCount) throw new Error(`staged appends at ${staged.index}, log is at ${this.mmr.leafCount}`);
+    for (const nodes of staged.nodes) this.mmr.appendNodes(nodes);
   }
 
   async operation(i: number): Promise<Uint8Array | undefined> {

@@ -639,7 +639,7 @@ export class Replica {
       }
       return ops;
     });
-    if (staged) log.applyStaged(staged, bytes);
+    if (staged) log.applyStaged(staged);
     this.#appliedLogSize = logSize;
     this.#stats.deltasApplied++;
     this.#log(`applied log ${d.logIndex} root ${toHex(root)}`);
