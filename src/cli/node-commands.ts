@@ -42,7 +42,7 @@ function progressPrinter(): (p: Progress) => void {
   let lastLogged = '';
   return (p) => {
     const pct = p.total ? ` ${Math.floor((p.done / p.total) * 100)}%` : '';
-    const unit = p.phase === 'load' ? ' records' : p.phase === 'log' ? ' operations' : ' key-values';
+    const unit = p.phase === 'load' || p.phase === 'copy' ? ' records' : p.phase === 'log' ? ' operations' : p.phase === 'commit' ? ' commits' : ' key-values';
     const line = `${p.phase}: ${p.done.toLocaleString('en')}${p.total ? `/${p.total.toLocaleString('en')}` : ''}${unit}${pct}`;
     if (tty) process.stderr.write(`\r${line}\x1b[K${p.total && p.done >= p.total ? '\n' : ''}`);
     else {
@@ -68,6 +68,8 @@ async function runNode(argv: string[]): Promise<number> {
     listen: { type: 'string', multiple: true },
     announce: { type: 'string', multiple: true },
     generate: { type: 'string' },
+    'generate-log': { type: 'string' },
+    'generate-log-keys': { type: 'string' },
     seed: { type: 'string' },
     'simulate-writes': { type: 'string' },
     'http-port': { type: 'string' },
@@ -100,7 +102,9 @@ async function runNode(argv: string[]): Promise<number> {
         throw new UsageError(`--bootstrap: ${(err as Error).message}`);
       }
     }
-    if (o['simulate-writes'] !== undefined || o.generate !== undefined) throw new UsageError('--follow cannot be combined with --generate or --simulate-writes');
+    if (o['simulate-writes'] !== undefined || o.generate !== undefined || o['generate-log'] !== undefined) {
+      throw new UsageError('--follow cannot be combined with --generate, --generate-log or --simulate-writes');
+    }
   } else if (o.bootstrap?.length) throw new UsageError('--bootstrap is only used with --follow WRITER_PEER_ID');
   const simulate = o['simulate-writes'] === undefined ? undefined : Number(o['simulate-writes']);
   if (simulate !== undefined && !(simulate > 0)) throw new UsageError('--simulate-writes must be a positive number of commits per second');
@@ -122,6 +126,7 @@ async function runNode(argv: string[]): Promise<number> {
     listen: o.listen,
     announce: o.announce,
     generate: countArg(o.generate, 'generate'),
+    generateLog: o['generate-log'] === undefined ? undefined : { commits: countArg(o['generate-log'], 'generate-log')!, keys: countArg(o['generate-log-keys'], 'generate-log-keys') || undefined },
     seed: countArg(o.seed, 'seed'),
     simulateWritesPerSec: simulate,
     httpPort: o['no-http'] ? null : (countArg(o['http-port'], 'http-port') ?? 0),

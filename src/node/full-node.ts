@@ -20,6 +20,7 @@ import type { KeyChange } from '../core/types.ts';
 import { EMPTY_ROOT } from '../core/types.ts';
 import { databaseTopic } from '../protocol/ids.ts';
 import { BatchGenerator, generateKeyValues } from './generate.ts';
+import { assertNotHalfGenerated, generateOperationLog, isEmptyStore } from './generate-log.ts';
 import { createHost, writeAddressesFile, type AddressesFile, type Host } from './host.ts';
 import { startHttpApi, type BatchResult, type HttpApi } from './http-api.ts';
 import { loadOrCreateIdentity } from './identity.ts';
@@ -35,10 +36,10 @@ import { databaseName, DatabaseWriter, storedAnnouncement, type CommitResult } f
 export const TOKEN_FILE = 'token';
 export const STORE_DIR = 'db';
 
-/** Long work the node reports: generating, loading, rebuilding the log. */
+/** Long work the node reports: generating, loading, committing a generated log, rebuilding the log. */
 export interface Progress {
-  phase: 'generate' | 'load' | 'log';
-  /** Items generated, records written (trie nodes and values), or log operations read. */
+  phase: 'generate' | 'load' | 'commit' | 'copy' | 'log';
+  /** Items generated, records written (trie nodes and values), commits made or copied, or log operations read. */
   done: number;
   total?: number;
 }
@@ -50,6 +51,12 @@ export interface FullNodeOptions {
   announce?: string[];
   /** Fill an empty database with this many seeded key-values. */
   generate?: number;
+  /**
+   * Then make this many seeded commits, each a signed delta in the log (generate-log.ts): a
+   * writer with a long history in seconds. With `keys`, they put and delete among that many
+   * keys (the state stays small); otherwise each puts a fresh key.
+   */
+  generateLog?: { commits: number; keys?: number };
   /** Seed of `generate` and of the write simulator. Default 1. */
   seed?: number;
   /** Commit small random batches at this rate (commits per second). */
@@ -163,18 +170,39 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
   const isWriter = (o.writer ?? true) && !o.follow;
   const token = o.token ?? (await loadOrCreateToken(o.dataDir));
   const metrics = new NodeMetrics();
-  const store = await openNodeStore(join(o.dataDir, STORE_DIR), { historySize: o.historySize });
+  let store = await openNodeStore(join(o.dataDir, STORE_DIR), { historySize: o.historySize });
   const cleanup: (() => Promise<void>)[] = [() => store.close()];
   const unwind = async (): Promise<void> => {
     for (const c of cleanup.reverse()) await c().catch(() => {});
   };
   try {
     const db = await databaseName(store, o.db, o.follow?.writer ?? peerIdString);
+    await assertNotHalfGenerated(store, join(o.dataDir, STORE_DIR));
+    if (isWriter && o.generateLog && o.generateLog.commits > 0) {
+      if (await isEmptyStore(store)) {
+        const initial = o.generate ? generateKeyValues(o.generate, o.seed ?? 1, (done, total) => o.onProgress?.({ phase: 'generate', done, total })) : undefined;
+        await generateOperationLog({
+          store,
+          count: o.generateLog.commits,
+          keySpace: o.generateLog.keys,
+          seed: (o.seed ?? 1) + 2,
+          initial,
+          secretKey,
+          publicKey,
+          db,
+          wallClock: o.wallClock,
+          onProgress: (p) => o.onProgress?.(p),
+        });
+        // the database was opened empty: open it again over what was copied in
+        await store.close();
+        store = await openNodeStore(join(o.dataDir, STORE_DIR), { historySize: o.historySize });
+      } else log(`--generate-log ignored: the database is not empty (root ${toHex(store.db.root)})`);
+    }
     const opLog = await OperationLog.open(store.log, store.deltas, (done) => o.onProgress?.({ phase: 'log', done }));
     let writer: DatabaseWriter | undefined;
     if (isWriter) {
       writer = await DatabaseWriter.open({ store, log: opLog, secretKey, publicKey, db, wallClock: o.wallClock });
-      if (o.generate && o.generate > 0) {
+      if (o.generate && o.generate > 0 && !o.generateLog?.commits) {
         if (equalBytes(store.db.root, EMPTY_ROOT) && opLog.size === 0) {
           const kvs = generateKeyValues(o.generate, o.seed ?? 1, (done, total) => o.onProgress?.({ phase: 'generate', done, total }));
           // the bulk load writes trie nodes and values in chunks: report records written

@@ -98,24 +98,37 @@ export function generateKeyValues(n: number, seed: number, onProgress?: (done: n
 }
 
 /**
- * Small random batches for `--simulate-writes`: 1 to `maxPuts` puts of fresh 32-byte keys and
- * 64-byte values, and now and then a delete of a key an earlier batch put.
+ * Small random batches for `--simulate-writes` and `--generate-log`: 1 to `maxPuts` puts of
+ * 64-byte values, and now and then a delete of a key an earlier batch put. Keys are fresh
+ * 32-byte keys, or, with `keySpace`, drawn from that many seeded keys (puts then overwrite:
+ * the state stays that size however long the history grows).
  */
 export class BatchGenerator {
   private readonly rnd: SeededRandom;
   private readonly maxPuts: number;
   private readonly recent: Uint8Array[] = [];
+  private readonly keys: Uint8Array | undefined;
 
-  constructor(seed: number, maxPuts = 8) {
+  constructor(seed: number, maxPuts = 8, keySpace?: number) {
     this.rnd = new SeededRandom(seed);
     this.maxPuts = maxPuts;
+    if (keySpace !== undefined) {
+      if (!Number.isSafeInteger(keySpace) || keySpace < 1) throw new RangeError(`expected a positive key space, got ${keySpace}`);
+      this.keys = this.rnd.bytes(keySpace * GENERATED_KEY_BYTES);
+    }
+  }
+
+  private key(): Uint8Array {
+    if (!this.keys) return this.rnd.bytes(GENERATED_KEY_BYTES);
+    const i = this.rnd.below(this.keys.length / GENERATED_KEY_BYTES);
+    return this.keys.subarray(i * GENERATED_KEY_BYTES, (i + 1) * GENERATED_KEY_BYTES);
   }
 
   next(): KeyChange[] {
     const changes: KeyChange[] = [];
     const puts = 1 + this.rnd.below(this.maxPuts);
     for (let i = 0; i < puts; i++) {
-      const key = this.rnd.bytes(GENERATED_KEY_BYTES);
+      const key = this.key();
       changes.push({ key, value: this.rnd.bytes(GENERATED_VALUE_BYTES) });
       if (this.recent.length < 64) this.recent.push(key);
       else this.recent[this.rnd.below(64)] = key;

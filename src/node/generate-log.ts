@@ -1,0 +1,159 @@
+/**
+ * A writer with a long history, made fast (issue 6, `--generate-log N`): N real commits, each
+ * a seeded batch from `BatchGenerator` committed by the writer's own code (`DatabaseWriter`:
+ * the trie commit computes the real state root, the delta carrying it is signed with the
+ * writer key and appended to the operation log and its MMR, parents chain to the previous
+ * delta), exactly what N commits over the HTTP API would store. Three things make it fast:
+ *
+ * - the state, the log and the writer records live in memory while generating (a
+ *   `MemoryStore` laid out as the node's store, node-store.ts), and are copied into LevelDB at
+ *   the end in large batches;
+ * - no announcement is signed per commit (nobody could have received them): one is signed
+ *   at the end, over the final state root, log root and head;
+ * - signatures come from node:crypto (signer.ts).
+ *
+ * Measured on the 2-core machine under load: 100,000 one-key commits in about 25 s, against
+ * ~8 min over HTTP.
+ *
+ * The copy is not one atomic batch: a `generating` marker is written first and removed by the
+ * last batch, and a node refuses to open a store that still holds it.
+ */
+import { equalBytes } from '../core/bytes.ts';
+import { InvalidRequest } from '../core/errors.ts';
+import type { WallClock } from '../core/hlc.ts';
+import { MemoryStore, type BatchOp } from '../core/store.ts';
+import { MerkleTrie } from '../core/trie.ts';
+import { EMPTY_ROOT, type KeyChange, type KeyValue } from '../core/types.ts';
+import { BatchGenerator } from './generate.ts';
+import { PrefixedStore } from './level-store.ts';
+import { DELTA_PREFIX, LOG_PREFIX, underPrefix, WRITER_PREFIX, type NodeStore } from './node-store.ts';
+import { OperationLog } from './operation-log.ts';
+import type { DigestSigner } from './signer.ts';
+import { DatabaseWriter, type WriterDatabase } from './writer.ts';
+
+/**
+ * The writer's database without its revision history: the same trie commit (the same roots),
+ * minus a history record per commit that no one could ask for (measured: a third of a
+ * one-key commit's time in memory). The node's `MerkleDatabase` starts its history window at
+ * the generated root when it opens the store.
+ */
+class TrieDatabase implements WriterDatabase {
+  readonly #trie: MerkleTrie;
+  #seq = 0;
+
+  constructor(trie: MerkleTrie) {
+    this.#trie = trie;
+  }
+
+  get root(): Uint8Array {
+    return this.#trie.root;
+  }
+
+  async commit(changes: KeyChange[], extra: BatchOp[] | ((root: Uint8Array, seq: number) => BatchOp[]) = []): Promise<Uint8Array> {
+    const view = this.#trie.view();
+    await view.apply(changes);
+    this.#seq++;
+    return this.#trie.commitView(view, typeof extra === 'function' ? extra(view.root, this.#seq) : extra);
+  }
+
+  bulkLoad(sorted: KeyValue[]): Promise<Uint8Array> {
+    return this.#trie.bulkLoad(sorted);
+  }
+}
+
+const GENERATING_KEY = new TextEncoder().encode('generating');
+/** Records per LevelDB batch while copying (classic-level: 200k batched puts in 0.75 s here). */
+const COPY_CHUNK = 50_000;
+
+/** A store that an interrupted `--generate-log` left half-copied. */
+export class IncompleteGeneratedStore extends InvalidRequest {
+  override readonly name = 'IncompleteGeneratedStore';
+}
+Object.defineProperty(IncompleteGeneratedStore, 'name', { value: 'IncompleteGeneratedStore' });
+
+export interface GenerateLogOptions {
+  /** The node's store: empty (no state, no log). */
+  store: NodeStore;
+  /** Commits to make. */
+  count: number;
+  /** Seed of the batches (`BatchGenerator`). */
+  seed: number;
+  /** Most puts per commit (default 1; a commit sometimes also deletes an earlier key). */
+  maxPuts?: number;
+  /** Keys are drawn from this many (default: fresh keys, the state grows with the log). */
+  keySpace?: number;
+  /** Key-values loaded before the first commit (sorted, unique), as `--generate` does. */
+  initial?: KeyValue[];
+  secretKey: Uint8Array;
+  publicKey: Uint8Array;
+  db: string;
+  sign?: DigestSigner;
+  wallClock?: WallClock;
+  /** Every 10,000 commits, then once when copying. */
+  onProgress?: (p: { phase: 'commit' | 'copy'; done: number; total: number }) => void;
+}
+
+export interface GeneratedLog {
+  root: Uint8Array;
+  logSize: number;
+  logRoot: Uint8Array;
+}
+
+/** Throws `IncompleteGeneratedStore` when an interrupted generation left `store` half-written. */
+export async function assertNotHalfGenerated(store: NodeStore, where: string): Promise<void> {
+  if ((await store.writer.get(GENERATING_KEY)) !== undefined) {
+    throw new IncompleteGeneratedStore(`an interrupted --generate-log left ${where} incomplete: remove it and start again`, { where });
+  }
+}
+
+/** Whether the store holds no state and no log operation (what generation needs). */
+export async function isEmptyStore(store: NodeStore): Promise<boolean> {
+  if (!equalBytes(store.db.root, EMPTY_ROOT)) return false;
+  for await (const _ of store.log.iterate({ limit: 1 })) return false;
+  return true;
+}
+
+/**
+ * Makes `count` commits into an empty node store (module comment) and returns what the store
+ * then holds. The caller reopens the store afterwards (its `MerkleDatabase` was opened empty).
+ *
+ * @example
+ * await generateOperationLog({ store, count: 100_000, seed: 1, secretKey, publicKey, db: 'demo' });
+ * await store.close();
+ */
+export async function generateOperationLog(o: GenerateLogOptions): Promise<GeneratedLog> {
+  if (!Number.isSafeInteger(o.count) || o.count < 0) throw new RangeError(`expected a non-negative commit count, got ${o.count}`);
+  if (!(await isEmptyStore(o.store))) throw new InvalidRequest('--generate-log needs an empty database');
+  const mem = new MemoryStore();
+  const memStore = {
+    db: new TrieDatabase(await MerkleTrie.open(mem)),
+    writer: new PrefixedStore(mem, WRITER_PREFIX),
+  };
+  const log = await OperationLog.open(new PrefixedStore(mem, LOG_PREFIX), new PrefixedStore(mem, DELTA_PREFIX));
+  const writer = await DatabaseWriter.open({ store: memStore, log, secretKey: o.secretKey, publicKey: o.publicKey, db: o.db, wallClock: o.wallClock, sign: o.sign });
+  if (o.initial?.length) await writer.bulkLoad(o.initial);
+  const batches = new BatchGenerator(o.seed, o.maxPuts ?? 1, o.keySpace);
+  for (let i = 0; i < o.count; i++) {
+    await writer.commit(batches.next(), { announce: false });
+    if ((i + 1) % 10_000 === 0) o.onProgress?.({ phase: 'commit', done: i + 1, total: o.count });
+  }
+  const ann = await writer.reannounce();
+
+  // the copy: marker, chunks, marker removed with the last chunk
+  const generating: BatchOp = { type: 'put', key: GENERATING_KEY, value: Uint8Array.of(1) };
+  await o.store.writer.write([generating]);
+  let chunk: BatchOp[] = [];
+  let copied = 0;
+  for await (const [key, value] of mem.iterate({})) {
+    chunk.push({ type: 'put', key, value });
+    if (chunk.length === COPY_CHUNK) {
+      await o.store.state.write(chunk);
+      copied += chunk.length;
+      o.onProgress?.({ phase: 'copy', done: copied, total: mem.size });
+      chunk = [];
+    }
+  }
+  await o.store.state.write([...chunk, ...underPrefix(WRITER_PREFIX, [{ type: 'del', key: GENERATING_KEY }])]);
+  o.onProgress?.({ phase: 'copy', done: mem.size, total: mem.size });
+  return { root: ann.stateRoot, logSize: ann.logSize, logRoot: ann.logRoot };
+}
