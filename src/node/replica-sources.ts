@@ -3,13 +3,14 @@
  * state proofs from every connected peer that serves them, deltas by id from the peer that
  * gossiped a delta with missing parents, and the history log's operations it skipped (a sync
  * or a catch-up jumps over deltas). Nothing here is trusted: proofs are verified by the sync,
- * deltas by `fillGaps` (re-derived id, writer signature), log operations here (each is a delta
- * signed by the writer whose `logIndex` must be its position; the MMR root is then compared
- * with the signed announcement's `logRoot`).
+ * deltas by `fillGaps` (re-derived id, writer signature), log operations here (each batch's
+ * MMR proof against the signed announcement's `logRoot`, and each operation a delta whose
+ * `logIndex` is its position).
  */
 import type { PeerId } from '@libp2p/interface';
 import { equalBytes, toHex } from '../core/bytes.ts';
-import { decodeDelta, verifyDelta, type Delta } from '../core/delta.ts';
+import { decodeDelta, type Delta } from '../core/delta.ts';
+import { verifyRangeProof } from '../core/mmr.ts';
 import { UnexpectedResponse } from '../core/errors.ts';
 import type { VerifiedAnnouncement } from '../core/announcement.ts';
 import type { DeltaSource } from '../client/gap-fill.ts';
@@ -67,9 +68,13 @@ export function deltaSource(libp2p: HostNode, peer: PeerId, timeoutMs: number): 
 
 /**
  * Appends the writer's log operations `[log.size, end)` fetched over `/proofsync/1/log` from
- * `peer` (proved against `ann`, whose `logSize` must be at least `end`). Each operation must be
- * a writer-signed delta at its own position; each is written with its delta index entry. When
- * the log reaches `ann.logSize`, its root must equal `ann.logRoot`.
+ * `peer`. Each batch must verify against `ann` (its `logRoot` over `logSize ≥ end`
+ * operations, signed by the writer), and each operation be a delta at its own position; a
+ * batch is written in one LevelDB batch with its delta index entries. The MMR proof is what
+ * authenticates the operations (the writer signed the root over them), so the deltas' own
+ * signatures are not checked again: measured, the portable Ed25519 verifier managed 250
+ * deltas/s here, which held a replica's fill of a 100,000-operation log to minutes. When the
+ * log reaches `ann.logSize`, its root must equal `ann.logRoot`.
  */
 export async function fillLog(
   o: { libp2p: HostNode; peer: PeerId; store: NodeStore; log: OperationLog; writerPublicKey: Uint8Array; timeoutMs: number; signal?: AbortSignal },
@@ -79,14 +84,21 @@ export async function fillLog(
   const { log } = o;
   if (end > ann.logSize) throw new RangeError(`log end ${end} is past the announced log size ${ann.logSize}`);
   while (log.size < end) {
-    const batch = await fetchLog(o.libp2p, o.peer, { start: log.size, end, logSize: ann.logSize }, { timeoutMs: o.timeoutMs, signal: o.signal });
-    for (const op of batch.operations) {
-      const d = verifyDelta(decodeDelta(op), o.writerPublicKey);
-      if (d.logIndex !== log.size) throw new UnexpectedResponse(`log operation ${log.size} is a delta with logIndex ${d.logIndex}`);
-      const staged = log.stage(d.id, op);
-      await o.store.state.write([...underPrefix(LOG_PREFIX, staged.logOps), ...underPrefix(DELTA_PREFIX, staged.deltaOps)]);
-      log.applyStaged(staged, op);
+    const start = log.size;
+    const batch = await fetchLog(o.libp2p, o.peer, { start, end, logSize: ann.logSize }, { timeoutMs: o.timeoutMs, signal: o.signal });
+    try {
+      verifyRangeProof(ann.logRoot, ann.logSize, start, batch.operations, batch.proof);
+    } catch (err) {
+      throw new UnexpectedResponse(`log operations [${start}, ${start + batch.operations.length}) do not verify against the announced log root: ${(err as Error).message}`, {}, { cause: err });
     }
+    const entries = batch.operations.map((element, i) => {
+      const d = decodeDelta(element);
+      if (d.logIndex !== start + i) throw new UnexpectedResponse(`log operation ${start + i} is a delta with logIndex ${d.logIndex}`);
+      return { id: d.id, element };
+    });
+    const staged = log.stageMany(entries);
+    await o.store.state.write([...underPrefix(LOG_PREFIX, staged.logOps), ...underPrefix(DELTA_PREFIX, staged.deltaOps)]);
+    log.applyStagedMany(staged);
   }
   if (log.size === ann.logSize && !equalBytes(log.root(), ann.logRoot)) {
     throw new UnexpectedResponse(`the log's root ${toHex(log.root())} differs from the announced ${toHex(ann.logRoot)}`);
