@@ -83,9 +83,15 @@ export async function fillLog(
 ): Promise<void> {
   const { log } = o;
   if (end > ann.logSize) throw new RangeError(`log end ${end} is past the announced log size ${ann.logSize}`);
-  while (log.size < end) {
+  const fetchAt = (start: number) => fetchLog(o.libp2p, o.peer, { start, end, logSize: ann.logSize }, { timeoutMs: o.timeoutMs, signal: o.signal });
+  let next = log.size < end ? fetchAt(log.size) : undefined;
+  while (next) {
     const start = log.size;
-    const batch = await fetchLog(o.libp2p, o.peer, { start, end, logSize: ann.logSize }, { timeoutMs: o.timeoutMs, signal: o.signal });
+    const batch = await next;
+    // ask for the following batch while this one is checked and written (the peer answers
+    // ahead; a failure below drops it)
+    next = start + batch.operations.length < end ? fetchAt(start + batch.operations.length) : undefined;
+    next?.catch(() => {});
     try {
       verifyRangeProof(ann.logRoot, ann.logSize, start, batch.operations, batch.proof);
     } catch (err) {

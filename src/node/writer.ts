@@ -20,7 +20,8 @@ import { DELTA_PREFIX, LOG_PREFIX, underPrefix, WRITER_PREFIX, type NodeStore } 
 import type { OperationLog } from './operation-log.ts';
 import { nativeDigestSigner, signAnnouncementWith, signDeltaWith, type DigestSigner } from './signer.ts';
 
-const ANN_KEY = new TextEncoder().encode('ann');
+/** The writer record holding the newest signed announcement. */
+export const ANN_KEY = new TextEncoder().encode('ann');
 const DB_KEY = new TextEncoder().encode('db');
 
 export interface CommitResult {
@@ -28,7 +29,6 @@ export interface CommitResult {
   delta: VerifiedDelta;
   /** The delta's wire encoding (also log operation `delta.logIndex`). */
   deltaBytes: Uint8Array;
-  /** The announcement of this commit (the previous one after `announce: false`). */
   announcement: VerifiedAnnouncement;
   announcementBytes: Uint8Array;
 }
@@ -102,8 +102,6 @@ export class DatabaseWriter {
   private readonly clock: HybridClock;
   private current: VerifiedAnnouncement;
   private currentBytes: Uint8Array;
-  /** The DAG head: the newest delta (ahead of `current` after unannounced commits). */
-  private head: Uint8Array[];
 
   private constructor(o: WriterOptions, clock: HybridClock, ann: VerifiedAnnouncement, bytes: Uint8Array) {
     this.store = o.store;
@@ -113,7 +111,6 @@ export class DatabaseWriter {
     this.clock = clock;
     this.current = ann;
     this.currentBytes = bytes;
-    this.head = ann?.heads ?? [];
   }
 
   /**
@@ -128,7 +125,6 @@ export class DatabaseWriter {
     if (last && stored && equalBytes(last.stateRoot, o.store.db.root) && last.logSize === o.log.size) {
       w.current = last as VerifiedAnnouncement;
       w.currentBytes = stored;
-      w.head = last.heads;
     } else {
       await w.reannounce(last?.seq ?? 0);
     }
@@ -145,7 +141,7 @@ export class DatabaseWriter {
 
   /** The DAG heads: the newest delta, or none before the first commit. */
   get heads(): Uint8Array[] {
-    return this.head;
+    return this.current.heads;
   }
 
   /** Signs and stores an announcement of the current state (after a bulk load). */
@@ -171,7 +167,6 @@ export class DatabaseWriter {
     await this.store.writer.write([{ type: 'put', key: ANN_KEY, value: bytes }]);
     this.current = ann;
     this.currentBytes = bytes;
-    this.head = heads;
     return ann;
   }
 
@@ -185,40 +180,35 @@ export class DatabaseWriter {
 
   /**
    * Commits one batch of puts (`value` set) and deletes: trie, history, delta, log operation
-   * and announcement in one LevelDB batch. With `announce: false` (the log generator,
-   * generate-log.ts) no announcement is signed or stored: the stored one then lags until
-   * `reannounce()`, and the result carries the previous one.
+   * and announcement in one LevelDB batch.
    */
-  async commit(changes: KeyChange[], options: { announce?: boolean } = {}): Promise<CommitResult> {
-    const announce = options.announce ?? true;
+  async commit(changes: KeyChange[]): Promise<CommitResult> {
     const actions = canonicalActions(changes);
     const db = this.store.db;
     // The delta and the announcement carry the new root and are written in the same batch as
     // the trie: they are built inside the commit, once the root is known.
     const hlc = this.clock.tick();
     const logIndex = this.log.size;
-    const parents = this.head.length ? this.head : [EMPTY_ROOT];
+    const parents = this.current.heads.length ? this.current.heads : [EMPTY_ROOT];
     let built: { delta: VerifiedDelta; deltaBytes: Uint8Array; staged: ReturnType<OperationLog['stage']>; announcement: VerifiedAnnouncement; announcementBytes: Uint8Array } | undefined;
     const root = await db.commit(actions, (stateRoot) => {
       const { delta, bytes: deltaBytes } = signDeltaWith({ parents, actions, hlc, stateRoot, logIndex }, this.sign);
       const staged = this.log.stage(delta.id, deltaBytes);
-      const ops = [...underPrefix(LOG_PREFIX, staged.logOps), ...underPrefix(DELTA_PREFIX, staged.deltaOps)];
-      if (!announce) {
-        built = { delta, deltaBytes, staged, announcement: this.current, announcementBytes: this.currentBytes };
-        return ops;
-      }
       const announcement = signAnnouncementWith(
         { db: this.db, seq: this.current.seq + 1, stateRoot, logRoot: staged.root, logSize: staged.size, heads: [delta.id], hlc },
         this.sign,
       );
       const announcementBytes = encodeAnnouncement(announcement);
       built = { delta, deltaBytes, staged, announcement, announcementBytes };
-      return [...ops, ...underPrefix(WRITER_PREFIX, [{ type: 'put', key: ANN_KEY, value: announcementBytes }])];
+      return [
+        ...underPrefix(LOG_PREFIX, staged.logOps),
+        ...underPrefix(DELTA_PREFIX, staged.deltaOps),
+        ...underPrefix(WRITER_PREFIX, [{ type: 'put', key: ANN_KEY, value: announcementBytes }]),
+      ];
     });
     const { delta, deltaBytes, staged, announcement, announcementBytes } = built!;
     if (!equalBytes(root, delta.stateRoot)) throw new Error(`internal: committed root ${toHex(root)} differs from the announced ${toHex(delta.stateRoot)}`);
     this.log.applyStaged(staged);
-    this.head = [delta.id];
     this.current = announcement;
     this.currentBytes = announcementBytes;
     return { root, delta, deltaBytes, announcement, announcementBytes };
