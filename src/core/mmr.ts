@@ -462,7 +462,9 @@ export function rangeProof(mmr: Mmr, start: number, end: number, leafCount: numb
  * past `leafCount`, a digest that is not 32 bytes, a missing or unused digest, or a root that
  * does not match (which also catches a wrong `leafCount`, since the root commits to it).
  * Each element is hashed once. Returns the peaks at both ends of the range
- * ({@link MmrRangeWitness}), which the root binds once it matched.
+ * ({@link MmrRangeWitness}), which the root binds once it matched; `onNode` sees every node
+ * digest the verification computed or read from the proof, by position (a node that keeps
+ * the whole MMR takes the range's new nodes from there instead of hashing again).
  *
  * @example
  * verifyRangeProof(root, 11, 3, [op3, op4], proof); // throws InvalidMmrProof if not
@@ -473,6 +475,7 @@ export function verifyRangeProof(
   start: number,
   elements: readonly Uint8Array[],
   proof: MmrRangeProof,
+  onNode?: (pos: number, digest: Digest) => void,
 ): MmrRangeWitness {
   checkDigest(root, 'root');
   if (!Number.isSafeInteger(leafCount) || leafCount < 0) {
@@ -519,6 +522,7 @@ export function verifyRangeProof(
     (pos, d) => {
       // visited in post-order, so the peaks over [0, end) come left to right
       if (k < endPeaks.length && endPeaks[k].pos === pos) after[k++] = d;
+      onNode?.(pos, d);
     },
   );
   if (next !== digests.length) {

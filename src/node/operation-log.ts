@@ -9,7 +9,7 @@
  */
 import { toHex } from '../core/bytes.ts';
 import { InvalidRequest } from '../core/errors.ts';
-import { Mmr, pinnedNodes, popcount, rangeProof, rootFromPeaks, type Digest, type MmrRangeProof } from '../core/mmr.ts';
+import { Mmr, mmrSize, pinnedNodes, popcount, rangeProof, rootFromPeaks, type Digest, type MmrRangeProof } from '../core/mmr.ts';
 import type { BatchOp, KVStore } from '../core/store.ts';
 import { readU64be, u64be } from './node-store.ts';
 
@@ -103,13 +103,23 @@ export class OperationLog {
     this.mmr.appendNodes(staged.nodes);
   }
 
-  /** `stage` for several operations in a row (written in one batch, then `applyStagedMany`). */
-  stageMany(entries: readonly { id: Uint8Array; element: Uint8Array }[]): StagedAppends {
+  /**
+   * `stage` for several operations in a row (written in one batch, then `applyStagedMany`).
+   * `nodeAt` may supply the new MMR nodes by position, as a verified range proof computed them
+   * (`verifyRangeProof`'s `onNode`); the others are hashed here.
+   */
+  stageMany(entries: readonly { id: Uint8Array; element: Uint8Array }[], nodeAt?: (pos: number) => Digest | undefined): StagedAppends {
     const index = this.mmr.leafCount;
     const scratch = Mmr.fromPinned(index, this.mmr.peakDigests());
     const out: StagedAppends = { logOps: [], deltaOps: [], index, size: index + entries.length, nodes: [] };
     entries.forEach(({ id, element }, k) => {
-      const nodes = scratch.nodesForAppend(element);
+      let nodes: Digest[] | undefined = [];
+      for (let pos = scratch.size, end = mmrSize(index + k + 1); pos < end && nodes; pos++) {
+        const d = nodeAt?.(pos);
+        if (d) nodes.push(d);
+        else nodes = undefined;
+      }
+      nodes ??= scratch.nodesForAppend(element);
       scratch.appendNodes(nodes);
       out.nodes.push(nodes);
       out.logOps.push({ type: 'put', key: u64be(index + k), value: element });

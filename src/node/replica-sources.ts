@@ -10,7 +10,7 @@
 import type { PeerId } from '@libp2p/interface';
 import { equalBytes, toHex } from '../core/bytes.ts';
 import { decodeDelta, type Delta } from '../core/delta.ts';
-import { verifyRangeProof } from '../core/mmr.ts';
+import { mmrSize, verifyRangeProof } from '../core/mmr.ts';
 import { UnexpectedResponse } from '../core/errors.ts';
 import type { VerifiedAnnouncement } from '../core/announcement.ts';
 import type { DeltaSource } from '../client/gap-fill.ts';
@@ -92,8 +92,13 @@ export async function fillLog(
     // ahead; a failure below drops it)
     next = start + batch.operations.length < end ? fetchAt(start + batch.operations.length) : undefined;
     next?.catch(() => {});
+    // the MMR nodes the batch adds, as the verification computes them (not hashed twice)
+    const nodes = new Map<number, Uint8Array>();
+    const [lo, hi] = [mmrSize(start), mmrSize(start + batch.operations.length)];
     try {
-      verifyRangeProof(ann.logRoot, ann.logSize, start, batch.operations, batch.proof);
+      verifyRangeProof(ann.logRoot, ann.logSize, start, batch.operations, batch.proof, (pos, d) => {
+        if (pos >= lo && pos < hi) nodes.set(pos, d);
+      });
     } catch (err) {
       throw new UnexpectedResponse(`log operations [${start}, ${start + batch.operations.length}) do not verify against the announced log root: ${(err as Error).message}`, {}, { cause: err });
     }
@@ -102,7 +107,7 @@ export async function fillLog(
       if (d.logIndex !== start + i) throw new UnexpectedResponse(`log operation ${start + i} is a delta with logIndex ${d.logIndex}`);
       return { id: d.id, element };
     });
-    const staged = log.stageMany(entries);
+    const staged = log.stageMany(entries, (pos) => nodes.get(pos));
     await o.store.state.write([...underPrefix(LOG_PREFIX, staged.logOps), ...underPrefix(DELTA_PREFIX, staged.deltaOps)]);
     log.applyStagedMany(staged);
   }
