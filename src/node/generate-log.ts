@@ -174,6 +174,7 @@ export async function generateOperationLog(o: GenerateLogOptions): Promise<Gener
       if (bodies.length === SIGN_CHUNK || i === o.count - 1) {
         const [b, d] = [bodies, ids];
         const signatures = signer ? signer.sign(concatBytes(...d)) : Promise.resolve(concatBytes(...d.map((id) => signDigest(DELTA_SIGNING_CONTEXT, id))));
+        signatures.catch(() => {}); // awaited below, after the previous chunk
         await previous;
         previous = signatures.then((sigs) => append(b, d, sigs));
         bodies = [];
