@@ -130,6 +130,15 @@ const lc = {
     const r = await client!.getVerified(fromHex(key), { signal: AbortSignal.timeout(20_000) });
     return { value: hex(r.value), root: toHex(r.root), seq: r.seq, peer: r.peer, ms: performance.now() - rec.startedAt };
   },
+  /** The name of the error getVerified(key) fails with ('no error' if it answers). */
+  async getVerifiedError(key: string): Promise<string> {
+    try {
+      await client!.getVerified(fromHex(key), { signal: AbortSignal.timeout(20_000) });
+      return 'no error';
+    } catch (err) {
+      return (err as Error).name;
+    }
+  },
   /** getVerified for every key (4 at a time); returns the keys whose proven value differs. */
   async verifyAll(entries: { key: string; value: string | null }[]): Promise<string[]> {
     const wrong: string[] = [];
