@@ -4,10 +4,14 @@
  * and the main thread's long tasks (PerformanceObserver 'longtask'), which decide where
  * connections live (DESIGN.md "Threads").
  */
-import { createLightClient, type LightClient, type LightClientOptions, type ProgressEvent } from '../../src/client/index.ts';
+import { createLightClient, preloadLightClient, type LightClient, type LightClientOptions, type ProgressEvent } from '../../src/client/index.ts';
 import { fromHex, toHex } from '../../src/core/bytes.ts';
 import { verifyKeyProof } from '../../src/core/proof.ts';
 import type { BaselineRequest, BaselineResult } from './baseline-worker.ts';
+
+// as an app would, first thing: the worker boots while the page waits for its first `start`
+// (`?preload=0`: the worker starts with the client, for the benchmark's comparison)
+if (new URLSearchParams(location.search).get('preload') !== '0') preloadLightClient();
 
 export interface StartOptions {
   db: string;
