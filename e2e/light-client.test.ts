@@ -11,6 +11,7 @@ import { generateKeyValues } from '../src/node/generate.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
 import { Cleanup, launchChromium, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
 import type { Lc, Recorded, StartOptions } from './light-client/main.ts';
+import { nodeStatus, servedProofBytes, setMisbehaving } from './node-api.ts';
 
 const N = 12_000;
 const SEED = 1;
@@ -22,18 +23,6 @@ const expected = new Map(generateKeyValues(N, SEED).map((kv) => [toHex(kv.key), 
 const sampleKeys = [...expected.keys()].filter((_, i) => i % 997 === 0);
 
 declare const lc: Lc;
-
-async function status(n: NodeProcess): Promise<{ root: string; seq: number }> {
-  return (await fetch(`${n.file.http}/v1/status`)).json() as Promise<{ root: string; seq: number }>;
-}
-
-/** Bytes the node has served for range and change proofs (its metrics). */
-async function servedBytes(n: NodeProcess): Promise<number> {
-  const text = await (await fetch(`${n.file.http}/metrics`)).text();
-  let sum = 0;
-  for (const m of text.matchAll(/^proofsync_response_bytes_total\{protocol="(range|change)"\} (\d+(?:\.\d+)?(?:e\+\d+)?)$/gm)) sum += Number(m[2]);
-  return sum;
-}
 
 async function openClientPage(): Promise<{ page: Page; log: string[] }> {
   const page = await browser.newPage();
@@ -74,7 +63,7 @@ describe('light client: full sync', () => {
         const addr = transport === 'websockets' ? node.file.ws! : node.file.webrtcDirect!;
         await start(page, { ...baseOptions(`full-${transport}`, [addr]) });
         const synced = await page.evaluate(() => lc.synced(90_000));
-        const writer = await status(node);
+        const writer = await nodeStatus(node);
         const rec = await page.evaluate(() => lc.recorded());
         const ctx = context({ log }, JSON.stringify({ synced, rec }, null, 1));
         expect(synced.root, ctx).toBe(writer.root);
@@ -115,17 +104,17 @@ describe('light client: resume', () => {
     const fresh = await openClientPage();
     let full: number;
     try {
-      const before = await servedBytes(node);
+      const before = await servedProofBytes(node);
       await start(fresh.page, { ...baseOptions('resume-reference'), ...tuning });
       await fresh.page.evaluate(() => lc.synced(90_000));
-      full = (await servedBytes(node)) - before;
+      full = (await servedProofBytes(node)) - before;
     } finally {
       await fresh.page.close();
     }
 
     const { page, log } = await openClientPage();
     try {
-      const before = await servedBytes(node);
+      const before = await servedProofBytes(node);
       await start(page, { ...baseOptions('resume'), ...tuning });
       const mid = await waitRecorded(page, (r) => (r.last?.fraction ?? 0) >= 0.3, 'a third of the sync');
       await page.reload();
@@ -133,10 +122,10 @@ describe('light client: resume', () => {
       await start(page, { ...baseOptions('resume'), ...tuning });
       const synced = await page.evaluate(() => lc.synced(90_000));
       const after = await page.evaluate(() => lc.recorded());
-      const total = (await servedBytes(node)) - before;
+      const total = (await servedProofBytes(node)) - before;
       const again = total - full;
       const ctx = context({ log }, JSON.stringify({ full, total, again, mid: mid.last, after: after.last }));
-      expect(synced.root, ctx).toBe((await status(node)).root);
+      expect(synced.root, ctx).toBe((await nodeStatus(node)).root);
       expect(mid.last!.fraction, ctx).toBeLessThan(1);
       // the second session fetched only what was missing
       expect(after.last!.keyValues, ctx).toBeLessThan(N * 0.75);
@@ -157,7 +146,7 @@ describe('light client: partial sync', () => {
       // inclusive [80, 88]: every key starting with 0x80..0x87 (keys are 32 bytes)
       await start(page, { ...baseOptions('partial'), ranges: [{ start: '80', end: '88' }] });
       const synced = await page.evaluate(() => lc.synced(90_000));
-      const writer = await status(node);
+      const writer = await nodeStatus(node);
       expect(synced.root).toBe(writer.root);
       expect(synced.localRoot).not.toBe(writer.root);
       const local = await page.evaluate(() => lc.entries());
@@ -186,11 +175,37 @@ describe('light client: getVerified', () => {
       const present = await page.evaluate((k) => lc.getVerified(k), key);
       const absent = await page.evaluate((k) => lc.getVerified(k), 'ff'.repeat(31) + '00');
       const rec = await page.evaluate(() => lc.recorded());
-      const writer = await status(node);
+      const writer = await nodeStatus(node);
       expect(rec.synced, context({ log })).toEqual([]);
       expect(present).toMatchObject({ value: expected.get(key), root: writer.root, seq: writer.seq, peer: node.file.peerId });
       expect(absent.value).toBeNull();
       if (process.env.E2E_VERBOSE) console.info('first getVerified after', Math.round(present.ms), 'ms');
+    } finally {
+      await page.evaluate(() => lc.close()).catch(() => {});
+      await page.close();
+    }
+  });
+
+  it('rejects a tampered single-key proof with InvalidRemoteProof and penalises the peer', async () => {
+    const { page, log } = await openClientPage();
+    try {
+      // no sync: only the single-key questions reach the node while it lies
+      await start(page, { ...baseOptions('tampered'), autoStart: false });
+      const key = sampleKeys[2];
+      // an honest answer first: the announcement is known and the peer connected
+      expect((await page.evaluate((k) => lc.getVerified(k), key)).value).toBe(expected.get(key));
+      await setMisbehaving(node, true);
+      let error: string;
+      try {
+        error = await page.evaluate((k) => lc.getVerifiedError(k), key);
+      } finally {
+        await setMisbehaving(node, false);
+      }
+      const rec = await page.evaluate(() => lc.recorded());
+      expect(error, context({ log }, JSON.stringify(rec.peers))).toBe('InvalidRemoteProof');
+      expect(rec.peers.find((p) => p.status === 'penalised')).toMatchObject({ peer: node.file.peerId, reason: expect.stringMatching(/^single-key proof: /) });
+      // the same peer, honest again, is believed again
+      expect((await page.evaluate((k) => lc.getVerified(k), key)).value).toBe(expected.get(key));
     } finally {
       await page.evaluate(() => lc.close()).catch(() => {});
       await page.close();
@@ -218,7 +233,7 @@ describe('light client: two tabs', () => {
       const bRec = await waitRecorded(b.page, (r) => r.roles.includes('reader'), 'tab B to read');
       expect(bRec.roles).not.toContain('syncer');
       const [sa, sb] = await Promise.all([a.page.evaluate(() => lc.synced(90_000)), b.page.evaluate(() => lc.synced(90_000))]);
-      const writer = await status(node);
+      const writer = await nodeStatus(node);
       expect(sa.root).toBe(writer.root);
       expect(sb.root).toBe(writer.root);
       const key = sampleKeys[7];

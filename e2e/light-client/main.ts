@@ -4,10 +4,14 @@
  * and the main thread's long tasks (PerformanceObserver 'longtask'), which decide where
  * connections live (DESIGN.md "Threads").
  */
-import { createLightClient, type LightClient, type LightClientOptions, type ProgressEvent } from '../../src/client/index.ts';
+import { createLightClient, preloadLightClient, type LightClient, type LightClientOptions, type ProgressEvent } from '../../src/client/index.ts';
 import { fromHex, toHex } from '../../src/core/bytes.ts';
 import { verifyKeyProof } from '../../src/core/proof.ts';
 import type { BaselineRequest, BaselineResult } from './baseline-worker.ts';
+
+// as an app would, first thing: the worker boots while the page waits for its first `start`
+// (`?preload=0`: the worker starts with the client, for the benchmark's comparison)
+if (new URLSearchParams(location.search).get('preload') !== '0') preloadLightClient();
 
 export interface StartOptions {
   db: string;
@@ -129,6 +133,15 @@ const lc = {
   async getVerified(key: string): Promise<{ value: string | null; root: string; seq: number; peer: string; ms: number }> {
     const r = await client!.getVerified(fromHex(key), { signal: AbortSignal.timeout(20_000) });
     return { value: hex(r.value), root: toHex(r.root), seq: r.seq, peer: r.peer, ms: performance.now() - rec.startedAt };
+  },
+  /** The name of the error getVerified(key) fails with ('no error' if it answers). */
+  async getVerifiedError(key: string): Promise<string> {
+    try {
+      await client!.getVerified(fromHex(key), { signal: AbortSignal.timeout(20_000) });
+      return 'no error';
+    } catch (err) {
+      return (err as Error).name;
+    }
   },
   /** getVerified for every key (4 at a time); returns the keys whose proven value differs. */
   async verifyAll(entries: { key: string; value: string | null }[]): Promise<string[]> {

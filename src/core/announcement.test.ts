@@ -1,7 +1,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { concatBytes, fromHex, toHex } from './bytes.ts';
 import { DecodeError } from './errors.ts';
 import {
@@ -12,6 +12,7 @@ import {
   signAnnouncement,
   supersedes,
   verifyAnnouncement,
+  verifyAnnouncementAsync,
   type Announcement,
   type SignedAnnouncement,
 } from './announcement.ts';
@@ -103,6 +104,37 @@ describe('sign, verify, decode', () => {
   it.each(tamper)('rejects %s with InvalidSignature', (_n, f, key) => {
     const a = f(signAnnouncement(base, sk));
     expect(() => verifyAnnouncement(a, key)).toThrow(expect.objectContaining({ name: 'InvalidSignature' }));
+  });
+
+  // the same verdicts from WebCrypto's Ed25519 (Node has it) and from noble without WebCrypto
+  describe.each([
+    ['WebCrypto', false],
+    ['noble, no WebCrypto', true],
+  ])('verifyAnnouncementAsync through %s', (_n, withoutWebCrypto) => {
+    afterEach(() => void vi.unstubAllGlobals());
+    const setup = () => {
+      // a runtime with random numbers but no SubtleCrypto
+      if (withoutWebCrypto) vi.stubGlobal('crypto', { getRandomValues: globalThis.crypto.getRandomValues.bind(globalThis.crypto) });
+      else expect(globalThis.crypto?.subtle).toBeDefined();
+    };
+    it('accepts what the writer signed', async () => {
+      setup();
+      const verify = withoutWebCrypto ? undefined : vi.spyOn(globalThis.crypto.subtle, 'verify');
+      const a = decodeAnnouncement(encodeAnnouncement(signAnnouncement(base, sk)));
+      expect((await verifyAnnouncementAsync(a, pk)).seq).toBe(2);
+      if (verify) expect(verify).toHaveBeenCalledTimes(1);
+      verify?.mockRestore();
+    });
+    it.each(tamper)('rejects %s with InvalidSignature', async (_n2, f, key) => {
+      setup();
+      await expect(verifyAnnouncementAsync(f(signAnnouncement(base, sk)), key)).rejects.toMatchObject({ name: 'InvalidSignature' });
+    });
+    it('rejects a public key that is not a curve point', async () => {
+      setup();
+      // y = 2 encodes no point of edwards25519 (noble refuses it; Node's WebCrypto imports it)
+      const notAPoint = fill(0).map((_, i) => (i === 0 ? 2 : 0));
+      await expect(verifyAnnouncementAsync(signAnnouncement(base, sk), notAPoint)).rejects.toMatchObject({ name: 'InvalidSignature' });
+    });
   });
 
   it('a delta signature never verifies as an announcement signature (domain separation)', () => {

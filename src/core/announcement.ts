@@ -32,6 +32,7 @@ import {
   SIGNATURE_BYTES,
   signDigest,
   verifySignature,
+  verifySignatureAsync,
   WireReader,
   WireWriter,
   writeHlc,
@@ -124,6 +125,21 @@ export function signAnnouncement(a: Announcement, secretKey: Uint8Array): Verifi
 export function verifyAnnouncement(a: SignedAnnouncement, writerPublicKey: Uint8Array): VerifiedAnnouncement {
   const digest = announcementDigest(a);
   if (!verifySignature(ANNOUNCEMENT_SIGNING_CONTEXT, digest, a.signature, writerPublicKey)) {
+    throw new InvalidSignature('the announcement signature does not verify under the writer key', { seq: a.seq });
+  }
+  return a as VerifiedAnnouncement;
+}
+
+/**
+ * `verifyAnnouncement` with the signature checked by WebCrypto where the runtime has Ed25519
+ * (`verifySignatureAsync`): what a cold browser worker uses on its first answer's path.
+ *
+ * @example
+ * const ann = await verifyAnnouncementAsync(decodeAnnouncement(bytes), writerKey);
+ */
+export async function verifyAnnouncementAsync(a: SignedAnnouncement, writerPublicKey: Uint8Array): Promise<VerifiedAnnouncement> {
+  const digest = announcementDigest(a);
+  if (!(await verifySignatureAsync(ANNOUNCEMENT_SIGNING_CONTEXT, digest, a.signature, writerPublicKey))) {
     throw new InvalidSignature('the announcement signature does not verify under the writer key', { seq: a.seq });
   }
   return a as VerifiedAnnouncement;

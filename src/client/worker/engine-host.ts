@@ -104,6 +104,8 @@ export class EngineHost {
   #lastProgress: ProgressEvent | undefined;
   #unsubscribe: (() => void) | undefined;
   #peerChange = new Latch<true>();
+  /** Heads asked of each peer as it connected, until the first round of `#headsLoop` awaits them. */
+  #firstAsks: Promise<number>[] | undefined = [];
   #verifiedRound = 0;
   #fatal = false;
   /** Live updates (issue 5): deltas applied between syncs; see live/host.ts. */
@@ -144,7 +146,8 @@ export class EngineHost {
 
   // ---- peers and announcements --------------------------------------------------------------
 
-  addPeer(peer: RemotePeer): void {
+  /** Adds a connected peer and asks it for its newest head; resolves once it answered or failed. */
+  addPeer(peer: RemotePeer): Promise<void> {
     const known = this.#peers.has(peer.id);
     this.#peers.set(peer.id, peer);
     // a sync already running takes the new peer as a source (replicas dialed later share the work)
@@ -152,7 +155,9 @@ export class EngineHost {
     this.#emit({ type: 'peer', detail: { peer: peer.id, status: 'connected', transport: peer.transport, via: peer.via } });
     this.#peerChange.set(true);
     // ask at once: `getVerified` can answer as soon as one peer gave a signed head
-    void this.#askHeads([peer]);
+    const asked = this.#askHeads([peer]);
+    this.#firstAsks?.push(asked);
+    return asked.then(() => undefined);
   }
 
   removePeer(id: string): void {
@@ -259,8 +264,13 @@ export class EngineHost {
     let first = true;
     while (!signal.aborted) {
       const peers = [...this.#peers.values()];
-      // every peer was asked when it connected: the first round only reports
-      const answered = first && this.#announcement.value ? 1 : peers.length ? await this.#askHeads(peers) : 0;
+      // every peer was asked when it connected: the first round waits for those answers
+      let answered: number;
+      if (first) {
+        const asks = this.#firstAsks ?? [];
+        this.#firstAsks = undefined;
+        answered = (await Promise.all(asks)).reduce((a, b) => a + b, 0);
+      } else answered = peers.length ? await this.#askHeads(peers) : 0;
       first = false;
       if (signal.aborted) return;
       if (answered === 0 && !this.#announcement.value) {

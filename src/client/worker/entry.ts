@@ -12,7 +12,7 @@
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { gossipsub } from '@libp2p/gossipsub';
-import { identify } from '@libp2p/identify';
+import { identify, type Identify } from '@libp2p/identify';
 import { webSockets } from '@libp2p/websockets';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
@@ -21,6 +21,7 @@ import { databaseTopic } from '../../protocol/ids.ts';
 import { ClientClosed, serializeError } from '../errors.ts';
 import { acquireSyncLock, PackedIdbStore, SyncChannel, waitForSyncLock } from '../idb/index.ts';
 import { IdbPendingDeltas } from '../idb/pending.ts';
+import { sessionIdentity } from '../identity.ts';
 import { browserConnectionGater } from '../transport.ts';
 import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
@@ -30,19 +31,28 @@ import type { Call, FromWorker, ToWorker, WorkerConfig } from './protocol.ts';
 declare const self: DedicatedWorkerGlobalScope;
 
 const post = (m: FromWorker): void => self.postMessage(m);
+// the session's libp2p key, made before the page's `init` arrives (at once in a preloaded worker)
+const identity = sessionIdentity();
 const calls = new Map<number, AbortController>();
 let ready: Promise<EngineHost> | undefined;
+/** The host as soon as it exists: `getVerified` needs peers and a signed head, not the store. */
+let constructed: EngineHost | undefined;
 let teardown: (() => Promise<void>) | undefined;
 
-async function createNode(config: WorkerConfig): Promise<Libp2p<{ pubsub: ReturnType<ReturnType<typeof gossipsub>> }>> {
+type WorkerNode = Libp2p<{ identify: Identify; pubsub: ReturnType<ReturnType<typeof gossipsub>> }>;
+
+async function createNode(config: WorkerConfig): Promise<WorkerNode> {
   return createLibp2p({
+    privateKey: await identity,
     addresses: { listen: [] },
     transports: [webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: browserConnectionGater({ allowInsecureLoopback: config.allowInsecureLoopback }),
     services: {
-      identify: identify(),
+      // run by hand once a peer's first signed head arrived (below): measured, identify's
+      // exchange (and the gossipsub streams it starts) slowed that first answer by a third
+      identify: identify({ runOnConnectionOpen: false }),
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
     },
   }) as never;
@@ -60,20 +70,21 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
     heapUsed: () => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize,
     openPending: (name) => IdbPendingDeltas.open(name),
   });
+  constructed = h;
   // the store opens while the first dials run
   const started = h.start();
 
   // peers held by the main thread (WebRTC-Direct; WebSockets when told to keep them there)
   const bridge = bridgePort
     ? new WorkerBridge(bridgePort, (n) => {
-        if (n.status === 'connected') h.addPeer(bridge!.peer(n.peer, n.transport));
+        if (n.status === 'connected') void h.addPeer(bridge!.peer(n.peer, n.transport));
         else if (n.status === 'disconnected') h.removePeer(n.peer);
         else h.peerFailed(n.peer, n.reason ?? 'dial failed', n.transport, 'main');
       })
     : undefined;
 
   // peers held here: WebSockets, and gossip for new announcements
-  let node: Awaited<ReturnType<typeof createNode>> | undefined;
+  let node: WorkerNode | undefined;
   if (config.dial.length) {
     node = await createNode(config);
     const topic = databaseTopic(config.db);
@@ -87,7 +98,9 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   const dials = config.dial.map(async (addr) => {
     try {
       const conn = await node!.dial(multiaddr(addr), { signal: AbortSignal.timeout(15_000) });
-      h.addPeer({ id: conn.remotePeer.toString(), transport: 'websockets', via: 'worker', request: libp2pRequester(node!, conn.remotePeer) });
+      const firstHeads = h.addPeer({ id: conn.remotePeer.toString(), transport: 'websockets', via: 'worker', request: libp2pRequester(node!, conn.remotePeer) });
+      // identify, and through it gossip, once the first answer is in (or failed)
+      void firstHeads.then(() => node!.services.identify.identify(conn)).catch(() => {});
     } catch (err) {
       h.peerFailed(addr.match(/\/p2p\/([^/]+)/)?.[1] ?? addr, `${(err as Error).name}: ${(err as Error).message}`, 'websockets', 'worker');
     }
@@ -145,7 +158,9 @@ self.onmessage = (m: MessageEvent<ToWorker>) => {
   }
   const controller = new AbortController();
   calls.set(msg.id, controller);
-  const started = ready ?? Promise.reject(new ClientClosed('the worker was not initialised'));
+  // a first getVerified does not wait for IndexedDB to open (measured: up to 40 ms of the answer)
+  const host = msg.call.method === 'getVerified' && constructed ? Promise.resolve(constructed) : ready;
+  const started = host ?? Promise.reject(new ClientClosed('the worker was not initialised'));
   started
     .then((h) => (h.role === 'closed' && msg.call.method !== 'close' ? Promise.reject(new ClientClosed('the client is closed')) : run(h, msg.call, controller.signal)))
     .then(

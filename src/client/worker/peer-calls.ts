@@ -9,7 +9,7 @@
  */
 import type { Multiaddr } from '@multiformats/multiaddr';
 import type { PeerId } from '@libp2p/interface';
-import { decodeAnnouncement, verifyAnnouncement, type VerifiedAnnouncement } from '../../core/announcement.ts';
+import { decodeAnnouncement, verifyAnnouncementAsync, type VerifiedAnnouncement } from '../../core/announcement.ts';
 import type { ChangeProofRequest, RangeProof, RangeProofRequest } from '../../core/types.ts';
 import { remoteError } from '../../protocol/client.ts';
 import {
@@ -67,7 +67,7 @@ export async function requestHeads(peer: RemotePeer, writerPublicKey: Uint8Array
   const bytes = await peer.request(HEADS_PROTOCOL, encodeHeadsRequest({ db: o.db }), { maxResponseBytes: MAX_HEADS_RESPONSE_BYTES, timeoutMs: o.timeoutMs, signal: o.signal });
   const res = decodeHeadsResponse(bytes);
   if (res.type === 'error') throw remoteError(res);
-  return verifyAnnouncement(decodeAnnouncement(res.announcement), writerPublicKey);
+  return verifyAnnouncementAsync(decodeAnnouncement(res.announcement), writerPublicKey);
 }
 
 /** The sync's `StateSource` for one peer (as network-source.ts, over a `Requester`). */
