@@ -75,6 +75,15 @@ try {
   };
   let applied = 0;
   const appliedCount = (r: LiveRecord) => r.live.at(-1)?.applied ?? 0;
+  // where the worker's apply time went between two records (its cumulative timings)
+  const timingsOf = (r: LiveRecord) => r.live.at(-1)?.timings ?? { commits: 0, deltas: 0, readMs: 0, computeMs: 0, commitMs: 0 };
+  const split = (a: LiveRecord | undefined, b: LiveRecord): string => {
+    const x = a ? timingsOf(a) : timingsOf({ ...b, live: [] });
+    const y = timingsOf(b);
+    const d = y.deltas - x.deltas || 1;
+    const per = (k: 'readMs' | 'computeMs' | 'commitMs') => ((y[k] - x[k]) / d).toFixed(2);
+    return `${y.commits - x.commits} commits, ${y.deltas - x.deltas} deltas; per delta: read ${per('readMs')} ms, compute ${per('computeMs')} ms, store commit ${per('commitMs')} ms`;
+  };
 
   log('full sync');
   const t0 = performance.now();
@@ -95,7 +104,9 @@ try {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait)); // the commit rate, not a wait for a condition
   }
   applied += LATENCY_DELTAS;
+  const beforeLatency = await page.evaluate(() => live.recorded());
   let r = await waitFor((x) => appliedCount(x) >= applied, 'the latency run applied', 120_000);
+  log(`latency run: ${split(beforeLatency, r)}`);
   const lat = r.updates.filter((u) => u.latencyMs !== null).slice(-LATENCY_DELTAS).map((u) => u.latencyMs!);
   figures.push({ name: `commit-to-callback latency on loopback, median (${N} keys, ${lat.length} deltas at ${LATENCY_RATE}/s)`, value: percentile(lat, 0.5), unit: 'ms', goal: '<= 50' });
   figures.push({ name: 'commit-to-callback latency on loopback, 99th percentile', value: percentile(lat, 0.99), unit: 'ms', goal: null });
@@ -118,9 +129,11 @@ try {
   );
   log(`writer committed ${K} deltas in ${((performance.now() - w0) / 1000).toFixed(1)} s`);
   await waitFor((x) => (x.pending?.count ?? 0) >= K, `${K} held deltas`, 300_000);
+  const beforeBurst = await page.evaluate(() => live.recorded());
   const resumedAt = await page.evaluate(() => live.resume());
   applied += K;
   r = await waitFor((x) => appliedCount(x) >= applied, `${K} deltas applied`, 600_000);
+  log(`throughput run: ${split(beforeBurst, r)}`);
   const burst = r.updates.filter((u) => u.deltaId !== null && u.at >= resumedAt);
   const seconds = (burst[burst.length - 1].at - resumedAt) / 1000;
   figures.push({ name: `deltas applied per second in the worker (10 puts each, ${N}-key state, stateRoot checked, committed to IndexedDB; ${burst.length} deltas, at most ${MAX_BATCH ?? 256} per commit)`, value: burst.length / seconds, unit: 'deltas/s', goal: '>= 2000' });

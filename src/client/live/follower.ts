@@ -83,6 +83,20 @@ export interface LiveStateEvent {
   applied: number;
   /** Catch-ups by change proof asked for this session. */
   catchUps: number;
+  /** Where applying spent its time this session (ms, summed over store commits). */
+  timings: ApplyTimings;
+}
+
+export interface ApplyTimings {
+  /** Store commits, and the deltas in them. */
+  commits: number;
+  deltas: number;
+  /** Reading the touched trie paths (prefetch). */
+  readMs: number;
+  /** Applying actions and hashing, in memory. */
+  computeMs: number;
+  /** The store commit (trie records, position and progress in one batch). */
+  commitMs: number;
 }
 
 export interface PendingStateEvent {
@@ -230,6 +244,7 @@ export class LiveFollower {
   #stats = { received: 0, duplicates: 0, rejected: 0, evicted: 0, expired: 0, discarded: 0, restored: 0 };
   #applied = 0;
   #catchUps = 0;
+  readonly #timings: ApplyTimings = { commits: 0, deltas: 0, readMs: 0, computeMs: 0, commitMs: 0 };
   /** Test hook: gossip deltas (and announcements) still to ignore. */
   #dropGossip = 0;
 
@@ -483,11 +498,13 @@ export class LiveFollower {
     const trie = this.#trie!;
     const full = this.#deps.ranges === undefined;
     const heads = new Set(this.#dag.heads().map(toHex));
+    const t0 = performance.now();
     let view = trie.view();
     // one parallel read of every path the batch touches, not one wave per delta (IndexedDB reads
     // are asynchronous: on a large state most nodes are not cached)
     const scoped = batch.map((d) => actionsInScope(d.actions, this.#deps.ranges));
     await view.prefetch(scoped.flatMap((a) => a.map((c) => c.key)));
+    const t1 = performance.now();
     let bad: { index: number; delta: VerifiedDelta } | undefined;
     for (let i = 0; i < batch.length; i++) {
       const d = batch[i];
@@ -515,7 +532,14 @@ export class LiveFollower {
       while (indexes.delete(logSize)) logSize++;
       const position: LivePosition = { root, heads: this.#headsAfter(good), logSize, seq: this.#deps.seqOf(root) };
       const progress = advanceProgress(this.#progress!, root);
+      const t2 = performance.now();
       await trie.commitView(view, [...progress.ops, ...positionOps(position)]);
+      const t3 = performance.now();
+      this.#timings.commits++;
+      this.#timings.deltas += good.length;
+      this.#timings.readMs += t1 - t0;
+      this.#timings.computeMs += t2 - t1;
+      this.#timings.commitMs += t3 - t2;
       this.#progress = progress.next;
       this.#position = position;
       const appliedAtMs = this.#now();
@@ -683,7 +707,7 @@ export class LiveFollower {
     const p = this.#position;
     this.#deps.emit({
       type: 'live',
-      detail: { mode: this.#mode, reason, root: p?.root, seq: p?.seq, logSize: p?.logSize ?? 0, applied: this.#applied, catchUps: this.#catchUps },
+      detail: { mode: this.#mode, reason, root: p?.root, seq: p?.seq, logSize: p?.logSize ?? 0, applied: this.#applied, catchUps: this.#catchUps, timings: { ...this.#timings } },
     });
   }
 
