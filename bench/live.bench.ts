@@ -96,6 +96,7 @@ try {
 
   // latency: the writer commits at a steady rate; the page notes Date.now() - hlc at each callback
   log(`latency: ${LATENCY_DELTAS} commits at ${LATENCY_RATE}/s`);
+  const beforeLatency = await page.evaluate(() => live.recorded());
   const start = performance.now();
   for (let i = 0; i < LATENCY_DELTAS; i++) {
     await commit();
@@ -104,7 +105,6 @@ try {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait)); // the commit rate, not a wait for a condition
   }
   applied += LATENCY_DELTAS;
-  const beforeLatency = await page.evaluate(() => live.recorded());
   let r = await waitFor((x) => appliedCount(x) >= applied, 'the latency run applied', 120_000);
   log(`latency run: ${split(beforeLatency, r)}`);
   const lat = r.updates.filter((u) => u.latencyMs !== null).slice(-LATENCY_DELTAS).map((u) => u.latencyMs!);

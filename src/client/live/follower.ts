@@ -55,6 +55,12 @@ export interface LiveTuning {
   gossipGraceMs?: number;
   /** Deltas per store commit (default 256). */
   maxBatch?: number;
+  /**
+   * Memory for committed trie node records (default 96 MiB). A 1M-key trie has ~70k nodes in
+   * its top five levels (~46 MB encoded), which every random update walks; with the core's
+   * default 32 MiB they kept being evicted and each batch re-read most node pages.
+   */
+  nodeCacheBytes?: number;
 }
 
 export type LiveMode = 'syncing' | 'live' | 'catching-up';
@@ -182,7 +188,10 @@ const DEFAULTS: Required<LiveTuning> = {
   requestTimeoutMs: 10_000,
   gossipGraceMs: 250,
   maxBatch: 256,
+  nodeCacheBytes: 96 * 1024 * 1024,
 };
+
+
 
 const GAP_RETRY_MS = 1000;
 const GAP_RETRY_MAX_MS = 10_000;
@@ -229,6 +238,8 @@ export class LiveFollower {
   #position: LivePosition | undefined;
   #progress: StoredProgress | undefined;
   #trie: MerkleTrie | undefined;
+  /** Next chunk (first key byte) of the idle warm-up of the trie's upper levels; 256: done. */
+  #warmNext = 0;
   /** The apply loop, while it runs. */
   #applying: Promise<void> | undefined;
   #filling: Promise<void> | undefined;
@@ -398,7 +409,12 @@ export class LiveFollower {
   async goLive(position: LivePosition, reason: 'synced' | 'restored'): Promise<void> {
     if (this.#closed) return;
     await this.#applying;
-    this.#trie = await MerkleTrie.open(this.#deps.store);
+    const trie = await MerkleTrie.open(this.#deps.store, { cacheBytes: this.#tuning.nodeCacheBytes });
+    // the same root is the same trie: keep the old one and its warm node cache (pause, resume)
+    if (!this.#trie || !equalBytes(this.#trie.root, trie.root)) {
+      this.#trie = trie;
+      this.#warmNext = 0;
+    }
     this.#progress = await loadProgress(this.#deps.store);
     const changed = !this.#position || !equalBytes(this.#position.root, position.root) || this.#position.logSize !== position.logSize;
     if (changed || this.#position?.seq !== position.seq) await this.#deps.store.write(positionOps(position));
@@ -442,6 +458,7 @@ export class LiveFollower {
     this.#position = undefined;
     this.#progress = undefined;
     this.#trie = undefined;
+    this.#warmNext = 0;
     this.#wantedHeads.clear();
     this.#mode = 'syncing';
     this.#emitLive(undefined);
@@ -486,11 +503,27 @@ export class LiveFollower {
   async #applyLoop(): Promise<void> {
     while (this.#mode === 'live' && !this.#closed) {
       const ready = this.#dag.ready();
-      if (ready.length === 0) return;
+      if (ready.length === 0) {
+        if (this.#warmNext >= 256) return;
+        await this.#warmChunk();
+        continue;
+      }
       const batch = ready.slice(0, this.#tuning.maxBatch);
       const ok = await this.#applyBatch(batch, ready);
       if (!ok) return;
     }
+  }
+
+  /**
+   * While idle, reads one 256th of the trie's upper levels (every node on a path of at most
+   * 4 tokens under one first key byte) into the node cache, so random updates
+   * find them in memory. Runs inside the apply loop: no commit races the cache fill.
+   */
+  async #warmChunk(): Promise<void> {
+    const first = this.#warmNext++;
+    // two-byte keys are four-token paths: the walk to each reads every node above it
+    const keys = Array.from({ length: 256 }, (_, j) => Uint8Array.of(first, j));
+    await this.#trie!.view().prefetch(keys);
   }
 
   /** Applies `batch` (causally ordered, ready) in one commit; false after a root mismatch. */
