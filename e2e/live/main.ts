@@ -14,6 +14,8 @@ export interface LiveStart {
   writer: string;
   bootstrap: string[];
   storageName: string;
+  /** The store's write-log bound (bench: small, so compactions happen during a run). */
+  writeLogBytes?: number;
   live?: LiveTuning;
 }
 
@@ -47,7 +49,7 @@ function fresh(): LiveRecord {
 const live = {
   start(o: LiveStart): void {
     rec = fresh();
-    client = createLightClient({ db: o.db, writer: o.writer, bootstrap: o.bootstrap, allowInsecureLoopback: true, storage: { name: o.storageName, minFreeBytes: 0 }, live: o.live });
+    client = createLightClient({ db: o.db, writer: o.writer, bootstrap: o.bootstrap, allowInsecureLoopback: true, storage: { name: o.storageName, minFreeBytes: 0, writeLogBytes: o.writeLogBytes }, live: o.live });
     client.subscribe({}, (u) => {
       rec.updates.push({
         deltaId: u.deltaId ? toHex(u.deltaId) : null,
