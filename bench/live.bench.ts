@@ -13,6 +13,11 @@
  * - latency from the writer's commit (its HLC wall time, taken when the commit starts) to the
  *   subscription callback on the page, over loopback, while the writer commits steadily:
  *   median and 99th percentile.
+ *
+ * Both runs also print where the worker's apply time went per delta (reading trie paths,
+ * computing in memory, the store commit). The store's write log keeps its default bound
+ * (48 MiB, no compaction within these runs); `BENCH_LOG_BYTES` makes it small so that
+ * compactions run during the burst.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
