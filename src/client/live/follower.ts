@@ -18,6 +18,12 @@
  * mismatch the verified prefix is committed, the offender and its held descendants are
  * discarded, and the host is asked to catch up.
  *
+ * Group commit: when deltas queue up (a burst, a pause, a gap filled), up to `maxBatch` of them
+ * are verified in order on the one view and written in ONE store transaction (the store appends
+ * it to its write log: packed-store.ts). `update` events are emitted only after that transaction
+ * completed: a reload or a killed tab finds every delta a subscriber heard of (the store commits
+ * with relaxed durability, so an OS crash just after may lose the newest whole commits).
+ *
  * A partial sync applies only the actions inside its ranges and cannot recompute the writer's
  * root; it relies on the writer's signature over the actions (and `stateRoot` names the root
  * its ranges now stand at).
