@@ -244,7 +244,7 @@ export class LiveFollower {
   #position: LivePosition | undefined;
   #progress: StoredProgress | undefined;
   #trie: MerkleTrie | undefined;
-  /** Next chunk (first key byte) of the idle warm-up of the trie's upper levels; 256: done. */
+  /** Next chunk (first three key tokens) of the idle warm-up of the trie's upper levels; 4096: done. */
   #warmNext = 0;
   /** The apply loop, while it runs. */
   #applying: Promise<void> | undefined;
@@ -510,7 +510,7 @@ export class LiveFollower {
     while (this.#mode === 'live' && !this.#closed) {
       const ready = this.#dag.ready();
       if (ready.length === 0) {
-        if (this.#warmNext >= 256) return;
+        if (this.#warmNext >= 4096) return;
         await this.#warmChunk();
         continue;
       }
@@ -521,14 +521,16 @@ export class LiveFollower {
   }
 
   /**
-   * While idle, reads one 256th of the trie's upper levels (every node on a path of at most
-   * 4 tokens under one first key byte) into the node cache, so random updates
+   * While idle, reads one 4096th of the trie's upper levels (every node on a path of at most
+   * 4 tokens under one 3-token prefix) into the node cache, so random updates
    * find them in memory. Runs inside the apply loop: no commit races the cache fill.
    */
   async #warmChunk(): Promise<void> {
-    const first = this.#warmNext++;
-    // two-byte keys are four-token paths: the walk to each reads every node above it
-    const keys = Array.from({ length: 256 }, (_, j) => Uint8Array.of(first, j));
+    const chunk = this.#warmNext++;
+    // two-byte keys are four-token paths: the walk to each reads every node above it. A chunk
+    // is 16 siblings under one three-token path (about one page of node records), so a delta
+    // arriving meanwhile waits for one small read, not for a 256th of the trie.
+    const keys = Array.from({ length: 16 }, (_, j) => Uint8Array.of(chunk >> 4, ((chunk & 15) << 4) | j));
     await this.#trie!.view().prefetch(keys);
   }
 
