@@ -37,13 +37,33 @@ const context = () => `page console:\n${log.join('\n')}`;
 
 describe('PackedIdbStore in a worker, against MemoryStore', () => {
   it('seeded random batches with gets and ranges of every bound kind agree; pages split and merge; reopen gives the same content', async () => {
-    const r = await run(page, 'randomModel', { name: 'random', seed: 7, batches: 200, pageBytes: 512 });
+    const r = await run(page, 'randomModel', { name: 'random', seed: 7, batches: 200, pageBytes: 512, logBytes: 0 });
     expect(r.mismatches, context()).toEqual([]);
     expect(r.reopenEqual).toBe(true);
     expect(r.grows).toBeGreaterThan(10); // splits
     expect(r.shrinks).toBeGreaterThan(10); // merges and folded empty pages
     expect(r.maxPages).toBeGreaterThan(20);
     expect(r.keys).toBeGreaterThan(0);
+  });
+
+  it('write log: reads see buffered writes (no compaction), reopen replays the log, compacting it keeps the content', async () => {
+    const r = await run(page, 'randomModel', { name: 'log-only', seed: 17, batches: 120, pageBytes: 512, logBytes: 64 * 1024 * 1024 });
+    expect(r.mismatches, context()).toEqual([]);
+    expect(r.reopenEqual).toBe(true);
+    expect(r.compactions).toBe(0);
+    expect(r.maxOverlayKeys).toBeGreaterThan(500); // answered from the overlay merged with the pages
+    expect(r.logBytesAfterCompact).toBe(0);
+    expect(r.overlayKeysAfterCompact).toBe(0);
+  });
+
+  it('write log with a small bound: compaction in small chunks between writes splits and merges pages, content agrees', async () => {
+    const r = await run(page, 'randomModel', { name: 'log-compact', seed: 7, batches: 200, pageBytes: 512, logBytes: 4 * 1024, compactPages: 3, logAmplification: 0 });
+    expect(r.mismatches, context()).toEqual([]);
+    expect(r.reopenEqual).toBe(true);
+    expect(r.compactions).toBeGreaterThan(10);
+    expect(r.grows).toBeGreaterThan(10);
+    expect(r.shrinks).toBeGreaterThan(3);
+    expect(r.maxOverlayKeys).toBeGreaterThan(0);
   });
 
   it('the default page size agrees too', async () => {
@@ -58,9 +78,31 @@ describe('PackedIdbStore in a worker, against MemoryStore', () => {
     expect(r.stateChanged).toBe(true);
     expect(r.snapshotEntries).toBeGreaterThan(50);
   });
+
+  it.each([
+    { logBytes: 64 * 1024 * 1024, compacting: false },
+    { logBytes: 2048, compacting: true },
+  ])('an iteration holds its snapshot across logged writes (log bound $logBytes: compactions $compacting)', async ({ logBytes, compacting }) => {
+    const r = await run(page, 'snapshotAndOrder', { name: `snapshot-log-${logBytes}`, seed: 12, logBytes, compactPages: 2, logAmplification: 0 });
+    expect(r.mismatches, context()).toEqual([]);
+    expect(r.stateChanged).toBe(true);
+    expect(r.compactions > 0).toBe(compacting);
+  });
 });
 
 describe('crash consistency', () => {
+  it.each([
+    { seed: 4, stopAfter: 5, logBytes: 64 * 1024 * 1024, compacting: false },
+    { seed: 5, stopAfter: 12, logBytes: 16 * 1024, compacting: true },
+    { seed: 6, stopAfter: 25, logBytes: 16 * 1024, compacting: true },
+  ])('write log: worker terminated after $stopAfter acknowledged batches (log bound $logBytes, compacting 1 page at a time): every batch whole or absent', async ({ seed, stopAfter, logBytes, compacting }) => {
+    const r = await run(page, 'crash', { name: `crash-log-${seed}`, seed, count: 60, stopAfter, logBytes, compactPages: 1, logAmplification: 0 });
+    expect(r.progress, context()).toBeGreaterThanOrEqual(stopAfter);
+    expect(r.equal, JSON.stringify(r)).toBe(true);
+    expect(r.equalsNextPrefix).toBe(false);
+    if (!compacting) expect(r.logBytesAtReopen).toBeGreaterThan(0); // the reopened state came through the log
+  });
+
   it.each([
     { seed: 1, stopAfter: 0 },
     { seed: 2, stopAfter: 3 },
@@ -98,6 +140,26 @@ describe('quota', () => {
     expect(r.error, context()).toMatchObject({ name: 'StorageQuotaExceeded' });
     expect(r.mismatches).toEqual([]);
     expect(r.pagesAfter).toBe(r.pagesBefore);
+  });
+
+  it('write log: the record put issued, the meta put throws QuotaExceededError: typed error, nothing logged, retry logs it', async () => {
+    const r = await run(page, 'quotaShim', { name: 'quota-shim-log', seed: 10, logBytes: 64 * 1024 * 1024, failOnCall: 2, bigOps: 4 });
+    expect(r.error, context()).toMatchObject({ name: 'StorageQuotaExceeded' });
+    expect(r.mismatches).toEqual([]);
+    expect(r.pagesAfter).toBe(r.pagesBefore);
+    expect(r.logBytesAfter).toBe(r.logBytesBefore);
+    expect(r.logBytesRetried).toBeGreaterThan(r.logBytesAfter);
+  });
+
+  it('a compaction whose transaction fails half-way keeps log and pages consistent; the next compaction empties the log', async () => {
+    const r = await run(page, 'compactionFails', { name: 'compaction-fails', seed: 13 });
+    expect(r.mismatches, context()).toEqual([]);
+    expect(r.before.logBytes).toBeGreaterThan(0);
+    expect(r.failed.logBytes).toBe(r.before.logBytes);
+    expect(r.failed.compactions).toBe(0);
+    expect(r.done.compactions).toBe(1);
+    expect(r.done.logBytes).toBe(0);
+    expect(r.reopened.logBytes).toBe(0);
   });
 });
 

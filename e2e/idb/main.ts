@@ -95,13 +95,14 @@ async function check(w: StoreWorker, model: MemoryStore, queries: Query[], where
  * Seeded random batches (puts, overwrites, deletes; growth phases then shrink phases so pages
  * split and merge) with point reads and range scans after each, then close and reopen.
  */
-async function randomModel(o: { name: string; seed: number; batches: number; pageBytes: number }) {
+async function randomModel(o: { name: string; seed: number; batches: number; pageBytes: number; logBytes?: number; compactPages?: number; logAmplification?: number }) {
   const r = rng(o.seed);
   const w = new StoreWorker();
   const model = new MemoryStore();
   const bad: string[] = [];
-  let pages = await w.call<number>({ op: 'open', name: o.name, pageBytes: o.pageBytes });
+  let pages = await w.call<number>({ op: 'open', name: o.name, pageBytes: o.pageBytes, logBytes: o.logBytes, compactPages: o.compactPages, logAmplification: o.logAmplification });
   let maxPages = pages;
+  let maxOverlayKeys = 0;
   let shrinks = 0;
   let grows = 0;
   let queries = 0;
@@ -121,18 +122,38 @@ async function randomModel(o: { name: string; seed: number; batches: number; pag
     if (b % 10 === 9) qs.push({ iterate: {} }, { iterate: { reverse: true } });
     queries += qs.length;
     bad.push(...(await check(w, model, qs, `batch ${b}`)));
+    maxOverlayKeys = Math.max(maxOverlayKeys, (await w.call<Stats>({ op: 'stats' })).overlayKeys);
   }
+  const stats = await w.call<Stats>({ op: 'stats' });
   const before = await dump(w);
   await w.call({ op: 'close' });
   w.terminate();
   const again = new StoreWorker();
-  await again.call({ op: 'open', name: o.name, pageBytes: o.pageBytes });
+  await again.call({ op: 'open', name: o.name, pageBytes: o.pageBytes, logBytes: o.logBytes, compactPages: o.compactPages, logAmplification: o.logAmplification });
   const after = await dump(again);
   bad.push(...(await check(again, model, [{ iterate: {} }, { iterate: { reverse: true, limit: 7 } }], 'after reopen')));
+  // the whole log compacted into the pages: the same content from the pages alone
+  await again.call({ op: 'compact' });
+  const compacted = await again.call<Stats>({ op: 'stats' });
+  bad.push(...(await check(again, model, [{ iterate: {} }, { iterate: { reverse: true } }, ...[...model.iterateSync({ limit: 20 })].map(([k]) => ({ get: k }))], 'after compacting everything')));
   await again.call({ op: 'close' });
   await again.call({ op: 'deleteDatabase', name: o.name });
   again.terminate();
-  return { mismatches: bad, keys: model.size, maxPages, finalPages: pages, grows, shrinks, queries, reopenEqual: before.join() === after.join() };
+  return {
+    mismatches: bad,
+    keys: model.size,
+    maxPages,
+    finalPages: pages,
+    grows,
+    shrinks,
+    queries,
+    reopenEqual: before.join() === after.join(),
+    maxOverlayKeys,
+    compactions: stats.compactions,
+    commits: stats.commits,
+    logBytesAfterCompact: compacted.logBytes,
+    overlayKeysAfterCompact: compacted.overlayKeys,
+  };
 }
 
 /**
@@ -140,11 +161,11 @@ async function randomModel(o: { name: string; seed: number; batches: number; pag
  * delete pages) still returns the state from when it started; writes fired without waiting
  * apply in call order.
  */
-async function snapshotAndOrder(o: { name: string; seed: number }) {
+async function snapshotAndOrder(o: { name: string; seed: number; logBytes?: number; compactPages?: number; logAmplification?: number }) {
   const r = rng(o.seed);
   const w = new StoreWorker();
   const model = new MemoryStore();
-  await w.call({ op: 'open', name: o.name, pageBytes: 512 });
+  await w.call({ op: 'open', name: o.name, pageBytes: 512, logBytes: o.logBytes, compactPages: o.compactPages, logAmplification: o.logAmplification });
   for (let i = 0; i < 8; i++) {
     const ops = randomBatch(r, 0.1);
     await w.call({ op: 'write', ops });
@@ -162,6 +183,7 @@ async function snapshotAndOrder(o: { name: string; seed: number }) {
   const writes = batches.map((ops) => w.call<number>({ op: 'write', ops }));
   for (const ops of batches) model.writeSync(ops);
   const pageCounts = await Promise.all(writes);
+  const stats = await w.call<Stats>({ op: 'stats' });
   got1.push(...show(await w.call<[Uint8Array, Uint8Array][]>({ op: 'iterNext', iter: fwd, n: 1e9 })));
   got2.push(...show(await w.call<[Uint8Array, Uint8Array][]>({ op: 'iterNext', iter: bwd, n: 1e9 })));
   if (got1.join() !== forward.join()) bad.push(`forward snapshot: ${got1.length} entries, want ${forward.length}`);
@@ -171,7 +193,7 @@ async function snapshotAndOrder(o: { name: string; seed: number }) {
   await w.call({ op: 'close' });
   await w.call({ op: 'deleteDatabase', name: o.name });
   w.terminate();
-  return { mismatches: bad, snapshotEntries: forward.length, stateChanged: changed, pageCounts };
+  return { mismatches: bad, snapshotEntries: forward.length, stateChanged: changed, pageCounts, compactions: stats.compactions };
 }
 
 /**
@@ -179,9 +201,9 @@ async function snapshotAndOrder(o: { name: string; seed: number }) {
  * after `stopAfter` acknowledged commits it is terminated mid-stream. Reopened, the store must
  * equal the model after exactly the batches its progress record claims: whole batches only.
  */
-async function crash(o: { name: string; seed: number; count: number; stopAfter: number }) {
+async function crash(o: { name: string; seed: number; count: number; stopAfter: number; logBytes?: number; compactPages?: number; logAmplification?: number }) {
   const w = new StoreWorker();
-  await w.call({ op: 'open', name: o.name, pageBytes: 4096 });
+  await w.call({ op: 'open', name: o.name, pageBytes: 4096, logBytes: o.logBytes, compactPages: o.compactPages, logAmplification: o.logAmplification });
   let acked = -1;
   const stopped = new Promise<void>((resolve) => {
     w.onCommitted = (e) => {
@@ -195,7 +217,8 @@ async function crash(o: { name: string; seed: number; count: number; stopAfter: 
   void w.call({ op: 'stream', seed: o.seed, count: o.count }).catch(() => undefined);
   await stopped;
   const again = new StoreWorker();
-  await again.call({ op: 'open', name: o.name, pageBytes: 4096 });
+  await again.call({ op: 'open', name: o.name, pageBytes: 4096, logBytes: o.logBytes, compactPages: o.compactPages, logAmplification: o.logAmplification });
+  const reopened = await again.call<Stats>({ op: 'stats' });
   const [progress] = await again.call<QueryResult[]>({ op: 'query', queries: [{ get: PROGRESS_KEY }] });
   const done = progress ? ((progress as Uint8Array)[0] << 8) | (progress as Uint8Array)[1] : -1;
   const model = new MemoryStore();
@@ -208,7 +231,7 @@ async function crash(o: { name: string; seed: number; count: number; stopAfter: 
   await again.call({ op: 'close' });
   await again.call({ op: 'deleteDatabase', name: o.name });
   again.terminate();
-  return { acked, progress: done, equal: got.join() === want.join(), equalsNextPrefix: got.join() === show(next.iterateSync({})).join(), entries: got.length };
+  return { acked, progress: done, equal: got.join() === want.join(), equalsNextPrefix: got.join() === show(next.iterateSync({})).join(), entries: got.length, logBytesAtReopen: reopened.logBytes };
 }
 
 const held = new Map<string, { w: StoreWorker; model: MemoryStore }>();
@@ -254,37 +277,74 @@ async function quotaResume(o: { name: string }) {
 }
 
 /** The real QuotaExceededError raised from inside the transaction by a shim (worker.ts). */
-async function quotaShim(o: { name: string; seed: number }) {
+async function quotaShim(o: { name: string; seed: number; logBytes?: number; failOnCall?: number; bigOps?: number }) {
   const r = rng(o.seed);
   const w = new StoreWorker();
   const model = new MemoryStore();
-  await w.call({ op: 'open', name: o.name, pageBytes: 512 });
+  await w.call({ op: 'open', name: o.name, pageBytes: 512, logBytes: o.logBytes });
   for (let i = 0; i < 5; i++) {
     const ops = randomBatch(r, 0.1);
     await w.call({ op: 'write', ops });
     model.writeSync(ops);
   }
-  const pagesBefore = (await w.call<Stats>({ op: 'stats' })).pages;
-  await w.call({ op: 'shimQuota', failOnCall: 3 }); // two page puts issued, the third throws
+  const before = await w.call<Stats>({ op: 'stats' });
+  const pagesBefore = before.pages;
+  // page path: two page puts issued, the third throws; log path: the record put issued, the meta put throws
+  await w.call({ op: 'shimQuota', failOnCall: o.failOnCall ?? 3 });
   let error: { name: string; message: string } | undefined;
-  const big = randomBatch(r, 0, 200, 200);
+  const big = randomBatch(r, 0, o.bigOps ?? 200, 200);
   try {
     await w.call({ op: 'write', ops: big });
   } catch (err) {
     error = { name: (err as Error).name, message: (err as Error).message };
   }
   const mismatches = await check(w, model, [{ iterate: {} }, { iterate: { reverse: true } }, ...big.slice(0, 20).map((op) => ({ get: op.key }))], 'after shimmed quota error');
-  const pagesAfter = (await w.call<Stats>({ op: 'stats' })).pages;
+  const after = await w.call<Stats>({ op: 'stats' });
+  const pagesAfter = after.pages;
   // the same batch goes through once the shim is gone, and the reopened store agrees
   await w.call({ op: 'write', ops: big });
   model.writeSync(big);
+  const logBytesRetried = (await w.call<Stats>({ op: 'stats' })).logBytes;
   await w.call({ op: 'close' });
-  await w.call({ op: 'open', name: o.name, pageBytes: 512 });
+  await w.call({ op: 'open', name: o.name, pageBytes: 512, logBytes: o.logBytes });
   mismatches.push(...(await check(w, model, [{ iterate: {} }], 'after retry and reopen')));
   await w.call({ op: 'close' });
   await w.call({ op: 'deleteDatabase', name: o.name });
   w.terminate();
-  return { error, mismatches, pagesBefore, pagesAfter };
+  return { error, mismatches, pagesBefore, pagesAfter, logBytesBefore: before.logBytes, logBytesAfter: after.logBytes, logBytesRetried };
+}
+
+/**
+ * A compaction whose transaction fails half-way (the shim throws QuotaExceededError on a page
+ * put inside it): the store keeps its state (log and pages), reads agree with the model, and
+ * the next compaction, then a reopen, give the same content from the pages alone.
+ */
+async function compactionFails(o: { name: string; seed: number }) {
+  const r = rng(o.seed);
+  const w = new StoreWorker();
+  const model = new MemoryStore();
+  await w.call({ op: 'open', name: o.name, pageBytes: 512, logBytes: 1 << 20, compactPages: 4 });
+  for (let i = 0; i < 12; i++) {
+    const ops = randomBatch(r, 0.2, 20, 40);
+    await w.call({ op: 'write', ops });
+    model.writeSync(ops);
+  }
+  const before = await w.call<Stats>({ op: 'stats' });
+  await w.call({ op: 'shimQuota', failOnCall: 2 }); // inside the first chunk's transaction
+  await w.call({ op: 'compact' });
+  const failed = await w.call<Stats>({ op: 'stats' });
+  const mismatches = await check(w, model, [{ iterate: {} }, { iterate: { reverse: true } }, ...[...model.iterateSync({ limit: 10 })].map(([k]) => ({ get: k }))], 'after a failed compaction');
+  await w.call({ op: 'compact' });
+  const done = await w.call<Stats>({ op: 'stats' });
+  mismatches.push(...(await check(w, model, [{ iterate: {} }], 'after compacting')));
+  await w.call({ op: 'close' });
+  await w.call({ op: 'open', name: o.name, pageBytes: 512, logBytes: 1 << 20 });
+  mismatches.push(...(await check(w, model, [{ iterate: {} }], 'after reopen')));
+  const reopened = await w.call<Stats>({ op: 'stats' });
+  await w.call({ op: 'close' });
+  await w.call({ op: 'deleteDatabase', name: o.name });
+  w.terminate();
+  return { mismatches, before, failed, done, reopened };
 }
 
 /** Generic access for the two-tab and bench tests: named workers and raw requests. */
@@ -296,7 +356,7 @@ function call<T>(id: string, req: Request): Promise<T> {
   return workers.get(id)!.call<T>(req);
 }
 
-const api = { randomModel, snapshotAndOrder, crash, quotaFill, quotaResume, quotaShim, spawn, call };
+const api = { randomModel, snapshotAndOrder, crash, quotaFill, quotaResume, quotaShim, compactionFails, spawn, call };
 export type IdbTestApi = typeof api;
 (window as unknown as { idbTest: IdbTestApi }).idbTest = api;
 (window as unknown as { __result: unknown }).__result = 'ready';

@@ -5,12 +5,13 @@ export type Query = { get: Uint8Array } | { iterate: IterateOptions };
 export type QueryResult = Uint8Array | null | [Uint8Array, Uint8Array][];
 
 export type Request =
-  | { op: 'open'; name: string; pageBytes?: number; cacheBytes?: number }
+  | { op: 'open'; name: string; pageBytes?: number; cacheBytes?: number; logBytes?: number; compactPages?: number; logAmplification?: number }
   | { op: 'write'; ops: BatchOp[] }
   | { op: 'query'; queries: Query[] }
   | { op: 'iterOpen'; options: IterateOptions }
   | { op: 'iterNext'; iter: number; n: number }
   | { op: 'stats' }
+  | { op: 'compact' }
   | { op: 'close' }
   | { op: 'deleteDatabase'; name: string }
   | { op: 'stream'; seed: number; count: number }
@@ -27,6 +28,10 @@ export interface Stats {
   pages: number;
   commits: number;
   cachedPages: number;
+  /** Write-log bytes not yet compacted, keys in the overlay, compactions finished since open. */
+  logBytes: number;
+  overlayKeys: number;
+  compactions: number;
   usage?: number;
   quota?: number;
 }

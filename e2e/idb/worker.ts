@@ -31,7 +31,7 @@ async function collect(it: AsyncIterable<[Uint8Array, Uint8Array]>): Promise<[Ui
 async function handle(req: Request): Promise<unknown> {
   switch (req.op) {
     case 'open':
-      store = await PackedIdbStore.open(req.name, { pageBytes: req.pageBytes, cacheBytes: req.cacheBytes });
+      store = await PackedIdbStore.open(req.name, { pageBytes: req.pageBytes, cacheBytes: req.cacheBytes, logBytes: req.logBytes, compactPages: req.compactPages, logAmplification: req.logAmplification });
       return open().pageCount;
     case 'write':
       await open().write(req.ops);
@@ -58,8 +58,11 @@ async function handle(req: Request): Promise<unknown> {
     }
     case 'stats': {
       const e = await open().estimate();
-      return { pages: e.pages, commits: open().commitCount, cachedPages: e.cachedPages, usage: e.usage, quota: e.quota } satisfies Stats;
+      return { pages: e.pages, commits: open().commitCount, cachedPages: e.cachedPages, logBytes: e.logBytes, overlayKeys: e.overlayKeys, compactions: e.compactions, usage: e.usage, quota: e.quota } satisfies Stats;
     }
+    case 'compact':
+      await open().compact();
+      return open().pageCount;
     case 'close':
       await store?.close();
       store = undefined;

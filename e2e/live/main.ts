@@ -7,12 +7,15 @@
 import { openDB } from 'idb';
 import { createLightClient, type LightClient, type LiveTuning } from '../../src/client/index.ts';
 import { toHex } from '../../src/core/bytes.ts';
+import type { ApplyTimings } from '../../src/client/live/follower.ts';
 
 export interface LiveStart {
   db: string;
   writer: string;
   bootstrap: string[];
   storageName: string;
+  /** The store's write-log bound (bench: small, so compactions happen during a run). */
+  writeLogBytes?: number;
   live?: LiveTuning;
 }
 
@@ -30,7 +33,7 @@ export interface RecordedUpdate {
 export interface LiveRecord {
   synced: { root: string; seq: number }[];
   updates: RecordedUpdate[];
-  live: { mode: string; reason?: string; logSize: number; applied: number; catchUps: number }[];
+  live: { mode: string; reason?: string; logSize: number; applied: number; catchUps: number; timings?: ApplyTimings }[];
   pending: { count: number; restored: number; received: number; rejected: number; expired: number; evicted: number } | undefined;
   gapFills: { phase: string; peer?: string; missing: number; fetched: number; rounds: number; reason?: string }[];
   errors: { name: string; message: string }[];
@@ -46,7 +49,7 @@ function fresh(): LiveRecord {
 const live = {
   start(o: LiveStart): void {
     rec = fresh();
-    client = createLightClient({ db: o.db, writer: o.writer, bootstrap: o.bootstrap, allowInsecureLoopback: true, storage: { name: o.storageName, minFreeBytes: 0 }, live: o.live });
+    client = createLightClient({ db: o.db, writer: o.writer, bootstrap: o.bootstrap, allowInsecureLoopback: true, storage: { name: o.storageName, minFreeBytes: 0, writeLogBytes: o.writeLogBytes }, live: o.live });
     client.subscribe({}, (u) => {
       rec.updates.push({
         deltaId: u.deltaId ? toHex(u.deltaId) : null,
@@ -58,7 +61,7 @@ const live = {
       });
     });
     client.on('synced', (s) => rec.synced.push({ root: toHex(s.root), seq: s.seq }));
-    client.on('live', (l) => rec.live.push({ mode: l.mode, reason: l.reason, logSize: l.logSize, applied: l.applied, catchUps: l.catchUps }));
+    client.on('live', (l) => rec.live.push({ mode: l.mode, reason: l.reason, logSize: l.logSize, applied: l.applied, catchUps: l.catchUps, timings: l.timings }));
     client.on('pending', (p) => (rec.pending = { count: p.count, restored: p.restored, received: p.received, rejected: p.rejected, expired: p.expired, evicted: p.evicted }));
     client.on('gapFill', (g) => rec.gapFills.push({ phase: g.phase, peer: g.peer, missing: g.missing, fetched: g.fetched, rounds: g.rounds, reason: g.reason }));
     client.on('error', ({ error }) => rec.errors.push({ name: error.name, message: error.message }));

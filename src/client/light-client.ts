@@ -47,6 +47,11 @@ export interface LightClientOptions {
     name?: string;
     /** A first sync fails with `InsufficientStorage` below this much free quota (default 16 MiB; 0: no check). */
     minFreeBytes?: number;
+    /**
+     * Bytes of the store's write log (live deltas appended, not yet compacted into the pages)
+     * before a compaction runs (default 48 MiB; 0: no write log). The overlay holds at most this much.
+     */
+    writeLogBytes?: number;
   };
   /** Transports to use (default both); addresses of other transports are skipped. */
   transports?: ('websockets' | 'webrtc-direct')[];
@@ -192,6 +197,7 @@ export class LightClient {
       sync: { ...options.sync },
       autoStart: options.autoStart ?? true,
       minFreeBytes: options.storage?.minFreeBytes ?? 16 * 1024 * 1024,
+      writeLogBytes: options.storage?.writeLogBytes,
       headsPollMs: options.headsPollMs ?? 5_000,
       live: options.live ? { ...options.live } : undefined,
     };

@@ -380,3 +380,53 @@ describe('bounds, expiry, catch-up', () => {
     expect(dag.appliedIsCausalPastOf(chain[2])).toBe(true);
   });
 });
+
+describe('bounded memory of applied ids', () => {
+  it('a long chain keeps about twice the window of applied ids; old, recent and new deltas are still told apart', async () => {
+    const w = new Writer();
+    const chain = w.chain(1000);
+    const dag = new DeltaDag({ appliedWindow: 50 });
+    const trie = new FakeTrie();
+    let most = 0;
+    for (const d of chain) {
+      dag.add(d, 0);
+      await dag.applyReady(trie.apply);
+      most = Math.max(most, dag.appliedIdCount);
+    }
+    expect(hex(dag.heads())).toEqual(hex([chain[999]]));
+    expect(most).toBeLessThanOrEqual(2 * 50 + 2); // the window twice, genesis and the head
+    expect(dag.appliedIdCount).toBeLessThan(200);
+    // a forgotten delta (re-gossiped, far behind): applied by its log index, never held again
+    expect(dag.isApplied(chain[10].id)).toBe(false);
+    expect(dag.add(chain[10], 0)).toEqual({ status: 'applied', evicted: [] });
+    expect(dag.pendingCount).toBe(0);
+    // a recent one is still remembered by id
+    expect(dag.isApplied(chain[990].id)).toBe(true);
+    expect(dag.add(chain[990], 0)).toEqual({ status: 'applied', evicted: [] });
+    // the next delta still applies on the head, its root checked
+    const next = w.chain(1, [chain[999]]);
+    expect(dag.add(next[0], 0)).toEqual({ status: 'ready', evicted: [] });
+    const report = await dag.applyReady(trie.apply);
+    expect(hex(report.checked)).toEqual(hex(next));
+  });
+
+  it('a delta naming a forgotten parent becomes ready once that parent is added again', async () => {
+    const w = new Writer();
+    const chain = w.chain(300);
+    const dag = new DeltaDag({ appliedWindow: 20 });
+    const trie = new FakeTrie();
+    for (const d of chain) {
+      dag.add(d, 0);
+      await dag.applyReady(trie.apply);
+    }
+    // a branch off an old delta (another writer replica's concurrent commit, say)
+    const branch = w.commit([chain[5], chain[299]], [put('x', '1')]);
+    expect(dag.add(branch, 0)).toMatchObject({ status: 'pending', missing: [chain[5].id] });
+    expect(dag.add(chain[5], 0)).toEqual({ status: 'applied', evicted: [] }); // gap filling fetched it
+    expect(hex(dag.ready())).toEqual(hex([branch]));
+  });
+
+  it('rejects a window below 1', () => {
+    expect(() => new DeltaDag({ appliedWindow: 0 })).toThrow(RangeError);
+  });
+});

@@ -18,6 +18,11 @@
  *   the one just added. Causal order follows the HLC, so descendants go before their ancestors
  *   and what remains is closest to being applicable; an evicted delta is fetched again by gap
  *   filling or covered by catch-up.
+ * - Memory: applied ids are remembered only within `appliedWindow` log positions below the
+ *   applied log prefix (pruned when twice that many are held; heads always stay). An older
+ *   delta is still recognised as applied by its `logIndex` (the log prefix rule above), which
+ *   the caller's persisted position restores after a reload; a held delta naming a forgotten
+ *   parent waits for it to be added again (gap filling), which re-records it as applied.
  * - Nothing waits forever: `expired(nowMs, timeoutMs)` lists deltas held too long (the age runs
  *   from the first add; re-gossip does not reset it) so the caller can gap-fill, catch up, drop.
  */
@@ -30,11 +35,14 @@ import { EMPTY_ROOT } from './types.ts';
 export interface DagLimits {
   maxPending: number;
   maxPendingBytes: number;
+  /** Log positions below the applied prefix whose ids are remembered (see the module comment). */
+  appliedWindow: number;
 }
 
 export const DEFAULT_DAG_LIMITS: Readonly<DagLimits> = Object.freeze({
   maxPending: 10_000,
   maxPendingBytes: 64 * 1024 * 1024,
+  appliedWindow: 4096,
 });
 
 /** What a catch-up established: the state of an announcement. */
@@ -160,11 +168,14 @@ export class DeltaDag {
   private readonly held = new Map<string, Held>();
   /** parent key → keys of held deltas naming it. */
   private readonly children = new Map<string, Set<string>>();
-  private readonly appliedIds = new Set<string>([GENESIS_KEY]);
+  /** Applied ids → their log index (-1: genesis and heads set by a catch-up: never pruned). */
+  private readonly appliedIds = new Map<string, number>([[GENESIS_KEY, -1]]);
   private appliedHeads = new Map<string, Uint8Array>([[GENESIS_KEY, EMPTY_ROOT]]);
   /** Log entries [0, logFloor) are reflected in the applied state. */
   private logFloor = 0;
   private readonly appliedAboveFloor = new Set<number>();
+  /** `prune` scans again once this many ids are remembered. */
+  private pruneAt = 0;
   private heldBytes = 0;
   private applying = false;
   private diverged = false;
@@ -173,7 +184,11 @@ export class DeltaDag {
     this.limits = {
       maxPending: options.maxPending ?? DEFAULT_DAG_LIMITS.maxPending,
       maxPendingBytes: options.maxPendingBytes ?? DEFAULT_DAG_LIMITS.maxPendingBytes,
+      appliedWindow: options.appliedWindow ?? DEFAULT_DAG_LIMITS.appliedWindow,
     };
+    if (!Number.isSafeInteger(this.limits.appliedWindow) || this.limits.appliedWindow < 1) {
+      throw new RangeError(`expected appliedWindow to be a positive integer, got ${this.limits.appliedWindow}`);
+    }
     if (options.applied) this.resetApplied(options.applied);
   }
 
@@ -185,6 +200,11 @@ export class DeltaDag {
   /** Sum of the wire sizes of held deltas. */
   get pendingBytes(): number {
     return this.heldBytes;
+  }
+
+  /** Applied ids remembered (bounded by about twice `appliedWindow`, plus the heads). */
+  get appliedIdCount(): number {
+    return this.appliedIds.size;
   }
 
   /** True after a root mismatch, until `resetApplied` records a catch-up. */
@@ -227,7 +247,8 @@ export class DeltaDag {
     if (delta.logIndex < this.logFloor) {
       // Reflected in the state already (the log prefix is applied): record it as applied so
       // that deltas naming it as a parent can proceed. The applied heads do not change.
-      this.appliedIds.add(key);
+      this.appliedIds.set(key, delta.logIndex);
+      this.prune();
       return { status: 'applied', evicted: [] };
     }
     const parentKeys = delta.parents.map(toHex);
@@ -356,7 +377,7 @@ export class DeltaDag {
     }
     const heads = cover.heads.length === 0 ? [EMPTY_ROOT] : cover.heads;
     this.appliedHeads = new Map(heads.map((h) => [toHex(h), h]));
-    for (const k of this.appliedHeads.keys()) this.appliedIds.add(k);
+    for (const k of this.appliedHeads.keys()) this.appliedIds.set(k, -1);
     this.logFloor = cover.logSize;
     for (const i of this.appliedAboveFloor) if (i < this.logFloor) this.appliedAboveFloor.delete(i);
     this.advanceFloor();
@@ -388,11 +409,24 @@ export class DeltaDag {
   }
 
   private recordApplied(h: Held): void {
-    this.appliedIds.add(h.key);
+    this.appliedIds.set(h.key, h.delta.logIndex);
     for (const p of h.parentKeys) this.appliedHeads.delete(p);
     this.appliedHeads.set(h.key, h.delta.id);
     if (h.delta.logIndex >= this.logFloor) this.appliedAboveFloor.add(h.delta.logIndex);
     this.advanceFloor();
+    this.prune();
+  }
+
+  /** Forgets applied ids more than `appliedWindow` positions below the applied log prefix. */
+  private prune(): void {
+    const window = this.limits.appliedWindow;
+    if (this.appliedIds.size <= Math.max(2 * window, this.pruneAt)) return;
+    const below = this.logFloor - window;
+    for (const [k, i] of this.appliedIds) {
+      if (i >= 0 && i < below && !this.appliedHeads.has(k)) this.appliedIds.delete(k);
+    }
+    // amortised: the next scan waits for another window of ids even if this one freed few
+    this.pruneAt = this.appliedIds.size + window;
   }
 
   private advanceFloor(): void {

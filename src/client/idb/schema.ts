@@ -7,6 +7,9 @@
  *   fence (its lowest possible key, as binary). Keys of the KVStore seam, including trie nodes,
  *   values, history and sync progress, all live here, so one transaction covers data + progress.
  * - `meta`: small named records about the database itself (format, page size).
+ * - `log` (version 2): the packed store's write log (write-log.ts): one record per small
+ *   scattered batch, keyed by the `seq` of the commit that wrote it, replayed over the pages at
+ *   open; records below `PageMeta.logBase` are compacted into the pages and deleted.
  * - `pending`: received deltas whose parents are missing (DESIGN.md "Trust model"), never read
  *   as state; bounded by its owner, which expires the oldest through the `by-received` index.
  *
@@ -15,7 +18,7 @@
  */
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Binary keys come back from IndexedDB as `ArrayBuffer`; they sort byte-wise (unsigned). */
 export type BinaryKey = ArrayBuffer;
@@ -33,6 +36,10 @@ export interface PageMeta {
    * was loaded at another `seq` is stale (another tab or worker wrote) and reloads it.
    */
   seq: number;
+  /** The `seq` of the last commit that changed page records (absent: `seq` of version 1). */
+  pageSeq?: number;
+  /** Log records below this are in the pages (absent: 0). */
+  logBase?: number;
 }
 
 export interface PendingDeltaRecord {
@@ -45,6 +52,7 @@ export interface PendingDeltaRecord {
 export interface ProofsyncSchema extends DBSchema {
   pages: { key: BinaryKey; value: Uint8Array };
   meta: { key: typeof PAGE_META_KEY; value: PageMeta };
+  log: { key: number; value: Uint8Array };
   pending: { key: BinaryKey; value: PendingDeltaRecord; indexes: { 'by-received': number } };
 }
 
@@ -59,6 +67,9 @@ export const migrations: Readonly<Record<number, Migration>> = {
     db.createObjectStore('pages');
     db.createObjectStore('meta');
     db.createObjectStore('pending').createIndex('by-received', 'receivedAt');
+  },
+  2: (db) => {
+    db.createObjectStore('log');
   },
 };
 

@@ -18,6 +18,12 @@
  * mismatch the verified prefix is committed, the offender and its held descendants are
  * discarded, and the host is asked to catch up.
  *
+ * Group commit: when deltas queue up (a burst, a pause, a gap filled), up to `maxBatch` of them
+ * are verified in order on the one view and written in ONE store transaction (the store appends
+ * it to its write log: packed-store.ts). `update` events are emitted only after that transaction
+ * completed: a reload or a killed tab finds every delta a subscriber heard of (the store commits
+ * with relaxed durability, so an OS crash just after may lose the newest whole commits).
+ *
  * A partial sync applies only the actions inside its ranges and cannot recompute the writer's
  * root; it relies on the writer's signature over the actions (and `stateRoot` names the root
  * its ranges now stand at).
@@ -55,6 +61,12 @@ export interface LiveTuning {
   gossipGraceMs?: number;
   /** Deltas per store commit (default 256). */
   maxBatch?: number;
+  /**
+   * Memory for committed trie node records (default 96 MiB). A 1M-key trie has ~70k nodes in
+   * its top five levels (~46 MB encoded), which every random update walks; with the core's
+   * default 32 MiB they kept being evicted and each batch re-read most node pages.
+   */
+  nodeCacheBytes?: number;
 }
 
 export type LiveMode = 'syncing' | 'live' | 'catching-up';
@@ -83,6 +95,20 @@ export interface LiveStateEvent {
   applied: number;
   /** Catch-ups by change proof asked for this session. */
   catchUps: number;
+  /** Where applying spent its time this session (ms, summed over store commits). */
+  timings: ApplyTimings;
+}
+
+export interface ApplyTimings {
+  /** Store commits, and the deltas in them. */
+  commits: number;
+  deltas: number;
+  /** Reading the touched trie paths (prefetch). */
+  readMs: number;
+  /** Applying actions and hashing, in memory. */
+  computeMs: number;
+  /** The store commit (trie records, position and progress in one batch). */
+  commitMs: number;
 }
 
 export interface PendingStateEvent {
@@ -168,7 +194,10 @@ const DEFAULTS: Required<LiveTuning> = {
   requestTimeoutMs: 10_000,
   gossipGraceMs: 250,
   maxBatch: 256,
+  nodeCacheBytes: 96 * 1024 * 1024,
 };
+
+
 
 const GAP_RETRY_MS = 1000;
 const GAP_RETRY_MAX_MS = 10_000;
@@ -215,6 +244,8 @@ export class LiveFollower {
   #position: LivePosition | undefined;
   #progress: StoredProgress | undefined;
   #trie: MerkleTrie | undefined;
+  /** Next chunk (first three key tokens) of the idle warm-up of the trie's upper levels; 4096: done. */
+  #warmNext = 0;
   /** The apply loop, while it runs. */
   #applying: Promise<void> | undefined;
   #filling: Promise<void> | undefined;
@@ -230,6 +261,7 @@ export class LiveFollower {
   #stats = { received: 0, duplicates: 0, rejected: 0, evicted: 0, expired: 0, discarded: 0, restored: 0 };
   #applied = 0;
   #catchUps = 0;
+  readonly #timings: ApplyTimings = { commits: 0, deltas: 0, readMs: 0, computeMs: 0, commitMs: 0 };
   /** Test hook: gossip deltas (and announcements) still to ignore. */
   #dropGossip = 0;
 
@@ -383,7 +415,12 @@ export class LiveFollower {
   async goLive(position: LivePosition, reason: 'synced' | 'restored'): Promise<void> {
     if (this.#closed) return;
     await this.#applying;
-    this.#trie = await MerkleTrie.open(this.#deps.store);
+    const trie = await MerkleTrie.open(this.#deps.store, { cacheBytes: this.#tuning.nodeCacheBytes });
+    // the same root is the same trie: keep the old one and its warm node cache (pause, resume)
+    if (!this.#trie || !equalBytes(this.#trie.root, trie.root)) {
+      this.#trie = trie;
+      this.#warmNext = 0;
+    }
     this.#progress = await loadProgress(this.#deps.store);
     const changed = !this.#position || !equalBytes(this.#position.root, position.root) || this.#position.logSize !== position.logSize;
     if (changed || this.#position?.seq !== position.seq) await this.#deps.store.write(positionOps(position));
@@ -427,6 +464,7 @@ export class LiveFollower {
     this.#position = undefined;
     this.#progress = undefined;
     this.#trie = undefined;
+    this.#warmNext = 0;
     this.#wantedHeads.clear();
     this.#mode = 'syncing';
     this.#emitLive(undefined);
@@ -471,11 +509,29 @@ export class LiveFollower {
   async #applyLoop(): Promise<void> {
     while (this.#mode === 'live' && !this.#closed) {
       const ready = this.#dag.ready();
-      if (ready.length === 0) return;
+      if (ready.length === 0) {
+        if (this.#warmNext >= 4096) return;
+        await this.#warmChunk();
+        continue;
+      }
       const batch = ready.slice(0, this.#tuning.maxBatch);
       const ok = await this.#applyBatch(batch, ready);
       if (!ok) return;
     }
+  }
+
+  /**
+   * While idle, reads one 4096th of the trie's upper levels (every node on a path of at most
+   * 4 tokens under one 3-token prefix) into the node cache, so random updates
+   * find them in memory. Runs inside the apply loop: no commit races the cache fill.
+   */
+  async #warmChunk(): Promise<void> {
+    const chunk = this.#warmNext++;
+    // two-byte keys are four-token paths: the walk to each reads every node above it. A chunk
+    // is 16 siblings under one three-token path (about one page of node records), so a delta
+    // arriving meanwhile waits for one small read, not for a 256th of the trie.
+    const keys = Array.from({ length: 16 }, (_, j) => Uint8Array.of(chunk >> 4, ((chunk & 15) << 4) | j));
+    await this.#trie!.view().prefetch(keys);
   }
 
   /** Applies `batch` (causally ordered, ready) in one commit; false after a root mismatch. */
@@ -483,11 +539,13 @@ export class LiveFollower {
     const trie = this.#trie!;
     const full = this.#deps.ranges === undefined;
     const heads = new Set(this.#dag.heads().map(toHex));
+    const t0 = performance.now();
     let view = trie.view();
     // one parallel read of every path the batch touches, not one wave per delta (IndexedDB reads
     // are asynchronous: on a large state most nodes are not cached)
     const scoped = batch.map((d) => actionsInScope(d.actions, this.#deps.ranges));
     await view.prefetch(scoped.flatMap((a) => a.map((c) => c.key)));
+    const t1 = performance.now();
     let bad: { index: number; delta: VerifiedDelta } | undefined;
     for (let i = 0; i < batch.length; i++) {
       const d = batch[i];
@@ -515,7 +573,14 @@ export class LiveFollower {
       while (indexes.delete(logSize)) logSize++;
       const position: LivePosition = { root, heads: this.#headsAfter(good), logSize, seq: this.#deps.seqOf(root) };
       const progress = advanceProgress(this.#progress!, root);
+      const t2 = performance.now();
       await trie.commitView(view, [...progress.ops, ...positionOps(position)]);
+      const t3 = performance.now();
+      this.#timings.commits++;
+      this.#timings.deltas += good.length;
+      this.#timings.readMs += t1 - t0;
+      this.#timings.computeMs += t2 - t1;
+      this.#timings.commitMs += t3 - t2;
       this.#progress = progress.next;
       this.#position = position;
       const appliedAtMs = this.#now();
@@ -683,7 +748,7 @@ export class LiveFollower {
     const p = this.#position;
     this.#deps.emit({
       type: 'live',
-      detail: { mode: this.#mode, reason, root: p?.root, seq: p?.seq, logSize: p?.logSize ?? 0, applied: this.#applied, catchUps: this.#catchUps },
+      detail: { mode: this.#mode, reason, root: p?.root, seq: p?.seq, logSize: p?.logSize ?? 0, applied: this.#applied, catchUps: this.#catchUps, timings: { ...this.#timings } },
     });
   }
 

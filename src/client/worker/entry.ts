@@ -63,7 +63,7 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   const h = new EngineHost({
     config,
     emit: (event) => post({ type: 'event', event }),
-    openStore: (name) => PackedIdbStore.open(name),
+    openStore: (name) => PackedIdbStore.open(name, { logBytes: config.writeLogBytes }),
     deleteStore: (name) => deleteDB(name),
     lock: { tryAcquire: () => acquireSyncLock(config.storageName), wait: (signal) => waitForSyncLock(config.storageName, { signal }) },
     channel,

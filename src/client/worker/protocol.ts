@@ -57,6 +57,8 @@ export interface WorkerConfig {
   autoStart: boolean;
   /** Fail a first sync with `InsufficientStorage` when the origin has less free quota (bytes). */
   minFreeBytes: number;
+  /** The store's write-log bound (bytes; undefined: the store's default). */
+  writeLogBytes?: number;
   /** Poll `/heads` this often when no gossip peer is connected (ms; 0: never). */
   headsPollMs: number;
   /** Live updates (issue 5): pending bounds, gap filling, timeouts. */

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryStore, type BatchOp } from '../../core/store.ts';
+import { StorageCorrupted } from './errors.ts';
+import { decodeLogRecord, encodeLogRecord, logRecordSize, Overlay, overlayBound } from './write-log.ts';
+
+const b = (...xs: number[]) => new Uint8Array(xs);
+
+describe('log record codec', () => {
+  it('round-trips puts, deletes, empty keys and values, in order', () => {
+    const ops: BatchOp[] = [
+      { type: 'put', key: b(2), value: b(9, 9) },
+      { type: 'del', key: b(1) },
+      { type: 'put', key: b(), value: b() },
+      { type: 'put', key: b(2), value: b(7) },
+    ];
+    const bytes = encodeLogRecord(ops);
+    expect(bytes.length).toBe(logRecordSize(ops));
+    expect(decodeLogRecord(bytes)).toEqual(ops);
+  });
+
+  it.each([
+    { name: 'shorter than the count', bytes: b(1, 0, 0) },
+    { name: 'an unknown op kind', bytes: b(1, 0, 0, 0, 7, 0, 0, 0, 0) },
+    { name: 'a key length past the end', bytes: b(1, 0, 0, 0, 0, 9, 0, 0, 0, 1) },
+    { name: 'fewer ops than counted', bytes: b(2, 0, 0, 0, 0, 1, 0, 0, 0, 5) },
+    { name: 'trailing bytes', bytes: b(0, 0, 0, 0, 1) },
+  ])('rejects $name with StorageCorrupted', ({ bytes }) => {
+    expect(() => decodeLogRecord(bytes)).toThrow(StorageCorrupted);
+  });
+});
+
+describe('Overlay', () => {
+  it('holds the newest op per key, sorted snapshots stay as they were, dropThrough forgets old records only', () => {
+    const o = new Overlay();
+    o.apply([{ type: 'put', key: b(3), value: b(1) }, { type: 'put', key: b(1), value: b(1) }], 1);
+    const first = o.sorted();
+    o.apply([{ type: 'del', key: b(3) }, { type: 'put', key: b(2), value: b(2) }], 2);
+    expect(first.map((e) => [...e.key])).toEqual([[1], [3]]);
+    expect(first[1].value).toEqual(b(1));
+    expect(o.sorted().map((e) => [[...e.key], e.value && [...e.value], e.rec])).toEqual([
+      [[1], [1], 1],
+      [[2], [2], 2],
+      [[3], undefined, 2],
+    ]);
+    o.dropThrough(1);
+    expect(o.sorted().map((e) => [...e.key])).toEqual([[2], [3]]);
+    expect(o.get(b(1))).toBeUndefined();
+    expect(o.has(b(3))).toBe(true);
+  });
+
+  it('replayed records agree with a MemoryStore fed the same batches (seeded)', () => {
+    let seed = 42;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const model = new MemoryStore();
+    const records: Uint8Array[] = [];
+    for (let r = 0; r < 50; r++) {
+      const ops: BatchOp[] = [];
+      for (let i = 0; i < 20; i++) {
+        const key = b(Math.floor(rand() * 40));
+        ops.push(rand() < 0.3 ? { type: 'del', key } : { type: 'put', key, value: b(r, i) });
+      }
+      model.writeSync(ops);
+      records.push(encodeLogRecord(ops));
+    }
+    const o = new Overlay();
+    records.forEach((rec, i) => o.apply(decodeLogRecord(rec), i));
+    const live = o.sorted().filter((e) => e.value).map((e) => [[...e.key], [...e.value!]]);
+    expect(live).toEqual([...model.iterateSync({})].map(([k, v]) => [[...k], [...v]]));
+  });
+
+  it('overlayBound finds the first key at or after (strictly after) a key', () => {
+    const o = new Overlay();
+    o.apply([1, 3, 5].map((x) => ({ type: 'put' as const, key: b(x), value: b() })), 1);
+    const s = o.sorted();
+    expect([overlayBound(s, b(3), false), overlayBound(s, b(3), true), overlayBound(s, b(4), false), overlayBound(s, b(9), false)]).toEqual([1, 2, 2, 3]);
+  });
+});
