@@ -17,7 +17,7 @@
  * the database's store: that is what makes the whole commit one batch.
  */
 import { MerkleDatabase } from '../core/database.ts';
-import type { BatchOp, IterateOptions, KVStore } from '../core/store.ts';
+import { getMany, type BatchOp, type IterateOptions, type KVStore } from '../core/store.ts';
 import { LevelStore } from './level-store.ts';
 
 export const STATE_PREFIX = Uint8Array.of(0x73); // 's'
@@ -62,6 +62,11 @@ export class ObservedStore implements KVStore {
 
   get(key: Uint8Array): Promise<Uint8Array | undefined> {
     return this.inner.get(key);
+  }
+
+  /** LevelDB's batched read (a trie's prefetch waves and a commit's reads go through here). */
+  getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    return getMany(this.inner, keys);
   }
 
   iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
