@@ -90,22 +90,24 @@ interface Built {
 
 /**
  * Root id of the trie holding `items`, which must be sorted by path and unique.
- * `onNode` sees every node that is built (not the opaque ones), children before parents.
+ * `onNode` sees every node that is built (not the opaque ones), children before parents; with
+ * `leaves: false`, only nodes with children and a root that is a leaf (a caller that has the
+ * key-values already saves an object per key: most nodes are leaves).
  */
-export function buildRoot(items: readonly BuildItem[], onNode?: (node: BuiltNode) => void): Uint8Array {
+export function buildRoot(items: readonly BuildItem[], onNode?: (node: BuiltNode) => void, options: { leaves?: boolean } = {}): Uint8Array {
   if (items.length === 0) return EMPTY_ROOT;
-  return build(items, 0, items.length, 0, onNode).id;
+  return build(items, 0, items.length, 0, onNode, options.leaves ?? true).id;
 }
 
 const children: (Uint8Array | undefined)[][] = [];
 
-function build(items: readonly BuildItem[], lo: number, hi: number, depth: number, onNode?: (n: BuiltNode) => void): Built {
+function build(items: readonly BuildItem[], lo: number, hi: number, depth: number, onNode: ((n: BuiltNode) => void) | undefined, leaves: boolean): Built {
   const first = items[lo];
   if (hi - lo === 1) {
     if (first.id !== undefined) return { item: first, tokens: first.tokens, id: first.id, pure: false };
     const id = hashPacked(first.key, first.tokens, first.digest, undefined);
     const pure = first.value !== undefined;
-    if (onNode) {
+    if (onNode && (leaves || depth === 0)) {
       const { key, tokens } = first;
       onNode({
         get path() {
@@ -138,7 +140,7 @@ function build(items: readonly BuildItem[], lo: number, hi: number, depth: numbe
     const t = token(items[s].key, plen);
     let e = s + 1;
     while (e < hi && token(items[e].key, plen) === t) e++;
-    kids.push([t, build(items, s, e, plen + 1, onNode)]);
+    kids.push([t, build(items, s, e, plen + 1, onNode, leaves)]);
     s = e;
   }
   // One 16-slot array per depth, reused: children are always deeper, so recursion never touches it.

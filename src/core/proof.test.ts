@@ -290,4 +290,29 @@ describe('grafting proven subtrees', () => {
     );
     expect(grafted).toBeGreaterThan(150);
   });
+
+  it('a grafted view reads the proven values, and later changes in the same view win', async () => {
+    const kvs = Array.from({ length: 300 }, (_, i) => ({ key: Uint8Array.of(i >> 8, i & 255, 7), value: Uint8Array.of(i & 255, 1, 2) }));
+    const remote = await dbOf(kvs);
+    const proof = await remote.rangeProof(remote.root, { keyLimit: 2048 });
+    const proven = verifyRangeProof(proof, { root: remote.root, keyLimit: 2048 }, true);
+    const db = await MerkleDatabase.open(new MemoryStore());
+    const v = db.trie.view();
+    await v.graft(proven);
+    expect(toHex((await v.get(kvs[5].key))!)).toBe(toHex(kvs[5].value));
+    expect((await v.getMany([kvs[0].key, Uint8Array.of(9), kvs[299].key])).map((x) => x && toHex(x))).toEqual([toHex(kvs[0].value), undefined, toHex(kvs[299].value)]);
+    // a put and a delete of grafted keys in the same view override the grafted values
+    await v.put(kvs[10].key, Uint8Array.of(0xee));
+    await v.delete(kvs[11].key);
+    expect(toHex((await v.get(kvs[10].key))!)).toBe('ee');
+    expect(await v.get(kvs[11].key)).toBeUndefined();
+    const listed = [];
+    for await (const kv of v.entries(kvs[9].key, kvs[12].key)) listed.push(toHex(kv.key));
+    expect(listed).toEqual([kvs[9].key, kvs[10].key, kvs[12].key].map(toHex));
+    await db.trie.commitView(v);
+    const expected = await dbOf(kvs.filter((_, i) => i !== 11).map((kv, i) => (i === 10 ? { key: kv.key, value: Uint8Array.of(0xee) } : kv)));
+    expect(toHex(db.root)).toBe(toHex(expected.root));
+    expect(toHex((await db.get(kvs[10].key))!)).toBe('ee');
+    expect(await db.get(kvs[11].key)).toBeUndefined();
+  });
 });

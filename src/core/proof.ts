@@ -90,12 +90,14 @@ export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions, captu
   else for (const kv of changes) inRange.push({ key: kv.key, tokens: kv.key.length * 2, digest: valueDigest(kv.value) });
   const lookup = (key: Uint8Array) => find(changes, key)?.value;
   if (!capture) return finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey);
-  const out: ProvenSubtrees = { nodes: [], roots: [], loose: [] };
+  const out: ProvenSubtrees = { nodes: [], roots: [], loose: [], values: changes };
   let top: BuiltNode | undefined;
+  // Leaves are not reported (but a root that is one): `values` holds them.
   finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey, (n) => {
     top = n;
-    if (n.pure) out.nodes.push(n);
-    else {
+    if (n.pure) {
+      if (n.children.length) out.nodes.push(n);
+    } else {
       for (const c of n.children) if (c?.pure) out.roots.push({ path: c.path, id: c.id });
       if (n.value !== undefined) out.loose.push({ key: packPath(n.path), value: n.value });
     }
@@ -331,7 +333,7 @@ function finish(
   const items = extra.size ? inRange.concat([...extra.values()]).sort(compareItems) : inRange;
   let root: Uint8Array;
   try {
-    root = buildRoot(items, onNode);
+    root = buildRoot(items, onNode, { leaves: false });
   } catch (err) {
     if (err instanceof MalformedItems) throw new E.InvalidProof(`the proof does not describe a trie: ${err.message}`);
     throw err;
