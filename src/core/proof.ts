@@ -150,9 +150,17 @@ async function verifyAgainstTrie(proof: ChangeProof, o: VerifyRangeOptions, view
   // them first in parallel waves (measured: ~500 changes into a 1M-key LevelDB trie awaited
   // ~2,000 sequential reads, most of a catch-up's time). Applying the changes then finds them.
   await view.prefetch(changes.map((c) => c.key));
-  const items = await localItems(view, changePaths, startPath, endPath);
-  for (const c of changes) if (c.value !== undefined) items.push({ key: c.key, tokens: c.key.length * 2, digest: valueDigest(c.value) });
-  items.sort(compareItems);
+  // Both lists are in path order (the local walk is depth-first): merge them, no sort.
+  const local = await localItems(view, changePaths, startPath, endPath);
+  const items: BuildItem[] = [];
+  let li = 0;
+  for (const c of changes) {
+    if (c.value === undefined) continue;
+    const item: BuildItem = { key: c.key, tokens: c.key.length * 2, digest: valueDigest(c.value) };
+    while (li < local.length && compareItems(local[li], item) < 0) items.push(local[li++]);
+    items.push(item);
+  }
+  while (li < local.length) items.push(local[li++]);
   const lookup = (key: Uint8Array) => {
     const c = find(changes, key);
     return c ? c.value : localValues.get(toHex(keyToPath(key)));
