@@ -35,8 +35,7 @@ function trimStartProof(startProof: ProofNode[], endProof: ProofNode[]): ProofNo
  * verifyRangeProof(proof, { root: trie.root, keyLimit: 2048 });
  */
 export async function rangeProof(view: TrieView, start: Uint8Array | undefined, end: Uint8Array | undefined, keyLimit: number): Promise<RangeProof> {
-  const keyValues: KeyValue[] = [];
-  for await (const kv of view.entries(start, end, keyLimit)) keyValues.push(kv);
+  const keyValues = await view.range(start, end, keyLimit);
   const endKey = keyValues.length ? keyValues[keyValues.length - 1].key : end;
   const endProof = endKey ? await view.proofPath(keyToPath(endKey)) : [];
   const startProof = start ? trimStartProof(await view.proofPath(keyToPath(start)), endProof) : [];

@@ -16,7 +16,7 @@
 import { compareBytes, concatBytes, equalBytes } from './bytes.ts';
 import { hashNode, valueDigest } from './hash.ts';
 import { commonPrefixLength, hasPrefix, keyToPath, packPath } from './path.ts';
-import { getMany, type BatchOp, type KVStore } from './store.ts';
+import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore } from './store.ts';
 import { EMPTY_ROOT, type KeyChange, type KeyValue, type Path, type ProofNode } from './types.ts';
 import { buildRoot, type BuiltNode } from './builder.ts';
 
@@ -57,6 +57,11 @@ export const valueKey = (key: Uint8Array): Uint8Array => {
   return k;
 };
 const VALUE_END = new Uint8Array([V + 1]);
+const ZERO = new Uint8Array([0]);
+/** Store entries read per round trip by `range` and `entries`. */
+const RUN = 2048;
+
+type OverlayEntry = { key: Uint8Array; value: Uint8Array | null };
 const STALE = new Uint8Array(0);
 
 const pathStr = (p: Uint8Array): string => String.fromCharCode.apply(null, p as unknown as number[]);
@@ -400,40 +405,89 @@ export class TrieView {
     return out;
   }
 
+  /** The overlay's values and deletions with `start <= key <= end`, sorted. */
+  private overlayIn(start: Uint8Array | undefined, end: Uint8Array | undefined): OverlayEntry[] {
+    const all: OverlayEntry[] = [...this.values.values()];
+    for (const list of this.bulk) for (const kv of list) if (!this.values.has(pathStr(kv.key))) all.push(kv);
+    return all
+      .filter((e) => (!start || compareBytes(e.key, start) >= 0) && (!end || compareBytes(e.key, end) <= 0))
+      .sort((a, b) => compareBytes(a.key, b.key));
+  }
+
+  /**
+   * Key-values with `start <= key <= end` (either bound optional), at most `limit`, in key
+   * order, as one list: the store is read in runs (`readRange`), not entry by entry.
+   */
+  async range(start?: Uint8Array, end?: Uint8Array, limit = Infinity): Promise<KeyValue[]> {
+    const out: KeyValue[] = [];
+    await this.collect(this.overlayIn(start, end), { i: 0 }, start, end, limit, out);
+    return out;
+  }
+
   /** Key-values with `start <= key <= end` (either bound optional), in key order. */
   async *entries(start?: Uint8Array, end?: Uint8Array, limit = Infinity): AsyncIterable<KeyValue> {
     if (limit <= 0) return;
-    const all = [...this.values.values()];
-    for (const list of this.bulk) for (const kv of list) if (!this.values.has(pathStr(kv.key))) all.push(kv);
-    const overlay = all
-      .filter((e) => (!start || compareBytes(e.key, start) >= 0) && (!end || compareBytes(e.key, end) <= 0))
-      .sort((a, b) => compareBytes(a.key, b.key));
-    let oi = 0;
+    const overlay = this.overlayIn(start, end);
+    const cursor = { i: 0 };
+    let from = start;
     let n = 0;
-    const it = this.store.iterate({ gte: valueKey(start ?? new Uint8Array(0)), ...(end ? { lte: valueKey(end) } : { lt: VALUE_END }) });
-    for await (const [k, v] of it) {
-      const key = k.subarray(1);
-      while (oi < overlay.length && compareBytes(overlay[oi].key, key) < 0) {
-        const e = overlay[oi++];
-        if (e.value) {
-          yield { key: e.key, value: e.value };
-          if (++n >= limit) return;
+    for (;;) {
+      const part: KeyValue[] = [];
+      const more = await this.collect(overlay, cursor, from, end, Math.min(RUN, limit - n), part);
+      for (const kv of part) yield kv;
+      n += part.length;
+      if (!more || n >= limit || part.length === 0) return;
+      from = concatBytes(part[part.length - 1].key, ZERO); // the next key after the last
+    }
+  }
+
+  /**
+   * Appends to `out` the key-values from `from` to `end` until `limit` are there: the store's,
+   * merged with the overlay from `cursor.i` on (entries before `from` are consumed already).
+   * True when it stopped at the limit (more may follow).
+   */
+  private async collect(
+    overlay: OverlayEntry[],
+    cursor: { i: number },
+    from: Uint8Array | undefined,
+    end: Uint8Array | undefined,
+    limit: number,
+    out: KeyValue[],
+  ): Promise<boolean> {
+    if (out.length >= limit) return true;
+    let lower: IterateOptions = { gte: valueKey(from ?? new Uint8Array(0)) };
+    const upper: IterateOptions = end ? { lte: valueKey(end) } : { lt: VALUE_END };
+    for (;;) {
+      // a few more than needed: the overlay may delete some
+      const want = Math.min(RUN, limit - out.length + 16);
+      const run = await readRange(this.store, { ...lower, ...upper, limit: want });
+      for (const [k, v] of run) {
+        const key = k.subarray(1);
+        while (cursor.i < overlay.length && compareBytes(overlay[cursor.i].key, key) < 0) {
+          const e = overlay[cursor.i++];
+          if (e.value) {
+            out.push({ key: e.key, value: e.value });
+            if (out.length >= limit) return true;
+          }
         }
+        if (cursor.i < overlay.length && compareBytes(overlay[cursor.i].key, key) === 0) {
+          const e = overlay[cursor.i++];
+          if (!e.value) continue;
+          out.push({ key: e.key, value: e.value });
+        } else out.push({ key: key.slice(), value: v });
+        if (out.length >= limit) return true;
       }
-      if (oi < overlay.length && compareBytes(overlay[oi].key, key) === 0) {
-        const e = overlay[oi++];
-        if (!e.value) continue;
-        yield { key: e.key, value: e.value };
-      } else yield { key: key.slice(), value: v };
-      if (++n >= limit) return;
+      if (run.length < want) break;
+      lower = { gt: run[run.length - 1][0] };
     }
-    for (; oi < overlay.length; oi++) {
-      const e = overlay[oi];
+    while (cursor.i < overlay.length) {
+      const e = overlay[cursor.i++];
       if (e.value) {
-        yield { key: e.key, value: e.value };
-        if (++n >= limit) return;
+        out.push({ key: e.key, value: e.value });
+        if (out.length >= limit) return true;
       }
     }
+    return false;
   }
 
   /** Applies puts and deletes (a delete of an absent key is a no-op). */

@@ -17,7 +17,7 @@
  * the database's store: that is what makes the whole commit one batch.
  */
 import { MerkleDatabase } from '../core/database.ts';
-import { getMany, type BatchOp, type IterateOptions, type KVStore } from '../core/store.ts';
+import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions } from '../core/store.ts';
 import { LevelStore } from './level-store.ts';
 
 export const STATE_PREFIX = Uint8Array.of(0x73); // 's'
@@ -71,6 +71,10 @@ export class ObservedStore implements KVStore {
 
   iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
     return this.inner.iterate(options);
+  }
+
+  range(options: RangeOptions): Promise<[Uint8Array, Uint8Array][]> {
+    return readRange(this.inner, options);
   }
 
   async write(ops: BatchOp[]): Promise<void> {
