@@ -28,8 +28,10 @@ export interface BuildItem {
 }
 
 export interface ChildRef {
-  /** The child's full path. */
-  path: Path;
+  /** The child's full path, packed (as `BuildItem.key`; `childPath` unpacks it). */
+  key: Uint8Array;
+  /** The child's path length in tokens. */
+  tokens: number;
   id: Uint8Array;
   /** See `BuiltNode.pure`. */
   pure: boolean;
@@ -150,12 +152,21 @@ function build(items: readonly BuildItem[], lo: number, hi: number, depth: numbe
   for (const [t, child] of kids) {
     slot[t] = child.id;
     pure &&= child.pure;
-    if (refs) refs[t] = { path: unpack(child.item.key, child.tokens), id: child.id, pure: child.pure };
+    // the path stays packed: a proof's rebuild has a child per key, most never unpacked
+    if (refs) refs[t] = { key: child.item.key, tokens: child.tokens, id: child.id, pure: child.pure };
   }
   const id = hashPacked(first.key, plen, digest, slot);
   onNode?.({ path: unpack(first.key, plen), digest, value, children: refs!, id, pure });
   return { item: first, tokens: plen, id, pure };
 }
+
+/** A child's full path. */
+export function childPath(c: ChildRef): Path {
+  return unpack(c.key, c.tokens);
+}
+
+/** Token `i` of a packed path. */
+export const tokenAt = token;
 
 function unpack(key: Uint8Array, tokens: number): Path {
   const p = new Uint8Array(tokens);

@@ -4,6 +4,7 @@ import { MerkleDatabase } from './database.ts';
 import { MemoryStore } from './store.ts';
 import { verifyChangeProof, verifyRangeProof, verifyKeyProof, keyProof } from './proof.ts';
 import { compareBytes, toHex } from './bytes.ts';
+import { keyToPath } from './path.ts';
 import { ProofError } from './errors.ts';
 import type { KeyValue, RangeProof, ProofNode, ChangeProof } from './types.ts';
 
@@ -299,6 +300,10 @@ describe('grafting proven subtrees', () => {
     const db = await MerkleDatabase.open(new MemoryStore());
     const v = db.trie.view();
     await v.graft(proven);
+    // the grafted nodes are walked in the view as the prover's (a proof path through them)
+    const path = keyToPath(kvs[150].key);
+    const strip = (ns: ProofNode[]) => ns.map((n) => [toHex(n.key), n.valueOrHash && toHex(n.valueOrHash), [...n.children].map(([i, id]) => `${i}:${toHex(id)}`)]);
+    expect(strip(await v.proofPath(path))).toEqual(strip(await remote.trie.view().proofPath(path)));
     expect(toHex((await v.get(kvs[5].key))!)).toBe(toHex(kvs[5].value));
     expect((await v.getMany([kvs[0].key, Uint8Array.of(9), kvs[299].key])).map((x) => x && toHex(x))).toEqual([toHex(kvs[0].value), undefined, toHex(kvs[299].value)]);
     // a put and a delete of grafted keys in the same view override the grafted values

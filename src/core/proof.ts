@@ -8,7 +8,7 @@
  * If the recomputed root equals the expected one, the in-range state is exactly the prover's.
  */
 import { compareBytes, equalBytes, toHex } from './bytes.ts';
-import { buildRoot, compareItems, type BuildItem, type BuiltNode, MalformedItems } from './builder.ts';
+import { buildRoot, childPath, compareItems, type BuildItem, type BuiltNode, MalformedItems } from './builder.ts';
 import * as E from './errors.ts';
 import { valueDigest } from './hash.ts';
 import { hasPrefix, isWholeByte, keyToPath, packPath } from './path.ts';
@@ -97,7 +97,7 @@ export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions, captu
     if (n.pure) {
       if (n.children.length) out.nodes.push(n);
     } else {
-      for (const c of n.children) if (c?.pure) out.roots.push({ path: c.path, id: c.id });
+      for (const c of n.children) if (c?.pure) out.roots.push({ path: childPath(c), id: c.id });
       if (n.value !== undefined) out.loose.push({ key: packPath(n.path), value: n.value });
     }
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { MerkleTrie } from './trie.ts';
+import { builtToNode, encodeBuilt, encodeNode, MerkleTrie } from './trie.ts';
 import { MemoryStore } from './store.ts';
 import { buildRoot, itemsFromKeyValues } from './builder.ts';
 import { keyToPath } from './path.ts';
@@ -14,6 +14,22 @@ const valArb = fc.uint8Array({ minLength: 0, maxLength: 40 });
 const opArb = fc.record({ key: keyArb, value: fc.option(valArb, { nil: undefined }) });
 
 describe('MerkleTrie', () => {
+  it('a node record encoded from the builder\'s node equals the record of the trie node', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ key: keyArb, value: valArb }), { maxLength: 40 }), (kvs) => {
+        const unique = [...new Map(kvs.map((kv) => [toHex(kv.key), kv])).values()];
+        let branches = 0;
+        buildRoot(itemsFromKeyValues(unique), (n) => {
+          if (!n.children.some((c) => c !== undefined)) return;
+          branches++;
+          expect(toHex(encodeBuilt(n))).toBe(toHex(encodeNode(builtToNode(n))));
+        });
+        expect(branches).toBeLessThanOrEqual(unique.length);
+      }),
+      { numRuns: 200, seed: 5 },
+    );
+  });
+
   it('entries and range read runs of the store merged with a view\'s changes, past one run', async () => {
     const trie = await MerkleTrie.open(new MemoryStore());
     const key = (i: number) => Uint8Array.of(i >> 8, i & 255);

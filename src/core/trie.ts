@@ -18,7 +18,7 @@ import { hashNode, valueDigest } from './hash.ts';
 import { commonPrefixLength, hasPrefix, keyToPath, packPath } from './path.ts';
 import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore } from './store.ts';
 import { EMPTY_ROOT, type KeyChange, type KeyValue, type Path, type ProofNode } from './types.ts';
-import { buildRoot, type BuiltNode } from './builder.ts';
+import { buildRoot, childPath, tokenAt, type BuiltNode } from './builder.ts';
 
 export interface ChildEntry {
   /** Full path of the child node. */
@@ -125,6 +125,46 @@ export function decodeNode(path: Path, b: Uint8Array): TrieNode {
     o += 32;
   }
   return { path, digest, children, id, stored: true };
+}
+
+/**
+ * `encodeNode(builtToNode(n))`, from the builder's node as it is: children's paths stay packed
+ * (a proof's rebuild has a child per key; unpacking each cost a 64-byte array and an object).
+ */
+export function encodeBuilt(n: BuiltNode): Uint8Array {
+  const path = n.path;
+  const base = path.length + 1;
+  const kids = n.children;
+  let len = 2 + (n.digest ? 1 + n.digest.length : 0) + 32;
+  let count = 0;
+  for (let i = 0; i < 16; i++) {
+    const c = kids[i];
+    if (c !== undefined) {
+      count++;
+      len += 2 + (c.tokens - base) + 32;
+    }
+  }
+  const out = new Uint8Array(len);
+  let o = 0;
+  const digest = n.digest;
+  out[o++] = digest ? 1 : 0;
+  if (digest) {
+    out[o++] = digest.length;
+    for (let j = 0; j < digest.length; j++) out[o++] = digest[j];
+  }
+  for (let j = 0; j < 32; j++) out[o++] = n.id[j];
+  out[o++] = count;
+  for (let i = 0; i < 16; i++) {
+    const c = kids[i];
+    if (c === undefined) continue;
+    out[o++] = i;
+    out[o++] = c.tokens - base;
+    const key = c.key;
+    for (let j = base; j < c.tokens; j++) out[o++] = tokenAt(key, j);
+    const id = c.id;
+    for (let j = 0; j < 32; j++) out[o++] = id[j];
+  }
+  return out;
 }
 
 /** The leaf at whole-byte `path` holding `value` (leaves have no node record). */
@@ -246,6 +286,10 @@ export class TrieView {
     const s = pathStr(path);
     const o = this.nodes.get(s);
     if (o !== undefined) return o ?? undefined;
+    if (this.graftedRaw.size) {
+      const g = this.fromGraft(s);
+      if (g) return g;
+    }
     const r = this.read.get(s);
     if (r) return r;
     const c = this.cache.get(s);
@@ -292,6 +336,10 @@ export class TrieView {
   private peekNode(s: string): TrieNode | null | undefined {
     const o = this.nodes.get(s);
     if (o !== undefined) return o;
+    if (this.graftedRaw.size) {
+      const g = this.fromGraft(s);
+      if (g) return g;
+    }
     const r = this.read.get(s);
     if (r) return r;
     const c = this.cache.get(s);
@@ -339,6 +387,22 @@ export class TrieView {
 
   /** Nodes added by `graft`: written once, not worth a place in the shared cache. */
   private readonly grafted = new Set<string>();
+
+  /**
+   * Grafted nodes' records, not yet looked at: written as they are; one that is visited is
+   * decoded into the overlay (`fromGraft`) and written from there.
+   */
+  private readonly graftedRaw = new Map<string, { path: Path; raw: Uint8Array }>();
+
+  /** A grafted node moved into the overlay when first visited. */
+  private fromGraft(s: string): TrieNode | undefined {
+    const g = this.graftedRaw.get(s);
+    if (!g) return undefined;
+    this.graftedRaw.delete(s);
+    const n = decodeNode(g.path, g.raw);
+    this.nodes.set(s, n);
+    return n;
+  }
 
   /** Encoded records of the changed nodes with children, as `batch()` wrote them. */
   private readonly encoded = new Map<string, Uint8Array>();
@@ -612,8 +676,9 @@ export class TrieView {
     if (p.values.length) this.bulk.push(p.values);
     for (const n of p.nodes) {
       if (n.children.length === 0) continue;
-      const s = pathStr(n.path);
-      this.nodes.set(s, builtToNode(n));
+      const path = n.path;
+      const s = pathStr(path);
+      this.graftedRaw.set(s, { path, raw: encodeBuilt(n) });
       this.grafted.add(s);
     }
     for (const r of p.roots) await this.insertSubtree(r.path, r.id);
@@ -691,6 +756,7 @@ export class TrieView {
   batch(): BatchOp[] {
     const root = this.root;
     const ops: BatchOp[] = [];
+    for (const g of this.graftedRaw.values()) ops.push({ type: 'put', key: nodeKey(g.path), value: g.raw });
     for (const [s, n] of this.nodes) {
       if (n === null) ops.push({ type: 'del', key: nodeKey(this.removed.get(s)!) });
       else if (!isLeaf(n)) {
@@ -740,7 +806,7 @@ export class TrieView {
 }
 
 export function builtToNode(n: BuiltNode): TrieNode {
-  return { path: n.path, digest: n.digest, id: n.id, children: n.children.map((c) => c && { path: c.path, id: c.id }) };
+  return { path: n.path, digest: n.digest, id: n.id, children: n.children.map((c) => c && { path: childPath(c), id: c.id }) };
 }
 
 /**
