@@ -12,7 +12,7 @@ import { buildRoot, childPath, compareItems, type BuildItem, type BuiltNode, Mal
 import * as E from './errors.ts';
 import { valueDigest } from './hash.ts';
 import { hasPrefix, isWholeByte, keyToPath, packPath } from './path.ts';
-import type { ProvenSubtrees, TrieNode, TrieView } from './trie.ts';
+import { encodeBuilt, type ProvenSubtrees, type TrieNode, type TrieView } from './trie.ts';
 import type { ChangeProof, KeyChange, KeyValue, Path, ProofNode, RangeProof } from './types.ts';
 
 const lt = (a: Uint8Array, b: Uint8Array) => compareBytes(a, b) < 0;
@@ -95,7 +95,8 @@ export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions, captu
   finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey, (n) => {
     top = n;
     if (n.pure) {
-      if (n.children.length) out.nodes.push(n);
+      // encoded now: the builder's objects die young instead of waiting for the commit
+      if (n.children.length) out.nodes.push({ path: n.path, raw: encodeBuilt(n) });
     } else {
       for (const c of n.children) if (c?.pure) out.roots.push({ path: childPath(c), id: c.id });
       if (n.value !== undefined) out.loose.push({ key: packPath(n.path), value: n.value });

@@ -675,10 +675,8 @@ export class TrieView {
     // rebuilds them from their values).
     if (p.values.length) this.bulk.push(p.values);
     for (const n of p.nodes) {
-      if (n.children.length === 0) continue;
-      const path = n.path;
-      const s = pathStr(path);
-      this.graftedRaw.set(s, { path, raw: encodeBuilt(n) });
+      const s = pathStr(n.path);
+      this.graftedRaw.set(s, n);
       this.grafted.add(s);
     }
     for (const r of p.roots) await this.insertSubtree(r.path, r.id);
@@ -811,12 +809,13 @@ export function builtToNode(n: BuiltNode): TrieNode {
 
 /**
  * The part of a verified range proof that can enter the local trie without hashing again: the
- * prover's nodes with children of the subtrees wholly inside the range (`nodes`, `roots` the
- * topmost of them, leaves included), and the in-range key-values that sit on boundary nodes
- * (`loose`).
+ * records of the prover's nodes with children of the subtrees wholly inside the range (`nodes`,
+ * `roots` the topmost of them, leaves included), and the in-range key-values that sit on
+ * boundary nodes (`loose`).
  */
 export interface ProvenSubtrees {
-  nodes: BuiltNode[];
+  /** Node records (`encodeNode`) by path. */
+  nodes: { path: Path; raw: Uint8Array }[];
   roots: { path: Path; id: Uint8Array }[];
   loose: KeyValue[];
   /** Every in-range key-value of the proof, sorted (the values of `nodes` and of their leaves). */
