@@ -250,7 +250,7 @@ export class TrieView {
   /**
    * Key-values added by `graft`, each list sorted; `values` overrides them. A first fetch adds
    * ~2,000 at once: kept as the proof's list, not one map entry (a string key and an object)
-   * each, measured at a tenth of the commit's main-thread time.
+   * each (measured: ~7% of the main thread in a 200k-key sync into LevelDB).
    */
   private readonly bulk: KeyValue[][] = [];
 
