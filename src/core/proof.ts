@@ -190,29 +190,46 @@ async function localItems(view: TrieView, changes: Path[], start: Path | undefin
     }
     return lo;
   };
-  const visit = async (node: TrieNode, lo: number, hi: number): Promise<void> => {
-    const at = lowerBound(node.path, lo, hi);
-    const touched = at < hi && equalBytes(changes[at], node.path);
-    if (node.digest !== undefined && isWholeByte(node.path) && inside(node.path) && !touched) {
-      out.push({ key: packWhole(node.path), tokens: node.path.length, digest: node.digest });
+  // Of `changes[lo..hi)`, those under `node` have its path as a prefix, so a child's are the
+  // run with its index next: one pass per node, no searches. `inner`: the node's whole
+  // subtree is inside the range, so no child needs a bounds check (most nodes: only those on
+  // the paths to the bounds are not).
+  const visit = async (node: TrieNode, lo: number, hi: number, inner: boolean): Promise<void> => {
+    const d = node.path.length;
+    // under the parent's index but off this node's compressed path: they touch nothing here
+    while (lo < hi && !hasPrefix(changes[lo], node.path)) lo++;
+    let stop = lo;
+    while (stop < hi && hasPrefix(changes[stop], node.path)) stop++;
+    hi = stop;
+    let p = lo;
+    let touched = false;
+    while (p < hi && changes[p].length === d) {
+      touched = true;
+      p++;
+    }
+    if (node.digest !== undefined && isWholeByte(node.path) && !touched && (inner || inside(node.path))) {
+      out.push({ key: packWhole(node.path), tokens: d, digest: node.digest });
     }
     for (let i = 0; i < 16; i++) {
+      const clo = p;
+      while (p < hi && changes[p][d] === i) p++;
       const c = node.children[i];
       if (!c) continue;
-      const e = new Uint8Array(node.path.length + 1);
-      e.set(node.path);
-      e[node.path.length] = i;
-      if (leftOf(e) || rightOf(e)) continue;
-      const clo = lowerBound(e, lo, hi);
-      let chi = clo;
-      while (chi < hi && hasPrefix(changes[chi], e)) chi++;
-      if (clo === chi && whollyInside(e)) {
+      let childInner = inner;
+      if (!inner) {
+        const e = new Uint8Array(d + 1);
+        e.set(node.path);
+        e[d] = i;
+        if (leftOf(e) || rightOf(e)) continue;
+        childInner = whollyInside(e);
+      }
+      if (clo === p && childInner) {
         out.push({ key: packPath(c.path), tokens: c.path.length, id: c.id });
         continue;
       }
       const child = await view.getNode(c.path);
       if (!child) throw new Error('local trie node missing');
-      await visit(child, clo, chi);
+      await visit(child, clo, p, childInner);
     }
   };
   const root = await view.getNode(rootPath);
@@ -221,7 +238,7 @@ async function localItems(view: TrieView, changes: Path[], start: Path | undefin
   const lo = lowerBound(rootPath, 0, changes.length);
   let hi = lo;
   while (hi < changes.length && hasPrefix(changes[hi], rootPath)) hi++;
-  if (!(leftOf(rootPath) || rightOf(rootPath))) await visit(root, lo, hi);
+  if (!(leftOf(rootPath) || rightOf(rootPath))) await visit(root, lo, hi, whollyInside(rootPath));
   return out;
 }
 
