@@ -28,8 +28,10 @@ export interface BuildItem {
 }
 
 export interface ChildRef {
-  /** The child's full path. */
-  path: Path;
+  /** The child's full path, packed (as `BuildItem.key`; `childPath` unpacks it). */
+  key: Uint8Array;
+  /** The child's path length in tokens. */
+  tokens: number;
   id: Uint8Array;
   /** See `BuiltNode.pure`. */
   pure: boolean;
@@ -90,22 +92,24 @@ interface Built {
 
 /**
  * Root id of the trie holding `items`, which must be sorted by path and unique.
- * `onNode` sees every node that is built (not the opaque ones), children before parents.
+ * `onNode` sees every node that is built (not the opaque ones), children before parents; with
+ * `leaves: false`, only nodes with children and a root that is a leaf (a caller that has the
+ * key-values already saves an object per key: most nodes are leaves).
  */
-export function buildRoot(items: readonly BuildItem[], onNode?: (node: BuiltNode) => void): Uint8Array {
+export function buildRoot(items: readonly BuildItem[], onNode?: (node: BuiltNode) => void, options: { leaves?: boolean } = {}): Uint8Array {
   if (items.length === 0) return EMPTY_ROOT;
-  return build(items, 0, items.length, 0, onNode).id;
+  return build(items, 0, items.length, 0, onNode, options.leaves ?? true).id;
 }
 
 const children: (Uint8Array | undefined)[][] = [];
 
-function build(items: readonly BuildItem[], lo: number, hi: number, depth: number, onNode?: (n: BuiltNode) => void): Built {
+function build(items: readonly BuildItem[], lo: number, hi: number, depth: number, onNode: ((n: BuiltNode) => void) | undefined, leaves: boolean): Built {
   const first = items[lo];
   if (hi - lo === 1) {
     if (first.id !== undefined) return { item: first, tokens: first.tokens, id: first.id, pure: false };
     const id = hashPacked(first.key, first.tokens, first.digest, undefined);
     const pure = first.value !== undefined;
-    if (onNode) {
+    if (onNode && (leaves || depth === 0)) {
       const { key, tokens } = first;
       onNode({
         get path() {
@@ -138,7 +142,7 @@ function build(items: readonly BuildItem[], lo: number, hi: number, depth: numbe
     const t = token(items[s].key, plen);
     let e = s + 1;
     while (e < hi && token(items[e].key, plen) === t) e++;
-    kids.push([t, build(items, s, e, plen + 1, onNode)]);
+    kids.push([t, build(items, s, e, plen + 1, onNode, leaves)]);
     s = e;
   }
   // One 16-slot array per depth, reused: children are always deeper, so recursion never touches it.
@@ -148,12 +152,21 @@ function build(items: readonly BuildItem[], lo: number, hi: number, depth: numbe
   for (const [t, child] of kids) {
     slot[t] = child.id;
     pure &&= child.pure;
-    if (refs) refs[t] = { path: unpack(child.item.key, child.tokens), id: child.id, pure: child.pure };
+    // the path stays packed: a proof's rebuild has a child per key, most never unpacked
+    if (refs) refs[t] = { key: child.item.key, tokens: child.tokens, id: child.id, pure: child.pure };
   }
   const id = hashPacked(first.key, plen, digest, slot);
   onNode?.({ path: unpack(first.key, plen), digest, value, children: refs!, id, pure });
   return { item: first, tokens: plen, id, pure };
 }
+
+/** A child's full path. */
+export function childPath(c: ChildRef): Path {
+  return unpack(c.key, c.tokens);
+}
+
+/** Token `i` of a packed path. */
+export const tokenAt = token;
 
 function unpack(key: Uint8Array, tokens: number): Path {
   const p = new Uint8Array(tokens);

@@ -84,7 +84,7 @@ export function hashPacked(
   for (let i = 0; i < whole; i++) buf[off++] = key[i];
   if (tokens & 1) buf[off++] = key[whole] & 0xf0;
   preimageLength = off;
-  return sha256(buf.subarray(0, off));
+  return sha256(buf, off); // no subarray object per node
 }
 
 let preimageLength = 0;

@@ -4,6 +4,7 @@ import { MerkleDatabase } from './database.ts';
 import { MemoryStore } from './store.ts';
 import { verifyChangeProof, verifyRangeProof, verifyKeyProof, keyProof } from './proof.ts';
 import { compareBytes, toHex } from './bytes.ts';
+import { keyToPath } from './path.ts';
 import { ProofError } from './errors.ts';
 import type { KeyValue, RangeProof, ProofNode, ChangeProof } from './types.ts';
 
@@ -289,5 +290,34 @@ describe('grafting proven subtrees', () => {
       { numRuns: 250, seed: 8 },
     );
     expect(grafted).toBeGreaterThan(150);
+  });
+
+  it('a grafted view reads the proven values, and later changes in the same view win', async () => {
+    const kvs = Array.from({ length: 300 }, (_, i) => ({ key: Uint8Array.of(i >> 8, i & 255, 7), value: Uint8Array.of(i & 255, 1, 2) }));
+    const remote = await dbOf(kvs);
+    const proof = await remote.rangeProof(remote.root, { keyLimit: 2048 });
+    const proven = verifyRangeProof(proof, { root: remote.root, keyLimit: 2048 }, true);
+    const db = await MerkleDatabase.open(new MemoryStore());
+    const v = db.trie.view();
+    await v.graft(proven);
+    // the grafted nodes are walked in the view as the prover's (a proof path through them)
+    const path = keyToPath(kvs[150].key);
+    const strip = (ns: ProofNode[]) => ns.map((n) => [toHex(n.key), n.valueOrHash && toHex(n.valueOrHash), [...n.children].map(([i, id]) => `${i}:${toHex(id)}`)]);
+    expect(strip(await v.proofPath(path))).toEqual(strip(await remote.trie.view().proofPath(path)));
+    expect(toHex((await v.get(kvs[5].key))!)).toBe(toHex(kvs[5].value));
+    expect((await v.getMany([kvs[0].key, Uint8Array.of(9), kvs[299].key])).map((x) => x && toHex(x))).toEqual([toHex(kvs[0].value), undefined, toHex(kvs[299].value)]);
+    // a put and a delete of grafted keys in the same view override the grafted values
+    await v.put(kvs[10].key, Uint8Array.of(0xee));
+    await v.delete(kvs[11].key);
+    expect(toHex((await v.get(kvs[10].key))!)).toBe('ee');
+    expect(await v.get(kvs[11].key)).toBeUndefined();
+    const listed = [];
+    for await (const kv of v.entries(kvs[9].key, kvs[12].key)) listed.push(toHex(kv.key));
+    expect(listed).toEqual([kvs[9].key, kvs[10].key, kvs[12].key].map(toHex));
+    await db.trie.commitView(v);
+    const expected = await dbOf(kvs.filter((_, i) => i !== 11).map((kv, i) => (i === 10 ? { key: kv.key, value: Uint8Array.of(0xee) } : kv)));
+    expect(toHex(db.root)).toBe(toHex(expected.root));
+    expect(toHex((await db.get(kvs[10].key))!)).toBe('ee');
+    expect(await db.get(kvs[11].key)).toBeUndefined();
   });
 });

@@ -8,11 +8,11 @@
  * If the recomputed root equals the expected one, the in-range state is exactly the prover's.
  */
 import { compareBytes, equalBytes, toHex } from './bytes.ts';
-import { buildRoot, compareItems, type BuildItem, type BuiltNode, MalformedItems } from './builder.ts';
+import { buildRoot, childPath, compareItems, type BuildItem, type BuiltNode, MalformedItems } from './builder.ts';
 import * as E from './errors.ts';
 import { valueDigest } from './hash.ts';
 import { hasPrefix, isWholeByte, keyToPath, packPath } from './path.ts';
-import type { ProvenSubtrees, TrieNode, TrieView } from './trie.ts';
+import { encodeBuilt, type ProvenSubtrees, type TrieNode, type TrieView } from './trie.ts';
 import type { ChangeProof, KeyChange, KeyValue, Path, ProofNode, RangeProof } from './types.ts';
 
 const lt = (a: Uint8Array, b: Uint8Array) => compareBytes(a, b) < 0;
@@ -35,8 +35,7 @@ function trimStartProof(startProof: ProofNode[], endProof: ProofNode[]): ProofNo
  * verifyRangeProof(proof, { root: trie.root, keyLimit: 2048 });
  */
 export async function rangeProof(view: TrieView, start: Uint8Array | undefined, end: Uint8Array | undefined, keyLimit: number): Promise<RangeProof> {
-  const keyValues: KeyValue[] = [];
-  for await (const kv of view.entries(start, end, keyLimit)) keyValues.push(kv);
+  const keyValues = await view.range(start, end, keyLimit);
   const endKey = keyValues.length ? keyValues[keyValues.length - 1].key : end;
   const endProof = endKey ? await view.proofPath(keyToPath(endKey)) : [];
   const startProof = start ? trimStartProof(await view.proofPath(keyToPath(start)), endProof) : [];
@@ -90,13 +89,16 @@ export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions, captu
   else for (const kv of changes) inRange.push({ key: kv.key, tokens: kv.key.length * 2, digest: valueDigest(kv.value) });
   const lookup = (key: Uint8Array) => find(changes, key)?.value;
   if (!capture) return finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey);
-  const out: ProvenSubtrees = { nodes: [], roots: [], loose: [] };
+  const out: ProvenSubtrees = { nodes: [], roots: [], loose: [], values: changes };
   let top: BuiltNode | undefined;
+  // Leaves are not reported (but a root that is one): `values` holds them.
   finish(proof.startProof, proof.endProof, inRange, lookup, o, endKey, (n) => {
     top = n;
-    if (n.pure) out.nodes.push(n);
-    else {
-      for (const c of n.children) if (c?.pure) out.roots.push({ path: c.path, id: c.id });
+    if (n.pure) {
+      // encoded now: the builder's objects die young instead of waiting for the commit
+      if (n.children.length) out.nodes.push({ path: n.path, raw: encodeBuilt(n) });
+    } else {
+      for (const c of n.children) if (c?.pure) out.roots.push({ path: childPath(c), id: c.id });
       if (n.value !== undefined) out.loose.push({ key: packPath(n.path), value: n.value });
     }
   });
@@ -144,9 +146,21 @@ async function verifyAgainstTrie(proof: ChangeProof, o: VerifyRangeOptions, view
     if (isWholeByte(n.key) && inside(n.key)) localValues.set(toHex(n.key), await view.get(packWhole(n.key)));
   }
   const changePaths = changes.map((c) => keyToPath(c.key));
-  const items = await localItems(view, changePaths, startPath, endPath);
-  for (const c of changes) if (c.value !== undefined) items.push({ key: c.key, tokens: c.key.length * 2, digest: valueDigest(c.value) });
-  items.sort(compareItems);
+  // The walk below reads the local nodes on every changed path, one level after another: read
+  // them first in parallel waves (measured: ~500 changes into a 1M-key LevelDB trie awaited
+  // ~2,000 sequential reads, most of a catch-up's time). Applying the changes then finds them.
+  await view.prefetch(changes.map((c) => c.key));
+  // Both lists are in path order (the local walk is depth-first): merge them, no sort.
+  const local = await localItems(view, changePaths, startPath, endPath);
+  const items: BuildItem[] = [];
+  let li = 0;
+  for (const c of changes) {
+    if (c.value === undefined) continue;
+    const item: BuildItem = { key: c.key, tokens: c.key.length * 2, digest: valueDigest(c.value) };
+    while (li < local.length && compareItems(local[li], item) < 0) items.push(local[li++]);
+    items.push(item);
+  }
+  while (li < local.length) items.push(local[li++]);
   const lookup = (key: Uint8Array) => {
     const c = find(changes, key);
     return c ? c.value : localValues.get(toHex(keyToPath(key)));
@@ -176,29 +190,46 @@ async function localItems(view: TrieView, changes: Path[], start: Path | undefin
     }
     return lo;
   };
-  const visit = async (node: TrieNode, lo: number, hi: number): Promise<void> => {
-    const at = lowerBound(node.path, lo, hi);
-    const touched = at < hi && equalBytes(changes[at], node.path);
-    if (node.digest !== undefined && isWholeByte(node.path) && inside(node.path) && !touched) {
-      out.push({ key: packWhole(node.path), tokens: node.path.length, digest: node.digest });
+  // Of `changes[lo..hi)`, those under `node` have its path as a prefix, so a child's are the
+  // run with its index next: one pass per node, no searches. `inner`: the node's whole
+  // subtree is inside the range, so no child needs a bounds check (most nodes: only those on
+  // the paths to the bounds are not).
+  const visit = async (node: TrieNode, lo: number, hi: number, inner: boolean): Promise<void> => {
+    const d = node.path.length;
+    // under the parent's index but off this node's compressed path: they touch nothing here
+    while (lo < hi && !hasPrefix(changes[lo], node.path)) lo++;
+    let stop = lo;
+    while (stop < hi && hasPrefix(changes[stop], node.path)) stop++;
+    hi = stop;
+    let p = lo;
+    let touched = false;
+    while (p < hi && changes[p].length === d) {
+      touched = true;
+      p++;
+    }
+    if (node.digest !== undefined && isWholeByte(node.path) && !touched && (inner || inside(node.path))) {
+      out.push({ key: packWhole(node.path), tokens: d, digest: node.digest });
     }
     for (let i = 0; i < 16; i++) {
+      const clo = p;
+      while (p < hi && changes[p][d] === i) p++;
       const c = node.children[i];
       if (!c) continue;
-      const e = new Uint8Array(node.path.length + 1);
-      e.set(node.path);
-      e[node.path.length] = i;
-      if (leftOf(e) || rightOf(e)) continue;
-      const clo = lowerBound(e, lo, hi);
-      let chi = clo;
-      while (chi < hi && hasPrefix(changes[chi], e)) chi++;
-      if (clo === chi && whollyInside(e)) {
+      let childInner = inner;
+      if (!inner) {
+        const e = new Uint8Array(d + 1);
+        e.set(node.path);
+        e[d] = i;
+        if (leftOf(e) || rightOf(e)) continue;
+        childInner = whollyInside(e);
+      }
+      if (clo === p && childInner) {
         out.push({ key: packPath(c.path), tokens: c.path.length, id: c.id });
         continue;
       }
       const child = await view.getNode(c.path);
       if (!child) throw new Error('local trie node missing');
-      await visit(child, clo, chi);
+      await visit(child, clo, p, childInner);
     }
   };
   const root = await view.getNode(rootPath);
@@ -207,7 +238,7 @@ async function localItems(view: TrieView, changes: Path[], start: Path | undefin
   const lo = lowerBound(rootPath, 0, changes.length);
   let hi = lo;
   while (hi < changes.length && hasPrefix(changes[hi], rootPath)) hi++;
-  if (!(leftOf(rootPath) || rightOf(rootPath))) await visit(root, lo, hi);
+  if (!(leftOf(rootPath) || rightOf(rootPath))) await visit(root, lo, hi, whollyInside(rootPath));
   return out;
 }
 
@@ -327,7 +358,7 @@ function finish(
   const items = extra.size ? inRange.concat([...extra.values()]).sort(compareItems) : inRange;
   let root: Uint8Array;
   try {
-    root = buildRoot(items, onNode);
+    root = buildRoot(items, onNode, { leaves: false });
   } catch (err) {
     if (err instanceof MalformedItems) throw new E.InvalidProof(`the proof does not describe a trie: ${err.message}`);
     throw err;

@@ -26,4 +26,8 @@ describe('sha256', () => {
       { numRuns: 200, seed: 9 },
     );
   });
+  it('hashes only the first `length` bytes when given', () => {
+    const buf = Uint8Array.from({ length: 200 }, (_, i) => (i * 7) & 255);
+    for (const n of [0, 1, 55, 56, 64, 69, 128, 199]) expect(toHex(sha256(buf, n))).toBe(toHex(noble(buf.subarray(0, n))));
+  });
 });

@@ -59,8 +59,8 @@ function compress(m: Uint8Array, off: number): void {
   H[7] = (H[7] + h) | 0;
 }
 
-/** SHA-256 of `msg` (up to 2^32 bytes). */
-export function sha256(msg: Uint8Array): Uint8Array {
+/** SHA-256 of `msg` (up to 2^32 bytes), or of its first `length` bytes. */
+export function sha256(msg: Uint8Array, length: number = msg.length): Uint8Array {
   H[0] = 0x6a09e667;
   H[1] = 0xbb67ae85 | 0;
   H[2] = 0x3c6ef372;
@@ -69,7 +69,7 @@ export function sha256(msg: Uint8Array): Uint8Array {
   H[5] = 0x9b05688c | 0;
   H[6] = 0x1f83d9ab;
   H[7] = 0x5be0cd19;
-  const len = msg.length;
+  const len = length;
   const full = len - (len % 64);
   for (let off = 0; off < full; off += 64) compress(msg, off);
   const rest = len - full;

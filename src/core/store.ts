@@ -25,8 +25,32 @@ export interface KVStore {
   getMany?(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
   /** Entries in key order (descending with `reverse`) within the bounds. */
   iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]>;
+  /**
+   * At most `limit` entries in ascending key order within the bounds, in one call (optional: a
+   * store that can read a run at once, like LevelDB, should; see `readRange`).
+   */
+  range?(options: RangeOptions): Promise<[Uint8Array, Uint8Array][]>;
   /** Applies every op or none. */
   write(ops: BatchOp[]): Promise<void>;
+}
+
+/** Bounds of an ascending read of at most `limit` entries. */
+export type RangeOptions = Omit<IterateOptions, 'reverse' | 'limit'> & { limit: number };
+
+/**
+ * `store.range` where the store has it, else the entries collected from `iterate`. Measured on
+ * LevelDB: serving 2,048-key range proofs through three nested async generators (trie view,
+ * key prefix, LevelDB) cost a third of the server's time over reading each run at once.
+ */
+export async function readRange(store: KVStore, options: RangeOptions): Promise<[Uint8Array, Uint8Array][]> {
+  if (store.range) return store.range(options);
+  const out: [Uint8Array, Uint8Array][] = [];
+  if (options.limit <= 0) return out;
+  for await (const e of store.iterate(options)) {
+    out.push(e);
+    if (out.length >= options.limit) break;
+  }
+  return out;
 }
 
 const keyOf = (k: Uint8Array): string => String.fromCharCode.apply(null, k as unknown as number[]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { MerkleTrie } from './trie.ts';
+import { builtToNode, encodeBuilt, encodeNode, MerkleTrie } from './trie.ts';
 import { MemoryStore } from './store.ts';
 import { buildRoot, itemsFromKeyValues } from './builder.ts';
 import { keyToPath } from './path.ts';
@@ -14,6 +14,53 @@ const valArb = fc.uint8Array({ minLength: 0, maxLength: 40 });
 const opArb = fc.record({ key: keyArb, value: fc.option(valArb, { nil: undefined }) });
 
 describe('MerkleTrie', () => {
+  it('a node record encoded from the builder\'s node equals the record of the trie node', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ key: keyArb, value: valArb }), { maxLength: 40 }), (kvs) => {
+        const unique = [...new Map(kvs.map((kv) => [toHex(kv.key), kv])).values()];
+        let branches = 0;
+        buildRoot(itemsFromKeyValues(unique), (n) => {
+          if (!n.children.some((c) => c !== undefined)) return;
+          branches++;
+          expect(toHex(encodeBuilt(n))).toBe(toHex(encodeNode(builtToNode(n))));
+        });
+        expect(branches).toBeLessThanOrEqual(unique.length);
+      }),
+      { numRuns: 200, seed: 5 },
+    );
+  });
+
+  it('entries and range read runs of the store merged with a view\'s changes, past one run', async () => {
+    const trie = await MerkleTrie.open(new MemoryStore());
+    const key = (i: number) => Uint8Array.of(i >> 8, i & 255);
+    const model = new Map<string, string>();
+    const initial = Array.from({ length: 5000 }, (_, i) => ({ key: key(2 * i), value: Uint8Array.of(1) }));
+    for (const c of initial) model.set(toHex(c.key), '01');
+    await trie.commit(initial);
+    const v = trie.view();
+    // deletes and puts in the view, some inside the first run, some across its end
+    const changes = [];
+    for (let i = 0; i < 10000; i += 7) changes.push({ key: key(i), value: i % 3 === 0 ? undefined : Uint8Array.of(2) });
+    for (const c of changes) {
+      if (c.value) model.set(toHex(c.key), '02');
+      else model.delete(toHex(c.key));
+    }
+    await v.apply(changes);
+    const sorted = [...model.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const listed = [];
+    for await (const kv of v.entries()) listed.push([toHex(kv.key), toHex(kv.value)]);
+    expect(listed).toEqual(sorted);
+    const from = key(3001);
+    const to = key(9000);
+    const inRange = sorted.filter(([k]) => k >= toHex(from) && k <= toHex(to));
+    const limited = [];
+    for await (const kv of v.entries(from, to, 2100)) limited.push(toHex(kv.key));
+    expect(limited).toEqual(inRange.slice(0, 2100).map(([k]) => k));
+    expect((await v.range(from, to, 2100)).map((kv) => toHex(kv.key))).toEqual(inRange.slice(0, 2100).map(([k]) => k));
+    expect((await v.range(from, to)).length).toBe(inRange.length);
+    expect(await v.range(from, to, 0)).toEqual([]);
+  });
+
   it('matches the naive root after random puts and deletes, commit by commit', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.array(opArb, { maxLength: 30 }), { maxLength: 6 }), async (batches) => {

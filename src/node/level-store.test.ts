@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { IterateOptions, KVStore } from '../core/store.ts';
-import { MemoryStore } from '../core/store.ts';
+import { MemoryStore, readRange } from '../core/store.ts';
 import { LevelStore, PrefixedStore, prefixEnd } from './level-store.ts';
 
 const b = (...xs: number[]): Uint8Array => Uint8Array.from(xs);
@@ -59,6 +59,36 @@ describe('LevelStore', () => {
       expect(await keys(mem, o)).toEqual(want);
     });
   }
+
+  const rangeCases: [string, IterateOptions & { limit: number }, string[]][] = [
+    ['all', { limit: 100 }, ['', '00', '0000', '01', '01ff', '7f', '80', 'ff', 'ffff']],
+    ['gte/lt', { gte: b(1), lt: b(0x80), limit: 100 }, ['01', '01ff', '7f']],
+    ['gt/lte + limit', { gt: b(1), lte: b(0x80), limit: 2 }, ['01ff', '7f']],
+    ['limit 0', { limit: 0 }, []],
+    ['empty range', { gt: b(0xff, 0xff), limit: 5 }, []],
+  ];
+  for (const [name, o, want] of rangeCases) {
+    it(`range: ${name} (matches iterate and MemoryStore), also under a prefix`, async () => {
+      await fill(store);
+      const mem = new MemoryStore();
+      await fill(mem);
+      expect((await store.range(o)).map(([k]) => hex(k))).toEqual(want);
+      expect((await readRange(mem, o)).map(([k]) => hex(k))).toEqual(want);
+      const view = store.prefix(b(0x42));
+      await fill(view);
+      expect((await readRange(view, o)).map(([k]) => hex(k))).toEqual(want);
+    });
+  }
+
+  it('range reads past the byte budget of one LevelDB round trip, up to the limit', async () => {
+    const ops = Array.from({ length: 3000 }, (_, i) => ({ type: 'put' as const, key: b(i >> 8, i & 0xff), value: new Uint8Array(1000).fill(i & 0xff) }));
+    await store.write(ops);
+    const got = await store.range({ gte: b(0, 5), limit: 2500 });
+    expect(got).toHaveLength(2500);
+    expect(hex(got[0][0])).toBe('0005');
+    expect(hex(got[2499][0])).toBe(hex(b(2504 >> 8, 2504 & 0xff)));
+    expect(got[2499][1][0]).toBe(2504 & 0xff);
+  });
 
   it('iterates past the internal batch size', async () => {
     const ops = Array.from({ length: 1000 }, (_, i) => ({ type: 'put' as const, key: b(i >> 8, i & 0xff), value: b(1) }));

@@ -6,7 +6,7 @@
  * deltas) without them seeing each other. Measured here: 200k batched puts in 0.75 s.
  */
 import { ClassicLevel } from 'classic-level';
-import { getMany, type BatchOp, type IterateOptions, type KVStore } from '../core/store.ts';
+import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions } from '../core/store.ts';
 
 type Level = ClassicLevel<Uint8Array, Uint8Array>;
 
@@ -17,6 +17,8 @@ function plain(u: Uint8Array): Uint8Array {
 
 /** How many entries an iterator fetches from LevelDB per round trip. */
 const ITERATE_BATCH = 256;
+/** Bytes a `range` read takes from LevelDB per round trip (a 2,048-key proof's run is ~200 KB). */
+const RANGE_BATCH_BYTES = 1 << 20;
 
 /**
  * A LevelDB-backed ordered store.
@@ -78,6 +80,24 @@ export class LevelStore implements KVStore {
     }
   }
 
+  async range(options: RangeOptions): Promise<[Uint8Array, Uint8Array][]> {
+    const out: [Uint8Array, Uint8Array][] = [];
+    if (options.limit <= 0) return out;
+    const range: Record<string, unknown> = { limit: options.limit, highWaterMarkBytes: RANGE_BATCH_BYTES };
+    for (const bound of ['gte', 'gt', 'lte', 'lt'] as const) if (options[bound]) range[bound] = options[bound];
+    const it = this.db.iterator(range);
+    try {
+      while (out.length < options.limit) {
+        const batch = await it.nextv(options.limit - out.length);
+        if (batch.length === 0) break;
+        for (const [k, v] of batch) out.push([plain(k), plain(v)]);
+      }
+    } finally {
+      await it.close();
+    }
+    return out;
+  }
+
   async write(ops: BatchOp[]): Promise<void> {
     if (ops.length === 0) return;
     await this.db.batch(ops.map((op) => (op.type === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key })));
@@ -129,9 +149,10 @@ export class PrefixedStore implements KVStore {
     return getMany(this.inner, keys.map((k) => join(this.keyPrefix, k)));
   }
 
-  async *iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
+  /** Bounds on the inner store: those of `options` under the prefix. */
+  private bounds(options: IterateOptions): IterateOptions {
     const p = this.keyPrefix;
-    const o: IterateOptions = { reverse: options.reverse, limit: options.limit };
+    const o: IterateOptions = {};
     if (options.gte) o.gte = join(p, options.gte);
     else if (options.gt) o.gt = join(p, options.gt);
     else o.gte = p;
@@ -141,7 +162,22 @@ export class PrefixedStore implements KVStore {
       const end = prefixEnd(p);
       if (end) o.lt = end;
     }
+    return o;
+  }
+
+  async *iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
+    const p = this.keyPrefix;
+    const o = this.bounds(options);
+    o.reverse = options.reverse;
+    o.limit = options.limit;
     for await (const [key, value] of this.inner.iterate(o)) yield [key.subarray(p.length), value];
+  }
+
+  async range(options: RangeOptions): Promise<[Uint8Array, Uint8Array][]> {
+    const n = this.keyPrefix.length;
+    const entries = await readRange(this.inner, { ...this.bounds(options), limit: options.limit });
+    for (const e of entries) e[0] = e[0].subarray(n);
+    return entries;
   }
 
   write(ops: BatchOp[]): Promise<void> {

@@ -17,7 +17,7 @@
  * the database's store: that is what makes the whole commit one batch.
  */
 import { MerkleDatabase } from '../core/database.ts';
-import type { BatchOp, IterateOptions, KVStore } from '../core/store.ts';
+import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions } from '../core/store.ts';
 import { LevelStore } from './level-store.ts';
 
 export const STATE_PREFIX = Uint8Array.of(0x73); // 's'
@@ -64,8 +64,17 @@ export class ObservedStore implements KVStore {
     return this.inner.get(key);
   }
 
+  /** LevelDB's batched read (a trie's prefetch waves and a commit's reads go through here). */
+  getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    return getMany(this.inner, keys);
+  }
+
   iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
     return this.inner.iterate(options);
+  }
+
+  range(options: RangeOptions): Promise<[Uint8Array, Uint8Array][]> {
+    return readRange(this.inner, options);
   }
 
   async write(ops: BatchOp[]): Promise<void> {

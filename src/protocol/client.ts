@@ -111,7 +111,8 @@ export async function fetchRangeProof(node: Dialer, peer: Peer, req: RangeProofR
     maxResponseBytes: DEFAULT_DECODE_LIMITS.maxBytes,
     ...o,
   });
-  const res = decodeRangeProofResponse(bytes, { maxKeyValues: Math.min(Math.max(req.keyLimit, 1), DEFAULT_DECODE_LIMITS.maxKeyValues) });
+  // `bytes` is this call's own received frame: the key-values may alias it.
+  const res = decodeRangeProofResponse(bytes, { maxKeyValues: Math.min(Math.max(req.keyLimit, 1), DEFAULT_DECODE_LIMITS.maxKeyValues) }, { views: true });
   if (res.type === 'error') throw remoteError(res);
   return res.proof;
 }

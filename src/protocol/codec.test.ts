@@ -174,6 +174,25 @@ for (const c of CASES) {
   });
 }
 
+describe('decoding range proof answers as views', () => {
+  test('gives the same content as copies, with key-values aliasing the input (seeded)', () => {
+    fc.assert(
+      fc.property(rangeProofResponse, (x) => {
+        const bytes = encodeRangeProofResponse(x);
+        const viewed = decodeRangeProofResponse(bytes, undefined, { views: true });
+        expect(plain(viewed)).toEqual(plain(decodeRangeProofResponse(bytes)));
+        if (viewed.type === 'rangeProof') {
+          for (const kv of viewed.proof.keyValues) {
+            if (kv.key.length) expect(kv.key.buffer).toBe(bytes.buffer);
+            if (kv.value.length) expect(kv.value.buffer).toBe(bytes.buffer);
+          }
+        }
+      }),
+      RUNS,
+    );
+  });
+});
+
 describe('deterministic encoding', () => {
   test('children are written in ascending index order whatever the map order (seeded)', () => {
     fc.assert(
