@@ -41,6 +41,8 @@ export interface LiveRecord {
 
 let client: LightClient | undefined;
 let rec: LiveRecord = fresh();
+let lastProgress: unknown;
+const peerEvents: string[] = [];
 
 function fresh(): LiveRecord {
   return { synced: [], updates: [], live: [], pending: undefined, gapFills: [], errors: [] };
@@ -65,6 +67,9 @@ const live = {
     client.on('pending', (p) => (rec.pending = { count: p.count, restored: p.restored, received: p.received, rejected: p.rejected, expired: p.expired, evicted: p.evicted }));
     client.on('gapFill', (g) => rec.gapFills.push({ phase: g.phase, peer: g.peer, missing: g.missing, fetched: g.fetched, rounds: g.rounds, reason: g.reason }));
     client.on('error', ({ error }) => rec.errors.push({ name: error.name, message: error.message }));
+    // for the message of a sync that does not finish (what the engine last said, and its peers)
+    client.on('progress', (p) => (lastProgress = p));
+    client.on('peer', (p) => peerEvents.push(`${p.peer.slice(-6)} ${p.status}${p.reason ? `: ${p.reason}` : ''}`));
   },
   recorded: (): LiveRecord => rec,
   /** Only the newest `n` updates (large runs stay cheap to poll). */
@@ -72,8 +77,13 @@ const live = {
     return { ...rec, updates: n > 0 ? rec.updates.slice(-n) : [], live: rec.live.slice(-Math.max(n, 1)) };
   },
   async synced(timeoutMs: number): Promise<{ root: string; seq: number }> {
-    const s = await client!.synced({ signal: AbortSignal.timeout(timeoutMs) });
-    return { root: toHex(s.root), seq: s.seq };
+    try {
+      const s = await client!.synced({ signal: AbortSignal.timeout(timeoutMs) });
+      return { root: toHex(s.root), seq: s.seq };
+    } catch (err) {
+      const state = { progress: lastProgress, peers: peerEvents.slice(-20), errors: rec.errors.slice(-10), live: rec.live.slice(-5) };
+      throw new Error(`${(err as Error).name}: ${(err as Error).message}; ${JSON.stringify(state, (_k, v) => (v instanceof Uint8Array ? toHex(v) : typeof v === 'bigint' ? String(v) : v))}`);
+    }
   },
   dropGossip: (n: number) => client!.dropGossipForTesting(n),
   async status() {

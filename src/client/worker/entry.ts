@@ -13,6 +13,7 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { gossipsub } from '@libp2p/gossipsub';
 import { identify, type Identify } from '@libp2p/identify';
+import type { Connection } from '@libp2p/interface';
 import { webSockets } from '@libp2p/websockets';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
@@ -25,6 +26,7 @@ import { sessionIdentity } from '../identity.ts';
 import { browserConnectionGater } from '../transport.ts';
 import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
+import { delay } from './latch.ts';
 import { libp2pRequester } from './peer-calls.ts';
 import type { Call, FromWorker, ToWorker, WorkerConfig } from './protocol.ts';
 
@@ -40,6 +42,19 @@ let constructed: EngineHost | undefined;
 let teardown: (() => Promise<void>) | undefined;
 
 type WorkerNode = Libp2p<{ identify: Identify; pubsub: ReturnType<ReturnType<typeof gossipsub>> }>;
+
+/** Identify over `conn`, retried with backoff (up to 6 tries) while the connection is open. */
+async function identifyWithRetry(node: WorkerNode, conn: Connection): Promise<void> {
+  for (let attempt = 0; attempt < 6; attempt++) {
+    if (conn.status !== 'open') return;
+    try {
+      await node.services.identify.identify(conn, { signal: AbortSignal.timeout(10_000) });
+      return;
+    } catch {
+      await delay(500 * 2 ** attempt);
+    }
+  }
+}
 
 async function createNode(config: WorkerConfig): Promise<WorkerNode> {
   return createLibp2p({
@@ -99,8 +114,10 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
     try {
       const conn = await node!.dial(multiaddr(addr), { signal: AbortSignal.timeout(15_000) });
       const firstHeads = h.addPeer({ id: conn.remotePeer.toString(), transport: 'websockets', via: 'worker', request: libp2pRequester(node!, conn.remotePeer) });
-      // identify, and through it gossip, once the first answer is in (or failed)
-      void firstHeads.then(() => node!.services.identify.identify(conn)).catch(() => {});
+      // identify, and through it gossip, once the first answer is in (or failed); gossip is how
+      // a worker peer brings new targets, so a failed identify (a timeout on a loaded machine) is
+      // retried while the connection stays open
+      void firstHeads.then(() => identifyWithRetry(node!, conn));
     } catch (err) {
       h.peerFailed(addr.match(/\/p2p\/([^/]+)/)?.[1] ?? addr, `${(err as Error).name}: ${(err as Error).message}`, 'websockets', 'worker');
     }
