@@ -174,7 +174,9 @@ describe('live updates', () => {
     const { page } = await openPage();
     try {
       await page.evaluate((o) => live.start(o), options('beyond', { maxGapFill: 4 }));
-      await page.evaluate(() => live.synced(90_000));
+      await page.evaluate(() => live.synced(90_000)).catch((err: Error) => {
+        throw new Error(`${err.message}\nnode exit: ${node.child.exitCode ?? node.child.signalCode}\nnode output (tail):\n${node.output().slice(-3000)}`);
+      });
       await waitLive(page, (x) => deltas(x).length >= 3, 'first deltas');
       const served = await changeBytes();
       await page.evaluate(() => live.dropGossip(12));

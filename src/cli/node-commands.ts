@@ -18,6 +18,7 @@ import type { KeyValue } from '../core/types.ts';
 import { createClientNode, ADDRESSES_FILE, type AddressesFile } from '../node/host.ts';
 import { startFullNode, TOKEN_FILE, type Progress } from '../node/full-node.ts';
 import { fetchHeads, fetchRangeProof } from '../protocol/client.ts';
+import { guardPeerGone } from '../node/peer-gone.ts';
 import { registerCommands } from './main.ts';
 import { hexArg, intArg, kvJson, printJson, UsageError } from './io.ts';
 
@@ -109,6 +110,8 @@ async function runNode(argv: string[]): Promise<number> {
   const simulate = o['simulate-writes'] === undefined ? undefined : Number(o['simulate-writes']);
   if (simulate !== undefined && !(simulate > 0)) throw new UsageError('--simulate-writes must be a positive number of commits per second');
   const onProgress = progressPrinter();
+  // a peer that hangs up mid-stream must never take the node down (see peer-gone.ts)
+  guardPeerGone((line) => process.stderr.write(`${line}\n`));
   // Signals are taken from the start: one that arrives while the node starts (a long
   // --generate) stops it as soon as it is up, never half-way through a bulk load.
   let signalled: string | undefined;

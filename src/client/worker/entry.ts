@@ -110,19 +110,45 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
     node.services.pubsub.subscribe(topic);
     node.addEventListener('peer:disconnect', (e) => h.removePeer(e.detail.toString()));
   }
-  const dials = config.dial.map(async (addr) => {
-    try {
-      const conn = await node!.dial(multiaddr(addr), { signal: AbortSignal.timeout(15_000) });
-      const firstHeads = h.addPeer({ id: conn.remotePeer.toString(), transport: 'websockets', via: 'worker', request: libp2pRequester(node!, conn.remotePeer) });
-      // identify, and through it gossip, once the first answer is in (or failed); gossip is how
-      // a worker peer brings new targets, so a failed identify (a timeout on a loaded machine) is
-      // retried while the connection stays open
-      void firstHeads.then(() => identifyWithRetry(node!, conn));
-    } catch (err) {
-      h.peerFailed(addr.match(/\/p2p\/([^/]+)/)?.[1] ?? addr, `${(err as Error).name}: ${(err as Error).message}`, 'websockets', 'worker');
-    }
-  });
+  // Each bootstrap address is dialed until it connects, and again after its peer disconnects,
+  // with backoff (1 s doubling to 30 s): a refused or dropped dial never leaves the client
+  // without peers for good. `dials` settles with each address's first attempt.
+  const life = new AbortController();
+  const disconnected = new Map<string, () => void>();
+  node?.addEventListener('peer:disconnect', (e) => disconnected.get(e.detail.toString())?.());
+  const dials = config.dial.map(
+    (addr) =>
+      new Promise<void>((firstAttempt) => {
+        void (async () => {
+          for (let failures = 0; !life.signal.aborted; ) {
+            try {
+              const conn = await node!.dial(multiaddr(addr), { signal: AbortSignal.any([life.signal, AbortSignal.timeout(15_000)]) });
+              const id = conn.remotePeer.toString();
+              const gone = new Promise<void>((resolve) => disconnected.set(id, resolve));
+              failures = 0;
+              const firstHeads = h.addPeer({ id, transport: 'websockets', via: 'worker', request: libp2pRequester(node!, conn.remotePeer) });
+              firstAttempt();
+              // identify, and through it gossip, once the first answer is in (or failed); gossip
+              // is how a worker peer brings new targets, so a failed identify (a timeout on a
+              // loaded machine) is retried while the connection stays open
+              void firstHeads.then(() => identifyWithRetry(node!, conn));
+              await gone;
+            } catch (err) {
+              if (life.signal.aborted) break;
+              const e = err as { name?: unknown; message?: unknown };
+              const reason = typeof e?.message === 'string' ? `${String(e.name ?? 'Error')}: ${e.message}` : `dial failed: ${String(err)}`;
+              h.peerFailed(addr.match(/\/p2p\/([^/]+)/)?.[1] ?? addr, reason, 'websockets', 'worker');
+              firstAttempt();
+              failures++;
+            }
+            await delay(Math.min(30_000, 1_000 * 2 ** Math.max(0, failures - 1)), life.signal).catch(() => {});
+          }
+          firstAttempt();
+        })();
+      }),
+  );
   teardown = async () => {
+    life.abort();
     await h.close();
     bridge?.close();
     await node?.stop();
