@@ -57,6 +57,8 @@ export const valueKey = (key: Uint8Array): Uint8Array => {
   return k;
 };
 const VALUE_END = new Uint8Array([V + 1]);
+const NODE_START = new Uint8Array([N]);
+const NODE_END = new Uint8Array([N + 1]);
 const STALE = new Uint8Array(0);
 
 const pathStr = (p: Uint8Array): string => String.fromCharCode.apply(null, p as unknown as number[]);
@@ -191,15 +193,29 @@ export class NodeCache {
   set(key: string, path: Path, raw: Uint8Array): void {
     this.delete(key);
     this.map.set(key, { path, raw });
-    this.bytes += raw.length + path.length + 2 * key.length + 64;
+    this.bytes += NodeCache.cost(path, raw);
     while (this.bytes > this.capacityBytes && this.map.size) this.delete(this.map.keys().next().value!);
+  }
+
+  /** Bytes `set` would account for such a record (to fill without evicting). */
+  static cost(path: Path, raw: Uint8Array): number {
+    return raw.length + 3 * path.length + 64;
+  }
+
+  /** Bytes left before `set` starts evicting. */
+  get room(): number {
+    return this.capacityBytes - this.bytes;
+  }
+
+  has(key: string): boolean {
+    return this.map.has(key);
   }
 
   delete(key: string): void {
     const e = this.map.get(key);
     if (!e) return;
     this.map.delete(key);
-    this.bytes -= e.raw.length + e.path.length + 2 * key.length + 64;
+    this.bytes -= NodeCache.cost(e.path, e.raw);
   }
 
   clear(): void {
@@ -731,6 +747,33 @@ export class MerkleTrie {
 
   get root(): Uint8Array {
     return this.meta.root;
+  }
+
+  /**
+   * Reads up to `limit` committed node records in store order, after node key `after` (from
+   * the first when undefined), into the node cache while it has room (never evicting), keeping
+   * only paths of at most `maxTokens` tokens. Returns where to continue, or undefined once the
+   * records are done or the cache is full. A live client runs it while idle so that updates walk
+   * memory: a random put on a 1M-key trie needs a node below the fifth level one time in four
+   * (measured: ~600 scattered node reads per 2,560 puts with the top five levels cached).
+   * Call only between commits (the cache must match the store).
+   */
+  async warmNodes(after: Uint8Array | undefined, limit: number, maxTokens = Infinity): Promise<Uint8Array | undefined> {
+    let last: Uint8Array | undefined;
+    let n = 0;
+    const it = this.store.iterate(after ? { gt: after, lt: NODE_END } : { gte: NODE_START, lt: NODE_END });
+    for await (const [k, raw] of it) {
+      last = k;
+      const path = k.subarray(1);
+      if (path.length <= maxTokens) {
+        const cost = NodeCache.cost(path, raw);
+        if (cost > this.cache.room) return undefined;
+        const s = pathStr(path);
+        if (!this.cache.has(s)) this.cache.set(s, path.slice(), raw);
+      }
+      if (++n >= limit) return last.slice();
+    }
+    return undefined;
   }
 
   /** A fresh overlay on the committed state. */
