@@ -44,7 +44,7 @@ const run = async (): Promise<{ apply: number; commit: number; roots: Uint8Array
     const view = trie.view();
     await view.prefetch(group.flatMap((d) => d.map((c) => c.key)));
     for (const d of group) {
-      await view.apply(d);
+      await view.apply(d, { prefetched: true });
       roots.push(view.root);
     }
     let t1 = now();

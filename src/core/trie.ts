@@ -164,6 +164,9 @@ function decodeMeta(b: Uint8Array | undefined): Meta {
   return { root: b.slice(1, 33), rootPath: b.slice(33) };
 }
 
+/** Paths of at most this many tokens stay decoded in the node cache. */
+const DECODED_TOKENS = 3;
+
 /**
  * Committed node records, least recently used evicted first, bounded in bytes. Shared by a
  * trie's views: it holds the committed state only (a view's changes live in its overlay until
@@ -174,7 +177,7 @@ function decodeMeta(b: Uint8Array | undefined): Meta {
  * ~6,000 sequential node reads; cached upper levels remove most of them.
  */
 export class NodeCache {
-  private readonly map = new Map<string, { path: Path; raw: Uint8Array }>();
+  private readonly map = new Map<string, { path: Path; raw: Uint8Array; node?: TrieNode }>();
   private bytes = 0;
   readonly capacityBytes: number;
 
@@ -182,17 +185,27 @@ export class NodeCache {
     this.capacityBytes = capacityBytes;
   }
 
+  /**
+   * The decoded node (shared: views never mutate a committed node, `touch` copies it). Nodes of
+   * at most `DECODED_TOKENS` tokens stay decoded: nearly every group of updates walks all of
+   * them, and those 4,369 nodes cost ~10 MB decoded (measured: re-decoding them was half the
+   * decodes of a live group).
+   */
   get(key: string): TrieNode | undefined {
     const e = this.map.get(key);
     if (!e) return undefined;
     this.map.delete(key);
     this.map.set(key, e);
-    return decodeNode(e.path, e.raw);
+    if (e.node) return e.node;
+    const n = decodeNode(e.path, e.raw);
+    if (e.path.length <= DECODED_TOKENS) e.node = n;
+    return n;
   }
 
-  set(key: string, path: Path, raw: Uint8Array): void {
+  /** `node`: the record decoded (kept only for short paths; it must never be mutated again). */
+  set(key: string, path: Path, raw: Uint8Array, node?: TrieNode): void {
     this.delete(key);
-    this.map.set(key, { path, raw });
+    this.map.set(key, path.length <= DECODED_TOKENS && node ? { path, raw, node } : { path, raw });
     this.bytes += NodeCache.cost(path, raw);
     while (this.bytes > this.capacityBytes && this.map.size) this.delete(this.map.keys().next().value!);
   }
@@ -351,9 +364,17 @@ export class TrieView {
   /** Encoded records of the changed nodes with children, as `batch()` wrote them. */
   private readonly encoded = new Map<string, Uint8Array>();
 
-  /** After `batch()`: the changed nodes' records (undefined: no record any more), for the owner's cache. */
-  *committedRecords(): Iterable<[string, Path, Uint8Array | undefined]> {
-    for (const [s, n] of this.nodes) if (!this.grafted.has(s)) yield [s, n ? n.path : this.removed.get(s)!, this.encoded.get(s)];
+  /**
+   * After `batch()`: the changed nodes' records (undefined: no record any more), for the owner's
+   * cache, with each record's node as committed (a copy: the view may go on changing its own).
+   */
+  *committedRecords(): Iterable<[string, Path, Uint8Array | undefined, TrieNode | undefined]> {
+    for (const [s, n] of this.nodes) {
+      if (this.grafted.has(s)) continue;
+      const raw = this.encoded.get(s);
+      const node = n && raw && n.path.length <= DECODED_TOKENS ? { path: n.path, digest: n.digest, children: n.children.slice(), id: n.id, stored: true } : undefined;
+      yield [s, n ? n.path : this.removed.get(s)!, raw, node];
+    }
   }
 
   private async mustNode(path: Path): Promise<TrieNode> {
@@ -443,10 +464,13 @@ export class TrieView {
     }
   }
 
-  /** Applies puts and deletes (a delete of an absent key is a no-op). */
-  async apply(changes: Iterable<KeyChange>): Promise<void> {
+  /**
+   * Applies puts and deletes (a delete of an absent key is a no-op). More than 8 changes are
+   * prefetched first, unless `prefetched` (the caller prefetched their keys on this view).
+   */
+  async apply(changes: Iterable<KeyChange>, options: { prefetched?: boolean } = {}): Promise<void> {
     const list = [...changes];
-    if (list.length > 8) await this.prefetch(list.map((c) => c.key));
+    if (list.length > 8 && !options.prefetched) await this.prefetch(list.map((c) => c.key));
     for (const c of list) {
       if (c.value === undefined) await this.delete(c.key);
       else await this.put(c.key, c.value);
@@ -809,8 +833,8 @@ export class MerkleTrie {
       this.cache.clear();
       throw err;
     }
-    for (const [s, path, raw] of v.committedRecords()) {
-      if (raw) this.cache.set(s, path, raw);
+    for (const [s, path, raw, node] of v.committedRecords()) {
+      if (raw) this.cache.set(s, path, raw, node);
       else this.cache.delete(s);
     }
     this.meta = { rootPath: v.rootNodePath, root: v.root };

@@ -566,7 +566,7 @@ export class LiveFollower {
     for (let i = 0; i < batch.length; i++) {
       const d = batch[i];
       const check = isCausalPast(d.parents, heads);
-      await view.apply(scoped[i]);
+      await view.apply(scoped[i], { prefetched: true });
       if (check && full && !equalBytes(view.root, d.stateRoot)) {
         bad = { index: i, delta: d };
         break;
