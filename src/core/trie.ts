@@ -387,8 +387,12 @@ export class TrieView {
   private async touch(path: Path): Promise<TrieNode> {
     const s = pathStr(path);
     const o = this.nodes.get(s);
-    if (o && this.dirty.has(s)) return o;
-    const n = o ?? (await this.mustNode(path));
+    // the overlay's nodes are this view's own (`commitView` caches copies): no copy per root read
+    if (o) {
+      this.dirty.add(s);
+      return o;
+    }
+    const n = await this.mustNode(path);
     const copy: TrieNode = { path: n.path, digest: n.digest, children: n.children.slice(), id: n.id, stored: n.stored };
     this.nodes.set(s, copy);
     this.dirty.add(s);
