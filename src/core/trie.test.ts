@@ -154,4 +154,75 @@ describe('leaves without node records', () => {
       { numRuns: 100, seed: 21 },
     );
   });
+
+  it('one view: the root read after each batch of changes matches the naive root, and so does the commit', async () => {
+    // the live follower's pattern: many deltas on one view, the root checked after each
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(opArb, { maxLength: 30 }), { maxLength: 3 }), fc.array(fc.array(opArb, { maxLength: 12 }), { maxLength: 8 }), async (before, deltas) => {
+        const trie = await MerkleTrie.open(new MemoryStore());
+        const model = new Map<string, Uint8Array>();
+        const apply = (batch: { key: Uint8Array; value: Uint8Array | undefined }[]) => {
+          for (const op of batch) {
+            if (op.value === undefined) model.delete(toHex(op.key));
+            else model.set(toHex(op.key), op.value);
+          }
+        };
+        for (const batch of before) {
+          await trie.commit(batch);
+          apply(batch);
+        }
+        const view = trie.view();
+        for (const delta of deltas) {
+          await view.apply(delta);
+          apply(delta);
+          expect(toHex(view.root)).toBe(toHex(naiveRoot(model)));
+        }
+        const root = await trie.commitView(view);
+        expect(toHex(root)).toBe(toHex(naiveRoot(model)));
+        const again = await MerkleTrie.open(trie.store);
+        const check = again.view();
+        await check.put(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff]), new Uint8Array([1]));
+        model.set(toHex(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff])), new Uint8Array([1]));
+        expect(toHex(check.root)).toBe(toHex(naiveRoot(model)));
+      }),
+      { numRuns: 150, seed: 7 },
+    );
+  });
+
+  it('warmNodes caches committed node records without evicting, in chunks, and views then read none', async () => {
+    const store = new MemoryStore();
+    const trie = await MerkleTrie.open(store, { cacheBytes: 64 * 1024 * 1024 });
+    const kvs = Array.from({ length: 3000 }, (_, i) => ({ key: new Uint8Array([i >> 8, i & 255, (i * 7) & 255]), value: new Uint8Array([i & 255]) }));
+    await trie.commit(kvs);
+    // a fresh trie on the store: empty cache
+    const fresh = await MerkleTrie.open(store, { cacheBytes: 64 * 1024 * 1024 });
+    let after: Uint8Array | undefined;
+    let chunks = 0;
+    do {
+      after = await fresh.warmNodes(after, 100);
+      chunks++;
+    } while (after);
+    expect(chunks).toBeGreaterThan(1);
+    let nodeReads = 0;
+    const get = store.get.bind(store);
+    store.get = (k) => {
+      if (k[0] === 0x6e) nodeReads++;
+      return get(k);
+    };
+    // new keys (an existing key is a leaf: leaves have no records, their values are read)
+    const added = kvs.slice(0, 50).map((kv) => ({ key: new Uint8Array([kv.key[0], kv.key[1], kv.key[2] ^ 1]), value: new Uint8Array([9]) }));
+    const view = fresh.view();
+    await view.apply(added);
+    expect(nodeReads).toBe(0);
+    const model = new Map(kvs.map((kv) => [toHex(kv.key), kv.value]));
+    for (const kv of added) model.set(toHex(kv.key), kv.value);
+    expect(toHex(view.root)).toBe(toHex(naiveRoot(model)));
+
+    // a cache too small for all records: the warm-up stops when full, evicting nothing
+    const small = await MerkleTrie.open(store, { cacheBytes: 4096 });
+    expect(await small.warmNodes(undefined, 1_000_000)).toBeUndefined();
+    const reads = nodeReads;
+    await small.view().prefetch([kvs[0].key]);
+    expect(nodeReads).toBeGreaterThan(reads);
+  });
 });
