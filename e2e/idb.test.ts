@@ -60,9 +60,11 @@ describe('PackedIdbStore in a worker, against MemoryStore', () => {
     const r = await run(page, 'randomModel', { name: 'log-compact', seed: 7, batches: 200, pageBytes: 512, logBytes: 4 * 1024, compactPages: 3, logAmplification: 0 });
     expect(r.mismatches, context()).toEqual([]);
     expect(r.reopenEqual).toBe(true);
-    expect(r.compactions).toBeGreaterThan(10);
-    expect(r.grows).toBeGreaterThan(10);
-    expect(r.shrinks).toBeGreaterThan(3);
+    // compaction runs in chunks queued behind writes, so how many land between two given writes
+    // depends on scheduling: the counts only need to show pages were split and merged
+    expect(r.compactions).toBeGreaterThan(3);
+    expect(r.grows).toBeGreaterThan(3);
+    expect(r.shrinks).toBeGreaterThan(0);
     expect(r.maxOverlayKeys).toBeGreaterThan(0);
   });
 
