@@ -25,6 +25,7 @@ import { MessageTooLarge } from './errors.ts';
 import {
   canonicalIds,
   assertSortedIds,
+  type DigestSigner,
   InvalidSignature,
   NonCanonicalEncoding,
   readHlc,
@@ -116,9 +117,13 @@ export function announcementDigest(a: Announcement): Uint8Array {
  * const ann = signAnnouncement({ db, seq: 1, stateRoot, logRoot, logSize: 1, heads: [d.id], hlc }, sk);
  */
 export function signAnnouncement(a: Announcement, secretKey: Uint8Array): VerifiedAnnouncement {
+  return signAnnouncementWith(a, (context, digest) => signDigest(context, digest, secretKey));
+}
+
+/** `signAnnouncement` with any signer (e.g. node:crypto's, src/node/signer.ts): heads in canonical order. */
+export function signAnnouncementWith(a: Announcement, sign: DigestSigner): VerifiedAnnouncement {
   const canonical: Announcement = { ...a, heads: canonicalIds(a.heads) };
-  const signature = signDigest(ANNOUNCEMENT_SIGNING_CONTEXT, announcementDigest(canonical), secretKey);
-  return { ...canonical, signature } as VerifiedAnnouncement;
+  return { ...canonical, signature: sign(ANNOUNCEMENT_SIGNING_CONTEXT, announcementDigest(canonical)) } as VerifiedAnnouncement;
 }
 
 /** Throws `InvalidSignature` unless the writer signed exactly this content. */

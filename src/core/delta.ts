@@ -441,14 +441,17 @@ export function signDigest(context: Uint8Array, digest: Uint8Array, secretKey: U
   return ed25519.sign(signingMessage(context, digest), secretKey);
 }
 
+/** Signs `context || digest` with the writer key: the portable `signDigest`, or a native one (src/node/signer.ts). */
+export type DigestSigner = (context: Uint8Array, digest: Uint8Array) => Uint8Array;
+
 /**
- * Signs a delta with the writer's 32-byte Ed25519 secret key (seed). Parents are put in
- * canonical order (sorted, de-duplicated) first; actions must already be sorted by key.
+ * Signs a delta with `sign` and returns it with its wire encoding (`encodeDelta`), encoding the
+ * body once: parents in canonical order (sorted, de-duplicated), id = SHA-256 of the body;
+ * actions must already be sorted by key.
  * @example
- * const d = signDelta({ parents: [EMPTY_ROOT], actions: [{ key, value }], hlc, stateRoot, logIndex: 0 }, sk);
- * verifyDelta(d, ed25519.getPublicKey(sk));
+ * const { delta, bytes } = signDeltaWith(unsigned, (c, d) => signDigest(c, d, sk));
  */
-export function signDelta(unsigned: UnsignedDelta, secretKey: Uint8Array): VerifiedDelta {
+export function signDeltaWith(unsigned: UnsignedDelta, sign: DigestSigner): { delta: VerifiedDelta; bytes: Uint8Array } {
   const d: UnsignedDelta = {
     parents: canonicalIds(unsigned.parents),
     actions: unsigned.actions,
@@ -456,9 +459,21 @@ export function signDelta(unsigned: UnsignedDelta, secretKey: Uint8Array): Verif
     stateRoot: unsigned.stateRoot,
     logIndex: unsigned.logIndex,
   };
-  const id = deltaId(d);
-  const signature = signDigest(DELTA_SIGNING_CONTEXT, id, secretKey);
-  return { ...d, id, signature } as VerifiedDelta;
+  const body = encodeDeltaBody(d);
+  const id = sha256(body);
+  const signature = sign(DELTA_SIGNING_CONTEXT, id);
+  return { delta: { ...d, id, signature } as VerifiedDelta, bytes: concatBytes(body, signature) };
+}
+
+/**
+ * Signs a delta with the writer's 32-byte Ed25519 secret key (seed) (`signDeltaWith` over the
+ * portable signer).
+ * @example
+ * const d = signDelta({ parents: [EMPTY_ROOT], actions: [{ key, value }], hlc, stateRoot, logIndex: 0 }, sk);
+ * verifyDelta(d, ed25519.getPublicKey(sk));
+ */
+export function signDelta(unsigned: UnsignedDelta, secretKey: Uint8Array): VerifiedDelta {
+  return signDeltaWith(unsigned, (context, digest) => signDigest(context, digest, secretKey)).delta;
 }
 
 /**

@@ -25,8 +25,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { concatBytes, equalBytes, toHex } from '../core/bytes.ts';
-import { encodeAnnouncement } from '../core/announcement.ts';
-import { DELTA_SIGNING_CONTEXT, encodeDeltaBody } from '../core/delta.ts';
+import { encodeAnnouncement, signAnnouncementWith } from '../core/announcement.ts';
+import { DELTA_SIGNING_CONTEXT, encodeDeltaBody, type DigestSigner } from '../core/delta.ts';
 import { InvalidRequest } from '../core/errors.ts';
 import { HybridClock, type WallClock } from '../core/hlc.ts';
 import { sha256 } from '../core/sha256.ts';
@@ -36,7 +36,7 @@ import { BatchGenerator } from './generate.ts';
 import { PrefixedStore } from './level-store.ts';
 import { DELTA_PREFIX, LOG_PREFIX, underPrefix, WRITER_PREFIX, type NodeStore } from './node-store.ts';
 import { OperationLog } from './operation-log.ts';
-import { nativeDigestSigner, signAnnouncementWith, type DigestSigner } from './signer.ts';
+import { nativeDigestSigner } from './signer.ts';
 import { ANN_KEY, canonicalActions, DatabaseWriter } from './writer.ts';
 import { MemoryTrie } from './memory-trie.ts';
 

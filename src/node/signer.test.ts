@@ -5,12 +5,12 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
-import { decodeAnnouncement, encodeAnnouncement, signAnnouncement, verifyAnnouncement } from '../core/announcement.ts';
+import { decodeAnnouncement, encodeAnnouncement, signAnnouncement, signAnnouncementWith, verifyAnnouncement } from '../core/announcement.ts';
 import { fromHex, toHex } from '../core/bytes.ts';
-import { decodeDelta, DELTA_SIGNING_CONTEXT, encodeDelta, signDelta, signDigest, verifyDelta, verifySignature } from '../core/delta.ts';
+import { decodeDelta, DELTA_SIGNING_CONTEXT, encodeDelta, signDelta, signDeltaWith, signDigest, verifyDelta, verifySignature } from '../core/delta.ts';
 import { EMPTY_ROOT } from '../core/types.ts';
 import { SeededRandom } from './generate.ts';
-import { nativeDigestSigner, signAnnouncementWith, signDeltaWith } from './signer.ts';
+import { nativeDigestSigner } from './signer.ts';
 
 /** RFC 8032 §7.1, TEST 1 and TEST 2 (message = context || digest, here with an empty context). */
 const RFC8032 = [

@@ -9,13 +9,8 @@
  * RFC 8410 §7 so node:crypto can load it.
  */
 import { createPrivateKey, sign } from 'node:crypto';
-import { ANNOUNCEMENT_SIGNING_CONTEXT, announcementDigest, type Announcement, type VerifiedAnnouncement } from '../core/announcement.ts';
 import { concatBytes } from '../core/bytes.ts';
-import { canonicalIds, DELTA_SIGNING_CONTEXT, encodeDeltaBody, type UnsignedDelta, type VerifiedDelta } from '../core/delta.ts';
-import { sha256 } from '../core/sha256.ts';
-
-/** Signs `context || digest` with the writer key (delta.ts and announcement.ts say which context). */
-export type DigestSigner = (context: Uint8Array, digest: Uint8Array) => Uint8Array;
+import type { DigestSigner } from '../core/delta.ts';
 
 /** RFC 8410 §7: `PrivateKeyInfo { version 0, AlgorithmIdentifier id-Ed25519, OCTET STRING { seed } }`. */
 const PKCS8_ED25519_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
@@ -34,31 +29,4 @@ export function nativeDigestSigner(secretKey: Uint8Array): DigestSigner {
     const s = sign(null, concatBytes(context, digest), key);
     return new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
   };
-}
-
-/**
- * `signDelta` (delta.ts) with `sign`, and its wire encoding (`encodeDelta`), encoding the body
- * once: parents in canonical order, id = SHA-256 of the body.
- *
- * @example
- * const { delta, bytes } = signDeltaWith({ parents: [EMPTY_ROOT], actions, hlc, stateRoot, logIndex: 0 }, nativeDigestSigner(seed));
- */
-export function signDeltaWith(unsigned: UnsignedDelta, sign: DigestSigner): { delta: VerifiedDelta; bytes: Uint8Array } {
-  const d: UnsignedDelta = {
-    parents: canonicalIds(unsigned.parents),
-    actions: unsigned.actions,
-    hlc: unsigned.hlc,
-    stateRoot: unsigned.stateRoot,
-    logIndex: unsigned.logIndex,
-  };
-  const body = encodeDeltaBody(d);
-  const id = sha256(body);
-  const signature = sign(DELTA_SIGNING_CONTEXT, id);
-  return { delta: { ...d, id, signature } as VerifiedDelta, bytes: concatBytes(body, signature) };
-}
-
-/** `signAnnouncement` (announcement.ts) with `sign`: heads in canonical order. */
-export function signAnnouncementWith(a: Announcement, sign: DigestSigner): VerifiedAnnouncement {
-  const canonical: Announcement = { ...a, heads: canonicalIds(a.heads) };
-  return { ...canonical, signature: sign(ANNOUNCEMENT_SIGNING_CONTEXT, announcementDigest(canonical)) } as VerifiedAnnouncement;
 }

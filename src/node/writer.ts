@@ -9,16 +9,16 @@
  * through node:crypto (signer.ts: the same signatures, ~17× faster than the portable signer).
  * Commits are not concurrent: the caller serialises them (full-node.ts holds a lock).
  */
-import { encodeAnnouncement, decodeAnnouncement, type VerifiedAnnouncement } from '../core/announcement.ts';
+import { encodeAnnouncement, decodeAnnouncement, signAnnouncementWith, type VerifiedAnnouncement } from '../core/announcement.ts';
 import { compareBytes, equalBytes, toHex } from '../core/bytes.ts';
-import { decodeDelta, DEFAULT_DELTA_LIMITS, type VerifiedDelta } from '../core/delta.ts';
+import { decodeDelta, DEFAULT_DELTA_LIMITS, signDeltaWith, type DigestSigner, type VerifiedDelta } from '../core/delta.ts';
 import type { MerkleDatabase } from '../core/database.ts';
 import { InvalidRequest } from '../core/errors.ts';
 import { HybridClock, type WallClock } from '../core/hlc.ts';
 import { EMPTY_ROOT, type KeyChange, type KeyValue } from '../core/types.ts';
 import { DELTA_PREFIX, LOG_PREFIX, underPrefix, WRITER_PREFIX, type NodeStore } from './node-store.ts';
 import type { OperationLog } from './operation-log.ts';
-import { nativeDigestSigner, signAnnouncementWith, signDeltaWith, type DigestSigner } from './signer.ts';
+import { nativeDigestSigner } from './signer.ts';
 
 /** The writer record holding the newest signed announcement. */
 export const ANN_KEY = new TextEncoder().encode('ann');
