@@ -27,7 +27,7 @@ import { Worker } from 'node:worker_threads';
 import { concatBytes, equalBytes, toHex } from '../core/bytes.ts';
 import { encodeAnnouncement, signAnnouncementWith } from '../core/announcement.ts';
 import { DELTA_SIGNING_CONTEXT, encodeDeltaBody, type DigestSigner } from '../core/delta.ts';
-import { InvalidRequest } from '../core/errors.ts';
+import { errorClass, InvalidRequest } from '../core/errors.ts';
 import { HybridClock, type WallClock } from '../core/hlc.ts';
 import { sha256 } from '../core/sha256.ts';
 import { MemoryStore, type BatchOp } from '../core/store.ts';
@@ -81,10 +81,7 @@ const GENERATING_KEY = new TextEncoder().encode('generating');
 const COPY_CHUNK = 50_000;
 
 /** A store that an interrupted `--generate-log` left half-copied. */
-export class IncompleteGeneratedStore extends InvalidRequest {
-  override readonly name = 'IncompleteGeneratedStore';
-}
-Object.defineProperty(IncompleteGeneratedStore, 'name', { value: 'IncompleteGeneratedStore' });
+export const IncompleteGeneratedStore = errorClass(InvalidRequest, 'IncompleteGeneratedStore');
 
 export interface GenerateLogOptions {
   /** The node's store: empty (no state, no log). */

@@ -17,7 +17,7 @@
  * operations keeps 20 digests, not two million nodes.
  */
 import { equalBytes } from '../../core/bytes.ts';
-import { ProofsyncError } from '../../core/errors.ts';
+import { errorClass, ProofsyncError } from '../../core/errors.ts';
 import { MmrFrontier, popcount, type Digest } from '../../core/mmr.ts';
 import type { BatchOp, KVStore } from '../../core/store.ts';
 
@@ -29,10 +29,7 @@ const OPS_END = Uint8Array.of(L + 1);
 const VERSION = 1;
 
 /** The stored progress record does not decode (a foreign or damaged store). */
-export class CorruptLogStore extends ProofsyncError {
-  override readonly name = 'CorruptLogStore';
-}
-Object.defineProperty(CorruptLogStore, 'name', { value: 'CorruptLogStore' });
+export const CorruptLogStore = errorClass(ProofsyncError, 'CorruptLogStore');
 
 /** A stored run: operations `[lower, next)` and the MMR peaks over `[0, next)`. */
 export interface StoredLogRun {

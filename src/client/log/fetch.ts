@@ -16,7 +16,7 @@
  */
 import { equalBytes } from '../../core/bytes.ts';
 import { decodeDelta } from '../../core/delta.ts';
-import { ProofsyncError } from '../../core/errors.ts';
+import { errorClass, ProofsyncError } from '../../core/errors.ts';
 import type { Hlc } from '../../core/hlc.ts';
 import type { Digest } from '../../core/mmr.ts';
 import type { KVStore } from '../../core/store.ts';
@@ -96,16 +96,10 @@ export interface FetchOperationsOptions {
 }
 
 /** The stored run and the log the network proves are not the same history. */
-export class StoredLogMismatch extends ProofsyncError {
-  override readonly name = 'StoredLogMismatch';
-}
-Object.defineProperty(StoredLogMismatch, 'name', { value: 'StoredLogMismatch' });
+export const StoredLogMismatch = errorClass(ProofsyncError, 'StoredLogMismatch');
 
 /** A verified operation whose delta says it sits at another log index (a writer bug). */
-export class LogIndexMismatch extends ProofsyncError {
-  override readonly name = 'LogIndexMismatch';
-}
-Object.defineProperty(LogIndexMismatch, 'name', { value: 'LogIndexMismatch' });
+export const LogIndexMismatch = errorClass(ProofsyncError, 'LogIndexMismatch');
 
 /**
  * Decodes a verified operation. The bytes are authenticated by the MMR proof against the signed
