@@ -10,6 +10,7 @@ import type { KVStore } from '../../core/store.ts';
 import { NetworkLogSource, requesterLogPeer, type LogRequester } from '../log-sync/network-source.ts';
 import { decodeOperation, fetchOperationBatches, type LogFetchProgress, type LogTarget, type RawOperation } from './fetch.ts';
 import type { LogBatchReply, LogCall, LogReply } from './protocol.ts';
+import { PushQueue } from '../worker/latch.ts';
 
 export interface LogHostDeps {
   /** The peers connected now. */
@@ -28,35 +29,9 @@ interface OpenFetch {
   controller: AbortController;
   batches: AsyncGenerator<RawOperation[]>;
   source: NetworkLogSource;
-  targets: TargetQueue;
+  targets: PushQueue<LogTarget>;
   progress: LogFetchProgress | undefined;
   pulling: boolean;
-}
-
-/** Targets pushed by the host, iterated by one fetch. */
-class TargetQueue implements AsyncIterable<LogTarget> {
-  readonly #items: LogTarget[] = [];
-  #wake: (() => void) | undefined;
-  #closed = false;
-
-  push(t: LogTarget): void {
-    this.#items.push(t);
-    this.#wake?.();
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#wake?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<LogTarget> {
-    for (;;) {
-      while (this.#items.length) yield this.#items.shift()!;
-      if (this.#closed) return;
-      await new Promise<void>((r) => (this.#wake = r));
-      this.#wake = undefined;
-    }
-  }
 }
 
 /** Most fetches open at once per client (a page that forgets to close them cannot pile up). */
@@ -92,7 +67,7 @@ export class LogHost {
     if (this.#open.size >= MAX_OPEN) throw new RangeError(`at most ${MAX_OPEN} log fetches may be open at once; close one (break out of its loop)`);
     const store = request.store ? await this.#deps.store(signal) : undefined;
     const controller = new AbortController();
-    const targets = new TargetQueue();
+    const targets = new PushQueue<LogTarget>();
     const newest = this.#deps.newest();
     if (newest) targets.push(newest);
     const source = new NetworkLogSource([], { timeoutMs: this.#deps.timeoutMs, banAfter: this.#deps.banAfter, onPenalise: this.#deps.onPenalise });
