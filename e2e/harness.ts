@@ -141,6 +141,13 @@ export async function openPage(browser: Browser, url: string): Promise<{ page: P
   return { page, log };
 }
 
+/** `openPage`, then waits until the page's module has set `window.__ready` (its API is installed). */
+export async function openReadyPage(browser: Browser, url: string): Promise<{ page: Page; log: string[] }> {
+  const opened = await openPage(browser, url);
+  await opened.page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, undefined, { timeout: 60_000 });
+  return opened;
+}
+
 /**
  * Waits for the page to set `window.__result` (a JSON-serialisable value) and returns it.
  * On timeout the error carries the page's console.

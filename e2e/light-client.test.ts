@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { toHex } from '../src/core/bytes.ts';
 import { generateKeyValues } from '../src/node/generate.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
-import { Cleanup, launchChromium, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
+import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
 import type { Lc, Recorded, StartOptions } from './light-client/main.ts';
 import { nodeStatus, servedProofBytes, setMisbehaving } from './node-api.ts';
 
@@ -24,15 +24,7 @@ const sampleKeys = [...expected.keys()].filter((_, i) => i % 997 === 0);
 
 declare const lc: Lc;
 
-async function openClientPage(): Promise<{ page: Page; log: string[] }> {
-  const page = await browser.newPage();
-  const log: string[] = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
-  await page.goto(`${vite.url}/e2e/light-client/index.html`);
-  await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, undefined, { timeout: 60_000 });
-  return { page, log };
-}
+const openClientPage = (): Promise<{ page: Page; log: string[] }> => openReadyPage(browser, `${vite.url}/e2e/light-client/index.html`);
 
 function baseOptions(storageName: string, bootstrap = [node.file.ws!]): StartOptions {
   return { db: node.file.db!, writer: node.file.peerId, bootstrap, storageName };

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
-import { Cleanup, launchChromium, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
+import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
 import type { Live, LiveRecord, LiveStart } from './live/main.ts';
 
 const N = 2_000;
@@ -31,15 +31,7 @@ async function changeBytes(): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-async function openPage(): Promise<{ page: Page; log: string[] }> {
-  const page = await browser.newPage();
-  const log: string[] = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
-  await page.goto(`${vite.url}/e2e/live/index.html`);
-  await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, undefined, { timeout: 60_000 });
-  return { page, log };
-}
+const openPage = (): Promise<{ page: Page; log: string[] }> => openReadyPage(browser, `${vite.url}/e2e/live/index.html`);
 
 function options(storageName: string, tuning: LiveStart['live'] = {}): LiveStart {
   return { db: node.file.db!, writer: node.file.peerId, bootstrap: [node.file.ws!], storageName, live: tuning };

@@ -20,7 +20,7 @@ import { MmrFrontier } from '../src/core/mmr.ts';
 import { fetchHeads, fetchLog } from '../src/protocol/client.ts';
 import { createClientNode, type ClientNode } from '../src/node/host.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
-import { Cleanup, launchChromium, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
+import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
 import type { LogFetchResult, LogPage, LogStart } from './log/main.ts';
 
 const OPS = Number(process.env.LOG_OPS ?? 100_000);
@@ -97,15 +97,7 @@ function expectSameIds(a: string[], b: string[]): void {
   expect({ length: a.length, firstDifference: i === a.length && a.length === b.length ? -1 : i }).toEqual({ length: b.length, firstDifference: -1 });
 }
 
-async function openPage(): Promise<{ page: Page; log: string[] }> {
-  const page = await browser.newPage();
-  const log: string[] = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
-  await page.goto(`${vite.url}/e2e/log/index.html`);
-  await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, undefined, { timeout: 60_000 });
-  return { page, log };
-}
+const openPage = (): Promise<{ page: Page; log: string[] }> => openReadyPage(browser, `${vite.url}/e2e/log/index.html`);
 
 const startOptions = (storageName: string): LogStart => ({
   db: writer.file.db!,
