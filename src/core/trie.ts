@@ -68,6 +68,21 @@ const STALE = new Uint8Array(0);
 
 const pathStr = (p: Uint8Array): string => String.fromCharCode.apply(null, p as unknown as number[]);
 
+/** A node record's head (`encodeNode` and `encodeBuilt`): digest flag, digest, id, child count; returns the offset after it. */
+function writeNodeHeader(out: Uint8Array, digest: Uint8Array | undefined, id: Uint8Array, count: number): number {
+  let o = 0;
+  out[o++] = digest ? 1 : 0;
+  if (digest) {
+    out[o++] = digest.length;
+    out.set(digest, o);
+    o += digest.length;
+  }
+  out.set(id, o);
+  o += 32;
+  out[o++] = count;
+  return o;
+}
+
 export function encodeNode(n: TrieNode): Uint8Array {
   const base = n.path.length + 1;
   const kids = n.children;
@@ -81,17 +96,7 @@ export function encodeNode(n: TrieNode): Uint8Array {
     }
   }
   const out = new Uint8Array(len);
-  let o = 0;
-  const digest = n.digest;
-  out[o++] = digest ? 1 : 0;
-  if (digest) {
-    out[o++] = digest.length;
-    out.set(digest, o);
-    o += digest.length;
-  }
-  out.set(n.id, o);
-  o += 32;
-  out[o++] = count;
+  let o = writeNodeHeader(out, n.digest, n.id, count);
   for (let i = 0; i < 16; i++) {
     const c = kids[i];
     if (c === undefined) continue;
@@ -166,15 +171,7 @@ export function encodeBuilt(n: BuiltNode): Uint8Array {
     }
   }
   const out = new Uint8Array(len);
-  let o = 0;
-  const digest = n.digest;
-  out[o++] = digest ? 1 : 0;
-  if (digest) {
-    out[o++] = digest.length;
-    for (let j = 0; j < digest.length; j++) out[o++] = digest[j];
-  }
-  for (let j = 0; j < 32; j++) out[o++] = n.id[j];
-  out[o++] = count;
+  let o = writeNodeHeader(out, n.digest, n.id, count);
   for (let i = 0; i < 16; i++) {
     const c = kids[i];
     if (c === undefined) continue;
@@ -182,8 +179,8 @@ export function encodeBuilt(n: BuiltNode): Uint8Array {
     out[o++] = c.tokens - base;
     const key = c.key;
     for (let j = base; j < c.tokens; j++) out[o++] = tokenAt(key, j);
-    const id = c.id;
-    for (let j = 0; j < 32; j++) out[o++] = id[j];
+    out.set(c.id, o);
+    o += 32;
   }
   return out;
 }
