@@ -28,6 +28,7 @@ import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
 import { Cleanup, launchChromium, startNode, startVite } from '../e2e/harness.ts';
 import type { Live, LiveRecord } from '../e2e/live/main.ts';
 import { type Figure, seededBytes, writeResults } from './lib.ts';
+import { profileWorkers } from './worker-profile.ts';
 
 declare const live: Live;
 const N = Number(process.env.BENCH_KEYS ?? 1_000_000);
@@ -37,6 +38,8 @@ const LATENCY_RATE = 20; // commits per second while measuring latency
 /** Deltas per IndexedDB commit (the follower's default is 256). */
 const MAX_BATCH = process.env.BENCH_MAX_BATCH ? Number(process.env.BENCH_MAX_BATCH) : undefined;
 /** The store's write-log bound (bytes; default the store's, 48 MiB): smaller makes runs include compactions. */
+/** A directory: CPU profiles of the page's workers during each throughput burst are written there. */
+const PROFILE = process.env.BENCH_PROFILE;
 const LOG_BYTES = process.env.BENCH_LOG_BYTES ? Number(process.env.BENCH_LOG_BYTES) : undefined;
 const figures: Figure[] = [];
 const cleanup = new Cleanup();
@@ -145,9 +148,13 @@ try {
     log(`writer committed ${K} deltas in ${((performance.now() - w0) / 1000).toFixed(1)} s`);
     await waitFor((x) => (x.pending?.count ?? 0) >= K, `${K} held deltas`, 300_000);
     const beforeBurst = await page.evaluate(() => live.recorded());
-    const resumedAt = await page.evaluate(() => live.resume());
+    const apply = async (): Promise<number> => {
+      const at = await page.evaluate(() => live.resume());
+      r = await waitFor((x) => appliedCount(x) >= applied + K, `${K} deltas applied`, 600_000);
+      return at;
+    };
+    const resumedAt = PROFILE ? await profileWorkers(page, PROFILE, label.replace(/\W+/g, '-'), apply) : await apply();
     applied += K;
-    r = await waitFor((x) => appliedCount(x) >= applied, `${K} deltas applied`, 600_000);
     log(`throughput run (${label}): ${split(beforeBurst, r)}`);
     const done = r.updates.filter((u) => u.deltaId !== null && u.at >= resumedAt);
     const seconds = (done[done.length - 1].at - resumedAt) / 1000;
