@@ -419,7 +419,8 @@ export class LightClient {
       else p.reject(reviveError(m.error));
       return;
     }
-    this.#dispatch(m.event);
+    if (m.type === 'events') for (const e of m.events) this.#dispatch(e);
+    else this.#dispatch(m.event);
   }
 
   #dispatch(e: WireEvent): void {

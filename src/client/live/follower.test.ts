@@ -480,3 +480,78 @@ describe('live follower: never stuck, survives a reload', () => {
     expect([...t.pending.records.keys()].sort()).toEqual(idsOf(chain.slice(1, 4)).sort());
   });
 });
+
+/** A MemoryStore whose writes, while `hold` (after `pass` more), wait for `release()` or `fail()`, in order. */
+class GatedStore extends MemoryStore {
+  hold = false;
+  pass = 0;
+  gates: { release: () => void; fail: (err: Error) => void }[] = [];
+
+  override write(ops: Parameters<MemoryStore['write']>[0]): Promise<void> {
+    if (!this.hold || this.pass-- > 0) return super.write(ops);
+    return new Promise<void>((resolve, reject) => {
+      this.gates.push({ release: () => resolve(super.write(ops)), fail: reject });
+    });
+  }
+}
+
+const until = async (cond: () => boolean): Promise<void> => {
+  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 1)); // polling interval
+  expect(cond()).toBe(true);
+};
+
+describe('live follower: pipelined commits', () => {
+  async function gated() {
+    const w = await scriptedWriter();
+    const store = new GatedStore();
+    const trie = await MerkleTrie.open(store);
+    await trie.commit(INITIAL, progressOps([], [{ start: EMPTY_KEY, end: undefined, root: w.root0 }], w.root0));
+    const t = await setup({ writer: w, store, tuning: { maxBatch: 2 } });
+    // six deltas held while syncing, then live: three groups of two
+    const chain: VerifiedDelta[] = [];
+    for (let i = 0; i < 6; i++) chain.push(await t.w.commit());
+    for (const d of chain) await t.offer(d);
+    store.hold = true;
+    store.pass = 1; // the position goLive writes
+    await t.follower.goLive(t.position0, 'synced');
+    return { ...t, store, chain };
+  }
+
+  it('the next group is computed while a write runs; updates come only once their write is durable', async () => {
+    const t = await gated();
+    const chain = t.chain;
+    await until(() => t.store.gates.length === 1);
+    // the first group's write is held: nothing is announced, and the second group is not staged on it
+    await new Promise((r) => setTimeout(r, 20));
+    expect(t.updates()).toEqual([]);
+    expect(t.store.gates.length).toBe(1);
+    t.store.gates.shift()!.release();
+    await until(() => t.updates().length === 2 && t.store.gates.length === 1);
+    expect(ids(t.updates())).toEqual(idsOf(chain.slice(0, 2)));
+    t.store.gates.shift()!.release();
+    await until(() => t.store.gates.length === 1);
+    t.store.gates.shift()!.release();
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf(chain));
+    expect(await t.root()).toEqual(chain[5].stateRoot);
+    expect(await loadPosition(t.store)).toMatchObject({ root: chain[5].stateRoot, logSize: 6 });
+    expect(t.failures).toEqual([]);
+  });
+
+  it('a failed write: its group is never announced, the store keeps the last durable position, the follower stops', async () => {
+    const t = await gated();
+    const chain = t.chain;
+    await until(() => t.store.gates.length === 1);
+    t.store.gates.shift()!.release();
+    await until(() => t.store.gates.length === 1);
+    t.store.gates.shift()!.fail(new Error('QuotaExceeded'));
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf(chain.slice(0, 2)));
+    expect(t.failures.map((e) => (e as Error).message)).toEqual(['QuotaExceeded']);
+    expect(t.store.gates).toEqual([]);
+    t.store.hold = false;
+    expect(await t.root()).toEqual(chain[1].stateRoot);
+    expect(await loadPosition(t.store)).toMatchObject({ root: chain[1].stateRoot, logSize: 2 });
+    expect(t.follower.position).toMatchObject({ root: chain[1].stateRoot, logSize: 2 });
+  });
+});

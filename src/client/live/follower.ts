@@ -112,7 +112,11 @@ export interface ApplyTimings {
   readMs: number;
   /** Applying actions and hashing, in memory. */
   computeMs: number;
-  /** The store commit (trie records, position and progress in one batch). */
+  /**
+   * The store commit (trie records, position and progress in one batch): encoding and staging
+   * it, and waiting for the previous commit's write, which runs while the next group is read
+   * and computed.
+   */
   commitMs: number;
 }
 
@@ -516,16 +520,38 @@ export class LiveFollower {
   }
 
   async #applyLoop(): Promise<void> {
-    while (this.#mode === 'live' && !this.#closed) {
-      const ready = this.#dag.ready();
-      if (ready.length === 0) {
-        if (this.#warmAfter === null) return;
-        await this.#warmChunk();
-        continue;
+    try {
+      while (this.#mode === 'live' && !this.#closed) {
+        const ready = this.#dag.ready();
+        if (ready.length === 0) {
+          await this.#settle();
+          if (this.#dag.ready().length) continue;
+          if (this.#warmAfter === null) return;
+          await this.#warmChunk();
+          continue;
+        }
+        const batch = ready.slice(0, this.#tuning.maxBatch);
+        const ok = await this.#applyBatch(batch, ready);
+        if (!ok) return;
       }
-      const batch = ready.slice(0, this.#tuning.maxBatch);
-      const ok = await this.#applyBatch(batch, ready);
-      if (!ok) return;
+    } finally {
+      await this.#settle();
+    }
+  }
+
+  /**
+   * The commit in flight (`#applyBatch` stages one and computes the next group meanwhile):
+   * resolves once it is durable and its updates were emitted; rejects if the write failed.
+   */
+  #inflight: Promise<void> | undefined;
+
+  async #settle(): Promise<void> {
+    const p = this.#inflight;
+    if (!p) return;
+    try {
+      await p;
+    } finally {
+      if (this.#inflight === p) this.#inflight = undefined;
     }
   }
 
@@ -590,7 +616,11 @@ export class LiveFollower {
       const position: LivePosition = { root, heads: this.#headsAfter(good), logSize, seq: this.#deps.seqOf(root) };
       const progress = advanceProgress(this.#progress!, root);
       const t2 = performance.now();
-      await trie.commitView(view, [...progress.ops, ...positionOps(position)]);
+      // the previous group's write ran while this group was computed: it must be durable (and
+      // announced) before this one is staged on top of it
+      await this.#settle();
+      const before = { position: this.#position, progress: this.#progress };
+      const { durable } = trie.stageView(view, [...progress.ops, ...positionOps(position)]);
       const t3 = performance.now();
       this.#timings.commits++;
       this.#timings.deltas += good.length;
@@ -599,27 +629,41 @@ export class LiveFollower {
       this.#timings.commitMs += t3 - t2;
       this.#progress = progress.next;
       this.#position = position;
-      const appliedAtMs = this.#now();
-      for (const d of good) {
-        this.#dag.markApplied(d.id);
-        this.#buffer.delete(d.id);
-        this.#applied++;
-        this.#deps.emit({
-          type: 'update',
-          detail: {
-            deltaId: d.id,
-            root: d === last ? root : d.stateRoot,
-            seq: this.#deps.seqOf(d.stateRoot),
-            logIndex: d.logIndex,
-            keys: d.actions.filter((a) => inRanges(a.key, this.#deps.ranges)).map((a) => a.key),
-            hlcWallMs: d.hlc.wallMs,
-            appliedAtMs,
-          },
-        });
-      }
-      this.#emitLive(undefined);
+      // applied for the DAG at once: the next group builds on this one while it is written
+      for (const d of good) this.#dag.markApplied(d.id);
+      this.#inflight = durable.then(
+        () => {
+          const appliedAtMs = this.#now();
+          for (const d of good) {
+            this.#buffer.delete(d.id);
+            this.#applied++;
+            this.#deps.emit({
+              type: 'update',
+              detail: {
+                deltaId: d.id,
+                root: d === last ? root : d.stateRoot,
+                seq: this.#deps.seqOf(d.stateRoot),
+                logIndex: d.logIndex,
+                keys: d.actions.filter((a) => inRanges(a.key, this.#deps.ranges)).map((a) => a.key),
+                hlcWallMs: d.hlc.wallMs,
+                appliedAtMs,
+              },
+            });
+          }
+          this.#emitLive(undefined);
+        },
+        (err: unknown) => {
+          // the trie went back to its state before the batch (`stageView`): so do we
+          this.#position = before.position;
+          this.#progress = before.progress;
+          throw err;
+        },
+      );
+      // observed by `#settle`; until then a failed write is not an unhandled rejection
+      this.#inflight.catch(() => undefined);
     }
     if (bad) {
+      await this.#settle();
       const discarded = this.#dag.drop(heldDescendants(ready, bad.delta.id));
       for (const id of discarded) this.#buffer.delete(id);
       this.#stats.discarded += discarded.length;

@@ -49,7 +49,9 @@ export type TabMessage =
   | { type: 'progress'; detail: ProgressEvent }
   | { type: 'synced'; detail: SyncedEvent }
   /** A delta the syncing tab applied (live updates): readers' subscriptions hear it too. */
-  | { type: 'update'; detail: DeltaUpdate };
+  | { type: 'update'; detail: DeltaUpdate }
+  /** The updates of one live commit, in order (one message, not one per delta). */
+  | { type: 'updates'; detail: DeltaUpdate[] };
 
 export interface HostDeps {
   config: WorkerConfig;
@@ -441,12 +443,14 @@ export class EngineHost {
     }
     if (this.#role !== 'reader') return;
     if (m.type === 'progress') this.#emit({ type: 'progress', detail: { ...m.detail, role: 'reader' } });
-    else if (m.type === 'update') {
-      const prev = this.#synced.value;
-      // a partial sync's own root is not in the update: it stays the last one heard (full sync: the root)
-      const partial = prev && !equalBytes(prev.localRoot, prev.root);
-      this.#synced.set({ root: m.detail.root, seq: m.detail.seq ?? prev?.seq ?? -1, localRoot: partial ? prev.localRoot : m.detail.root });
-      this.#emit({ type: 'update', detail: m.detail });
+    else if (m.type === 'update' || m.type === 'updates') {
+      for (const u of m.type === 'update' ? [m.detail] : m.detail) {
+        const prev = this.#synced.value;
+        // a partial sync's own root is not in the update: it stays the last one heard (full sync: the root)
+        const partial = prev && !equalBytes(prev.localRoot, prev.root);
+        this.#synced.set({ root: u.root, seq: u.seq ?? prev?.seq ?? -1, localRoot: partial ? prev.localRoot : u.root });
+        this.#emit({ type: 'update', detail: u });
+      }
     } else {
       this.#synced.set(m.detail);
       this.#emit({ type: 'synced', detail: m.detail });
@@ -632,7 +636,7 @@ export class EngineHost {
       startSync: () => this.#startSync(),
       emit: (e) => {
         this.#emit(e);
-        if (e.type === 'update') this.#deps.channel?.post({ type: 'update', detail: e.detail });
+        if (e.type === 'update') this.#tabUpdate(e.detail);
       },
       emitError: (err, fatal) => {
         if (fatal) this.#fatal = true;
@@ -648,6 +652,18 @@ export class EngineHost {
   }
 
   // ---- events -------------------------------------------------------------------------------
+
+  /** Updates for the other tabs, sent once per turn (a live commit emits one per delta). */
+  #tabUpdates: DeltaUpdate[] = [];
+
+  #tabUpdate(u: DeltaUpdate): void {
+    if (this.#tabUpdates.push(u) > 1) return;
+    queueMicrotask(() => {
+      const list = this.#tabUpdates;
+      this.#tabUpdates = [];
+      this.#deps.channel?.post(list.length === 1 ? { type: 'update', detail: list[0] } : { type: 'updates', detail: list });
+    });
+  }
 
   #emit(event: WireEvent): void {
     this.#deps.emit(event);

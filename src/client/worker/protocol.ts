@@ -147,7 +147,9 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'reply'; id: number; ok: true; value: unknown }
   | { type: 'reply'; id: number; ok: false; error: SerializedError }
-  | { type: 'event'; event: WireEvent };
+  | { type: 'event'; event: WireEvent }
+  /** Events emitted in one turn of the worker's loop (a commit's `update`s), in order. */
+  | { type: 'events'; events: WireEvent[] };
 
 /** Worker → main thread, on the bridge port. */
 export type BridgeRequest =
