@@ -15,7 +15,7 @@ import { type Figure, now, seededBytes, writeResults } from './lib.ts';
 
 const N = Number(process.env.BENCH_KEYS ?? 1_000_000);
 const K = Number(process.env.BENCH_DELTAS ?? 2_000);
-const GROUP = 256;
+const GROUP = Number(process.env.BENCH_GROUP ?? 256);
 const rnd = seededBytes(7);
 const kvs: KeyValue[] = [];
 for (let i = 0; i < N; i++) kvs.push({ key: rnd(32), value: rnd(64) });
@@ -55,8 +55,12 @@ const run = async (): Promise<{ apply: number; commit: number; roots: Uint8Array
   return { apply, commit, roots };
 };
 t = now();
+const cpu0 = process.cpuUsage();
 const r = await run();
 const total = now() - t;
+const cpu = process.cpuUsage(cpu0);
+// CPU time is steadier than wall time on a shared machine
+console.log(`live-apply: CPU time per delta ${((cpu.user + cpu.system) / 1000 / K).toFixed(3)} ms (wall ${(total / K).toFixed(3)} ms)`);
 const figures: Figure[] = [
   { name: `deltas applied per second, Node, MemoryStore, ${N}-key trie, 10 puts each, root per delta, commit per ${GROUP}`, value: (K / total) * 1000, unit: 'deltas/s', goal: null },
   { name: 'apply + root per delta', value: r.apply / K, unit: 'ms', goal: null },
