@@ -209,14 +209,18 @@ function decodeMeta(b: Uint8Array | undefined): Meta {
 /** Paths of at most this many tokens stay decoded in the node cache. */
 const DECODED_TOKENS = 3;
 
-/** A cached record; `used`: read since the eviction scan last passed it. */
+/** A cached record; `used`: read or written since the clock hand last passed it. */
 class CacheEntry {
-  used = false;
-  readonly path: Path;
-  readonly raw: Uint8Array;
+  used = true;
+  readonly key: string;
+  slot: number;
+  path: Path;
+  raw: Uint8Array;
   node: TrieNode | undefined;
 
-  constructor(path: Path, raw: Uint8Array, node: TrieNode | undefined) {
+  constructor(key: string, slot: number, path: Path, raw: Uint8Array, node: TrieNode | undefined) {
+    this.key = key;
+    this.slot = slot;
     this.path = path;
     this.raw = raw;
     this.node = node;
@@ -225,18 +229,23 @@ class CacheEntry {
 
 /**
  * Committed node records, bounded in bytes, evicted by the clock (second-chance) approximation
- * of least recently used: a read only marks its entry; eviction passes over marked entries
- * once, moving them behind the others (measured: moving each read entry to the back of the map,
- * as exact LRU does, was most of the cost of a live group's path walks). Shared by a trie's
- * views: it holds the committed state only (a view's changes live in its overlay until
- * `commitView` writes them and updates the cache). It keeps the encoded records, decoded on use:
- * a decoded node with 16 children costs ~4 KB of heap against ~0.6 KB encoded (measured: the
- * decoded cache of a 1M-key sync held most of a 1 GB worker heap).
+ * of least recently used: entries sit in a ring of slots, a read or a write only marks its
+ * entry, and the hand evicts the first unmarked entry it meets, unmarking the others on its way.
+ * Measured on a live group: exact LRU (moving each read entry to the back of a Map of ~300k
+ * records) was most of the cost of the path walks, and the Map's deletions made it rebuild its
+ * table again and again. Shared by a trie's views: it holds the committed state only (a view's
+ * changes live in its overlay until `commitView` writes them and updates the cache). It keeps
+ * the encoded records, decoded on use: a decoded node with 16 children costs ~4 KB of heap
+ * against ~0.6 KB encoded (measured: the decoded cache of a 1M-key sync held most of a 1 GB
+ * worker heap).
  * Measured: a commit of 1,000 puts on a 300k-key LevelDB trie spent most of its time waiting on
  * ~6,000 sequential node reads; cached upper levels remove most of them.
  */
 export class NodeCache {
   private readonly map = new Map<string, CacheEntry>();
+  private readonly ring: (CacheEntry | undefined)[] = [];
+  private readonly free: number[] = [];
+  private hand = 0;
   private bytes = 0;
   readonly capacityBytes: number;
 
@@ -262,17 +271,44 @@ export class NodeCache {
 
   /** `node`: the record decoded (kept only for short paths; it must never be mutated again). */
   set(key: string, path: Path, raw: Uint8Array, node?: TrieNode): void {
-    this.delete(key);
-    this.map.set(key, new CacheEntry(path, raw, path.length <= DECODED_TOKENS ? node : undefined));
+    const kept = path.length <= DECODED_TOKENS ? node : undefined;
+    const old = this.map.get(key);
+    if (old) {
+      this.bytes -= NodeCache.cost(old.path, old.raw);
+      old.path = path;
+      old.raw = raw;
+      old.node = kept;
+      old.used = true;
+    } else {
+      const slot = this.free.length ? this.free.pop()! : this.ring.length;
+      const e = new CacheEntry(key, slot, path, raw, kept);
+      this.ring[slot] = e;
+      this.map.set(key, e);
+    }
     this.bytes += NodeCache.cost(path, raw);
-    while (this.bytes > this.capacityBytes && this.map.size) {
-      const [k, e] = this.map.entries().next().value!;
-      this.map.delete(k);
+    while (this.bytes > this.capacityBytes && this.map.size) this.evictOne();
+  }
+
+  /** Moves the hand to the first entry not used since its last pass, and evicts it. */
+  private evictOne(): void {
+    for (;;) {
+      if (this.hand >= this.ring.length) this.hand = 0;
+      const e = this.ring[this.hand++];
+      if (!e) continue;
       if (e.used) {
         e.used = false;
-        this.map.set(k, e);
-      } else this.bytes -= NodeCache.cost(e.path, e.raw);
+        continue;
+      }
+      this.remove(e);
+      return;
     }
+  }
+
+  private remove(e: CacheEntry): void {
+    this.map.delete(e.key);
+    this.ring[e.slot] = undefined;
+    this.free.push(e.slot);
+    this.bytes -= NodeCache.cost(e.path, e.raw);
   }
 
   /** Bytes `set` would account for such a record (to fill without evicting). */
@@ -291,13 +327,14 @@ export class NodeCache {
 
   delete(key: string): void {
     const e = this.map.get(key);
-    if (!e) return;
-    this.map.delete(key);
-    this.bytes -= NodeCache.cost(e.path, e.raw);
+    if (e) this.remove(e);
   }
 
   clear(): void {
     this.map.clear();
+    this.ring.length = 0;
+    this.free.length = 0;
+    this.hand = 0;
     this.bytes = 0;
   }
 }
