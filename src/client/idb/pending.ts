@@ -4,6 +4,7 @@
  * received (index `by-received`). Its own connection to the client's database, so it never
  * shares a transaction with the state pages: pending deltas are never read as state.
  */
+import { unwrap } from 'idb';
 import type { PendingDeltaStore, StoredPendingDelta } from '../live/pending-store.ts';
 import { StorageQuotaExceeded } from './errors.ts';
 import { openProofsyncDatabase, toBinaryKey, type ProofsyncDatabase } from './schema.ts';
@@ -41,8 +42,11 @@ export class IdbPendingDeltas implements PendingDeltaStore {
   async write(puts: StoredPendingDelta[], deletes: Uint8Array[]): Promise<void> {
     const tx = this.#db.transaction('pending', 'readwrite', { durability: 'relaxed' });
     try {
-      for (const p of puts) void tx.store.put({ delta: p.delta, receivedAt: p.receivedAt }, toBinaryKey(p.id.slice()));
-      for (const d of deletes) void tx.store.delete(toBinaryKey(d.slice()));
+      // the raw store: idb's wrapper makes a promise and listeners per request (measured: 3% of
+      // the worker's time deleting 2,000 applied deltas); failures reach `tx.done`
+      const store = unwrap(tx.store);
+      for (const p of puts) store.put({ delta: p.delta, receivedAt: p.receivedAt }, toBinaryKey(p.id.slice()));
+      for (const d of deletes) store.delete(toBinaryKey(d.slice()));
       await tx.done;
     } catch (err) {
       if ((err as { name?: string } | null)?.name === 'QuotaExceededError') {

@@ -592,10 +592,11 @@ export class LiveFollower {
     for (let i = 0; i < batch.length; i++) {
       const d = batch[i];
       const check = isCausalPast(d.parents, heads);
-      // the previous group's IndexedDB transaction only advances when this thread handles its
-      // events (a request's result, then the commit): without a turn of the event loop now and
-      // then it waited for this whole group (measured: ~30 ms idle per group of 256)
-      if (this.#inflight && (i & 15) === 15) await nextTurn();
+      // a turn of the event loop now and then: the previous group's IndexedDB transaction only
+      // advances when this thread handles its events (a request's result, then the commit;
+      // measured: without turns it waited for this whole group, ~30 ms idle per group of 256),
+      // and the page's calls are answered meanwhile
+      if ((i & 15) === 15) await nextTurn();
       await view.apply(scoped[i], { prefetched: true });
       if (check && full && !equalBytes(view.root, d.stateRoot)) {
         bad = { index: i, delta: d };
