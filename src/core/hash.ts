@@ -4,7 +4,7 @@
  *                 (0x01 || uvarint(len d) || d  |  0x00) || uvarint(bits) || packed key )
  * where d is the value digest: the value itself below 32 bytes, else SHA-256(value).
  */
-import { sha256 } from './sha256.ts';
+import { sha256, sha256Again, type Sha256Midstates } from './sha256.ts';
 import type { Path } from './types.ts';
 
 export const HASH_LENGTH = 32;
@@ -39,12 +39,12 @@ let scratch = new Uint8Array(1024);
  * The id of a node with full key `path`, value digest `digest` (undefined: no value) and
  * `children` (a 16-slot array, undefined where there is no child).
  */
-export function hashNode(path: Path, digest: Uint8Array | undefined, children: ArrayLike<Uint8Array | undefined>): Uint8Array {
+export function hashNode(path: Path, digest: Uint8Array | undefined, children: ArrayLike<Uint8Array | undefined>, midstates?: Sha256Midstates): Uint8Array {
   const n = path.length;
   const packed = new Uint8Array((n + 1) >> 1);
   for (let i = 0; i + 1 < n; i += 2) packed[i >> 1] = (path[i] << 4) | path[i + 1];
   if (n & 1) packed[n >> 1] = path[n - 1] << 4;
-  return hashPacked(packed, n, digest, children);
+  return hashPacked(packed, n, digest, children, midstates);
 }
 
 /**
@@ -56,6 +56,7 @@ export function hashPacked(
   tokens: number,
   digest: Uint8Array | undefined,
   children: ArrayLike<Uint8Array | undefined> | undefined,
+  midstates?: Sha256Midstates,
 ): Uint8Array {
   let count = 0;
   if (children) for (let i = 0; i < children.length; i++) if (children[i] !== undefined) count++;
@@ -84,7 +85,8 @@ export function hashPacked(
   for (let i = 0; i < whole; i++) buf[off++] = key[i];
   if (tokens & 1) buf[off++] = key[whole] & 0xf0;
   preimageLength = off;
-  return sha256(buf, off); // no subarray object per node
+  // no subarray object per node; with midstates, only the blocks from the first changed byte
+  return midstates ? sha256Again(buf, off, midstates) : sha256(buf, off);
 }
 
 let preimageLength = 0;

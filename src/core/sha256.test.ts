@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha256 as noble } from '@noble/hashes/sha2.js';
-import { sha256 } from './sha256.ts';
+import { sha256, sha256Again, Sha256Midstates } from './sha256.ts';
 import { toHex } from './bytes.ts';
 
 describe('sha256', () => {
@@ -29,5 +29,34 @@ describe('sha256', () => {
   it('hashes only the first `length` bytes when given', () => {
     const buf = Uint8Array.from({ length: 200 }, (_, i) => (i * 7) & 255);
     for (const n of [0, 1, 55, 56, 64, 69, 128, 199]) expect(toHex(sha256(buf, n))).toBe(toHex(noble(buf.subarray(0, n))));
+  });
+});
+
+describe('sha256Again', () => {
+  it('equals sha256 over a run of edited messages of changing lengths', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 700 }),
+        fc.array(fc.record({ at: fc.nat(800), bytes: fc.uint8Array({ minLength: 1, maxLength: 40 }), length: fc.option(fc.nat(800), { nil: undefined }) }), { maxLength: 12 }),
+        (first, edits) => {
+          const m = new Sha256Midstates();
+          let msg = first.slice();
+          expect(toHex(sha256Again(msg, msg.length, m))).toBe(toHex(noble(msg)));
+          for (const e of edits) {
+            const length = e.length ?? msg.length;
+            const next = new Uint8Array(Math.max(length, 1));
+            next.set(msg.subarray(0, Math.min(msg.length, next.length)));
+            next.set(e.bytes.subarray(0, Math.max(0, next.length - Math.min(e.at, next.length))), Math.min(e.at, next.length));
+            msg = next.subarray(0, length);
+            // the buffer is longer than the message: only `length` bytes count
+            const buf = new Uint8Array(length + 16);
+            buf.set(msg);
+            buf.fill(0xee, length);
+            expect(toHex(sha256Again(buf, length, m))).toBe(toHex(noble(msg)));
+          }
+        },
+      ),
+      { numRuns: 300, seed: 4 },
+    );
   });
 });

@@ -59,19 +59,18 @@ function compress(m: Uint8Array, off: number): void {
   H[7] = (H[7] + h) | 0;
 }
 
+const IV = new Int32Array([0x6a09e667, 0xbb67ae85 | 0, 0x3c6ef372, 0xa54ff53a | 0, 0x510e527f, 0x9b05688c | 0, 0x1f83d9ab, 0x5be0cd19]);
+
 /** SHA-256 of `msg` (up to 2^32 bytes), or of its first `length` bytes. */
 export function sha256(msg: Uint8Array, length: number = msg.length): Uint8Array {
-  H[0] = 0x6a09e667;
-  H[1] = 0xbb67ae85 | 0;
-  H[2] = 0x3c6ef372;
-  H[3] = 0xa54ff53a | 0;
-  H[4] = 0x510e527f;
-  H[5] = 0x9b05688c | 0;
-  H[6] = 0x1f83d9ab;
-  H[7] = 0x5be0cd19;
-  const len = length;
-  const full = len - (len % 64);
+  H.set(IV);
+  const full = length - (length % 64);
   for (let off = 0; off < full; off += 64) compress(msg, off);
+  return finish(msg, full, length);
+}
+
+/** Pads and compresses the last partial block (`msg[full..len)`) and returns the digest of H. */
+function finish(msg: Uint8Array, full: number, len: number): Uint8Array {
   const rest = len - full;
   const blocks = rest + 9 > 64 ? 2 : 1;
   const end = blocks * 64;
@@ -98,4 +97,53 @@ export function sha256(msg: Uint8Array, length: number = msg.length): Uint8Array
     out[4 * i + 3] = x;
   }
   return out;
+}
+
+/**
+ * What `sha256Again` keeps of one message hashed again and again with small changes: its bytes
+ * as last hashed and the state after each of its whole blocks. A trie node high in the tree is
+ * such a message: each update changes one child id in it, and the blocks before that id need
+ * not be compressed again.
+ */
+export class Sha256Midstates {
+  bytes = new Uint8Array(0);
+  length = 0;
+  /** The state after block k (k = 1..`blocks`) at words 8(k-1)..8k-1. */
+  states = new Int32Array(0);
+  blocks = 0;
+}
+
+/**
+ * `sha256(msg, length)`, compressing only the whole blocks from the first byte that differs from
+ * the message `m` last saw (and updating `m`).
+ */
+export function sha256Again(msg: Uint8Array, length: number, m: Sha256Midstates): Uint8Array {
+  const full = length - (length % 64);
+  const blocks = full / 64;
+  const limit = Math.min(length, m.length);
+  const old = m.bytes;
+  let same = 0;
+  while (same < limit && msg[same] === old[same]) same++;
+  const reuse = Math.min(Math.floor(same / 64), blocks, m.blocks);
+  if (reuse === 0) H.set(IV);
+  else for (let i = 0; i < 8; i++) H[i] = m.states[8 * (reuse - 1) + i];
+  if (m.states.length < blocks * 8) {
+    const grown = new Int32Array(blocks * 8);
+    grown.set(m.states.subarray(0, reuse * 8));
+    m.states = grown;
+  }
+  for (let b = reuse; b < blocks; b++) {
+    compress(msg, b * 64);
+    for (let i = 0; i < 8; i++) m.states[8 * b + i] = H[i];
+  }
+  m.blocks = blocks;
+  if (m.bytes.length < length) {
+    const grown = new Uint8Array(length + 64);
+    grown.set(old.subarray(0, same));
+    m.bytes = grown;
+  }
+  const bytes = m.bytes;
+  for (let i = same; i < length; i++) bytes[i] = msg[i];
+  m.length = length;
+  return finish(msg, full, length);
 }

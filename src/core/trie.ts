@@ -15,6 +15,7 @@
  */
 import { compareBytes, concatBytes, equalBytes } from './bytes.ts';
 import { hashNode, valueDigest } from './hash.ts';
+import { Sha256Midstates } from './sha256.ts';
 import { commonPrefixLength, hasPrefix, keyToPath, packPath } from './path.ts';
 import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions } from './store.ts';
 import { EMPTY_ROOT, type KeyChange, type KeyValue, type Path, type ProofNode } from './types.ts';
@@ -205,6 +206,15 @@ function decodeMeta(b: Uint8Array | undefined): Meta {
   if (!b || b[0] === 0) return { rootPath: undefined, root: EMPTY_ROOT };
   return { root: b.slice(1, 33), rootPath: b.slice(33) };
 }
+
+/**
+ * Nodes of at most this many tokens keep their SHA-256 midstates in a view: a live group rehashes
+ * the root and the ~270 nodes below it after every delta, each time with one or a few child ids
+ * changed, so the blocks before the first changed id are not compressed again. Measured on a 1M-
+ * key trie, groups of 256 deltas of 10 random puts: 368 → 314 block compressions per delta (3
+ * tokens: 306, for 16× the nodes).
+ */
+const MIDSTATE_TOKENS = 2;
 
 /** Paths of at most this many tokens stay decoded in the node cache. */
 const DECODED_TOKENS = 3;
@@ -843,6 +853,15 @@ export class TrieView {
     }
   }
 
+  /** SHA-256 midstates of this view's nodes near the root, hashed again after each change. */
+  private readonly midstates = new Map<TrieNode, Sha256Midstates>();
+
+  private midstatesOf(n: TrieNode): Sha256Midstates {
+    let m = this.midstates.get(n);
+    if (!m) this.midstates.set(n, (m = new Sha256Midstates()));
+    return m;
+  }
+
   /** Recomputes the ids of changed nodes, deepest first. */
   private rehash(): void {
     const changed: TrieNode[] = [];
@@ -863,7 +882,7 @@ export class TrieView {
         }
         ids[i] = c?.id;
       }
-      n.id = hashNode(n.path, n.digest, ids);
+      n.id = n.path.length <= MIDSTATE_TOKENS ? hashNode(n.path, n.digest, ids, this.midstatesOf(n)) : hashNode(n.path, n.digest, ids);
     }
     if (this.rootPath) {
       const r = this.nodes.get(pathStr(this.rootPath));
