@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compareBytes, equalBytes, toHex } from '../../core/bytes.ts';
 import { MerkleDatabase } from '../../core/database.ts';
-import { MemoryStore } from '../../core/store.ts';
+import { MemoryStore, type KVStore } from '../../core/store.ts';
 import { MerkleTrie } from '../../core/trie.ts';
 import { EMPTY_ROOT, type KeyValue } from '../../core/types.ts';
 import { VirtualClock } from './clock.ts';
@@ -418,6 +418,27 @@ describe('syncState: change proofs that arrive together (group commit)', () => {
     });
     expect(penalised).toEqual(['a']);
     expect(r.progress.proofsRejected).toBe(1);
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(sameEntries(await localEntries(store), await allEntries(db))).toBe(true);
+  });
+
+  it('a store write that fails while the next answers are verified fails the sync; a new sync resumes from the store', async () => {
+    const { db, store } = await caughtUp(34);
+    // the same store, whose second batch fails (the first group's write is then staged under the next)
+    let batches = 0;
+    const failing: KVStore = {
+      get: (key) => store.get(key),
+      iterate: (o) => store.iterate(o),
+      write: async (ops) => {
+        if (++batches === 2) throw new Error('disk full');
+        return store.write(ops);
+      },
+    };
+    await expect(
+      syncState({ store: failing, sources: [new GatedSource(serve('a', db))], target: db.root, concurrency: 4, keyLimit: 32, requestTimeoutMs: Infinity, clock: new VirtualClock() }),
+    ).rejects.toThrow('disk full');
+    expect(batches).toBe(2);
+    const r = await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
     expect(toHex(r.root)).toBe(toHex(db.root));
     expect(sameEntries(await localEntries(store), await allEntries(db))).toBe(true);
   });
