@@ -14,9 +14,11 @@
  * requests go out at once, and the view is committed, with every answer's progress records in
  * order, once no answer is waiting (or the group is large); the write runs while the next
  * answers are verified on the state it makes (`stageView`). Catching up is bound by the
- * client's CPU with answers queued; one commit per answer kept the main thread waiting on each
- * store write and its reads (measured: a fifth of a 10,000-change catch-up on 1M keys idle).
- * Progress events may then report an answer shortly before it is durable.
+ * client's CPU with answers queued (measured, 10,000 changes on 1M keys in LevelDB: 16 answers
+ * of ~600 changes, ~50 ms of verifying each; one commit per answer took ~0.3 s of the ~1.4 s,
+ * each awaited before the next answer; two group commits take ~0.2 s, their writes running
+ * while the next answers are verified). Progress events may then report an answer shortly
+ * before it is durable; `done` waits for every write.
  */
 import { DecodeError, FinishedWithUnexpectedRoot, ProofError, UnexpectedResponse } from '../../core/errors.ts';
 import { equalBytes, toHex } from '../../core/bytes.ts';
