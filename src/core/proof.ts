@@ -195,11 +195,10 @@ async function verifyApplied(proof: ChangeProof, o: VerifyRangeOptions, view: Tr
   const endPath = endKey ? keyToPath(endKey) : undefined;
   const inside = (p: Path) => (!startPath || compareBytes(p, startPath) >= 0) && (!endPath || compareBytes(p, endPath) <= 0);
   // Step 5 compares in-range proof nodes' values with the new local ones (a change's value, or
-  // the unchanged local value): read them now, the check is synchronous.
-  const localValues = new Map<string, Uint8Array | undefined>();
-  for (const n of [...proof.startProof, ...proof.endProof]) {
-    if (isWholeByte(n.key) && inside(n.key)) localValues.set(toHex(n.key), await view.get(packWhole(n.key)));
-  }
+  // the unchanged local value): read them now (in one store call), the check is synchronous.
+  const paths = [...proof.startProof, ...proof.endProof].map((n) => n.key).filter((k) => isWholeByte(k) && inside(k));
+  const values = await view.getMany(paths.map(packWhole));
+  const localValues = new Map<string, Uint8Array | undefined>(paths.map((k, i) => [toHex(k), values[i]]));
   const items = await localItems(view, [], startPath, endPath);
   finish(proof.startProof, proof.endProof, items, (key) => localValues.get(toHex(keyToPath(key))), o, endKey);
 }
