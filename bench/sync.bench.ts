@@ -10,17 +10,23 @@
  *   catch-up bytes and time as fractions of the full sync (goals ≤ 3% and ≤ 10%).
  *
  * The writer's store is node.bench.ts's cached one (`$TMP/proofsync-bench-node-N`, built on
- * first use). BENCH_KEYS shrinks it. Profile with `node --cpu-prof bench/sync.bench.ts`.
+ * first use). BENCH_KEYS shrinks it; BENCH_WRITER_DIR uses another copy of it (benchmarks run
+ * side by side must not open one store twice). Profile with `node --cpu-prof bench/sync.bench.ts`,
+ * or set BENCH_PROFILE=dir for a CPU profile of this process during the catch-up alone
+ * (dir/sync-catch-up.cpuprofile). BENCH_TRACE=1 prints each catch-up request's send and answer
+ * times. BENCH_RAW=0 skips the raw baseline (quicker runs when only the catch-up is studied).
  */
 import { multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toHex } from '../src/core/bytes.ts';
 import { responseSize, networkStateSource } from '../src/client/network-source.ts';
 import { syncState } from '../src/client/state-sync/driver.ts';
+import type { StateSource } from '../src/client/state-sync/source.ts';
 import { SeededRandom } from '../src/node/generate.ts';
 import { createClientNode } from '../src/node/host.ts';
 import { LevelStore } from '../src/node/level-store.ts';
@@ -33,7 +39,9 @@ import { RAW_PROTOCOL } from './sync-raw-server.ts';
 
 const N = Number(process.env.BENCH_KEYS ?? 1_000_000);
 const CONCURRENCY = 8;
-const writerDir = join(tmpdir(), `proofsync-bench-node-${N}`);
+const writerDir = process.env.BENCH_WRITER_DIR ?? join(tmpdir(), `proofsync-bench-node-${N}`);
+const profileDir = process.env.BENCH_PROFILE;
+const trace = process.env.BENCH_TRACE === '1';
 const work = await mkdtemp(join(tmpdir(), 'proofsync-bench-sync-'));
 const figures: Figure[] = [];
 let fullS = 0;
@@ -52,7 +60,32 @@ const client = await createClientNode();
 const ws = multiaddr(writer.file.ws!);
 const writerKey = peerIdFromString(writer.file.peerId).publicKey!.raw;
 const replica = await openNodeStore(join(work, 'replica'));
-const source = networkStateSource(client, writer.file.peerId, ws, { timeoutMs: 120_000 });
+const network = networkStateSource(client, writer.file.peerId, ws, { timeoutMs: 120_000 });
+// With BENCH_TRACE: when each request went out and its answer came back (ms since `traceT0`).
+let traceT0 = 0;
+const traced: { kind: string; sent: number; answered: number; keys: number }[] = [];
+const source: StateSource = !trace
+  ? network
+  : {
+      id: network.id,
+      async rangeProof(req, o) {
+        const sent = now() - traceT0;
+        const r = await network.rangeProof(req, o);
+        traced.push({ kind: 'range', sent, answered: now() - traceT0, keys: r.type === 'range' ? r.proof.keyValues.length : r.proof.keyChanges.length });
+        return r;
+      },
+      async changeProof(req, o) {
+        const sent = now() - traceT0;
+        const r = await network.changeProof(req, o);
+        traced.push({ kind: r.type, sent, answered: now() - traceT0, keys: r.type === 'range' ? r.proof.keyValues.length : r.proof.keyChanges.length });
+        return r;
+      },
+    };
+/** User + system CPU seconds of a process so far (Linux /proc; clock ticks of 10 ms). */
+const cpuSeconds = async (pid: number): Promise<number> => {
+  const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
 
 try {
   // -------------------------------------------------------------------------------------------
@@ -83,10 +116,34 @@ try {
     if (!res.ok) throw new Error(`commit failed: ${res.status} ${await res.text()}`);
   }
   const ann2 = await fetchHeads(client, ws, { writerPublicKey: writerKey });
-  t = now();
+  let session: Session | undefined;
+  if (profileDir) {
+    session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 200 });
+    await session.post('Profiler.start');
+  }
+  const writerCpu0 = await cpuSeconds(writer.child.pid!);
+  const cpu0 = process.cpuUsage();
+  traced.length = 0;
+  t = traceT0 = now();
   const catchUp = await syncState({ store: replica.state, sources: [source], target: ann2.stateRoot, concurrency: CONCURRENCY, sizeOf: responseSize, requestTimeoutMs: 120_000 });
   const catchS = (now() - t) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const writerCpu = (await cpuSeconds(writer.child.pid!)) - writerCpu0;
+  if (session) {
+    const { profile } = await session.post('Profiler.stop');
+    await mkdir(profileDir!, { recursive: true });
+    await writeFile(join(profileDir!, 'sync-catch-up.cpuprofile'), JSON.stringify(profile));
+    session.disconnect();
+    console.log(`wrote ${join(profileDir!, 'sync-catch-up.cpuprofile')}`);
+  }
   console.log(`catch-up: ${catchUp.progress.keyValuesReceived} changes, ${catchUp.progress.bytesReceived} bytes, ${catchUp.progress.requests} requests in ${catchS.toFixed(2)} s`);
+  console.log(`catch-up CPU: client ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s, full node ${writerCpu.toFixed(2)} s`);
+  if (trace) {
+    for (const r of traced.sort((a, b) => a.sent - b.sent)) console.log(`  ${r.kind} ${r.keys} keys: sent ${r.sent.toFixed(0)} ms, answered ${r.answered.toFixed(0)} ms (${(r.answered - r.sent).toFixed(0)} ms)`);
+  }
   figures.push({ name: `catch-up after ${changed} keys (1%) changed`, value: catchS, unit: 's', goal: null });
   figures.push({ name: 'catch-up bytes / full sync bytes', value: catchUp.progress.bytesReceived / fullBytes, unit: 'ratio', goal: '<= 0.03' });
   figures.push({ name: 'catch-up time / full sync time', value: catchS / fullS, unit: 'ratio', goal: '<= 0.1' });
@@ -97,6 +154,12 @@ try {
 
 // ---------------------------------------------------------------------------------------------
 // 3. Raw baseline: the same key-values without proofs, from a second process, into LevelDB.
+if (process.env.BENCH_RAW === '0') {
+  await client.stop();
+  await rm(work, { recursive: true, force: true });
+  writeResults('sync', figures);
+  process.exit(0);
+}
 const raw = await startNodeProcess({
   script: fileURLToPath(new URL('./sync-raw-server.ts', import.meta.url)),
   dataDir: join(work, 'raw-host'),

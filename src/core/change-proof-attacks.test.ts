@@ -119,8 +119,9 @@ describe('change proof attacks (after Firewood)', () => {
       const localDb = await MerkleDatabase.open(new MemoryStore());
       await localDb.commit(before);
       await verifyChangeProof(proof, { ...o, localTrie: localDb.trie.view() });
+      await verifyChangeProof(proof, { ...o, applyTo: localDb.trie.view() });
       const crafted = c.tamper(proof);
-      for (const form of [{ local }, { localTrie: localDb.trie.view() }]) {
+      for (const form of [{ local }, { localTrie: localDb.trie.view() }, { applyTo: localDb.trie.view() }]) {
         const err = await verifyChangeProof(crafted, { ...o, ...form }).then(
           () => undefined,
           (e: unknown) => e,

@@ -98,8 +98,12 @@ describe('change proofs', () => {
         await verifyChangeProof(proof, { root: r2, start, end, keyLimit: limit, local });
         const localDb = await dbOf(before);
         await verifyChangeProof(proof, { root: r2, start, end, keyLimit: limit, localTrie: localDb.trie.view() });
+        const applied = localDb.trie.view();
+        await verifyChangeProof(proof, { root: r2, start, end, keyLimit: limit, applyTo: applied });
         // applying the changes to the local range gives the new state up to the last change
         const upTo = proof.keyChanges.length ? proof.keyChanges[proof.keyChanges.length - 1].key : end;
+        const inView = (await applied.range(start, upTo)).map((kv) => [toHex(kv.key), toHex(kv.value)]);
+        expect(inView.sort()).toEqual(truth(after, start, upTo).map((kv) => [toHex(kv.key), toHex(kv.value)]).sort());
         const state = new Map(truth(before, start, upTo).map((kv) => [toHex(kv.key), toHex(kv.value)]));
         for (const c of proof.keyChanges) {
           if (c.value === undefined) state.delete(toHex(c.key));
@@ -114,7 +118,7 @@ describe('change proofs', () => {
 });
 
 describe('tampered change proofs', () => {
-  it('are rejected or prove only true facts, identically with a local key list and a local trie', async () => {
+  it('are rejected or prove only true facts, identically with a local key list, a local trie and a trie they are applied to', async () => {
     let rejected = 0;
     await fc.assert(
       fc.asyncProperty(kvsArb, kvsArb, fc.integer({ min: 1, max: 40 }), fc.nat(), fc.nat(), async (before, after, limit, which, pick) => {
@@ -147,6 +151,8 @@ describe('tampered change proofs', () => {
         const a = await outcome({ root: db.root, keyLimit: limit, local: (s, e) => truth(before, s, e) });
         const b = await outcome({ root: db.root, keyLimit: limit, localTrie: (await dbOf(before)).trie.view() });
         expect(b).toBe(a);
+        const c = await outcome({ root: db.root, keyLimit: limit, applyTo: (await dbOf(before)).trie.view() });
+        expect(c).toBe(a);
         if (a !== 'ok') rejected++;
         else {
           const upTo = kc.length ? kc[kc.length - 1].key : undefined;

@@ -36,6 +36,7 @@ import {
 } from '../protocol/messages.ts';
 import { PeerLimits, type RateLimit } from '../protocol/peer-limits.ts';
 import { serveChangeProof, serveRangeProof } from '../protocol/serve.ts';
+import { ProofQueue } from './proof-queue.ts';
 import { handle, type Registrar, type RequestHandler } from '../protocol/stream.ts';
 import type { MerkleDatabase } from '../core/database.ts';
 import type { NodeMetrics } from './metrics.ts';
@@ -54,6 +55,8 @@ export interface ServeLimits {
   timeoutMs?: number;
   /** libp2p's cap on inbound streams per connection and protocol. Default 32. */
   maxInboundStreams?: number;
+  /** Range and change proofs served at once, across peers, the rest in arrival order (proof-queue.ts). Default 2. */
+  maxConcurrentProofs?: number;
 }
 
 export interface ServedState {
@@ -86,6 +89,7 @@ export async function serveProtocols(libp2p: Registrar, state: ServedState, limi
     onError: (err: unknown, c: { protocol: string }) => state.onError?.(err, c),
   };
   const { metrics } = state;
+  const proofs = new ProofQueue(limits.maxConcurrentProofs ?? 2);
 
   /** Times the handler and counts its outcome; errors are rethrown for `handle` to frame. */
   const measured = (protocol: string, fn: RequestHandler): RequestHandler => {
@@ -114,7 +118,7 @@ export async function serveProtocols(libp2p: Registrar, state: ServedState, limi
       RANGE_PROTOCOL,
       measured(RANGE_PROTOCOL, async (bytes) => {
         const req = decodeRangeProofRequest(bytes, { maxBytes: MAX_PROOF_REQUEST_BYTES });
-        const proof = await state.lock.read(() => serveRangeProof(state.db, req));
+        const proof = await proofs.run(() => state.lock.read(() => serveRangeProof(state.db, req)));
         return encodeRangeProofResponse({ type: 'rangeProof', proof });
       }),
       { ...common, maxRequestBytes: MAX_PROOF_REQUEST_BYTES, encodeError: (name, message) => encodeRangeProofResponse({ type: 'error', name, message }) },
@@ -126,7 +130,7 @@ export async function serveProtocols(libp2p: Registrar, state: ServedState, limi
       CHANGE_PROTOCOL,
       measured(CHANGE_PROTOCOL, async (bytes) => {
         const req = decodeChangeProofRequest(bytes, { maxBytes: MAX_PROOF_REQUEST_BYTES });
-        const res = await state.lock.read(() => serveChangeProof(state.db, req));
+        const res = await proofs.run(() => state.lock.read(() => serveChangeProof(state.db, req)));
         return encodeChangeProofResponse(res);
       }),
       { ...common, maxRequestBytes: MAX_PROOF_REQUEST_BYTES, encodeError: (name, message) => encodeChangeProofResponse({ type: 'error', name, message }) },

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { compareBytes, equalBytes, toHex } from '../../core/bytes.ts';
 import { MerkleDatabase } from '../../core/database.ts';
-import { MemoryStore } from '../../core/store.ts';
+import { MemoryStore, type KVStore } from '../../core/store.ts';
 import { MerkleTrie } from '../../core/trie.ts';
 import { EMPTY_ROOT, type KeyValue } from '../../core/types.ts';
 import { VirtualClock } from './clock.ts';
 import { syncState, type SyncStateOptions } from './driver.ts';
 import type { StateSyncProgress } from './engine.ts';
-import { CountingSource, DelayedSource, FlakySource, MemoryStateSource, Mutex, TamperingSource, type Tamper } from './memory-source.ts';
+import { CountingSource, DelayedSource, FlakySource, GatedSource, MemoryStateSource, Mutex, TamperingSource, type Tamper } from './memory-source.ts';
 import { loadProgress } from './progress.ts';
 import { prefixRange } from './ranges.ts';
 import type { StateResponse, StateSource } from './source.ts';
@@ -364,6 +364,110 @@ describe('syncState: resuming and catching up', () => {
     expect(toHex(r.root)).toBe(toHex(db.root));
     expect(counted.changeRequests).toBeGreaterThan(0);
     expect(counted.rangeAnswers).toBe(counted.changeRequests);
+  });
+});
+
+describe('syncState: change proofs that arrive together (group commit)', () => {
+  /** A memory store that counts its batches. */
+  class CountedStore extends MemoryStore {
+    writes = 0;
+    override async write(ops: Parameters<MemoryStore['write']>[0]): Promise<void> {
+      this.writes++;
+      return super.write(ops);
+    }
+  }
+
+  async function caughtUp(seed: number) {
+    const { db, rnd } = await writer(seed, 2000);
+    const store = new CountedStore();
+    await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    await mutate(db, rnd, 300);
+    store.writes = 0;
+    return { db, store };
+  }
+
+  it('are verified on one view and written in one batch per group, ending at the target', async () => {
+    const { db, store } = await caughtUp(31);
+    const counted = new CountingSource(serve('a', db));
+    const gated = new GatedSource(counted);
+    // no deadlines: the gate's release and the virtual clock's idle jump both wait for an idle loop
+    const r = await syncState({ store, sources: [gated], target: db.root, concurrency: 4, keyLimit: 32, requestTimeoutMs: Infinity, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(sameEntries(await localEntries(store), await allEntries(db))).toBe(true);
+    expect(counted.changeAnswers).toBeGreaterThan(8);
+    // one batch per handover of answers (each holds several), not one per answer
+    expect(store.writes).toBeLessThanOrEqual(gated.releases);
+    expect(store.writes).toBeLessThan(counted.changeAnswers / 2);
+  });
+
+  it('an invalid answer inside a group is rejected, the group keeps the valid ones, and the sync ends at the target', async () => {
+    const { db, store } = await caughtUp(32);
+    // the second answer of the first handover (so the group already holds the first) lies
+    const evil = new TamperingSource('a', serve('a', db), (res, call) => (call === 1 ? CHANGE_CASES[0].tamper(res, call, 'change') : res));
+    const counted = new CountingSource(evil);
+    const penalised: string[] = [];
+    const r = await syncState({
+      store,
+      sources: [new GatedSource(counted)],
+      target: db.root,
+      concurrency: 4,
+      keyLimit: 32,
+      requestTimeoutMs: Infinity,
+      clock: new VirtualClock(),
+      onPenalise: (peer) => penalised.push(peer),
+    });
+    expect(penalised).toEqual(['a']);
+    expect(r.progress.proofsRejected).toBe(1);
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(sameEntries(await localEntries(store), await allEntries(db))).toBe(true);
+  });
+
+  it('a store write that fails while the next answers are verified fails the sync; a new sync resumes from the store', async () => {
+    const { db, store } = await caughtUp(34);
+    // the same store, whose second batch fails (the first group's write is then staged under the next)
+    let batches = 0;
+    const failing: KVStore = {
+      get: (key) => store.get(key),
+      iterate: (o) => store.iterate(o),
+      write: async (ops) => {
+        if (++batches === 2) throw new Error('disk full');
+        return store.write(ops);
+      },
+    };
+    await expect(
+      syncState({ store: failing, sources: [new GatedSource(serve('a', db))], target: db.root, concurrency: 4, keyLimit: 32, requestTimeoutMs: Infinity, clock: new VirtualClock() }),
+    ).rejects.toThrow('disk full');
+    expect(batches).toBe(2);
+    const r = await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(sameEntries(await localEntries(store), await allEntries(db))).toBe(true);
+  });
+
+  it('an abort while a group is open leaves its verified answers written and the store resumable', async () => {
+    const { db, store } = await caughtUp(33);
+    const controller = new AbortController();
+    let answers = 0;
+    await expect(
+      syncState({
+        store,
+        sources: [new GatedSource(serve('a', db))],
+        target: db.root,
+        concurrency: 4,
+        keyLimit: 32,
+        requestTimeoutMs: Infinity, // the gate's release and the virtual clock's idle jump both wait for an idle loop
+        signal: controller.signal,
+        clock: new VirtualClock(),
+        onProgress: (p) => {
+          if (p.keyValuesReceived > 0 && ++answers === 2) controller.abort(new Error('stop'));
+        },
+      }),
+    ).rejects.toThrow('stop');
+    expect(store.writes).toBeGreaterThan(0);
+    const { segments } = await loadProgress(store);
+    expect(segments.some((s) => s.root && equalBytes(s.root, db.root))).toBe(true);
+    const r = await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(sameEntries(await localEntries(store), await allEntries(db))).toBe(true);
   });
 });
 

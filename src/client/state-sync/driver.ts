@@ -4,14 +4,28 @@
  * Decisions are the engine's (`engine.ts`); this file fetches, verifies answers against the
  * local state (`verify.ts`), writes, and waits.
  *
- * Events are handled one at a time: an answer is verified on a fresh view of the committed
- * trie, the engine decides, and its `write` commits that same view together with the progress
- * records in one atomic batch before the next event is looked at. Fetches run concurrently.
+ * Events are handled one at a time: an answer is verified on a view of the committed trie, the
+ * engine decides, and its `write` commits that view together with the progress records in one
+ * atomic batch. Fetches run concurrently.
+ *
+ * Change proofs that are already waiting when one is handled share a view (a group commit):
+ * each is verified by applying it to the view that holds the ones before it (their key ranges
+ * are disjoint, so none reads another's keys), the engine decides on each in turn and its
+ * requests go out at once, and the view is committed, with every answer's progress records in
+ * order, once no answer is waiting (or the group is large); the write runs while the next
+ * answers are verified on the state it makes (`stageView`). Catching up is bound by the
+ * client's CPU with answers queued (measured, 10,000 changes on 1M keys in LevelDB: 16 answers
+ * of ~600 changes, ~50 ms of verifying each; one commit per answer took ~0.3 s of the ~1.4 s,
+ * each awaited before the next answer; two group commits take ~0.2 s, their writes running
+ * while the next answers are verified). Progress events may then report an answer shortly
+ * before it is durable; `done` waits for every write.
  */
 import { DecodeError, FinishedWithUnexpectedRoot, ProofError, UnexpectedResponse } from '../../core/errors.ts';
 import { equalBytes, toHex } from '../../core/bytes.ts';
 import type { KVStore } from '../../core/store.ts';
 import { MerkleTrie, type ProvenSubtrees, type TrieView } from '../../core/trie.ts';
+import type { BatchOp } from '../../core/store.ts';
+import type { KeyChange } from '../../core/types.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { StateSyncEngine, type StateSyncAction, type StateSyncEvent, type StateSyncProgress } from './engine.ts';
 import type { PeerStats } from './peers.ts';
@@ -73,6 +87,9 @@ type DriverEvent =
   | { type: 'answer'; requestId: number; response: StateResponse | undefined; error?: undefined; elapsedMs: number; pre?: ProvenSubtrees | Error }
   | { type: 'answer'; requestId: number; response?: undefined; error: unknown; elapsedMs: number };
 
+
+/** Most verified change proofs one group commit holds (a bound on memory and on lost work). */
+const MAX_GROUP_ANSWERS = 8;
 
 /** Errors that make an answer invalid (the peer's fault), as opposed to local failures. */
 function isPeerError(e: unknown): e is Error {
@@ -147,12 +164,46 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
   const events = new EventQueue<DriverEvent>();
   const stop = new AbortController();
   const inFlight = new Map<number, { request: StateRequest; controller: AbortController; sentAt: number; settled: boolean }>();
-  const views = new Map<number, TrieView>();
+  /** Events pushed and not yet taken (whether an answer is waiting). */
+  let waiting = 0;
+  const push = (event: DriverEvent): void => {
+    waiting++;
+    events.push(event);
+  };
+  /** The view the current answer was verified on, and whether it joins the group commit. */
+  let verified: { requestId: number; view: TrieView; grouped: boolean } | undefined;
+  /** Verified change proofs applied to one view, not yet written: their progress ops in order, and their changes to replay. */
+  let group: { view: TrieView; progress: BatchOp[]; changes: KeyChange[][] } | undefined;
+  const checkRoot = (): void => {
+    if (!equalBytes(trie.root, engine.localRoot)) {
+      throw new Error(`state sync: local root ${toHex(trie.root)} differs from the verified ${toHex(engine.localRoot)}`);
+    }
+  };
+  /**
+   * The group's store write in flight: the trie holds its state at once (`stageView`), so the
+   * next answers are verified while it runs. One at a time, so batches land in order.
+   */
+  let writing: Promise<void> | undefined;
+  const settle = async (): Promise<void> => {
+    const w = writing;
+    writing = undefined;
+    await w;
+  };
+  const flush = async (): Promise<void> => {
+    if (!group) return;
+    const g = group;
+    group = undefined;
+    await settle();
+    const { durable } = trie.stageView(g.view, g.progress);
+    writing = durable;
+    durable.catch(() => {}); // observed by `settle`; a failed write fails the sync there
+    checkRoot();
+  };
 
   const startFetch = (request: StateRequest): void => {
     if (request.kind === 'clear') {
       inFlight.set(request.id, { request, controller: new AbortController(), sentAt: clock.now(), settled: true });
-      events.push({ type: 'answer', requestId: request.id, response: undefined, elapsedMs: 0 });
+      push({ type: 'answer', requestId: request.id, response: undefined, elapsedMs: 0 });
       return;
     }
     const controller = new AbortController();
@@ -163,7 +214,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
       entry.settled = true;
       controller.abort();
       const elapsedMs = clock.now() - entry.sentAt;
-      if ('error' in result) events.push({ type: 'answer', requestId: request.id, error: result.error, elapsedMs });
+      if ('error' in result) push({ type: 'answer', requestId: request.id, error: result.error, elapsedMs });
       else {
         // Verify a range proof now: it overlaps the store write of the answer being applied.
         let pre: ProvenSubtrees | Error | undefined;
@@ -173,7 +224,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
         } catch {
           pre = undefined; // the shape error is raised again, in order, when the answer is handled
         }
-        events.push({ type: 'answer', requestId: request.id, response: result.response, elapsedMs, pre });
+        push({ type: 'answer', requestId: request.id, response: result.response, elapsedMs, pre });
       }
     };
     const fetchSignal = AbortSignal.any([stop.signal, controller.signal]);
@@ -190,6 +241,14 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
         () => {},
       );
     }
+  };
+
+  /** A view of the committed trie with `changes` applied: the group's state without an invalid answer. */
+  const replay = async (changes: KeyChange[][]): Promise<TrieView> => {
+    const view = trie.view();
+    for (const c of changes) await view.apply(c);
+    if (!equalBytes(view.root, engine.localRoot)) throw new Error('state sync: replaying the verified answers does not give the verified root');
+    return view;
   };
 
   let result: SyncStateResult | undefined;
@@ -209,13 +268,18 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
           break;
         }
         case 'write': {
-          const view = views.get(action.requestId);
-          views.delete(action.requestId);
-          if (view) await trie.commitView(view, action.progress);
-          else await trie.commit(action.changes, action.progress);
-          if (!equalBytes(trie.root, engine.localRoot)) {
-            throw new Error(`state sync: local root ${toHex(trie.root)} differs from the verified ${toHex(engine.localRoot)}`);
+          const mine = verified?.requestId === action.requestId ? verified : undefined;
+          if (mine?.grouped) {
+            group ??= { view: mine.view, progress: [], changes: [] };
+            group.progress.push(...action.progress);
+            group.changes.push(action.changes);
+            break;
           }
+          await flush();
+          await settle();
+          if (mine) await trie.commitView(mine.view, action.progress);
+          else await trie.commit(action.changes, action.progress);
+          checkRoot();
           break;
         }
         case 'penalise':
@@ -223,7 +287,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
           break;
         case 'wake':
           clock.sleep(Math.max(0, action.at - clock.now()), stop.signal).then(
-            () => events.push({ type: 'tick' }),
+            () => push({ type: 'tick' }),
             () => {},
           );
           break;
@@ -231,16 +295,20 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
           options.onProgress?.(action.progress);
           break;
         case 'done':
+          await flush();
+          await settle();
           if (scope === undefined && !equalBytes(trie.root, action.target)) {
             throw new FinishedWithUnexpectedRoot(`sync finished at root ${toHex(trie.root)}, expected ${toHex(action.target)}`);
           }
           result = { target: action.target, root: trie.root, progress: engine.progress(), peers: engine.peers };
           break;
         case 'failed':
+          // what was verified stays (a restart resumes after it)
+          await flush().then(settle, settle).catch(() => {});
           throw action.error;
       }
     }
-    views.clear();
+    verified = undefined;
   };
 
   if (options.sourceUpdates) {
@@ -253,7 +321,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
           if (stop.signal.aborted || next.done) return;
           if (sources.has(next.value.id)) continue;
           sources.set(next.value.id, next.value);
-          events.push({ type: 'peerAdded', peer: next.value.id });
+          push({ type: 'peerAdded', peer: next.value.id });
         }
       } catch {
         // A source stream that fails is one that ended; the known sources carry on.
@@ -271,21 +339,24 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
           const next = await it.next();
           if (stop.signal.aborted) return;
           if (next.done) break;
-          events.push({ type: 'newTarget', root: next.value });
+          push({ type: 'newTarget', root: next.value });
         }
       } catch {
         // An update stream that fails is one that ended.
       }
-      if (!stop.signal.aborted) events.push({ type: 'updatesClosed' });
+      if (!stop.signal.aborted) push({ type: 'updatesClosed' });
     })();
   }
 
   try {
     await run(engine.start(clock.now()));
     while (!result) {
+      // nothing waiting: what the group holds is written before waiting for more
+      if (waiting === 0) await flush();
       let event: DriverEvent;
       try {
         event = await events.next(signal);
+        waiting--;
       } catch (reason) {
         await run(engine.step({ type: 'abort', reason }, clock.now())).catch(() => {});
         throw reason;
@@ -300,25 +371,33 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
         }
         let bytes = 0;
         let outcome: ResponseOutcome;
-        const view = trie.view();
+        // Only change proofs join the group: a range proof reads the view's key range (costly
+        // over a large overlay) and may graft, so it gets a view of its own, after the group.
+        const grouped = entry.request.kind === 'change' && (event.response as { type?: unknown } | undefined)?.type === 'change';
+        if (!grouped || (group && group.changes.length >= MAX_GROUP_ANSWERS)) await flush();
+        const view = grouped && group ? group.view : trie.view();
         try {
           if (entry.request.kind !== 'clear') {
             checkShape(event.response);
             bytes = sizeOf(event.response);
           }
           outcome = await verifyResponse(entry.request, event.response, view, 'pre' in event ? event.pre : undefined);
-          views.set(event.requestId, view);
+          verified = { requestId: event.requestId, view, grouped };
         } catch (error) {
           if (!isPeerError(error)) throw error;
           outcome = { valid: false, error };
+          // The invalid answer's changes may be in the group's view: rebuild it from the verified ones.
+          if (grouped && group) group.view = await replay(group.changes);
         }
         await run(engine.step({ type: 'response', requestId: event.requestId, outcome, elapsedMs: event.elapsedMs, bytes }, clock.now()));
       } else {
+        await flush();
         await run(engine.step(event, clock.now()));
       }
     }
     return result;
   } finally {
+    await writing?.catch(() => {}); // never leave the store with a write of ours in flight
     stop.abort();
     for (const { controller } of inFlight.values()) controller.abort();
     void updates?.return?.()?.catch?.(() => {});

@@ -151,6 +151,48 @@ export class FlakySource implements StateSource {
   }
 }
 
+/**
+ * Hands out the answers of `inner` to every request made in one turn of the event loop
+ * together, in call order, once that turn's work is done (`setImmediate`): answers that arrive
+ * while the sync is still busy with an earlier one, as from a fast network to a client bound by
+ * its CPU. `releases` counts the handovers.
+ */
+export class GatedSource implements StateSource {
+  readonly id: string;
+  readonly inner: StateSource;
+  releases = 0;
+  #held: (() => void)[] = [];
+
+  constructor(inner: StateSource, id = inner.id) {
+    this.id = id;
+    this.inner = inner;
+  }
+
+  async #gate(answer: Promise<StateResponse>): Promise<StateResponse> {
+    const r = await answer;
+    await new Promise<void>((resolve) => {
+      if (this.#held.length === 0) {
+        setImmediate(() => {
+          const held = this.#held;
+          this.#held = [];
+          this.releases++;
+          for (const release of held) release();
+        });
+      }
+      this.#held.push(resolve);
+    });
+    return r;
+  }
+
+  rangeProof(request: RangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
+    return this.#gate(this.inner.rangeProof(request, options));
+  }
+
+  changeProof(request: ChangeProofRequest, options: { signal?: AbortSignal } = {}): Promise<StateResponse> {
+    return this.#gate(this.inner.changeProof(request, options));
+  }
+}
+
 /** Counts requests, answer kinds, key-values and estimated bytes served by `inner`. */
 export class CountingSource implements StateSource {
   readonly id: string;

@@ -29,8 +29,10 @@ describe('ranges', () => {
   });
 
   it.each([
-    { name: 'whole key space', start: '', end: undefined, mid: '7f00' },
-    { name: 'left half', start: '', end: '7f00', mid: '3f8000' },
+    { name: 'whole key space: just below the subtree at 7f', start: '', end: undefined, mid: '7effffffff00' },
+    { name: 'left half (midpoint 3f7fffffff80)', start: '', end: '7effffffff00', mid: '3f7fffffff7fffffffff00' },
+    { name: 'a borrow (midpoint 020000)', start: '01ff', end: '020100', mid: '01ffffffffffff00' },
+    { name: 'an all-zero midpoint (00) has nothing below: midpoint ++ 00', start: '', end: '000000', mid: '0000' },
     { name: 'nothing fits', start: '12', end: '1200', mid: undefined },
     { name: 'empty range', start: '12', end: '12', mid: undefined },
   ])('splitPoint: $name', ({ start, end, mid }) => {

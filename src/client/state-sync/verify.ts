@@ -132,9 +132,9 @@ export async function verifyResponse(
     if (response.type === 'change') {
       if (request.kind === 'range') throw new UnexpectedResponse('a range proof request was answered with a change proof', { requestId: request.id });
       const proof = response.proof;
-      await verifyChangeProof(proof, { root: request.root, start: startKey, end: endKey, keyLimit, localTrie: view });
+      // applies the changes to `view` (dropped by the driver if this throws)
+      await verifyChangeProof(proof, { root: request.root, start: startKey, end: endKey, keyLimit, applyTo: view });
       changes = proof.keyChanges;
-      await view.apply(changes);
       last = changes.length ? changes[changes.length - 1].key : undefined;
       endProof = proof.endProof;
     } else {
