@@ -52,6 +52,26 @@ describe('nextKey: spec/merkledb.md §5 examples', () => {
   });
 });
 
+describe('nextKey: nothing differs after the last key', () => {
+  it('a local trie that already equals the remote right of the last key is done (no empty request for last ++ 00)', async () => {
+    const kvs: [string, string][] = [['10', '01'], ['11', '02'], ['1111', '03'], ['20', '04'], ['2f00', '05'], ['90', '06']];
+    const remote = await dbOf(kvs);
+    // the local side already holds everything past 12 (an earlier sync at this root)
+    const local = await dbOf(kvs.filter(([k]) => k > '12'));
+    const proof = await remote.rangeProof(remote.root, { end: fromHex('12'), keyLimit: 100 });
+    const last = proof.keyValues[proof.keyValues.length - 1].key;
+    await commitRange(local, proof.keyValues, undefined, last);
+    expect(toHex(local.root)).toBe(toHex(remote.root));
+    expect(await nextKey(last, undefined, proof.endProof, localProofOf(local))).toBeUndefined();
+    // one value right of the last key differs: not done, and the answer is at or before it
+    await local.commit([{ key: fromHex('2f00'), value: fromHex('ff') }]);
+    const next = await nextKey(last, undefined, proof.endProof, localProofOf(local));
+    expect(next).toBeDefined();
+    expect(compareBytes(next!, fromHex('2f00'))).toBeLessThanOrEqual(0);
+    expect(compareBytes(next!, last)).toBeGreaterThan(0);
+  });
+});
+
 describe('nextKey: upstream pitfalls', () => {
   it('a one-node exclusion end proof whose root is not a prefix of the last key falls back to last ++ 00', async () => {
     // remote root sits at path 5; the proven key 40 is not under it
