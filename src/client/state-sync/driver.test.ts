@@ -400,6 +400,28 @@ describe('syncState: change proofs that arrive together (group commit)', () => {
     expect(store.writes).toBeLessThan(counted.changeAnswers / 2);
   });
 
+  it('the at-target progress comes only once the store holds the target state (a listener reads it at once)', async () => {
+    const { db, store } = await caughtUp(31);
+    const seen: string[] = [];
+    let reads = Promise.resolve();
+    await syncState({
+      store,
+      sources: [new GatedSource(serve('a', db))],
+      target: db.root,
+      concurrency: 4,
+      keyLimit: 32,
+      requestTimeoutMs: Infinity,
+      clock: new VirtualClock(),
+      onProgress: (p) => {
+        if (p.phase !== 'at-target') return;
+        // what a client's `synced` listener does: read the store as it is now
+        reads = reads.then(async () => void seen.push(toHex((await MerkleTrie.open(store)).root)));
+      },
+    });
+    await reads;
+    expect(seen).toEqual([toHex(db.root)]);
+  });
+
   it('an invalid answer inside a group is rejected, the group keeps the valid ones, and the sync ends at the target', async () => {
     const { db, store } = await caughtUp(32);
     // the second answer of the first handover (so the group already holds the first) lies

@@ -18,7 +18,7 @@
  * of ~600 changes, ~50 ms of verifying each; one commit per answer took ~0.3 s of the ~1.4 s,
  * each awaited before the next answer; two group commits take ~0.2 s, their writes running
  * while the next answers are verified). Progress events may then report an answer shortly
- * before it is durable; `done` waits for every write.
+ * before it is durable; the `at-target` progress and `done` wait for every write.
  */
 import { DecodeError, FinishedWithUnexpectedRoot, ProofError, UnexpectedResponse } from '../../core/errors.ts';
 import { equalBytes, toHex } from '../../core/bytes.ts';
@@ -292,6 +292,12 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
           );
           break;
         case 'progress':
+          // at the target, the state must be durable first: a listener reads it at once (the
+          // client's `synced` event comes from this phase)
+          if (action.progress.phase === 'at-target') {
+            await flush();
+            await settle();
+          }
           options.onProgress?.(action.progress);
           break;
         case 'done':
