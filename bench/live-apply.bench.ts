@@ -2,7 +2,7 @@
  * The CPU side of live updates (issue 5), in Node without a browser: a `MemoryStore` trie of N
  * random keys (default 1,000,000, `BENCH_KEYS`; 32-byte keys, 64-byte values, bulk-loaded),
  * then K deltas (default 2,000, `BENCH_DELTAS`) of 10 random puts, applied as the live
- * follower does: one view per group of up to 256, the root read after every delta, one
+ * follower does: one view per group of up to 1,024 (`BENCH_GROUP`), the root read after every delta, one
  * `commitView` per group. Reports deltas/s and the time per delta in apply+root and in commit.
  * The node cache is warmed first as the live follower's idle warm-up does (160 MiB, the
  * follower's default): the figure is the in-memory work, not reads. `node --cpu-prof bench/live-apply.bench.ts` profiles it.
@@ -15,7 +15,7 @@ import { type Figure, now, seededBytes, writeResults } from './lib.ts';
 
 const N = Number(process.env.BENCH_KEYS ?? 1_000_000);
 const K = Number(process.env.BENCH_DELTAS ?? 2_000);
-const GROUP = Number(process.env.BENCH_GROUP ?? 256);
+const GROUP = Number(process.env.BENCH_GROUP ?? 1024);
 const rnd = seededBytes(7);
 const kvs: KeyValue[] = [];
 for (let i = 0; i < N; i++) kvs.push({ key: rnd(32), value: rnd(64) });

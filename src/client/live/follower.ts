@@ -59,7 +59,13 @@ export interface LiveTuning {
    * (which may reorder) before they are fetched (default 250 ms).
    */
   gossipGraceMs?: number;
-  /** Deltas per store commit (default 256). */
+  /**
+   * Deltas per store commit at most (default 1,024). Only a queue (a burst, a pause, a gap
+   * filled) makes groups this large. A larger group writes fewer node records per delta (the
+   * upper levels are shared): measured on 1M keys in Chromium, bursts of 2,000 deltas applied
+   * at 1,397/s and 1,105/s with 1,024 against 1,248/s and 956/s with 256; the group's view holds
+   * ~19k decoded nodes (~60 MB) meanwhile.
+   */
   maxBatch?: number;
   /**
    * Memory for committed trie node records (default 160 MiB). A 1M-key trie has ~70k nodes in
@@ -202,7 +208,7 @@ const DEFAULTS: Required<LiveTuning> = {
   pendingTimeoutMs: 30_000,
   requestTimeoutMs: 10_000,
   gossipGraceMs: 250,
-  maxBatch: 256,
+  maxBatch: 1024,
   nodeCacheBytes: 160 * 1024 * 1024,
 };
 
