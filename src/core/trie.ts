@@ -882,7 +882,7 @@ export class TrieView {
         }
         ids[i] = c?.id;
       }
-      n.id = n.path.length <= MIDSTATE_TOKENS ? hashNode(n.path, n.digest, ids, this.midstatesOf(n)) : hashNode(n.path, n.digest, ids);
+      n.id = hashNode(n.path, n.digest, ids, n.path.length <= MIDSTATE_TOKENS ? this.midstatesOf(n) : undefined);
     }
     if (this.rootPath) {
       const r = this.nodes.get(pathStr(this.rootPath));
@@ -978,8 +978,6 @@ export function toProofNode(n: TrieNode): ProofNode {
   return { key: n.path, valueOrHash: n.digest, children };
 }
 
-const storeKey = (k: Uint8Array): string => String.fromCharCode.apply(null, k as unknown as number[]);
-
 /**
  * One staged commit: its ops, by store key (null: deleted) once a read needs them (most reads
  * of a live group hit the node cache: building the map for every commit was 2% of the worker's
@@ -997,7 +995,7 @@ class StagedCommit {
   get(key: string): Uint8Array | null | undefined {
     if (!this.#byKey) {
       this.#byKey = new Map();
-      for (const op of this.#list) this.#byKey.set(storeKey(op.key), op.type === 'put' ? op.value : null);
+      for (const op of this.#list) this.#byKey.set(pathStr(op.key), op.type === 'put' ? op.value : null);
     }
     return this.#byKey.get(key);
   }
@@ -1018,7 +1016,7 @@ class StagedReads implements KVStore {
   }
 
   #lookup(key: Uint8Array): Uint8Array | null | undefined {
-    const s = storeKey(key);
+    const s = pathStr(key);
     for (let i = this.#staged.length - 1; i >= 0; i--) {
       const v = this.#staged[i].get(s);
       if (v !== undefined) return v;
@@ -1100,11 +1098,10 @@ export class MerkleTrie {
    * Call only between commits (the cache must match the store).
    */
   async warmNodes(after: Uint8Array | undefined, limit: number, maxTokens = Infinity): Promise<Uint8Array | undefined> {
-    // records staged for writing are in the cache already; the store must hold them before a scan
-    await Promise.all(this.staged.map((c) => c.done.catch(() => undefined)));
     let last: Uint8Array | undefined;
     let n = 0;
-    const it = this.store.iterate(after ? { gt: after, lt: NODE_END } : { gte: NODE_START, lt: NODE_END });
+    // through `reads`: a scan waits for staged writes (their records are in the cache already)
+    const it = this.reads.iterate(after ? { gt: after, lt: NODE_END } : { gte: NODE_START, lt: NODE_END });
     for await (const [k, raw] of it) {
       last = k;
       const path = k.subarray(1);
@@ -1171,7 +1168,8 @@ export class MerkleTrie {
     this.meta = { rootPath: v.rootNodePath, root: v.root };
     staged.done = this.store.write(all).then(
       () => {
-        this.staged.splice(this.staged.indexOf(staged), 1);
+        const i = this.staged.indexOf(staged);
+        if (i >= 0) this.staged.splice(i, 1);
       },
       (err: unknown) => {
         this.staged.length = 0;
@@ -1180,6 +1178,8 @@ export class MerkleTrie {
         throw err;
       },
     );
+    // a failure reaches whoever awaits `durable`; unawaited, it is not an unhandled rejection
+    staged.done.catch(() => undefined);
     return { root: this.meta.root, durable: staged.done };
   }
 
