@@ -194,10 +194,14 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     const g = group;
     group = undefined;
     await settle();
-    const { durable } = trie.stageView(g.view, g.progress);
-    writing = durable;
-    durable.catch(() => {}); // observed by `settle`; a failed write fails the sync there
+    // a failed write fails the sync at the next `settle`
+    writing = trie.stageView(g.view, g.progress).durable;
     checkRoot();
+  };
+  /** Writes what the group holds and waits for every write. */
+  const drain = async (): Promise<void> => {
+    await flush();
+    await settle();
   };
 
   const startFetch = (request: StateRequest): void => {
@@ -275,8 +279,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
             group.changes.push(action.changes);
             break;
           }
-          await flush();
-          await settle();
+          await drain();
           if (mine) await trie.commitView(mine.view, action.progress);
           else await trie.commit(action.changes, action.progress);
           checkRoot();
@@ -294,15 +297,11 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
         case 'progress':
           // at the target, the state must be durable first: a listener reads it at once (the
           // client's `synced` event comes from this phase)
-          if (action.progress.phase === 'at-target') {
-            await flush();
-            await settle();
-          }
+          if (action.progress.phase === 'at-target') await drain();
           options.onProgress?.(action.progress);
           break;
         case 'done':
-          await flush();
-          await settle();
+          await drain();
           if (scope === undefined && !equalBytes(trie.root, action.target)) {
             throw new FinishedWithUnexpectedRoot(`sync finished at root ${toHex(trie.root)}, expected ${toHex(action.target)}`);
           }
@@ -310,7 +309,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
           break;
         case 'failed':
           // what was verified stays (a restart resumes after it)
-          await flush().then(settle, settle).catch(() => {});
+          await drain().catch(() => {});
           throw action.error;
       }
     }
