@@ -419,8 +419,7 @@ export class LightClient {
       else p.reject(reviveError(m.error));
       return;
     }
-    if (m.type === 'events') for (const e of m.events) this.#dispatch(e);
-    else this.#dispatch(m.event);
+    for (const e of m.events) this.#dispatch(e);
   }
 
   #dispatch(e: WireEvent): void {

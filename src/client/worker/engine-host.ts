@@ -25,7 +25,7 @@ import { responseSize } from '../network-source.ts';
 import { singleKeyRequest, verifySingleKey } from '../single-key.ts';
 import { syncState } from '../state-sync/driver.ts';
 import type { StateSyncProgress } from '../state-sync/engine.ts';
-import { delay, Latch, PushQueue } from './latch.ts';
+import { delay, Latch, PushQueue, TurnBatch } from './latch.ts';
 import { peerStateSource, requestHeads, requestRangeProof, type RemotePeer } from './peer-calls.ts';
 import type { GetResult, ProveResult, StatusResult, VerifiedResult, WorkerConfig } from './protocol.ts';
 import { LiveHost, type LiveHostDeps } from '../live/host.ts';
@@ -48,9 +48,7 @@ export type TabMessage =
   | { type: 'hello' }
   | { type: 'progress'; detail: ProgressEvent }
   | { type: 'synced'; detail: SyncedEvent }
-  /** A delta the syncing tab applied (live updates): readers' subscriptions hear it too. */
-  | { type: 'update'; detail: DeltaUpdate }
-  /** The updates of one live commit, in order (one message, not one per delta). */
+  /** Deltas the syncing tab applied (live updates), in order: readers' subscriptions hear them too. */
   | { type: 'updates'; detail: DeltaUpdate[] };
 
 export interface HostDeps {
@@ -443,8 +441,8 @@ export class EngineHost {
     }
     if (this.#role !== 'reader') return;
     if (m.type === 'progress') this.#emit({ type: 'progress', detail: { ...m.detail, role: 'reader' } });
-    else if (m.type === 'update' || m.type === 'updates') {
-      for (const u of m.type === 'update' ? [m.detail] : m.detail) {
+    else if (m.type === 'updates') {
+      for (const u of m.detail) {
         const prev = this.#synced.value;
         // a partial sync's own root is not in the update: it stays the last one heard (full sync: the root)
         const partial = prev && !equalBytes(prev.localRoot, prev.root);
@@ -636,7 +634,7 @@ export class EngineHost {
       startSync: () => this.#startSync(),
       emit: (e) => {
         this.#emit(e);
-        if (e.type === 'update') this.#tabUpdate(e.detail);
+        if (e.type === 'update') this.#tabUpdates.push(e.detail);
       },
       emitError: (err, fatal) => {
         if (fatal) this.#fatal = true;
@@ -653,17 +651,8 @@ export class EngineHost {
 
   // ---- events -------------------------------------------------------------------------------
 
-  /** Updates for the other tabs, sent once per turn (a live commit emits one per delta). */
-  #tabUpdates: DeltaUpdate[] = [];
-
-  #tabUpdate(u: DeltaUpdate): void {
-    if (this.#tabUpdates.push(u) > 1) return;
-    queueMicrotask(() => {
-      const list = this.#tabUpdates;
-      this.#tabUpdates = [];
-      this.#deps.channel?.post(list.length === 1 ? { type: 'update', detail: list[0] } : { type: 'updates', detail: list });
-    });
-  }
+  /** Updates for the other tabs, one message per turn (a live commit emits one per delta). */
+  readonly #tabUpdates = new TurnBatch<DeltaUpdate>((list) => this.#deps.channel?.post({ type: 'updates', detail: list }));
 
   #emit(event: WireEvent): void {
     this.#deps.emit(event);

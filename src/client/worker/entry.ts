@@ -26,31 +26,17 @@ import { sessionIdentity } from '../identity.ts';
 import { browserConnectionGater } from '../transport.ts';
 import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
-import { delay } from './latch.ts';
+import { delay, TurnBatch } from './latch.ts';
 import { libp2pRequester } from './peer-calls.ts';
 import type { WireEvent } from '../events.ts';
 import type { Call, FromWorker, ToWorker, WorkerConfig } from './protocol.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
-/**
- * Events emitted in one turn go to the page as one message (measured: a live commit of 256
- * deltas emits 256 `update`s, and a message each was 5% of the worker's time applying them).
- * Replies flush the queue first, so the page sees everything in emission order.
- */
-let queued: WireEvent[] = [];
-const flush = (): void => {
-  if (queued.length === 0) return;
-  const events = queued;
-  queued = [];
-  self.postMessage(events.length === 1 ? ({ type: 'event', event: events[0] } satisfies FromWorker) : ({ type: 'events', events } satisfies FromWorker));
-};
+/** Events of one turn go to the page as one message; a reply first sends those before it, so the page sees emission order. */
+const events = new TurnBatch<WireEvent>((list) => self.postMessage({ type: 'events', events: list } satisfies FromWorker));
 const post = (m: FromWorker): void => {
-  if (m.type === 'event') {
-    if (queued.push(m.event) === 1) queueMicrotask(flush);
-    return;
-  }
-  flush();
+  events.flush();
   self.postMessage(m);
 };
 // the session's libp2p key, made before the page's `init` arrives (at once in a preloaded worker)
@@ -97,7 +83,7 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   const channel = new SyncChannel<TabMessage>(config.db);
   const h = new EngineHost({
     config,
-    emit: (event) => post({ type: 'event', event }),
+    emit: (event) => events.push(event),
     openStore: (name) => PackedIdbStore.open(name, { logBytes: config.writeLogBytes }),
     deleteStore: (name) => deleteDB(name),
     lock: { tryAcquire: () => acquireSyncLock(config.storageName), wait: (signal) => waitForSyncLock(config.storageName, { signal }) },
@@ -212,7 +198,7 @@ self.onmessage = (m: MessageEvent<ToWorker>) => {
   const msg = m.data;
   if (msg.type === 'init') {
     ready ??= init(msg.config, msg.bridge);
-    ready.catch((err: unknown) => post({ type: 'event', event: { type: 'error', detail: { error: serializeError(err), fatal: true } } }));
+    ready.catch((err: unknown) => events.push({ type: 'error', detail: { error: serializeError(err), fatal: true } }));
     return;
   }
   if (msg.type === 'abort') {

@@ -147,8 +147,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'reply'; id: number; ok: true; value: unknown }
   | { type: 'reply'; id: number; ok: false; error: SerializedError }
-  | { type: 'event'; event: WireEvent }
-  /** Events emitted in one turn of the worker's loop (a commit's `update`s), in order. */
+  /** Events emitted in one turn of the worker's loop (e.g. a live commit's `update`s), in order. */
   | { type: 'events'; events: WireEvent[] };
 
 /** Worker → main thread, on the bridge port. */
