@@ -240,6 +240,36 @@ class GatedStore extends MemoryStore {
   }
 }
 
+describe('puts over existing leaves', () => {
+  it('replace them without reading their old values, and give the same root and state', async () => {
+    const store = new MemoryStore();
+    const kv = (i: number, v: number) => ({ key: Uint8Array.of(i >> 8, i & 255, (i * 37) & 255, 7), value: Uint8Array.of(v, i & 255) });
+    const initial = Array.from({ length: 600 }, (_, i) => kv(i, 1));
+    await (await MerkleTrie.open(store)).commit(initial);
+    const model = new Map(initial.map((c) => [toHex(c.key), c.value]));
+    let valueReads = 0;
+    const get = store.get.bind(store);
+    store.get = (k) => {
+      if (k[0] === 0x76) valueReads++;
+      return get(k);
+    };
+    // a fresh trie (cold cache): 40 existing keys get new values, one is deleted, one is new
+    const trie = await MerkleTrie.open(store);
+    const changes = [...Array.from({ length: 40 }, (_, j) => kv(j * 15, 9)), { key: kv(3, 1).key, value: undefined }, kv(5000, 4)];
+    for (const c of changes) {
+      if (c.value === undefined) model.delete(toHex(c.key));
+      else model.set(toHex(c.key), c.value);
+    }
+    const root = await trie.commit(changes);
+    expect(toHex(root)).toBe(toHex(naiveRoot(model)));
+    // only the deleted key's old value is read (a delete must know the key exists)
+    expect(valueReads).toBe(1);
+    const again = await MerkleTrie.open(store);
+    expect(toHex(again.root)).toBe(toHex(root));
+    for (const c of changes) expect(await again.get(c.key)).toEqual(c.value);
+  });
+});
+
 describe('staged commits', () => {
   const kv = (i: number, v: number) => ({ key: Uint8Array.of(i >> 8, i & 255, (i * 37) & 255), value: Uint8Array.of(v, i & 255) });
 
