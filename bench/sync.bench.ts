@@ -154,77 +154,78 @@ try {
 
 // ---------------------------------------------------------------------------------------------
 // 3. Raw baseline: the same key-values without proofs, from a second process, into LevelDB.
-if (process.env.BENCH_RAW === '0') {
-  await client.stop();
-  await rm(work, { recursive: true, force: true });
-  writeResults('sync', figures);
-  process.exit(0);
-}
-const raw = await startNodeProcess({
-  script: fileURLToPath(new URL('./sync-raw-server.ts', import.meta.url)),
-  dataDir: join(work, 'raw-host'),
-  args: [join(writerDir, 'db')],
-});
-const rawStore = await LevelStore.open(join(work, 'raw'));
-const rawState = rawStore.prefix(STATE_PREFIX);
-let rawKvBytes = 0;
-let rawKeys = 0;
-let rawWireBytes = 0;
-try {
-  const rawAddr = multiaddr(raw.file.ws!);
-  const frame = (start: Uint8Array, end: Uint8Array | undefined): Uint8Array => {
-    const e = end ?? new Uint8Array(0);
-    const out = new Uint8Array(4 + start.length + e.length);
-    const dv = new DataView(out.buffer);
-    dv.setUint16(0, start.length);
-    out.set(start, 2);
-    dv.setUint16(2 + start.length, e.length);
-    out.set(e, 4 + start.length);
-    return out;
-  };
-  // the key space cut in CONCURRENCY slices by first byte, one stream of requests per slice
-  const bounds: (Uint8Array | undefined)[] = Array.from({ length: CONCURRENCY + 1 }, (_, i) =>
-    i === 0 ? new Uint8Array(0) : i === CONCURRENCY ? undefined : Uint8Array.of(Math.floor((256 * i) / CONCURRENCY)),
-  );
-  await request(client, rawAddr, RAW_PROTOCOL, frame(new Uint8Array(0), Uint8Array.of(0)), { maxResponseBytes: 4 << 20, timeoutMs: 60_000 }); // connect
-  t = now();
-  await Promise.all(
-    bounds.slice(0, CONCURRENCY).map(async (lo, i) => {
-      const hi = bounds[i + 1];
-      // keys > start: begin just below the slice (a 32-byte key may start exactly at `lo`)
-      let start = lo!.length ? Uint8Array.of(lo![0] - 1, ...new Uint8Array(33).fill(0xff)) : lo!;
-      for (;;) {
-        const res = await request(client, rawAddr, RAW_PROTOCOL, frame(start, hi), { maxResponseBytes: 4 << 20, timeoutMs: 60_000 });
-        if (res.length === 0) break;
-        rawWireBytes += res.length;
-        const dv = new DataView(res.buffer, res.byteOffset, res.byteLength);
-        const ops: { type: 'put'; key: Uint8Array; value: Uint8Array }[] = [];
-        let o = 0;
-        let last = start;
-        while (o < res.length) {
-          const kl = dv.getUint16(o);
-          const key = res.slice(o + 2, o + 2 + kl);
-          const vl = dv.getUint32(o + 2 + kl);
-          const value = res.slice(o + 6 + kl, o + 6 + kl + vl);
-          o += 6 + kl + vl;
-          ops.push({ type: 'put', key: Uint8Array.of(0x76, ...key), value });
-          rawKvBytes += key.length + value.length;
-          rawKeys++;
-          last = key;
+// BENCH_RAW=0 skips it.
+const rawBaseline = async (): Promise<void> => {
+  const raw = await startNodeProcess({
+    script: fileURLToPath(new URL('./sync-raw-server.ts', import.meta.url)),
+    dataDir: join(work, 'raw-host'),
+    args: [join(writerDir, 'db')],
+  });
+  const rawStore = await LevelStore.open(join(work, 'raw'));
+  const rawState = rawStore.prefix(STATE_PREFIX);
+  let rawKvBytes = 0;
+  let rawKeys = 0;
+  let rawWireBytes = 0;
+  try {
+    const rawAddr = multiaddr(raw.file.ws!);
+    const frame = (start: Uint8Array, end: Uint8Array | undefined): Uint8Array => {
+      const e = end ?? new Uint8Array(0);
+      const out = new Uint8Array(4 + start.length + e.length);
+      const dv = new DataView(out.buffer);
+      dv.setUint16(0, start.length);
+      out.set(start, 2);
+      dv.setUint16(2 + start.length, e.length);
+      out.set(e, 4 + start.length);
+      return out;
+    };
+    // the key space cut in CONCURRENCY slices by first byte, one stream of requests per slice
+    const bounds: (Uint8Array | undefined)[] = Array.from({ length: CONCURRENCY + 1 }, (_, i) =>
+      i === 0 ? new Uint8Array(0) : i === CONCURRENCY ? undefined : Uint8Array.of(Math.floor((256 * i) / CONCURRENCY)),
+    );
+    await request(client, rawAddr, RAW_PROTOCOL, frame(new Uint8Array(0), Uint8Array.of(0)), { maxResponseBytes: 4 << 20, timeoutMs: 60_000 }); // connect
+    t = now();
+    await Promise.all(
+      bounds.slice(0, CONCURRENCY).map(async (lo, i) => {
+        const hi = bounds[i + 1];
+        // keys > start: begin just below the slice (a 32-byte key may start exactly at `lo`)
+        let start = lo!.length ? Uint8Array.of(lo![0] - 1, ...new Uint8Array(33).fill(0xff)) : lo!;
+        for (;;) {
+          const res = await request(client, rawAddr, RAW_PROTOCOL, frame(start, hi), { maxResponseBytes: 4 << 20, timeoutMs: 60_000 });
+          if (res.length === 0) break;
+          rawWireBytes += res.length;
+          const dv = new DataView(res.buffer, res.byteOffset, res.byteLength);
+          const ops: { type: 'put'; key: Uint8Array; value: Uint8Array }[] = [];
+          let o = 0;
+          let last = start;
+          while (o < res.length) {
+            const kl = dv.getUint16(o);
+            const key = res.slice(o + 2, o + 2 + kl);
+            const vl = dv.getUint32(o + 2 + kl);
+            const value = res.slice(o + 6 + kl, o + 6 + kl + vl);
+            o += 6 + kl + vl;
+            ops.push({ type: 'put', key: Uint8Array.of(0x76, ...key), value });
+            rawKvBytes += key.length + value.length;
+            rawKeys++;
+            last = key;
+          }
+          await rawState.write(ops);
+          start = last;
         }
-        await rawState.write(ops);
-        start = last;
-      }
-    }),
-  );
-  const rawS = (now() - t) / 1000;
-  console.log(`raw baseline: ${rawKeys} key-values, ${rawKvBytes} key-value bytes (${rawWireBytes} on the wire) in ${rawS.toFixed(2)} s`);
-  figures.push({ name: `raw baseline: ${N} key-values streamed without proofs into LevelDB`, value: rawS, unit: 's', goal: null });
-  figures.push({ name: 'full sync time / raw baseline', value: fullS / rawS, unit: 'ratio', goal: '<= 1.5' });
-  figures.push({ name: 'full sync bytes received / raw key-value bytes', value: fullBytes / rawKvBytes, unit: 'ratio', goal: '<= 1.1' });
+      }),
+    );
+    const rawS = (now() - t) / 1000;
+    console.log(`raw baseline: ${rawKeys} key-values, ${rawKvBytes} key-value bytes (${rawWireBytes} on the wire) in ${rawS.toFixed(2)} s`);
+    figures.push({ name: `raw baseline: ${N} key-values streamed without proofs into LevelDB`, value: rawS, unit: 's', goal: null });
+    figures.push({ name: 'full sync time / raw baseline', value: fullS / rawS, unit: 'ratio', goal: '<= 1.5' });
+    figures.push({ name: 'full sync bytes received / raw key-value bytes', value: fullBytes / rawKvBytes, unit: 'ratio', goal: '<= 1.1' });
+  } finally {
+    await rawStore.close();
+    await raw.stop();
+  }
+};
+try {
+  if (process.env.BENCH_RAW !== '0') await rawBaseline();
 } finally {
-  await rawStore.close();
-  await raw.stop();
   await client.stop();
 }
 
