@@ -42,7 +42,7 @@ const run = async (): Promise<{ apply: number; commit: number; roots: Uint8Array
     const group = deltas.slice(g, g + GROUP);
     let t0 = now();
     const view = trie.view();
-    await view.prefetch(group.flatMap((d) => d.map((c) => c.key)));
+    await view.prefetchChanges(group.flat());
     for (const d of group) {
       await view.apply(d, { prefetched: true });
       roots.push(view.root);

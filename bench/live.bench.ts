@@ -20,11 +20,16 @@
  * computing in memory, the store commit). The store's write log keeps its default bound
  * (48 MiB, no compaction within these runs); `BENCH_LOG_BYTES` makes it small so that
  * compactions run during the burst.
+ *
+ * The puts insert new random keys (each splits a leaf: the state grows). `BENCH_PUTS=update`
+ * makes them overwrite keys the writer's generated database holds instead (seed 1), so the
+ * state keeps its N keys.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toHex } from '../src/core/bytes.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
+import { generateKeyValues } from '../src/node/generate.ts';
 import { Cleanup, launchChromium, startNode, startVite } from '../e2e/harness.ts';
 import type { Live, LiveRecord } from '../e2e/live/main.ts';
 import { type Figure, seededBytes, writeResults } from './lib.ts';
@@ -45,6 +50,10 @@ const figures: Figure[] = [];
 const cleanup = new Cleanup();
 const log = (s: string): void => console.log(`live: ${s}`);
 const bytes = seededBytes(5);
+const UPDATE = process.env.BENCH_PUTS === 'update';
+/** With `BENCH_PUTS=update`: the generated database's keys (the node's default seed), hex. */
+const existing = UPDATE ? generateKeyValues(N, 1).map((kv) => toHex(kv.key)) : [];
+const putKey = (): string => (UPDATE ? existing[(bytes(4).reduce((a, b) => a * 256 + b, 0)) % existing.length] : toHex(bytes(32)));
 
 const percentile = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -57,7 +66,7 @@ try {
   const token = (await readFile(join(node.dataDir, 'token'), 'utf8')).trim();
   const roundTrips: number[] = [];
   const commit = async (): Promise<void> => {
-    const puts = Array.from({ length: 10 }, () => ({ key: toHex(bytes(32)), value: toHex(bytes(64)) }));
+    const puts = Array.from({ length: 10 }, () => ({ key: putKey(), value: toHex(bytes(64)) }));
     const t = performance.now();
     const res = await fetch(`${node.file.http}/v1/batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ puts }) });
     if (!res.ok) throw new Error(`commit failed: ${res.status} ${await res.text()}`);
@@ -158,7 +167,7 @@ try {
     log(`throughput run (${label}): ${split(beforeBurst, r)}`);
     const done = r.updates.filter((u) => u.deltaId !== null && u.at >= resumedAt);
     const seconds = (done[done.length - 1].at - resumedAt) / 1000;
-    figures.push({ name: `deltas applied per second in the worker, ${label} (10 puts each, ${N}-key state, stateRoot checked, committed to IndexedDB; ${done.length} deltas, at most ${MAX_BATCH ?? 1024} per commit, write log bound ${LOG_BYTES ?? 'default'})`, value: done.length / seconds, unit: 'deltas/s', goal: '>= 2000' });
+    figures.push({ name: `deltas applied per second in the worker, ${label} (10 ${UPDATE ? 'updates of existing keys' : 'puts of new keys'} each, ${N}-key state, stateRoot checked, committed to IndexedDB; ${done.length} deltas, at most ${MAX_BATCH ?? 1024} per commit, write log bound ${LOG_BYTES ?? 'default'})`, value: done.length / seconds, unit: 'deltas/s', goal: '>= 2000' });
   };
   await burst('after the latency run');
   r = await waitFor((x) => x.live.at(-1)?.warm === true, 'the node cache warm-up', 600_000); // done before the first already, in runs so far

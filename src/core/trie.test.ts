@@ -5,6 +5,7 @@ import { MemoryStore } from './store.ts';
 import { buildRoot, itemsFromKeyValues } from './builder.ts';
 import { keyToPath } from './path.ts';
 import { toHex } from './bytes.ts';
+import type { KeyValue } from './types.ts';
 import { naiveRoot } from './testing/naive.ts';
 import { MerkleDatabase } from './database.ts';
 import { keyProof, verifyKeyProof } from './proof.ts';
@@ -224,6 +225,83 @@ describe('leaves without node records', () => {
     const reads = nodeReads;
     await small.view().prefetch([kvs[0].key]);
     expect(nodeReads).toBeGreaterThan(reads);
+  });
+
+  it('a cache that holds every record (a whole warm-up scan) lets puts over existing keys read nothing; a partial one reads', async () => {
+    const store = new MemoryStore();
+    const trie = await MerkleTrie.open(store);
+    const kvs = Array.from({ length: 3000 }, (_, i) => ({ key: new Uint8Array([i >> 8, i & 255, (i * 7) & 255]), value: new Uint8Array([i & 255]) }));
+    await trie.commit(kvs);
+    const warm = async (t: MerkleTrie, limit: number) => {
+      let after: Uint8Array | undefined;
+      do after = await t.warmNodes(after, limit);
+      while (after);
+    };
+    let reads = 0;
+    const get = store.get.bind(store);
+    store.get = (k) => {
+      reads++;
+      return get(k);
+    };
+    const model = new Map<string, Uint8Array>(kvs.map((kv) => [toHex(kv.key), kv.value]));
+    const updates = (v: number) => kvs.filter((_, i) => i % 60 === 0).map((kv) => ({ key: kv.key, value: new Uint8Array([v, v]) }));
+    const applyAndCheck = async (t: MerkleTrie, changes: KeyValue[]) => {
+      const view = t.view();
+      await view.prefetchChanges(changes);
+      const before = reads;
+      await view.apply(changes, { prefetched: true });
+      expect(reads).toBe(before); // everything the puts needed was prefetched
+      for (const c of changes) model.set(toHex(c.key), c.value);
+      expect(toHex(view.root)).toBe(toHex(naiveRoot(model)));
+      await t.commitView(view);
+    };
+
+    const whole = await MerkleTrie.open(store, { cacheBytes: 64 * 1024 * 1024 });
+    await warm(whole, 100);
+    reads = 0;
+    await applyAndCheck(whole, updates(1));
+    expect(reads).toBe(0); // no node record, no old value
+    // commits keep it whole: again nothing is read
+    await applyAndCheck(whole, updates(2));
+    expect(reads).toBe(0);
+
+    // a warm-up that stopped when the cache was full: the leaves' paths are looked up
+    const partial = await MerkleTrie.open(store, { cacheBytes: 16 * 1024 });
+    await warm(partial, 100);
+    reads = 0;
+    await applyAndCheck(partial, updates(3));
+    expect(reads).toBeGreaterThanOrEqual(updates(3).length);
+
+  });
+
+  it('NodeCache.whole: set by a scan that lost nothing meanwhile; an eviction, a clear or records written around it end it, a deleted record does not', () => {
+    const rec = (i: number) => ({ s: String.fromCharCode(i & 15, i >> 4), path: Uint8Array.of(i & 15, i >> 4), raw: new Uint8Array(100).fill(i) });
+    const room = 10 * NodeCache.cost(rec(0).path, rec(0).raw);
+    const cache = new NodeCache(room);
+    const since = cache.lost;
+    for (let i = 0; i < 10; i++) cache.set(rec(i).s, rec(i).path, rec(i).raw);
+    cache.markWhole(since);
+    expect(cache.whole).toBe(true);
+    cache.delete(rec(3).s); // its record is gone from the store too
+    expect(cache.whole).toBe(true);
+    cache.set(rec(3).s, rec(3).path, rec(3).raw);
+    cache.set(rec(3).s, rec(3).path, rec(3).raw); // replaced in place
+    expect(cache.whole).toBe(true);
+    cache.set(rec(10).s, rec(10).path, rec(10).raw); // no room: one entry is evicted
+    expect(cache.whole).toBe(false);
+    // a scan during which an entry was lost does not make it whole
+    const s2 = cache.lost;
+    cache.set(rec(11).s, rec(11).path, rec(11).raw);
+    cache.markWhole(s2);
+    expect(cache.whole).toBe(false);
+    const s3 = cache.lost;
+    cache.markWhole(s3);
+    expect(cache.whole).toBe(true);
+    cache.lose();
+    expect(cache.whole).toBe(false);
+    cache.markWhole(cache.lost);
+    cache.clear();
+    expect(cache.whole).toBe(false);
   });
 });
 

@@ -168,6 +168,30 @@ describe('live follower: applying', () => {
     expect(t.follower.pendingCount).toBe(0);
   });
 
+  it('puts over existing keys replace their leaves without reading the old values', async () => {
+    // a store that notes every value it is asked for (value keys are 'v' ++ key)
+    const asked: string[] = [];
+    const store = new (class extends MemoryStore {
+      override get(key: Uint8Array): Promise<Uint8Array | undefined> {
+        if (key[0] === 0x76) asked.push(new TextDecoder().decode(key.subarray(1)));
+        return super.get(key);
+      }
+    })();
+    const w = await scriptedWriter();
+    await (await MerkleTrie.open(store)).commit(INITIAL, progressOps([], [{ start: EMPTY_KEY, end: undefined, root: w.root0 }], w.root0));
+    const t = await setup({ writer: w, store });
+    await t.follower.goLive(t.position0, 'synced');
+    const d = await t.w.commit(); // 10 puts, all over keys INITIAL holds
+    const keys = d.actions.map((a) => new TextDecoder().decode(a.key));
+    expect(keys.every((k) => INITIAL.some((c) => new TextDecoder().decode(c.key) === k))).toBe(true);
+    asked.length = 0;
+    await t.offer(d);
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf([d]));
+    expect(await t.root()).toEqual(d.stateRoot);
+    expect(asked.filter((k) => keys.includes(k))).toEqual([]);
+  });
+
   it('out-of-order delivery within the grace period: no gap fill, applied in causal order', async () => {
     const log: Uint8Array[][] = [];
     const t = await setup({ sources: (w) => [{ id: 'honest', source: honest(w, log) }] });
