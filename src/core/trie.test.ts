@@ -267,6 +267,18 @@ describe('leaves without node records', () => {
     // commits keep it whole: again nothing is read, nor for deletes of existing keys
     await applyAndCheck(whole, [...updates(2), { key: kvs[1].key, value: undefined }, { key: kvs[2].key, value: undefined }]);
     expect(reads).toBe(0);
+    // and no prefetch is needed: the changes find every node in memory, the leaves unread
+    expect(whole.cacheWhole).toBe(true);
+    const direct = whole.view();
+    const more: KeyChange[] = [...updates(6), { key: kvs[4].key, value: undefined }, { key: new Uint8Array([9, 9, 9, 9]), value: new Uint8Array([1]) }];
+    await direct.apply(more, { prefetched: true });
+    expect(reads).toBe(0);
+    for (const c of more) {
+      if (c.value) model.set(toHex(c.key), c.value);
+      else model.delete(toHex(c.key));
+    }
+    expect(toHex(direct.root)).toBe(toHex(naiveRoot(model)));
+    await whole.commitView(direct);
 
     // a warm-up that stopped when the cache was full: the leaves' paths are looked up
     const partial = await MerkleTrie.open(store, { cacheBytes: 16 * 1024 });

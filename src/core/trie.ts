@@ -527,6 +527,15 @@ export class TrieView {
   private readonly unreadLeaves = new Set<string>();
 
   /**
+   * Whether the node at `s`, named by its parent, is a leaf this view has not read: noted by a
+   * prefetch, or (the cache whole) one neither this view nor the cache has.
+   */
+  private isUnreadLeaf(s: string): boolean {
+    if (this.nodes.has(s)) return false;
+    return this.unreadLeaves.has(s) || (this.cache.whole && this.peekNode(s) === undefined);
+  }
+
+  /**
    * `prefetch` of paths; for those in `replaced` (keys about to be put or deleted), a leaf at the key itself
    * is only noted, not read: its old value and id are never needed (measured on a 10,000-change
    * catch-up of 1M keys: reading and hashing the old leaves was ~6% of the client's time).
@@ -805,7 +814,7 @@ export class TrieView {
         if (ce.path.length === k.length) {
           const s = pathStr(k);
           // the old leaf at this key, never read: its replacement needs nothing of it
-          if (this.unreadLeaves.has(s) && !this.nodes.has(s)) {
+          if (this.isUnreadLeaf(s)) {
             this.create(k, digest);
             return;
           }
@@ -836,7 +845,7 @@ export class TrieView {
     let unread = false;
     while (path) {
       if (!hasPrefix(k, path)) return;
-      if (path.length === k.length && this.unreadLeaves.has(pathStr(path)) && !this.nodes.has(pathStr(path))) {
+      if (path.length === k.length && this.isUnreadLeaf(pathStr(path))) {
         chain.push(path);
         unread = true;
         break;
@@ -1214,6 +1223,14 @@ export class MerkleTrie {
 
   /** `NodeCache.lost` when the `warmNodes` scan in progress began from the first record. */
   private wholeScan: number | undefined;
+
+  /**
+   * Whether the node cache holds every node record (`NodeCache.whole`): changes then need no
+   * reads at all (a prefetch would only walk the paths twice).
+   */
+  get cacheWhole(): boolean {
+    return this.cache.whole;
+  }
 
   /** A fresh overlay on the committed state (staged commits included: `stageView`). */
   view(): TrieView {
