@@ -6,37 +6,38 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { toHex } from '../src/core/bytes.ts';
-import { generateKeyValues } from '../src/node/generate.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
 import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
-import type { Lc, Recorded, StartOptions } from './light-client/main.ts';
-import { nodeStatus, servedProofBytes, setMisbehaving } from './node-api.ts';
+import { baseOptions, CASE_KEYS, caseDatabase, casePage, context, fullSync, resumeAfterReload, start, tamperedProof, verifiedBeforeSync, waitRecorded, type CaseEnv, type CasePage } from './light-client/cases.ts';
+import type { Lc } from './light-client/main.ts';
+import { nodeStatus } from './node-api.ts';
 
-const N = 12_000;
-const SEED = 1;
+const N = CASE_KEYS;
+const { expected, sampleKeys } = caseDatabase();
 const cleanup = new Cleanup();
 let node: NodeProcess;
 let vite: ViteHandle;
 let browser: Browser;
-const expected = new Map(generateKeyValues(N, SEED).map((kv) => [toHex(kv.key), toHex(kv.value)]));
-const sampleKeys = [...expected.keys()].filter((_, i) => i % 997 === 0);
 
 declare const lc: Lc;
 
-const openClientPage = (): Promise<{ page: Page; log: string[] }> => openReadyPage(browser, `${vite.url}/e2e/light-client/index.html`);
+const ready = (page: Page) => page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
 
-function baseOptions(storageName: string, bootstrap = [node.file.ws!]): StartOptions {
-  return { db: node.file.db!, writer: node.file.peerId, bootstrap, storageName };
+/** A Playwright page as the shared cases drive it (`page`: the page itself, for what only Chromium does). */
+function chromiumPage(page: Page, log: string[]): CasePage & { page: Page } {
+  const reloadReady = async () => {
+    await page.reload();
+    await ready(page);
+  };
+  return casePage(page, log, { evaluate: (fn, arg) => page.evaluate(fn, arg), reloadReady, close: () => page.close() });
 }
 
-async function start(page: Page, o: StartOptions): Promise<void> {
-  await page.evaluate((opts) => lc.start(opts), o);
+async function openClientPage(): Promise<CasePage & { page: Page }> {
+  const { page, log } = await openReadyPage(browser, `${vite.url}/e2e/light-client/index.html`);
+  return chromiumPage(page, log);
 }
 
-function context(page: { log: string[] }, extra = ''): string {
-  return `${extra}\npage:\n${page.log.slice(-40).join('\n')}\nnode:\n${node.output().slice(-3000)}`;
-}
+const env = (): CaseEnv => ({ node, n: N, expected, sampleKeys, open: openClientPage });
 
 beforeAll(async () => {
   [node, vite, browser] = await Promise.all([
@@ -49,101 +50,34 @@ afterAll(() => cleanup.run(), 60_000);
 
 describe('light client: full sync', () => {
   for (const transport of ['websockets', 'webrtc-direct'] as const) {
-    it(`syncs the whole database over ${transport}: root equals the writer's, get returns its values`, async () => {
-      const { page, log } = await openClientPage();
-      try {
-        const addr = transport === 'websockets' ? node.file.ws! : node.file.webrtcDirect!;
-        await start(page, { ...baseOptions(`full-${transport}`, [addr]) });
-        const synced = await page.evaluate(() => lc.synced(90_000));
-        const writer = await nodeStatus(node);
-        const rec = await page.evaluate(() => lc.recorded());
-        const ctx = context({ log }, JSON.stringify({ synced, rec }, null, 1));
-        expect(synced.root, ctx).toBe(writer.root);
-        expect(synced.localRoot, ctx).toBe(writer.root);
-        expect(synced.seq).toBe(writer.seq);
-        expect(rec.peers.find((p) => p.status === 'connected'), ctx).toMatchObject({ transport, via: transport === 'websockets' ? 'worker' : 'main' });
-        expect(rec.last?.keyValues, ctx).toBe(N);
-        expect(rec.errors, ctx).toEqual([]);
-        const values = await page.evaluate((keys) => lc.getMany(keys), sampleKeys);
-        expect(values).toEqual(sampleKeys.map((k) => expected.get(k)));
-        expect(await page.evaluate(() => lc.get('00'.repeat(32)))).toBeNull();
-        const proof = await page.evaluate((k) => lc.prove(k), sampleKeys[1]);
-        expect(proof).toMatchObject({ value: expected.get(sampleKeys[1]), root: writer.root, seq: writer.seq, checked: true });
-        if (process.env.E2E_VERBOSE) console.info(transport, JSON.stringify({ ms: synced.ms, longTasks: rec.longTasks, bytes: rec.last?.bytes }));
-      } finally {
-        await page.evaluate(() => lc.close()).catch(() => {});
-        await page.close();
-      }
-    });
+    it(`syncs the whole database over ${transport}: root equals the writer's, get returns its values`, () =>
+      fullSync(env(), {
+        transport,
+        address: transport === 'websockets' ? node.file.ws! : node.file.webrtcDirect!,
+        // WebRTC lives on the page's thread (workers have no RTCPeerConnection)
+        via: transport === 'websockets' ? 'worker' : 'main',
+        storageName: `full-${transport}`,
+      }));
   }
 });
 
-/** Polls the page's recorded events until `ready` holds (a deadline, no fixed sleeps). */
-async function waitRecorded(page: Page, ready: (r: Recorded) => boolean, what: string, timeoutMs = 60_000): Promise<Recorded> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await page.evaluate(() => lc.recorded());
-    if (ready(r)) return r;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(r)}`);
-    await page.waitForTimeout(50); // a polling interval, not a wait for the condition
-  }
-}
-
 describe('light client: resume', () => {
-  it('a reload in the middle of a sync resumes; under 2% of the bytes are fetched again', async () => {
-    // small requests so that a reload lands mid-sync and little is in flight when it does
-    const tuning = { keyLimit: 64, concurrency: 2 };
-    const fresh = await openClientPage();
-    let full: number;
-    try {
-      const before = await servedProofBytes(node);
-      await start(fresh.page, { ...baseOptions('resume-reference'), ...tuning });
-      await fresh.page.evaluate(() => lc.synced(90_000));
-      full = (await servedProofBytes(node)) - before;
-    } finally {
-      await fresh.page.close();
-    }
-
-    const { page, log } = await openClientPage();
-    try {
-      const before = await servedProofBytes(node);
-      await start(page, { ...baseOptions('resume'), ...tuning });
-      const mid = await waitRecorded(page, (r) => (r.last?.fraction ?? 0) >= 0.3, 'a third of the sync');
-      await page.reload();
-      await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
-      await start(page, { ...baseOptions('resume'), ...tuning });
-      const synced = await page.evaluate(() => lc.synced(90_000));
-      const after = await page.evaluate(() => lc.recorded());
-      const total = (await servedProofBytes(node)) - before;
-      const again = total - full;
-      const ctx = context({ log }, JSON.stringify({ full, total, again, mid: mid.last, after: after.last }));
-      expect(synced.root, ctx).toBe((await nodeStatus(node)).root);
-      expect(mid.last!.fraction, ctx).toBeLessThan(1);
-      // the second session fetched only what was missing
-      expect(after.last!.keyValues, ctx).toBeLessThan(N * 0.75);
-      expect(again / full, ctx).toBeLessThan(0.02);
-      if (process.env.E2E_VERBOSE) console.info('resume', JSON.stringify({ full, total, againPercent: (100 * again) / full, midFraction: mid.last!.fraction }));
-      expect(await page.evaluate((k) => lc.get(k), sampleKeys[3])).toBe(expected.get(sampleKeys[3]));
-    } finally {
-      await page.evaluate(() => lc.close()).catch(() => {});
-      await page.close();
-    }
-  });
+  it('a reload in the middle of a sync resumes; under 2% of the bytes are fetched again', () => resumeAfterReload(env(), 'resume'));
 });
 
 describe('light client: partial sync', () => {
   it('syncs only a key range, and every stored value is proven by a peer', async () => {
-    const { page, log } = await openClientPage();
+    const page = await openClientPage();
     try {
       // inclusive [80, 88]: every key starting with 0x80..0x87 (keys are 32 bytes)
-      await start(page, { ...baseOptions('partial'), ranges: [{ start: '80', end: '88' }] });
+      await start(page, { ...baseOptions(env(), 'partial'), ranges: [{ start: '80', end: '88' }] });
       const synced = await page.evaluate(() => lc.synced(90_000));
       const writer = await nodeStatus(node);
       expect(synced.root).toBe(writer.root);
       expect(synced.localRoot).not.toBe(writer.root);
       const local = await page.evaluate(() => lc.entries());
       const inRange = [...expected].filter(([k]) => k >= '80' && k < '88').sort(([a], [b]) => (a < b ? -1 : 1));
-      expect(local.length, context({ log })).toBe(inRange.length);
+      expect(local.length, context(env(), page)).toBe(inRange.length);
       expect(local.map((e) => [e.key, e.value])).toEqual(inRange);
       expect(await page.evaluate((es) => lc.verifyAll(es), local)).toEqual([]);
       const outside = [...expected.keys()].find((k) => k < '80')!;
@@ -151,58 +85,15 @@ describe('light client: partial sync', () => {
       // getVerified still answers outside the range
       expect((await page.evaluate((k) => lc.getVerified(k), outside)).value).toBe(expected.get(outside));
     } finally {
-      await page.evaluate(() => lc.close()).catch(() => {});
       await page.close();
     }
   });
 });
 
 describe('light client: getVerified', () => {
-  it('answers from a peer, proven against the signed root, before the local sync has finished', async () => {
-    const { page, log } = await openClientPage();
-    try {
-      // a slow sync (small requests, one at a time) so the answers come first
-      await start(page, { ...baseOptions('verified'), keyLimit: 32, concurrency: 1 });
-      const key = sampleKeys[5];
-      const present = await page.evaluate((k) => lc.getVerified(k), key);
-      const absent = await page.evaluate((k) => lc.getVerified(k), 'ff'.repeat(31) + '00');
-      const rec = await page.evaluate(() => lc.recorded());
-      const writer = await nodeStatus(node);
-      expect(rec.synced, context({ log })).toEqual([]);
-      expect(present).toMatchObject({ value: expected.get(key), root: writer.root, seq: writer.seq, peer: node.file.peerId });
-      expect(absent.value).toBeNull();
-      if (process.env.E2E_VERBOSE) console.info('first getVerified after', Math.round(present.ms), 'ms');
-    } finally {
-      await page.evaluate(() => lc.close()).catch(() => {});
-      await page.close();
-    }
-  });
+  it('answers from a peer, proven against the signed root, before the local sync has finished', () => verifiedBeforeSync(env(), 'verified'));
 
-  it('rejects a tampered single-key proof with InvalidRemoteProof and penalises the peer', async () => {
-    const { page, log } = await openClientPage();
-    try {
-      // no sync: only the single-key questions reach the node while it lies
-      await start(page, { ...baseOptions('tampered'), autoStart: false });
-      const key = sampleKeys[2];
-      // an honest answer first: the announcement is known and the peer connected
-      expect((await page.evaluate((k) => lc.getVerified(k), key)).value).toBe(expected.get(key));
-      await setMisbehaving(node, true);
-      let error: string;
-      try {
-        error = await page.evaluate((k) => lc.getVerifiedError(k), key);
-      } finally {
-        await setMisbehaving(node, false);
-      }
-      const rec = await page.evaluate(() => lc.recorded());
-      expect(error, context({ log }, JSON.stringify(rec.peers))).toBe('InvalidRemoteProof');
-      expect(rec.peers.find((p) => p.status === 'penalised')).toMatchObject({ peer: node.file.peerId, reason: expect.stringMatching(/^single-key proof: /) });
-      // the same peer, honest again, is believed again
-      expect((await page.evaluate((k) => lc.getVerified(k), key)).value).toBe(expected.get(key));
-    } finally {
-      await page.evaluate(() => lc.close()).catch(() => {});
-      await page.close();
-    }
-  });
+  it('rejects a tampered single-key proof with InvalidRemoteProof and penalises the peer', () => tamperedProof(env(), 'tampered'));
 });
 
 describe('light client: two tabs', () => {
@@ -214,15 +105,15 @@ describe('light client: two tabs', () => {
         const log: string[] = [];
         page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
         await page.goto(`${vite.url}/e2e/light-client/index.html`);
-        await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
-        return { page, log };
+        await ready(page);
+        return chromiumPage(page, log);
       };
       const a = await open();
-      await start(a.page, baseOptions('tabs'));
-      await waitRecorded(a.page, (r) => r.roles.includes('syncer'), 'tab A to sync');
+      await start(a, baseOptions(env(), 'tabs'));
+      await waitRecorded(a, (r) => r.roles.includes('syncer'), 'tab A to sync');
       const b = await open();
-      await start(b.page, baseOptions('tabs'));
-      const bRec = await waitRecorded(b.page, (r) => r.roles.includes('reader'), 'tab B to read');
+      await start(b, baseOptions(env(), 'tabs'));
+      const bRec = await waitRecorded(b, (r) => r.roles.includes('reader'), 'tab B to read');
       expect(bRec.roles).not.toContain('syncer');
       const [sa, sb] = await Promise.all([a.page.evaluate(() => lc.synced(90_000)), b.page.evaluate(() => lc.synced(90_000))]);
       const writer = await nodeStatus(node);
@@ -233,11 +124,11 @@ describe('light client: two tabs', () => {
       expect(await b.page.evaluate((k) => lc.get(k), key)).toBe(expected.get(key));
       // B downloaded nothing itself: its progress events are A's, relayed
       const bAfter = await b.page.evaluate(() => lc.recorded());
-      expect(bAfter.last?.role, context(b)).toBe('reader');
+      expect(bAfter.last?.role, context(env(), b)).toBe('reader');
       expect(await b.page.evaluate(() => lc.status().then((s) => s.role))).toBe('reader');
       // closing A hands the lock to B
       await a.page.close();
-      await waitRecorded(b.page, (r) => r.roles.includes('syncer'), 'tab B to take over');
+      await waitRecorded(b, (r) => r.roles.includes('syncer'), 'tab B to take over');
       const proof = await b.page.evaluate((k) => lc.prove(k), key);
       expect(proof).toMatchObject({ value: expected.get(key), root: writer.root, checked: true });
       await b.page.evaluate(() => lc.close());
@@ -255,13 +146,14 @@ describe('light client: storage quota', () => {
       const log: string[] = [];
       page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
       await page.goto(`${vite.url}/e2e/light-client/index.html`);
-      await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
+      await ready(page);
+      const client = chromiumPage(page, log);
       // a real QuotaExceededError from IndexedDB: the origin's quota forced through DevTools
       const cdp = await context2.newCDPSession(page);
       await cdp.send('Storage.overrideQuotaForOrigin', { origin: vite.url, quotaSize: 1_000_000 });
-      await start(page, { ...baseOptions('quota'), minFreeBytes: 0, keyLimit: 256 });
-      const rec = await waitRecorded(page, (r) => r.errors.some((e) => e.fatal), 'a fatal storage error', 30_000);
-      expect(rec.errors.find((e) => e.fatal), context({ log })).toMatchObject({ name: 'StorageQuotaExceeded' });
+      await start(client, { ...baseOptions(env(), 'quota'), minFreeBytes: 0, keyLimit: 256 });
+      const rec = await waitRecorded(client, (r) => r.errors.some((e) => e.fatal), 'a fatal storage error', 30_000);
+      expect(rec.errors.find((e) => e.fatal), context(env(), client)).toMatchObject({ name: 'StorageQuotaExceeded' });
       // what was committed is whole: a proof from the local trie verifies against its root
       const stored = await page.evaluate(() => lc.entries('local'));
       expect(stored.length).toBeGreaterThan(0);
