@@ -510,9 +510,8 @@ export class TrieView {
   /**
    * `prefetch` for changes about to be applied: the nodes on their paths, except the old leaves
    * of the keys changed (a put replaces such a leaf, a delete removes it, without its old value:
-   * `prefetchPaths`). Measured
-   * in Chromium, live deltas of 10 puts over existing keys of a 1M-key state: with plain
-   * `prefetch` each delta waited ~1.6 ms for 10 scattered value reads of IndexedDB pages.
+   * `prefetchPaths`). Measured in Chromium, live deltas of 10 puts over existing keys of a 1M-key
+   * state: with plain `prefetch` each delta waited ~1.6 ms for 10 scattered value reads.
    */
   async prefetchChanges(changes: readonly KeyChange[]): Promise<void> {
     const paths = changes.map((c) => keyToPath(c.key));
@@ -536,8 +535,8 @@ export class TrieView {
   }
 
   /**
-   * `prefetch` of paths; for those in `replaced` (keys about to be put or deleted), a leaf at the key itself
-   * is only noted, not read: its old value and id are never needed (measured on a 10,000-change
+   * `prefetch` of paths; for those in `replaced` (keys about to be put or deleted), a leaf at the
+   * key itself is only noted, not read: its old value and id are never needed (measured on a 10,000-change
    * catch-up of 1M keys: reading and hashing the old leaves was ~6% of the client's time).
    */
   private async prefetchPaths(pending: Path[], replaced: Set<string> | undefined): Promise<void> {
@@ -553,7 +552,7 @@ export class TrieView {
           const n = this.peekNode(s);
           if (n === undefined) {
             if (this.unreadLeaves.has(s)) break;
-            // a whole cache lacks only leaves: the old leaf of a key about to be put needs no read
+            // a whole cache lacks only leaves: the old leaf of a key about to change needs no read
             if (replaced?.has(s) && this.cache.whole) {
               this.unreadLeaves.add(s);
               break;
