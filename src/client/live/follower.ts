@@ -592,7 +592,7 @@ export class LiveFollower {
     // one parallel read of every path the batch touches, not one wave per delta (IndexedDB reads
     // are asynchronous: on a large state most nodes are not cached)
     const scoped = batch.map((d) => actionsInScope(d.actions, this.#deps.ranges));
-    if (!trie.cacheWhole) await view.prefetchChanges(scoped.flat());
+    await view.prefetchChanges(scoped.flat());
     const t1 = performance.now();
     let bad: { index: number; delta: VerifiedDelta } | undefined;
     for (let i = 0; i < batch.length; i++) {
