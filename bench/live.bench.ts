@@ -43,9 +43,9 @@ const LATENCY_RATE = 20; // commits per second while measuring latency
 /** Deltas per IndexedDB commit (the follower's default is 1,024). */
 const MAX_BATCH = process.env.BENCH_MAX_BATCH ? Number(process.env.BENCH_MAX_BATCH) : undefined;
 /** The store's write-log bound (bytes; default the store's, 48 MiB): smaller makes runs include compactions. */
+const LOG_BYTES = process.env.BENCH_LOG_BYTES ? Number(process.env.BENCH_LOG_BYTES) : undefined;
 /** A directory: CPU profiles of the page's workers during each throughput burst are written there. */
 const PROFILE = process.env.BENCH_PROFILE;
-const LOG_BYTES = process.env.BENCH_LOG_BYTES ? Number(process.env.BENCH_LOG_BYTES) : undefined;
 const figures: Figure[] = [];
 const cleanup = new Cleanup();
 const log = (s: string): void => console.log(`live: ${s}`);
@@ -53,7 +53,7 @@ const bytes = seededBytes(5);
 const UPDATE = process.env.BENCH_PUTS === 'update';
 /** With `BENCH_PUTS=update`: the generated database's keys (the node's default seed), hex. */
 const existing = UPDATE ? generateKeyValues(N, 1).map((kv) => toHex(kv.key)) : [];
-const putKey = (): string => (UPDATE ? existing[(bytes(4).reduce((a, b) => a * 256 + b, 0)) % existing.length] : toHex(bytes(32)));
+const putKey = (): string => (UPDATE ? existing[bytes(4).reduce((a, b) => a * 256 + b, 0) % existing.length] : toHex(bytes(32)));
 
 const percentile = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
