@@ -120,6 +120,7 @@ async function setup(o: { tuning?: LiveTuning; ranges?: InclusiveRange[]; source
   const catchUps: CatchUpReason[] = [];
   const penalised: string[] = [];
   const failures: unknown[] = [];
+  const stored: Uint8Array[] = [];
   const follower = new LiveFollower({
     store,
     pending,
@@ -133,6 +134,7 @@ async function setup(o: { tuning?: LiveTuning; ranges?: InclusiveRange[]; source
     seqOf: () => undefined,
     emit: (e) => events.push(e),
     fail: (e) => failures.push(e),
+    stored: (root) => stored.push(root),
     now: time.now,
     setTimer: time.setTimer,
   });
@@ -142,7 +144,7 @@ async function setup(o: { tuning?: LiveTuning; ranges?: InclusiveRange[]; source
   };
   const position0: LivePosition = { root: w.root0, heads: [], logSize: 0, seq: 1 };
   const root = async () => (await MerkleTrie.open(store)).root;
-  return { w, time, store, pending, follower, events, catchUps, penalised, failures, updates, offer, position0, root };
+  return { w, time, store, pending, follower, events, catchUps, penalised, failures, stored, updates, offer, position0, root };
 }
 
 const ids = (us: DeltaUpdate[]) => us.map((u) => toHex(u.deltaId));
@@ -525,12 +527,13 @@ const until = async (cond: () => boolean): Promise<void> => {
 };
 
 describe('live follower: pipelined commits', () => {
-  async function gated() {
+  /** Six deltas held, then live with groups of two; the store's writes held after goLive's. */
+  async function gated(o: { checkpointEvery?: number } = { checkpointEvery: 0 }) {
     const w = await scriptedWriter();
     const store = new GatedStore();
     const trie = await MerkleTrie.open(store);
     await trie.commit(INITIAL, progressOps([], [{ start: EMPTY_KEY, end: undefined, root: w.root0 }], w.root0));
-    const t = await setup({ writer: w, store, tuning: { maxBatch: 2 } });
+    const t = await setup({ writer: w, store, tuning: { maxBatch: 2, checkpointEvery: o.checkpointEvery } });
     // six deltas held while syncing, then live: three groups of two
     const chain: VerifiedDelta[] = [];
     for (let i = 0; i < 6; i++) chain.push(await t.w.commit());
@@ -577,5 +580,131 @@ describe('live follower: pipelined commits', () => {
     expect(await t.root()).toEqual(chain[1].stateRoot);
     expect(await loadPosition(t.store)).toMatchObject({ root: chain[1].stateRoot, logSize: 2 });
     expect(t.follower.position).toMatchObject({ root: chain[1].stateRoot, logSize: 2 });
+  });
+});
+
+describe('live follower: the journal (a backlog is checkpointed, not committed per group)', () => {
+  const gatedJournal = async () => {
+    const w = await scriptedWriter();
+    const store = new GatedStore();
+    await (await MerkleTrie.open(store)).commit(INITIAL, progressOps([], [{ start: EMPTY_KEY, end: undefined, root: w.root0 }], w.root0));
+    const t = await setup({ writer: w, store, tuning: { maxBatch: 2 } });
+    const chain: VerifiedDelta[] = [];
+    for (let i = 0; i < 6; i++) chain.push(await t.w.commit());
+    for (const d of chain) await t.offer(d);
+    store.hold = true;
+    store.pass = 1; // the position goLive writes
+    await t.follower.goLive(t.position0, 'synced');
+    return { ...t, store, chain };
+  };
+
+  it('updates come once the pending store holds their deltas; one checkpoint then writes the state and the pending store forgets them', async () => {
+    const t = await gatedJournal();
+    const chain = t.chain;
+    // every update is out while the store's only write (the checkpoint) is held
+    await until(() => t.updates().length === 6 && t.store.gates.length === 1);
+    expect(ids(t.updates())).toEqual(idsOf(chain));
+    expect(t.updates().map((u) => toHex(u.root))).toEqual(chain.map((d) => toHex(d.stateRoot)));
+    expect(t.pending.records.size).toBe(6);
+    expect(await loadPosition(t.store)).toMatchObject({ root: t.w.root0, logSize: 0 });
+    expect(t.stored).toEqual([]);
+    // reads see the applied state before the store does
+    const last = chain[5].actions[0];
+    expect(await t.follower.read(last.key)).toEqual(last.value);
+    expect(await t.store.get(new Uint8Array([0x76, ...last.key]))).not.toEqual(last.value);
+    let stored = false;
+    const whenStored = t.follower.stored().then(() => (stored = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(stored).toBe(false);
+    t.store.gates.shift()!.release();
+    await whenStored;
+    await t.follower.idle();
+    await t.follower.flush();
+    expect(t.store.gates).toEqual([]);
+    expect(await t.root()).toEqual(chain[5].stateRoot);
+    expect(await loadPosition(t.store)).toMatchObject({ root: chain[5].stateRoot, heads: [chain[5].id], logSize: 6 });
+    expect((await loadProgress(t.store)).target).toEqual(chain[5].stateRoot);
+    expect(t.stored.map(toHex)).toEqual([toHex(chain[5].stateRoot)]);
+    expect(t.pending.records.size).toBe(0);
+    expect(t.failures).toEqual([]);
+  });
+
+  it('a checkpoint that fails loses nothing: after a reload the pending store\'s deltas are applied again', async () => {
+    const first = await gatedJournal();
+    await until(() => first.updates().length === 6 && first.store.gates.length === 1);
+    first.store.gates.shift()!.fail(new Error('QuotaExceeded'));
+    await first.follower.idle();
+    expect(first.failures.map((e) => (e as Error).message)).toContain('QuotaExceeded');
+    expect(first.follower.position).toMatchObject({ root: first.w.root0, logSize: 0 });
+    first.store.hold = false;
+    expect(await first.root()).toEqual(first.w.root0);
+    await first.follower.close();
+    const second = await setup({ store: first.store, pending: first.pending, writer: first.w });
+    expect(await second.follower.restore()).toBe(6);
+    const pos = await loadPosition(second.store);
+    await second.follower.goLive(pos!, 'restored');
+    await second.follower.idle();
+    expect(ids(second.updates())).toEqual(idsOf(first.chain));
+    expect(await second.root()).toEqual(first.chain[5].stateRoot);
+    expect(await loadPosition(second.store)).toMatchObject({ root: first.chain[5].stateRoot, logSize: 6 });
+  });
+
+  it('a pending store that cannot write: no update is emitted, the store keeps its position, the follower stops', async () => {
+    const pending = new (class extends MemoryPendingDeltas {
+      override async write(): Promise<void> {
+        throw new Error('pending store broken');
+      }
+    })();
+    const t = await setup({ pending, tuning: { maxBatch: 2 } });
+    const chain: VerifiedDelta[] = [];
+    for (let i = 0; i < 4; i++) chain.push(await t.w.commit());
+    for (const d of chain) await t.offer(d);
+    await t.follower.goLive(t.position0, 'synced');
+    await t.follower.idle();
+    expect(t.updates()).toEqual([]);
+    expect(t.failures.length).toBeGreaterThan(0);
+    expect(await loadPosition(t.store)).toMatchObject({ root: t.w.root0, logSize: 0 });
+    expect(await t.root()).toEqual(t.w.root0);
+  });
+
+  it('a wrong stateRoot behind journaled groups: the verified prefix, those groups included, is checkpointed; the rest discarded', async () => {
+    const t = await setup({ tuning: { maxBatch: 2 } });
+    const chain: VerifiedDelta[] = [];
+    for (let i = 0; i < 3; i++) chain.push(await t.w.commit());
+    chain.push(await t.w.commit({ stateRoot: sha256(enc('not the root')) }));
+    chain.push(await t.w.commit());
+    for (const d of chain) await t.offer(d);
+    await t.follower.goLive(t.position0, 'synced');
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf(chain.slice(0, 3)));
+    expect(await t.root()).toEqual(chain[2].stateRoot);
+    expect(await loadPosition(t.store)).toMatchObject({ root: chain[2].stateRoot, logSize: 3 });
+    expect(t.catchUps).toEqual(['root-mismatch']);
+    expect(t.events.filter((e) => e.type === 'pending').at(-1)!.detail).toMatchObject({ discarded: 2 });
+    // one write: the checkpoint of the journal, the first group included
+    expect(t.stored.map(toHex)).toEqual([toHex(chain[2].stateRoot)]);
+  });
+
+  it('checkpointEvery bounds the journal: a checkpoint every 2 deltas', async () => {
+    const writes: number[] = [];
+    const store = new (class extends MemoryStore {
+      override write(ops: Parameters<MemoryStore['write']>[0]): Promise<void> {
+        writes.push(ops.length);
+        return super.write(ops);
+      }
+    })();
+    const w = await scriptedWriter();
+    await (await MerkleTrie.open(store)).commit(INITIAL, progressOps([], [{ start: EMPTY_KEY, end: undefined, root: w.root0 }], w.root0));
+    const t = await setup({ writer: w, store, tuning: { maxBatch: 1, checkpointEvery: 2 } });
+    const chain: VerifiedDelta[] = [];
+    for (let i = 0; i < 6; i++) chain.push(await t.w.commit());
+    for (const d of chain) await t.offer(d);
+    await t.follower.goLive(t.position0, 'synced');
+    const before = writes.length;
+    await t.follower.idle();
+    expect(writes.length - before).toBe(3);
+    expect(t.stored.map(toHex)).toEqual([chain[1], chain[3], chain[5]].map((d) => toHex(d.stateRoot)));
+    expect(ids(t.updates())).toEqual(idsOf(chain));
+    expect(await loadPosition(t.store)).toMatchObject({ root: chain[5].stateRoot, logSize: 6 });
   });
 });

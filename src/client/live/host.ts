@@ -45,6 +45,8 @@ export interface LiveHostDeps {
   stopSync(): Promise<void>;
   startSync(): void;
   emit(event: WireEvent): void;
+  /** The store itself holds the state of every update emitted so far (see `FollowerDeps.stored`). */
+  stored?(): void;
   emitError(error: Error, fatal: boolean): void;
   /** The state stands at a signed root: set the latch; `announce`: also emit `synced`. */
   synced(s: SyncedEvent, announce: boolean): void;
@@ -106,6 +108,7 @@ export class LiveHost {
           deps.synced({ root: e.detail.root, seq: e.detail.seq, localRoot: this.#follower.localRoot ?? e.detail.root }, false);
         }
       },
+      stored: () => deps.stored?.(),
       fail: (err) => {
         const fatal = (err as Error)?.name === 'StorageQuotaExceeded';
         deps.emitError(err as Error, fatal);
@@ -224,6 +227,16 @@ export class LiveHost {
   /** Pausing: hold deltas, apply none, until the next sync or `beforeSync`. */
   async pause(): Promise<void> {
     await this.#follower.leave('syncing');
+  }
+
+  /** A key's value in the applied state, or null when not live (read the store). */
+  read(key: Uint8Array): Promise<Uint8Array | undefined | null> {
+    return this.#follower.read(key);
+  }
+
+  /** Resolves once the store holds every applied update (reads of the store see them). */
+  stored(): Promise<void> {
+    return this.#follower.stored();
   }
 
   status(): LiveStatus {

@@ -92,21 +92,44 @@ export class PendingWriteBuffer {
     setTimeout(() => void this.flush(), FLUSH_DELAY_MS);
   }
 
-  /** Writes what is buffered; resolves when everything buffered so far is stored. */
+  /** Writes what is buffered; resolves when everything buffered so far is stored (or failed: `onError`). */
   flush(): Promise<void> {
+    return this.#write(false);
+  }
+
+  /**
+   * As `flush`, but rejects unless everything buffered so far was stored (this write or an
+   * earlier one failed): what the live follower's journal waits for before its callbacks.
+   */
+  written(): Promise<void> {
+    return this.#write(true);
+  }
+
+  #write(report: boolean): Promise<void> {
     this.#scheduled = false;
     const puts = [...this.#puts.values()];
     const deletes = [...this.#deletes.values()];
     this.#puts.clear();
     this.#deletes.clear();
-    this.#flushing = this.#flushing.then(async () => {
-      if (puts.length === 0 && deletes.length === 0) return;
-      try {
-        await this.#store.write(puts, deletes);
-      } catch (err) {
-        this.#onError(err);
+    const done = this.#flushing.then(async () => {
+      if (puts.length > 0 || deletes.length > 0) {
+        try {
+          await this.#store.write(puts, deletes);
+        } catch (err) {
+          this.#failed ??= { err };
+          this.#onError(err);
+        }
       }
+      // a write since the last `written()` failed: what it held is not stored
+      const failed = this.#failed;
+      if (!report || !failed) return;
+      this.#failed = undefined;
+      throw failed.err;
     });
-    return this.#flushing;
+    this.#flushing = done.catch(() => undefined);
+    return done;
   }
+
+  /** A write failed since a `written()` last reported one. */
+  #failed: { err: unknown } | undefined = undefined;
 }

@@ -483,12 +483,17 @@ export class EngineHost {
     if (!(key instanceof Uint8Array)) throw new TypeError('expected Uint8Array key');
     if (!this.#inScope(key)) throw new KeyOutOfScope('the key lies outside the ranges this client syncs; use getVerified', { key });
     if (consistency === 'synced') await this.#synced.wait(signal);
-    return { key, value: await (await this.#opened.wait(signal)).get(valueKey(key)) };
+    const store = await this.#opened.wait(signal);
+    // live: the applied state, which may be ahead of the store (the follower's journal)
+    const live = this.#live ? await this.#live.read(key) : null;
+    return { key, value: live !== null ? live : await store.get(valueKey(key)) };
   }
 
   async list(start: Uint8Array | undefined, end: Uint8Array | undefined, limit: number, consistency: 'synced' | 'local', signal?: AbortSignal): Promise<{ key: Uint8Array; value: Uint8Array }[]> {
     if (consistency === 'synced') await this.#synced.wait(signal);
-    const trie = await MerkleTrie.open(await this.#opened.wait(signal));
+    const store = await this.#opened.wait(signal);
+    await this.#live?.stored();
+    const trie = await MerkleTrie.open(store);
     const out: { key: Uint8Array; value: Uint8Array }[] = [];
     for await (const kv of trie.entries(start, end, limit)) {
       signal?.throwIfAborted();
@@ -502,7 +507,9 @@ export class EngineHost {
     if (!(key instanceof Uint8Array)) throw new TypeError('expected Uint8Array key');
     for (let attempt = 0; attempt < 3; attempt++) {
       signal?.throwIfAborted();
-      const trie = await MerkleTrie.open(await this.#opened.wait(signal));
+      const store = await this.#opened.wait(signal);
+      await this.#live?.stored();
+      const trie = await MerkleTrie.open(store);
       if (equalBytes(trie.root, EMPTY_ROOT)) throw new ProofUnavailable('the local state is empty: nothing is synced yet');
       const { value, proof } = await keyProof(trie.view(), key);
       try {
@@ -634,7 +641,12 @@ export class EngineHost {
       startSync: () => this.#startSync(),
       emit: (e) => {
         this.#emit(e);
-        if (e.type === 'update') this.#tabUpdates.push(e.detail);
+        // other tabs read the store: they hear of an update once the store holds it
+        if (e.type === 'update') this.#unstoredUpdates.push(e.detail);
+      },
+      stored: () => {
+        for (const u of this.#unstoredUpdates) this.#tabUpdates.push(u);
+        this.#unstoredUpdates = [];
       },
       emitError: (err, fatal) => {
         if (fatal) this.#fatal = true;
@@ -652,6 +664,7 @@ export class EngineHost {
   // ---- events -------------------------------------------------------------------------------
 
   /** Updates for the other tabs, one message per turn (a live commit emits one per delta). */
+  #unstoredUpdates: DeltaUpdate[] = [];
   readonly #tabUpdates = new TurnBatch<DeltaUpdate>((list) => this.#deps.channel?.post({ type: 'updates', detail: list }));
 
   #emit(event: WireEvent): void {
