@@ -4,7 +4,7 @@
  *                 (0x01 || uvarint(len d) || d  |  0x00) || uvarint(bits) || packed key )
  * where d is the value digest: the value itself below 32 bytes, else SHA-256(value).
  */
-import { sha256, sha256Again, type Sha256Midstates } from './sha256.ts';
+import { messageBuffer, sha256, sha256Again, type Sha256Midstates } from './sha256.ts';
 import type { Path } from './types.ts';
 
 export const HASH_LENGTH = 32;
@@ -32,8 +32,9 @@ export function valueDigest(value: Uint8Array): Uint8Array {
   return value.length < HASH_LENGTH ? value : sha256(value);
 }
 
-// One scratch buffer grows as needed: hashing allocates only the digest.
-let scratch = new Uint8Array(1024);
+// One scratch buffer, the hasher's own message area (nothing is copied to hash it); a larger
+// node (never in a 16-ary trie) gets a plain array: hashing allocates only the digest.
+let scratch = messageBuffer();
 
 /**
  * The id of a node with full key `path`, value digest `digest` (undefined: no value) and

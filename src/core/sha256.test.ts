@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha256 as noble } from '@noble/hashes/sha2.js';
-import { sha256, sha256Again, Sha256Midstates } from './sha256.ts';
+import { sha256, sha256Again, sha256Js, Sha256Midstates } from './sha256.ts';
+import { sha256Wasm } from './sha256-wasm.ts';
 import { toHex } from './bytes.ts';
 
 describe('sha256', () => {
@@ -25,6 +26,18 @@ describe('sha256', () => {
       fc.property(fc.uint8Array({ maxLength: 5000 }), (m) => toHex(sha256(m)) === toHex(noble(m))),
       { numRuns: 200, seed: 9 },
     );
+  });
+  it('runs its block function in WebAssembly here, and the JavaScript one gives the same digests', () => {
+    expect(sha256Wasm()).toBeDefined();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), (m) => toHex(sha256Js(m)) === toHex(noble(m))),
+      { numRuns: 200, seed: 11 },
+    );
+  });
+  it('messages longer than the module\'s memory fall back to JavaScript', () => {
+    const m = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 13 + 7) & 255);
+    expect(toHex(sha256(m))).toBe(toHex(noble(m)));
+    expect(toHex(sha256(m, 65_000))).toBe(toHex(noble(m.subarray(0, 65_000))));
   });
   it('hashes only the first `length` bytes when given', () => {
     const buf = Uint8Array.from({ length: 200 }, (_, i) => (i * 7) & 255);

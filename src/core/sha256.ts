@@ -6,6 +6,8 @@
  * It is checked against @noble/hashes on random inputs of every length class in its tests.
  */
 
+import { MEMORY_BYTES, MSG, SAVE, SAVE_MAX, sha256Wasm } from './sha256-wasm.ts';
+
 const K = new Uint32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be,
   0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa,
@@ -61,8 +63,70 @@ function compress(m: Uint8Array, off: number): void {
 
 const IV = new Int32Array([0x6a09e667, 0xbb67ae85 | 0, 0x3c6ef372, 0xa54ff53a | 0, 0x510e527f, 0x9b05688c | 0, 0x1f83d9ab, 0x5be0cd19]);
 
+// The block function in WebAssembly where it runs (sha256-wasm.ts), for messages that fit its
+// memory; the JavaScript one above otherwise.
+const wasm = sha256Wasm();
+const mem8 = wasm ? new Uint8Array(wasm.memory.buffer) : undefined;
+const mem32 = wasm ? new Int32Array(wasm.memory.buffer) : undefined;
+/** Longest message hashed in the module's memory (room left for two blocks of padding). */
+const WASM_MAX = MEMORY_BYTES - MSG - 128;
+
+/**
+ * A buffer to build messages in before hashing them (hash.ts's node preimages): the module's
+ * message area, so `sha256(buffer, length)` copies nothing; a plain array without WebAssembly.
+ */
+export function messageBuffer(): Uint8Array {
+  return mem8 ? mem8.subarray(MSG, MSG + WASM_MAX) : new Uint8Array(4096);
+}
+
+/** Puts `msg[0..length)` at the module's message area (nothing to do when it is already there). */
+function toModule(msg: Uint8Array, length: number): void {
+  if (msg.buffer === mem8!.buffer && msg.byteOffset === MSG) return;
+  mem8!.set(length === msg.length ? msg : msg.subarray(0, length), MSG);
+}
+
+/** Pads the message at the module's message area and compresses its last block(s) onto the state there; returns the digest. */
+function finishWasm(full: number, len: number): Uint8Array {
+  const m = mem8!;
+  const rest = len - full;
+  const blocks = rest + 9 > 64 ? 2 : 1;
+  const at = MSG + full;
+  const end = at + blocks * 64;
+  m[MSG + len] = 0x80;
+  m.fill(0, MSG + len + 1, end - 5);
+  const bits = len * 8;
+  m[end - 5] = Math.floor(len / 0x20000000);
+  m[end - 4] = bits >>> 24;
+  m[end - 3] = bits >>> 16;
+  m[end - 2] = bits >>> 8;
+  m[end - 1] = bits;
+  wasm!.compress(at, blocks, 0);
+  const out = new Uint8Array(32);
+  const h = mem32!;
+  for (let i = 0; i < 8; i++) {
+    const x = h[i];
+    out[4 * i] = x >>> 24;
+    out[4 * i + 1] = x >>> 16;
+    out[4 * i + 2] = x >>> 8;
+    out[4 * i + 3] = x;
+  }
+  return out;
+}
+
 /** SHA-256 of `msg` (up to 2^32 bytes), or of its first `length` bytes. */
 export function sha256(msg: Uint8Array, length: number = msg.length): Uint8Array {
+  const full = length - (length % 64);
+  if (wasm && length <= WASM_MAX) {
+    toModule(msg, length);
+    mem32!.set(IV);
+    if (full > 0) wasm.compress(MSG, full / 64, 0);
+    return finishWasm(full, length);
+  }
+  return sha256Js(msg, length);
+}
+
+/** `sha256` with the JavaScript block function only (tests compare the two). */
+export function sha256Js(msg: Uint8Array, length: number = msg.length): Uint8Array {
   H.set(IV);
   const full = length - (length % 64);
   for (let off = 0; off < full; off += 64) compress(msg, off);
@@ -125,16 +189,27 @@ export function sha256Again(msg: Uint8Array, length: number, m: Sha256Midstates)
   let same = 0;
   while (same < limit && msg[same] === old[same]) same++;
   const reuse = Math.min(Math.floor(same / 64), blocks, m.blocks);
-  if (reuse === 0) H.set(IV);
-  else for (let i = 0; i < 8; i++) H[i] = m.states[8 * (reuse - 1) + i];
   if (m.states.length < blocks * 8) {
     const grown = new Int32Array(blocks * 8);
     grown.set(m.states.subarray(0, reuse * 8));
     m.states = grown;
   }
-  for (let b = reuse; b < blocks; b++) {
-    compress(msg, b * 64);
-    for (let i = 0; i < 8; i++) m.states[8 * b + i] = H[i];
+  const inModule = wasm !== undefined && length <= WASM_MAX && blocks <= SAVE_MAX;
+  if (inModule) {
+    toModule(msg, length);
+    if (reuse === 0) mem32!.set(IV);
+    else mem32!.set(m.states.subarray(8 * (reuse - 1), 8 * reuse));
+    if (blocks > reuse) {
+      wasm.compress(MSG + reuse * 64, blocks - reuse, SAVE);
+      m.states.set(mem32!.subarray(SAVE / 4, SAVE / 4 + 8 * (blocks - reuse)), 8 * reuse);
+    }
+  } else {
+    if (reuse === 0) H.set(IV);
+    else for (let i = 0; i < 8; i++) H[i] = m.states[8 * (reuse - 1) + i];
+    for (let b = reuse; b < blocks; b++) {
+      compress(msg, b * 64);
+      for (let i = 0; i < 8; i++) m.states[8 * b + i] = H[i];
+    }
   }
   m.blocks = blocks;
   if (m.bytes.length < length) {
@@ -145,5 +220,5 @@ export function sha256Again(msg: Uint8Array, length: number, m: Sha256Midstates)
   const bytes = m.bytes;
   for (let i = same; i < length; i++) bytes[i] = msg[i];
   m.length = length;
-  return finish(msg, full, length);
+  return inModule ? finishWasm(full, length) : finish(msg, full, length);
 }
