@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hashNode, valueDigest } from './hash.ts';
+import fc from 'fast-check';
+import { hashNode, NodeMidstates, valueDigest } from './hash.ts';
 import { buildRoot, itemsFromKeyValues } from './builder.ts';
 import { keyToPath } from './path.ts';
 import { fromHex, toHex } from './bytes.ts';
@@ -73,5 +74,30 @@ describe('trie root vectors (Firewood merkledb mode)', () => {
     c[0] = leaf;
     const root = hashNode(keyToPath(fromHex('00')), fromHex('00'), c);
     expect(toHex(root)).toBe('c3bdc20aff5cba30f81ffd7689e94e1dbeece4a08e27f0104262431604cf45c6');
+  });
+});
+
+describe('hashNode with NodeMidstates', () => {
+  it('equals a fresh hash after each edit: child ids replaced (patched in place), children added or removed, digest changed', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ slot: fc.nat(15), kind: fc.constantFrom('replace', 'replace', 'replace', 'remove', 'digest'), seed: fc.nat(255) }), { minLength: 1, maxLength: 40 }),
+        (edits) => {
+          const id = (seed: number, slot: number) => Uint8Array.from({ length: 32 }, (_, i) => (seed * 7 + slot * 13 + i) & 255);
+          const children: (Uint8Array | undefined)[] = Array.from({ length: 16 }, (_, i) => (i % 3 === 0 ? undefined : id(i, i)));
+          let digest: Uint8Array | undefined;
+          const path = Uint8Array.of(1, 2);
+          const m = new NodeMidstates();
+          expect(toHex(hashNode(path, digest, children, m))).toBe(toHex(hashNode(path, digest, children)));
+          for (const e of edits) {
+            if (e.kind === 'replace') children[e.slot] = id(e.seed, e.slot);
+            else if (e.kind === 'remove') children[e.slot] = undefined;
+            else digest = e.seed % 2 ? undefined : id(e.seed, 99);
+            expect(toHex(hashNode(path, digest, children, m))).toBe(toHex(hashNode(path, digest, children)));
+          }
+        },
+      ),
+      { numRuns: 300, seed: 5 },
+    );
   });
 });

@@ -4,7 +4,7 @@
  *                 (0x01 || uvarint(len d) || d  |  0x00) || uvarint(bits) || packed key )
  * where d is the value digest: the value itself below 32 bytes, else SHA-256(value).
  */
-import { messageBuffer, sha256, sha256Again, type Sha256Midstates } from './sha256.ts';
+import { messageBuffer, sha256, sha256Again, sha256Resume, Sha256Midstates } from './sha256.ts';
 import type { Path } from './types.ts';
 
 export const HASH_LENGTH = 32;
@@ -37,10 +37,25 @@ export function valueDigest(value: Uint8Array): Uint8Array {
 let scratch = messageBuffer();
 
 /**
+ * What `hashNode` keeps of a node hashed again and again (a trie node near the root, rehashed
+ * after every update below it): the SHA-256 midstates of its preimage, and the child ids and
+ * digest that preimage holds. When only child ids changed (compared by identity: ids are never
+ * mutated), the preimage is patched where they sit and hashed from the first changed block: the
+ * other ids are not read again (measured in the browser worker: copying each child id into the
+ * preimage, ids scattered over the heap, cost as much as compressing it).
+ */
+export class NodeMidstates extends Sha256Midstates {
+  ids: (Uint8Array | undefined)[] | undefined;
+  digest: Uint8Array | undefined;
+  tokens = -1;
+  last: Uint8Array | undefined;
+}
+
+/**
  * The id of a node with full key `path`, value digest `digest` (undefined: no value) and
  * `children` (a 16-slot array, undefined where there is no child).
  */
-export function hashNode(path: Path, digest: Uint8Array | undefined, children: ArrayLike<Uint8Array | undefined>, midstates?: Sha256Midstates): Uint8Array {
+export function hashNode(path: Path, digest: Uint8Array | undefined, children: ArrayLike<Uint8Array | undefined>, midstates?: NodeMidstates): Uint8Array {
   const n = path.length;
   const packed = new Uint8Array((n + 1) >> 1);
   for (let i = 0; i + 1 < n; i += 2) packed[i >> 1] = (path[i] << 4) | path[i + 1];
@@ -57,8 +72,12 @@ export function hashPacked(
   tokens: number,
   digest: Uint8Array | undefined,
   children: ArrayLike<Uint8Array | undefined> | undefined,
-  midstates?: Sha256Midstates,
+  midstates?: NodeMidstates,
 ): Uint8Array {
+  if (midstates && children) {
+    const again = patchPreimage(midstates, tokens, digest, children);
+    if (again) return again;
+  }
   let count = 0;
   if (children) for (let i = 0; i < children.length; i++) if (children[i] !== undefined) count++;
   const keyBytes = (tokens + 1) >> 1;
@@ -87,7 +106,44 @@ export function hashPacked(
   if (tokens & 1) buf[off++] = key[whole] & 0xf0;
   preimageLength = off;
   // no subarray object per node; with midstates, only the blocks from the first changed byte
-  return midstates ? sha256Again(buf, off, midstates) : sha256(buf, off);
+  if (!midstates) return sha256(buf, off);
+  const id = sha256Again(buf, off, midstates);
+  if (children && children.length === 16 && count < 128) {
+    midstates.ids = Array.from(children);
+    midstates.digest = digest;
+    midstates.tokens = tokens;
+    midstates.last = id;
+  } else midstates.ids = undefined;
+  return id;
+}
+
+/**
+ * The id of the node whose preimage `m` holds, after only child ids changed (patched into
+ * `m.bytes`); undefined when its children, digest or path differ in shape (build it anew).
+ */
+function patchPreimage(m: NodeMidstates, tokens: number, digest: Uint8Array | undefined, children: ArrayLike<Uint8Array | undefined>): Uint8Array | undefined {
+  const ids = m.ids;
+  if (!ids || m.tokens !== tokens || m.digest !== digest || children.length !== 16) return undefined;
+  for (let i = 0; i < 16; i++) {
+    const c = children[i];
+    if ((c === undefined) !== (ids[i] === undefined) || (c !== undefined && c.length !== HASH_LENGTH)) return undefined;
+  }
+  const bytes = m.bytes;
+  let first = -1;
+  let off = 1; // the child count: one byte (at most 16)
+  for (let i = 0; i < 16; i++) {
+    const c = children[i];
+    if (c === undefined) continue;
+    off++; // its index
+    if (c !== ids[i]) {
+      bytes.set(c, off);
+      ids[i] = c;
+      if (first < 0) first = off;
+    }
+    off += HASH_LENGTH;
+  }
+  if (first < 0) return m.last;
+  return (m.last = sha256Resume(m, first));
 }
 
 let preimageLength = 0;

@@ -222,3 +222,34 @@ export function sha256Again(msg: Uint8Array, length: number, m: Sha256Midstates)
   m.length = length;
   return inModule ? finishWasm(full, length) : finish(msg, full, length);
 }
+
+/**
+ * The digest of the message `m.bytes[0..m.length)` (as `sha256Again` left it, then edited in
+ * place by the caller from byte `from` on), compressing only the whole blocks from `from`.
+ */
+export function sha256Resume(m: Sha256Midstates, from: number): Uint8Array {
+  const length = m.length;
+  const full = length - (length % 64);
+  const blocks = full / 64;
+  const reuse = Math.min(Math.floor(from / 64), blocks, m.blocks);
+  const bytes = m.bytes;
+  if (wasm !== undefined && length <= WASM_MAX && blocks <= SAVE_MAX) {
+    mem8!.set(bytes.subarray(reuse * 64, length), MSG + reuse * 64);
+    if (reuse === 0) mem32!.set(IV);
+    else mem32!.set(m.states.subarray(8 * (reuse - 1), 8 * reuse));
+    if (blocks > reuse) {
+      wasm.compress(MSG + reuse * 64, blocks - reuse, SAVE);
+      m.states.set(mem32!.subarray(SAVE / 4, SAVE / 4 + 8 * (blocks - reuse)), 8 * reuse);
+    }
+    m.blocks = blocks;
+    return finishWasm(full, length);
+  }
+  if (reuse === 0) H.set(IV);
+  else for (let i = 0; i < 8; i++) H[i] = m.states[8 * (reuse - 1) + i];
+  for (let b = reuse; b < blocks; b++) {
+    compress(bytes, b * 64);
+    for (let i = 0; i < 8; i++) m.states[8 * b + i] = H[i];
+  }
+  m.blocks = blocks;
+  return finish(bytes, full, length);
+}

@@ -14,8 +14,7 @@
  * changes reverted (how change and range proofs are served at older roots, as AvalancheGo does).
  */
 import { compareBytes, concatBytes, equalBytes } from './bytes.ts';
-import { hashNode, valueDigest } from './hash.ts';
-import { Sha256Midstates } from './sha256.ts';
+import { hashNode, NodeMidstates, valueDigest } from './hash.ts';
 import { commonPrefixLength, hasPrefix, keyToPath, packPath } from './path.ts';
 import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions } from './store.ts';
 import { EMPTY_ROOT, type KeyChange, type KeyValue, type Path, type ProofNode } from './types.ts';
@@ -947,11 +946,11 @@ export class TrieView {
   }
 
   /** SHA-256 midstates of this view's nodes near the root, hashed again after each change. */
-  private readonly midstates = new Map<TrieNode, Sha256Midstates>();
+  private readonly midstates = new Map<TrieNode, NodeMidstates>();
 
-  private midstatesOf(n: TrieNode): Sha256Midstates {
+  private midstatesOf(n: TrieNode): NodeMidstates {
     let m = this.midstates.get(n);
-    if (!m) this.midstates.set(n, (m = new Sha256Midstates()));
+    if (!m) this.midstates.set(n, (m = new NodeMidstates()));
     return m;
   }
 
