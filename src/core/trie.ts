@@ -24,6 +24,8 @@ export interface ChildEntry {
   /** Full path of the child node. */
   path: Path;
   id: Uint8Array;
+  /** A stale entry's `pathStr(path)`, when its maker had it (rehash looks the child up by it). */
+  key?: string;
 }
 
 export interface TrieNode {
@@ -66,7 +68,28 @@ const NODE_START = new Uint8Array([N]);
 const NODE_END = new Uint8Array([N + 1]);
 const STALE = new Uint8Array(0);
 
-const pathStr = (p: Uint8Array): string => String.fromCharCode.apply(null, p as unknown as number[]);
+/**
+ * A path (or key) as a string, the overlay's and the cache's map key. Short paths, the upper
+ * levels every update walks, without `apply` (one-character strings are not even allocated).
+ */
+const pathStr = (p: Uint8Array): string => {
+  switch (p.length) {
+    case 0:
+      return '';
+    case 1:
+      return String.fromCharCode(p[0]);
+    case 2:
+      return String.fromCharCode(p[0], p[1]);
+    case 3:
+      return String.fromCharCode(p[0], p[1], p[2]);
+    case 4:
+      return String.fromCharCode(p[0], p[1], p[2], p[3]);
+    case 5:
+      return String.fromCharCode(p[0], p[1], p[2], p[3], p[4]);
+    default:
+      return String.fromCharCode.apply(null, p as unknown as number[]);
+  }
+};
 
 /** A node record's head (`encodeNode` and `encodeBuilt`): digest flag, digest, id, child count; returns the offset after it. */
 function writeNodeHeader(out: Uint8Array, digest: Uint8Array | undefined, id: Uint8Array, count: number): number {
@@ -147,7 +170,8 @@ export function decodeNode(path: Path, b: Uint8Array): TrieNode {
     paths[po++] = i;
     for (let j = 0; j < l; j++) paths[po++] = b[o + j];
     o += l;
-    children[i] = { path: paths.subarray(start, po), id: b.subarray(o, o + 32) };
+    // views made by the constructor: `subarray` is ~1.5× slower (it looks up a species constructor)
+    children[i] = { path: new Uint8Array(paths.buffer, start, po - start), id: new Uint8Array(b.buffer, b.byteOffset + o, 32) };
     o += 32;
   }
   return { path, digest, children, id, stored: true };
@@ -391,7 +415,8 @@ export class TrieView {
   private readonly nodes = new Map<string, TrieNode | null>();
   /** Paths of removed nodes, by the same key (a removed node has no record to carry its path). */
   private readonly removed = new Map<string, Path>();
-  private readonly dirty = new Set<string>();
+  /** Nodes changed since the last rehash (null: removed), by the same key. */
+  private readonly dirty = new Map<string, TrieNode | null>();
   /** Overlay of values: a value, or null where the key was deleted. */
   private readonly values = new Map<string, { key: Uint8Array; value: Uint8Array | null }>();
   /**
@@ -619,26 +644,24 @@ export class TrieView {
   }
 
   /** A private, writable copy of a node, registered in the overlay as dirty. */
-  private async touch(path: Path): Promise<TrieNode> {
-    const s = pathStr(path);
+  private async touch(path: Path, s: string = pathStr(path)): Promise<TrieNode> {
     const o = this.nodes.get(s);
     // the overlay's nodes are this view's own (`commitView` caches copies): no copy per root read
     if (o) {
-      this.dirty.add(s);
+      this.dirty.set(s, o);
       return o;
     }
     const n = await this.mustNode(path);
     const copy: TrieNode = { path: n.path, digest: n.digest, children: n.children.slice(), id: n.id, stored: n.stored };
     this.nodes.set(s, copy);
-    this.dirty.add(s);
+    this.dirty.set(s, copy);
     return copy;
   }
 
-  private create(path: Path, digest: Uint8Array | undefined): TrieNode {
+  private create(path: Path, digest: Uint8Array | undefined, s: string = pathStr(path)): TrieNode {
     const n: TrieNode = { path, digest, children: new Array(16), id: STALE };
-    const s = pathStr(path);
     this.nodes.set(s, n);
-    this.dirty.add(s);
+    this.dirty.set(s, n);
     return n;
   }
 
@@ -646,7 +669,7 @@ export class TrieView {
     const s = pathStr(path);
     this.nodes.set(s, null);
     this.removed.set(s, path);
-    this.dirty.add(s);
+    this.dirty.set(s, null);
   }
 
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
@@ -801,29 +824,29 @@ export class TrieView {
       const idx = k[node.path.length];
       const ce = node.children[idx];
       if (!ce) {
-        this.create(k, digest);
-        node.children[idx] = { path: k, id: STALE };
+        const ks = pathStr(k);
+        this.create(k, digest, ks);
+        node.children[idx] = { path: k, id: STALE, key: ks };
         return;
       }
       if (hasPrefix(k, ce.path)) {
-        node.children[idx] = { path: ce.path, id: STALE };
-        if (ce.path.length === k.length) {
-          const s = pathStr(k);
-          // the old leaf at this key, never read: its replacement needs nothing of it
-          if (this.isUnreadLeaf(s)) {
-            this.create(k, digest);
-            return;
-          }
+        const cs = pathStr(ce.path);
+        node.children[idx] = { path: ce.path, id: STALE, key: cs };
+        // the old leaf at this key, never read: its replacement needs nothing of it
+        if (ce.path.length === k.length && this.isUnreadLeaf(cs)) {
+          this.create(k, digest, cs);
+          return;
         }
-        node = await this.touch(ce.path);
+        node = await this.touch(ce.path, cs);
         continue;
       }
       const cp = commonPrefixLength(k, ce.path, node.path.length + 1);
       const branch = this.create(k.slice(0, cp), cp === k.length ? digest : undefined);
       branch.children[ce.path[cp]] = ce;
       if (cp < k.length) {
-        this.create(k, digest);
-        branch.children[k[cp]] = { path: k, id: STALE };
+        const ks = pathStr(k);
+        this.create(k, digest, ks);
+        branch.children[k[cp]] = { path: k, id: STALE, key: ks };
       }
       node.children[idx] = { path: branch.path, id: STALE };
       return;
@@ -956,18 +979,20 @@ export class TrieView {
 
   /** Recomputes the ids of changed nodes, deepest first. */
   private rehash(): void {
+    // deepest first: bucketed by path length (no comparator sort)
+    const byLength: TrieNode[][] = [];
+    for (const n of this.dirty.values()) if (n) (byLength[n.path.length] ??= []).push(n);
     const changed: TrieNode[] = [];
-    for (const s of this.dirty) {
-      const n = this.nodes.get(s);
-      if (n) changed.push(n);
+    for (let l = byLength.length - 1; l >= 0; l--) {
+      const b = byLength[l];
+      if (b) for (const n of b) changed.push(n);
     }
-    changed.sort((a, b) => b.path.length - a.path.length);
     const ids: (Uint8Array | undefined)[] = new Array(16);
     for (const n of changed) {
       for (let i = 0; i < 16; i++) {
         const c = n.children[i];
         if (c && c.id === STALE) {
-          const child = this.nodes.get(pathStr(c.path));
+          const child = this.nodes.get(c.key ?? pathStr(c.path));
           if (!child) throw new Error('stale child id without a changed child node');
           // a stale entry is this view's own (put/delete/graft create it): set in place
           c.id = child.id;
