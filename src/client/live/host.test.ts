@@ -19,7 +19,8 @@ import { decodeDeltaRequest, encodeDeltaResponse, encodeHeadsResponse } from '..
 import { serveChangeProof, serveRangeProof } from '../../protocol/serve.ts';
 import type { WireEvent } from '../events.ts';
 import { randomPuts, seededRandom, testHostConfig } from '../state-sync/testing.ts';
-import { EngineHost, type LocalStore } from '../worker/engine-host.ts';
+import { EngineHost, type LocalStore, type TabMessage } from '../worker/engine-host.ts';
+import { valueKey } from '../../core/trie.ts';
 import type { RemotePeer } from '../worker/peer-calls.ts';
 import type { WorkerConfig } from '../worker/protocol.ts';
 import { announcementAhead } from './host.ts';
@@ -91,13 +92,25 @@ afterEach(async () => {
   for (const h of hosts.splice(0)) await h.close();
 });
 
+/** A store whose writes of trie changes (more than a few records), while `hold`, wait until run. */
+class Gated extends Memory {
+  hold = false;
+  held: (() => void)[] = [];
+  override write(ops: Parameters<MemoryStore['write']>[0]): Promise<void> {
+    if (!this.hold || ops.length <= 3) return super.write(ops);
+    return new Promise<void>((resolve, reject) => this.held.push(() => super.write(ops).then(resolve, reject)));
+  }
+}
+
 function host(w: Writer, o: { live?: WorkerConfig['live']; store?: Memory; pending?: MemoryPendingDeltas } = {}) {
   const asked: string[] = [];
   const events: WireEvent[] = [];
   const waiters = new Set<() => void>();
   const store = o.store ?? new Memory();
   const pending = o.pending ?? new MemoryPendingDeltas();
+  const tabs: TabMessage[] = [];
   const h = new EngineHost({
+    channel: { post: (m) => void tabs.push(m), subscribe: () => () => undefined, close() {} },
     config: {
       ...testHostConfig(DB, w.peerId),
       live: { gossipGraceMs: 0, ...o.live },
@@ -126,7 +139,8 @@ function host(w: Writer, o: { live?: WorkerConfig['live']; store?: Memory; pendi
     });
   const applied = () => events.filter((e) => e.type === 'update').map((e) => toHex((e.detail as { deltaId: Uint8Array }).deltaId));
   const live = () => events.filter((e) => e.type === 'live').map((e) => e.detail as { mode: string; reason?: string });
-  return { h, asked, events, until, applied, live, store, pending };
+  const tabUpdates = () => tabs.flatMap((m) => (m.type === 'updates' ? m.detail.map((u) => toHex(u.deltaId)) : []));
+  return { h, asked, events, until, applied, live, store, pending, tabUpdates };
 }
 
 describe('live updates in the engine host', () => {
@@ -174,6 +188,33 @@ describe('live updates in the engine host', () => {
     for (const m of await w.commit()) t.h.offerGossip(m, 'a');
     await t.until(() => t.applied().includes(toHex(w.deltas.at(-1)!.id)));
     expect(toHex(t.h.status().synced!.root)).toBe(toHex(w.db.root));
+  });
+
+  it('a burst goes into the journal: the page reads each update at once, other tabs hear of them once the store holds them', async () => {
+    const w = await writer();
+    const store = new Gated();
+    const t = host(w, { store, live: { maxBatch: 2 } });
+    await t.h.start();
+    await t.h.synced(AbortSignal.timeout(20_000));
+    await t.until(() => t.live().at(-1)?.mode === 'live');
+    t.h.pause();
+    await t.until(() => t.live().at(-1)?.mode === 'syncing');
+    for (let i = 0; i < 6; i++) t.h.offerGossip((await w.commit())[0], 'a');
+    await t.until(() => t.h.status().live?.pending === 6);
+    store.hold = true;
+    t.h.resume();
+    // every update is out while the store's one write (the checkpoint) waits
+    await t.until(() => t.applied().length === 6);
+    while (store.held.length === 0) await new Promise((r) => setTimeout(r, 5)); // polling interval: a store write is no event
+    expect(t.tabUpdates()).toEqual([]);
+    const last = w.deltas[5].actions[0];
+    expect(toHex((await t.h.get(last.key, 'local')).value!)).toBe(toHex(last.value!));
+    expect(await store.get(valueKey(last.key))).not.toEqual(last.value);
+    store.hold = false;
+    store.held.shift()!();
+    await t.until(() => t.tabUpdates().length === 6);
+    expect(t.tabUpdates()).toEqual(w.deltas.map((d) => toHex(d.id)));
+    expect(await store.get(valueKey(last.key))).toEqual(last.value);
   });
 
   it('a restart with a stored position goes live at once: restored pending deltas applied, no proof requests', async () => {
