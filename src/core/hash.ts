@@ -36,6 +36,8 @@ export function valueDigest(value: Uint8Array): Uint8Array {
 // node (never in a 16-ary trie) gets a plain array: hashing allocates only the digest.
 let scratch = messageBuffer();
 
+let packScratch = new Uint8Array(64);
+
 /**
  * What `hashNode` keeps of a node hashed again and again (a trie node near the root, rehashed
  * after every update below it): the SHA-256 midstates of its preimage, and the child ids and
@@ -57,7 +59,9 @@ export class NodeMidstates extends Sha256Midstates {
  */
 export function hashNode(path: Path, digest: Uint8Array | undefined, children: ArrayLike<Uint8Array | undefined>, midstates?: NodeMidstates): Uint8Array {
   const n = path.length;
-  const packed = new Uint8Array((n + 1) >> 1);
+  // packed into a scratch buffer: `hashPacked` copies what it needs and keeps nothing
+  if (packScratch.length < (n + 1) >> 1) packScratch = new Uint8Array((n + 1) >> 1);
+  const packed = packScratch;
   for (let i = 0; i + 1 < n; i += 2) packed[i >> 1] = (path[i] << 4) | path[i + 1];
   if (n & 1) packed[n >> 1] = path[n - 1] << 4;
   return hashPacked(packed, n, digest, children, midstates);

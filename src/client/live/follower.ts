@@ -360,7 +360,8 @@ export class LiveFollower {
 
   /** Resolves once the store itself holds every applied delta (a checkpoint of the journal is durable). */
   async stored(): Promise<void> {
-    while (this.#journal) await this.#applying;
+    // a journal exists only while the apply loop runs (the loop checkpoints it before it ends)
+    while (this.#journal && this.#applying) await this.#applying;
     await this.#lastCheckpoint;
   }
 
