@@ -33,7 +33,7 @@ export interface RecordedUpdate {
 export interface LiveRecord {
   synced: { root: string; seq: number }[];
   updates: RecordedUpdate[];
-  live: { mode: string; reason?: string; logSize: number; applied: number; catchUps: number; timings?: ApplyTimings; warm?: boolean; at: number }[];
+  live: { mode: string; reason?: string; logSize: number; applied: number; catchUps: number; timings?: ApplyTimings; warm?: boolean; unstored?: number; at: number }[];
   pending: { count: number; restored: number; received: number; rejected: number; expired: number; evicted: number } | undefined;
   gapFills: { phase: string; peer?: string; missing: number; fetched: number; rounds: number; reason?: string }[];
   errors: { name: string; message: string }[];
@@ -63,7 +63,7 @@ const live = {
       });
     });
     client.on('synced', (s) => rec.synced.push({ root: toHex(s.root), seq: s.seq }));
-    client.on('live', (l) => rec.live.push({ mode: l.mode, reason: l.reason, logSize: l.logSize, applied: l.applied, catchUps: l.catchUps, timings: l.timings, warm: l.warm, at: performance.now() }));
+    client.on('live', (l) => rec.live.push({ mode: l.mode, reason: l.reason, logSize: l.logSize, applied: l.applied, catchUps: l.catchUps, timings: l.timings, warm: l.warm, unstored: l.unstored, at: performance.now() }));
     client.on('pending', (p) => (rec.pending = { count: p.count, restored: p.restored, received: p.received, rejected: p.rejected, expired: p.expired, evicted: p.evicted }));
     client.on('gapFill', (g) => rec.gapFills.push({ phase: g.phase, peer: g.peer, missing: g.missing, fetched: g.fetched, rounds: g.rounds, reason: g.reason }));
     client.on('error', ({ error }) => rec.errors.push({ name: error.name, message: error.message }));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha256 as noble } from '@noble/hashes/sha2.js';
-import { sha256, sha256Again, sha256Js, Sha256Midstates } from './sha256.ts';
+import { sha256, sha256Again, sha256Js, sha256Resume, Sha256Midstates } from './sha256.ts';
 import { sha256Wasm } from './sha256-wasm.ts';
 import { toHex } from './bytes.ts';
 
@@ -71,5 +71,20 @@ describe('sha256Again', () => {
       ),
       { numRuns: 300, seed: 4 },
     );
+  });
+});
+
+describe('sha256Resume', () => {
+  it('equals sha256 after edits in place, in the module and (past its memory) in JavaScript', () => {
+    for (const n of [70, 700, 70_000]) {
+      const msg = Uint8Array.from({ length: n }, (_, i) => (i * 29 + n) & 255);
+      const m = new Sha256Midstates();
+      expect(toHex(sha256Again(msg, n, m))).toBe(toHex(noble(msg)));
+      for (const at of [n - 1, Math.floor(n / 2), 3]) {
+        m.bytes[at] ^= 0x5a;
+        const edited = m.bytes.slice(0, n);
+        expect(toHex(sha256Resume(m, at))).toBe(toHex(noble(edited)));
+      }
+    }
   });
 });

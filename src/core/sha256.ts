@@ -6,16 +6,9 @@
  * It is checked against @noble/hashes on random inputs of every length class in its tests.
  */
 
-import { MEMORY_BYTES, MSG, SAVE, SAVE_MAX, sha256Wasm } from './sha256-wasm.ts';
+import { MEMORY_BYTES, MSG, ROUND_CONSTANTS, SAVE, SAVE_MAX, sha256Wasm } from './sha256-wasm.ts';
 
-const K = new Uint32Array([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be,
-  0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa,
-  0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85,
-  0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3,
-  0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f,
-  0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-]);
+const K = Uint32Array.from(ROUND_CONSTANTS);
 const W = new Int32Array(64);
 const H = new Int32Array(8);
 const tail = new Uint8Array(128);
@@ -101,8 +94,12 @@ function finishWasm(full: number, len: number): Uint8Array {
   m[end - 2] = bits >>> 8;
   m[end - 1] = bits;
   wasm!.compress(at, blocks, 0);
+  return digestOf(mem32!);
+}
+
+/** The digest of the state in `h[0..8)`: its words big-endian. */
+function digestOf(h: Int32Array): Uint8Array {
   const out = new Uint8Array(32);
-  const h = mem32!;
   for (let i = 0; i < 8; i++) {
     const x = h[i];
     out[4 * i] = x >>> 24;
@@ -152,15 +149,7 @@ function finish(msg: Uint8Array, full: number, len: number): Uint8Array {
   tail[end - 5] = Math.floor(len / 0x20000000); // high bits of the 64-bit length
   compress(tail, 0);
   if (blocks === 2) compress(tail, 64);
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 8; i++) {
-    const x = H[i];
-    out[4 * i] = x >>> 24;
-    out[4 * i + 1] = x >>> 16;
-    out[4 * i + 2] = x >>> 8;
-    out[4 * i + 3] = x;
-  }
-  return out;
+  return digestOf(H);
 }
 
 /**
@@ -195,23 +184,8 @@ export function sha256Again(msg: Uint8Array, length: number, m: Sha256Midstates)
     m.states = grown;
   }
   const inModule = wasm !== undefined && length <= WASM_MAX && blocks <= SAVE_MAX;
-  if (inModule) {
-    toModule(msg, length);
-    if (reuse === 0) mem32!.set(IV);
-    else mem32!.set(m.states.subarray(8 * (reuse - 1), 8 * reuse));
-    if (blocks > reuse) {
-      wasm.compress(MSG + reuse * 64, blocks - reuse, SAVE);
-      m.states.set(mem32!.subarray(SAVE / 4, SAVE / 4 + 8 * (blocks - reuse)), 8 * reuse);
-    }
-  } else {
-    if (reuse === 0) H.set(IV);
-    else for (let i = 0; i < 8; i++) H[i] = m.states[8 * (reuse - 1) + i];
-    for (let b = reuse; b < blocks; b++) {
-      compress(msg, b * 64);
-      for (let i = 0; i < 8; i++) m.states[8 * b + i] = H[i];
-    }
-  }
-  m.blocks = blocks;
+  if (inModule) toModule(msg, length);
+  compressBlocks(msg, reuse, blocks, m, inModule);
   if (m.bytes.length < length) {
     const grown = new Uint8Array(length + 64);
     grown.set(old.subarray(0, same));
@@ -233,23 +207,33 @@ export function sha256Resume(m: Sha256Midstates, from: number): Uint8Array {
   const blocks = full / 64;
   const reuse = Math.min(Math.floor(from / 64), blocks, m.blocks);
   const bytes = m.bytes;
-  if (wasm !== undefined && length <= WASM_MAX && blocks <= SAVE_MAX) {
-    mem8!.set(bytes.subarray(reuse * 64, length), MSG + reuse * 64);
+  const inModule = wasm !== undefined && length <= WASM_MAX && blocks <= SAVE_MAX;
+  // the blocks before `reuse` are not needed again: the module gets the rest only
+  if (inModule) mem8!.set(bytes.subarray(reuse * 64, length), MSG + reuse * 64);
+  compressBlocks(bytes, reuse, blocks, m, inModule);
+  return inModule ? finishWasm(full, length) : finish(bytes, full, length);
+}
+
+/**
+ * Compresses whole blocks `reuse..blocks` of a message (at the module's message area when
+ * `inModule`, else `msg`) from the state `m` saved after block `reuse`, saving the state after
+ * each block in `m`.
+ */
+function compressBlocks(msg: Uint8Array, reuse: number, blocks: number, m: Sha256Midstates, inModule: boolean): void {
+  if (inModule) {
     if (reuse === 0) mem32!.set(IV);
     else mem32!.set(m.states.subarray(8 * (reuse - 1), 8 * reuse));
     if (blocks > reuse) {
-      wasm.compress(MSG + reuse * 64, blocks - reuse, SAVE);
+      wasm!.compress(MSG + reuse * 64, blocks - reuse, SAVE);
       m.states.set(mem32!.subarray(SAVE / 4, SAVE / 4 + 8 * (blocks - reuse)), 8 * reuse);
     }
-    m.blocks = blocks;
-    return finishWasm(full, length);
-  }
-  if (reuse === 0) H.set(IV);
-  else for (let i = 0; i < 8; i++) H[i] = m.states[8 * (reuse - 1) + i];
-  for (let b = reuse; b < blocks; b++) {
-    compress(bytes, b * 64);
-    for (let i = 0; i < 8; i++) m.states[8 * b + i] = H[i];
+  } else {
+    if (reuse === 0) H.set(IV);
+    else for (let i = 0; i < 8; i++) H[i] = m.states[8 * (reuse - 1) + i];
+    for (let b = reuse; b < blocks; b++) {
+      compress(msg, b * 64);
+      for (let i = 0; i < 8; i++) m.states[8 * b + i] = H[i];
+    }
   }
   m.blocks = blocks;
-  return finish(bytes, full, length);
 }

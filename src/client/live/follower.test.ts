@@ -526,23 +526,25 @@ const until = async (cond: () => boolean): Promise<void> => {
   expect(cond()).toBe(true);
 };
 
+/** Six deltas held, then live with groups of two; the store's writes held after goLive's. */
+async function gatedFollower(o: { checkpointEvery?: number }) {
+  const w = await scriptedWriter();
+  const store = new GatedStore();
+  const trie = await MerkleTrie.open(store);
+  await trie.commit(INITIAL, progressOps([], [{ start: EMPTY_KEY, end: undefined, root: w.root0 }], w.root0));
+  const t = await setup({ writer: w, store, tuning: { maxBatch: 2, checkpointEvery: o.checkpointEvery } });
+  // six deltas held while syncing, then live: three groups of two
+  const chain: VerifiedDelta[] = [];
+  for (let i = 0; i < 6; i++) chain.push(await t.w.commit());
+  for (const d of chain) await t.offer(d);
+  store.hold = true;
+  store.pass = 1; // the position goLive writes
+  await t.follower.goLive(t.position0, 'synced');
+  return { ...t, store, chain };
+}
+
 describe('live follower: pipelined commits', () => {
-  /** Six deltas held, then live with groups of two; the store's writes held after goLive's. */
-  async function gated(o: { checkpointEvery?: number } = { checkpointEvery: 0 }) {
-    const w = await scriptedWriter();
-    const store = new GatedStore();
-    const trie = await MerkleTrie.open(store);
-    await trie.commit(INITIAL, progressOps([], [{ start: EMPTY_KEY, end: undefined, root: w.root0 }], w.root0));
-    const t = await setup({ writer: w, store, tuning: { maxBatch: 2, checkpointEvery: o.checkpointEvery } });
-    // six deltas held while syncing, then live: three groups of two
-    const chain: VerifiedDelta[] = [];
-    for (let i = 0; i < 6; i++) chain.push(await t.w.commit());
-    for (const d of chain) await t.offer(d);
-    store.hold = true;
-    store.pass = 1; // the position goLive writes
-    await t.follower.goLive(t.position0, 'synced');
-    return { ...t, store, chain };
-  }
+  const gated = () => gatedFollower({ checkpointEvery: 0 });
 
   it('the next group is computed while a write runs; updates come only once their write is durable', async () => {
     const t = await gated();
@@ -584,19 +586,7 @@ describe('live follower: pipelined commits', () => {
 });
 
 describe('live follower: the journal (a backlog is checkpointed, not committed per group)', () => {
-  const gatedJournal = async () => {
-    const w = await scriptedWriter();
-    const store = new GatedStore();
-    await (await MerkleTrie.open(store)).commit(INITIAL, progressOps([], [{ start: EMPTY_KEY, end: undefined, root: w.root0 }], w.root0));
-    const t = await setup({ writer: w, store, tuning: { maxBatch: 2 } });
-    const chain: VerifiedDelta[] = [];
-    for (let i = 0; i < 6; i++) chain.push(await t.w.commit());
-    for (const d of chain) await t.offer(d);
-    store.hold = true;
-    store.pass = 1; // the position goLive writes
-    await t.follower.goLive(t.position0, 'synced');
-    return { ...t, store, chain };
-  };
+  const gatedJournal = () => gatedFollower({});
 
   it('updates come once the pending store holds their deltas; one checkpoint then writes the state and the pending store forgets them', async () => {
     const t = await gatedJournal();
@@ -608,6 +598,8 @@ describe('live follower: the journal (a backlog is checkpointed, not committed p
     expect(t.pending.records.size).toBe(6);
     expect(await loadPosition(t.store)).toMatchObject({ root: t.w.root0, logSize: 0 });
     expect(t.stored).toEqual([]);
+    const lastLive = () => t.events.filter((e) => e.type === 'live').at(-1)!.detail as { unstored: number };
+    expect(lastLive().unstored).toBe(6);
     // reads see the applied state before the store does
     const last = chain[5].actions[0];
     expect(await t.follower.read(last.key)).toEqual(last.value);
@@ -625,6 +617,7 @@ describe('live follower: the journal (a backlog is checkpointed, not committed p
     expect(await loadPosition(t.store)).toMatchObject({ root: chain[5].stateRoot, heads: [chain[5].id], logSize: 6 });
     expect((await loadProgress(t.store)).target).toEqual(chain[5].stateRoot);
     expect(t.stored.map(toHex)).toEqual([toHex(chain[5].stateRoot)]);
+    expect(lastLive().unstored).toBe(0);
     expect(t.pending.records.size).toBe(0);
     expect(t.failures).toEqual([]);
   });

@@ -132,6 +132,11 @@ export interface LiveStateEvent {
   timings: ApplyTimings;
   /** The idle warm-up of the trie node cache is done (every node record cached, or the cache full). */
   warm: boolean;
+  /**
+   * Applied deltas whose trie state the store does not hold yet: the journal's, until its
+   * checkpoint is durable. 0: the store holds every update emitted.
+   */
+  unstored: number;
 }
 
 export interface ApplyTimings {
@@ -533,6 +538,7 @@ export class LiveFollower {
     this.#dag = this.#newDag();
     this.#position = undefined;
     this.#storedPosition = undefined;
+    this.#unstored = 0;
     this.#progress = undefined;
     this.#dropJournal();
     this.#trie = undefined;
@@ -705,6 +711,7 @@ export class LiveFollower {
         // the pending store holds them (a reload applies them again on the stored state)
         this.#journal = view;
         this.#journalRoot = view.root;
+        this.#unstored += good.length;
         this.#journaled.push(...good);
         this.#journaledChanges.push(...scoped.slice(0, good.length));
         durable = this.#buffer.written();
@@ -749,6 +756,7 @@ export class LiveFollower {
           // the trie went back to its state before the batch (`stageView`), or the pending
           // store lost deltas of the journal: back to the stored position
           if (journal) this.#dropJournal();
+          this.#unstored = 0;
           this.#position = journal ? this.#storedPosition : before.position;
           this.#progress = before.progress;
           throw err;
@@ -801,10 +809,12 @@ export class LiveFollower {
       () => {
         for (const d of covered) this.#buffer.delete(d.id);
         this.#timings.checkpointsStored++;
+        this.#unstored -= covered.length;
         this.#deps.stored?.(position.root);
         this.#emitLive(undefined);
       },
       (err: unknown) => {
+        this.#unstored = 0;
         this.#position = before.position;
         this.#storedPosition = before.position;
         this.#progress = before.progress;
@@ -827,6 +837,8 @@ export class LiveFollower {
   #journaledChanges: KeyChange[][] = [];
   /** The local root of the journal view's state (`localRoot`). */
   #journalRoot: Uint8Array | undefined;
+  /** See `LiveStateEvent.unstored`. */
+  #unstored = 0;
   /** The position the store holds (the journal's deltas are beyond it). */
   #storedPosition: LivePosition | undefined;
   #lastCheckpoint: Promise<void> = Promise.resolve();
@@ -964,7 +976,7 @@ export class LiveFollower {
     const p = this.#position;
     this.#deps.emit({
       type: 'live',
-      detail: { mode: this.#mode, reason, root: p?.root, seq: p?.seq, logSize: p?.logSize ?? 0, applied: this.#applied, catchUps: this.#catchUps, timings: { ...this.#timings }, warm: this.#warmAfter === null },
+      detail: { mode: this.#mode, reason, root: p?.root, seq: p?.seq, logSize: p?.logSize ?? 0, applied: this.#applied, catchUps: this.#catchUps, timings: { ...this.#timings }, warm: this.#warmAfter === null, unstored: this.#unstored },
     });
   }
 
