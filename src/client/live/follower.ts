@@ -756,8 +756,9 @@ export class LiveFollower {
           // the trie went back to its state before the batch (`stageView`), or the pending
           // store lost deltas of the journal: back to the stored position
           if (journal) this.#dropJournal();
+          else this.#storedPosition = before.position;
           this.#unstored = 0;
-          this.#position = journal ? this.#storedPosition : before.position;
+          this.#position = this.#storedPosition;
           this.#progress = before.progress;
           throw err;
         },
