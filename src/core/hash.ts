@@ -112,7 +112,7 @@ export function hashPacked(
   // no subarray object per node; with midstates, only the blocks from the first changed byte
   if (!midstates) return sha256(buf, off);
   const id = sha256Again(buf, off, midstates);
-  if (children && children.length === 16 && count < 128) {
+  if (children && children.length === 16) {
     midstates.ids = Array.from(children);
     midstates.digest = digest;
     midstates.tokens = tokens;

@@ -642,6 +642,39 @@ describe('live follower: the journal (a backlog is checkpointed, not committed p
     expect(await loadPosition(second.store)).toMatchObject({ root: first.chain[5].stateRoot, logSize: 6 });
   });
 
+  it('reads while a journal is open give its verified deltas\' values, nothing of the deltas still to apply', async () => {
+    // the pending store's writes wait: the first journaled group waits for them, the journal open
+    const held: (() => void)[] = [];
+    const pending = new (class extends MemoryPendingDeltas {
+      override write(puts: Parameters<MemoryPendingDeltas['write']>[0], deletes: Uint8Array[]): Promise<void> {
+        return new Promise((resolve) => held.push(() => resolve(super.write(puts, deletes))));
+      }
+    })();
+    const t = await setup({ pending, tuning: { maxBatch: 2 } });
+    const chain: VerifiedDelta[] = [];
+    for (let i = 0; i < 6; i++) chain.push(await t.w.commit());
+    for (const d of chain) await t.offer(d);
+    await t.follower.goLive(t.position0, 'synced');
+    await until(() => t.follower.position?.logSize === 2);
+    expect(t.updates()).toEqual([]);
+    const keyOf = (d: VerifiedDelta) => d.actions[0].key;
+    // the last value each key had once chain[0..2) applied, against the store's before it
+    const after = (upTo: number, key: Uint8Array) => {
+      let v: Uint8Array | undefined = INITIAL.find((c) => equalBytes(c.key, key))?.value;
+      for (const d of chain.slice(0, upTo)) for (const a of d.actions) if (equalBytes(a.key, key)) v = a.value;
+      return v;
+    };
+    for (const d of chain) expect(await t.follower.read(keyOf(d))).toEqual(after(2, keyOf(d)));
+    while (held.length) held.shift()!();
+    for (let i = 0; i < 20 && t.updates().length < 6; i++) {
+      while (held.length) held.shift()!();
+      await new Promise((r) => setTimeout(r, 5)); // polling interval: the pending store's writes come one by one
+    }
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf(chain));
+    for (const d of chain) expect(await t.follower.read(keyOf(d))).toEqual(after(6, keyOf(d)));
+  });
+
   it('a pending store that cannot write: no update is emitted, the store keeps its position, the follower stops', async () => {
     const pending = new (class extends MemoryPendingDeltas {
       override async write(): Promise<void> {

@@ -355,12 +355,22 @@ export class LiveFollower {
   }
 
   /**
-   * A key's value in the applied state (the journal's changes included), or null when the
-   * follower holds no state (not live: read the store).
+   * A key's value in the applied state (the journal's verified groups included), or null when
+   * the follower holds no state (not live: read the store). Not from the journal view itself:
+   * between two turns of a group it holds changes not yet checked against their `stateRoot`.
    */
   async read(key: Uint8Array): Promise<Uint8Array | undefined | null> {
     if (this.#mode !== 'live' || !this.#trie) return null;
-    return (this.#journal ?? this.#trie.view()).get(key);
+    if (this.#journal) {
+      // indexed on demand: reads are rare next to the puts a burst applies
+      for (; this.#journalIndexed < this.#journaledChanges.length; this.#journalIndexed++) {
+        for (const c of this.#journaledChanges[this.#journalIndexed]) this.#journalValues.set(toHex(c.key), c.value ?? null);
+      }
+      const v = this.#journalValues.get(toHex(key));
+      if (v !== undefined) return v ?? undefined;
+    }
+    // the stored state, with the checkpoint being written (staged) if one is
+    return this.#trie.view().get(key);
   }
 
   /** Resolves once the store itself holds every applied delta (a checkpoint of the journal is durable). */
@@ -830,12 +840,17 @@ export class LiveFollower {
     this.#journalRoot = undefined;
     this.#journaled = [];
     this.#journaledChanges = [];
+    this.#journalValues.clear();
+    this.#journalIndexed = 0;
   }
 
   /** Applied deltas whose trie changes only the journal view holds, not yet the store (see `#checkpoint`). */
   #journal: TrieView | undefined;
   #journaled: VerifiedDelta[] = [];
   #journaledChanges: KeyChange[][] = [];
+  /** The journal's verified changes by key (hex), for `read`: the first `#journalIndexed` groups' actions. */
+  readonly #journalValues = new Map<string, Uint8Array | null>();
+  #journalIndexed = 0;
   /** The local root of the journal view's state (`localRoot`). */
   #journalRoot: Uint8Array | undefined;
   /** See `LiveStateEvent.unstored`. */

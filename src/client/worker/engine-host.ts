@@ -663,8 +663,9 @@ export class EngineHost {
 
   // ---- events -------------------------------------------------------------------------------
 
-  /** Updates for the other tabs, one message per turn (a live commit emits one per delta). */
+  /** Updates emitted before the store holds them (the follower's journal): the other tabs wait. */
   #unstoredUpdates: DeltaUpdate[] = [];
+  /** Updates for the other tabs, one message per turn (a live commit emits one per delta). */
   readonly #tabUpdates = new TurnBatch<DeltaUpdate>((list) => this.#deps.channel?.post({ type: 'updates', detail: list }));
 
   #emit(event: WireEvent): void {
