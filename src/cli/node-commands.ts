@@ -231,6 +231,8 @@ async function nextAfter(kvs: KeyValue[], end: Uint8Array | undefined, endProof:
   return k ? toHex(k) : null;
 }
 
+const isSecureWebSocket = (ma: Multiaddr): boolean => /\/(wss|tls\/ws)(\/|$)/.test(ma.toString());
+
 /** The raw Ed25519 public key a peer id embeds (writers sign with Ed25519). */
 function ed25519Key(peerId: string, flag: string): Uint8Array {
   let key: Uint8Array | undefined;
@@ -298,6 +300,12 @@ async function fetchRange(argv: string[]): Promise<number> {
       if (err instanceof ProofsyncError) {
         printJson({ ok: false, error: err.name, message: err.message });
         return 1;
+      }
+      // A failed WebSocket dial surfaces as an error Event with no message (Node's WebSocket
+      // says neither "refused" nor "untrusted certificate"): name the likely causes instead.
+      if (err instanceof Event && err.type === 'error') {
+        const tlsHint = isSecureWebSocket(addr) ? ', or its TLS certificate is not trusted here (a private CA: NODE_EXTRA_CA_CERTS=FILE)' : '';
+        throw new Error(`could not open a WebSocket to ${o.peer}: nothing listens there${tlsHint}`, { cause: err });
       }
       throw err;
     }
