@@ -1,0 +1,44 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHost } from './host.ts';
+import { loadOrCreateIdentity } from './identity.ts';
+import { selfSignedCertificate, type TestCertificate } from './testing/certificate.ts';
+
+let dir: string;
+let cert: TestCertificate;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'host-tls-'));
+  cert = await selfSignedCertificate();
+});
+afterAll(async () => {
+  await Promise.all([rm(dir, { recursive: true, force: true }), cert?.remove()]);
+});
+
+describe('createHost with a TLS certificate', () => {
+  it('adds a /tls/ws listener to the defaults: addresses.json names it as wss, ws stays the plain one', async () => {
+    const host = await createHost({ dataDir: dir, privateKey: await loadOrCreateIdentity(dir), tls: { cert: cert.cert, key: cert.key } });
+    await host.stop();
+    const { file } = host;
+    expect(file.wss).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/tls/ws/p2p/${file.peerId}$`));
+    expect(file.ws).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/ws/p2p/${file.peerId}$`));
+    expect(file.webrtcDirect).not.toBeNull();
+    expect(file.addresses).toHaveLength(3);
+  });
+
+  it('with only a /tls/ws listen address, ws names it too (clients that read ws still find the node)', async () => {
+    const host = await createHost({ dataDir: dir, privateKey: await loadOrCreateIdentity(dir), listen: ['/ip4/127.0.0.1/tcp/0/tls/ws'], tls: { cert: cert.cert, key: cert.key } });
+    await host.stop();
+    expect(host.file.wss).toMatch(/\/tls\/ws\/p2p\//);
+    expect(host.file.ws).toBe(host.file.wss);
+    expect(host.file.webrtcDirect).toBeNull();
+  });
+
+  it('without a certificate there is no wss address', async () => {
+    const host = await createHost({ dataDir: dir, privateKey: await loadOrCreateIdentity(dir), listen: ['/ip4/127.0.0.1/tcp/0/ws'] });
+    await host.stop();
+    expect(host.file.wss).toBeNull();
+    expect(host.file.ws).toMatch(/\/tcp\/\d+\/ws\/p2p\//);
+  });
+});
