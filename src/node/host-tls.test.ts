@@ -35,6 +35,19 @@ describe('createHost with a TLS certificate', () => {
     expect(host.file.webrtcDirect).toBeNull();
   });
 
+  it('a public name announced for two listeners: addresses.json holds just it, as wss', async () => {
+    const host = await createHost({
+      dataDir: dir,
+      privateKey: await loadOrCreateIdentity(dir),
+      listen: ['/ip4/127.0.0.1/tcp/0/tls/ws', '/ip4/127.0.0.1/tcp/0/ws'],
+      announce: ['/dns4/node.example.com/tcp/443/tls/ws'],
+      tls: { cert: cert.cert, key: cert.key },
+    });
+    await host.stop();
+    expect(host.file.addresses).toEqual([`/dns4/node.example.com/tcp/443/tls/ws/p2p/${host.file.peerId}`]);
+    expect(host.file.wss).toBe(host.file.addresses[0]);
+  });
+
   it('without a certificate there is no wss address', async () => {
     const host = await createHost({ dataDir: dir, privateKey: await loadOrCreateIdentity(dir), listen: ['/ip4/127.0.0.1/tcp/0/ws'] });
     await host.stop();

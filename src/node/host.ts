@@ -138,7 +138,8 @@ export async function createHost(options: HostOptions): Promise<Host> {
     },
   });
   try {
-    const addresses = await listenAddresses(libp2p, listen.length);
+    // with `announce`, libp2p reports exactly the announced addresses, however many listen
+    const addresses = await listenAddresses(libp2p, options.announce?.length || listen.length);
     const file = addressesFile(libp2p.peerId, addresses);
     await writeAddressesFile(options.dataDir, file);
     return { libp2p, peerId: libp2p.peerId, addresses, file, stop: async () => { await libp2p.stop(); } };
