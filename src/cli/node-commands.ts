@@ -231,7 +231,7 @@ async function nextAfter(kvs: KeyValue[], end: Uint8Array | undefined, endProof:
   return k ? toHex(k) : null;
 }
 
-const isSecureWebSocket = (ma: Multiaddr): boolean => /\/(wss|tls\/ws)(\/|$)/.test(ma.toString());
+const isSecureWebSocket = (ma: Multiaddr): boolean => /\/(wss|tls)(\/|$)/.test(ma.toString());
 
 /** The raw Ed25519 public key a peer id embeds (writers sign with Ed25519). */
 function ed25519Key(peerId: string, flag: string): Uint8Array {

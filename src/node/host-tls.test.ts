@@ -2,7 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHost } from './host.ts';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
+import { addressesFile, createHost } from './host.ts';
 import { loadOrCreateIdentity } from './identity.ts';
 import { selfSignedCertificate, type TestCertificate } from './testing/certificate.ts';
 
@@ -53,5 +55,14 @@ describe('createHost with a TLS certificate', () => {
     await host.stop();
     expect(host.file.wss).toBeNull();
     expect(host.file.ws).toMatch(/\/tcp\/\d+\/ws\/p2p\//);
+  });
+
+  it('addressesFile: secure means /tls/ws, /tls/sni/<name>/ws or /wss; ws prefers the plain one', () => {
+    const id = '12D3KooWRv7mhz1114m2Zm65KNjjfAY4d4YWEjot6FH9QbMJbQBe';
+    const file = (...as: string[]) => addressesFile(peerIdFromString(id), as.map((a) => multiaddr(a)));
+    const sni = '/ip4/1.2.3.4/tcp/4001/tls/sni/1-2-3-4.k51qzi5uqu5d.libp2p.direct/ws';
+    expect(file(sni, '/ip4/1.2.3.4/tcp/4001/ws')).toMatchObject({ ws: '/ip4/1.2.3.4/tcp/4001/ws', wss: sni });
+    expect(file('/dns4/a.example/tcp/443/wss')).toMatchObject({ ws: '/dns4/a.example/tcp/443/wss', wss: '/dns4/a.example/tcp/443/wss' });
+    expect(file('/ip4/1.2.3.4/udp/4001/webrtc-direct')).toMatchObject({ ws: null, wss: null });
   });
 });

@@ -97,7 +97,8 @@ export interface Host {
 }
 
 const isWs = (a: string): boolean => /\/(ws|wss|tls\/ws)(\/|$)/.test(a) && !a.includes('/webrtc');
-const isSecureWs = (a: string): boolean => isWs(a) && /\/(wss|tls\/ws)(\/|$)/.test(a);
+// `/tls/ws`, `/tls/sni/<name>/ws` (AutoTLS names) or the older `/wss`
+const isSecureWs = (a: string): boolean => isWs(a) && /\/(wss|tls)(\/|$)/.test(a);
 const isWebRTCDirect = (a: string): boolean => a.includes('/webrtc-direct/');
 
 /** Builds the addresses file from the node's current multiaddrs. */
