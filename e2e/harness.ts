@@ -65,7 +65,7 @@ export interface ViteHandle {
  * cache is private to this server, and the pages to serve are scanned up front so Vite does not
  * discover dependencies mid-test and reload the page.
  */
-export async function startVite(options: { pages?: string[] } = {}): Promise<ViteHandle> {
+export async function startVite(options: { pages?: string[]; https?: { cert: string | Buffer; key: string | Buffer } } = {}): Promise<ViteHandle> {
   const cacheDir = await mkdtemp(join(tmpdir(), 'proofsync-vite-'));
   const server = await createServer({
     configFile: false,
@@ -73,7 +73,7 @@ export async function startVite(options: { pages?: string[] } = {}): Promise<Vit
     cacheDir,
     logLevel: 'warn',
     clearScreen: false,
-    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
+    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null, https: options.https },
     // The SDK's worker and main-thread bridge are entries too: a dependency first met when the
     // worker loads makes Vite re-optimize and answer the worker's imports with 504 (a flaky
     // `WorkerFailed` on a fresh clone).
@@ -95,12 +95,17 @@ export async function startVite(options: { pages?: string[] } = {}): Promise<Vit
   };
 }
 
-/** Headless Chromium as Debian ships it; works as root (no sandbox). */
-export function launchChromium(): Promise<Browser> {
+/**
+ * Headless Chromium as Debian ships it; works as root (no sandbox). `trustSpki`: base64 SHA-256
+ * hashes of public keys (`spkiHash` in src/node/testing/certificate.ts) whose certificates Chromium accepts
+ * although no CA signed them, for exactly those keys: every other certificate is checked as usual.
+ */
+export function launchChromium(options: { trustSpki?: string[] } = {}): Promise<Browser> {
+  const trust = options.trustSpki?.length ? [`--ignore-certificate-errors-spki-list=${options.trustSpki.join(',')}`] : [];
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-dev-shm-usage'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-dev-shm-usage', ...trust],
   });
 }
 

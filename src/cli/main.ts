@@ -8,10 +8,12 @@ import { UsageError } from './io.ts';
 type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, Command> = { ...proofCommands };
+const usageLines: Record<string, string> = {};
 
-/** Further command groups register here (the node, the writer client, fetch-range). */
-export function registerCommands(more: Record<string, Command>): void {
+/** Further command groups register here (the node, the writer client, fetch-range), with their usage lines. */
+export function registerCommands(more: Record<string, Command>, usage: Record<string, string> = {}): void {
   Object.assign(commands, more);
+  Object.assign(usageLines, usage);
 }
 
 const USAGE = `usage: proofsync <command> [options]
@@ -27,7 +29,7 @@ const USAGE = `usage: proofsync <command> [options]
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === 'help') {
-    process.stdout.write(USAGE + Object.keys(commands).filter((c) => !(c in proofCommands)).map((c) => `  ${c}\n`).join(''));
+    process.stdout.write(USAGE + Object.keys(commands).filter((c) => !(c in proofCommands)).map((c) => `  ${usageLines[c] ?? c}\n`).join(''));
     return name ? 0 : 2;
   }
   const cmd = commands[name];

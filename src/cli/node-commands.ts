@@ -21,6 +21,7 @@ import { fetchHeads, fetchRangeProof } from '../protocol/client.ts';
 import { guardPeerGone } from '../node/peer-gone.ts';
 import { registerCommands } from './main.ts';
 import { hexArg, intArg, kvJson, printJson, UsageError } from './io.ts';
+import { tlsArgs } from './tls-args.ts';
 
 function args<T extends ParseArgsOptionsConfig>(argv: string[], options: T) {
   try {
@@ -68,6 +69,8 @@ async function runNode(argv: string[]): Promise<number> {
     data: { type: 'string' },
     listen: { type: 'string', multiple: true },
     announce: { type: 'string', multiple: true },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
     generate: { type: 'string' },
     'generate-log': { type: 'string' },
     'generate-log-keys': { type: 'string' },
@@ -89,6 +92,7 @@ async function runNode(argv: string[]): Promise<number> {
     misbehave: { type: 'boolean' },
   });
   if (!o.data) throw new UsageError('--data DIR is required');
+  const tls = tlsArgs(o['tls-cert'], o['tls-key'], o.listen);
   if (o.follow !== undefined) {
     try {
       if (peerIdFromString(o.follow).publicKey?.type !== 'Ed25519') throw new Error('not an Ed25519 key');
@@ -128,6 +132,7 @@ async function runNode(argv: string[]): Promise<number> {
     dataDir: o.data,
     listen: o.listen,
     announce: o.announce,
+    tls: tls && { cert: tls.cert, key: tls.key },
     generate: countArg(o.generate, 'generate'),
     generateLog: o['generate-log'] === undefined ? undefined : { commits: countArg(o['generate-log'], 'generate-log')!, keys: countArg(o['generate-log-keys'], 'generate-log-keys') || undefined },
     seed: countArg(o.seed, 'seed'),
@@ -160,6 +165,7 @@ async function runNode(argv: string[]): Promise<number> {
     `peer id   ${node.peerId}`,
     `database  ${node.db} (${s.writer ? 'writer' : s.replica ? `replica of ${s.replica.writer}` : 'replica'}), root ${s.root}, seq ${s.seq ?? '-'}, log ${s.logSize}`,
     ...node.file.addresses.map((a) => `listening ${a}`),
+    ...(tls ? [`tls       ${tls.summary}`] : []),
     `http      ${node.httpUrl ?? 'off'}`,
     `addresses ${join(o.data, ADDRESSES_FILE)}`,
     `ready ${node.peerId}`,
@@ -225,9 +231,25 @@ async function nextAfter(kvs: KeyValue[], end: Uint8Array | undefined, endProof:
   return k ? toHex(k) : null;
 }
 
+const isSecureWebSocket = (ma: Multiaddr): boolean => /\/(wss|tls)(\/|$)/.test(ma.toString());
+
+/** The raw Ed25519 public key a peer id embeds (writers sign with Ed25519). */
+function ed25519Key(peerId: string, flag: string): Uint8Array {
+  let key: Uint8Array | undefined;
+  try {
+    const id = peerIdFromString(peerId);
+    key = id.type === 'Ed25519' ? id.publicKey.raw : undefined;
+  } catch (err) {
+    throw new UsageError(`${flag}: ${(err as Error).message}`);
+  }
+  if (key?.length !== 32) throw new UsageError(`${flag}: the peer id ${peerId} does not embed an Ed25519 public key`);
+  return key;
+}
+
 async function fetchRange(argv: string[]): Promise<number> {
   const o = args(argv, {
     peer: { type: 'string' },
+    writer: { type: 'string' },
     root: { type: 'string' },
     start: { type: 'string' },
     end: { type: 'string' },
@@ -243,9 +265,11 @@ async function fetchRange(argv: string[]): Promise<number> {
     throw new UsageError(`--peer: ${(err as Error).message}`);
   }
   const peerIdText = addr.getComponents().findLast((c) => c.name === 'p2p')?.value;
-  if (!peerIdText) throw new UsageError('--peer must end in /p2p/<peer id>: the peer id is the writer key to check against');
-  const writerKey = peerIdFromString(peerIdText).publicKey?.raw;
-  if (!writerKey || writerKey.length !== 32) throw new UsageError('--peer: the peer id does not embed an Ed25519 public key');
+  if (!peerIdText) throw new UsageError('--peer must end in /p2p/<peer id>');
+  // A replica relays the writer's signed announcement: the key to check is the writer's, which
+  // is the peer's own only when the peer is the writer.
+  const writer = o.writer ?? peerIdText;
+  const writerKey = ed25519Key(writer, o.writer === undefined ? '--peer' : '--writer');
   let root = hexArg(o.root, 'root');
   if (root && root.length !== 32) throw new UsageError('--root must be 32 bytes of hex');
   const start = hexArg(o.start, 'start');
@@ -269,13 +293,19 @@ async function fetchRange(argv: string[]): Promise<number> {
         keyValues: proof.keyValues.map(kvJson),
         nextKey: await nextAfter(proof.keyValues, end, proof.endProof),
         root: toHex(root),
-        ...(seq === undefined ? {} : { seq }),
+        ...(seq === undefined ? {} : { seq, writer }),
       });
       return 0;
     } catch (err) {
       if (err instanceof ProofsyncError) {
         printJson({ ok: false, error: err.name, message: err.message });
         return 1;
+      }
+      // A failed WebSocket dial surfaces as an error Event with no message (Node's WebSocket
+      // says neither "refused" nor "untrusted certificate"): name the likely causes instead.
+      if (err instanceof Event && err.type === 'error') {
+        const tlsHint = isSecureWebSocket(addr) ? ', or its TLS certificate is not trusted here (a private CA: NODE_EXTRA_CA_CERTS=FILE)' : '';
+        throw new Error(`could not open a WebSocket to ${o.peer}: nothing listens there${tlsHint}`, { cause: err });
       }
       throw err;
     }
@@ -285,4 +315,8 @@ async function fetchRange(argv: string[]): Promise<number> {
 }
 
 export const nodeCommands = { node: runNode, put, 'fetch-range': fetchRange };
-registerCommands(nodeCommands);
+registerCommands(nodeCommands, {
+  node: 'node --data DIR [--listen MA]... [--announce MA]... [--tls-cert FILE --tls-key FILE] [--generate N] [--follow WRITER_ID --bootstrap MA]... (README: "The full node")',
+  put: 'put (--data DIR | --url URL --token T) --key HEX (--value HEX | --delete)',
+  'fetch-range': 'fetch-range --peer MA/p2p/ID [--writer WRITER_ID] [--root HEX] [--start HEX] [--end HEX] [--key-limit N] [--byte-limit N] [--timeout MS]',
+});

@@ -8,6 +8,8 @@ const cases: [string, string, boolean, boolean][] = [
   ['/ip4/127.0.0.1/udp/4001/webrtc-direct', 'loopback webrtc-direct', true, false],
   ['/ip6/::1/tcp/4001/ws', 'ipv6 loopback ws', true, false],
   ['/dns/localhost/tcp/4001/ws', 'localhost ws', true, false],
+  ['/ip4/127.0.0.1/tcp/4001/tls/ws', 'loopback wss', true, false],
+  ['/dns/localhost/tcp/4001/wss', 'localhost wss', true, false],
   ['/ip4/192.168.1.5/tcp/443/tls/ws', 'LAN wss', true, true],
   ['/ip4/10.0.0.1/udp/4001/webrtc-direct', 'LAN webrtc-direct', true, true],
   ['/ip4/8.8.8.8/tcp/80/ws', 'public plain ws', true, true],

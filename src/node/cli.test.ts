@@ -1,11 +1,14 @@
 /**
  * The node's CLI from the shell, as outside tools use it: `proofsync put` through the HTTP API,
- * `proofsync fetch-range` over libp2p checking the peer's signed announcement, and
- * `proofsync node` stopping cleanly on a signal.
+ * `proofsync fetch-range` over libp2p checking the peer's signed announcement (the writer's own,
+ * or relayed by a replica and checked against `--writer`), and `proofsync node` stopping
+ * cleanly on a signal.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FULL_NODE_SCRIPT, startNodeProcess, type NodeProcess } from './testing/process.ts';
 
@@ -19,6 +22,25 @@ const run = async (...args: string[]): Promise<{ code: number; stdout: string; s
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
 };
+
+/** Resolves with the first match of `re` in the node's output (an event, not a poll). */
+function waitForOutput(n: NodeProcess, re: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      const m = re.exec(n.output());
+      if (!m) return;
+      n.child.stdout!.off('data', check);
+      n.child.stderr!.off('data', check);
+      n.child.off('exit', onExit);
+      resolve(m);
+    };
+    const onExit = (): void => reject(new Error(`node exited while waiting for ${re}:\n${n.output().slice(-3000)}`));
+    n.child.stdout!.on('data', check);
+    n.child.stderr!.on('data', check);
+    n.child.once('exit', onExit);
+    check();
+  });
+}
 
 let node: NodeProcess;
 beforeAll(async () => {
@@ -56,6 +78,38 @@ describe('proofsync CLI against a running node', () => {
     const denied = await run('put', '--url', node.file.http!, '--token', 'nope', '--key', '00', '--value', '00');
     expect(denied.code).toBe(1);
     expect(JSON.parse(denied.stdout)).toMatchObject({ error: 'Unauthorized' });
+  });
+
+  it('fetch-range through a replica verifies against --writer; a wrong --writer, or none, is InvalidSignature', async () => {
+    const replica = await startNodeProcess({ script: FULL_NODE_SCRIPT, args: ['--follow', node.file.peerId, '--bootstrap', node.file.ws!], readyTimeoutMs: 60_000 });
+    try {
+      const { root } = (await (await fetch(`${node.file.http}/v1/status`)).json()) as { root: string };
+      await waitForOutput(replica, new RegExp(`following \\S+ at root ${root}|applied log \\d+ root ${root}`));
+
+      const viaReplica = await run('fetch-range', '--peer', replica.file.ws!, '--writer', node.file.peerId, '--key-limit', '5');
+      expect(viaReplica.code, viaReplica.stderr).toBe(0);
+      const out = JSON.parse(viaReplica.stdout) as { ok: boolean; root: string; writer: string; keyValues: unknown[] };
+      expect(out).toMatchObject({ ok: true, root, writer: node.file.peerId });
+      expect(out.keyValues).toHaveLength(5);
+      // the same answer, byte for byte, as the writer's own
+      const direct = await run('fetch-range', '--peer', node.file.ws!, '--key-limit', '5');
+      expect(JSON.parse(direct.stdout)).toEqual(out);
+
+      const stranger = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString();
+      for (const writerArgs of [['--writer', stranger], ['--writer', replica.file.peerId], []]) {
+        const res = await run('fetch-range', '--peer', replica.file.ws!, ...writerArgs);
+        expect(res.code, writerArgs.join(' ')).toBe(1);
+        expect(JSON.parse(res.stdout)).toMatchObject({ ok: false, error: 'InvalidSignature' });
+      }
+      const secp = peerIdFromPrivateKey(await generateKeyPair('secp256k1')).toString();
+      for (const bad of ['not-a-peer-id', secp]) {
+        const res = await run('fetch-range', '--peer', replica.file.ws!, '--writer', bad);
+        expect(res.code, bad).toBe(2);
+        expect(res.stderr).toContain('--writer');
+      }
+    } finally {
+      await replica.stop();
+    }
   });
 
   it('node stops cleanly on SIGINT and on SIGTERM', async () => {

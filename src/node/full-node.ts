@@ -21,7 +21,7 @@ import { EMPTY_ROOT } from '../core/types.ts';
 import { databaseTopic } from '../protocol/ids.ts';
 import { BatchGenerator, generateKeyValues } from './generate.ts';
 import { assertNotHalfGenerated, generateOperationLog, isEmptyStore } from './generate-log.ts';
-import { createHost, writeAddressesFile, type AddressesFile, type Host } from './host.ts';
+import { createHost, writeAddressesFile, type AddressesFile, type Host, type HostOptions } from './host.ts';
 import { startHttpApi, type BatchResult, type HttpApi } from './http-api.ts';
 import { loadOrCreateIdentity } from './identity.ts';
 import { NodeMetrics } from './metrics.ts';
@@ -49,6 +49,8 @@ export interface FullNodeOptions {
   /** Listen multiaddrs; default loopback WebSockets and WebRTC-Direct. */
   listen?: string[];
   announce?: string[];
+  /** PEM certificate and key for secure WebSockets (`/tls/ws`); see `HostOptions.tls`. */
+  tls?: HostOptions['tls'];
   /** Fill an empty database with this many seeded key-values. */
   generate?: number;
   /**
@@ -226,6 +228,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
       privateKey,
       listen: o.listen,
       announce: o.announce,
+      tls: o.tls,
       connectionManager: { inboundConnectionThreshold: o.inboundConnectionThreshold ?? 100 },
     });
     cleanup.push(() => host.stop());

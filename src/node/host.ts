@@ -27,13 +27,17 @@ export type HostNode = Libp2p<HostServices>;
 
 export const ADDRESSES_FILE = 'addresses.json';
 export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0/ws', '/ip4/127.0.0.1/udp/0/webrtc-direct'];
+/** Added to the default listen addresses when the host has a TLS certificate. */
+export const DEFAULT_TLS_LISTEN = '/ip4/127.0.0.1/tcp/0/tls/ws';
 
 /** The contents of `DIR/addresses.json`. */
 export interface AddressesFile {
   peerId: string;
   addresses: string[];
-  /** First WebSocket address, or null when none listens. */
+  /** First plain WebSocket address (else the first secure one), or null when none listens. */
   ws: string | null;
+  /** First secure WebSocket address (`/tls/ws` or `/wss`), or null without a certificate. */
+  wss: string | null;
   /** First WebRTC-Direct address (with /certhash), or null. */
   webrtcDirect: string | null;
   /** A full node adds its database name, whether it is the writer, and its HTTP API's URL. */
@@ -75,6 +79,12 @@ export interface HostOptions {
   connectionManager?: ConnectionManagerInit;
   /** Gossipsub: also deliver our own messages to local subscribers. Default false. */
   gossipEmitSelf?: boolean;
+  /**
+   * PEM certificate (chain) and private key for secure WebSockets. Given, the host also
+   * listens on `DEFAULT_TLS_LISTEN` unless `listen` is set (which must then hold a `/tls/ws`
+   * address for the certificate to be used).
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface Host {
@@ -87,6 +97,8 @@ export interface Host {
 }
 
 const isWs = (a: string): boolean => /\/(ws|wss|tls\/ws)(\/|$)/.test(a) && !a.includes('/webrtc');
+// `/tls/ws`, `/tls/sni/<name>/ws` (AutoTLS names) or the older `/wss`
+const isSecureWs = (a: string): boolean => isWs(a) && /\/(wss|tls)(\/|$)/.test(a);
 const isWebRTCDirect = (a: string): boolean => a.includes('/webrtc-direct/');
 
 /** Builds the addresses file from the node's current multiaddrs. */
@@ -95,7 +107,8 @@ export function addressesFile(peerId: PeerId, addresses: Multiaddr[]): Addresses
   return {
     peerId: peerId.toString(),
     addresses: strings,
-    ws: strings.find(isWs) ?? null,
+    ws: strings.find((a) => isWs(a) && !isSecureWs(a)) ?? strings.find(isSecureWs) ?? null,
+    wss: strings.find(isSecureWs) ?? null,
     webrtcDirect: strings.find(isWebRTCDirect) ?? null,
   };
 }
@@ -110,10 +123,11 @@ export function addressesFile(peerId: PeerId, addresses: Multiaddr[]): Addresses
  * await host.stop();
  */
 export async function createHost(options: HostOptions): Promise<Host> {
+  const listen = options.listen ?? (options.tls ? [...DEFAULT_LISTEN, DEFAULT_TLS_LISTEN] : DEFAULT_LISTEN);
   const libp2p = await createLibp2p<HostServices>({
     privateKey: options.privateKey,
-    addresses: { listen: options.listen ?? DEFAULT_LISTEN, announce: options.announce },
-    transports: [webSockets(), webRTCDirect()],
+    addresses: { listen, announce: options.announce },
+    transports: [webSockets(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}), webRTCDirect()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: options.connectionGater,
@@ -125,7 +139,8 @@ export async function createHost(options: HostOptions): Promise<Host> {
     },
   });
   try {
-    const addresses = await listenAddresses(libp2p, (options.listen ?? DEFAULT_LISTEN).length);
+    // with `announce`, libp2p reports exactly the announced addresses, however many listen
+    const addresses = await listenAddresses(libp2p, options.announce?.length || listen.length);
     const file = addressesFile(libp2p.peerId, addresses);
     await writeAddressesFile(options.dataDir, file);
     return { libp2p, peerId: libp2p.peerId, addresses, file, stop: async () => { await libp2p.stop(); } };

@@ -1,0 +1,133 @@
+/**
+ * Secure WebSockets end to end: a real node started with `--tls-cert/--tls-key` (a self-signed
+ * certificate for 127.0.0.1 made by the test) listens on `/tls/ws` alone and names it in
+ * addresses.json; headless Chromium, which trusts exactly that certificate's key, loads the
+ * light-client page over https and syncs over `wss` alone (no `ws`, no WebRTC in its bootstrap);
+ * Node dials the same address through `proofsync fetch-range` when told to trust the
+ * certificate, and refuses it when not.
+ */
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:https';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toHex } from '../src/core/bytes.ts';
+import { generateKeyValues } from '../src/node/generate.ts';
+import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
+import { selfSignedCertificate, type TestCertificate } from '../src/node/testing/certificate.ts';
+import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
+import { casePage, fullSync, type CaseEnv, type CasePage } from './light-client/cases.ts';
+import { nodeStatus } from './node-api.ts';
+
+const N = 5_000;
+const BIN = fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url));
+const expected = new Map(generateKeyValues(N, 1).map((kv) => [toHex(kv.key), toHex(kv.value)]));
+const sampleKeys = [...expected.keys()].filter((_, i) => i % 499 === 0);
+const cleanup = new Cleanup();
+let cert: TestCertificate;
+let node: NodeProcess;
+let vite: ViteHandle;
+let browser: Browser;
+
+async function openClientPage(): Promise<CasePage & { page: Page }> {
+  const { page, log } = await openReadyPage(browser, `${vite.url}/e2e/light-client/index.html`);
+  const reloadReady = async (): Promise<void> => {
+    await page.reload();
+    await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
+  };
+  return casePage(page, log, { evaluate: (fn, arg) => page.evaluate(fn, arg), reloadReady, close: () => page.close() });
+}
+
+/** `proofsync ...` as a child process, with extra environment. */
+async function run(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...process.env, ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** An https server on loopback that counts completed TLS handshakes and refused ones. */
+async function handshakeCounter(c: { cert: string; key: string }): Promise<{ server: Server; url: string; secure: () => number; refused: () => number }> {
+  let secure = 0;
+  let refused = 0;
+  const server = createServer({ cert: c.cert, key: c.key }, (_req, res) => res.writeHead(404).end());
+  server.on('secureConnection', () => secure++);
+  server.on('tlsClientError', () => refused++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { server, url: `wss://127.0.0.1:${port}/`, secure: () => secure, refused: () => refused };
+}
+
+beforeAll(async () => {
+  cert = cleanup.add(await selfSignedCertificate(), (c) => c.remove());
+  [node, vite, browser] = await Promise.all([
+    // only /tls/ws: there is no other way in, so whatever connects came over TLS
+    startNode({ script: FULL_NODE_SCRIPT, args: ['--generate', String(N), '--listen', '/ip4/127.0.0.1/tcp/0/tls/ws', '--tls-cert', cert.certFile, '--tls-key', cert.keyFile], readyTimeoutMs: 60_000 }).then((n) => cleanup.add(n, (x) => x.stop())),
+    startVite({ pages: ['e2e/light-client/index.html'], https: { cert: cert.cert, key: cert.key } }).then((v) => cleanup.add(v, (x) => x.close())),
+    launchChromium({ trustSpki: [cert.spki] }).then((b) => cleanup.add(b, (x) => x.close())),
+  ]);
+}, 120_000);
+afterAll(() => cleanup.run(), 60_000);
+
+describe('secure WebSockets (/tls/ws) with a certificate from files', () => {
+  it('the node listens on /tls/ws only and names it in addresses.json', () => {
+    expect(node.file.wss).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/tls\/ws\/p2p\/12D3KooW/);
+    expect(node.file.addresses).toEqual([node.file.wss]);
+    expect(node.file.webrtcDirect).toBeNull();
+    expect(node.output()).toMatch(/^tls +IP Address:127\.0\.0\.1, DNS:localhost, valid until /m);
+  });
+
+  it('Chromium trusts exactly the test certificate: another self-signed one is refused', async () => {
+    const other = await selfSignedCertificate();
+    const trusted = await handshakeCounter(cert);
+    const untrusted = await handshakeCounter(other);
+    const page = await openClientPage();
+    try {
+      expect(page.page.url()).toMatch(/^https:\/\/127\.0\.0\.1:\d+\//);
+      const outcome = (url: string): Promise<string> =>
+        page.evaluate(
+          (u) =>
+            new Promise<string>((resolve) => {
+              const ws = new WebSocket(u);
+              ws.onopen = () => resolve('open');
+              ws.onerror = () => resolve('error');
+            }),
+          url,
+        );
+      // neither server speaks WebSocket: both dials fail, but only one after a TLS handshake
+      await outcome(trusted.url);
+      await outcome(untrusted.url);
+      expect(trusted.secure()).toBeGreaterThan(0);
+      expect(untrusted.secure()).toBe(0);
+      expect(untrusted.refused()).toBeGreaterThan(0);
+    } finally {
+      await page.close();
+      trusted.server.closeAllConnections();
+      untrusted.server.closeAllConnections();
+      await Promise.all([new Promise((r) => trusted.server.close(r)), new Promise((r) => untrusted.server.close(r)), other.remove()]);
+    }
+  });
+
+  it('a page served over https syncs over wss alone: root equals the writer\'s, keys read back and prove', async () => {
+    const env: CaseEnv = { node, n: N, expected, sampleKeys, open: openClientPage };
+    await fullSync(env, { transport: 'websockets', address: node.file.wss!, via: 'worker', storageName: 'wss-only' });
+  });
+
+  it('Node dials /tls/ws too: fetch-range verifies when told to trust the certificate, and cannot connect otherwise', async () => {
+    const writer = await nodeStatus(node);
+    const trusted = await run({ NODE_EXTRA_CA_CERTS: cert.certFile }, 'fetch-range', '--peer', node.file.wss!, '--key-limit', '10');
+    expect(trusted.code, trusted.stderr).toBe(0);
+    const out = JSON.parse(trusted.stdout) as { ok: boolean; root: string; keyValues: { key: string; value: string }[] };
+    expect(out).toMatchObject({ ok: true, root: writer.root });
+    expect(out.keyValues).toHaveLength(10);
+    for (const kv of out.keyValues) expect(kv.value).toBe(expected.get(kv.key));
+
+    const untrusted = await run({}, 'fetch-range', '--peer', node.file.wss!);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toContain('TLS certificate is not trusted');
+  });
+});
