@@ -21,6 +21,7 @@ import type { Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type ConnectionManagerInit } from 'libp2p';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { guardedWebSockets, type GuardedWebSocketsInit } from './ws-guard.ts';
 
 export type HostServices = { identify: Identify; ping: Ping; pubsub: GossipSub };
 export type HostNode = Libp2p<HostServices>;
@@ -75,6 +76,8 @@ export interface HostOptions {
   connectionManager?: ConnectionManagerInit;
   /** Gossipsub: also deliver our own messages to local subscribers. Default false. */
   gossipEmitSelf?: boolean;
+  /** The WebSocket listener's limits and refusal callbacks (ws-guard.ts); defaults otherwise. */
+  webSockets?: GuardedWebSocketsInit;
 }
 
 export interface Host {
@@ -113,7 +116,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
   const libp2p = await createLibp2p<HostServices>({
     privateKey: options.privateKey,
     addresses: { listen: options.listen ?? DEFAULT_LISTEN, announce: options.announce },
-    transports: [webSockets(), webRTCDirect()],
+    transports: [guardedWebSockets(options.webSockets), webRTCDirect()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: options.connectionGater,
