@@ -116,7 +116,8 @@ export interface GuardedWebSocketsInit extends WebSocketsInit {
  */
 export function guardedWebSockets(init: GuardedWebSocketsInit = {}): ReturnType<typeof webSockets> {
   const { limits: partial, events = {}, ...wsInit } = init;
-  const limits = { ...DEFAULT_WS_LIMITS, ...partial };
+  const limits: WebSocketGuardLimits = { ...DEFAULT_WS_LIMITS };
+  for (const [k, v] of Object.entries(partial ?? {})) if (v !== undefined) limits[k as keyof WebSocketGuardLimits] = v;
   for (const [k, v] of Object.entries(limits)) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`expected ${k} to be a positive integer, got ${v}`);
   }
