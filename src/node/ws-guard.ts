@@ -52,9 +52,10 @@ export class HandshakeTimeout extends ProofsyncError {
  * - `upgrade_timeout`: the libp2p upgrade (Noise, Yamux) did not finish in time;
  * - `connection_manager`: libp2p's connection manager refused it (pending upgrades, new
  *   connections per second from that address, or total connections);
- * - `gater`: the connection gater refused it.
+ * - `gater`: the connection gater refused it;
+ * - `accept_error`: the kernel's accept failed (EMFILE: out of file descriptors).
  */
-export type RefusalReason = 'total' | 'per_ip' | 'handshake_timeout' | 'upgrade_timeout' | 'connection_manager' | 'gater';
+export type RefusalReason = 'total' | 'per_ip' | 'handshake_timeout' | 'upgrade_timeout' | 'connection_manager' | 'gater' | 'accept_error';
 
 export interface WebSocketGuardLimits {
   /** Open TCP sockets on the listener, handshaking or upgraded. */
@@ -258,12 +259,20 @@ function guardListener(listener: Listener, limits: WebSocketGuardLimits, events:
     });
     accept.call(server, socket);
   });
+  // An accept that fails (EMFILE or ENFILE when libuv's reserve descriptor is gone too, which
+  // enough open sockets cause) is emitted as 'error' on the server, which has no 'error'
+  // listener once it listens: the process would end. The listener's own handler covers `listen()`.
+  server.on('error', () => {
+    if (server.listening) refuse('accept_error');
+  });
 
   // The same ws class the listener was built with, with a bounded message size.
   const WsServer = listener.wsServer.constructor as WsServerClass;
   const wsServer = new WsServer({ noServer: true, maxPayload: limits.maxPayload, closeTimeout: limits.handshakeTimeoutMs });
   const handleUpgrade = wsServer.handleUpgrade.bind(wsServer);
   wsServer.handleUpgrade = (req, socket, head, cb) => {
+    // the listener calls `req.destroy(err)` if the server closed meanwhile: an 'error' on req
+    req.on('error', () => {});
     handleUpgrade(req, socket, head, (ws, upgradedReq) => {
       const h = handshaking.get(socketKey(upgradedReq.socket));
       if (h) {
