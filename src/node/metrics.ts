@@ -61,7 +61,7 @@ export class NodeMetrics {
     this.seq = new Gauge({ name: 'proofsync_announcement_seq', help: 'Sequence number of the newest announcement', registers });
     this.connectionsRefused = new Counter({
       name: 'proofsync_connections_refused_total',
-      help: 'Inbound connections refused or cut by a limit, by reason (total, per_ip, handshake_timeout, upgrade_timeout, connection_manager, gater; ws-guard.ts)',
+      help: 'Inbound connections refused or cut by a limit, by reason (total, per_ip, handshake_timeout, upgrade_timeout, connection_manager, gater, accept_error; ws-guard.ts)',
       labelNames: ['reason'],
       registers,
     });

@@ -74,11 +74,12 @@ export interface WebSocketGuardLimits {
  * Defaults for a public node.
  *
  * `maxPayload`: js-libp2p sends one WebSocket message per chunk of its write buffer
- * (websocket-to-conn.js `sendData` loops `websocket.send(buf)`), and Noise appends each frame
- * as two chunks, its 2-byte length and at most 65,535 bytes of ciphertext (libp2p-noise
- * `encrypt`), so no message of a js-libp2p peer exceeds 65,535 bytes. 128 KiB is twice that,
- * room for an implementation that writes a length and a frame in one message, while the
- * bytes one socket can make the node buffer stay small: 1,024 sockets × 128 KiB = 128 MiB.
+ * (websocket-to-conn.js `sendData` loops `websocket.send(buf)`, nothing is concatenated), and
+ * Noise appends each frame as separate chunks of at most 65,535 bytes (libp2p-noise `encrypt`).
+ * Measured: 8 MiB written on one stream to a host whose `maxPayload` was lowered arrives
+ * whole at 65,519 bytes and is cut at 65,518, so no js-libp2p message is larger. 128 KiB is
+ * twice that, room for an implementation that writes a length and a frame in one message,
+ * while what one socket can make the node buffer stays small: 1,024 sockets × 128 KiB = 128 MiB.
  *
  * `maxConnectionsPerIp` (64) is half of libp2p's pending-upgrade limit the node sets (128),
  * so one address cannot fill the pending upgrades on its own.
