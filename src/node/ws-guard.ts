@@ -169,7 +169,8 @@ interface PatchableListener {
   close(): Promise<void>;
 }
 
-function assertPatchable(listener: unknown): asserts listener is PatchableListener {
+/** Throws `WebSocketGuardUnsupported` unless `listener` has the fields the guard patches. */
+export function assertPatchable(listener: unknown): asserts listener is PatchableListener {
   const l = listener as Partial<PatchableListener> | null;
   const problem =
     l == null
