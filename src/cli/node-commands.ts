@@ -16,7 +16,7 @@ import { verifyRangeProof } from '../core/proof.ts';
 import { MemoryStore } from '../core/store.ts';
 import type { KeyValue } from '../core/types.ts';
 import { createClientNode, ADDRESSES_FILE, type AddressesFile } from '../node/host.ts';
-import { startFullNode, TOKEN_FILE, type Progress } from '../node/full-node.ts';
+import { DEFAULT_CONNECTION_LIMITS, startFullNode, TOKEN_FILE, type Progress } from '../node/full-node.ts';
 import { fetchHeads, fetchRangeProof } from '../protocol/client.ts';
 import { guardPeerGone } from '../node/peer-gone.ts';
 import { registerCommands } from './main.ts';
@@ -64,6 +64,22 @@ function rateArg(value: string | undefined): { burst: number; perSecond: number 
   return { burst: Number(m[1]), perSecond: Number(m[2]) };
 }
 
+const L = DEFAULT_CONNECTION_LIMITS;
+const NODE_USAGE = `usage: proofsync node --data DIR [options]
+
+Inbound connection limits (a refusal counts in proofsync_connections_refused_total{reason}):
+  --max-connections N         open connections, handshaking or not (default ${L.maxConnections})
+  --max-connections-per-ip N  open WebSocket connections per IPv4 address or IPv6 /64 (default ${L.maxConnectionsPerIp})
+  --max-pending-handshakes N  libp2p upgrades (Noise, Yamux) in progress (default ${L.maxPendingHandshakes})
+  --handshake-timeout MS      to finish the WebSocket upgrade, and again the libp2p upgrade (default ${L.handshakeTimeoutMs})
+  --connection-rate-per-ip N  new connections per second per IP address (default 100)
+
+Other options: --listen MA --announce MA --generate N --generate-log N --generate-log-keys K
+  --seed N --simulate-writes PER_SEC --http-port PORT --no-http --token T --db NAME --replica
+  --history N --peer-streams N --peer-rate BURST:PER_SEC --serve-timeout MS
+  --follow WRITER_PEER_ID --bootstrap MA --max-gap N --pending-timeout MS --misbehave
+`;
+
 async function runNode(argv: string[]): Promise<number> {
   const o = args(argv, {
     data: { type: 'string' },
@@ -90,7 +106,17 @@ async function runNode(argv: string[]): Promise<number> {
     'max-gap': { type: 'string' },
     'pending-timeout': { type: 'string' },
     misbehave: { type: 'boolean' },
+    'max-connections': { type: 'string' },
+    'max-connections-per-ip': { type: 'string' },
+    'max-pending-handshakes': { type: 'string' },
+    'handshake-timeout': { type: 'string' },
+    'connection-rate-per-ip': { type: 'string' },
+    help: { type: 'boolean' },
   });
+  if (o.help) {
+    process.stdout.write(NODE_USAGE);
+    return 0;
+  }
   if (!o.data) throw new UsageError('--data DIR is required');
   const tls = tlsArgs(o['tls-cert'], o['tls-key'], o.listen);
   if (o.follow !== undefined) {
@@ -157,6 +183,13 @@ async function runNode(argv: string[]): Promise<number> {
       ratePerPeer: rateArg(o['peer-rate']),
       timeoutMs: o['serve-timeout'] === undefined ? undefined : intArg(o['serve-timeout'], 'serve-timeout', 10_000),
     },
+    connections: {
+      maxConnections: o['max-connections'] === undefined ? undefined : intArg(o['max-connections'], 'max-connections', 1),
+      maxConnectionsPerIp: o['max-connections-per-ip'] === undefined ? undefined : intArg(o['max-connections-per-ip'], 'max-connections-per-ip', 1),
+      maxPendingHandshakes: o['max-pending-handshakes'] === undefined ? undefined : intArg(o['max-pending-handshakes'], 'max-pending-handshakes', 1),
+      handshakeTimeoutMs: o['handshake-timeout'] === undefined ? undefined : intArg(o['handshake-timeout'], 'handshake-timeout', 1),
+    },
+    inboundConnectionThreshold: o['connection-rate-per-ip'] === undefined ? undefined : intArg(o['connection-rate-per-ip'], 'connection-rate-per-ip', 1),
     onProgress,
     log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
   });

@@ -32,8 +32,31 @@ import { serveProtocols, type ServeLimits } from './protocols.ts';
 import { Replica, type ReplicaStatus } from './replica.ts';
 import { RwLock } from './rw-lock.ts';
 import { databaseName, DatabaseWriter, storedAnnouncement, type CommitResult } from './writer.ts';
+import { DEFAULT_WS_LIMITS, type WebSocketGuardLimits } from './ws-guard.ts';
 
 export const TOKEN_FILE = 'token';
+
+/**
+ * Inbound connection limits. The WebSocket listener enforces the total, per-IP and handshake
+ * limits on raw TCP sockets (ws-guard.ts: libp2p sees a connection only after its WebSocket
+ * upgrade); libp2p's connection manager gets the total, the pending upgrades and the
+ * handshake timeout for every transport.
+ */
+export interface ConnectionLimits extends Pick<WebSocketGuardLimits, 'maxConnections' | 'maxConnectionsPerIp' | 'handshakeTimeoutMs'> {
+  /** libp2p upgrades (Noise, Yamux) in progress at once. */
+  maxPendingHandshakes: number;
+}
+
+/**
+ * libp2p's own pending-upgrade default (10) lets 10 clients that handshake a byte a second
+ * lock everyone out; 128 is twice the per-IP limit, so one address cannot fill it alone.
+ */
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxConnections: DEFAULT_WS_LIMITS.maxConnections,
+  maxConnectionsPerIp: DEFAULT_WS_LIMITS.maxConnectionsPerIp,
+  handshakeTimeoutMs: DEFAULT_WS_LIMITS.handshakeTimeoutMs,
+  maxPendingHandshakes: 128,
+};
 export const STORE_DIR = 'db';
 
 /** Long work the node reports: generating, loading, committing a generated log, rebuilding the log. */
@@ -75,6 +98,8 @@ export interface FullNodeOptions {
   limits?: ServeLimits;
   /** libp2p's new-connection threshold per remote IP and second. Default 100. */
   inboundConnectionThreshold?: number;
+  /** Inbound connection limits; defaults `DEFAULT_CONNECTION_LIMITS`. */
+  connections?: Partial<ConnectionLimits>;
   /** Progress of long work; the CLI renders it. */
   onProgress?: (p: Progress) => void;
   /** Log lines (errors worth knowing about). Default: none. */
@@ -147,6 +172,11 @@ export async function loadOrCreateToken(dataDir: string): Promise<string> {
   }
   await chmod(file, 0o600);
   return token;
+}
+
+/** The fields that are set: an option given as `undefined` keeps its default. */
+function definedOnly<T extends object>(o: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function writerKeys(key: PrivateKey): { secretKey: Uint8Array; publicKey: Uint8Array } {
@@ -223,13 +253,29 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
     const readOnlyAnnouncement = isWriter ? undefined : await storedAnnouncement(store);
     const topic = databaseTopic(db);
 
+    const limits = { ...DEFAULT_CONNECTION_LIMITS, ...definedOnly(o.connections) };
     const host = await createHost({
       dataDir: o.dataDir,
       privateKey,
       listen: o.listen,
       announce: o.announce,
       tls: o.tls,
-      connectionManager: { inboundConnectionThreshold: o.inboundConnectionThreshold ?? 100 },
+      connectionManager: {
+        inboundConnectionThreshold: o.inboundConnectionThreshold ?? 100,
+        maxConnections: limits.maxConnections,
+        maxIncomingPendingConnections: limits.maxPendingHandshakes,
+        // ws-guard.ts times WebSocket upgrades out itself (to count them); this is the
+        // backstop, and WebRTC-Direct's deadline
+        inboundUpgradeTimeout: limits.handshakeTimeoutMs + 1_000,
+      },
+      webSockets: {
+        limits: { maxConnections: limits.maxConnections, maxConnectionsPerIp: limits.maxConnectionsPerIp, handshakeTimeoutMs: limits.handshakeTimeoutMs },
+        events: {
+          onRefused: (reason) => metrics.connectionsRefused.inc({ reason }),
+          onProtocolError: (code) => metrics.websocketProtocolErrors.inc({ code }),
+          onSockets: (open) => metrics.websocketSockets.set(open),
+        },
+      },
     });
     cleanup.push(() => host.stop());
     const libp2p = host.libp2p;

@@ -21,6 +21,7 @@ import type { Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type ConnectionManagerInit } from 'libp2p';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { guardedWebSockets, type GuardedWebSocketsInit } from './ws-guard.ts';
 
 export type HostServices = { identify: Identify; ping: Ping; pubsub: GossipSub };
 export type HostNode = Libp2p<HostServices>;
@@ -85,6 +86,8 @@ export interface HostOptions {
    * address for the certificate to be used).
    */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** The WebSocket listener's limits and refusal callbacks (ws-guard.ts); defaults otherwise. */
+  webSockets?: GuardedWebSocketsInit;
 }
 
 export interface Host {
@@ -127,7 +130,10 @@ export async function createHost(options: HostOptions): Promise<Host> {
   const libp2p = await createLibp2p<HostServices>({
     privateKey: options.privateKey,
     addresses: { listen, announce: options.announce },
-    transports: [webSockets(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}), webRTCDirect()],
+    transports: [
+      guardedWebSockets(options.tls ? { ...options.webSockets, https: { cert: options.tls.cert, key: options.tls.key } } : options.webSockets),
+      webRTCDirect(),
+    ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: options.connectionGater,

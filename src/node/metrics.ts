@@ -17,6 +17,9 @@ export class NodeMetrics {
   readonly peers: Gauge<never>;
   readonly logSize: Gauge<never>;
   readonly seq: Gauge<never>;
+  readonly connectionsRefused: Counter<'reason'>;
+  readonly websocketProtocolErrors: Counter<'code'>;
+  readonly websocketSockets: Gauge<never>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -56,6 +59,19 @@ export class NodeMetrics {
     this.peers = new Gauge({ name: 'proofsync_peers', help: 'Connected peers', registers });
     this.logSize = new Gauge({ name: 'proofsync_log_size', help: 'Operations in the history log', registers });
     this.seq = new Gauge({ name: 'proofsync_announcement_seq', help: 'Sequence number of the newest announcement', registers });
+    this.connectionsRefused = new Counter({
+      name: 'proofsync_connections_refused_total',
+      help: 'Inbound connections refused or cut by a limit, by reason (total, per_ip, handshake_timeout, upgrade_timeout, connection_manager, gater, accept_error; ws-guard.ts)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.websocketProtocolErrors = new Counter({
+      name: 'proofsync_websocket_protocol_errors_total',
+      help: 'WebSockets terminated for breaking the protocol (malformed or oversized frames), by ws error code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.websocketSockets = new Gauge({ name: 'proofsync_websocket_sockets', help: 'Open TCP sockets on the WebSocket listener', registers });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'proofsync_process_' });
   }
 }
