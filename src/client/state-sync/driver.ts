@@ -60,6 +60,8 @@ export interface SyncStateOptions {
   /** Invalid proofs before a peer is banned (default 3). */
   banAfter?: number;
   maxInFlightPerPeer?: number;
+  /** Send a request left unanswered too long to a faster peer too (default true; see engine.ts). */
+  hedge?: boolean;
   clock?: Clock;
   /** Size of an answer in bytes (default: an estimate of its protobuf encoding). */
   sizeOf?: (response: StateResponse) => number;
@@ -91,9 +93,21 @@ type DriverEvent =
 /** Most verified change proofs one group commit holds (a bound on memory and on lost work). */
 const MAX_GROUP_ANSWERS = 8;
 
-/** Errors that make an answer invalid (the peer's fault), as opposed to local failures. */
+/**
+ * Errors that make an answer invalid (the peer's fault), as opposed to local failures. A fetch
+ * that throws one (an oversized, malformed or wrong-typed answer: `MessageTooLarge`,
+ * `TooManyItems`, `InvalidWireType`, ...) got an invalid answer, not no answer: the peer is
+ * penalised as for a proof that does not verify. An error envelope the peer sent on purpose
+ * (`RootNotFound`, `RateLimited`, ...) is an answer, not a fault; it stays a failure.
+ */
 function isPeerError(e: unknown): e is Error {
   return e instanceof ProofError || e instanceof DecodeError || e instanceof UnexpectedResponse;
+}
+
+/** The request ran past a deadline (ours, the stream's, or the server's own). */
+function isTimeout(e: unknown): boolean {
+  const name = (e as { name?: unknown } | null)?.name;
+  return name === 'RequestTimeout' || name === 'TimeoutError';
 }
 
 /** Rejects answers that are not shaped like proofs (remote data is hostile). */
@@ -159,6 +173,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     maxAttempts: options.maxAttempts,
     banAfter: options.banAfter,
     maxInFlightPerPeer: options.maxInFlightPerPeer,
+    hedge: options.hedge,
     acceptsUpdates: options.targetUpdates !== undefined,
   });
   const events = new EventQueue<DriverEvent>();
@@ -371,7 +386,13 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
         if (!entry) continue; // cancelled
         inFlight.delete(event.requestId);
         if (event.error !== undefined) {
-          await run(engine.step({ type: 'failure', requestId: event.requestId, error: event.error }, clock.now()));
+          if (isPeerError(event.error) && !(event.error as { details?: { remote?: unknown } }).details?.remote) {
+            const outcome: ResponseOutcome = { valid: false, error: event.error };
+            await run(engine.step({ type: 'response', requestId: event.requestId, outcome, elapsedMs: event.elapsedMs, bytes: 0 }, clock.now()));
+          } else {
+            const failure = { type: 'failure', requestId: event.requestId, error: event.error, elapsedMs: event.elapsedMs, timedOut: isTimeout(event.error) } as const;
+            await run(engine.step(failure, clock.now()));
+          }
           continue;
         }
         let bytes = 0;
