@@ -251,6 +251,8 @@ export async function request(
       );
     const result = await response;
     if (!written) s.abort(new StreamReset('response arrived before the request was sent'));
+    // One frame is the whole answer: bytes a peer sends after it are dropped, not buffered.
+    else s.closeRead().catch(() => {});
     return result;
   } catch (err) {
     const reason = signal.aborted ? signal.reason : err;

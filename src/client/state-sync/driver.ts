@@ -101,8 +101,14 @@ const MAX_GROUP_ANSWERS = 8;
  * (`RootNotFound`, `RateLimited`, ...) is an answer, not a fault; it stays a failure.
  */
 function isPeerError(e: unknown): e is Error {
-  return e instanceof ProofError || e instanceof DecodeError || e instanceof UnexpectedResponse;
+  return e instanceof ProofError || e instanceof DecodeError || e instanceof UnexpectedResponse || (e instanceof Error && FRAME_FAULTS.has(e.name));
 }
+
+/**
+ * Framing faults by name: a peer held on the main thread (WebRTC-Direct) is read there and its
+ * errors cross the bridge by name only (client/errors.ts `reviveError`), losing their class.
+ */
+const FRAME_FAULTS = new Set(['MessageTooLarge', 'InvalidVarint', 'TruncatedInput']);
 
 /** The request ran past a deadline (ours, the stream's, or the server's own). */
 function isTimeout(e: unknown): boolean {

@@ -423,6 +423,8 @@ export class EngineHost {
       peersUsed: p?.peersUsed ?? 0,
       peersBanned: p?.peersBanned ?? 0,
       proofsRejected: p?.proofsRejected ?? 0,
+      failures: p?.failures ?? 0,
+      hedges: p?.hedges ?? 0,
       targetUpdates: p?.targetUpdates ?? 0,
     };
     this.#lastProgress = detail;
