@@ -1,0 +1,88 @@
+/**
+ * The light client among hostile peers, in Chromium: a malicious js-libp2p node process
+ * (hostile-peers/malicious-node.ts) relays an honest full node's answers except for one
+ * behaviour, and is listed FIRST in `bootstrap` beside the honest writer. Whatever it does, the
+ * sync ends at the writer's root; a peer that sends malformed or oversized answers is banned,
+ * with the decode error as the reason, after at most 3 of them; a silent one is hedged around.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
+import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
+import { EXPECTED_REASONS } from './hostile-peers/behaviours.ts';
+import { startMalicious, syncScenario } from './hostile-peers/scenario.ts';
+import { nodeStatus } from './node-api.ts';
+
+/** Small, but enough requests (keyLimit 128: about 50) for a hostile peer to be asked 3 times. */
+const N = 6_000;
+const TUNING = { keyLimit: 128, requestTimeoutMs: 10_000 };
+const cleanup = new Cleanup();
+let honest: NodeProcess;
+let vite: ViteHandle;
+let browser: Browser;
+
+beforeAll(async () => {
+  [honest, vite, browser] = await Promise.all([
+    startNode({ script: FULL_NODE_SCRIPT, args: ['--generate', String(N)], readyTimeoutMs: 60_000 }).then((n) => cleanup.add(n, (x) => x.stop())),
+    startVite({ pages: ['e2e/light-client/index.html'] }).then((v) => cleanup.add(v, (x) => x.close())),
+    launchChromium().then((b) => cleanup.add(b, (x) => x.close())),
+  ]);
+}, 120_000);
+afterAll(() => cleanup.run(), 60_000);
+
+async function withPage<T>(f: (page: Page, log: string[]) => Promise<T>): Promise<T> {
+  const { page, log } = await openReadyPage(browser, `${vite.url}/e2e/light-client/index.html`);
+  try {
+    return await f(page, log);
+  } finally {
+    await page.close();
+  }
+}
+
+describe('light client among hostile peers: malformed and oversized answers', () => {
+  for (const behaviour of ['endless', 'huge-prefix', 'many-nodes', 'oversized', 'wrong-type'] as const) {
+    it(`${behaviour}: the sync ends at the writer's root and the peer is banned for ${EXPECTED_REASONS[behaviour].join('/')} after at most 3 answers`, async () => {
+      const malicious = await startMalicious(honest, behaviour);
+      try {
+        const r = await withPage(async (page, log) => {
+          try {
+            return await syncScenario(page, { honest, malicious, storageName: `hostile-${behaviour}`, tuning: TUNING });
+          } catch (err) {
+            throw new Error(`sync failed; page:\n${log.slice(-30).join('\n')}\nmalicious:\n${malicious.output().slice(-2000)}`, { cause: err });
+          }
+        });
+        const writer = await nodeStatus(honest);
+        const ctx = JSON.stringify({ judged: r.judged, last: r.rec.last && { ...r.rec.last, segments: undefined }, errors: r.rec.errors });
+        expect(r.synced.root, ctx).toBe(writer.root);
+        expect(r.synced.localRoot, ctx).toBe(writer.root);
+        // it did answer with hostile bytes, and each answer it was judged on is named for its fault
+        expect(malicious.output(), ctx).toMatch(/^hostile /m);
+        expect(r.banned, ctx).toBe(true);
+        expect(r.beforeBan, ctx).toBeLessThanOrEqual(3);
+        for (const j of r.judged) expect(EXPECTED_REASONS[behaviour], ctx).toContain(j.reason?.split(':')[0]);
+        expect(r.rec.last?.keyValues, ctx).toBe(N);
+      } finally {
+        await malicious.stop();
+      }
+    });
+  }
+});
+
+describe('light client among hostile peers: a silent peer', () => {
+  it('never answering, listed first: its requests are hedged to the honest writer and the sync ends at its root, not at a deadline', async () => {
+    const malicious = await startMalicious(honest, 'silent');
+    try {
+      // a deadline far longer than the sync: only hedging lets it finish without waiting for one
+      const r = await withPage((page) => syncScenario(page, { honest, malicious, storageName: 'hostile-silent', tuning: { ...TUNING, requestTimeoutMs: 120_000 }, timeoutMs: 100_000 }));
+      const writer = await nodeStatus(honest);
+      const ctx = JSON.stringify({ judged: r.judged, last: r.rec.last && { ...r.rec.last, segments: undefined } });
+      expect(r.synced.root, ctx).toBe(writer.root);
+      expect(malicious.output(), ctx).toMatch(/^hostile /m);
+      expect(r.rec.last?.hedges, ctx).toBeGreaterThan(0);
+      // silence is slowness, not a fault: nothing to ban it for
+      expect(r.judged, ctx).toEqual([]);
+    } finally {
+      await malicious.stop();
+    }
+  });
+});
