@@ -3,7 +3,8 @@
  * (hostile-peers/malicious-node.ts) relays an honest full node's answers except for one
  * behaviour, and is listed FIRST in `bootstrap` beside the honest writer. Whatever it does, the
  * sync ends at the writer's root; a peer that sends malformed or oversized answers is banned,
- * with the decode error as the reason, after at most 3 of them; a silent one is hedged around.
+ * with the decode error as the reason, after at most 3 of them (an endless answer may instead be
+ * overtaken by a hedge, which charges the peer as slow); a silent one is hedged around.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
@@ -41,7 +42,7 @@ async function withPage<T>(f: (page: Page, log: string[]) => Promise<T>): Promis
 
 describe('light client among hostile peers: malformed and oversized answers', () => {
   for (const behaviour of ['endless', 'huge-prefix', 'many-nodes', 'oversized', 'wrong-type'] as const) {
-    it(`${behaviour}: the sync ends at the writer's root and the peer is banned for ${EXPECTED_REASONS[behaviour].join('/')} after at most 3 answers`, async () => {
+    it(`${behaviour}: the sync ends at the writer's root; at most 3 answers are taken, each rejected for ${EXPECTED_REASONS[behaviour].join('/')}, and the peer is banned${behaviour === 'endless' ? ' or hedged around' : ''}`, async () => {
       const malicious = await startMalicious(honest, behaviour);
       try {
         const r = await withPage(async (page, log) => {
@@ -57,9 +58,17 @@ describe('light client among hostile peers: malformed and oversized answers', ()
         expect(r.synced.localRoot, ctx).toBe(writer.root);
         // it did answer with hostile bytes, and each answer it was judged on is named for its fault
         expect(malicious.output(), ctx).toMatch(/^hostile /m);
-        expect(r.banned, ctx).toBe(true);
+        // no more than 3 hostile answers processed, each rejected for its fault
         expect(r.beforeBan, ctx).toBeLessThanOrEqual(3);
+        expect(r.judged.length, ctx).toBeGreaterThan(0);
         for (const j of r.judged) expect(EXPECTED_REASONS[behaviour], ctx).toContain(j.reason?.split(':')[0]);
+        if (behaviour === 'endless') {
+          // an endless answer takes the client's whole frame limit to reject: the honest peer's
+          // hedge often wins first, and the slow peer is charged a timeout instead of a strike
+          expect(r.banned || (r.rec.last?.hedges ?? 0) > 0, ctx).toBe(true);
+        } else {
+          expect(r.banned, ctx).toBe(true);
+        }
         expect(r.rec.last?.keyValues, ctx).toBe(N);
       } finally {
         await malicious.stop();

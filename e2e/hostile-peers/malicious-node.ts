@@ -58,6 +58,8 @@ async function send(stream: Stream, bytes: Uint8Array): Promise<boolean> {
   if (stream.status !== 'open' || stream.writeStatus !== 'writable') return false;
   try {
     if (!stream.send(bytes)) await stream.onDrain();
+    // a macrotask turn: a writer looping on microtasks alone would starve this node's I/O
+    await new Promise((resolve) => setImmediate(resolve));
     return true;
   } catch {
     return false;
@@ -113,9 +115,12 @@ async function misbehave(protocol: string, stream: Stream, answer: () => Promise
     }
     case 'endless': {
       const body = await answer();
-      // a prefix the client accepts, a valid start, then bytes for as long as it reads
-      if (!(await send(stream, encodeVarint(DEFAULT_DECODE_LIMITS.maxBytes)))) return;
-      if (!(await send(stream, body))) return;
+      // a prefix the client accepts, a valid start, then bytes for as long as it reads: the
+      // client's whole limit at once (as fast as the transport goes), then 64 KiB at a time
+      const limit = DEFAULT_DECODE_LIMITS.maxBytes;
+      const first = new Uint8Array(limit).fill(0xff);
+      first.set(body.subarray(0, limit));
+      if (!(await send(stream, encodeVarint(limit))) || !(await send(stream, first))) return;
       for (;;) if (!(await send(stream, new Uint8Array(64 << 10).fill(0xff)))) return;
     }
     case 'huge-prefix':
