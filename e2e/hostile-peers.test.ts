@@ -60,7 +60,6 @@ describe('light client among hostile peers: malformed and oversized answers', ()
         expect(malicious.output(), ctx).toMatch(/^hostile /m);
         // no more than 3 hostile answers processed, each rejected for its fault
         expect(r.beforeBan, ctx).toBeLessThanOrEqual(3);
-        expect(r.judged.length, ctx).toBeGreaterThan(0);
         for (const j of r.judged) expect(EXPECTED_REASONS[behaviour], ctx).toContain(j.reason?.split(':')[0]);
         if (behaviour === 'endless') {
           // an endless answer takes the client's whole frame limit to reject: the honest peer's
@@ -68,6 +67,7 @@ describe('light client among hostile peers: malformed and oversized answers', ()
           expect(r.banned || (r.rec.last?.hedges ?? 0) > 0, ctx).toBe(true);
         } else {
           expect(r.banned, ctx).toBe(true);
+          expect(r.judged.length, ctx).toBeGreaterThan(0);
         }
         expect(r.rec.last?.keyValues, ctx).toBe(N);
       } finally {
