@@ -8,6 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { multiaddr } from '@multiformats/multiaddr';
+import { fetchHeads, fetchRangeProof } from '../src/protocol/client.ts';
+import { createClientNode } from '../src/node/host.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
 import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
 import { EXPECTED_REASONS } from './hostile-peers/behaviours.ts';
@@ -94,4 +97,38 @@ describe('light client among hostile peers: a silent peer', () => {
       await malicious.stop();
     }
   });
+});
+
+describe('protocol client against the malicious node (Node, no browser)', () => {
+  const cases = [
+    { behaviour: 'huge-prefix', reasons: EXPECTED_REASONS['huge-prefix'] },
+    { behaviour: 'endless', reasons: EXPECTED_REASONS.endless },
+    { behaviour: 'oversized', reasons: EXPECTED_REASONS.oversized },
+    { behaviour: 'many-nodes', reasons: EXPECTED_REASONS['many-nodes'] },
+    { behaviour: 'wrong-type', reasons: EXPECTED_REASONS['wrong-type'] },
+  ] as const;
+  for (const c of cases) {
+    it(`${c.behaviour}: each answer is rejected with a decode error at the frame limit, before any deadline, and the connection keeps serving`, async () => {
+      const malicious = await startMalicious(honest, c.behaviour);
+      const client = await createClientNode();
+      try {
+        const addr = multiaddr(malicious.file.ws!);
+        const ann = await fetchHeads(client, addr, { writerPublicKey: undefined });
+        const req = { rootHash: ann.stateRoot, startKey: undefined, endKey: undefined, keyLimit: 128, bytesLimit: 2 << 20 };
+        for (let i = 0; i < 3; i++) {
+          // a deadline far past the test's: only the frame limit or the decoder can end the request
+          const err = await fetchRangeProof(client, addr, req, { timeoutMs: 600_000 }).then(
+            () => undefined,
+            (e: Error) => e,
+          );
+          expect(c.reasons, String(err)).toContain(err?.name);
+        }
+        // the heads protocol is relayed honestly on the same connection: nothing was starved
+        expect((await fetchHeads(client, addr)).stateRoot).toEqual(ann.stateRoot);
+      } finally {
+        await client.stop();
+        await malicious.stop();
+      }
+    });
+  }
 });
