@@ -35,6 +35,7 @@ import type { StateRequest } from './requests.ts';
 import { estimateResponseSize, type StateResponse, type StateSource } from './source.ts';
 import { preverify, verifyResponse, type ResponseOutcome } from './verify.ts';
 import { EventQueue } from '../event-queue.ts';
+import { isAnswerFault, isTimeout } from './faults.ts';
 
 export interface SyncStateOptions {
   store: KVStore;
@@ -93,27 +94,9 @@ type DriverEvent =
 /** Most verified change proofs one group commit holds (a bound on memory and on lost work). */
 const MAX_GROUP_ANSWERS = 8;
 
-/**
- * Errors that make an answer invalid (the peer's fault), as opposed to local failures. A fetch
- * that throws one (an oversized, malformed or wrong-typed answer: `MessageTooLarge`,
- * `TooManyItems`, `InvalidWireType`, ...) got an invalid answer, not no answer: the peer is
- * penalised as for a proof that does not verify. An error envelope the peer sent on purpose
- * (`RootNotFound`, `RateLimited`, ...) is an answer, not a fault; it stays a failure.
- */
+/** Errors that make an answer invalid (the peer's fault), as opposed to local failures. */
 function isPeerError(e: unknown): e is Error {
-  return e instanceof ProofError || e instanceof DecodeError || e instanceof UnexpectedResponse || (e instanceof Error && FRAME_FAULTS.has(e.name));
-}
-
-/**
- * Framing faults by name: a peer held on the main thread (WebRTC-Direct) is read there and its
- * errors cross the bridge by name only (client/errors.ts `reviveError`), losing their class.
- */
-const FRAME_FAULTS = new Set(['MessageTooLarge', 'InvalidVarint', 'TruncatedInput']);
-
-/** The request ran past a deadline (ours, the stream's, or the server's own). */
-function isTimeout(e: unknown): boolean {
-  const name = (e as { name?: unknown } | null)?.name;
-  return name === 'RequestTimeout' || name === 'TimeoutError';
+  return e instanceof ProofError || e instanceof DecodeError || e instanceof UnexpectedResponse;
 }
 
 /** Rejects answers that are not shaped like proofs (remote data is hostile). */
@@ -392,7 +375,8 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
         if (!entry) continue; // cancelled
         inFlight.delete(event.requestId);
         if (event.error !== undefined) {
-          if (isPeerError(event.error) && !(event.error as { details?: { remote?: unknown } }).details?.remote) {
+          // a malformed, oversized or wrong-typed answer is an invalid answer, not a failure
+          if (isAnswerFault(event.error)) {
             const outcome: ResponseOutcome = { valid: false, error: event.error };
             await run(engine.step({ type: 'response', requestId: event.requestId, outcome, elapsedMs: event.elapsedMs, bytes: 0 }, clock.now()));
           } else {
