@@ -254,11 +254,14 @@ describe('StateSyncEngine among slow and hostile peers', () => {
   });
 
   it('a failure carries its elapsed time into the peer record, even for a peer never measured', () => {
-    const e = engine({ target: A, peers: ['silent'], concurrency: 1 });
+    const e = engine({ target: A, peers: ['silent', 'other'], concurrency: 1 });
     const [r] = requests(e.start(0));
-    e.step({ type: 'failure', requestId: r.id, error: new Error('timeout'), elapsedMs: 30_000, timedOut: true }, 30_000);
-    expect(e.peers[0]).toMatchObject({ msPerRequest: 30_000, timeouts: 1, failures: 1 });
-    expect(e.peers[0].backoffUntil).toBeGreaterThanOrEqual(60_000);
+    expect(r.peer).toBe('silent');
+    const next = requests(e.step({ type: 'failure', requestId: r.id, error: new Error('timeout'), elapsedMs: 30_000, timedOut: true }, 30_000));
+    const silent = e.peers.find((p) => p.id === 'silent')!;
+    expect(silent).toMatchObject({ msPerRequest: 30_000, timeouts: 1, failures: 1 });
+    expect(silent.backoffUntil).toBeGreaterThanOrEqual(60_000);
+    expect(next.map((q) => q.peer)).toEqual(['other']);
   });
 
   it('banning a peer cancels its other requests in flight: no more of its answers are taken', () => {

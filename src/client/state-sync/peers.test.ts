@@ -81,10 +81,17 @@ describe('PeerBook among slow and silent peers (injected clock)', () => {
     },
     {
       name: 'a timed-out peer is backed off for at least the time it took',
+      peers: ['silent', 'other'],
+      steps: [(b) => (b.started('silent', 0), b.failed('silent', 30_000, 30_000, { timedOut: true, startedAt: 0 })), (b) => b.penalise('other', 0)],
+      now: 59_999,
+      chosen: 'other',
+    },
+    {
+      name: '... unless it is the only peer left: then only the usual back-off applies',
       peers: ['silent'],
       steps: [(b) => (b.started('silent', 0), b.failed('silent', 30_000, 30_000, { timedOut: true, startedAt: 0 }))],
-      now: 59_999,
-      chosen: undefined,
+      now: 30_010,
+      chosen: 'silent',
     },
     {
       name: 'a slow peer holds at most its share of the slots (4 slots, 2 peers: 2)',

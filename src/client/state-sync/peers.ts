@@ -16,8 +16,9 @@
  *   `ceil(share / peers not banned)` of them, except the measured fastest peer, which may take
  *   the rest: one slow peer cannot hold more than its share, and the fast one is not held back.
  * - Failures (errors, refusals, timeouts) back a peer off for 10 ms·1.5^n (n consecutive
- *   failures), capped at `maxBackoffMs`, and at least for the time the failed request took: a
- *   peer that made us wait a deadline is not asked again within the next one. A success clears it.
+ *   failures), capped at `maxBackoffMs`, and after a timeout at least for the time it took: a
+ *   peer that made us wait a deadline is not asked again within the next one, unless it is the
+ *   only peer left. A success clears it.
  * - Hedging: a request to a peer that is not the fastest, unanswered after `hedgeAfter()` (a
  *   multiple of the fastest measured latency), is sent to a peer known to be faster too.
  * - Each invalid answer (a proof that does not verify, a malformed, oversized or wrong-typed
@@ -253,7 +254,8 @@ export class PeerBook {
     let delay = peerBackoff(p.consecutiveFailures, this.#maxBackoff);
     if (ms !== undefined) {
       this.#sample(p, Math.max(0, ms));
-      if (o.timedOut) delay = Math.max(delay, Math.min(ms, this.#maxBackoff));
+      // (a lone peer is not: waiting on it longer gains nothing)
+      if (o.timedOut && this.active > 1) delay = Math.max(delay, Math.min(ms, this.#maxBackoff));
     }
     p.backoffUntil = now + delay;
   }
