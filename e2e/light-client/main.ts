@@ -23,6 +23,7 @@ export interface StartOptions {
   transports?: LightClientOptions['transports'];
   keyLimit?: number;
   concurrency?: number;
+  requestTimeoutMs?: number;
   autoStart?: boolean;
   minFreeBytes?: number;
 }
@@ -74,7 +75,7 @@ const lc = {
       websocketsIn: o.websocketsIn,
       transports: o.transports,
       autoStart: o.autoStart,
-      sync: { keyLimit: o.keyLimit, concurrency: o.concurrency },
+      sync: { keyLimit: o.keyLimit, concurrency: o.concurrency, requestTimeoutMs: o.requestTimeoutMs },
     });
     client.on('progress', (p) => {
       rec.progress++;

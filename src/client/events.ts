@@ -33,8 +33,12 @@ export interface ProgressEvent {
   segments?: ProgressSegment[];
   peersUsed: number;
   peersBanned: number;
-  /** Answers whose proofs did not verify (their peers are penalised). */
+  /** Answers whose proofs did not verify, or that were malformed or oversized (their peers are penalised). */
   proofsRejected: number;
+  /** Requests that failed without an answer (timeouts, refusals, resets). */
+  failures?: number;
+  /** Requests sent again to a faster peer because the first went unanswered too long. */
+  hedges?: number;
   /** Times the signed target moved during this sync. */
   targetUpdates: number;
 }

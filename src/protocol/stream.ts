@@ -251,6 +251,9 @@ export async function request(
       );
     const result = await response;
     if (!written) s.abort(new StreamReset('response arrived before the request was sent'));
+    // One frame is the whole answer: a peer that sends more is cut off at its first extra byte,
+    // neither buffered nor granted more window (yamux has no way to stop only our reading).
+    else if (s.remoteWriteStatus !== 'closed') s.addEventListener('message', () => s.abort(new StreamReset('bytes after the response frame')), { once: true });
     return result;
   } catch (err) {
     const reason = signal.aborted ? signal.reason : err;

@@ -12,12 +12,12 @@
  * connection lives in the worker or on the main thread). Nothing here verifies: the engine
  * checks every batch against the signed root and answers through `feedback`.
  */
-import { UnexpectedResponse } from '../../core/errors.ts';
 import { fetchLog, remoteError, type FetchedLog, type FetchLogRequest, type Peer } from '../../protocol/client.ts';
 import { LOG_PROTOCOL } from '../../protocol/ids.ts';
 import { decodeLogResponse, encodeLogRequest, MAX_BATCH_RESPONSE_BYTES } from '../../protocol/messages.ts';
 import type { Dialer } from '../../protocol/stream.ts';
 import { NoPeers } from '../errors.ts';
+import { isAnswerFault, isTimeout } from '../state-sync/faults.ts';
 import { PeerBook, type PeerStats } from '../state-sync/peers.ts';
 import type { LogFetchRequest, LogFetchResponse, LogSource } from './source.ts';
 
@@ -144,19 +144,20 @@ export class NetworkLogSource implements LogSource {
       }
       const peer = this.#peers.get(id)!;
       const t0 = this.#now();
-      this.#book.started(id);
+      this.#book.started(id, t0);
       let res: FetchedLog;
       try {
         res = await peer.fetch(req, { timeoutMs: this.#timeoutMs, signal });
       } catch (err) {
         if (signal?.aborted) {
-          this.#book.released(id);
+          this.#book.released(id, t0);
           throw signal.reason;
         }
         lastError = err;
-        // a count outside [1, end - start] is a malformed answer, not a failure to answer
-        if (err instanceof UnexpectedResponse) this.#penalise(id, err);
-        else this.#book.failed(id, this.#now(), this.#now() - t0);
+        // a malformed or oversized answer (a count outside [1, end - start], a decode error) is
+        // an invalid answer, not a failure to answer
+        if (isAnswerFault(err)) this.#penalise(id, err, t0);
+        else this.#book.failed(id, this.#now(), this.#now() - t0, { timedOut: isTimeout(err), startedAt: t0 });
         continue;
       }
       let bytes = 0;
@@ -165,7 +166,7 @@ export class NetworkLogSource implements LogSource {
       this.bytesReceived += bytes;
       // The timing sample is taken on arrival, so a response the engine drops (cancelled, root
       // evicted) does not leave the peer counted as busy.
-      this.#book.succeeded(id, this.#now() - t0, bytes);
+      this.#book.succeeded(id, this.#now() - t0, bytes, t0);
       let judged = false;
       return {
         ops: res.operations,
@@ -181,9 +182,9 @@ export class NetworkLogSource implements LogSource {
     throw lastError ?? new NoPeers('no peer answered');
   }
 
-  #penalise(id: string, reason: unknown): void {
-    this.#book.started(id); // `penalise` ends a request: balance the one already ended
-    const banned = this.#book.penalise(id, this.#now());
+  #penalise(id: string, reason: unknown, startedAt?: number): void {
+    if (startedAt === undefined) this.#book.started(id); // `penalise` ends a request: balance the one already ended
+    const banned = this.#book.penalise(id, this.#now(), startedAt);
     this.#onPenalise?.(id, banned, reason);
   }
 }

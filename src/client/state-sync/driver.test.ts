@@ -4,6 +4,7 @@ import { MerkleDatabase } from '../../core/database.ts';
 import { MemoryStore, type KVStore } from '../../core/store.ts';
 import { MerkleTrie } from '../../core/trie.ts';
 import { EMPTY_ROOT, type KeyValue } from '../../core/types.ts';
+import { InvalidWireType, MessageTooLarge, RootNotFound, TooManyItems, TruncatedInput } from '../../core/errors.ts';
 import { VirtualClock } from './clock.ts';
 import { syncState, type SyncStateOptions } from './driver.ts';
 import type { StateSyncProgress } from './engine.ts';
@@ -584,16 +585,100 @@ describe('syncState: partial sync', () => {
   });
 });
 
+describe('syncState: malformed and oversized answers', () => {
+  const cases = [
+    { name: 'a length prefix over the limit', error: () => new MessageTooLarge('frame of 2147483648 bytes exceeds the limit of 2097152') },
+    { name: 'a proof with too many nodes', error: () => new TooManyItems('100000 proof nodes, at most 2048') },
+    { name: 'a wrong-typed answer', error: () => new InvalidWireType('field 1 has wire type 5') },
+    { name: 'an answer cut short', error: () => new TruncatedInput('stream ended after 10 of 100 frame bytes') },
+  ];
+  for (const c of cases) {
+    it(`${c.name} (a decode error thrown by the fetch) is an invalid answer: the peer is penalised, then banned, with the reason`, async () => {
+      const { db } = await writer(61, 2000);
+      let answered = 0;
+      const hostile: StateSource = {
+        id: 'hostile',
+        rangeProof: async () => {
+          answered++;
+          throw c.error();
+        },
+        changeProof: async () => {
+          answered++;
+          throw c.error();
+        },
+      };
+      const events: { peer: string; reason: string; banned: boolean }[] = [];
+      const clock = new VirtualClock();
+      const r = await syncState({
+        store: new MemoryStore(),
+        // the honest peer takes 20 ms an answer, so the hostile one comes out of its back-off meanwhile
+        sources: [hostile, new DelayedSource(serve('ok', db), 20, clock)],
+        target: db.root,
+        keyLimit: 16,
+        clock,
+        onPenalise: (peer, reason, banned) => events.push({ peer, reason: reason.name, banned }),
+      });
+      expect(toHex(r.root)).toBe(toHex(db.root));
+      const name = c.error().name;
+      expect(events).toEqual([
+        { peer: 'hostile', reason: name, banned: false },
+        { peer: 'hostile', reason: name, banned: false },
+        { peer: 'hostile', reason: name, banned: true },
+      ]);
+      // nothing more was taken from it after the ban (its other requests were cancelled)
+      expect(answered).toBeLessThanOrEqual(3 + 1);
+      expect(r.peers.find((p) => p.id === 'hostile')).toMatchObject({ banned: true, invalid: 3 });
+    });
+  }
+
+  it('an error the peer answered on purpose (RootNotFound) is a failure, not a fault', async () => {
+    const { db } = await writer(62, 300);
+    const behind: StateSource = {
+      id: 'behind',
+      rangeProof: async () => {
+        throw new RootNotFound('the peer answered RootNotFound: unknown root', { remote: true });
+      },
+      changeProof: async () => {
+        throw new RootNotFound('the peer answered RootNotFound: unknown root', { remote: true });
+      },
+    };
+    const penalised: string[] = [];
+    const r = await syncState({ store: new MemoryStore(), sources: [behind, serve('ok', db)], target: db.root, keyLimit: 16, clock: new VirtualClock(), onPenalise: (p) => penalised.push(p) });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(penalised).toEqual([]);
+    expect(r.peers.find((p) => p.id === 'behind')).toMatchObject({ banned: false, invalid: 0 });
+    expect(r.peers.find((p) => p.id === 'behind')!.failures).toBeGreaterThan(0);
+  });
+});
+
 describe('syncState: deadlines and cancellation', () => {
-  it('a source that never answers times out (injected clock) and the work moves to another', async () => {
+  it('a source that never answers times out (injected clock), ranks slowest, and the work moves to another', async () => {
     const { db } = await writer(51, 200);
     const hang: StateSource = { id: 'hang', rangeProof: () => new Promise(() => {}), changeProof: () => new Promise(() => {}) };
     const clock = new VirtualClock();
-    const r = await syncState({ store: new MemoryStore(), sources: [hang, serve('ok', db)], target: db.root, requestTimeoutMs: 5000, clock });
+    const r = await syncState({ store: new MemoryStore(), sources: [hang, serve('ok', db)], target: db.root, requestTimeoutMs: 5000, clock, hedge: false });
     expect(toHex(r.root)).toBe(toHex(db.root));
     expect(r.progress.failures).toBeGreaterThan(0);
     expect(clock.now()).toBeGreaterThanOrEqual(5000);
-    expect(r.peers.find((p) => p.id === 'hang')).toMatchObject({ successes: 0, banned: false });
+    const h = r.peers.find((p) => p.id === 'hang')!;
+    expect(h).toMatchObject({ successes: 0, banned: false });
+    // the timeout is a sample of its time, not an unknown latency that ranks as fastest
+    expect(h.timeouts).toBeGreaterThan(0);
+    expect(h.msPerRequest).toBeGreaterThanOrEqual(5000);
+  });
+
+  it('a request to a silent source listed first is hedged to the faster one: no wait for the deadline', async () => {
+    const { db } = await writer(53, 400);
+    const hang: StateSource = { id: 'hang', rangeProof: () => new Promise(() => {}), changeProof: () => new Promise(() => {}) };
+    const clock = new VirtualClock();
+    const r = await syncState({ store: new MemoryStore(), sources: [hang, serve('ok', db)], target: db.root, keyLimit: 32, requestTimeoutMs: 30_000, clock });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(r.progress.hedges).toBeGreaterThan(0);
+    // the sync never waited for a deadline (virtual time: only the scripted latencies pass)
+    expect(clock.now()).toBeLessThan(30_000);
+    const h = r.peers.find((p) => p.id === 'hang')!;
+    expect(h).toMatchObject({ successes: 0, banned: false });
+    expect(h.timeouts).toBeGreaterThan(0);
   });
 
   it('an aborted sync rejects with the reason and leaves a consistent, resumable store', async () => {

@@ -35,6 +35,7 @@ import type { StateRequest } from './requests.ts';
 import { estimateResponseSize, type StateResponse, type StateSource } from './source.ts';
 import { preverify, verifyResponse, type ResponseOutcome } from './verify.ts';
 import { EventQueue } from '../event-queue.ts';
+import { isAnswerFault, isTimeout } from './faults.ts';
 
 export interface SyncStateOptions {
   store: KVStore;
@@ -60,6 +61,8 @@ export interface SyncStateOptions {
   /** Invalid proofs before a peer is banned (default 3). */
   banAfter?: number;
   maxInFlightPerPeer?: number;
+  /** Send a request left unanswered too long to a faster peer too (default true; see engine.ts). */
+  hedge?: boolean;
   clock?: Clock;
   /** Size of an answer in bytes (default: an estimate of its protobuf encoding). */
   sizeOf?: (response: StateResponse) => number;
@@ -159,6 +162,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     maxAttempts: options.maxAttempts,
     banAfter: options.banAfter,
     maxInFlightPerPeer: options.maxInFlightPerPeer,
+    hedge: options.hedge,
     acceptsUpdates: options.targetUpdates !== undefined,
   });
   const events = new EventQueue<DriverEvent>();
@@ -371,7 +375,14 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
         if (!entry) continue; // cancelled
         inFlight.delete(event.requestId);
         if (event.error !== undefined) {
-          await run(engine.step({ type: 'failure', requestId: event.requestId, error: event.error }, clock.now()));
+          // a malformed, oversized or wrong-typed answer is an invalid answer, not a failure
+          if (isAnswerFault(event.error)) {
+            const outcome: ResponseOutcome = { valid: false, error: event.error };
+            await run(engine.step({ type: 'response', requestId: event.requestId, outcome, elapsedMs: event.elapsedMs, bytes: 0 }, clock.now()));
+          } else {
+            const failure = { type: 'failure', requestId: event.requestId, error: event.error, elapsedMs: event.elapsedMs, timedOut: isTimeout(event.error) } as const;
+            await run(engine.step(failure, clock.now()));
+          }
           continue;
         }
         let bytes = 0;

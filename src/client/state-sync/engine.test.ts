@@ -210,3 +210,69 @@ describe('StateSyncEngine', () => {
     expect(ofType(actions, 'failed')[0].error).toMatchObject({ message: 'bye' });
   });
 });
+
+describe('StateSyncEngine among slow and hostile peers', () => {
+  it('hedges a request left unanswered by the slow peer to the fast one; the first valid answer wins, the other is cancelled', () => {
+    const e = engine({ target: A, peers: ['silent', 'fast'], concurrency: 2 });
+    const first = requests(e.start(0));
+    const toSilent = first.find((r) => r.peer === 'silent')!;
+    const toFast = first.find((r) => r.peer === 'fast')!;
+    // the fast peer answers in 100 ms with part of its item; its next request goes out
+    const a1 = e.step({ type: 'response', requestId: toFast.id, outcome: ok(A), elapsedMs: 100, bytes: 10 }, 100);
+    const wake = ofType(a1, 'wake').map((w) => w.at);
+    expect(wake).toContain(200); // the silent request is due for a hedge at 2 x 100 ms
+    const a2 = e.step({ type: 'tick' }, 200);
+    const hedge = requests(a2).find((r) => r.peer === 'fast' && r.start === toSilent.start)!;
+    expect(hedge).toBeDefined();
+    expect(hedge.root).toEqual(toSilent.root);
+    expect(e.progress().hedges).toBe(1);
+    const a3 = e.step({ type: 'response', requestId: hedge.id, outcome: ok(C), elapsedMs: 50, bytes: 10 }, 250);
+    expect(ofType(a3, 'cancel').map((c) => c.requestId)).toEqual([toSilent.id]);
+    expect(ofType(a3, 'write')).toHaveLength(1);
+    const silent = e.peers.find((p) => p.id === 'silent')!;
+    expect(silent).toMatchObject({ inFlight: 0, timeouts: 1, msPerRequest: 250 });
+    expect(silent.backoffUntil).toBeGreaterThanOrEqual(500);
+    // the late answer of the cancelled request is not applied
+    expect(e.step({ type: 'response', requestId: toSilent.id, outcome: ok(C), elapsedMs: 900, bytes: 10 }, 900)).toEqual([]);
+  });
+
+  it('a hedged request that fails leaves the item with its twin (no retry counted, nothing requeued twice)', () => {
+    const e = engine({ target: A, peers: ['silent', 'fast'], concurrency: 2 });
+    const first = requests(e.start(0));
+    const toSilent = first.find((r) => r.peer === 'silent')!;
+    const toFast = first.find((r) => r.peer === 'fast')!;
+    e.step({ type: 'response', requestId: toFast.id, outcome: ok(A), elapsedMs: 100, bytes: 10 }, 100);
+    const hedge = requests(e.step({ type: 'tick' }, 200)).find((r) => r.start === toSilent.start)!;
+    // the silent peer times out first: the hedge still holds the item
+    const a = e.step({ type: 'failure', requestId: toSilent.id, error: new Error('timeout'), elapsedMs: 30_000, timedOut: true }, 30_000);
+    expect(requests(a).some((r) => r.start === toSilent.start)).toBe(false);
+    expect(e.items.find((i) => i.start === toSilent.start)).toMatchObject({ attempts: 0 });
+    const won = e.step({ type: 'response', requestId: hedge.id, outcome: ok(A), elapsedMs: 50, bytes: 10 }, 30_001);
+    expect(ofType(won, 'write')).toHaveLength(1);
+    expect(e.items.find((i) => i.start === toSilent.start)).toMatchObject({ root: A, requestId: undefined });
+    expect(e.peers.find((p) => p.id === 'silent')).toMatchObject({ timeouts: 1, msPerRequest: 30_000 });
+  });
+
+  it('a failure carries its elapsed time into the peer record, even for a peer never measured', () => {
+    const e = engine({ target: A, peers: ['silent', 'other'], concurrency: 1 });
+    const [r] = requests(e.start(0));
+    expect(r.peer).toBe('silent');
+    const next = requests(e.step({ type: 'failure', requestId: r.id, error: new Error('timeout'), elapsedMs: 30_000, timedOut: true }, 30_000));
+    const silent = e.peers.find((p) => p.id === 'silent')!;
+    expect(silent).toMatchObject({ msPerRequest: 30_000, timeouts: 1, failures: 1 });
+    expect(silent.backoffUntil).toBeGreaterThanOrEqual(60_000);
+    expect(next.map((q) => q.peer)).toEqual(['other']);
+  });
+
+  it('banning a peer cancels its other requests in flight: no more of its answers are taken', () => {
+    const e = engine({ target: A, peers: ['liar', 'honest'], concurrency: 4, banAfter: 1 });
+    const first = requests(e.start(0));
+    const liar = first.filter((r) => r.peer === 'liar');
+    expect(liar.length).toBe(2); // its share of 4 slots over 2 peers
+    const a = e.step({ type: 'response', requestId: liar[0].id, outcome: bad, elapsedMs: 5, bytes: 0 }, 5);
+    expect(ofType(a, 'penalise')).toMatchObject([{ peer: 'liar', banned: true }]);
+    expect(ofType(a, 'cancel').map((c) => c.requestId)).toEqual([liar[1].id]);
+    expect(requests(a).every((r) => r.peer === 'honest')).toBe(true);
+    expect(e.peers.find((p) => p.id === 'liar')).toMatchObject({ inFlight: 0, banned: true, invalid: 1 });
+  });
+});

@@ -16,6 +16,11 @@
  *   last `maxRetainedRoots` targets are kept; older ones are cancelled.
  * - A target that returns to a root an item is already at (A→B→A) leaves that item done: it is
  *   never requested, so upstream's livelock cannot occur.
+ * - Hedging: a request to a peer other than the fastest that is still unanswered after
+ *   `PeerBook.hedgeAfter` is sent again to a peer known to be faster; the first valid answer
+ *   wins and the other request is cancelled (its peer charged the time it took, as a timeout).
+ *   Both carry the work item's id in the queue (`queueId`, the first request's id), so the item
+ *   is released only when neither can answer any more.
  * - Completion: nothing queued or in flight (and no more target updates expected); a full
  *   sync then requires the local root to equal the target (`FinishedWithUnexpectedRoot`).
  */
@@ -53,14 +58,19 @@ export interface StateSyncConfig {
   /** Invalid proofs before a peer is banned (default 3). */
   banAfter?: number;
   maxInFlightPerPeer?: number;
+  /** Hedge slow requests to a faster peer (default true). */
+  hedge?: boolean;
   /** Whether target updates may still arrive: then the sync waits at the target (default false). */
   acceptsUpdates?: boolean;
 }
 
 export type StateSyncEvent =
   | { type: 'response'; requestId: number; outcome: ResponseOutcome; elapsedMs: number; bytes: number }
-  /** The request failed without an answer (error, timeout, refusal). */
-  | { type: 'failure'; requestId: number; error: unknown }
+  /**
+   * The request failed without an answer (error, timeout, refusal) after `elapsedMs` (default:
+   * since it was sent); `timedOut` when it ran past its deadline.
+   */
+  | { type: 'failure'; requestId: number; error: unknown; elapsedMs?: number; timedOut?: boolean }
   | { type: 'newTarget'; root: Uint8Array }
   | { type: 'updatesClosed' }
   /** Time passed (after a `wake`). */
@@ -80,6 +90,8 @@ export interface StateSyncProgress {
   /** Estimated bytes of all answers received, valid or not. */
   bytesReceived: number;
   requests: number;
+  /** Requests sent again to a faster peer because the first went unanswered too long. */
+  hedges: number;
   /** Done ranges (after merging) and the fraction of the synced key space they cover. */
   rangesDone: number;
   fractionDone: number;
@@ -160,6 +172,11 @@ export function initialSegments(scope: readonly KeyRange[], stored: readonly Seg
 
 interface Outstanding {
   request: StateRequest;
+  sentAt: number;
+  /** The id the work queue knows the item by: the first request's (a hedge shares it). */
+  queueId: number;
+  /** The other request for the same item (a hedge, or the request it hedges), in flight. */
+  twin: number | undefined;
 }
 
 /**
@@ -177,6 +194,7 @@ export class StateSyncEngine {
   readonly #bytesLimit: number;
   readonly #maxRetained: number;
   readonly #maxAttempts: number;
+  readonly #hedge: boolean;
   readonly #fullSync: boolean;
   readonly #scopeWidth: number;
   readonly #queue: WorkQueue;
@@ -198,7 +216,7 @@ export class StateSyncEngine {
   #densityKeys = 0;
   #densityWidth = 0;
   readonly #used = new Set<string>();
-  #stats = { keyValuesReceived: 0, bytesReceived: 0, requests: 0, proofsRejected: 0, failures: 0, targetUpdates: 0 };
+  #stats = { keyValuesReceived: 0, bytesReceived: 0, requests: 0, hedges: 0, proofsRejected: 0, failures: 0, targetUpdates: 0 };
 
   constructor(config: StateSyncConfig) {
     checkRoot(config.target, 'target root');
@@ -211,6 +229,7 @@ export class StateSyncEngine {
     this.#target = config.target.slice();
     this.#localRoot = config.localRoot.slice();
     this.#updatesOpen = config.acceptsUpdates ?? false;
+    this.#hedge = config.hedge ?? true;
     const scope = normaliseRanges((config.scope ?? FULL_SCOPE).map((r) => ({ start: r.start, end: r.end })));
     if (scope.length === 0) throw new RangeError('expected at least one non-empty key range to sync');
     this.#fullSync = scope.length === 1 && scope[0].start.length === 0 && scope[0].end === undefined;
@@ -220,7 +239,7 @@ export class StateSyncEngine {
     this.#persistedTarget = config.stored?.target;
     const segments = initialSegments(scope, stored, this.#localRoot);
     this.#queue = new WorkQueue(segments, (s) => (s.root === undefined ? LEFT : STALE));
-    this.#peers = new PeerBook(config.peers, { banAfter: config.banAfter, maxInFlightPerPeer: config.maxInFlightPerPeer });
+    this.#peers = new PeerBook(config.peers, { banAfter: config.banAfter, maxInFlightPerPeer: config.maxInFlightPerPeer, share: this.#concurrency });
   }
 
   get status(): StateSyncStatus {
@@ -270,9 +289,10 @@ export class StateSyncEngine {
         const o = this.#take(event.requestId);
         if (!o) return actions;
         this.#stats.failures++;
-        if (o.request.peer !== undefined) this.#peers.failed(o.request.peer, now);
-        this.#queue.release(event.requestId, now, true);
-        if (this.#checkAttempts(o.request, event.error, actions)) return actions;
+        if (o.request.peer !== undefined) {
+          this.#peers.failed(o.request.peer, now, event.elapsedMs ?? now - o.sentAt, { timedOut: event.timedOut, startedAt: o.sentAt });
+        }
+        if (!this.#release(o, now, true) && this.#checkAttempts(o.request, event.error, actions)) return actions;
         break;
       }
       case 'newTarget':
@@ -302,6 +322,45 @@ export class StateSyncEngine {
     return o;
   }
 
+  /**
+   * `o` (taken) can no longer answer: its item goes back to the queue, unless its twin is still
+   * in flight and may answer for it. Returns true when the twin holds the item.
+   */
+  #release(o: Outstanding, now: number, failed: boolean): boolean {
+    const twin = o.twin === undefined ? undefined : this.#requests.get(o.twin);
+    if (twin) {
+      twin.twin = undefined;
+      return true;
+    }
+    this.#queue.release(o.queueId, now, failed);
+    return false;
+  }
+
+  /** Cancels the twin of `o` (which answered validly): its peer is charged the time it waited. */
+  #cancelTwin(o: Outstanding, now: number, actions: StateSyncAction[]): void {
+    if (o.twin === undefined) return;
+    const twin = this.#take(o.twin);
+    o.twin = undefined;
+    if (!twin) return;
+    actions.push({ type: 'cancel', requestId: twin.request.id });
+    if (twin.request.peer === undefined) return;
+    // The hedge lost: its peer only took longer than the winner, which is no fault of its own.
+    if (twin.queueId !== twin.request.id) this.#peers.released(twin.request.peer, twin.sentAt);
+    // The hedged request lost: its peer left it unanswered for this long, as good as a timeout.
+    else this.#peers.failed(twin.request.peer, now, now - twin.sentAt, { timedOut: true, startedAt: twin.sentAt });
+  }
+
+  /** A banned peer's requests still in flight are cancelled: nothing more is taken from it. */
+  #cancelPeer(peer: string, now: number, actions: StateSyncAction[]): void {
+    for (const [id, o] of [...this.#requests]) {
+      if (o.request.peer !== peer) continue;
+      this.#requests.delete(id);
+      this.#peers.released(peer, o.sentAt);
+      this.#release(o, now, false);
+      actions.push({ type: 'cancel', requestId: id });
+    }
+  }
+
   #onResponse(event: Extract<StateSyncEvent, { type: 'response' }>, now: number, actions: StateSyncAction[]): void {
     const o = this.#take(event.requestId);
     if (!o) return; // cancelled: its answer is not ours to apply
@@ -310,22 +369,24 @@ export class StateSyncEngine {
     const outcome = event.outcome;
     if (!outcome.valid) {
       this.#stats.proofsRejected++;
+      let banned = false;
       if (request.peer !== undefined) {
-        const banned = this.#peers.penalise(request.peer, now);
+        banned = this.#peers.penalise(request.peer, now, o.sentAt);
         actions.push({ type: 'penalise', peer: request.peer, reason: outcome.error, banned });
       }
-      this.#queue.release(request.id, now, true);
-      this.#checkAttempts(request, outcome.error, actions);
+      if (!this.#release(o, now, true)) this.#checkAttempts(request, outcome.error, actions);
+      if (banned && this.#status === 'syncing') this.#cancelPeer(request.peer!, now, actions);
       return;
     }
+    this.#cancelTwin(o, now, actions);
     if (request.peer !== undefined) {
-      this.#peers.succeeded(request.peer, event.elapsedMs, event.bytes);
+      this.#peers.succeeded(request.peer, event.elapsedMs, event.bytes, o.sentAt);
       this.#used.add(request.peer);
     }
     this.#stats.keyValuesReceived += outcome.received;
     this.#densityKeys += outcome.received;
     this.#densityWidth += rangeWidth({ start: request.start, end: outcome.resume ?? request.end });
-    this.#queue.complete(request.id, request.root, outcome.resume, this.#target);
+    this.#queue.complete(o.queueId, request.root, outcome.resume, this.#target);
     this.#localRoot = outcome.rootAfter;
     const next = canonicalSegments(this.#queue.segments());
     const progress = progressOps(this.#persisted, next, this.#target, this.#persistedTarget);
@@ -359,23 +420,38 @@ export class StateSyncEngine {
     // Answers in flight for targets no longer retained are dropped, their items requeued as they were.
     const keep = (r: Uint8Array) => equalBytes(r, root) || this.#retained.some((x) => equalBytes(x, r));
     for (const [id, o] of [...this.#requests]) {
-      if (keep(o.request.root)) continue;
+      if (keep(o.request.root) || !this.#requests.has(id)) continue;
       this.#requests.delete(id);
-      if (o.request.peer !== undefined) this.#peers.released(o.request.peer);
-      this.#queue.release(id, now, false);
+      if (o.request.peer !== undefined) this.#peers.released(o.request.peer, o.sentAt);
       actions.push({ type: 'cancel', requestId: id });
+      // a twin asks for the same root: it goes too
+      const twin = o.twin === undefined ? undefined : this.#take(o.twin);
+      if (twin) {
+        if (twin.request.peer !== undefined) this.#peers.released(twin.request.peer, twin.sentAt);
+        actions.push({ type: 'cancel', requestId: twin.request.id });
+      }
+      this.#queue.release(o.queueId, now, false);
     }
     this.#queue.retarget(previous, this.#target);
     this.#pushProgress(actions);
   }
 
   #cancelAll(actions: StateSyncAction[]): void {
+    const released = new Set<number>();
     for (const [id, o] of [...this.#requests]) {
       this.#requests.delete(id);
-      if (o.request.peer !== undefined) this.#peers.released(o.request.peer);
-      this.#queue.release(id, 0, false);
+      if (o.request.peer !== undefined) this.#peers.released(o.request.peer, o.sentAt);
+      if (!released.has(o.queueId)) this.#queue.release(o.queueId, 0, false);
+      released.add(o.queueId);
       actions.push({ type: 'cancel', requestId: id });
     }
+  }
+
+  /** Items in flight (a request and its hedge hold one slot). */
+  #slotsUsed(): number {
+    let n = 0;
+    for (const [id, o] of this.#requests) if (o.twin === undefined || o.queueId === id) n++;
+    return n;
   }
 
   #fail(actions: StateSyncAction[], error: unknown): void {
@@ -387,18 +463,21 @@ export class StateSyncEngine {
   /** Sends what can be sent, then checks for completion or a stall. */
   #advance(actions: StateSyncAction[], now: number): void {
     const empty = equalBytes(this.#target, EMPTY_ROOT);
-    while (this.#requests.size < this.#concurrency) {
+    let slots = this.#slotsUsed();
+    while (slots < this.#concurrency) {
       const peer = empty ? undefined : this.#peers.choose(now);
       if (!empty && peer === undefined) break;
       const item = this.#queue.next(this.#target, now, this.#concurrency, this.#minSplitWidth());
       if (!item) break;
       const request = this.#buildRequest(item, peer);
       this.#queue.assign(item, request.id);
-      if (peer !== undefined) this.#peers.started(peer);
-      this.#requests.set(request.id, { request });
+      if (peer !== undefined) this.#peers.started(peer, now);
+      this.#requests.set(request.id, { request, sentAt: now, queueId: request.id, twin: undefined });
       this.#stats.requests++;
+      slots++;
       actions.push({ type: 'request', request });
     }
+    const hedgeAt = this.#hedgeSlow(actions, now);
     if (this.#queue.isComplete(this.#target)) {
       if (this.#updatesOpen) {
         if (!this.#atTargetReported) this.#pushProgress(actions);
@@ -419,7 +498,8 @@ export class StateSyncEngine {
       actions.push({ type: 'done', target: this.#target.slice(), root: this.#localRoot.slice() });
       return;
     }
-    if (this.#requests.size >= this.#concurrency || this.#queue.queued(this.#target) === 0) return;
+    if (hedgeAt !== undefined) this.#wake(hedgeAt, actions);
+    if (slots >= this.#concurrency || this.#queue.queued(this.#target) === 0) return;
     // Work is waiting: for a peer to come out of backoff, or for an item's retry delay.
     if (!empty && this.#peers.active === 0) {
       if (this.#requests.size > 0) return; // answers still due, perhaps valid
@@ -430,10 +510,44 @@ export class StateSyncEngine {
     const itemAt = this.#queue.hasReady(this.#target, now) ? now : this.#queue.nextReady(this.#target, now);
     if (peerAt === undefined || itemAt === undefined) return; // a pending answer frees what is needed
     const at = Math.max(peerAt, itemAt);
-    if (at > now && (this.#wakeAt === undefined || at < this.#wakeAt)) {
+    if (at > now) this.#wake(at, actions);
+  }
+
+  #wake(at: number, actions: StateSyncAction[]): void {
+    if (this.#wakeAt === undefined || at < this.#wakeAt) {
       this.#wakeAt = at;
       actions.push({ type: 'wake', at });
     }
+  }
+
+  /**
+   * Sends a hedge for every request overdue at its peer's hedge delay, to a peer known to be
+   * faster. Returns when the next request becomes due (undefined: none will without news).
+   */
+  #hedgeSlow(actions: StateSyncAction[], now: number): number | undefined {
+    if (!this.#hedge) return undefined;
+    let next: number | undefined;
+    for (const o of [...this.#requests.values()]) {
+      const { request } = o;
+      if (request.kind === 'clear' || o.twin !== undefined || o.queueId !== request.id) continue;
+      const after = this.#peers.hedgeAfter(request.peer);
+      if (after === undefined) continue;
+      const due = o.sentAt + after;
+      if (due > now) {
+        next = next === undefined ? due : Math.min(next, due);
+        continue;
+      }
+      const peer = this.#peers.hedgeTo(request.peer, now, now - o.sentAt);
+      if (peer === undefined) continue; // a later answer or tick brings one
+      const hedge: StateRequest = { ...request, id: this.#nextId++, peer } as StateRequest;
+      this.#peers.started(peer, now);
+      this.#requests.set(hedge.id, { request: hedge, sentAt: now, queueId: o.queueId, twin: request.id });
+      o.twin = hedge.id;
+      this.#stats.requests++;
+      this.#stats.hedges++;
+      actions.push({ type: 'request', request: hedge });
+    }
+    return next;
   }
 
   /** Items narrower than this likely fit in one answer: not worth splitting. */

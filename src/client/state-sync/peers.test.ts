@@ -54,3 +54,149 @@ describe('PeerBook', () => {
     expect(() => book.started('nobody')).toThrow(RangeError);
   });
 });
+
+describe('PeerBook among slow and silent peers (injected clock)', () => {
+  type Step = (book: PeerBook) => void;
+  const cases: { name: string; peers: string[]; options?: ConstructorParameters<typeof PeerBook>[1]; steps: Step[]; now: number; chosen: string | undefined }[] = [
+    {
+      name: 'a peer never tried, nothing in flight, is probed first',
+      peers: ['silent', 'honest'],
+      steps: [(b) => (b.started('honest', 0), b.succeeded('honest', 100, 10, 0))],
+      now: 200,
+      chosen: 'silent',
+    },
+    {
+      name: 'an unanswered peer is as slow as its oldest request: it ranks behind a measured one',
+      peers: ['silent', 'honest'],
+      steps: [(b) => b.started('silent', 0), (b) => (b.started('honest', 0), b.succeeded('honest', 100, 10, 0))],
+      now: 1000,
+      chosen: 'honest',
+    },
+    {
+      name: 'a timed-out peer ranks as the slowest (its elapsed time is a sample), not as unknown',
+      peers: ['silent', 'honest'],
+      steps: [(b) => (b.started('silent', 0), b.failed('silent', 30_000, 30_000, { timedOut: true, startedAt: 0 })), (b) => (b.started('honest', 0), b.succeeded('honest', 500, 10, 0))],
+      now: 70_000,
+      chosen: 'honest',
+    },
+    {
+      name: 'a timed-out peer is backed off for at least the time it took',
+      peers: ['silent', 'other'],
+      steps: [(b) => (b.started('silent', 0), b.failed('silent', 30_000, 30_000, { timedOut: true, startedAt: 0 })), (b) => b.penalise('other', 0)],
+      now: 59_999,
+      chosen: 'other',
+    },
+    {
+      name: '... unless it is the only peer left: then only the usual back-off applies',
+      peers: ['silent'],
+      steps: [(b) => (b.started('silent', 0), b.failed('silent', 30_000, 30_000, { timedOut: true, startedAt: 0 }))],
+      now: 30_010,
+      chosen: 'silent',
+    },
+    {
+      name: 'a slow peer holds at most its share of the slots (4 slots, 2 peers: 2)',
+      peers: ['slow', 'fast'],
+      options: { share: 4 },
+      steps: [(b) => (b.started('fast', 0), b.succeeded('fast', 10, 10, 0), b.started('slow', 0), b.succeeded('slow', 10_000, 10, 0)), (b) => (b.started('slow', 0), b.started('slow', 0))],
+      now: 1,
+      chosen: 'fast',
+    },
+    {
+      name: 'the fastest measured peer is not held to a share: it takes every slot',
+      peers: ['slow', 'fast'],
+      options: { share: 4 },
+      steps: [(b) => (b.started('fast', 0), b.succeeded('fast', 10, 10, 0)), (b) => (b.started('slow', 0), b.started('slow', 0)), (b) => [0, 1, 2].forEach(() => b.started('fast', 0))],
+      now: 1,
+      chosen: 'fast',
+    },
+    {
+      name: 'before any peer is measured, each is held to its share',
+      peers: ['a', 'b'],
+      options: { share: 4 },
+      steps: [(b) => (b.started('a', 0), b.started('a', 0))],
+      now: 0,
+      chosen: 'b',
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const book = new PeerBook(c.peers, c.options);
+      for (const s of c.steps) s(book);
+      expect(book.choose(c.now)).toBe(c.chosen);
+    });
+  }
+
+  it('grows the back-off with consecutive failures past 1 s, up to maxBackoffMs', () => {
+    const book = new PeerBook(['a'], { maxBackoffMs: 5000 });
+    const delays: number[] = [];
+    let now = 0;
+    for (let i = 0; i < 20; i++) {
+      book.started('a', now);
+      book.failed('a', now, 1, { startedAt: now });
+      const at = book.nextAvailable(now)!;
+      delays.push(at - now);
+      now = at;
+    }
+    expect(delays.slice(0, 3)).toEqual([10, 15, 22.5]);
+    expect(delays.some((d) => d > 1000)).toBe(true);
+    expect(Math.max(...delays)).toBe(5000);
+    expect(book.get('a')).toMatchObject({ failures: 20, consecutiveFailures: 20 });
+  });
+
+  const hedges: { name: string; steps: Step[]; peer: string; after: number | undefined; now: number; age: number; to: string | undefined }[] = [
+    { name: 'nothing measured: no hedge (nobody is known to be faster)', steps: [(b) => b.started('slow', 0)], peer: 'slow', after: undefined, now: 5000, age: 5000, to: undefined },
+    {
+      name: 'a request to a slow peer waits 2x the fastest latency, then goes to the fast peer',
+      steps: [(b) => (b.started('fast', 0), b.succeeded('fast', 200, 10, 0)), (b) => b.started('slow', 0)],
+      peer: 'slow',
+      after: 400,
+      now: 400,
+      age: 400,
+      to: 'fast',
+    },
+    {
+      name: 'the floor: a very fast peer still lets a request wait 50 ms',
+      steps: [(b) => (b.started('fast', 0), b.succeeded('fast', 1, 10, 0)), (b) => b.started('slow', 0)],
+      peer: 'slow',
+      after: 50,
+      now: 50,
+      age: 50,
+      to: 'fast',
+    },
+    {
+      name: 'the fastest peer is never hedged',
+      steps: [(b) => (b.started('fast', 0), b.succeeded('fast', 200, 10, 0)), (b) => b.started('fast', 0)],
+      peer: 'fast',
+      after: undefined,
+      now: 5000,
+      age: 5000,
+      to: undefined, // nor is a never-measured peer a hedge target
+    },
+    {
+      name: 'no hedge to a peer not known to be faster than the wait so far',
+      steps: [(b) => (b.started('fast', 0), b.succeeded('fast', 200, 10, 0)), (b) => (b.started('slow', 0), b.succeeded('slow', 300, 10, 0)), (b) => b.started('slow', 0)],
+      peer: 'slow',
+      after: 400,
+      now: 150,
+      age: 150,
+      to: undefined,
+    },
+    {
+      name: 'no hedge to a banned peer',
+      steps: [(b) => (b.started('fast', 0), b.succeeded('fast', 200, 10, 0)), (b) => [0, 1, 2].forEach(() => (b.started('fast', 0), b.penalise('fast', 0, 0))), (b) => b.started('slow', 0)],
+      peer: 'slow',
+      after: undefined,
+      now: 5000,
+      age: 5000,
+      to: undefined,
+    },
+  ];
+  for (const c of hedges) {
+    it(`hedging: ${c.name}`, () => {
+      const book = new PeerBook(['slow', 'fast']);
+      for (const s of c.steps) s(book);
+      expect(book.hedgeAfter(c.peer)).toBe(c.after);
+      expect(book.hedgeTo(c.peer, c.now, c.age)).toBe(c.to);
+    });
+  }
+});

@@ -24,6 +24,7 @@ import type { ClientRole, DeltaUpdate, ProgressEvent, SyncedEvent, WireEvent } f
 import { responseSize } from '../network-source.ts';
 import { singleKeyRequest, verifySingleKey } from '../single-key.ts';
 import { syncState } from '../state-sync/driver.ts';
+import { isAnswerFault } from '../state-sync/faults.ts';
 import type { StateSyncProgress } from '../state-sync/engine.ts';
 import { delay, Latch, PushQueue, TurnBatch } from './latch.ts';
 import { peerStateSource, requestHeads, requestRangeProof, type RemotePeer } from './peer-calls.ts';
@@ -423,6 +424,8 @@ export class EngineHost {
       peersUsed: p?.peersUsed ?? 0,
       peersBanned: p?.peersBanned ?? 0,
       proofsRejected: p?.proofsRejected ?? 0,
+      failures: p?.failures ?? 0,
+      hedges: p?.hedges ?? 0,
       targetUpdates: p?.targetUpdates ?? 0,
     };
     this.#lastProgress = detail;
@@ -543,7 +546,11 @@ export class EngineHost {
         proof = await this.#askKey(peer, request, signal);
       } catch (err) {
         signal?.throwIfAborted();
-        if (!(err instanceof RootNotFound)) failed.push(`${peer.id}: ${(err as Error).name}`);
+        // a malformed or oversized answer is an invalid one, as a proof that does not verify
+        if (isAnswerFault(err)) {
+          rejected.push(`${peer.id}: ${err.name}`);
+          this.#emit({ type: 'peer', detail: { peer: peer.id, status: 'penalised', reason: `single-key proof: ${err.name}: ${err.message}`, transport: peer.transport, via: peer.via } });
+        } else if (!(err instanceof RootNotFound)) failed.push(`${peer.id}: ${(err as Error).name}`);
         continue;
       }
       try {

@@ -1,0 +1,26 @@
+/**
+ * Whose fault a failed request is. An answer that is malformed, oversized or wrong-typed
+ * (`MessageTooLarge`, `TooManyItems`, `InvalidWireType`, `InvalidFieldNumber`, ...), or a proof
+ * that does not verify, is the peer's: it is penalised and, after a few, banned. An error
+ * envelope the peer sent on purpose (`RootNotFound`, `RateLimited`, ... with `details.remote`),
+ * a timeout or a reset is no answer: the peer is backed off and ranked by the time it took.
+ */
+import { DecodeError, ProofError, UnexpectedResponse } from '../../core/errors.ts';
+
+/**
+ * Framing faults by name: a peer held on the main thread (WebRTC-Direct) is read there and its
+ * errors cross the bridge by name only (client/errors.ts `reviveError`), losing their class.
+ */
+const FRAME_FAULTS = new Set(['MessageTooLarge', 'InvalidVarint', 'TruncatedInput']);
+
+/** The request got an invalid answer: the peer's fault. */
+export function isAnswerFault(e: unknown): e is Error {
+  if ((e as { details?: { remote?: unknown } } | null)?.details?.remote) return false;
+  return e instanceof ProofError || e instanceof DecodeError || e instanceof UnexpectedResponse || (e instanceof Error && FRAME_FAULTS.has(e.name));
+}
+
+/** The request ran past a deadline (ours, the stream's, or the server's own). */
+export function isTimeout(e: unknown): boolean {
+  const name = (e as { name?: unknown } | null)?.name;
+  return name === 'RequestTimeout' || name === 'TimeoutError';
+}
