@@ -63,6 +63,21 @@ function rateArg(value: string | undefined): { burst: number; perSecond: number 
   return { burst: Number(m[1]), perSecond: Number(m[2]) };
 }
 
+/**
+ * Yamux bounds (yamux-guard.ts): `--conn-streams N` inbound streams per connection (default
+ * 128), `--stream-window BYTES` largest receive window and data frame (default 4 MiB, at least
+ * 256 KiB), `--stream-buffer BYTES` unread bytes per stream before a reset (default 1 MiB).
+ */
+function muxerLimits(o: { 'conn-streams'?: string; 'stream-window'?: string; 'stream-buffer'?: string }): { maxInboundStreams?: number; maxStreamWindowSize?: number; maxReadBufferLength?: number } {
+  const window = o['stream-window'] === undefined ? undefined : intArg(o['stream-window'], 'stream-window', 0);
+  if (window !== undefined && (window < 256 * 1024 || window > 2 ** 32 - 1)) throw new UsageError(`--stream-window must be between 262144 and 4294967295 bytes, got ${window}`);
+  return {
+    maxInboundStreams: o['conn-streams'] === undefined ? undefined : intArg(o['conn-streams'], 'conn-streams', 0),
+    maxStreamWindowSize: window,
+    maxReadBufferLength: o['stream-buffer'] === undefined ? undefined : intArg(o['stream-buffer'], 'stream-buffer', 0),
+  };
+}
+
 async function runNode(argv: string[]): Promise<number> {
   const o = args(argv, {
     data: { type: 'string' },
@@ -82,6 +97,10 @@ async function runNode(argv: string[]): Promise<number> {
     'peer-streams': { type: 'string' },
     'peer-rate': { type: 'string' },
     'serve-timeout': { type: 'string' },
+    'protocol-streams': { type: 'string' },
+    'conn-streams': { type: 'string' },
+    'stream-window': { type: 'string' },
+    'stream-buffer': { type: 'string' },
     follow: { type: 'string' },
     bootstrap: { type: 'string', multiple: true },
     'max-gap': { type: 'string' },
@@ -151,7 +170,9 @@ async function runNode(argv: string[]): Promise<number> {
       maxConcurrentPerPeer: o['peer-streams'] === undefined ? undefined : intArg(o['peer-streams'], 'peer-streams', 8),
       ratePerPeer: rateArg(o['peer-rate']),
       timeoutMs: o['serve-timeout'] === undefined ? undefined : intArg(o['serve-timeout'], 'serve-timeout', 10_000),
+      maxInboundStreams: o['protocol-streams'] === undefined ? undefined : intArg(o['protocol-streams'], 'protocol-streams', 32),
     },
+    muxer: muxerLimits(o),
     onProgress,
     log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
   });

@@ -21,6 +21,7 @@ import { EMPTY_ROOT } from '../core/types.ts';
 import { databaseTopic } from '../protocol/ids.ts';
 import { BatchGenerator, generateKeyValues } from './generate.ts';
 import { assertNotHalfGenerated, generateOperationLog, isEmptyStore } from './generate-log.ts';
+import type { MuxerLimits } from './yamux-guard.ts';
 import { createHost, writeAddressesFile, type AddressesFile, type Host } from './host.ts';
 import { startHttpApi, type BatchResult, type HttpApi } from './http-api.ts';
 import { loadOrCreateIdentity } from './identity.ts';
@@ -71,6 +72,8 @@ export interface FullNodeOptions {
   db?: string;
   historySize?: number;
   limits?: ServeLimits;
+  /** Yamux bounds per connection (yamux-guard.ts); refusals are counted in the node's metrics. */
+  muxer?: Omit<MuxerLimits, 'onRefused'>;
   /** libp2p's new-connection threshold per remote IP and second. Default 100. */
   inboundConnectionThreshold?: number;
   /** Progress of long work; the CLI renders it. */
@@ -227,6 +230,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
       listen: o.listen,
       announce: o.announce,
       connectionManager: { inboundConnectionThreshold: o.inboundConnectionThreshold ?? 100 },
+      muxer: { ...o.muxer, onRefused: (reason) => metrics.muxerRefused.inc({ reason }) },
     });
     cleanup.push(() => host.stop());
     const libp2p = host.libp2p;

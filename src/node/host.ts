@@ -10,7 +10,7 @@
  * its `/certhash` changes with each restart: read addresses.json after starting.
  */
 import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
+import { guardedYamux, type MuxerLimits } from './yamux-guard.ts';
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
 import { identify, type Identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface';
@@ -75,6 +75,8 @@ export interface HostOptions {
   connectionManager?: ConnectionManagerInit;
   /** Gossipsub: also deliver our own messages to local subscribers. Default false. */
   gossipEmitSelf?: boolean;
+  /** Yamux bounds (yamux-guard.ts): streams per connection, window, read buffer, refusal counting. */
+  muxer?: MuxerLimits;
 }
 
 export interface Host {
@@ -115,7 +117,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     addresses: { listen: options.listen ?? DEFAULT_LISTEN, announce: options.announce },
     transports: [webSockets(), webRTCDirect()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [guardedYamux(options.muxer)],
     connectionGater: options.connectionGater,
     connectionManager: options.connectionManager,
     services: {
@@ -178,7 +180,8 @@ export async function createClientNode(options: { privateKey?: PrivateKey } = {}
     addresses: { listen: [] },
     transports: [webSockets(), webRTCDirect()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // a server may be hostile too: the same frame guard as the node's
+    streamMuxers: [guardedYamux()],
     services: { identify: identify(), ping: ping() },
   });
 }

@@ -17,6 +17,8 @@ export class NodeMetrics {
   readonly peers: Gauge<never>;
   readonly logSize: Gauge<never>;
   readonly seq: Gauge<never>;
+  readonly streamsRefused: Counter<'protocol' | 'reason'>;
+  readonly muxerRefused: Counter<'reason'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -56,6 +58,18 @@ export class NodeMetrics {
     this.peers = new Gauge({ name: 'proofsync_peers', help: 'Connected peers', registers });
     this.logSize = new Gauge({ name: 'proofsync_log_size', help: 'Operations in the history log', registers });
     this.seq = new Gauge({ name: 'proofsync_announcement_seq', help: 'Sequence number of the newest announcement', registers });
+    this.streamsRefused = new Counter({
+      name: 'proofsync_streams_refused_total',
+      help: 'Served streams refused or cut before an answer, by protocol and reason (RateLimited, TooManyStreams, MessageTooLarge, InvalidVarint, TruncatedInput, RequestTimeout, BufferFull, StreamReset)',
+      labelNames: ['protocol', 'reason'],
+      registers,
+    });
+    this.muxerRefused = new Counter({
+      name: 'proofsync_muxer_refused_total',
+      help: 'Yamux refusals: connections closed for a data frame over its receive window (frame_too_large), inbound streams reset past the per-connection limit (too_many_streams)',
+      labelNames: ['reason'],
+      registers,
+    });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'proofsync_process_' });
   }
 }

@@ -37,7 +37,7 @@ import {
 import { PeerLimits, type RateLimit } from '../protocol/peer-limits.ts';
 import { serveChangeProof, serveRangeProof } from '../protocol/serve.ts';
 import { ProofQueue } from './proof-queue.ts';
-import { handle, type Registrar, type RequestHandler } from '../protocol/stream.ts';
+import { handle, type RefusalReason, type Registrar, type RequestHandler } from '../protocol/stream.ts';
 import type { MerkleDatabase } from '../core/database.ts';
 import type { NodeMetrics } from './metrics.ts';
 import type { OperationLog } from './operation-log.ts';
@@ -87,6 +87,8 @@ export async function serveProtocols(libp2p: Registrar, state: ServedState, limi
     timeoutMs: limits.timeoutMs ?? 10_000,
     maxInboundStreams: limits.maxInboundStreams ?? 32,
     onError: (err: unknown, c: { protocol: string }) => state.onError?.(err, c),
+    onRefused: (reason: RefusalReason, c: { protocol: string }) =>
+      state.metrics.streamsRefused.inc({ protocol: c.protocol.slice(c.protocol.lastIndexOf('/') + 1), reason }),
   };
   const { metrics } = state;
   const proofs = new ProofQueue(limits.maxConcurrentProofs ?? 2);

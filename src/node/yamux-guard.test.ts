@@ -30,7 +30,7 @@ function pair(limits: MuxerLimits = {}, guarded = true) {
   const client = make().createStreamMuxer(clientConn);
   const server = make().createStreamMuxer(serverConn);
   const inbound: Stream[] = [];
-  server.addEventListener('stream', (evt) => inbound.push(evt.detail));
+  server.addEventListener('stream', (evt: CustomEvent<Stream>) => inbound.push(evt.detail));
   return { client, server, clientConn, serverConn, refused, inbound };
 }
 

@@ -206,15 +206,16 @@ describe('raceAbort and handle never leave a peer-caused rejection unhandled', (
   for (const [label, attack] of cases) {
     it(label, async () => {
       let rejectLate!: (err: Error) => void;
-      const started = Promise.withResolvers<void>();
+      let onStarted!: () => void;
+      const started = new Promise<void>((resolve) => (onStarted = resolve));
       const open = await served(() => {
-        started.resolve();
+        onStarted();
         return new Promise<Uint8Array>((_, reject) => (rejectLate = reject));
       });
       const [client, server] = await streamPair();
       open(server);
       await attack(client, server);
-      await Promise.race([started.promise, new Promise<void>((resolve) => server.addEventListener('close', () => resolve(), { once: true }))]);
+      await Promise.race([started, new Promise<void>((resolve) => server.addEventListener('close', () => resolve(), { once: true }))]);
       rejectLate?.(new Error('handler failed after the peer left'));
       await settle();
       expect(unhandled).toEqual([]);
