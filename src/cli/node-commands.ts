@@ -101,6 +101,9 @@ async function runNode(argv: string[]): Promise<number> {
     'conn-streams': { type: 'string' },
     'stream-window': { type: 'string' },
     'stream-buffer': { type: 'string' },
+    'http-max-body': { type: 'string' },
+    'http-headers-timeout': { type: 'string' },
+    'http-request-timeout': { type: 'string' },
     follow: { type: 'string' },
     bootstrap: { type: 'string', multiple: true },
     'max-gap': { type: 'string' },
@@ -173,6 +176,11 @@ async function runNode(argv: string[]): Promise<number> {
       maxInboundStreams: o['protocol-streams'] === undefined ? undefined : intArg(o['protocol-streams'], 'protocol-streams', 32),
     },
     muxer: muxerLimits(o),
+    http: {
+      maxBodyBytes: o['http-max-body'] === undefined ? undefined : intArg(o['http-max-body'], 'http-max-body', 0),
+      headersTimeoutMs: o['http-headers-timeout'] === undefined ? undefined : intArg(o['http-headers-timeout'], 'http-headers-timeout', 0),
+      requestTimeoutMs: o['http-request-timeout'] === undefined ? undefined : intArg(o['http-request-timeout'], 'http-request-timeout', 0),
+    },
     onProgress,
     log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
   });

@@ -64,6 +64,8 @@ export interface FullNodeOptions {
   simulateWritesPerSec?: number;
   /** HTTP API port on 127.0.0.1; 0 (default) picks one; `null` disables the API. */
   httpPort?: number | null;
+  /** HTTP API bounds: body size (default 8 MiB), header and request deadlines (10 s, 30 s). */
+  http?: { maxBodyBytes?: number; headersTimeoutMs?: number; requestTimeoutMs?: number };
   /** Bearer token; default read from (or created in) `DIR/token`, mode 0600. */
   token?: string;
   /** Whether this node signs and commits (default true). */
@@ -324,6 +326,8 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
       api = await startHttpApi({
         port: o.httpPort ?? 0,
         token,
+        ...o.http,
+        onError: (status, error) => metrics.httpErrors.inc({ status: String(status), error }),
         commit: isWriter
           ? async (changes): Promise<BatchResult> => {
               const r = await commit(changes);

@@ -19,6 +19,7 @@ export class NodeMetrics {
   readonly seq: Gauge<never>;
   readonly streamsRefused: Counter<'protocol' | 'reason'>;
   readonly muxerRefused: Counter<'reason'>;
+  readonly httpErrors: Counter<'status' | 'error'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -68,6 +69,12 @@ export class NodeMetrics {
       name: 'proofsync_muxer_refused_total',
       help: 'Yamux refusals: connections closed for a data frame over its receive window (frame_too_large), inbound streams reset past the per-connection limit (too_many_streams)',
       labelNames: ['reason'],
+      registers,
+    });
+    this.httpErrors = new Counter({
+      name: 'proofsync_http_errors_total',
+      help: 'HTTP API requests refused or failed, by status and error name',
+      labelNames: ['status', 'error'],
       registers,
     });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'proofsync_process_' });
