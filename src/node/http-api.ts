@@ -70,14 +70,38 @@ class HttpError extends Error {
 async function readBody(req: IncomingMessage, max: number): Promise<Uint8Array> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > max) throw new HttpError(413, 'BodyTooLarge', `body of ${declared} bytes exceeds ${max}`);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > max) throw new HttpError(413, 'BodyTooLarge', `body exceeds ${max} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  // Listeners, not `for await`: leaving an async iterator early destroys the request and its
+  // socket, and the 413 would never reach the client.
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const stop = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (total > max) {
+        stop();
+        req.pause();
+        reject(new HttpError(413, 'BodyTooLarge', `body exceeds ${max} bytes`));
+      } else chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      stop();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (): void => {
+      stop();
+      reject(new HttpError(400, 'BodyAborted', 'the body did not arrive whole'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onError);
+  });
 }
 
 function hexField(v: unknown, what: string): Uint8Array {
@@ -201,13 +225,19 @@ export async function startHttpApi(o: HttpApiOptions): Promise<HttpApi> {
       // An unread body (413, 401): answer, then close. The rest of the body is read and
       // dropped for a short grace so the client sees the answer (closing a socket with unread
       // input makes the kernel send RST, which can destroy the answer in flight), never kept.
-      send(res, status, { error, message }, { connection: 'close' });
+      const socket = req.socket as (typeof req.socket & { destroySoon?: () => void }) | null;
+      if (socket && !socket.destroyed) {
+        // Node closes a `connection: close` socket with destroySoon() once the answer is
+        // flushed; made a lingering close here: half-close, read and drop, then destroy.
+        socket.destroySoon = () => {
+          socket.end();
+          socket.on('data', () => {});
+          socket.resume();
+          setTimeout(() => socket.destroy(), DRAIN_GRACE_MS).unref();
+        };
+      }
       req.resume();
-      const socket = req.socket;
-      res.once('finish', () => {
-        socket.end();
-        setTimeout(() => socket.destroy(), DRAIN_GRACE_MS).unref();
-      });
+      send(res, status, { error, message }, { connection: 'close' });
     }
   });
   server.requestTimeout = o.requestTimeoutMs ?? 30_000;
