@@ -71,8 +71,10 @@ export async function createAttacker(): Promise<Attacker> {
     libp2p,
     open: (addr, protocol) => libp2p.dialProtocol(addr, protocol, { signal: AbortSignal.timeout(10_000) }),
     hugeFrame: async (addr, length, send) => {
+      const known = muxers.length;
       const conn = await libp2p.dial(addr, { signal: AbortSignal.timeout(10_000) });
-      const muxer = muxers.find((m) => m.status === 'open' && (m as unknown as { maConn: { remoteAddr: Multiaddr } }).maConn.remoteAddr.equals(conn.remoteAddr)) ?? muxers.at(-1)!;
+      // a new connection made a new muxer; a reused one is the open muxer made last
+      const muxer = muxers.length > known ? muxers.at(-1)! : muxers.findLast((m) => m.status === 'open')!;
       const raw = muxer as unknown as { nextStreamID: number; send(data: Uint8ArrayList | Uint8Array): boolean; status: string };
       const id = raw.nextStreamID;
       raw.nextStreamID += 2;
@@ -128,6 +130,8 @@ export function outcome(stream: Stream, timeoutMs: number): Promise<StreamOutcom
     stream.addEventListener('remoteCloseWrite', () => done('closed'));
     stream.addEventListener('close', (evt) => done(evt.error ? 'reset' : 'closed'));
     if (stream.status !== 'open') done('closed');
+    // the remote may have answered and closed before we listened: take what was buffered
+    else if (stream.remoteWriteStatus === 'closed') setTimeout(() => done('closed'), 0);
   });
 }
 
