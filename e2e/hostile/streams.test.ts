@@ -53,6 +53,8 @@ afterAll(async () => {
 /** The three checks after each attack class. */
 async function nodeStillServes(): Promise<void> {
   expect(alive(node.child.pid!), node.output().slice(-2000)).toBe(true);
+  // no rejection left for peer-gone.ts's safety net, and no log line per hostile request
+  expect(node.output()).not.toMatch(/ignored \d+ stream error|unhandled rejection|error serving/);
   expect(await honestRangeProof(addr, node.file.peerId)).toBe(proofBefore);
   expect(rssMB(node.child.pid!) - rssBefore).toBeLessThanOrEqual(RSS_BOUND_MB);
 }

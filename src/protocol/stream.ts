@@ -298,7 +298,7 @@ export interface HandleOptions {
   encodeError?: (name: string, message: string) => Uint8Array;
   /** libp2p's own hard cap on inbound streams per connection. Default 64. */
   maxInboundStreams?: number;
-  /** Receives errors worth logging (handler crashes). */
+  /** Receives errors worth logging: handler crashes (anything but a ProofsyncError). */
   onError?: (err: unknown, context: { peerId: PeerId; protocol: string }) => void;
   /** Told of every stream refused or cut before an answer, with why (for metrics). */
   onRefused?: (reason: RefusalReason, context: { peerId: PeerId; protocol: string }) => void;
@@ -414,7 +414,9 @@ export async function handle(libp2p: Registrar, protocol: string, handler: Reque
         res = await raceAbort(Promise.resolve().then(() => handler(req, { peerId, connection, signal })), signal);
       } catch (err) {
         if (signal.aborted) refused(closeReason(signal.reason));
-        if (!signal.aborted) options.onError?.(err, { peerId, protocol });
+        // A typed error is the request's fault and is answered as such; logging each one
+        // would let any peer write to the node's log at its request rate. Crashes are logged.
+        if (!signal.aborted && !(err instanceof ProofsyncError)) options.onError?.(err, { peerId, protocol });
         const { name, message } = signal.aborted ? errorForClient(signal.reason) : errorForClient(err);
         // the deadline is spent; give the error frame a short grace of its own
         const grace = deadline(1_000, `error frame on ${protocol}`);
