@@ -243,6 +243,8 @@ export async function startHttpApi(o: HttpApiOptions): Promise<HttpApi> {
   server.requestTimeout = o.requestTimeoutMs ?? 30_000;
   server.headersTimeout = o.headersTimeoutMs ?? 10_000;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // the client hung up: nothing to answer or count
+    if (err.code === 'ECONNRESET') return void socket.destroy();
     const { status, error, message } = clientErrorAnswer(err.code);
     o.onError?.(status, error);
     if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
