@@ -166,6 +166,17 @@ describe('hostile streams against a node process', () => {
   }
   it('after garbage, varints, lengths and absurd fields: alive, same proof, bounded RSS', nodeStillServes);
 
+  it('a request followed by 1 MiB more than the stream may buffer is reset and counted', async () => {
+    const a = await attacker();
+    const before = await counter(node.file.http!, 'proofsync_streams_refused_total', { reason: 'BufferFull' });
+    const answers = await Promise.all(
+      [HEADS_PROTOCOL, LOG_PROTOCOL].map((p) => send(a, p, new Uint8Array([...frame(encodeHeadsRequest({})), ...garbage(1 << 20, 3)]), false)),
+    );
+    expect(answers).toEqual(['reset', 'reset']);
+    expect(await counter(node.file.http!, 'proofsync_streams_refused_total', { reason: 'BufferFull' })).toBeGreaterThan(before);
+    await nodeStillServes();
+  });
+
   it('streams held open silently are cut at the serve deadline', async () => {
     const a = await attacker();
     // nothing sent: each must be cut by the node (at the deadline, or at once by a per-peer
