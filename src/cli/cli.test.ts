@@ -1,7 +1,7 @@
 /** The CLI contract of issue 2, exercised as a user would: a child process, files, exit codes. */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -87,5 +87,19 @@ describe('proofsync CLI', () => {
     expect(run(['range-proof', '--db', before, '--key-limit', '0'])).toMatchObject({ code: 2, err: expect.stringContaining('--key-limit') });
     expect(run(['bogus'])).toMatchObject({ code: 2, err: expect.stringContaining('bogus') });
     expect(run(['root', '--nope'])).toMatchObject({ code: 2, err: expect.stringContaining('nope') });
+  });
+
+  it('node limit flags out of range are usage errors, before anything starts', () => {
+    const data = join(tmpdir(), 'proofsync-cli-never-created');
+    const cases: [string[], string][] = [
+      [['--stream-window', '1024'], '--stream-window'],
+      [['--conn-streams', '0'], '--conn-streams'],
+      [['--stream-buffer', 'lots'], '--stream-buffer'],
+      [['--protocol-streams', '-1'], '--protocol-streams'],
+      [['--http-max-body', '0'], '--http-max-body'],
+      [['--http-headers-timeout', '1.5'], '--http-headers-timeout'],
+    ];
+    for (const [flags, name] of cases) expect(run(['node', '--data', data, ...flags])).toMatchObject({ code: 2, err: expect.stringContaining(name) });
+    expect(existsSync(data)).toBe(false);
   });
 });

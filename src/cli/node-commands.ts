@@ -74,11 +74,37 @@ Inbound connection limits (a refusal counts in proofsync_connections_refused_tot
   --handshake-timeout MS      to finish the WebSocket upgrade, and again the libp2p upgrade (default ${L.handshakeTimeoutMs})
   --connection-rate-per-ip N  new connections per second per IP address (default 100)
 
+Stream limits (a refusal counts in proofsync_streams_refused_total or proofsync_muxer_refused_total):
+  --conn-streams N            Yamux inbound streams per connection (default 128)
+  --stream-window BYTES       largest Yamux receive window and data frame (default 4 MiB, at least 256 KiB)
+  --stream-buffer BYTES       unread bytes per stream before it is reset (default 1 MiB)
+  --protocol-streams N        streams per protocol per connection (default 32)
+  --peer-streams N            proof requests in flight per peer (default 8)
+  --peer-rate BURST:PER_SEC   request rate per peer (default 200:100)
+
+HTTP API limits (refusals count in proofsync_http_errors_total):
+  --http-max-body BYTES       request body (default 8 MiB)
+  --http-headers-timeout MS   (default 10000)   --http-request-timeout MS (default 30000)
+
 Other options: --listen MA --announce MA --generate N --generate-log N --generate-log-keys K
   --seed N --simulate-writes PER_SEC --http-port PORT --no-http --token T --db NAME --replica
-  --history N --peer-streams N --peer-rate BURST:PER_SEC --serve-timeout MS
+  --history N --serve-timeout MS
   --follow WRITER_PEER_ID --bootstrap MA --max-gap N --pending-timeout MS --misbehave
 `;
+/**
+ * Yamux bounds (yamux-guard.ts): `--conn-streams N` inbound streams per connection (default
+ * 128), `--stream-window BYTES` largest receive window and data frame (default 4 MiB, at least
+ * 256 KiB), `--stream-buffer BYTES` unread bytes per stream before a reset (default 1 MiB).
+ */
+function muxerLimits(o: { 'conn-streams'?: string; 'stream-window'?: string; 'stream-buffer'?: string }): { maxInboundStreams?: number; maxStreamWindowSize?: number; maxReadBufferLength?: number } {
+  const window = o['stream-window'] === undefined ? undefined : intArg(o['stream-window'], 'stream-window', 0);
+  if (window !== undefined && (window < 256 * 1024 || window > 2 ** 32 - 1)) throw new UsageError(`--stream-window must be between 262144 and 4294967295 bytes, got ${window}`);
+  return {
+    maxInboundStreams: o['conn-streams'] === undefined ? undefined : intArg(o['conn-streams'], 'conn-streams', 0),
+    maxStreamWindowSize: window,
+    maxReadBufferLength: o['stream-buffer'] === undefined ? undefined : intArg(o['stream-buffer'], 'stream-buffer', 0),
+  };
+}
 
 async function runNode(argv: string[]): Promise<number> {
   const o = args(argv, {
@@ -101,6 +127,13 @@ async function runNode(argv: string[]): Promise<number> {
     'peer-streams': { type: 'string' },
     'peer-rate': { type: 'string' },
     'serve-timeout': { type: 'string' },
+    'protocol-streams': { type: 'string' },
+    'conn-streams': { type: 'string' },
+    'stream-window': { type: 'string' },
+    'stream-buffer': { type: 'string' },
+    'http-max-body': { type: 'string' },
+    'http-headers-timeout': { type: 'string' },
+    'http-request-timeout': { type: 'string' },
     follow: { type: 'string' },
     bootstrap: { type: 'string', multiple: true },
     'max-gap': { type: 'string' },
@@ -182,6 +215,13 @@ async function runNode(argv: string[]): Promise<number> {
       maxConcurrentPerPeer: o['peer-streams'] === undefined ? undefined : intArg(o['peer-streams'], 'peer-streams', 8),
       ratePerPeer: rateArg(o['peer-rate']),
       timeoutMs: o['serve-timeout'] === undefined ? undefined : intArg(o['serve-timeout'], 'serve-timeout', 10_000),
+      maxInboundStreams: o['protocol-streams'] === undefined ? undefined : intArg(o['protocol-streams'], 'protocol-streams', 32),
+    },
+    muxer: muxerLimits(o),
+    http: {
+      maxBodyBytes: o['http-max-body'] === undefined ? undefined : intArg(o['http-max-body'], 'http-max-body', 0),
+      headersTimeoutMs: o['http-headers-timeout'] === undefined ? undefined : intArg(o['http-headers-timeout'], 'http-headers-timeout', 0),
+      requestTimeoutMs: o['http-request-timeout'] === undefined ? undefined : intArg(o['http-request-timeout'], 'http-request-timeout', 0),
     },
     connections: {
       maxConnections: o['max-connections'] === undefined ? undefined : intArg(o['max-connections'], 'max-connections', 1),

@@ -21,6 +21,7 @@ import { EMPTY_ROOT } from '../core/types.ts';
 import { databaseTopic } from '../protocol/ids.ts';
 import { BatchGenerator, generateKeyValues } from './generate.ts';
 import { assertNotHalfGenerated, generateOperationLog, isEmptyStore } from './generate-log.ts';
+import type { MuxerLimits } from './yamux-guard.ts';
 import { createHost, writeAddressesFile, type AddressesFile, type Host, type HostOptions } from './host.ts';
 import { startHttpApi, type BatchResult, type HttpApi } from './http-api.ts';
 import { loadOrCreateIdentity } from './identity.ts';
@@ -88,6 +89,8 @@ export interface FullNodeOptions {
   simulateWritesPerSec?: number;
   /** HTTP API port on 127.0.0.1; 0 (default) picks one; `null` disables the API. */
   httpPort?: number | null;
+  /** HTTP API bounds: body size (default 8 MiB), header and request deadlines (10 s, 30 s). */
+  http?: { maxBodyBytes?: number; headersTimeoutMs?: number; requestTimeoutMs?: number };
   /** Bearer token; default read from (or created in) `DIR/token`, mode 0600. */
   token?: string;
   /** Whether this node signs and commits (default true). */
@@ -96,6 +99,8 @@ export interface FullNodeOptions {
   db?: string;
   historySize?: number;
   limits?: ServeLimits;
+  /** Yamux bounds per connection (yamux-guard.ts); refusals are counted in the node's metrics. */
+  muxer?: Omit<MuxerLimits, 'onRefused'>;
   /** libp2p's new-connection threshold per remote IP and second. Default 100. */
   inboundConnectionThreshold?: number;
   /** Inbound connection limits; defaults `DEFAULT_CONNECTION_LIMITS`. */
@@ -276,6 +281,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
           onSockets: (open) => metrics.websocketSockets.set(open),
         },
       },
+      muxer: { ...o.muxer, onRefused: (reason) => metrics.muxerRefused.inc({ reason }) },
     });
     cleanup.push(() => host.stop());
     const libp2p = host.libp2p;
@@ -369,6 +375,8 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
       api = await startHttpApi({
         port: o.httpPort ?? 0,
         token,
+        ...o.http,
+        onError: (status, error) => metrics.httpErrors.inc({ status: String(status), error }),
         commit: isWriter
           ? async (changes): Promise<BatchResult> => {
               const r = await commit(changes);

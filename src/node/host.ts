@@ -10,7 +10,7 @@
  * its `/certhash` changes with each restart: read addresses.json after starting.
  */
 import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
+import { guardedYamux, type MuxerLimits } from './yamux-guard.ts';
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
 import { identify, type Identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface';
@@ -88,6 +88,8 @@ export interface HostOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** The WebSocket listener's limits and refusal callbacks (ws-guard.ts); defaults otherwise. */
   webSockets?: GuardedWebSocketsInit;
+  /** Yamux bounds (yamux-guard.ts): streams per connection, window, read buffer, refusal counting. */
+  muxer?: MuxerLimits;
 }
 
 export interface Host {
@@ -135,7 +137,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       webRTCDirect(),
     ],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [guardedYamux(options.muxer)],
     connectionGater: options.connectionGater,
     connectionManager: options.connectionManager,
     services: {
@@ -199,7 +201,8 @@ export async function createClientNode(options: { privateKey?: PrivateKey } = {}
     addresses: { listen: [] },
     transports: [webSockets(), webRTCDirect()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // a server may be hostile too: the same frame guard as the node's
+    streamMuxers: [guardedYamux()],
     services: { identify: identify(), ping: ping() },
   });
 }

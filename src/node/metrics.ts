@@ -20,6 +20,9 @@ export class NodeMetrics {
   readonly connectionsRefused: Counter<'reason'>;
   readonly websocketProtocolErrors: Counter<'code'>;
   readonly websocketSockets: Gauge<never>;
+  readonly streamsRefused: Counter<'protocol' | 'reason'>;
+  readonly muxerRefused: Counter<'reason'>;
+  readonly httpErrors: Counter<'status' | 'error'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -72,6 +75,24 @@ export class NodeMetrics {
       registers,
     });
     this.websocketSockets = new Gauge({ name: 'proofsync_websocket_sockets', help: 'Open TCP sockets on the WebSocket listener', registers });
+    this.streamsRefused = new Counter({
+      name: 'proofsync_streams_refused_total',
+      help: 'Served streams refused or cut before an answer, by protocol and reason (RateLimited, TooManyStreams, MessageTooLarge, InvalidVarint, TruncatedInput, RequestTimeout, BufferFull, StreamReset)',
+      labelNames: ['protocol', 'reason'],
+      registers,
+    });
+    this.muxerRefused = new Counter({
+      name: 'proofsync_muxer_refused_total',
+      help: 'Yamux refusals: connections closed for a data frame over its receive window (frame_too_large), inbound streams reset past the per-connection limit (too_many_streams)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.httpErrors = new Counter({
+      name: 'proofsync_http_errors_total',
+      help: 'HTTP API requests refused or failed, by status and error name',
+      labelNames: ['status', 'error'],
+      registers,
+    });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'proofsync_process_' });
   }
 }

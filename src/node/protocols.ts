@@ -37,7 +37,7 @@ import {
 import { PeerLimits, type RateLimit } from '../protocol/peer-limits.ts';
 import { serveChangeProof, serveRangeProof } from '../protocol/serve.ts';
 import { ProofQueue } from './proof-queue.ts';
-import { handle, type Registrar, type RequestHandler } from '../protocol/stream.ts';
+import { handle, type RefusalReason, type Registrar, type RequestHandler } from '../protocol/stream.ts';
 import type { MerkleDatabase } from '../core/database.ts';
 import type { NodeMetrics } from './metrics.ts';
 import type { OperationLog } from './operation-log.ts';
@@ -87,6 +87,8 @@ export async function serveProtocols(libp2p: Registrar, state: ServedState, limi
     timeoutMs: limits.timeoutMs ?? 10_000,
     maxInboundStreams: limits.maxInboundStreams ?? 32,
     onError: (err: unknown, c: { protocol: string }) => state.onError?.(err, c),
+    onRefused: (reason: RefusalReason, c: { protocol: string }) =>
+      state.metrics.streamsRefused.inc({ protocol: c.protocol.slice(c.protocol.lastIndexOf('/') + 1), reason }),
   };
   const { metrics } = state;
   const proofs = new ProofQueue(limits.maxConcurrentProofs ?? 2);
@@ -116,9 +118,13 @@ export async function serveProtocols(libp2p: Registrar, state: ServedState, limi
     await handle(
       libp2p,
       RANGE_PROTOCOL,
-      measured(RANGE_PROTOCOL, async (bytes) => {
+      measured(RANGE_PROTOCOL, async (bytes, { signal }) => {
         const req = decodeRangeProofRequest(bytes, { maxBytes: MAX_PROOF_REQUEST_BYTES });
-        const proof = await proofs.run(() => state.lock.read(() => serveRangeProof(state.db, req)));
+        // a request whose peer reset or timed out while it queued is dropped, not served
+        const proof = await proofs.run(async () => {
+          signal.throwIfAborted();
+          return state.lock.read(() => serveRangeProof(state.db, req));
+        });
         return encodeRangeProofResponse({ type: 'rangeProof', proof });
       }),
       { ...common, maxRequestBytes: MAX_PROOF_REQUEST_BYTES, encodeError: (name, message) => encodeRangeProofResponse({ type: 'error', name, message }) },
@@ -128,9 +134,12 @@ export async function serveProtocols(libp2p: Registrar, state: ServedState, limi
     await handle(
       libp2p,
       CHANGE_PROTOCOL,
-      measured(CHANGE_PROTOCOL, async (bytes) => {
+      measured(CHANGE_PROTOCOL, async (bytes, { signal }) => {
         const req = decodeChangeProofRequest(bytes, { maxBytes: MAX_PROOF_REQUEST_BYTES });
-        const res = await proofs.run(() => state.lock.read(() => serveChangeProof(state.db, req)));
+        const res = await proofs.run(async () => {
+          signal.throwIfAborted();
+          return state.lock.read(() => serveChangeProof(state.db, req));
+        });
         return encodeChangeProofResponse(res);
       }),
       { ...common, maxRequestBytes: MAX_PROOF_REQUEST_BYTES, encodeError: (name, message) => encodeChangeProofResponse({ type: 'error', name, message }) },

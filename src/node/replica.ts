@@ -218,7 +218,13 @@ export class Replica {
     this.#timeoutMs = o.requestTimeoutMs ?? 30_000;
     this.#onMessage = (evt) => {
       if (evt.detail.msg.topic !== o.topic) return;
-      this.#onGossip(evt.detail.msg.data, evt.detail.propagationSource);
+      // An event listener that throws ends the process (Node reports it as an uncaught
+      // exception): gossip is remote input, so no failure on it may escape.
+      try {
+        this.#onGossip(evt.detail.msg.data, evt.detail.propagationSource);
+      } catch (err) {
+        this.#log(`gossip message from ${evt.detail.propagationSource.toString()} dropped: ${(err as Error)?.name}: ${(err as Error)?.message}`);
+      }
     };
   }
 

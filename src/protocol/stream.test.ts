@@ -1,7 +1,9 @@
+import type { Connection, Stream, StreamHandler } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { streamPair } from '@libp2p/utils';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PeerLimits } from './peer-limits.ts';
-import { encodeVarint, readFrame, RequestTimeout, writeFrame } from './stream.ts';
+import { encodeVarint, handle, raceAbort, readFrame, RequestTimeout, StreamReset, writeFrame, type Registrar } from './stream.ts';
 
 const bytes = (n: number, fill = 7): Uint8Array => new Uint8Array(n).fill(fill);
 
@@ -130,4 +132,93 @@ describe('PeerLimits', () => {
     expect(limits.active('held')).toBe(1);
     expect(held.ok).toBe(true);
   });
+});
+
+describe('raceAbort and handle never leave a peer-caused rejection unhandled', () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  beforeEach(() => {
+    unhandled.length = 0;
+    process.on('unhandledRejection', onUnhandled);
+  });
+  afterEach(() => void process.off('unhandledRejection', onUnhandled));
+  /** Node reports unhandled rejections after the microtask queue drains: let two macrotasks pass. */
+  const settle = (): Promise<void> => new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+
+  it('a promise rejecting after the signal was already aborted', async () => {
+    const controller = new AbortController();
+    controller.abort(new StreamReset('the peer reset the stream'));
+    let fail!: (err: Error) => void;
+    const late = new Promise<never>((_, reject) => (fail = reject));
+    await expect(raceAbort(late, controller.signal)).rejects.toMatchObject({ name: 'StreamReset' });
+    fail(new Error('handler failed after the reset'));
+    await settle();
+    expect(unhandled).toEqual([]);
+  });
+
+  it('a promise rejecting after the signal aborted mid-race', async () => {
+    const controller = new AbortController();
+    let fail!: (err: Error) => void;
+    const late = new Promise<never>((_, reject) => (fail = reject));
+    const raced = raceAbort(late, controller.signal);
+    controller.abort(new StreamReset('reset'));
+    await expect(raced).rejects.toMatchObject({ name: 'StreamReset' });
+    fail(new Error('late'));
+    await settle();
+    expect(unhandled).toEqual([]);
+  });
+
+  /** `handle` on a registrar double that hands streams straight to the handler. */
+  async function served(handler: Parameters<typeof handle>[2]): Promise<(stream: Stream) => void> {
+    let registered: StreamHandler | undefined;
+    const registrar: Registrar = {
+      handle: async (_protocol: string, h: StreamHandler) => void (registered = h),
+      unhandle: async () => {},
+    } as unknown as Registrar;
+    await handle(registrar, '/test/1/x', handler, { maxRequestBytes: 64, timeoutMs: 5_000, encodeError: (n) => new TextEncoder().encode(n) });
+    const connection = { remotePeer: peerIdFromString('12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo') } as Connection;
+    return (stream) => void registered!(stream, connection);
+  }
+
+  const cases: [string, (client: Stream, server: Stream) => Promise<void>][] = [
+    [
+      'the peer resets while the handler works, then the handler rejects',
+      async (client) => {
+        await writeFrame(client, Uint8Array.of(1));
+        client.abort(new Error('reset by the peer'));
+      },
+    ],
+    [
+      'the request frame and a reset arrive together',
+      async (client) => {
+        client.send(new Uint8Array([...encodeVarint(1), 1]));
+        client.abort(new Error('reset by the peer'));
+      },
+    ],
+    [
+      'the peer overflows the read buffer (libp2p aborts the stream)',
+      async (client) => {
+        // one chunk: the frame resolves the read, the surplus overflows the buffer in the same tick
+        client.send(new Uint8Array([...encodeVarint(1), 1, ...new Uint8Array(4096)]));
+      },
+    ],
+  ];
+  for (const [label, attack] of cases) {
+    it(label, async () => {
+      let rejectLate!: (err: Error) => void;
+      let onStarted!: () => void;
+      const started = new Promise<void>((resolve) => (onStarted = resolve));
+      const open = await served(() => {
+        onStarted();
+        return new Promise<Uint8Array>((_, reject) => (rejectLate = reject));
+      });
+      const [client, server] = await streamPair();
+      open(server);
+      await attack(client, server);
+      await Promise.race([started, new Promise<void>((resolve) => server.addEventListener('close', () => resolve(), { once: true }))]);
+      rejectLate?.(new Error('handler failed after the peer left'));
+      await settle();
+      expect(unhandled).toEqual([]);
+    });
+  }
 });

@@ -301,8 +301,35 @@ export interface HandleOptions {
   encodeError?: (name: string, message: string) => Uint8Array;
   /** libp2p's own hard cap on inbound streams per connection. Default 64. */
   maxInboundStreams?: number;
-  /** Receives errors worth logging (handler crashes). */
+  /** Receives errors worth logging: handler crashes (anything but a ProofsyncError). */
   onError?: (err: unknown, context: { peerId: PeerId; protocol: string }) => void;
+  /** Told of every stream refused or cut before an answer, with why (for metrics). */
+  onRefused?: (reason: RefusalReason, context: { peerId: PeerId; protocol: string }) => void;
+}
+
+/**
+ * Why a served stream ended without an answer: admission (`RateLimited`, `TooManyStreams`),
+ * a bad request frame (`MessageTooLarge`, `InvalidVarint`, `TruncatedInput`), the deadline
+ * (`RequestTimeout`), more unread bytes than the stream may buffer (`BufferFull`), or a reset
+ * by the peer (`StreamReset`).
+ */
+export type RefusalReason =
+  | 'RateLimited'
+  | 'TooManyStreams'
+  | 'MessageTooLarge'
+  | 'InvalidVarint'
+  | 'TruncatedInput'
+  | 'RequestTimeout'
+  | 'BufferFull'
+  | 'StreamReset';
+
+/** The refusal reason of a stream that closed under its reader. */
+function closeReason(err: unknown): RefusalReason {
+  const e = err as { name?: string; cause?: unknown; details?: { cause?: unknown } } | undefined;
+  // libp2p aborts a stream whose unread bytes pass maxReadBufferLength with StreamBufferError
+  if (e?.name === 'StreamBufferError' || e?.details?.cause === 'StreamBufferError') return 'BufferFull';
+  if (e?.name === 'RequestTimeout') return 'RequestTimeout';
+  return 'StreamReset';
 }
 
 /** The libp2p surface `handle` needs. */
@@ -355,8 +382,10 @@ export async function handle(libp2p: Registrar, protocol: string, handler: Reque
     const dl = deadline(timeoutMs, `serving ${protocol}`, gone.signal);
     const signal = dl.signal;
     const admission = limits.admit(peerId.toString());
+    const refused = (reason: RefusalReason): void => options.onRefused?.(reason, { peerId, protocol });
     try {
       if (!admission.ok) {
+        refused(admission.reason);
         const message =
           admission.reason === 'RateLimited'
             ? `too many requests: retry after ${admission.retryAfterMs ?? 'a while'} ms`
@@ -370,19 +399,27 @@ export async function handle(libp2p: Registrar, protocol: string, handler: Reque
       } catch (err) {
         if (signal.aborted) {
           // a slow or silent peer: cut it, do not spend more on it
+          refused(closeReason(signal.reason));
           stream.abort(signal.reason);
         } else if (err instanceof MessageTooLarge || err instanceof InvalidVarint || err instanceof TruncatedInput) {
+          refused(err.name as RefusalReason);
           await sendError(stream, err.name, err.message, signal);
         } else {
+          refused(closeReason(err));
           stream.abort(err instanceof Error ? err : new StreamReset(String(err)));
         }
         return;
       }
       let res: Uint8Array;
       try {
+        // a stream reset between the read and here: no work for a peer that has gone
+        signal.throwIfAborted();
         res = await raceAbort(Promise.resolve().then(() => handler(req, { peerId, connection, signal })), signal);
       } catch (err) {
-        if (!signal.aborted) options.onError?.(err, { peerId, protocol });
+        if (signal.aborted) refused(closeReason(signal.reason));
+        // A typed error is the request's fault and is answered as such; logging each one
+        // would let any peer write to the node's log at its request rate. Crashes are logged.
+        if (!signal.aborted && !(err instanceof ProofsyncError)) options.onError?.(err, { peerId, protocol });
         const { name, message } = signal.aborted ? errorForClient(signal.reason) : errorForClient(err);
         // the deadline is spent; give the error frame a short grace of its own
         const grace = deadline(1_000, `error frame on ${protocol}`);
@@ -409,8 +446,12 @@ export async function handle(libp2p: Registrar, protocol: string, handler: Reque
   await libp2p.handle(
     protocol,
     (stream, connection) => {
-      onStream(stream, connection).catch((err) => {
-        stream.abort(err instanceof Error ? err : new StreamReset(String(err)));
+      onStream(stream, connection).catch((err: unknown) => {
+        try {
+          stream.abort(err instanceof Error ? err : new StreamReset(String(err)));
+        } catch {
+          // the stream is already closed: nothing left to cut
+        }
       });
     },
     { maxInboundStreams: options.maxInboundStreams ?? 64 },
@@ -418,9 +459,16 @@ export async function handle(libp2p: Registrar, protocol: string, handler: Reque
   return () => libp2p.unhandle(protocol);
 }
 
-/** Resolves with `p` or rejects with `signal.reason`, whichever is first. */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+/**
+ * Resolves with `p` or rejects with `signal.reason`, whichever is first. `p` always gets a
+ * rejection handler: once the race is lost nobody awaits it, and a handler failing after a
+ * reset (a peer's doing) must not become an unhandled rejection that ends the process.
+ */
+export function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
