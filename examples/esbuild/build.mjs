@@ -1,12 +1,12 @@
-// Builds the page and the SDK's worker as two ES module entry points into dist/, with shared
-// code and the lazily loaded parts (the WebRTC bridge) split into chunks.
+// Builds the page and the SDK's worker into dist/ as ES modules, in two builds: code shared
+// by the page and the worker would otherwise go into chunks that the page loads at start
+// (measured: 45.8 KB gzip instead of 4.8 KB). The page's build splits off the lazily loaded
+// WebRTC bridge as a chunk.
 import { copyFile, mkdir } from 'node:fs/promises';
 import * as esbuild from 'esbuild';
 
-await esbuild.build({
-  entryPoints: { main: 'src/main.ts', worker: 'src/worker.ts' },
+const common = {
   bundle: true,
-  splitting: true,
   format: 'esm',
   target: 'es2022',
   minify: true,
@@ -15,6 +15,8 @@ await esbuild.build({
   // libp2p's packages pick their browser code through the `browser` condition and field
   platform: 'browser',
   logLevel: 'warning',
-});
+};
+await esbuild.build({ ...common, entryPoints: { main: 'src/main.ts' }, splitting: true });
+await esbuild.build({ ...common, entryPoints: { worker: 'src/worker.ts' } });
 await mkdir('dist', { recursive: true });
 await copyFile('index.html', 'dist/index.html');

@@ -1,5 +1,5 @@
 // A dApp on proofsync, bundled by esbuild. esbuild does not bundle workers found in
-// `new Worker(new URL(...))`, so the SDK's worker entry is built as a second entry point
+// `new Worker(new URL(...))`, so the SDK's worker entry is bundled by a second build
 // (build.mjs) and handed to the client with the `worker` option.
 // `config.json` names the database, its writer's peer id and the full nodes to dial.
 // #region client
