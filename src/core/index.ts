@@ -11,4 +11,4 @@ export { MerkleDatabase, type Revision, type ValueChange } from './database.ts';
 export { rangeProof, changeProof, keyProof, verifyRangeProof, verifyChangeProof, verifyKeyProof } from './proof.ts';
 export { nextKey } from './next-key.ts';
 export { midpoint } from './midpoint.ts';
-export { Mmr, mmrRoots, verifyRangeProof as verifyMmrRangeProof, rangeProof as mmrRangeProof, pinnedNodes, verifyPinnedNodes, InvalidMmrProof } from './mmr.ts';
+export { Mmr, mmrRoots, verifyRangeProof as verifyMmrRangeProof, rangeProof as mmrRangeProof, pinnedNodes, verifyPinnedNodes, InvalidMmrProof, type MmrRangeWitness } from './mmr.ts';

@@ -1,0 +1,13 @@
+// The Node.js entry (`proofsync/node`): what a program needs to run a full node or to read a
+// database from Node without a browser. Re-exports only (STYLE.md).
+export { startFullNode, loadOrCreateToken, TOKEN_FILE, STORE_DIR } from './full-node.ts';
+export type { FullNode, FullNodeOptions, NodeStatus, Progress } from './full-node.ts';
+export { loadOrCreateIdentity, InvalidIdentityFile, IDENTITY_FILE } from './identity.ts';
+export { createHost, createClientNode, addressesFile, ADDRESSES_FILE, DEFAULT_LISTEN, DEFAULT_TLS_LISTEN } from './host.ts';
+export type { Host, HostOptions, HostNode, HostServices, ClientNode, ClientServices, AddressesFile } from './host.ts';
+export type { BatchResult } from './http-api.ts';
+export type { CommitResult } from './writer.ts';
+export type { ReplicaStatus, ReplicaPhase } from './replica.ts';
+export type { ServeLimits } from './protocols.ts';
+export { fetchLogOperations, fetchLogOperationBatches } from '../client/log/node.ts';
+export type { NodeLogFetchOptions } from '../client/log/node.ts';
