@@ -87,6 +87,9 @@ async function runNode(argv: string[]): Promise<number> {
     'max-gap': { type: 'string' },
     'pending-timeout': { type: 'string' },
     misbehave: { type: 'boolean' },
+    'webrtc-pending': { type: 'string' },
+    'webrtc-pending-per-ip': { type: 'string' },
+    'webrtc-handshake-timeout': { type: 'string' },
   });
   if (!o.data) throw new UsageError('--data DIR is required');
   if (o.follow !== undefined) {
@@ -151,6 +154,11 @@ async function runNode(argv: string[]): Promise<number> {
       maxConcurrentPerPeer: o['peer-streams'] === undefined ? undefined : intArg(o['peer-streams'], 'peer-streams', 8),
       ratePerPeer: rateArg(o['peer-rate']),
       timeoutMs: o['serve-timeout'] === undefined ? undefined : intArg(o['serve-timeout'], 'serve-timeout', 10_000),
+    },
+    webrtcDirect: {
+      maxPending: o['webrtc-pending'] === undefined ? undefined : intArg(o['webrtc-pending'], 'webrtc-pending', 64),
+      maxPendingPerIp: o['webrtc-pending-per-ip'] === undefined ? undefined : intArg(o['webrtc-pending-per-ip'], 'webrtc-pending-per-ip', 16),
+      handshakeTimeoutMs: o['webrtc-handshake-timeout'] === undefined ? undefined : intArg(o['webrtc-handshake-timeout'], 'webrtc-handshake-timeout', 5_000),
     },
     onProgress,
     log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),

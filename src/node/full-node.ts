@@ -29,6 +29,7 @@ import { openNodeStore, type NodeStore } from './node-store.ts';
 import { OperationLog } from './operation-log.ts';
 import { Misbehaviour } from './misbehave.ts';
 import { serveProtocols, type ServeLimits } from './protocols.ts';
+import type { WebRTCGuardLimits } from './webrtc-guard.ts';
 import { Replica, type ReplicaStatus } from './replica.ts';
 import { RwLock } from './rw-lock.ts';
 import { databaseName, DatabaseWriter, storedAnnouncement, type CommitResult } from './writer.ts';
@@ -71,6 +72,8 @@ export interface FullNodeOptions {
   db?: string;
   historySize?: number;
   limits?: ServeLimits;
+  /** Bounds on pending WebRTC-Direct handshakes (webrtc-guard.ts). */
+  webrtcDirect?: WebRTCGuardLimits;
   /** libp2p's new-connection threshold per remote IP and second. Default 100. */
   inboundConnectionThreshold?: number;
   /** Progress of long work; the CLI renders it. */
@@ -227,6 +230,12 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
       listen: o.listen,
       announce: o.announce,
       connectionManager: { inboundConnectionThreshold: o.inboundConnectionThreshold ?? 100 },
+      webrtcDirect: {
+        ...o.webrtcDirect,
+        onRefused: (reason) => metrics.webrtcHandshakesRefused.inc({ reason }),
+        onExpired: () => metrics.webrtcHandshakesRefused.inc({ reason: 'expired' }),
+        onPending: (n) => metrics.webrtcHandshakesPending.set(n),
+      },
     });
     cleanup.push(() => host.stop());
     const libp2p = host.libp2p;

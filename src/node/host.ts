@@ -20,6 +20,7 @@ import { webSockets } from '@libp2p/websockets';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type ConnectionManagerInit } from 'libp2p';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { guardedWebRTCDirect, type WebRTCGuardOptions } from './webrtc-guard.ts';
 import { join } from 'node:path';
 
 export type HostServices = { identify: Identify; ping: Ping; pubsub: GossipSub };
@@ -75,6 +76,8 @@ export interface HostOptions {
   connectionManager?: ConnectionManagerInit;
   /** Gossipsub: also deliver our own messages to local subscribers. Default false. */
   gossipEmitSelf?: boolean;
+  /** Bounds on pending WebRTC-Direct handshakes (webrtc-guard.ts); defaults apply when absent. */
+  webrtcDirect?: WebRTCGuardOptions;
 }
 
 export interface Host {
@@ -113,7 +116,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
   const libp2p = await createLibp2p<HostServices>({
     privateKey: options.privateKey,
     addresses: { listen: options.listen ?? DEFAULT_LISTEN, announce: options.announce },
-    transports: [webSockets(), webRTCDirect()],
+    transports: [webSockets(), guardedWebRTCDirect(options.webrtcDirect)],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: options.connectionGater,

@@ -17,6 +17,8 @@ export class NodeMetrics {
   readonly peers: Gauge<never>;
   readonly logSize: Gauge<never>;
   readonly seq: Gauge<never>;
+  readonly webrtcHandshakesRefused: Counter<'reason'>;
+  readonly webrtcHandshakesPending: Gauge<never>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -56,6 +58,13 @@ export class NodeMetrics {
     this.peers = new Gauge({ name: 'proofsync_peers', help: 'Connected peers', registers });
     this.logSize = new Gauge({ name: 'proofsync_log_size', help: 'Operations in the history log', registers });
     this.seq = new Gauge({ name: 'proofsync_announcement_seq', help: 'Sequence number of the newest announcement', registers });
+    this.webrtcHandshakesRefused = new Counter({
+      name: 'proofsync_webrtc_direct_handshakes_refused_total',
+      help: 'WebRTC-Direct handshakes refused (reason total or per_ip: too many in flight) or closed unfinished (reason expired)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.webrtcHandshakesPending = new Gauge({ name: 'proofsync_webrtc_direct_handshakes_pending', help: 'WebRTC-Direct handshakes in flight', registers });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'proofsync_process_' });
   }
 }
