@@ -148,7 +148,8 @@ export interface StunFlood {
 /**
  * Sends `count` datagrams to `host:port` from `sockets` UDP sockets (each its own source port),
  * `perTick` at a time with a yield between, so the sender does not drop its own datagrams.
- * `make(i)` builds datagram `i`; by default a binding request with a fresh ufrag.
+ * `make(i)` builds datagram `i`; by default a binding request with a fresh ufrag. `sources`
+ * binds the sockets to these local addresses in turn (e.g. 127.0.0.2, 127.0.0.3, ...).
  *
  * @example
  * const flood = stunFlood('127.0.0.1', port, { count: 4000 });
@@ -158,10 +159,12 @@ export interface StunFlood {
 export function stunFlood(
   host: string,
   port: number,
-  o: { count: number; sockets?: number; perTick?: number; make?: (i: number) => Buffer } = { count: 1000 },
+  o: { count: number; sockets?: number; perTick?: number; make?: (i: number) => Buffer; sources?: string[] } = { count: 1000 },
 ): StunFlood {
-  const sockets: UdpSocket[] = Array.from({ length: o.sockets ?? 8 }, () => {
+  const sockets: UdpSocket[] = Array.from({ length: o.sockets ?? 8 }, (_, k) => {
     const s = createSocket('udp4');
+    // several loopback source addresses (127.0.0.0/8 all reach the node) look like several hosts
+    if (o.sources?.length) s.bind({ address: o.sources[k % o.sources.length], port: 0 });
     s.on('error', () => {}); // ICMP port unreachable after the node stops is expected
     s.on('message', () => {}); // binding responses: read and dropped
     return s;
