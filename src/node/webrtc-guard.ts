@@ -124,8 +124,10 @@ export function guardListener(listener: unknown, options: WebRTCGuardOptions = {
   const original = listener.incomingConnection.bind(listener);
   listener.incomingConnection = async (ufrag, remoteHost, remotePort, signal) => {
     const key = `${remoteHost}:${remotePort}:${ufrag}`;
-    // a retransmit of a request already admitted: the listener itself ignores it
-    if (gate.has(key) || listener.connections.has(key)) return original(ufrag, remoteHost, remotePort, signal);
+    // A retransmit of a request already admitted. The listener records a peer connection only
+    // after an await, so a retransmit in that window would make it create a second one: drop it.
+    if (gate.has(key)) return;
+    if (listener.connections.has(key)) return original(ufrag, remoteHost, remotePort, signal);
     const verdict = gate.admit(key, remoteHost);
     if (verdict !== 'ok') {
       options.onRefused?.(verdict);
