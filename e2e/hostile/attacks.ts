@@ -189,6 +189,7 @@ export function stunFlood(
     sent: () => sent,
     done,
     close: async () => {
+      if (closed) return done;
       closed = true;
       await done;
       await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));

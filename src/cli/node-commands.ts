@@ -19,6 +19,7 @@ import { createClientNode, ADDRESSES_FILE, type AddressesFile } from '../node/ho
 import { startFullNode, TOKEN_FILE, type Progress } from '../node/full-node.ts';
 import { fetchHeads, fetchRangeProof } from '../protocol/client.ts';
 import { guardPeerGone } from '../node/peer-gone.ts';
+import { releaseNativeWebRTC } from '../node/webrtc-guard.ts';
 import { registerCommands } from './main.ts';
 import { hexArg, intArg, kvJson, printJson, UsageError } from './io.ts';
 
@@ -90,6 +91,7 @@ async function runNode(argv: string[]): Promise<number> {
     'webrtc-pending': { type: 'string' },
     'webrtc-pending-per-ip': { type: 'string' },
     'webrtc-handshake-timeout': { type: 'string' },
+    'stop-timeout': { type: 'string' },
   });
   if (!o.data) throw new UsageError('--data DIR is required');
   if (o.follow !== undefined) {
@@ -155,6 +157,7 @@ async function runNode(argv: string[]): Promise<number> {
       ratePerPeer: rateArg(o['peer-rate']),
       timeoutMs: o['serve-timeout'] === undefined ? undefined : intArg(o['serve-timeout'], 'serve-timeout', 10_000),
     },
+    stopTimeoutMs: o['stop-timeout'] === undefined ? undefined : intArg(o['stop-timeout'], 'stop-timeout', 5_000),
     webrtcDirect: {
       maxPending: o['webrtc-pending'] === undefined ? undefined : intArg(o['webrtc-pending'], 'webrtc-pending', 64),
       maxPendingPerIp: o['webrtc-pending-per-ip'] === undefined ? undefined : intArg(o['webrtc-pending-per-ip'], 'webrtc-pending-per-ip', 16),
@@ -177,16 +180,30 @@ async function runNode(argv: string[]): Promise<number> {
     onStopRequest = resolve;
     if (signalled) resolve();
   });
+  let code = 0;
   try {
     await node.stop();
+    // this process is about to exit: no native WebRTC thread may outlive it (webrtc-guard.ts)
+    await releaseNativeWebRTC();
   } catch (err) {
     process.stderr.write(`stop failed: ${(err as Error).message}\n`);
-    return 1;
+    code = 1;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  return 0;
+  if (code === 0) {
+    // what a restart must serve: scripts and tests compare it with the restarted node's heads
+    const end = node.status();
+    process.stdout.write(`stopped root ${end.root} seq ${end.seq ?? '-'}\n`);
+  }
+  // The store is closed. A socket a dependency left open (a stop that overran its deadline)
+  // must not keep the process alive: exit if anything still holds the event loop in a moment.
+  setTimeout(() => {
+    process.stderr.write('handles still open after stop: exiting\n');
+    process.exit(code);
+  }, 500).unref();
+  return code;
 }
 
 async function put(argv: string[]): Promise<number> {

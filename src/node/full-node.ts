@@ -30,6 +30,7 @@ import { OperationLog } from './operation-log.ts';
 import { Misbehaviour } from './misbehave.ts';
 import { serveProtocols, type ServeLimits } from './protocols.ts';
 import type { WebRTCGuardLimits } from './webrtc-guard.ts';
+import { stopWithin } from './stop-deadline.ts';
 import { Replica, type ReplicaStatus } from './replica.ts';
 import { RwLock } from './rw-lock.ts';
 import { databaseName, DatabaseWriter, storedAnnouncement, type CommitResult } from './writer.ts';
@@ -72,6 +73,12 @@ export interface FullNodeOptions {
   db?: string;
   historySize?: number;
   limits?: ServeLimits;
+  /**
+   * How long `stop()` waits for libp2p to close its listeners and connections before it closes
+   * the store regardless (stop-deadline.ts). Default 5,000 ms: with the store's own close, a
+   * SIGTERM ends the process well inside 10 s whatever peers hold open.
+   */
+  stopTimeoutMs?: number;
   /** Bounds on pending WebRTC-Direct handshakes (webrtc-guard.ts). */
   webrtcDirect?: WebRTCGuardLimits;
   /** libp2p's new-connection threshold per remote IP and second. Default 100. */
@@ -237,7 +244,11 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
         onPending: (n) => metrics.webrtcHandshakesPending.set(n),
       },
     });
-    cleanup.push(() => host.stop());
+    cleanup.push(() =>
+      stopWithin('libp2p host', host.stop(), o.stopTimeoutMs ?? 5_000, (x, err) =>
+        log(`${x.part} did not stop within ${x.timeoutMs} ms${err ? ` (${(err as Error).message})` : ''}: closing the store without it`),
+      ),
+    );
     const libp2p = host.libp2p;
     const updatePeers = (): void => metrics.peers.set(libp2p.getPeers().length);
     libp2p.addEventListener('peer:connect', updatePeers);

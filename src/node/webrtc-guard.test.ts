@@ -9,6 +9,11 @@ function fakeListener() {
   const listener = {
     connections: new Map<string, { close(): void }>(),
     calls: 0,
+    /** Handshakes still in flight when the listener's own close ran. */
+    pendingAtClose: -1,
+    async close() {
+      listener.pendingAtClose = listener.connections.size;
+    },
     startUDPMuxServer() {
       return 'stunListener(host, port, log, (u, h, p) => { this.incomingConnection(u, h, p, signal) })';
     },
@@ -112,12 +117,25 @@ describe('guardListener', () => {
     expect(expired).toBe(0);
   });
 
+  it('close ends in-flight handshakes before the listener closes, and admits none after', async () => {
+    const { listener, signals } = fakeListener();
+    guardListener(listener, { handshakeTimeoutMs: 60_000 });
+    const a = listener.incomingConnection('ua', '10.0.0.1', 1, never);
+    await listener.close();
+    await expect(a).rejects.toThrow('closing');
+    expect(signals.get('10.0.0.1:1:ua')!.aborted).toBe(true);
+    expect(listener.pendingAtClose).toBe(0);
+    await listener.incomingConnection('ub', '10.0.0.1', 1, never);
+    expect(listener.calls).toBe(1);
+  });
+
   it('fails loudly when the listener internals it hooks are missing', () => {
     const cases: unknown[] = [
       {},
       { ...fakeListener().listener, connections: {} },
       { ...fakeListener().listener, startUDPMuxServer: () => 'cb(ufrag)' },
       { ...fakeListener().listener, incomingConnection: (u: string) => u },
+      { ...fakeListener().listener, close: undefined },
     ];
     for (const l of cases) expect(() => guardListener(l)).toThrow(WebRTCGuardUnsupported);
   });

@@ -21,6 +21,8 @@
  */
 import { webRTCDirect, type WebRTCDirectTransportComponents, type WebRTCTransportDirectInit } from '@libp2p/webrtc';
 import type { CreateListenerOptions, Listener, Transport } from '@libp2p/interface';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { ProofsyncError, errorClass } from '../core/errors.ts';
 
 /** The installed `@libp2p/webrtc` lacks an internal the guard needs: the node must not start unguarded. */
@@ -54,6 +56,7 @@ type IncomingConnection = (ufrag: string, remoteHost: string, remotePort: number
 /** The listener internals the gate touches (`@libp2p/webrtc` 6.x `WebRTCDirectListener`). */
 interface DirectListenerInternals {
   incomingConnection: IncomingConnection;
+  close: () => Promise<void>;
   startUDPMuxServer: (...args: unknown[]) => unknown;
   connections: Map<string, { close(): void }>;
 }
@@ -102,6 +105,7 @@ function assertListenerInternals(listener: unknown): asserts listener is DirectL
   const missing: string[] = [];
   if (typeof l?.incomingConnection !== 'function' || l.incomingConnection.length !== 4) missing.push('incomingConnection(ufrag, host, port, signal)');
   if (!(l?.connections instanceof Map)) missing.push('connections Map');
+  if (typeof l?.close !== 'function') missing.push('close()');
   // the mux callback must reach incomingConnection through `this`, or an instance override is bypassed
   const start = (l as { startUDPMuxServer?: unknown } | null)?.startUDPMuxServer;
   if (typeof start !== 'function' || !String(start).includes('this.incomingConnection(')) missing.push('startUDPMuxServer calling this.incomingConnection');
@@ -122,7 +126,10 @@ export function guardListener(listener: unknown, options: WebRTCGuardOptions = {
   const limits = { ...DEFAULT_WEBRTC_LIMITS, ...definedOnly(options) };
   const gate = new HandshakeGate(limits);
   const original = listener.incomingConnection.bind(listener);
+  const inFlight = new Map<string, { abort: AbortController; settled: Promise<void> }>();
+  let closing = false;
   listener.incomingConnection = async (ufrag, remoteHost, remotePort, signal) => {
+    if (closing) return;
     const key = `${remoteHost}:${remotePort}:${ufrag}`;
     // A retransmit of a request already admitted. The listener records a peer connection only
     // after an await, so a retransmit in that window would make it create a second one: drop it.
@@ -143,11 +150,14 @@ export function guardListener(listener: unknown, options: WebRTCGuardOptions = {
     const onAbort = (): void => controller.abort(signal.reason);
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
+    const handshake = original(ufrag, remoteHost, remotePort, controller.signal);
+    inFlight.set(key, { abort: controller, settled: handshake.then(() => {}, () => {}) });
     try {
-      await original(ufrag, remoteHost, remotePort, controller.signal);
+      await handshake;
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
+      inFlight.delete(key);
       if (expired) {
         // the listener closes it on abort; close again in case the abort landed between its steps
         listener.connections.get(key)?.close();
@@ -156,6 +166,18 @@ export function guardListener(listener: unknown, options: WebRTCGuardOptions = {
       gate.release(key, remoteHost);
       options.onPending?.(gate.pending);
     }
+  };
+  // The listener stops its UDP mux first and ends handshakes after; a handshake still creating
+  // its peer connection then registers it on a stopped mux, and a native peer connection left
+  // running when the process exits aborted it once (`pthread_mutex_lock ... Assertion failed`
+  // under e2e/hostile/graceful-stop.test.ts). End the handshakes first, then let it close.
+  const close = listener.close.bind(listener);
+  listener.close = async () => {
+    closing = true;
+    const pending = [...inFlight.values()];
+    for (const h of pending) h.abort.abort(new Error('the WebRTC-Direct listener is closing'));
+    await Promise.race([Promise.all(pending.map((h) => h.settled)), new Promise((r) => setTimeout(r, limits.handshakeTimeoutMs).unref())]);
+    await close();
   };
   return gate;
 }
@@ -187,4 +209,22 @@ export function guardedWebRTCDirect(options: WebRTCGuardOptions = {}, init?: Web
     };
     return transport;
   };
+}
+
+/**
+ * Closes every native WebRTC peer connection of the process and waits for node-datachannel's
+ * threads to end (its `cleanup()`, on the copy `@libp2p/webrtc` loaded). Only for a process
+ * about to exit: a node-datachannel thread still running at exit can abort the process. Call it
+ * after libp2p has stopped; it affects every libp2p in the process.
+ *
+ * @example
+ * await node.stop();
+ * await releaseNativeWebRTC();
+ */
+export async function releaseNativeWebRTC(): Promise<void> {
+  const fromWebRTC = createRequire(import.meta.resolve('@libp2p/webrtc'));
+  const mod = (await import(pathToFileURL(fromWebRTC.resolve('node-datachannel')).href)) as { cleanup?: () => void; default?: { cleanup?: () => void } };
+  const cleanup = mod.cleanup ?? mod.default?.cleanup;
+  if (typeof cleanup !== 'function') throw new WebRTCGuardUnsupported('node-datachannel has no cleanup()', { missing: ['node-datachannel cleanup()'] });
+  cleanup();
 }
