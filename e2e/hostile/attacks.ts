@@ -222,8 +222,9 @@ function socketSet(sockets: Socket[], timers: ReturnType<typeof setInterval>[], 
 /**
  * Opens `count` TCP connections to `host:port` that send nothing (or, with `garbage`, one
  * random blob each), opened `batch` at a time. Resolves once every connect has settled.
+ * `sources` spreads them over these local addresses (127.0.0.0/8 on loopback): many hosts.
  */
-export async function idleSockets(host: string, port: number, count: number, o: { batch?: number; garbage?: boolean } = {}): Promise<SocketAttack> {
+export async function idleSockets(host: string, port: number, count: number, o: { batch?: number; garbage?: boolean; sources?: string[] } = {}): Promise<SocketAttack> {
   const sockets: Socket[] = [];
   let connected = 0;
   const batch = o.batch ?? 100;
@@ -231,7 +232,7 @@ export async function idleSockets(host: string, port: number, count: number, o: 
     await Promise.all(
       Array.from({ length: Math.min(batch, count - i) }, () => {
         return new Promise<void>((resolve) => {
-          const s = connect({ host, port });
+          const s = connect({ host, port, localAddress: o.sources?.[sockets.length % o.sources.length] });
           sockets.push(s);
           s.on('error', () => resolve());
           s.on('close', () => resolve());
@@ -252,7 +253,7 @@ export async function idleSockets(host: string, port: number, count: number, o: 
  * Slow loris: `count` connections that start a WebSocket upgrade request and send one more
  * header line every `intervalMs`, never finishing the headers.
  */
-export async function slowLoris(host: string, port: number, count: number, o: { intervalMs?: number; batch?: number } = {}): Promise<SocketAttack> {
+export async function slowLoris(host: string, port: number, count: number, o: { intervalMs?: number; batch?: number; sources?: string[] } = {}): Promise<SocketAttack> {
   const sockets: Socket[] = [];
   let connected = 0;
   const batch = o.batch ?? 100;
@@ -260,7 +261,7 @@ export async function slowLoris(host: string, port: number, count: number, o: { 
     await Promise.all(
       Array.from({ length: Math.min(batch, count - i) }, () => {
         return new Promise<void>((resolve) => {
-          const s = connect({ host, port });
+          const s = connect({ host, port, localAddress: o.sources?.[sockets.length % o.sources.length] });
           sockets.push(s);
           s.on('error', () => resolve());
           s.on('close', () => resolve());
