@@ -70,13 +70,6 @@ describe('graceful stop under load', () => {
     const tcp = hostPort(node.file.ws!);
     const udp = hostPort(node.file.webrtcDirect!);
 
-    // attackers first, so the clients sync through them
-    const idle = cleanup.add(await idleSockets(tcp.host, tcp.port, IDLE_SOCKETS), (a) => a.close());
-    const garbage = cleanup.add(await idleSockets(tcp.host, tcp.port, 50, { garbage: true }), (a) => a.close());
-    const loris = cleanup.add(await slowLoris(tcp.host, tcp.port, 50, { intervalMs: 500 }), (a) => a.close());
-    const junk = malformedStunDatagrams(500);
-    const flood = cleanup.add(stunFlood(udp.host, udp.port, { count: 1_000_000, perTick: 5, make: (i) => (i % 2 ? junk[i % junk.length] : stunBindingRequest(freshUfrag())) }), (f) => f.close());
-
     const clients = await Promise.all(Array.from({ length: CLIENTS }, () => createClientNode()));
     cleanup.add(clients, (cs) => Promise.allSettled(cs.map((c) => c.stop())).then(() => {}));
     let stopping = false;
@@ -84,11 +77,24 @@ describe('graceful stop under load', () => {
     const states: SyncLoop[] = clients.map(() => ({ verified: 0, maxSeq: -1, failuresBeforeStop: [] }));
     const loops = clients.map((c, i) => syncLoop(c, ws, writerKey, states[i], () => stopping, () => done));
 
-    // every client has verified at least one proof: they are all really syncing
+    // clients first: every one has verified at least one proof, they are all really syncing
     const ready = await pollUntil(async () => states.filter((s) => s.verified > 0).length, (n) => n === CLIENTS, 120_000, 200);
     expect(ready, states.flatMap((s) => s.failuresBeforeStop).slice(0, 5).join('\n')).toBe(CLIENTS);
-    expect(idle.open()).toBeGreaterThan(IDLE_SOCKETS / 2);
-    expect(flood.sent()).toBeGreaterThan(0);
+    // then the attack, from many loopback addresses (as from many hosts), right up to the SIGTERM
+    const sources = Array.from({ length: 30 }, (_, i) => `127.0.0.${i + 2}`);
+    const idle = cleanup.add(await idleSockets(tcp.host, tcp.port, IDLE_SOCKETS, { sources }), (a) => a.close());
+    const garbage = cleanup.add(await idleSockets(tcp.host, tcp.port, 50, { garbage: true, sources }), (a) => a.close());
+    const loris = cleanup.add(await slowLoris(tcp.host, tcp.port, 50, { intervalMs: 500, sources }), (a) => a.close());
+    const junk = malformedStunDatagrams(500);
+    const flood = cleanup.add(stunFlood(udp.host, udp.port, { count: 1_000_000, perTick: 5, make: (i) => (i % 2 ? junk[i % junk.length] : stunBindingRequest(freshUfrag())) }), (f) => f.close());
+    await pollUntil(async () => flood.sent(), (n) => n >= 1000, 10_000, 50);
+    expect(idle.connected()).toBeGreaterThan(IDLE_SOCKETS / 2);
+    expect(garbage.connected() + loris.connected()).toBeGreaterThan(50);
+    expect(flood.sent()).toBeGreaterThanOrEqual(1000);
+    const before = states.reduce((n, s) => n + s.verified, 0);
+    await pollUntil(async () => states.reduce((n, s) => n + s.verified, 0), (n) => n > before, 30_000, 50);
+    // the clients still sync through it
+    expect(states.reduce((n, s) => n + s.verified, 0)).toBeGreaterThan(before);
 
     stopping = true;
     const exited = new Promise<{ code: number | null; signal: string | null; ms: number }>((resolve) => {

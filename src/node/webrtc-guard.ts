@@ -33,7 +33,7 @@ export interface WebRTCGuardLimits {
   maxPending?: number;
   /** Handshakes in flight from one remote IP address. Default 16. */
   maxPendingPerIp?: number;
-  /** Time from the STUN request to an upgraded libp2p connection. Default 5,000 ms. */
+  /** Time from the STUN request to an upgraded libp2p connection. Default 5,000 ms; at least 1,000 ms applies. */
   handshakeTimeoutMs?: number;
 }
 
@@ -50,6 +50,9 @@ export interface WebRTCGuardOptions extends WebRTCGuardLimits {
 // well under a second per honest handshake on loopback they still admit dozens of browsers a
 // second. One remote IP may be a NAT with several browsers behind it, hence 16, not 1.
 export const DEFAULT_WEBRTC_LIMITS: Required<WebRTCGuardLimits> = { maxPending: 64, maxPendingPerIp: 16, handshakeTimeoutMs: 5_000 };
+
+/** The youngest a native peer connection may be when the guard closes it (see `listener.close` below). */
+export const MIN_HANDSHAKE_AGE_MS = 1_000;
 
 type IncomingConnection = (ufrag: string, remoteHost: string, remotePort: number, signal: AbortSignal) => Promise<void>;
 
@@ -126,7 +129,7 @@ export function guardListener(listener: unknown, options: WebRTCGuardOptions = {
   const limits = { ...DEFAULT_WEBRTC_LIMITS, ...definedOnly(options) };
   const gate = new HandshakeGate(limits);
   const original = listener.incomingConnection.bind(listener);
-  const inFlight = new Map<string, { abort: AbortController; settled: Promise<void> }>();
+  const inFlight = new Map<string, { abort: AbortController; settled: Promise<void>; startedAt: number }>();
   let closing = false;
   listener.incomingConnection = async (ufrag, remoteHost, remotePort, signal) => {
     if (closing) return;
@@ -146,12 +149,12 @@ export function guardListener(listener: unknown, options: WebRTCGuardOptions = {
     const timer = setTimeout(() => {
       expired = true;
       controller.abort(new Error(`WebRTC-Direct handshake did not finish within ${limits.handshakeTimeoutMs} ms`));
-    }, limits.handshakeTimeoutMs);
+    }, Math.max(limits.handshakeTimeoutMs, MIN_HANDSHAKE_AGE_MS));
     const onAbort = (): void => controller.abort(signal.reason);
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
     const handshake = original(ufrag, remoteHost, remotePort, controller.signal);
-    inFlight.set(key, { abort: controller, settled: handshake.then(() => {}, () => {}) });
+    inFlight.set(key, { abort: controller, settled: handshake.then(() => {}, () => {}), startedAt: Date.now() });
     try {
       await handshake;
     } finally {
@@ -167,16 +170,24 @@ export function guardListener(listener: unknown, options: WebRTCGuardOptions = {
       options.onPending?.(gate.pending);
     }
   };
-  // The listener stops its UDP mux first and ends handshakes after; a handshake still creating
-  // its peer connection then registers it on a stopped mux, and a native peer connection left
-  // running when the process exits aborted it once (`pthread_mutex_lock ... Assertion failed`
-  // under e2e/hostile/graceful-stop.test.ts). End the handshakes first, then let it close.
+  // The listener stops its UDP mux first and ends handshakes after, and closing a peer connection
+  // node-datachannel created a moment ago can abort the process (SIGABRT `std::system_error:
+  // Invalid argument`, or SIGSEGV: 4 of 8 stops 300 ms into a flood of fresh ufrags, 0 of 10
+  // once every one was at least MIN_HANDSHAKE_AGE_MS old; a script that SIGTERMs a node 300 ms
+  // into stunFlood() from e2e/hostile/attacks.ts shows it). So on close: admit nothing more, let
+  // each pending handshake reach that age (or finish), end it, then let the listener close.
   const close = listener.close.bind(listener);
   listener.close = async () => {
     closing = true;
     const pending = [...inFlight.values()];
-    for (const h of pending) h.abort.abort(new Error('the WebRTC-Direct listener is closing'));
-    await Promise.race([Promise.all(pending.map((h) => h.settled)), new Promise((r) => setTimeout(r, limits.handshakeTimeoutMs).unref())]);
+    await Promise.all(
+      pending.map(async (h) => {
+        const wait = h.startedAt + MIN_HANDSHAKE_AGE_MS - Date.now();
+        if (wait > 0) await Promise.race([h.settled, new Promise((r) => setTimeout(r, wait))]);
+        h.abort.abort(new Error('the WebRTC-Direct listener is closing'));
+        await Promise.race([h.settled, new Promise((r) => setTimeout(r, limits.handshakeTimeoutMs).unref())]);
+      }),
+    );
     await close();
   };
   return gate;
