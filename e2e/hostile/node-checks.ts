@@ -9,7 +9,7 @@ import { REPO_ROOT } from '../harness.ts';
 import type { NodeProcess } from '../../src/node/testing/process.ts';
 import { procStatus } from './attacks.ts';
 
-export const CLI = join(REPO_ROOT, 'bin', 'proofsync.js');
+export const CLI = join(REPO_ROOT, 'src', 'cli', 'bin.ts');
 
 /** Runs `proofsync fetch-range --peer ADDR` and returns its parsed JSON (exit code 0 required). */
 export function fetchRangeCli(peer: string, extra: string[] = []): Promise<{ ok: boolean; root: string; keyValues: unknown[]; nextKey: string | null }> {
