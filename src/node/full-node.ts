@@ -30,6 +30,8 @@ import { openNodeStore, type NodeStore } from './node-store.ts';
 import { OperationLog } from './operation-log.ts';
 import { Misbehaviour } from './misbehave.ts';
 import { serveProtocols, type ServeLimits } from './protocols.ts';
+import type { WebRTCGuardLimits } from './webrtc-guard.ts';
+import { stopWithin } from './stop-deadline.ts';
 import { Replica, type ReplicaStatus } from './replica.ts';
 import { RwLock } from './rw-lock.ts';
 import { databaseName, DatabaseWriter, storedAnnouncement, type CommitResult } from './writer.ts';
@@ -101,6 +103,14 @@ export interface FullNodeOptions {
   limits?: ServeLimits;
   /** Yamux bounds per connection (yamux-guard.ts); refusals are counted in the node's metrics. */
   muxer?: Omit<MuxerLimits, 'onRefused'>;
+  /**
+   * How long `stop()` waits for libp2p to close its listeners and connections before it closes
+   * the store regardless (stop-deadline.ts). Default 5,000 ms: with the store's own close, a
+   * SIGTERM ends the process well inside 10 s whatever peers hold open.
+   */
+  stopTimeoutMs?: number;
+  /** Bounds on pending WebRTC-Direct handshakes (webrtc-guard.ts). */
+  webrtcDirect?: WebRTCGuardLimits;
   /** libp2p's new-connection threshold per remote IP and second. Default 100. */
   inboundConnectionThreshold?: number;
   /** Inbound connection limits; defaults `DEFAULT_CONNECTION_LIMITS`. */
@@ -282,8 +292,18 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
         },
       },
       muxer: { ...o.muxer, onRefused: (reason) => metrics.muxerRefused.inc({ reason }) },
+      webrtcDirect: {
+        ...o.webrtcDirect,
+        onRefused: (reason) => metrics.webrtcHandshakesRefused.inc({ reason }),
+        onExpired: () => metrics.webrtcHandshakesRefused.inc({ reason: 'expired' }),
+        onPending: (n) => metrics.webrtcHandshakesPending.set(n),
+      },
     });
-    cleanup.push(() => host.stop());
+    cleanup.push(() =>
+      stopWithin('libp2p host', host.stop(), o.stopTimeoutMs ?? 5_000, (x, err) =>
+        log(`${x.part} did not stop within ${x.timeoutMs} ms${err ? ` (${(err as Error).message})` : ''}: closing the store without it`),
+      ),
+    );
     const libp2p = host.libp2p;
     const updatePeers = (): void => metrics.peers.set(libp2p.getPeers().length);
     libp2p.addEventListener('peer:connect', updatePeers);

@@ -21,6 +21,7 @@ import type { Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type ConnectionManagerInit } from 'libp2p';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { guardedWebRTCDirect, type WebRTCGuardOptions } from './webrtc-guard.ts';
 import { guardedWebSockets, type GuardedWebSocketsInit } from './ws-guard.ts';
 
 export type HostServices = { identify: Identify; ping: Ping; pubsub: GossipSub };
@@ -90,6 +91,8 @@ export interface HostOptions {
   webSockets?: GuardedWebSocketsInit;
   /** Yamux bounds (yamux-guard.ts): streams per connection, window, read buffer, refusal counting. */
   muxer?: MuxerLimits;
+  /** Bounds on pending WebRTC-Direct handshakes (webrtc-guard.ts); defaults apply when absent. */
+  webrtcDirect?: WebRTCGuardOptions;
 }
 
 export interface Host {
@@ -134,7 +137,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     addresses: { listen, announce: options.announce },
     transports: [
       guardedWebSockets(options.tls ? { ...options.webSockets, https: { cert: options.tls.cert, key: options.tls.key } } : options.webSockets),
-      webRTCDirect(),
+      guardedWebRTCDirect(options.webrtcDirect),
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [guardedYamux(options.muxer)],

@@ -23,6 +23,8 @@ export class NodeMetrics {
   readonly streamsRefused: Counter<'protocol' | 'reason'>;
   readonly muxerRefused: Counter<'reason'>;
   readonly httpErrors: Counter<'status' | 'error'>;
+  readonly webrtcHandshakesRefused: Counter<'reason'>;
+  readonly webrtcHandshakesPending: Gauge<never>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -93,6 +95,13 @@ export class NodeMetrics {
       labelNames: ['status', 'error'],
       registers,
     });
+    this.webrtcHandshakesRefused = new Counter({
+      name: 'proofsync_webrtc_direct_handshakes_refused_total',
+      help: 'WebRTC-Direct handshakes refused (reason total or per_ip: too many in flight) or closed unfinished (reason expired)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.webrtcHandshakesPending = new Gauge({ name: 'proofsync_webrtc_direct_handshakes_pending', help: 'WebRTC-Direct handshakes in flight', registers });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'proofsync_process_' });
   }
 }
