@@ -12,6 +12,7 @@
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
+import type { TopicScoreParams } from '@libp2p/gossipsub/score';
 import { identify, type Identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface';
 import { ping, type Ping } from '@libp2p/ping';
@@ -75,6 +76,8 @@ export interface HostOptions {
   connectionManager?: ConnectionManagerInit;
   /** Gossipsub: also deliver our own messages to local subscribers. Default false. */
   gossipEmitSelf?: boolean;
+  /** Gossipsub score parameters per topic (protocol/gossip-verdict.ts `databaseTopicScoreParams`). */
+  gossipTopicScores?: Record<string, TopicScoreParams>;
 }
 
 export interface Host {
@@ -121,7 +124,11 @@ export async function createHost(options: HostOptions): Promise<Host> {
     services: {
       identify: identify(),
       ping: ping(),
-      pubsub: gossipsub({ emitSelf: options.gossipEmitSelf ?? false, allowPublishToZeroTopicPeers: true }),
+      pubsub: gossipsub({
+        emitSelf: options.gossipEmitSelf ?? false,
+        allowPublishToZeroTopicPeers: true,
+        ...(options.gossipTopicScores ? { scoreParams: { topics: options.gossipTopicScores } } : {}),
+      }),
     },
   });
   try {

@@ -17,6 +17,7 @@ export class NodeMetrics {
   readonly peers: Gauge<never>;
   readonly logSize: Gauge<never>;
   readonly seq: Gauge<never>;
+  readonly gossipMessages: Counter<'result' | 'reason'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -56,6 +57,12 @@ export class NodeMetrics {
     this.peers = new Gauge({ name: 'proofsync_peers', help: 'Connected peers', registers });
     this.logSize = new Gauge({ name: 'proofsync_log_size', help: 'Operations in the history log', registers });
     this.seq = new Gauge({ name: 'proofsync_announcement_seq', help: 'Sequence number of the newest announcement', registers });
+    this.gossipMessages = new Counter({
+      name: 'proofsync_gossip_messages_total',
+      help: 'Gossip messages of the database topic by verdict (accept, reject, ignore) and reason; rejected ones are never forwarded',
+      labelNames: ['result', 'reason'],
+      registers,
+    });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'proofsync_process_' });
   }
 }

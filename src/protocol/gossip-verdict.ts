@@ -16,6 +16,7 @@
 import { decodeAnnouncement, verifyAnnouncement, type VerifiedAnnouncement } from '../core/announcement.ts';
 import { equalBytes } from '../core/bytes.ts';
 import { decodeDelta, verifyDelta, type VerifiedDelta } from '../core/delta.ts';
+import type { TopicScoreParams } from '@libp2p/gossipsub/score';
 
 export type GossipRejectReason = 'bad-encoding' | 'bad-signature' | 'wrong-database' | 'unknown-type';
 export type GossipIgnoreReason = 'duplicate' | 'stale' | 'abandoned-chain';
@@ -109,7 +110,7 @@ export async function gossipVerdict(bytes: Uint8Array, check: GossipCheck): Prom
  * message loses 1 point, far above every threshold. The mesh-delivery terms (P3, P3b) are off: a quiet database delivers nothing
  * for minutes, which must not count against its honest peers.
  */
-export function databaseTopicScoreParams(): Record<string, number> {
+export function databaseTopicScoreParams(): TopicScoreParams {
   return {
     topicWeight: 1,
     timeInMeshWeight: 0.01,
