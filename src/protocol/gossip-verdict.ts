@@ -13,7 +13,7 @@
  *
  * The checks are the same on both sides; the context says what "already known" means there.
  */
-import { decodeAnnouncement, verifyAnnouncement, type VerifiedAnnouncement } from '../core/announcement.ts';
+import { decodeAnnouncement, verifyAnnouncement, type SignedAnnouncement, type VerifiedAnnouncement } from '../core/announcement.ts';
 import { equalBytes } from '../core/bytes.ts';
 import { decodeDelta, verifyDelta, type VerifiedDelta } from '../core/delta.ts';
 import type { TopicScoreParams } from '@libp2p/gossipsub/score';
@@ -37,6 +37,8 @@ export interface GossipCheck {
    * client passes its WebCrypto verifier). Throws a decode error or `InvalidSignature`.
    */
   verifyDelta?(bytes: Uint8Array): Promise<VerifiedDelta> | VerifiedDelta;
+  /** Verifies a decoded announcement's signature (default: noble; the client passes WebCrypto). */
+  verifyAnnouncement?(a: SignedAnnouncement): Promise<VerifiedAnnouncement> | VerifiedAnnouncement;
   /** Whether a delta is already held or applied here. */
   knowsDelta?(id: Uint8Array): boolean;
   /** Whether a delta hangs on a chain that was given up on (live/missing-chains.ts). */
@@ -79,21 +81,23 @@ export async function gossipVerdict(bytes: Uint8Array, check: GossipCheck): Prom
     return { result: 'accept', kind: 'delta', delta };
   }
   if (bytes[0] === ANNOUNCEMENT_TYPE) {
-    let ann: VerifiedAnnouncement;
+    let decoded: SignedAnnouncement;
     try {
-      const decoded = decodeAnnouncement(bytes);
-      try {
-        ann = verifyAnnouncement(decoded, check.writerPublicKey);
-      } catch (err) {
-        return { result: 'reject', reason: 'bad-signature', detail: describe(err) };
-      }
+      decoded = decodeAnnouncement(bytes);
     } catch (err) {
       return { result: 'reject', reason: 'bad-encoding', detail: describe(err) };
     }
-    if (!equalBytes(ann.db, check.db)) {
-      // signed by the writer, for another of its databases: replayed here on purpose or by a
-      // misconfigured relay; either way nothing that peer should forward to this topic
-      return { result: 'reject', reason: 'wrong-database', detail: `an announcement of database "${new TextDecoder().decode(ann.db)}"` };
+    if (!equalBytes(decoded.db, check.db)) {
+      // another database's (checked before the signature: it is cheaper, and wrong either way):
+      // signed by the writer for another of its databases, replayed here on purpose or by a
+      // misconfigured relay, nothing a peer should forward on this topic
+      return { result: 'reject', reason: 'wrong-database', detail: `an announcement of database "${new TextDecoder().decode(decoded.db)}"` };
+    }
+    let ann: VerifiedAnnouncement;
+    try {
+      ann = check.verifyAnnouncement ? await check.verifyAnnouncement(decoded) : verifyAnnouncement(decoded, check.writerPublicKey);
+    } catch (err) {
+      return { result: 'reject', reason: 'bad-signature', detail: describe(err) };
     }
     const newest = check.newestSeq?.();
     if (newest !== undefined && ann.seq < newest) return { result: 'ignore', reason: 'stale' };

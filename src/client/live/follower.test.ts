@@ -741,7 +741,7 @@ describe('live follower: chains that never connect', () => {
   /** A writer-signed chain of `depth` deltas on a parent nobody has, served by `attacker` (ids counted). */
   function deepChain(w: Writer, depth: number, firstLogIndex: number) {
     const chain: VerifiedDelta[] = [];
-    let parent = sha256(enc('an ancestor nobody has'));
+    let parent: Uint8Array = sha256(enc('an ancestor nobody has'));
     for (let i = 0; i < depth; i++) {
       const d = w.sign([parent], [{ key: enc(`z${i}`), value: enc('x') }], new Uint8Array(32).fill(9), firstLogIndex + i);
       chain.push(d);

@@ -6,10 +6,10 @@
  * bodies do not name their database), so it is dropped at once and joins the memory, instead of
  * the whole chain being walked again a second later.
  *
- * Why only ancestors and not the held deltas on top: a chain given up on is caught up by change
- * proof; if it was the database's own history, the deltas above the catch-up's target still
- * have to connect through those tops. A top dropped but not remembered costs one id to fetch
- * again, and that fill stops at the remembered ancestor below it.
+ * The held deltas on top of such a chain are remembered too (`hangs`). If the chain was the
+ * database's own history after all (a burst of lost gossip larger than the fill limit), the
+ * catch-up by change proof that follows moves the local state past all of it, and `covered`
+ * forgets it; an announcement of this database naming a remembered head clears the memory.
  *
  * Entries carry an exclusive upper bound on their log index when one is known (a fetched
  * delta's own index + 1, or the index of the child that named a missing id): once the local
