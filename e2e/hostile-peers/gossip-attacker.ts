@@ -125,14 +125,22 @@ await handle(
   { maxRequestBytes: MAX_DELTA_REQUEST_BYTES, encodeError: encodeDeltaError, ratePerPeer: { burst: 10_000, perSecond: 10_000 } },
 );
 
-for (const addr of dial) {
-  libp2p.dial(multiaddr(addr)).catch((err: unknown) => process.stderr.write(`dial ${addr} failed: ${(err as Error).message}\n`));
-}
+// dialed again when dropped (a graylisted peer may be pruned and disconnected)
+const dialAll = (): void => {
+  for (const addr of dial) libp2p.dial(multiaddr(addr)).catch((err: unknown) => process.stderr.write(`dial ${addr} failed: ${(err as Error).message}\n`));
+};
+dialAll();
+libp2p.addEventListener('peer:disconnect', (e) => {
+  process.stderr.write(`disconnected ${e.detail.toString()}\n`);
+  if (dial.length) setTimeout(dialAll, 1000);
+});
 
 // ---- the floods ---------------------------------------------------------------------------------
 
+/** Waits (up to 20 s) for a peer on the topic: before that, a publish reaches nobody. */
 async function subscribed(): Promise<void> {
-  while (pubsub.getSubscribers(topic).length === 0) await new Promise((r) => setTimeout(r, 50));
+  const deadline = Date.now() + 20_000;
+  while (pubsub.getSubscribers(topic).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }
 
 const publish = async (bytes: Uint8Array, kind: keyof typeof stats.published): Promise<void> => {

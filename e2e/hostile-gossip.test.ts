@@ -1,0 +1,186 @@
+/**
+ * Gossip from a hostile peer, end to end: a real writer node committing steadily, a real attacker
+ * process (e2e/hostile-peers/gossip-attacker.ts, a js-libp2p node on the database topic) and
+ * either a replica node or a light client in headless Chromium (e2e/live/). The attacker floods
+ * forged deltas and garbage, replays an announcement of another database signed with the
+ * writer's own key, and gossips writer-signed deltas on top of a 100,000-deep chain nobody
+ * else has, which it serves over /delta and counts.
+ *
+ * What must hold: the honest updates keep arriving and applying; the page hears of the attacker
+ * through rate-limited `peer` events, not one `error` each; nothing invalid is forwarded to the
+ * writer (its own validator counts zero rejects); the deep chain is walked once, not again and
+ * again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { fileURLToPath } from 'node:url';
+import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
+import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
+import type { Live, LiveRecord, LiveStart } from './live/main.ts';
+
+export const ATTACKER_SCRIPT = fileURLToPath(new URL('./hostile-peers/gossip-attacker.ts', import.meta.url));
+
+const cleanup = new Cleanup();
+let writer: NodeProcess;
+let vite: ViteHandle;
+let browser: Browser;
+
+declare const live: Live;
+
+interface AttackerStats {
+  published: { invalid: number; foreign: number; chain: number };
+  requestedIds: number;
+  chainIdsRequested: number;
+  deltaRequests: number;
+  subscribers: number;
+}
+
+/** The attacker process and its stdin commands (see the script's header). */
+export async function startAttacker(w: NodeProcess, dial: string[] = []) {
+  const p = cleanup.add(await startNode({ script: ATTACKER_SCRIPT, args: [w.dataDir, w.file.db!, ...dial], readyTimeoutMs: 30_000 }), (x) => x.stop());
+  const stats = (): AttackerStats => {
+    const lines = p.output().split('\n').filter((l) => l.startsWith('stats '));
+    return lines.length ? (JSON.parse(lines[lines.length - 1].slice(6)) as AttackerStats) : { published: { invalid: 0, foreign: 0, chain: 0 }, requestedIds: 0, chainIdsRequested: 0, deltaRequests: 0, subscribers: 0 };
+  };
+  const done = (cmd: string) => p.output().split('\n').filter((l) => l === `done ${cmd}`).length;
+  /** Sends a command; resolves once the attacker reports it done (floods: all published). */
+  const run = async (line: string, timeoutMs = 120_000): Promise<void> => {
+    const cmd = line.split(' ')[0];
+    const before = done(cmd);
+    p.child.stdin!.write(`${line}\n`);
+    const deadline = Date.now() + timeoutMs;
+    while (done(cmd) === before) {
+      if (Date.now() > deadline) throw new Error(`the attacker did not finish "${line}": ${p.output().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100)); // polling the child's output
+    }
+  };
+  return { process: p, stats, run };
+}
+
+async function metric(node: NodeProcess, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`${node.file.http}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) || !line.includes(labels)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+const rejected = (node: NodeProcess) => metric(node, 'proofsync_gossip_messages_total', 'result="reject"');
+
+async function status(node: NodeProcess): Promise<{ root: string; logSize: number }> {
+  return (await fetch(`${node.file.http}/v1/status`)).json() as Promise<{ root: string; logSize: number }>;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200)); // a polling interval, not a wait for the condition
+  }
+}
+
+beforeAll(async () => {
+  [writer, vite, browser] = await Promise.all([
+    startNode({ script: FULL_NODE_SCRIPT, args: ['--generate', '2000', '--simulate-writes', '5'], readyTimeoutMs: 60_000 }).then((n) => cleanup.add(n, (x) => x.stop())),
+    startVite({ pages: ['e2e/live/index.html'] }).then((v) => cleanup.add(v, (x) => x.close())),
+    launchChromium().then((b) => cleanup.add(b, (x) => x.close())),
+  ]);
+}, 120_000);
+afterAll(() => cleanup.run(), 60_000);
+
+describe('hostile gossip against a replica', () => {
+  it('the replica rejects forged, garbage and foreign gossip in its validator, forwards none of it, and keeps following', async () => {
+    const replica = cleanup.add(
+      await startNode({ script: FULL_NODE_SCRIPT, args: ['--follow', writer.file.peerId, '--bootstrap', writer.file.ws!], readyTimeoutMs: 60_000 }),
+      (x) => x.stop(),
+    );
+    await until('the replica following the writer', async () => ((await status(replica)).logSize > 0 ? true : undefined));
+    const attacker = await startAttacker(writer, [replica.file.ws!]);
+    const writerRejectsBefore = await rejected(writer);
+    await attacker.run('invalid 4000');
+    await attacker.run('foreign 2000');
+    expect(attacker.stats().published).toMatchObject({ invalid: 4000, foreign: 2000 });
+
+    // the replica judged them: rejected (gossipsub drops the rest of a graylisted peer's unread)
+    const reasons = await until('the replica counting rejects of every kind', async () => {
+      const r = {
+        badSignature: await metric(replica, 'proofsync_gossip_messages_total', 'reason="bad-signature"'),
+        badEncoding: await metric(replica, 'proofsync_gossip_messages_total', 'reason="bad-encoding"'),
+        wrongDatabase: await metric(replica, 'proofsync_gossip_messages_total', 'reason="wrong-database"'),
+      };
+      return r.badSignature > 0 && r.badEncoding > 0 && r.wrongDatabase > 0 ? r : undefined;
+    });
+    if (process.env.E2E_VERBOSE) console.info('replica rejects', reasons, 'of', 6000, 'published');
+    // and it still follows the writer: it reaches the writer's log size of after the flood
+    const target = (await status(writer)).logSize;
+    await until('the replica caught up with the writer', async () => ((await status(replica)).logSize >= target ? true : undefined));
+    // nothing of it was forwarded to the writer: its own validator saw no invalid message
+    expect(await rejected(writer)).toBe(writerRejectsBefore);
+    await attacker.process.stop();
+    await replica.stop();
+  });
+});
+
+describe('hostile gossip against a light client in the browser', () => {
+  const deltas = (r: LiveRecord) => r.updates.filter((u) => u.deltaId !== null);
+
+  async function waitLive(page: Page, ready: (r: LiveRecord) => boolean, what: string, timeoutMs = 60_000): Promise<LiveRecord> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await page.evaluate(() => live.tail(1));
+      if (ready(r)) return r;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify({ ...r, updates: r.updates.slice(-3), peers: r.peers.slice(-10) })}`);
+      await page.waitForTimeout(100); // a polling interval, not a wait for the condition
+    }
+  }
+
+  it('floods, replays and a 100,000-deep chain: updates still apply, errors stay few, the attacker is named, the chain is walked once', async () => {
+    const attacker = await startAttacker(writer);
+    const attackerId = attacker.process.file.peerId;
+    const { page, log } = await openReadyPage(browser, `${vite.url}/e2e/live/index.html`);
+    try {
+      const o: LiveStart = { db: writer.file.db!, writer: writer.file.peerId, bootstrap: [attacker.process.file.ws!, writer.file.ws!], storageName: 'hostile-gossip' };
+      await page.evaluate((x) => live.start(x), o);
+      await page.evaluate(() => live.synced(90_000));
+      await waitLive(page, (x) => deltas(x).length >= 3, 'first live deltas');
+      const writerRejectsBefore = await rejected(writer);
+
+      await attacker.run('invalid 10000');
+      await attacker.run('foreign 2000');
+      attacker.process.child.stdin!.write('chain 100000 500\n');
+      const applied = (await page.evaluate(() => live.tail(1))).live.at(-1)?.applied ?? 0;
+      // the writer commits 5 a second: 60 more applied is ~12 s of the chain being gossiped on top
+      const r = await waitLive(page, (x) => (x.live.at(-1)?.applied ?? 0) >= applied + 60 && (x.pending?.abandoned ?? 0) >= 5, 'live updates during the attack', 120_000);
+      const w = await status(writer);
+      await until("the writer's newest root at the client", async () => ((await page.evaluate(() => live.recorded())).updates.some((u) => u.root === w.root) ? true : undefined), 30_000);
+
+      const s = attacker.stats();
+      expect(s.published.invalid).toBe(10_000);
+      expect(s.published.foreign).toBe(2_000);
+      expect(s.published.chain).toBeGreaterThanOrEqual(5);
+      // page errors stay few: none of the 12,000 became one
+      expect(r.errors.length, JSON.stringify(r.errors)).toBeLessThanOrEqual(2);
+      // the attacker is named, each reason at most once per 10 s
+      const offences = r.peers.filter((p) => p.peer === attackerId && p.reason?.startsWith('gossip:'));
+      const kinds = new Set(offences.map((p) => p.reason!.replace(/ \(.*$/, '').replace(/;.*$/, '')));
+      expect([...kinds].sort(), JSON.stringify(offences)).toEqual(expect.arrayContaining(['gossip: bad-encoding', 'gossip: bad-signature', 'gossip: wrong-database']));
+      expect(offences.length, JSON.stringify(offences)).toBeLessThanOrEqual(30);
+      // the chain was walked at most once: one fill's worth of ids (1,000), then its deltas are dropped on arrival
+      expect(s.chainIdsRequested).toBeGreaterThan(0);
+      expect(s.chainIdsRequested, JSON.stringify(s)).toBeLessThanOrEqual(1_100);
+      expect(r.pending!.abandoned).toBeGreaterThanOrEqual(5);
+      // nothing invalid went on through the client to the writer
+      expect(await rejected(writer)).toBe(writerRejectsBefore);
+      if (process.env.E2E_VERBOSE) console.info('attacker', s, 'offence events', offences.length, 'catch-ups', r.live.at(-1)?.catchUps);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\npage log (tail):\n${log.slice(-30).join('\n')}\nattacker (tail):\n${attacker.process.output().slice(-1500)}`);
+    } finally {
+      await page.evaluate(() => live.close()).catch(() => {});
+      await page.close();
+      await attacker.process.stop();
+    }
+  });
+});
