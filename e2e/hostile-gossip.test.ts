@@ -125,7 +125,6 @@ describe('hostile gossip against a replica', () => {
 });
 
 describe('hostile gossip against a light client in the browser', () => {
-  const deltas = (r: LiveRecord) => r.updates.filter((u) => u.deltaId !== null);
 
   async function waitLive(page: Page, ready: (r: LiveRecord) => boolean, what: string, timeoutMs = 60_000): Promise<LiveRecord> {
     const deadline = Date.now() + timeoutMs;
@@ -145,7 +144,7 @@ describe('hostile gossip against a light client in the browser', () => {
       const o: LiveStart = { db: writer.file.db!, writer: writer.file.peerId, bootstrap: [attacker.process.file.ws!, writer.file.ws!], storageName: 'hostile-gossip' };
       await page.evaluate((x) => live.start(x), o);
       await page.evaluate(() => live.synced(90_000));
-      await waitLive(page, (x) => deltas(x).length >= 3, 'first live deltas');
+      await waitLive(page, (x) => (x.live.at(-1)?.applied ?? 0) >= 3, 'first live deltas');
       const writerRejectsBefore = await rejected(writer);
 
       await attacker.run('invalid 10000');
