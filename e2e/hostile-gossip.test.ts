@@ -13,12 +13,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { fileURLToPath } from 'node:url';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
 import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
 import type { Live, LiveRecord, LiveStart } from './live/main.ts';
-
-export const ATTACKER_SCRIPT = fileURLToPath(new URL('./hostile-peers/gossip-attacker.ts', import.meta.url));
+import { startAttacker } from './hostile-peers/attacker-process.ts';
 
 const cleanup = new Cleanup();
 let writer: NodeProcess;
@@ -27,35 +25,11 @@ let browser: Browser;
 
 declare const live: Live;
 
-interface AttackerStats {
-  published: { invalid: number; foreign: number; chain: number };
-  requestedIds: number;
-  chainIdsRequested: number;
-  deltaRequests: number;
-  subscribers: number;
-}
-
-/** The attacker process and its stdin commands (see the script's header). */
-export async function startAttacker(w: NodeProcess, dial: string[] = []) {
-  const p = cleanup.add(await startNode({ script: ATTACKER_SCRIPT, args: [w.dataDir, w.file.db!, ...dial], readyTimeoutMs: 30_000 }), (x) => x.stop());
-  const stats = (): AttackerStats => {
-    const lines = p.output().split('\n').filter((l) => l.startsWith('stats '));
-    return lines.length ? (JSON.parse(lines[lines.length - 1].slice(6)) as AttackerStats) : { published: { invalid: 0, foreign: 0, chain: 0 }, requestedIds: 0, chainIdsRequested: 0, deltaRequests: 0, subscribers: 0 };
-  };
-  const done = (cmd: string) => p.output().split('\n').filter((l) => l === `done ${cmd}`).length;
-  /** Sends a command; resolves once the attacker reports it done (floods: all published). */
-  const run = async (line: string, timeoutMs = 120_000): Promise<void> => {
-    const cmd = line.split(' ')[0];
-    const before = done(cmd);
-    p.child.stdin!.write(`${line}\n`);
-    const deadline = Date.now() + timeoutMs;
-    while (done(cmd) === before) {
-      if (Date.now() > deadline) throw new Error(`the attacker did not finish "${line}": ${p.output().slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 100)); // polling the child's output
-    }
-  };
-  return { process: p, stats, run };
-}
+const attackerOf = async (w: NodeProcess, dial: string[] = []) => {
+  const a = await startAttacker(w, dial);
+  cleanup.add(a.process, (x) => x.stop());
+  return a;
+};
 
 async function metric(node: NodeProcess, name: string, labels: string): Promise<number> {
   const text = await (await fetch(`${node.file.http}/metrics`)).text();
@@ -98,7 +72,7 @@ describe('hostile gossip against a replica', () => {
       (x) => x.stop(),
     );
     await until('the replica following the writer', async () => ((await status(replica)).logSize > 0 ? true : undefined));
-    const attacker = await startAttacker(writer, [replica.file.ws!]);
+    const attacker = await attackerOf(writer, [replica.file.ws!]);
     const writerRejectsBefore = await rejected(writer);
     await attacker.run('invalid 4000');
     await attacker.run('foreign 2000');
@@ -137,7 +111,7 @@ describe('hostile gossip against a light client in the browser', () => {
   }
 
   it('floods, replays and a 100,000-deep chain: updates still apply, errors stay few, the attacker is named, the chain is walked once', async () => {
-    const attacker = await startAttacker(writer);
+    const attacker = await attackerOf(writer);
     const attackerId = attacker.process.file.peerId;
     const { page, log } = await openReadyPage(browser, `${vite.url}/e2e/live/index.html`);
     try {
@@ -149,7 +123,7 @@ describe('hostile gossip against a light client in the browser', () => {
 
       await attacker.run('invalid 10000');
       await attacker.run('foreign 2000');
-      attacker.process.child.stdin!.write('chain 100000 500\n');
+      attacker.send('chain 100000 500');
       const applied = (await page.evaluate(() => live.tail(1))).live.at(-1)?.applied ?? 0;
       // the writer commits 5 a second: 60 more applied is ~12 s of the chain being gossiped on top
       const r = await waitLive(page, (x) => (x.live.at(-1)?.applied ?? 0) >= applied + 60 && (x.pending?.abandoned ?? 0) >= 5, 'live updates during the attack', 120_000);
@@ -173,7 +147,10 @@ describe('hostile gossip against a light client in the browser', () => {
       expect(r.pending!.abandoned).toBeGreaterThanOrEqual(5);
       // nothing invalid went on through the client to the writer
       expect(await rejected(writer)).toBe(writerRejectsBefore);
-      if (process.env.E2E_VERBOSE) console.info('attacker', s, 'offence events', offences.length, 'catch-ups', r.live.at(-1)?.catchUps);
+      if (process.env.E2E_VERBOSE) {
+        const all = await page.evaluate(() => live.recorded());
+        console.info('attacker', s, 'offence events', offences.length, 'catch-ups', all.live.filter((l) => l.mode === 'catching-up').map((l) => l.reason), 'fills', all.gapFills.filter((g) => g.phase !== 'started').map((g) => `${g.peer?.slice(-4)} ${g.phase} ${g.reason ?? ''} ${g.fetched}`));
+      }
     } catch (err) {
       throw new Error(`${(err as Error).message}\npage log (tail):\n${log.slice(-30).join('\n')}\nattacker (tail):\n${attacker.process.output().slice(-1500)}`);
     } finally {
