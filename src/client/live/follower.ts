@@ -5,6 +5,11 @@
  * over `/delta` from the peer that sent the delta; what cannot be filled, what waits too long
  * and a root that does not match end in a catch-up by change proof, run by the host.
  *
+ * A chain a fill gave up on (more missing ancestors than `maxGapFill`, or none to be had) is
+ * remembered (missing-chains.ts): its deltas are dropped, and deltas that later hang on it are
+ * dropped on arrival, so an orphaned branch or a second database signed with the same key is
+ * walked once, not after every catch-up.
+ *
  * Modes: `syncing` (a state sync runs: deltas are held, never applied, no gap filling), `live`
  * (applying), `catching-up` (the host runs a change-proof sync to the newest announcement).
  * The host moves it: `goLive(position)` when the state stands at a root (after a sync, or at
