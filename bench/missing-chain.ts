@@ -48,8 +48,10 @@ export async function missingChainFigure(): Promise<{ name: string; value: numbe
     await new Promise((r) => setTimeout(r, WINDOW_MS));
     const requested = attacker.stats().chainIdsRequested - start;
     const r = await page.evaluate(() => live.recorded());
+    const catchUps = r.live.filter((l) => l.mode === 'catching-up').map((l) => l.reason);
+    const fills = r.gapFills.filter((g) => g.phase !== 'started').map((g) => `${g.phase}${g.reason ? ` ${g.reason}` : ''} (${g.fetched} fetched, ${g.rounds} rounds)`);
     console.log(
-      `missing chain: ${requested} ids in ${WINDOW_MS / 1000} s; ${attacker.stats().published.chain} chain deltas gossiped, ${r.pending?.abandoned ?? 0} dropped as abandoned; catch-ups ${r.live.at(-1)?.catchUps}; applied ${r.live.at(-1)?.applied}`,
+      `missing chain: ${requested} ids in ${WINDOW_MS / 1000} s; ${attacker.stats().published.chain} chain deltas gossiped, ${r.pending?.abandoned ?? 0} dropped as abandoned; applied ${r.live.at(-1)?.applied}; catch-ups ${JSON.stringify(catchUps)}; fills ${JSON.stringify(fills)}`,
     );
     await page.evaluate(() => live.close()).catch(() => {});
     return { name: `delta ids requested for one ${DEPTH.toLocaleString('en')}-deep missing chain, in ${WINDOW_MS / 1000} s`, value: requested, unit: 'ids' };
