@@ -741,7 +741,7 @@ describe('live follower: chains that never connect', () => {
   /** A writer-signed chain of `depth` deltas on a parent nobody has, served by `attacker` (ids counted). */
   function deepChain(w: Writer, depth: number, firstLogIndex: number) {
     const chain: VerifiedDelta[] = [];
-    let parent: Uint8Array = sha256(enc('an ancestor nobody has'));
+    let parent: Uint8Array = sha256(enc(`an ancestor nobody has ${firstLogIndex}`));
     for (let i = 0; i < depth; i++) {
       const d = w.sign([parent], [{ key: enc(`z${i}`), value: enc('x') }], new Uint8Array(32).fill(9), firstLogIndex + i);
       chain.push(d);
@@ -817,6 +817,47 @@ describe('live follower: chains that never connect', () => {
     expect(t.catchUps).toEqual(['gap-too-large']);
     expect(t.events.filter((e) => e.type === 'gapFill').at(-1)!.detail).toMatchObject({ phase: 'failed', reason: 'abandoned-chain' });
     expect(t.follower.pendingCount).toBe(0);
+  });
+
+  it('a peer whose fills led nowhere a whole fill of ids gets only short fills within the minute', async () => {
+    const w = await scriptedWriter();
+    const first = deepChain(w, 100, 100_000);
+    const second = deepChain(w, 100, 200_000);
+    const attackerLog: Uint8Array[] = [];
+    const both: DeltaSource = {
+      async fetch(ids) {
+        attackerLog.push(...ids);
+        return [...(await first.source.fetch(ids, {})), ...(await second.source.fetch(ids, {}))];
+      },
+    };
+    const honestLog: Uint8Array[][] = [];
+    const t = await setup({ writer: w, tuning: { maxGapFill: 50, maxPerRound: 10 }, sources: (x) => [{ id: 'attacker', source: both }, { id: 'honest', source: honest(x, honestLog) }] });
+    await t.follower.goLive(t.position0, 'synced');
+    await t.offer(first.chain[99], 'attacker');
+    t.time.advance(100);
+    await t.follower.idle();
+    expect(attackerLog.length).toBeLessThanOrEqual(50);
+    await t.follower.goLive(t.position0, 'synced');
+    const spent = attackerLog.length;
+    await t.offer(second.chain[99], 'attacker');
+    t.time.advance(1000);
+    await t.follower.idle();
+    // a short fill only: too large for it, so the chain is given up on after 16 ids at most
+    expect(attackerLog.length - spent).toBeGreaterThan(0);
+    expect(attackerLog.length - spent).toBeLessThanOrEqual(16);
+    expect(honestLog.flat()).toEqual([]);
+    expect(t.follower.pendingCount).toBe(0);
+    // a minute later the attacker may be asked again
+    await t.follower.goLive(t.position0, 'synced');
+    t.time.advance(60_000);
+    const third = deepChain(w, 20, 300_000);
+    (both as { fetch: DeltaSource['fetch'] }).fetch = async (ids) => (attackerLog.push(...ids), third.source.fetch(ids, {}));
+    const before = attackerLog.length;
+    await t.offer(third.chain[19], 'attacker');
+    t.time.advance(1000);
+    await t.follower.idle();
+    // the whole third chain, down to the bottom parent nobody has: a full fill again
+    expect(attackerLog.length - before).toBe(20);
   });
 
   it('an announcement of this database naming a remembered head clears the memory', async () => {

@@ -56,6 +56,7 @@ import { EMPTY_ROOT, type KeyChange } from '../../core/types.ts';
 import { fillGaps, type DeltaSource, type WalkedId } from '../gap-fill.ts';
 import { loadProgress, type StoredProgress } from '../state-sync/progress.ts';
 import type { InclusiveRange } from '../state-sync/ranges.ts';
+import { PeerFillBudget } from './fill-budget.ts';
 import { DEFAULT_MAX_MISSING_IDS, MissingChains } from './missing-chains.ts';
 import { PendingWriteBuffer, type PendingDeltaStore } from './pending-store.ts';
 import { advanceProgress, positionOps, type LivePosition } from './position.ts';
@@ -274,6 +275,9 @@ const DEFAULTS: Required<LiveTuning> = {
 
 
 const GAP_RETRY_MS = 1000;
+const FILL_BUDGET_WINDOW_MS = 60_000;
+/** Ids one fill may request from a peer over its budget (see `#budget`). */
+const SHORT_FILL = 16;
 const GAP_RETRY_MAX_MS = 10_000;
 
 function inRanges(key: Uint8Array, ranges: readonly InclusiveRange[] | undefined): boolean {
@@ -337,6 +341,12 @@ export class LiveFollower {
   #stats = { received: 0, duplicates: 0, rejected: 0, evicted: 0, expired: 0, discarded: 0, restored: 0, abandoned: 0 };
   /** Chains gap filling gave up on: deltas on them are dropped, not walked again. */
   #chains: MissingChains;
+  /**
+   * Ids each peer had us request in fills that led nowhere: past `maxGapFill` in a minute, its
+   * fills are short (`SHORT_FILL`), so a peer gossiping fresh deep chains costs about one
+   * fill's worth a minute, not one per chain.
+   */
+  #budget: PeerFillBudget;
   #applied = 0;
   #catchUps = 0;
   readonly #timings: ApplyTimings = { commits: 0, deltas: 0, readMs: 0, computeMs: 0, commitMs: 0, checkpoints: 0, checkpointMs: 0, checkpointsStored: 0 };
@@ -356,6 +366,7 @@ export class LiveFollower {
     this.#dag = this.#newDag();
     this.#buffer = new PendingWriteBuffer(deps.pending, (err) => deps.fail(err));
     this.#chains = new MissingChains({ maxIds: this.#tuning.maxMissingIds });
+    this.#budget = new PeerFillBudget({ maxIds: this.#tuning.maxGapFill, windowMs: FILL_BUDGET_WINDOW_MS });
   }
 
   #newDag(): DeltaDag {
@@ -979,6 +990,9 @@ export class LiveFollower {
       const walked: WalkedId[] = [];
       const blamed = hint ?? sources[0].id;
       for (const { id, source } of sources) {
+        // this peer's fills led nowhere a whole fill's worth this minute: it gets short fills
+        // only (enough to reach a remembered chain, or to fill a small gap of its own)
+        const maxTotal = this.#budget.exhausted(id, this.#now()) ? Math.min(SHORT_FILL, this.#tuning.maxGapFill) : this.#tuning.maxGapFill;
         this.#deps.emit({ type: 'gapFill', detail: { phase: 'started', peer: id, missing: missing.length, fetched: 0, rounds: 0, offences: 0 } });
         const r = await fillGaps(missing, {
           source,
@@ -986,7 +1000,7 @@ export class LiveFollower {
           knows: (x) => this.#dag.knows(x),
           abandoned: (x) => this.#chains.has(x),
           maxPerRound: this.#tuning.maxPerRound,
-          maxTotal: this.#tuning.maxGapFill,
+          maxTotal,
           requestTimeoutMs: this.#tuning.requestTimeoutMs,
         });
         if (r.offences.length > 0) this.#deps.penalise?.(id, r.offences.length);
@@ -998,6 +1012,7 @@ export class LiveFollower {
           break;
         }
         this.#deps.emit({ type: 'gapFill', detail: { phase: 'failed', peer: id, missing: missing.length, fetched: r.deltas.length, rounds: r.rounds, reason: r.reason, offences: r.offences.length } });
+        if (r.reason === 'abandoned-chain' || r.reason === 'gap-too-large' || r.reason === 'peer-lacks-deltas') this.#budget.spend(id, r.requested, this.#now());
         if (r.reason === 'abandoned-chain') {
           // it reached a chain given up on before: what it walked is on that chain too
           walked.push(...r.walked);
