@@ -34,9 +34,11 @@ export interface LiveRecord {
   synced: { root: string; seq: number }[];
   updates: RecordedUpdate[];
   live: { mode: string; reason?: string; logSize: number; applied: number; catchUps: number; timings?: ApplyTimings; warm?: boolean; unstored?: number; at: number }[];
-  pending: { count: number; restored: number; received: number; rejected: number; expired: number; evicted: number } | undefined;
+  pending: { count: number; restored: number; received: number; rejected: number; expired: number; evicted: number; abandoned: number } | undefined;
   gapFills: { phase: string; peer?: string; missing: number; fetched: number; rounds: number; reason?: string }[];
   errors: { name: string; message: string }[];
+  /** `peer` events other than connects and disconnects (penalties, bans, failures). */
+  peers: { peer: string; status: string; reason?: string }[];
 }
 
 let client: LightClient | undefined;
@@ -45,7 +47,7 @@ let lastProgress: unknown;
 const peerEvents: string[] = [];
 
 function fresh(): LiveRecord {
-  return { synced: [], updates: [], live: [], pending: undefined, gapFills: [], errors: [] };
+  return { synced: [], updates: [], live: [], pending: undefined, gapFills: [], errors: [], peers: [] };
 }
 
 const live = {
@@ -64,12 +66,15 @@ const live = {
     });
     client.on('synced', (s) => rec.synced.push({ root: toHex(s.root), seq: s.seq }));
     client.on('live', (l) => rec.live.push({ mode: l.mode, reason: l.reason, logSize: l.logSize, applied: l.applied, catchUps: l.catchUps, timings: l.timings, warm: l.warm, unstored: l.unstored, at: performance.now() }));
-    client.on('pending', (p) => (rec.pending = { count: p.count, restored: p.restored, received: p.received, rejected: p.rejected, expired: p.expired, evicted: p.evicted }));
+    client.on('pending', (p) => (rec.pending = { count: p.count, restored: p.restored, received: p.received, rejected: p.rejected, expired: p.expired, evicted: p.evicted, abandoned: p.abandoned }));
     client.on('gapFill', (g) => rec.gapFills.push({ phase: g.phase, peer: g.peer, missing: g.missing, fetched: g.fetched, rounds: g.rounds, reason: g.reason }));
     client.on('error', ({ error }) => rec.errors.push({ name: error.name, message: error.message }));
     // for the message of a sync that does not finish (what the engine last said, and its peers)
     client.on('progress', (p) => (lastProgress = p));
-    client.on('peer', (p) => peerEvents.push(`${p.peer.slice(-6)} ${p.status}${p.reason ? `: ${p.reason}` : ''}`));
+    client.on('peer', (p) => {
+      peerEvents.push(`${p.peer.slice(-6)} ${p.status}${p.reason ? `: ${p.reason}` : ''}`);
+      if (p.status !== 'connected' && p.status !== 'disconnected') rec.peers.push({ peer: p.peer, status: p.status, reason: p.reason });
+    });
   },
   recorded: (): LiveRecord => rec,
   /** Only the newest `n` updates (large runs stay cheap to poll). */

@@ -312,3 +312,35 @@ describe('GapFill state machine', () => {
     expect(hex(fill.result!.deltas)).toEqual(hex([d]));
   });
 });
+
+describe('fillGaps and chains given up on', () => {
+  const chain = makeChain(30, 'a');
+  const deadAt = (n: number) => (id: Uint8Array) => toHex(id) === toHex(chain[n].id);
+  const cases: { name: string; want: number; dead?: number; maxTotal?: number; kind: string; reason?: string; requested: number }[] = [
+    { name: 'a walk that reaches a remembered id stops there, without asking for it', want: 28, dead: 20, kind: 'needs-catch-up', reason: 'abandoned-chain', requested: 8 },
+    { name: 'a remembered id among the first missing stops before any request', want: 20, dead: 20, kind: 'needs-catch-up', reason: 'abandoned-chain', requested: 0 },
+    { name: 'a chain of other ids fills as before', want: 10, dead: 20, kind: 'filled', requested: 11 },
+    { name: 'a walk beyond the limit stops as too large', want: 28, maxTotal: 5, kind: 'needs-catch-up', reason: 'gap-too-large', requested: 5 },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const peer = honestPeer(chain);
+      const r = await fillGaps([chain[c.want].id], { source: peer.source, writerPublicKey: pk, knows: nobody, maxPerRound: 1, maxTotal: c.maxTotal, abandoned: c.dead === undefined ? undefined : deadAt(c.dead) });
+      expect(r.kind).toBe(c.kind);
+      if (r.kind === 'needs-catch-up') expect(r.reason).toBe(c.reason);
+      expect(r.requested).toBe(c.requested);
+      expect(peer.requests.flat().some((id) => c.dead !== undefined && deadAt(c.dead)(id))).toBe(false);
+    });
+  }
+
+  it('a fill that stops names every id it walked, with log-index bounds from the deltas', async () => {
+    const peer = honestPeer(chain.slice(20));
+    const r = await fillGaps([chain[25].id], { source: peer.source, writerPublicKey: pk, knows: nobody, maxPerRound: 2 });
+    expect(r.kind === 'needs-catch-up' && r.reason).toBe('peer-lacks-deltas');
+    if (r.kind !== 'needs-catch-up') return;
+    const bounds = new Map(r.walked.map((w) => [toHex(w.id), w.below]));
+    // fetched: 25..20, each bounded by its own index + 1; wanted: 19, bounded by its child's index
+    for (let i = 20; i <= 25; i++) expect(bounds.get(toHex(chain[i].id))).toBe(i + 1);
+    expect(bounds.get(toHex(chain[19].id))).toBe(20);
+  });
+});

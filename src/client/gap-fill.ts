@@ -35,6 +35,11 @@ export interface GapFillOptions {
   maxPerRound?: number;
   /** Ids requested in all; default 10,000. */
   maxTotal?: number;
+  /**
+   * Whether an id lies on a chain given up on before (live/missing-chains.ts): it is never
+   * requested, and a fill that reaches one stops with `abandoned-chain`.
+   */
+  abandoned?: (id: Uint8Array) => boolean;
 }
 
 export const DEFAULT_MAX_PER_ROUND = 3000;
@@ -54,16 +59,26 @@ export type GapFillResult =
   | { kind: 'filled'; deltas: VerifiedDelta[]; rounds: number; requested: number; offences: Offence[] }
   | {
       kind: 'needs-catch-up';
-      reason: 'gap-too-large' | 'peer-lacks-deltas' | 'timeout' | 'aborted' | 'source-failed';
+      reason: GapStopReason;
       /** Verified deltas received before stopping. */
       deltas: VerifiedDelta[];
       /** Ids still wanted when it stopped. */
       missing: Uint8Array[];
+      /** Every id received or still wanted, with log-index bounds (see `GapFill.walked`). */
+      walked: WalkedId[];
       rounds: number;
       requested: number;
       offences: Offence[];
       cause?: unknown;
     };
+
+export type GapStopReason = 'gap-too-large' | 'peer-lacks-deltas' | 'timeout' | 'aborted' | 'source-failed' | 'abandoned-chain';
+
+/** An id a fill asked for or meant to, with an exclusive upper bound on its log index when known. */
+export interface WalkedId {
+  id: Uint8Array;
+  below?: number;
+}
 
 /**
  * The pure state machine: ask `nextRequest()` for the ids of the next round, hand the reply to
@@ -72,6 +87,11 @@ export type GapFillResult =
 export class GapFill {
   private readonly writerPublicKey: Uint8Array;
   private readonly knows: (id: Uint8Array) => boolean;
+  private readonly abandoned: ((id: Uint8Array) => boolean) | undefined;
+  /** A parent on a chain given up on was reached. */
+  private hitAbandoned = false;
+  /** Hex id → exclusive bound on its log index (the naming child's), for ids queued from a delta. */
+  private readonly bounds = new Map<string, number>();
   private readonly maxPerRound: number;
   private readonly maxTotal: number;
   /** Every id ever queued or requested: the visited set. */
@@ -87,6 +107,7 @@ export class GapFill {
   constructor(missing: Uint8Array[], options: GapFillOptions) {
     this.writerPublicKey = options.writerPublicKey;
     this.knows = options.knows;
+    this.abandoned = options.abandoned;
     this.maxPerRound = options.maxPerRound ?? DEFAULT_MAX_PER_ROUND;
     this.maxTotal = options.maxTotal ?? DEFAULT_MAX_TOTAL;
     if (!Number.isSafeInteger(this.maxPerRound) || this.maxPerRound < 1) {
@@ -98,13 +119,28 @@ export class GapFill {
     for (const id of missing) this.enqueue(id);
   }
 
-  private enqueue(id: Uint8Array): void {
+  private enqueue(id: Uint8Array, below?: number): void {
     if (id.length !== 32) return;
     const k = toHex(id);
     if (this.visited.has(k)) return;
     this.visited.add(k);
     if (k === GENESIS_KEY || this.knows(id)) return;
+    if (this.abandoned?.(id)) {
+      this.hitAbandoned = true;
+      return;
+    }
+    if (below !== undefined) this.bounds.set(k, below);
     this.queue.push(id);
+  }
+
+  /**
+   * Every id this fill received or still wanted (each with a log-index bound when known): what
+   * a caller that gives up on the chain remembers (live/missing-chains.ts).
+   */
+  walked(): WalkedId[] {
+    const out: WalkedId[] = this.deltas.map((d) => ({ id: d.id, below: d.logIndex + 1 }));
+    for (const id of this.missing()) out.push({ id, below: this.bounds.get(toHex(id)) });
+    return out;
   }
 
   /** Ids queued for a later round. */
@@ -121,6 +157,10 @@ export class GapFill {
   nextRequest(): Uint8Array[] | undefined {
     if (this.result) return undefined;
     if (this.outstanding.size > 0) throw new Error('nextRequest called with a round outstanding');
+    if (this.hitAbandoned) {
+      this.stop('abandoned-chain');
+      return undefined;
+    }
     if (this.queue.length === 0) {
       this.result = {
         kind: 'filled',
@@ -156,7 +196,7 @@ export class GapFill {
       this.offences.push({ kind: 'oversized-response', count: response.length, requested: requestedCount });
       items = response.slice(0, requestedCount);
     }
-    const parents: Uint8Array[] = [];
+    const parents: { id: Uint8Array; below: number }[] = [];
     for (const d of items) {
       let id: Uint8Array;
       try {
@@ -176,23 +216,24 @@ export class GapFill {
       }
       this.outstanding.delete(k);
       this.deltas.push({ ...d, id } as VerifiedDelta);
-      parents.push(...d.parents);
+      for (const p of d.parents) parents.push({ id: p, below: d.logIndex });
     }
     if (this.outstanding.size > 0) {
       this.stop('peer-lacks-deltas');
       return;
     }
-    for (const p of parents) this.enqueue(p);
+    for (const p of parents) this.enqueue(p.id, p.below);
   }
 
   /** Ends the fill with `needs-catch-up` (used by the driver for timeouts and aborts). */
-  stop(reason: 'gap-too-large' | 'peer-lacks-deltas' | 'timeout' | 'aborted' | 'source-failed', cause?: unknown): void {
+  stop(reason: GapStopReason, cause?: unknown): void {
     if (this.result) return;
     this.result = {
       kind: 'needs-catch-up',
       reason,
       deltas: this.deltas,
       missing: this.missing(),
+      walked: this.walked(),
       rounds: this.rounds,
       requested: this.requested,
       offences: this.offences,

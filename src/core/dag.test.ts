@@ -291,6 +291,13 @@ describe('causal order and state roots', () => {
   });
 });
 
+/** A chain of `n` deltas from a root with early clocks (they sort before the writer's), first one included. */
+function orphanChain(w: Writer, n: number): VerifiedDelta[] {
+  const out = [w.commit([], [put('x', '0')], { wallMs: 1 })];
+  for (let i = 1; i < n; i++) out.push(w.commit([out[i - 1]], [put('x', `${i}`)], { wallMs: 1 + i }));
+  return out;
+}
+
 describe('bounds, expiry, catch-up', () => {
   it('over maxPending, the greatest (hlc, id) is evicted first, possibly the newcomer', () => {
     const chain = new Writer().chain(7);
@@ -304,6 +311,39 @@ describe('bounds, expiry, catch-up', () => {
     expect(hex(r.evicted)).toEqual(hex([chain[3]]));
     expect(hex(dag.ready())).toEqual(hex(chain.slice(0, 3)));
   });
+
+  it('over maxPending, deltas that do not connect to the applied set go before one that does', () => {
+    const w = new Writer();
+    const honest = w.chain(1)[0];
+    // a chain whose bottom ancestor nobody has; its deltas sort before the honest one, so the
+    // causal rule alone would evict the honest delta on arrival
+    const orphans = orphanChain(w, 6);
+    const dag = new DeltaDag({ maxPending: 3 });
+    for (const d of orphans.slice(1)) dag.add(d, 0);
+    expect(dag.pendingCount).toBe(3);
+    const r = dag.add(honest, 0);
+    expect(r.status).toBe('ready');
+    expect(r.evicted).toHaveLength(1);
+    expect(hex(dag.ready())).toEqual(hex([honest]));
+  });
+
+  const table: { name: string; connected: number; orphans: number; max: number; keepsHonest: boolean }[] = [
+    { name: 'one connected among many orphans stays', connected: 1, orphans: 10, max: 4, keepsHonest: true },
+    { name: 'connected deltas over the bound by themselves: the newest connected goes', connected: 5, orphans: 0, max: 4, keepsHonest: false },
+  ];
+  for (const c of table) {
+    it(`eviction: ${c.name}`, () => {
+      const w = new Writer();
+      const honest = w.chain(c.connected);
+      const orphans = orphanChain(w, c.orphans + 1).slice(1);
+      const dag = new DeltaDag({ maxPending: c.max });
+      for (const d of orphans) dag.add(d, 0);
+      for (const d of honest) dag.add(d, 0);
+      expect(dag.pendingCount).toBe(Math.min(c.max, c.connected + c.orphans));
+      expect(dag.has(honest[honest.length - 1].id)).toBe(c.keepsHonest);
+      expect(dag.has(honest[0].id)).toBe(true);
+    });
+  }
 
   it('over maxPendingBytes, eviction follows the same rule', () => {
     const chain = new Writer().chain(4);

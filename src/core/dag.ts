@@ -14,8 +14,9 @@
  * - The writer's history log gives a second cover rule: after catch-up to an announcement with
  *   `logSize = n`, every delta with `logIndex < n` is already reflected in the state.
  * - Bounds: at most `maxPending` held deltas and `maxPendingBytes` of their wire size. Over a
- *   bound, the held delta with the greatest (hlc, id) is evicted first, repeatedly; that may be
- *   the one just added. Causal order follows the HLC, so descendants go before their ancestors
+ *   bound, held deltas that do not connect to the applied set (some ancestor neither applied
+ *   nor held) go first, then the rest; within each, the greatest (hlc, id) first, repeatedly;
+ *   that may be the one just added. Causal order follows the HLC, so descendants go before their ancestors
  *   and what remains is closest to being applicable; an evicted delta is fetched again by gap
  *   filling or covered by catch-up.
  * - Memory: applied ids are remembered only within `appliedWindow` log positions below the
@@ -270,13 +271,47 @@ export class DeltaDag {
 
   private enforceBounds(): Uint8Array[] {
     const evicted: Uint8Array[] = [];
+    if (this.held.size <= this.limits.maxPending && this.heldBytes <= this.limits.maxPendingBytes) return evicted;
+    // deltas that connect to the applied set go last: a flood of deltas on a chain that never
+    // connects must not push out the next delta to apply
+    const connected = this.connected();
     while (this.held.size > this.limits.maxPending || this.heldBytes > this.limits.maxPendingBytes) {
       let worst: Held | undefined;
-      for (const h of this.held.values()) if (!worst || causalOrder(h.delta, worst.delta) > 0) worst = h;
+      let worstConnected = true;
+      for (const h of this.held.values()) {
+        const c = connected.has(h.key);
+        if (!worst || (worstConnected && !c) || (c === worstConnected && causalOrder(h.delta, worst.delta) > 0)) {
+          worst = h;
+          worstConnected = c;
+        }
+      }
       this.remove(worst!.key);
       evicted.push(worst!.delta.id);
     }
     return evicted;
+  }
+
+  /** Keys of held deltas whose every ancestor is applied or held (they connect to the applied set). */
+  private connected(): Set<string> {
+    const out = new Set<string>();
+    const waitingOn = new Map<string, number>();
+    const stack: string[] = [];
+    for (const h of this.held.values()) {
+      let n = 0;
+      for (const p of h.parentKeys) if (!this.appliedIds.has(p)) n++;
+      if (n === 0) stack.push(h.key);
+      else waitingOn.set(h.key, n);
+    }
+    while (stack.length > 0) {
+      const k = stack.pop()!;
+      out.add(k);
+      for (const c of this.children.get(k) ?? []) {
+        const n = waitingOn.get(c)! - 1;
+        waitingOn.set(c, n);
+        if (n === 0) stack.push(c);
+      }
+    }
+    return out;
   }
 
   private remove(key: string): Held | undefined {
@@ -336,6 +371,11 @@ export class DeltaDag {
       .filter((h) => h.sinceMs + timeoutMs <= nowMs)
       .sort((a, b) => a.sinceMs - b.sinceMs || causalOrder(a.delta, b.delta))
       .map((h) => h.delta);
+  }
+
+  /** Every held delta (no order). */
+  heldDeltas(): VerifiedDelta[] {
+    return [...this.held.values()].map((h) => h.delta);
   }
 
   /** Removes these held deltas (unknown ids are ignored); returns the ids removed. */

@@ -13,14 +13,16 @@ import { randomBytes } from 'node:crypto';
 import { chmod, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PrivateKey } from '@libp2p/interface';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { decodeAnnouncement } from '../core/announcement.ts';
 import { equalBytes, toHex } from '../core/bytes.ts';
 import type { KeyChange } from '../core/types.ts';
 import { EMPTY_ROOT } from '../core/types.ts';
+import { databaseTopicScoreParams } from '../protocol/gossip-verdict.ts';
 import { databaseTopic } from '../protocol/ids.ts';
 import { BatchGenerator, generateKeyValues } from './generate.ts';
 import { assertNotHalfGenerated, generateOperationLog, isEmptyStore } from './generate-log.ts';
+import { validateDatabaseTopic } from './gossip-validator.ts';
 import type { MuxerLimits } from './yamux-guard.ts';
 import { createHost, writeAddressesFile, type AddressesFile, type Host, type HostOptions } from './host.ts';
 import { startHttpApi, type BatchResult, type HttpApi } from './http-api.ts';
@@ -298,6 +300,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
         onExpired: () => metrics.webrtcHandshakesRefused.inc({ reason: 'expired' }),
         onPending: (n) => metrics.webrtcHandshakesPending.set(n),
       },
+      gossipTopicScores: { [topic]: databaseTopicScoreParams() },
     });
     cleanup.push(() =>
       stopWithin('libp2p host', host.stop(), o.stopTimeoutMs ?? 5_000, (x, err) =>
@@ -309,6 +312,11 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
     libp2p.addEventListener('peer:connect', updatePeers);
     libp2p.addEventListener('peer:disconnect', updatePeers);
     libp2p.services.pubsub.subscribe(topic);
+    // gossip is judged before gossipsub forwards it (the writer's key is known to a writer and a replica)
+    const gossipWriterKey = o.follow ? peerIdFromString(o.follow.writer).publicKey?.raw : isWriter ? publicKey : undefined;
+    if (gossipWriterKey) {
+      validateDatabaseTopic(libp2p.services.pubsub, topic, { writerPublicKey: gossipWriterKey, db: dbId, newestSeq: () => writer?.announcement.seq }, metrics);
+    }
 
     const misbehaviour = new Misbehaviour(o.misbehave ?? false);
     const replica = o.follow

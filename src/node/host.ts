@@ -12,6 +12,7 @@
 import { noise } from '@chainsafe/libp2p-noise';
 import { guardedYamux, type MuxerLimits } from './yamux-guard.ts';
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
+import type { TopicScoreParams } from '@libp2p/gossipsub/score';
 import { identify, type Identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface';
 import { ping, type Ping } from '@libp2p/ping';
@@ -93,6 +94,8 @@ export interface HostOptions {
   muxer?: MuxerLimits;
   /** Bounds on pending WebRTC-Direct handshakes (webrtc-guard.ts); defaults apply when absent. */
   webrtcDirect?: WebRTCGuardOptions;
+  /** Gossipsub score parameters per topic (protocol/gossip-verdict.ts `databaseTopicScoreParams`). */
+  gossipTopicScores?: Record<string, TopicScoreParams>;
 }
 
 export interface Host {
@@ -146,7 +149,11 @@ export async function createHost(options: HostOptions): Promise<Host> {
     services: {
       identify: identify(),
       ping: ping(),
-      pubsub: gossipsub({ emitSelf: options.gossipEmitSelf ?? false, allowPublishToZeroTopicPeers: true }),
+      pubsub: gossipsub({
+        emitSelf: options.gossipEmitSelf ?? false,
+        allowPublishToZeroTopicPeers: true,
+        ...(options.gossipTopicScores ? { scoreParams: { topics: options.gossipTopicScores } } : {}),
+      }),
     },
   });
   try {

@@ -25,6 +25,7 @@ export class NodeMetrics {
   readonly httpErrors: Counter<'status' | 'error'>;
   readonly webrtcHandshakesRefused: Counter<'reason'>;
   readonly webrtcHandshakesPending: Gauge<never>;
+  readonly gossipMessages: Counter<'result' | 'reason'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -102,6 +103,12 @@ export class NodeMetrics {
       registers,
     });
     this.webrtcHandshakesPending = new Gauge({ name: 'proofsync_webrtc_direct_handshakes_pending', help: 'WebRTC-Direct handshakes in flight', registers });
+    this.gossipMessages = new Counter({
+      name: 'proofsync_gossip_messages_total',
+      help: 'Gossip messages of the database topic by verdict (accept, reject, ignore) and reason; rejected ones are never forwarded',
+      labelNames: ['result', 'reason'],
+      registers,
+    });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'proofsync_process_' });
   }
 }

@@ -119,6 +119,7 @@ async function setup(o: { tuning?: LiveTuning; ranges?: InclusiveRange[]; source
   const events: LiveEvent[] = [];
   const catchUps: CatchUpReason[] = [];
   const penalised: string[] = [];
+  const blamed: string[] = [];
   const failures: unknown[] = [];
   const stored: Uint8Array[] = [];
   const follower = new LiveFollower({
@@ -131,6 +132,7 @@ async function setup(o: { tuning?: LiveTuning; ranges?: InclusiveRange[]; source
     sources: () => o.sources?.(w) ?? [{ id: 'honest', source: honest(w) }],
     catchUp: (r) => catchUps.push(r),
     penalise: (peer) => penalised.push(peer),
+    blame: (peer, reason) => blamed.push(`${peer}: ${reason}`),
     seqOf: () => undefined,
     emit: (e) => events.push(e),
     fail: (e) => failures.push(e),
@@ -144,7 +146,7 @@ async function setup(o: { tuning?: LiveTuning; ranges?: InclusiveRange[]; source
   };
   const position0: LivePosition = { root: w.root0, heads: [], logSize: 0, seq: 1 };
   const root = async () => (await MerkleTrie.open(store)).root;
-  return { w, time, store, pending, follower, events, catchUps, penalised, failures, stored, updates, offer, position0, root };
+  return { w, time, store, pending, follower, events, catchUps, penalised, blamed, failures, stored, updates, offer, position0, root };
 }
 
 const ids = (us: DeltaUpdate[]) => us.map((u) => toHex(u.deltaId));
@@ -732,5 +734,144 @@ describe('live follower: the journal (a backlog is checkpointed, not committed p
     expect(t.stored.map(toHex)).toEqual([chain[1], chain[3], chain[5]].map((d) => toHex(d.stateRoot)));
     expect(ids(t.updates())).toEqual(idsOf(chain));
     expect(await loadPosition(t.store)).toMatchObject({ root: chain[5].stateRoot, logSize: 6 });
+  });
+});
+
+describe('live follower: chains that never connect', () => {
+  /** A writer-signed chain of `depth` deltas on a parent nobody has, served by `attacker` (ids counted). */
+  function deepChain(w: Writer, depth: number, firstLogIndex: number) {
+    const chain: VerifiedDelta[] = [];
+    let parent: Uint8Array = sha256(enc(`an ancestor nobody has ${firstLogIndex}`));
+    for (let i = 0; i < depth; i++) {
+      const d = w.sign([parent], [{ key: enc(`z${i}`), value: enc('x') }], new Uint8Array(32).fill(9), firstLogIndex + i);
+      chain.push(d);
+      parent = d.id;
+    }
+    const requested: Uint8Array[] = [];
+    const source: DeltaSource = {
+      async fetch(ids) {
+        requested.push(...ids);
+        return ids.map((id) => chain.find((d) => equalBytes(d.id, id))).filter((d): d is VerifiedDelta => d !== undefined);
+      },
+    };
+    const extend = () => {
+      const top = chain[chain.length - 1];
+      const d = w.sign([top.id], [{ key: enc('z'), value: enc(`${chain.length}`) }], new Uint8Array(32).fill(9), top.logIndex + 1);
+      chain.push(d);
+      return d;
+    };
+    return { chain, source, requested, extend };
+  }
+
+  it('is walked once: deltas added on top later are dropped on arrival, no ids requested, no catch-up', async () => {
+    const w = await scriptedWriter();
+    const deep = deepChain(w, 300, 100_000);
+    const t = await setup({ writer: w, tuning: { maxGapFill: 50, maxPerRound: 10 }, sources: (x) => [{ id: 'attacker', source: deep.source }, { id: 'honest', source: honest(x) }] });
+    await t.follower.goLive(t.position0, 'synced');
+    await t.offer(deep.chain[299], 'attacker');
+    t.time.advance(100);
+    await t.follower.idle();
+    expect(t.catchUps).toEqual(['gap-too-large']);
+    expect(deep.requested.length).toBeLessThanOrEqual(50);
+    expect(t.blamed.length).toBe(1);
+    expect(t.blamed[0]).toMatch(/^attacker: delta on a chain of more than 50 missing ancestors/);
+    expect(t.follower.pendingCount).toBe(0);
+    // the host found nothing newer: live again where it was
+    await t.follower.goLive(t.position0, 'synced');
+    const before = deep.requested.length;
+    for (let i = 0; i < 20; i++) {
+      await t.offer(deep.extend(), 'attacker');
+      t.time.advance(1000);
+      await t.follower.idle();
+    }
+    expect(deep.requested.length).toBe(before);
+    expect(t.catchUps).toEqual(['gap-too-large']);
+    expect(t.follower.pendingCount).toBe(0);
+    const pending = t.events.filter((e) => e.type === 'pending').at(-1)!.detail as { abandoned: number };
+    expect(pending.abandoned).toBeGreaterThanOrEqual(20);
+    // the writer's own deltas still apply
+    const d = await t.w.commit();
+    await t.offer(d);
+    await t.follower.idle();
+    expect(ids(t.updates())).toEqual(idsOf([d]));
+  });
+
+  it('a new chain that joins a remembered one stops there, without a catch-up', async () => {
+    const w = await scriptedWriter();
+    const deep = deepChain(w, 200, 100_000);
+    const t = await setup({ writer: w, tuning: { maxGapFill: 50, maxPerRound: 10 }, sources: () => [{ id: 'attacker', source: deep.source }] });
+    await t.follower.goLive(t.position0, 'synced');
+    await t.offer(deep.chain[199], 'attacker');
+    t.time.advance(100);
+    await t.follower.idle();
+    await t.follower.goLive(t.position0, 'synced');
+    // a branch off the part of the chain that was walked, a few deltas below its top
+    const fork = w.sign([deep.chain[190].id], [{ key: enc('f'), value: enc('1') }], new Uint8Array(32).fill(9), 100_191);
+    const forkTop = w.sign([fork.id], [{ key: enc('f'), value: enc('2') }], new Uint8Array(32).fill(9), 100_192);
+    deep.chain.push(fork);
+    const before = deep.requested.length;
+    await t.offer(forkTop, 'attacker');
+    t.time.advance(1000);
+    await t.follower.idle();
+    expect(deep.requested.length - before).toBe(1);
+    expect(t.catchUps).toEqual(['gap-too-large']);
+    expect(t.events.filter((e) => e.type === 'gapFill').at(-1)!.detail).toMatchObject({ phase: 'failed', reason: 'abandoned-chain' });
+    expect(t.follower.pendingCount).toBe(0);
+  });
+
+  it('a peer whose fills led nowhere a whole fill of ids gets only short fills within the minute', async () => {
+    const w = await scriptedWriter();
+    const first = deepChain(w, 100, 100_000);
+    const second = deepChain(w, 100, 200_000);
+    const attackerLog: Uint8Array[] = [];
+    const both: DeltaSource = {
+      async fetch(ids) {
+        attackerLog.push(...ids);
+        return [...(await first.source.fetch(ids, {})), ...(await second.source.fetch(ids, {}))];
+      },
+    };
+    const honestLog: Uint8Array[][] = [];
+    const t = await setup({ writer: w, tuning: { maxGapFill: 50, maxPerRound: 10 }, sources: (x) => [{ id: 'attacker', source: both }, { id: 'honest', source: honest(x, honestLog) }] });
+    await t.follower.goLive(t.position0, 'synced');
+    await t.offer(first.chain[99], 'attacker');
+    t.time.advance(100);
+    await t.follower.idle();
+    expect(attackerLog.length).toBeLessThanOrEqual(50);
+    await t.follower.goLive(t.position0, 'synced');
+    const spent = attackerLog.length;
+    await t.offer(second.chain[99], 'attacker');
+    t.time.advance(1000);
+    await t.follower.idle();
+    // a short fill only: too large for it, so the chain is given up on after 16 ids at most
+    expect(attackerLog.length - spent).toBeGreaterThan(0);
+    expect(attackerLog.length - spent).toBeLessThanOrEqual(16);
+    expect(honestLog.flat()).toEqual([]);
+    expect(t.follower.pendingCount).toBe(0);
+    // a minute later the attacker may be asked again
+    await t.follower.goLive(t.position0, 'synced');
+    t.time.advance(60_000);
+    const third = deepChain(w, 20, 300_000);
+    (both as { fetch: DeltaSource['fetch'] }).fetch = async (ids) => (attackerLog.push(...ids), third.source.fetch(ids, {}));
+    const before = attackerLog.length;
+    await t.offer(third.chain[19], 'attacker');
+    t.time.advance(1000);
+    await t.follower.idle();
+    // the whole third chain, down to the bottom parent nobody has: a full fill again
+    expect(attackerLog.length - before).toBe(20);
+  });
+
+  it('an announcement of this database naming a remembered head clears the memory', async () => {
+    const w = await scriptedWriter();
+    const deep = deepChain(w, 100, 100_000);
+    const t = await setup({ writer: w, tuning: { maxGapFill: 20, maxPerRound: 10 }, sources: () => [{ id: 'attacker', source: deep.source }] });
+    await t.follower.goLive(t.position0, 'synced');
+    await t.offer(deep.chain[99], 'attacker');
+    t.time.advance(100);
+    await t.follower.idle();
+    await t.follower.goLive(t.position0, 'synced');
+    const next = deep.extend();
+    expect(t.follower.abandoned(next)).toBe(true);
+    t.follower.offerAnnouncement({ stateRoot: new Uint8Array(32).fill(9), heads: [next.id], logSize: 100_101, seq: 5 });
+    expect(t.follower.abandoned(deep.extend())).toBe(false);
   });
 });

@@ -5,6 +5,11 @@
  * over `/delta` from the peer that sent the delta; what cannot be filled, what waits too long
  * and a root that does not match end in a catch-up by change proof, run by the host.
  *
+ * A chain a fill gave up on (more missing ancestors than `maxGapFill`, or none to be had) is
+ * remembered (missing-chains.ts): its deltas are dropped, and deltas that later hang on it are
+ * dropped on arrival, so an orphaned branch or a second database signed with the same key is
+ * walked once, not after every catch-up.
+ *
  * Modes: `syncing` (a state sync runs: deltas are held, never applied, no gap filling), `live`
  * (applying), `catching-up` (the host runs a change-proof sync to the newest announcement).
  * The host moves it: `goLive(position)` when the state stands at a root (after a sync, or at
@@ -48,9 +53,11 @@ import { encodeDelta, type VerifiedDelta } from '../../core/delta.ts';
 import type { KVStore } from '../../core/store.ts';
 import { MerkleTrie, type TrieView } from '../../core/trie.ts';
 import { EMPTY_ROOT, type KeyChange } from '../../core/types.ts';
-import { fillGaps, type DeltaSource } from '../gap-fill.ts';
+import { fillGaps, type DeltaSource, type WalkedId } from '../gap-fill.ts';
 import { loadProgress, type StoredProgress } from '../state-sync/progress.ts';
 import type { InclusiveRange } from '../state-sync/ranges.ts';
+import { PeerFillBudget } from './fill-budget.ts';
+import { DEFAULT_MAX_MISSING_IDS, MissingChains } from './missing-chains.ts';
 import { PendingWriteBuffer, type PendingDeltaStore } from './pending-store.ts';
 import { advanceProgress, positionOps, type LivePosition } from './position.ts';
 import type { DeltaVerifier } from './verify.ts';
@@ -64,6 +71,11 @@ export interface LiveTuning {
   maxPerRound?: number;
   /** Ids one gap fill may request in all; a larger gap is caught up by change proof (default 1,000). */
   maxGapFill?: number;
+  /**
+   * Ids of chains given up on that are remembered, so that deltas on them are dropped on arrival
+   * instead of walked again (default 16,384, ~2.5 MB; missing-chains.ts).
+   */
+  maxMissingIds?: number;
   /** A delta held this long is given up on: catch up, then drop it (default 30,000 ms). */
   pendingTimeoutMs?: number;
   /** Deadline of one `/delta` request (default 10,000 ms). */
@@ -174,6 +186,8 @@ export interface PendingStateEvent {
   discarded: number;
   /** Held deltas found in the pending store at start (a reload). */
   restored: number;
+  /** Deltas dropped because they hang on a chain given up on (more missing ancestors than a gap fill may fetch, or none to be had). */
+  abandoned: number;
 }
 
 export interface GapFillEvent {
@@ -185,8 +199,8 @@ export interface GapFillEvent {
   /** Verified deltas received. */
   fetched: number;
   rounds: number;
-  /** Why it failed. */
-  reason?: CatchUpReason;
+  /** Why it failed (`abandoned-chain`: it reached a chain given up on before; no catch-up follows). */
+  reason?: CatchUpReason | 'abandoned-chain';
   /** Answers that were forged, unrequested or badly signed (the peer is penalised). */
   offences: number;
 }
@@ -225,6 +239,11 @@ export interface FollowerDeps {
   catchUp(reason: CatchUpReason): void;
   /** A peer answered a gap fill with forged or unrequested deltas. */
   penalise?(peer: string, offences: number): void;
+  /**
+   * A peer relayed a delta on a chain given up on (`reason` says why). It may be honest (a relay
+   * of a writer-signed delta of an orphaned branch): the host reports it, rate-limited.
+   */
+  blame?(peer: string, reason: string): void;
   /** The announcement `seq` of a root, when known. */
   seqOf(root: Uint8Array): number | undefined;
   emit(event: LiveEvent): void;
@@ -244,6 +263,7 @@ const DEFAULTS: Required<LiveTuning> = {
   maxPendingBytes: 16 * 1024 * 1024,
   maxPerRound: 3000,
   maxGapFill: 1000,
+  maxMissingIds: DEFAULT_MAX_MISSING_IDS,
   pendingTimeoutMs: 30_000,
   requestTimeoutMs: 10_000,
   gossipGraceMs: 250,
@@ -255,6 +275,9 @@ const DEFAULTS: Required<LiveTuning> = {
 
 
 const GAP_RETRY_MS = 1000;
+const FILL_BUDGET_WINDOW_MS = 60_000;
+/** Ids one fill may request from a peer over its budget (see `#budget`). */
+const SHORT_FILL = 16;
 const GAP_RETRY_MAX_MS = 10_000;
 
 function inRanges(key: Uint8Array, ranges: readonly InclusiveRange[] | undefined): boolean {
@@ -315,7 +338,15 @@ export class LiveFollower {
   #closed = false;
   #expiryTimer: (() => void) | undefined;
   #pendingEventScheduled = false;
-  #stats = { received: 0, duplicates: 0, rejected: 0, evicted: 0, expired: 0, discarded: 0, restored: 0 };
+  #stats = { received: 0, duplicates: 0, rejected: 0, evicted: 0, expired: 0, discarded: 0, restored: 0, abandoned: 0 };
+  /** Chains gap filling gave up on: deltas on them are dropped, not walked again. */
+  #chains: MissingChains;
+  /**
+   * Ids each peer had us request in fills that led nowhere: past `maxGapFill` in a minute, its
+   * fills are short (`SHORT_FILL`), so a peer gossiping fresh deep chains costs about one
+   * fill's worth a minute, not one per chain.
+   */
+  #budget: PeerFillBudget;
   #applied = 0;
   #catchUps = 0;
   readonly #timings: ApplyTimings = { commits: 0, deltas: 0, readMs: 0, computeMs: 0, commitMs: 0, checkpoints: 0, checkpointMs: 0, checkpointsStored: 0 };
@@ -334,6 +365,8 @@ export class LiveFollower {
       });
     this.#dag = this.#newDag();
     this.#buffer = new PendingWriteBuffer(deps.pending, (err) => deps.fail(err));
+    this.#chains = new MissingChains({ maxIds: this.#tuning.maxMissingIds });
+    this.#budget = new PeerFillBudget({ maxIds: this.#tuning.maxGapFill, windowMs: FILL_BUDGET_WINDOW_MS });
   }
 
   #newDag(): DeltaDag {
@@ -439,7 +472,36 @@ export class LiveFollower {
       this.#emitPending();
       return;
     }
+    if (this.abandoned(d)) return;
     this.#hold(d, from, bytes);
+  }
+
+  /** A gossip delta the gossip validator already decoded and verified (`bytes`: its wire bytes). */
+  offerVerified(d: VerifiedDelta, bytes: Uint8Array, from?: string): void {
+    if (this.#closed) return;
+    if (this.#dropGossip > 0) {
+      this.#dropGossip--;
+      return;
+    }
+    this.#stats.received++;
+    if (this.abandoned(d)) return;
+    this.#hold(d, from, bytes);
+  }
+
+  /** Whether the delta is already held or applied (gossip validation: a duplicate). */
+  knows(id: Uint8Array): boolean {
+    return this.#dag.knows(id);
+  }
+
+  /**
+   * Whether a verified delta hangs on a chain given up on (missing-chains.ts): then it is
+   * remembered with the chain, counted, and must be dropped (gossip validation: ignored).
+   */
+  abandoned(d: VerifiedDelta): boolean {
+    if (!this.#chains.hangs(d)) return false;
+    this.#stats.abandoned++;
+    this.#emitPending();
+    return true;
   }
 
   #hold(d: VerifiedDelta, from: string | undefined, bytes?: Uint8Array): AddResult {
@@ -479,6 +541,9 @@ export class LiveFollower {
       this.#emitLive(undefined);
       return;
     }
+    // the writer signed these heads for this database: a chain remembered as given up on that
+    // holds one was this database's own history after all
+    if (ann.heads.some((h) => this.#chains.has(h))) this.#chains.clear();
     const unknown = ann.heads.filter((h) => !this.#dag.knows(h));
     if (unknown.length === 0) {
       const heads = ann.heads.length ? ann.heads : [EMPTY_ROOT];
@@ -513,6 +578,8 @@ export class LiveFollower {
     if (changed || this.#mode !== 'live') {
       for (const id of this.#dag.resetApplied({ heads: position.heads, logSize: position.logSize })) this.#buffer.delete(id);
     }
+    // chains given up on that lie within the state's log prefix were its own history: forget them
+    this.#chains.covered(position.logSize);
     const expired = this.#dag.drop(this.#waitedTooLong().map((d) => d.id));
     for (const id of expired) this.#buffer.delete(id);
     this.#stats.expired += expired.length;
@@ -546,6 +613,7 @@ export class LiveFollower {
     (this.#deps as { pending: PendingDeltaStore }).pending = pending;
     this.#buffer = new PendingWriteBuffer(pending, (err) => this.#deps.fail(err));
     this.#dag = this.#newDag();
+    this.#chains = new MissingChains({ maxIds: this.#tuning.maxMissingIds });
     this.#position = undefined;
     this.#storedPosition = undefined;
     this.#unstored = 0;
@@ -906,6 +974,7 @@ export class LiveFollower {
   async #fill(hint: string | undefined): Promise<void> {
     for (;;) {
       if (this.#mode !== 'live' || this.#closed) return;
+      this.#dropAbandoned();
       const missing = [...this.#dag.missingParents(), ...[...this.#wantedHeads.values()].filter((h) => !this.#dag.knows(h))];
       this.#wantedHeads.clear();
       if (missing.length === 0) return;
@@ -916,37 +985,91 @@ export class LiveFollower {
       }
       let last: CatchUpReason = 'no-source';
       let filled = false;
+      let abandoned = false;
+      /** Ids walked by fills that found the chain too long, or its ancestors nowhere. */
+      const walked: WalkedId[] = [];
+      const blamed = hint ?? sources[0].id;
       for (const { id, source } of sources) {
+        // this peer's fills led nowhere a whole fill's worth this minute: it gets short fills
+        // only (enough to reach a remembered chain, or to fill a small gap of its own)
+        const maxTotal = this.#budget.exhausted(id, this.#now()) ? Math.min(SHORT_FILL, this.#tuning.maxGapFill) : this.#tuning.maxGapFill;
         this.#deps.emit({ type: 'gapFill', detail: { phase: 'started', peer: id, missing: missing.length, fetched: 0, rounds: 0, offences: 0 } });
         const r = await fillGaps(missing, {
           source,
           writerPublicKey: this.#deps.writerPublicKey,
           knows: (x) => this.#dag.knows(x),
+          abandoned: (x) => this.#chains.has(x),
           maxPerRound: this.#tuning.maxPerRound,
-          maxTotal: this.#tuning.maxGapFill,
+          maxTotal,
           requestTimeoutMs: this.#tuning.requestTimeoutMs,
         });
-        // parents first, so each is held (and ready) before its children
-        for (const d of [...r.deltas].reverse()) this.#hold(d, id);
         if (r.offences.length > 0) this.#deps.penalise?.(id, r.offences.length);
         if (r.kind === 'filled') {
+          // parents first, so each is held (and ready) before its children
+          for (const d of [...r.deltas].reverse()) this.#hold(d, id);
           this.#deps.emit({ type: 'gapFill', detail: { phase: 'finished', peer: id, missing: missing.length, fetched: r.deltas.length, rounds: r.rounds, offences: r.offences.length } });
           filled = true;
           break;
         }
-        last = r.reason;
         this.#deps.emit({ type: 'gapFill', detail: { phase: 'failed', peer: id, missing: missing.length, fetched: r.deltas.length, rounds: r.rounds, reason: r.reason, offences: r.offences.length } });
+        if (r.reason === 'abandoned-chain' || r.reason === 'gap-too-large' || r.reason === 'peer-lacks-deltas') this.#budget.spend(id, r.requested, this.#now());
+        if (r.reason === 'abandoned-chain') {
+          // it reached a chain given up on before: what it walked is on that chain too
+          walked.push(...r.walked);
+          abandoned = true;
+          break;
+        }
+        if (r.reason === 'gap-too-large' || r.reason === 'peer-lacks-deltas') walked.push(...r.walked);
+        // a timeout or a failed source says nothing about the chain: keep what arrived
+        else for (const d of [...r.deltas].reverse()) this.#hold(d, id);
+        last = r.reason;
         // another peer cannot make a gap smaller
         if (r.reason === 'gap-too-large') break;
       }
-      if (!filled) {
-        this.#failFill(undefined, missing.length, last, 0, 0, 0, false);
-        return;
+      if (filled) {
+        this.#fillBackoff = GAP_RETRY_MS;
+        this.#kickApply();
+        hint = undefined;
+        continue;
       }
-      this.#fillBackoff = GAP_RETRY_MS;
-      this.#kickApply();
-      hint = undefined;
+      if (walked.length > 0) {
+        // remembered, so that the chain is not walked again; the deltas held on it are dropped
+        this.#abandon(walked);
+        this.#deps.blame?.(blamed, abandoned ? 'delta on a chain given up on' : `delta on a chain ${last === 'gap-too-large' ? `of more than ${this.#tuning.maxGapFill} missing ancestors` : 'whose ancestors no peer has'}`);
+      }
+      if (abandoned) {
+        // no catch-up: the state is where it was, only that chain does not connect to it
+        hint = undefined;
+        continue;
+      }
+      this.#failFill(undefined, missing.length, last, 0, 0, 0, false);
+      return;
     }
+  }
+
+  /** Remembers a walked chain (ids without a bound get their held children's) and drops what hangs on it. */
+  #abandon(walked: WalkedId[]): void {
+    const childIndex = new Map<string, number>();
+    for (const d of this.#dag.heldDeltas()) {
+      for (const p of d.parents) {
+        const k = toHex(p);
+        childIndex.set(k, Math.min(childIndex.get(k) ?? Infinity, d.logIndex));
+      }
+    }
+    this.#chains.abandon(walked.map((w) => ({ id: w.id, below: w.below ?? childIndex.get(toHex(w.id)) })));
+    this.#dropAbandoned();
+  }
+
+  /** Drops held deltas that hang on a chain given up on (and so, in turn, their children). */
+  #dropAbandoned(): void {
+    for (;;) {
+      const doomed = this.#dag.heldDeltas().filter((d) => this.#chains.hangs(d));
+      if (doomed.length === 0) break;
+      const dropped = this.#dag.drop(doomed.map((d) => d.id));
+      for (const id of dropped) this.#buffer.delete(id);
+      this.#stats.abandoned += dropped.length;
+    }
+    this.#emitPending();
   }
 
   #failFill(peer: string | undefined, missing: number, reason: CatchUpReason, fetched: number, rounds: number, offences: number, emit = true): void {

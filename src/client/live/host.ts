@@ -27,7 +27,8 @@ import { peerDeltaSource } from './delta-source.ts';
 import { LiveFollower, type CatchUpReason, type LiveMode } from './follower.ts';
 import { MemoryPendingDeltas, type PendingDeltaStore } from './pending-store.ts';
 import { loadPosition, positionHolds, type LivePosition } from './position.ts';
-import { deltaVerifier } from './verify.ts';
+import { deltaVerifier, type DeltaVerifier } from './verify.ts';
+import type { VerifiedDelta } from '../../core/delta.ts';
 
 export interface LiveHostDeps {
   config: WorkerConfig;
@@ -48,6 +49,8 @@ export interface LiveHostDeps {
   /** The store itself holds the state of every update emitted so far (see `FollowerDeps.stored`). */
   stored?(): void;
   emitError(error: Error, fatal: boolean): void;
+  /** A peer relayed something wrong (a delta on a chain given up on): a rate-limited `peer` event. */
+  offence?(peer: string, reason: string): void;
   /** The state stands at a signed root: set the latch; `announce`: also emit `synced`. */
   synced(s: SyncedEvent, announce: boolean): void;
 }
@@ -72,6 +75,7 @@ export class LiveHost {
   #store: KVStore;
   #pending: PendingDeltaStore;
   readonly #follower: LiveFollower;
+  readonly #verifier: DeltaVerifier;
   #entering = false;
   /** The announcement the running sync is headed for. */
   #syncTarget: VerifiedAnnouncement | undefined;
@@ -81,10 +85,11 @@ export class LiveHost {
     this.#store = store;
     this.#pending = pending;
     const timeout = deps.config.live?.requestTimeoutMs ?? 10_000;
+    this.#verifier = deltaVerifier(deps.writerPublicKey);
     this.#follower = new LiveFollower({
       store,
       pending,
-      verifier: deltaVerifier(deps.writerPublicKey),
+      verifier: this.#verifier,
       writerPublicKey: deps.writerPublicKey,
       ranges: deps.config.ranges,
       tuning: deps.config.live,
@@ -98,6 +103,7 @@ export class LiveHost {
         const p = deps.peers().find((x) => x.id === peer);
         deps.emit({ type: 'peer', detail: { peer, status: 'penalised', reason: `delta: ${offences} forged, unrequested or badly signed`, transport: p?.transport, via: p?.via } });
       },
+      blame: (peer, reason) => deps.offence?.(peer, `gossip: ${reason}`),
       seqOf: (root) => deps.seqOf(root),
       emit: (e) => {
         deps.emit(e);
@@ -136,6 +142,27 @@ export class LiveHost {
 
   dropGossip(count: number): void {
     this.#follower.dropGossip(count);
+  }
+
+  /** Decodes and verifies a gossip delta (WebCrypto where the runtime has Ed25519); throws a typed error. */
+  verifyDelta(bytes: Uint8Array): Promise<VerifiedDelta> {
+    return this.#verifier.verifyBytes(bytes);
+  }
+
+  /** Gossip validation: the delta is already held or applied here. */
+  knowsDelta(id: Uint8Array): boolean {
+    return this.#deps.holdsLock() && this.#follower.knows(id);
+  }
+
+  /** Gossip validation: the delta hangs on a chain given up on (it is counted and remembered). */
+  abandoned(d: VerifiedDelta): boolean {
+    return this.#deps.holdsLock() && this.#follower.abandoned(d);
+  }
+
+  /** A gossip delta the gossip validator verified. */
+  offerVerified(d: VerifiedDelta, bytes: Uint8Array, from: string | undefined): void {
+    if (!this.#deps.holdsLock()) return; // a reading tab: the syncing one applies
+    this.#follower.offerVerified(d, bytes, from);
   }
 
   offerDelta(bytes: Uint8Array, from: string | undefined): Promise<void> {

@@ -43,6 +43,11 @@ async function writer() {
     puts,
     peerId: peerIdFromPrivateKey(key).toString(),
     announcement: () => announcement,
+    /** An announcement the same writer key signed for another database. */
+    foreign: () =>
+      encodeAnnouncement(
+        signAnnouncement({ db: new TextEncoder().encode('another-db'), seq: 99, stateRoot: db.root, logRoot: new Uint8Array(32), logSize: 0, heads: [], hlc: { wallMs: 5000, counter: 0 } }, key.raw.subarray(0, 32)),
+      ),
     async commit(changes: KeyChange[]) {
       await db.commit(changes);
       announcement = announce();
@@ -151,6 +156,27 @@ describe('EngineHost', () => {
     forged[forged.length - 1] ^= 1;
     h.offerGossip(forged);
     expect(h.status().seq).toBe(2);
+  });
+
+  it('judges gossip: a flood of replays and forgeries is rejected, one peer event per reason, no page error', async () => {
+    const w = await writer();
+    const { h, events } = host(w, [peer('a', w)]);
+    await h.start();
+    await h.synced(AbortSignal.timeout(20_000));
+    const foreign = w.foreign();
+    const forged = w.announcement().slice();
+    forged[forged.length - 1] ^= 1;
+    const verdicts = new Map<string, number>();
+    const count = (v: string) => verdicts.set(v, (verdicts.get(v) ?? 0) + 1);
+    for (let i = 0; i < 300; i++) count(await h.judgeGossip(foreign, 'attacker'));
+    for (let i = 0; i < 100; i++) count(await h.judgeGossip(forged, 'attacker'));
+    for (let i = 0; i < 100; i++) count(await h.judgeGossip(Uint8Array.of(0x01, i & 0xff, 7, 7), 'attacker'));
+    expect(Object.fromEntries(verdicts)).toEqual({ reject: 500 });
+    expect(events.filter((e) => e.type === 'error')).toEqual([]);
+    expect(events.filter((e) => e.type === 'peer' && e.detail.peer === 'attacker').map((e) => (e.detail as { reason: string }).reason.replace(/ \(.*$/, '')).sort()).toEqual(['gossip: bad-encoding', 'gossip: bad-signature', 'gossip: wrong-database']);
+    // the valid announcement of this database is still taken; an older one is ignored
+    expect(await h.judgeGossip(await w.commit([{ key: w.puts[0].key, value: new Uint8Array([1]) }]), 'a')).toBe('accept');
+    expect(await h.judgeGossip(w.announcement().slice(), 'a')).toBe('accept');
   });
 
   it('getVerified answers before any sync, from the signed root', async () => {

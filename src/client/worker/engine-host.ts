@@ -12,7 +12,7 @@
  * time the engine stands at its target, `synced` fires.
  */
 import { peerIdFromString } from '@libp2p/peer-id';
-import { decodeAnnouncement, verifyAnnouncement, type VerifiedAnnouncement } from '../../core/announcement.ts';
+import { verifyAnnouncementAsync, type VerifiedAnnouncement } from '../../core/announcement.ts';
 import { compareBytes, equalBytes, toHex } from '../../core/bytes.ts';
 import { ProofError, RootNotFound, SyncStalled } from '../../core/errors.ts';
 import { keyProof, verifyKeyProof } from '../../core/proof.ts';
@@ -33,6 +33,8 @@ import { LiveHost, type LiveHostDeps } from '../live/host.ts';
 import type { PendingDeltaStore } from '../live/pending-store.ts';
 import type { LogCall, LogReply } from '../log/protocol.ts';
 import { LogHost } from '../log/worker-host.ts';
+import { gossipVerdict } from '../../protocol/gossip-verdict.ts';
+import { PeerEventLimiter } from '../peer-event-limiter.ts';
 
 /** The store the host needs: the core's seam plus lifecycle. */
 export interface LocalStore extends KVStore {
@@ -71,6 +73,8 @@ const HEADS_TIMEOUT_MS = 10_000;
 const VERIFIED_TIMEOUT_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
 const KNOWN_ROOTS = 64;
+/** One `peer` event per peer and gossip offence this often at most (a flood is thousands a second). */
+const OFFENCE_EVENT_INTERVAL_MS = 10_000;
 
 /** One running sync: stopped through its controller; `updates` is the current attempt's target queue. */
 interface SyncRun {
@@ -113,6 +117,8 @@ export class EngineHost {
   #live: LiveHost | undefined;
   /** The history log (issue 6): `client.log.fetch`; see log/worker-host.ts. */
   readonly #logs: LogHost;
+  /** What peers do wrong on gossip reaches the page as `peer` events, one per peer and reason per interval. */
+  readonly #offences: PeerEventLimiter;
 
   constructor(deps: HostDeps) {
     this.#deps = deps;
@@ -120,6 +126,7 @@ export class EngineHost {
     this.#paused = !deps.config.autoStart;
     this.#writerKey = peerIdFromString(deps.config.writer).publicKey!.raw;
     this.#dbId = new TextEncoder().encode(deps.config.db);
+    this.#offences = new PeerEventLimiter({ intervalMs: OFFENCE_EVENT_INTERVAL_MS });
     this.#logs = new LogHost({
       peers: () => [...this.#peers.values()],
       store: (signal) => this.#opened.wait(signal),
@@ -174,17 +181,52 @@ export class EngineHost {
 
   /** Gossip: a delta (0x01) or an announcement (0x02) from the database topic; `from`: the peer that relayed it. */
   offerGossip(bytes: Uint8Array, from?: string): void {
-    if (bytes[0] === 0x01) return void this.#live?.offerDelta(bytes, from);
-    if (bytes[0] !== 0x02 || this.#live?.droppingGossip) return;
-    try {
-      this.#offer(verifyAnnouncement(decodeAnnouncement(bytes), this.#writerKey));
-    } catch {
-      // unsigned, malformed or foreign: gossip is untrusted input
-    }
+    void this.judgeGossip(bytes, from);
   }
 
-  #offer(ann: VerifiedAnnouncement): void {
+  /**
+   * gossipsub's topic validator (worker/entry.ts): judges one message (protocol/gossip-verdict.ts)
+   * and takes what is valid. `reject` makes gossipsub count it against the peer (its score
+   * graylists a flooder) and never forward it; `ignore` drops it without blame (a duplicate, a
+   * stale announcement, a delta on a chain given up on). A rejected message becomes a `peer`
+   * event, at most one per peer and reason per interval.
+   */
+  async judgeGossip(bytes: Uint8Array, from = 'unknown'): Promise<'accept' | 'reject' | 'ignore'> {
+    const live = this.#live;
+    const v = await gossipVerdict(bytes, {
+      writerPublicKey: this.#writerKey,
+      db: this.#dbId,
+      verifyDelta: live ? (b) => live.verifyDelta(b) : undefined,
+      // WebCrypto where the runtime has Ed25519: noble takes ~7 ms a signature here
+      verifyAnnouncement: (a) => verifyAnnouncementAsync(a, this.#writerKey),
+      knowsDelta: live ? (id) => live.knowsDelta(id) : undefined,
+      abandoned: live ? (d) => live.abandoned(d) : undefined,
+      newestSeq: () => this.#announcement.value?.seq,
+    });
+    if (v.result === 'reject') {
+      this.#offence(from, `gossip: ${v.reason}`, v.detail);
+      return 'reject';
+    }
+    if (v.result === 'ignore') return 'ignore';
+    if (v.kind === 'delta') live?.offerVerified(v.delta, bytes, from);
+    else if (!live?.droppingGossip) this.#offer(v.announcement);
+    return 'accept';
+  }
+
+  /** A peer did something wrong: a `peer` event unless one of the same reason went out within the interval. */
+  #offence(peer: string, reason: string, detail?: string): void {
+    const a = this.#offences.admit(peer, reason, Date.now());
+    if (!a.emit) return;
+    const p = this.#peers.get(peer);
+    const more = a.suppressed > 0 ? `; ${a.suppressed} more since the last report` : '';
+    this.#emit({ type: 'peer', detail: { peer, status: 'penalised', reason: `${reason}${detail ? ` (${detail})` : ''}${more}`, transport: p?.transport, via: p?.via } });
+  }
+
+  /** A verified announcement; `from`: the peer that answered `/heads` with it. */
+  #offer(ann: VerifiedAnnouncement, from?: string): void {
     if (!equalBytes(ann.db, this.#dbId)) {
+      // a peer's doing (a replay): its event, rate-limited, not one page error each time
+      if (from !== undefined) return this.#offence(from, 'heads: wrong-database', `an announcement of database "${new TextDecoder().decode(ann.db)}"`);
       this.#emitError(new WrongDatabase(`the writer signed an announcement for database "${new TextDecoder().decode(ann.db)}", not "${this.#config.db}"`), false);
       return;
     }
@@ -207,7 +249,7 @@ export class EngineHost {
     await Promise.all(
       peers.map(async (peer) => {
         try {
-          this.#offer(await requestHeads(peer, this.#writerKey, { timeoutMs: HEADS_TIMEOUT_MS, signal: this.#life.signal, db: this.#dbId }));
+          this.#offer(await requestHeads(peer, this.#writerKey, { timeoutMs: HEADS_TIMEOUT_MS, signal: this.#life.signal, db: this.#dbId }), peer.id);
           ok++;
         } catch (err) {
           if (this.#life.signal.aborted) return;
@@ -659,6 +701,7 @@ export class EngineHost {
         if (fatal) this.#fatal = true;
         this.#emitError(err, fatal);
       },
+      offence: (peer, reason) => this.#offence(peer, reason),
       synced: (s, announce) => {
         this.#synced.set(s);
         if (!announce) return;

@@ -11,13 +11,14 @@
 /// <reference lib="webworker" />
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
-import { gossipsub } from '@libp2p/gossipsub';
+import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub';
 import { identify, type Identify } from '@libp2p/identify';
 import type { Connection } from '@libp2p/interface';
 import { webSockets } from '@libp2p/websockets';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { deleteDB } from 'idb';
+import { databaseTopicScoreParams } from '../../protocol/gossip-verdict.ts';
 import { databaseTopic } from '../../protocol/ids.ts';
 import { ClientClosed, serializeError } from '../errors.ts';
 import { acquireSyncLock, PackedIdbStore, SyncChannel, waitForSyncLock } from '../idb/index.ts';
@@ -47,6 +48,8 @@ let ready: Promise<EngineHost> | undefined;
 let constructed: EngineHost | undefined;
 let teardown: (() => Promise<void>) | undefined;
 
+const VALIDATOR_RESULT = { accept: TopicValidatorResult.Accept, reject: TopicValidatorResult.Reject, ignore: TopicValidatorResult.Ignore } as const;
+
 type WorkerNode = Libp2p<{ identify: Identify; pubsub: ReturnType<ReturnType<typeof gossipsub>> }>;
 
 /** Identify over `conn`, retried with backoff (up to 6 tries) while the connection is open. */
@@ -74,7 +77,8 @@ async function createNode(config: WorkerConfig): Promise<WorkerNode> {
       // run by hand once a peer's first signed head arrived (below): measured, identify's
       // exchange (and the gossipsub streams it starts) slowed that first answer by a third
       identify: identify({ runOnConnectionOpen: false }),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
+      // invalid gossip counts against its sender (gossip-verdict.ts): a flooder is graylisted
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, scoreParams: { topics: { [databaseTopic(config.db)]: databaseTopicScoreParams() } } }),
     },
   }) as never;
 }
@@ -109,10 +113,9 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   if (config.dial.length) {
     node = await createNode(config);
     const topic = databaseTopic(config.db);
-    // 'gossipsub:message' also names the peer that relayed it: gap fills ask that peer first
-    node.services.pubsub.addEventListener('gossipsub:message', (evt) => {
-      if (evt.detail.msg.topic === topic) h.offerGossip(evt.detail.msg.data, evt.detail.propagationSource.toString());
-    });
+    // every message is judged before gossipsub forwards it (nothing invalid travels on through
+    // this client) and taken there; `peer` is the one that relayed it: gap fills ask it first
+    node.services.pubsub.topicValidators.set(topic, async (peer, msg) => VALIDATOR_RESULT[await h.judgeGossip(msg.data, peer.toString())]);
     node.services.pubsub.subscribe(topic);
     node.addEventListener('peer:disconnect', (e) => h.removePeer(e.detail.toString()));
   }
