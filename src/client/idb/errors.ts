@@ -6,13 +6,22 @@
  * The origin's storage quota ran out during a write. The write's transaction was aborted, so
  * none of its operations landed: the store still holds the last committed state and stays
  * readable. Free space, or ask the page to call `navigator.storage.persist()`, then retry.
+ *
+ * @example
+ * client.on('error', async ({ error }) => {
+ *   if (error instanceof StorageQuotaExceeded) {
+ *     if (await navigator.storage.persist()) await client.resume();
+ *   }
+ * });
  */
 export class StorageQuotaExceeded extends Error {
+  /** Always `'StorageQuotaExceeded'`. */
   override readonly name = 'StorageQuotaExceeded';
   /** Encoded page bytes the aborted batch tried to write. */
   readonly attemptedBytes: number;
   /** `navigator.storage.estimate()` after the failure, when available. */
   readonly usage: number | undefined;
+  /** The origin's quota from the same estimate, when available. */
   readonly quota: number | undefined;
 
   constructor(details: { attemptedBytes: number; usage?: number; quota?: number; cause?: unknown }) {
