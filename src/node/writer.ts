@@ -24,12 +24,17 @@ import { nativeDigestSigner } from './signer.ts';
 export const ANN_KEY = new TextEncoder().encode('ann');
 const DB_KEY = new TextEncoder().encode('db');
 
+/** What a writer commit made: the new root, the signed delta and the signed announcement. */
 export interface CommitResult {
+  /** The state root after the commit. */
   root: Uint8Array;
+  /** The signed delta of the commit (its id, actions, log index). */
   delta: VerifiedDelta;
   /** The delta's wire encoding (also log operation `delta.logIndex`). */
   deltaBytes: Uint8Array;
+  /** The signed announcement of the new root. */
   announcement: VerifiedAnnouncement;
+  /** Its wire encoding, as gossiped. */
   announcementBytes: Uint8Array;
 }
 
