@@ -118,6 +118,12 @@ export interface ReadOptions extends CallOptions {
 /**
  * What a subscriber hears: one applied delta (its id, the changed keys in the subscribed range),
  * or a new synced root reached by a state sync (`deltaId` and `keys` undefined: re-read).
+ *
+ * @example
+ * client.subscribe({}, (u: Update) => {
+ *   if (u.keys === undefined) reloadAll();
+ *   else console.log(`${u.keys.length} keys changed at seq ${u.seq}`);
+ * });
  */
 export interface Update {
   /** The verified root the state now stands at. */

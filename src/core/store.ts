@@ -22,7 +22,13 @@ export type BatchOp =
       key: Uint8Array;
     };
 
-/** Bounds of a scan; with both bounds of one side given, the stricter one applies. */
+/**
+ * Bounds of a scan; with both bounds of one side given, the stricter one applies.
+ *
+ * @example
+ * // the last 10 keys before 0x80, newest first
+ * for await (const [key] of store.iterate({ lt: fromHex('80'), reverse: true, limit: 10 })) console.log(toHex(key));
+ */
 export interface IterateOptions {
   /** Keys greater than or equal to this. */
   gte?: Uint8Array;

@@ -47,7 +47,13 @@ export const DuplicateChildIndex = errorClass(DecodeError, 'DuplicateChildIndex'
 export const ID_LENGTH = 32;
 const MAX_UINT32 = 0xffffffff;
 
-/** Bounds applied while decoding. Every field is optional; defaults are `DEFAULT_DECODE_LIMITS`. */
+/**
+ * Bounds applied while decoding. Every field is optional; defaults are `DEFAULT_DECODE_LIMITS`.
+ *
+ * @example
+ * // no more key-values than were asked for
+ * const proof = decodeRangeProof(bytes, { maxKeyValues: req.keyLimit, maxBytes: req.bytesLimit + 4096 });
+ */
 export interface DecodeLimits {
   /** Largest accepted message, in bytes. */
   maxBytes?: number;
@@ -778,7 +784,12 @@ function oneofTwice(message: string, start: number): never {
   throw new DuplicateField(`${message}: more than one field of oneof result`, { offset: start, field: 'result' });
 }
 
-/** How proofs are decoded. */
+/**
+ * How proofs are decoded.
+ *
+ * @example
+ * const res = decodeRangeProofResponse(frame, undefined, { views: true }); // frame is never reused
+ */
 export interface DecodeOptions {
   /**
    * Key-values of a range proof as views into `bytes` rather than copies: for a caller that owns
