@@ -17,7 +17,9 @@ export const SINGLE_KEY_BYTES_LIMIT = 1 << 20;
  *
  * @example
  * const req = singleKeyRequest(announcement.stateRoot, key);
- * const proof = decodeRangeProof(await request(node, peer, '/proofsync/1/range', encodeRangeProofRequest(req), { maxResponseBytes: 2 << 20 }));
+ * const frame = await request(node, peer, '/proofsync/1/range', encodeRangeProofRequest(req), { maxResponseBytes: 2 << 20 });
+ * const res = decodeRangeProofResponse(frame, { maxKeyValues: 1 });
+ * if (res.type === 'rangeProof') console.log(verifySingleKey(announcement.stateRoot, key, res.proof));
  */
 export function singleKeyRequest(root: Uint8Array, key: Uint8Array): RangeProofRequest {
   if (!(root instanceof Uint8Array) || root.length !== 32) throw new RangeError(`expected 32-byte root, got ${root?.length}`);

@@ -172,9 +172,12 @@ export const TooManyItems = decodeError('TooManyItems');
  * which the engine retries elsewhere.
  *
  * @example
- * client.on('error', ({ error }) => {
- *   if (error instanceof SyncError) console.warn(`sync failed: ${error.name}`);
- * });
+ * try {
+ *   for await (const op of fetchLogOperations(options)) handle(op);
+ * } catch (err) {
+ *   if (err instanceof SyncError) console.warn(`log fetch failed: ${err.name}`); // e.g. SyncStalled
+ *   else throw err;
+ * }
  */
 export class SyncError extends ProofsyncError {}
 const syncError = (name: string) => errorClass(SyncError, name);

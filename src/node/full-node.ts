@@ -183,9 +183,10 @@ export interface FullNodeOptions {
  * metrics, and the calls to commit, report status and stop.
  *
  * @example
+ * const enc = new TextEncoder();
  * const node = await startFullNode({ dataDir });
  * const { root, announcement } = await node.commit([{ key: enc.encode('a'), value: enc.encode('1') }]);
- * console.log(node.status().seq, node.httpUrl);
+ * console.log(toHex(root), announcement.seq, node.httpUrl);
  * await node.stop();
  */
 export interface FullNode {

@@ -306,7 +306,8 @@ export function encodeRangeProof(p: RangeProof): Uint8Array {
  * Encodes a change proof (spec/merkledb.md §6).
  *
  * @example
- * const proof = decodeChangeProof(encodeChangeProof(changeProof)); // round trip
+ * const bytes = encodeChangeProof(proof);
+ * decodeChangeProof(bytes); // an equal proof
  */
 export function encodeChangeProof(p: ChangeProof): Uint8Array {
   const w = new Writer(changeProofSize(p));

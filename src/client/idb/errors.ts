@@ -6,10 +6,11 @@
  * The origin's storage quota ran out during a write. The write's transaction was aborted, so
  * none of its operations landed: the store still holds the last committed state and stays
  * readable. Free space, or ask the page to call `navigator.storage.persist()`, then retry.
+ * Raised in the worker, it reaches the page as an error with this `name`: match on the name there.
  *
  * @example
  * client.on('error', async ({ error }) => {
- *   if (error instanceof StorageQuotaExceeded) {
+ *   if (error.name === 'StorageQuotaExceeded') {
  *     if (await navigator.storage.persist()) await client.resume();
  *   }
  * });

@@ -61,7 +61,8 @@ export interface RawOperation {
  * the store and from peers. Given to `onProgress`.
  *
  * @example
- * client.log.fetch({ from: 0, onProgress: (p) => console.log(`${p.next - p.from} of ${(p.to ?? p.targetSize) - p.from}`) });
+ * const onProgress = (p: LogFetchProgress) => console.log(`${p.next - p.from} of ${(p.to ?? p.targetSize) - p.from}`);
+ * for await (const op of client.log.fetch({ from: 0, onProgress })) handle(op);
  */
 export interface LogFetchProgress {
   /** The fetch's first index. */

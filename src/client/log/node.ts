@@ -17,7 +17,7 @@ import { decodeOperation, fetchOperationBatches, type FetchOperationsOptions, ty
  *
  * @example
  * const options: NodeLogFetchOptions = {
- *   libp2p: client.libp2p,
+ *   libp2p: await createClientNode(),
  *   peers: [multiaddr('/ip4/127.0.0.1/tcp/4001/ws/p2p/12D3KooW...')],
  *   writer: '12D3KooW...',
  *   from: 0,

@@ -84,7 +84,8 @@ export interface WorkerConfig {
  * A key and its value (undefined: absent), as the light client reads it.
  *
  * @example
- * const { key, value }: GetResult = await client.prove(key);
+ * const result: GetResult = await client.prove(key);
+ * if (result.value === undefined) console.log(`${toHex(result.key)} is absent`);
  */
 export interface GetResult {
   /** The key asked for. */
@@ -98,7 +99,7 @@ export interface GetResult {
  * anyone can verify again with `verifyKeyProof`.
  *
  * @example
- * const { key, value, root, proof } = await client.prove(key);
+ * const { value, root, proof } = await client.prove(key);
  * verifyKeyProof(root, key, value, proof);
  */
 export interface ProveResult extends GetResult {
