@@ -126,9 +126,13 @@ const requestError = (name: string) => errorClass(RequestError, name);
 export const MinProofSizeTooLarge = requestError('MinProofSizeTooLarge');
 /** A request's limits or range are invalid: a non-positive key limit, an empty range, a range beyond the log. */
 export const InvalidRequest = requestError('InvalidRequest');
-/** The serving peer has no revision (or log) with the requested root. */
+/** The requested root is not in the serving peer's history window (or no log it has ends at that root). */
 export const RootNotFound = requestError('RootNotFound');
-/** The serving peer no longer keeps enough history to prove changes since the requested start root. */
+/**
+ * A remote peer lacks the history to prove changes since the requested start root. A name
+ * other implementations answer with; this project's server sends a range proof at the end root
+ * instead (spec/merkledb.md §4).
+ */
 export const InsufficientHistory = requestError('InsufficientHistory');
 
 /**

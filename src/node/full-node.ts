@@ -1,5 +1,5 @@
 /**
- * The full node (issue 3): a libp2p host (host.ts) over a LevelDB store (node-store.ts) that
+ * The full node: a libp2p host (host.ts) over a LevelDB store (node-store.ts) that
  * serves range and change proofs, deltas, announcements and log batches to anyone
  * (protocols.ts), and, on the writer, commits batches from the HTTP API (http-api.ts) or the
  * write simulator, signing a delta and an announcement per commit (writer.ts) and publishing

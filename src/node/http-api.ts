@@ -1,5 +1,5 @@
 /**
- * The writer's HTTP API on 127.0.0.1 (issue 3, "Writing"), on `node:http`:
+ * The writer's HTTP API on 127.0.0.1, on `node:http`:
  *
  * | route            | auth   | answer                                                     |
  * |------------------|--------|------------------------------------------------------------|

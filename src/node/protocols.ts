@@ -1,5 +1,5 @@
 /**
- * The node's protocol handlers (DESIGN.md "Wire protocols"; issue 3, "Serving"): range and
+ * The node's protocol handlers (DESIGN.md "Wire protocols"): range and
  * change proofs with spec/merkledb.md §4's validation, clamps and halving rule (serve.ts), deltas
  * by id, the newest signed announcement, and log batches with MMR proofs (spec/mmr.md §3–4).
  *

@@ -1,5 +1,5 @@
 /**
- * The replica full node (issue 4 "In Node"; issue 5 for nodes): `proofsync node --follow
+ * The replica full node: `proofsync node --follow
  * WRITER --bootstrap ADDR` syncs the writer's state from untrusted nodes, then serves it and
  * follows the writer's deltas, so light clients can spread their requests over many replicas.
  *

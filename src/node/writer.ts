@@ -1,5 +1,5 @@
 /**
- * The writer (issue 3, "Writing"): each commit is one atomic LevelDB batch holding the trie
+ * The writer: each commit is one atomic LevelDB batch holding the trie
  * changes, the history record, the delta (signed, content-addressed, parent = the previous
  * head) as the next log operation, and the new signed head announcement
  * `{db, seq, stateRoot, logRoot, logSize, heads, hlc}` (DESIGN.md, trust model). A crash leaves

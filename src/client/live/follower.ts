@@ -1,5 +1,5 @@
 /**
- * The light client's live updates (issue 5; DESIGN.md sync flow steps 3–4): verified gossip
+ * The light client's live updates (DESIGN.md sync flow steps 3–4): verified gossip
  * deltas go into a `DeltaDag` mirrored in the pending store; once the state stands at a signed
  * root they are applied in causal order, each checked against its `stateRoot`; gaps are filled
  * over `/delta` from the peer that sent the delta; what cannot be filled, what waits too long
