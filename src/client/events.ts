@@ -45,7 +45,7 @@ export interface ProgressEvent {
    * caught up), or not fetched yet (neighbours merged, at most 256 entries).
    */
   segments?: ProgressSegment[];
-  /** Peers that answered at least one request. */
+  /** Peers that gave at least one valid answer. */
   peersUsed: number;
   /** Peers banned for invalid answers. */
   peersBanned: number;

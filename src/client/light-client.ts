@@ -96,7 +96,7 @@ export interface LightClientOptions {
  * await client.synced({ signal: AbortSignal.timeout(60_000) });
  */
 export interface CallOptions {
-  /** Aborts the call: it rejects with the signal's reason (the worker's work is dropped). */
+  /** Aborts the call: it rejects with the signal's reason, and the worker is told to stop its work. */
   signal?: AbortSignal;
 }
 

@@ -123,7 +123,7 @@ export interface ReplicaStatus {
     bytesReceived: number;
     /** Requests sent. */
     requests: number;
-    /** Peers that answered. */
+    /** Peers that gave at least one valid answer. */
     peersUsed: number;
     /** Peers banned for invalid answers. */
     peersBanned: number;
