@@ -1,5 +1,5 @@
 /**
- * Errors of the light client's public API (issue 8), one class per condition with a stable
+ * Errors of the light client's public API, one class per condition with a stable
  * `name` (STYLE.md; callers match on `err.name` or `instanceof`). They cross the worker
  * boundary as `{name, message, details}` and are rebuilt here by name (`reviveError`), so an
  * error raised inside the worker arrives on the page as the same class.
@@ -11,7 +11,17 @@ import { errorClass, ProofsyncError } from '../core/errors.ts';
 
 export { ProofsyncError };
 
-/** Base of the light client's own errors. */
+/**
+ * Base of the light client's own errors; each subclass names one condition.
+ *
+ * @example
+ * try {
+ *   await client.get(key);
+ * } catch (err) {
+ *   if (err instanceof LightClientError) console.warn(err.name, err.message); // e.g. KeyOutOfScope
+ *   else throw err;
+ * }
+ */
 export class LightClientError extends ProofsyncError {}
 
 /** The client was closed (`close()`), or its worker went away; create a new one. */
@@ -63,8 +73,19 @@ export function serializeError(err: unknown): SerializedError {
   return { name: 'Error', message: String(err) };
 }
 
-/** A named error rebuilt on the page; `name` is the one raised in the worker. */
+/**
+ * A named error rebuilt on the page; `name` is the one raised in the worker. Errors the page
+ * has a class for arrive as that class; any other arrives as this one.
+ *
+ * @example
+ * try {
+ *   await client.getVerified(key);
+ * } catch (err) {
+ *   if (err instanceof RemoteWorkerError) console.warn(`worker error ${err.name}: ${err.message}`);
+ * }
+ */
 export class RemoteWorkerError extends ProofsyncError {
+  /** The name of the error raised in the worker. */
   override name: string;
   constructor(name: string, message: string, details?: Record<string, unknown>) {
     super(message, details);

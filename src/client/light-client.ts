@@ -1,5 +1,5 @@
 /**
- * The light client's main-thread API (issue 8): what a dApp embeds. `createLightClient` starts
+ * The light client's main-thread API: what a dApp embeds. `createLightClient` starts
  * the worker (worker/entry.ts) that syncs a verified replica of one database into IndexedDB,
  * and returns a `LightClient` whose calls and events cross to it as typed messages
  * (worker/protocol.ts). This thread holds no state, does no hashing and no decoding: it only
@@ -33,6 +33,20 @@ import { compareBytes } from '../core/bytes.ts';
 export type { GetResult, KeyRangeOption, LiveTuning, ProveResult, StatusResult, SyncTuning, VerifiedResult };
 export { prefixRange };
 
+/**
+ * What `createLightClient` needs: the database, the writer key it trusts, the full nodes to
+ * dial; optionally a partial sync's ranges, storage, transport and tuning settings.
+ *
+ * @example
+ * const options: LightClientOptions = {
+ *   db: 'inventory',
+ *   writer: '12D3KooWBmwkafWE2fqfzS96VoTZRE8TZ84Tm8ExbjoBBGqXJdSU',
+ *   bootstrap: ['/dns4/node.example.com/tcp/443/wss/p2p/12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq'],
+ *   ranges: [prefixRange(new TextEncoder().encode('users/'))],
+ *   sync: { concurrency: 8 },
+ * };
+ * const client = createLightClient(options);
+ */
 export interface LightClientOptions {
   /** The database id (the announcements' `db`, as UTF-8; a full node's default is its peer id). */
   db: string;
@@ -42,6 +56,7 @@ export interface LightClientOptions {
   bootstrap: string[];
   /** Partial sync: only these inclusive key ranges (see `prefixRange`). Default: everything. */
   ranges?: KeyRangeOption[];
+  /** Where and how the replica is stored in IndexedDB. */
   storage?: {
     /** IndexedDB database name (default `proofsync:<db>`; one per database and range set). */
     name?: string;
@@ -68,15 +83,29 @@ export interface LightClientOptions {
   autoStart?: boolean;
   /** Poll `/heads` this often when no gossip peer is connected (default 5,000 ms; 0: never). */
   headsPollMs?: number;
+  /** State sync: concurrency, key limit, deadlines, ban threshold (defaults in `SyncTuning`). */
   sync?: SyncTuning;
   /** Live updates: pending bounds, gap-fill limits, timeouts (defaults in `LiveTuning`). */
   live?: LiveTuning;
 }
 
+/**
+ * Options every call of the client takes.
+ *
+ * @example
+ * await client.synced({ signal: AbortSignal.timeout(60_000) });
+ */
 export interface CallOptions {
+  /** Aborts the call: it rejects with the signal's reason, and the worker is told to stop its work. */
   signal?: AbortSignal;
 }
 
+/**
+ * Options of the local reads (`get`, `entries`): whether to wait for a synced state.
+ *
+ * @example
+ * const cached = await client.get(key, { consistency: 'local' }); // do not wait for the sync
+ */
 export interface ReadOptions extends CallOptions {
   /**
    * `synced` (default): wait until the local state stands at a signed root this session, then
@@ -89,6 +118,12 @@ export interface ReadOptions extends CallOptions {
 /**
  * What a subscriber hears: one applied delta (its id, the changed keys in the subscribed range),
  * or a new synced root reached by a state sync (`deltaId` and `keys` undefined: re-read).
+ *
+ * @example
+ * client.subscribe({}, (u: Update) => {
+ *   if (u.keys === undefined) reloadAll();
+ *   else console.log(`${u.keys.length} keys changed at seq ${u.seq}`);
+ * });
  */
 export interface Update {
   /** The verified root the state now stands at. */
@@ -97,7 +132,9 @@ export interface Update {
   seq: number | undefined;
   /** Changed keys within the subscribed range, in key order; undefined after a state sync. */
   keys: Uint8Array[] | undefined;
+  /** The applied delta's id; undefined after a state sync. */
   deltaId?: Uint8Array;
+  /** The applied delta's position in the writer's operation log; undefined after a state sync. */
   logIndex?: number;
   /** The writer's commit time (its HLC wall clock, ms since the epoch): `Date.now() - hlcWallMs` is the commit-to-callback latency. */
   hlcWallMs?: number;
@@ -160,8 +197,15 @@ function checkOptions(o: LightClientOptions): void {
 /**
  * A verified replica of one database, synced by a worker; see `createLightClient`.
  * Every async call takes `{ signal }` and rejects with its reason when aborted.
+ *
+ * @example
+ * const client = createLightClient({ db, writer, bootstrap });
+ * await client.synced();
+ * for await (const { key, value } of client.entries(prefixRange(prefix))) render(key, value);
+ * await client.close();
  */
 export class LightClient {
+  /** The database id given at creation. */
   readonly db: string;
   /**
    * The writer's history log, verified against signed log roots: `client.log.fetch({ from, to,
@@ -272,7 +316,15 @@ export class LightClient {
    * @example
    * for await (const { key, value } of client.entries(prefixRange(prefix))) show(key, value);
    */
-  async *entries(range: KeyRangeOption = {}, o: ReadOptions & { pageSize?: number } = {}): AsyncIterable<{ key: Uint8Array; value: Uint8Array }> {
+  async *entries(
+    range: KeyRangeOption = {},
+    o: ReadOptions & { pageSize?: number } = {},
+  ): AsyncIterable<{
+    /** The key. */
+    key: Uint8Array;
+    /** Its verified value. */
+    value: Uint8Array;
+  }> {
     const pageSize = o.pageSize ?? 1024;
     let start = range.start;
     for (;;) {

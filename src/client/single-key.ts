@@ -11,7 +11,16 @@ import type { RangeProof, RangeProofRequest } from '../core/types.ts';
 /** Enough for a proof path of two 32-byte keys plus a value; far above what one key needs. */
 export const SINGLE_KEY_BYTES_LIMIT = 1 << 20;
 
-/** The request for `key` at `root`. */
+/**
+ * The range proof request that asks for `key` alone at `root`: the range `[key, key]` with a key
+ * limit of 1. Throws `RangeError` for a root that is not 32 bytes.
+ *
+ * @example
+ * const req = singleKeyRequest(announcement.stateRoot, key);
+ * const frame = await request(node, peer, '/proofsync/1/range', encodeRangeProofRequest(req), { maxResponseBytes: 2 << 20 });
+ * const res = decodeRangeProofResponse(frame, { maxKeyValues: 1 });
+ * if (res.type === 'rangeProof') console.log(verifySingleKey(announcement.stateRoot, key, res.proof));
+ */
 export function singleKeyRequest(root: Uint8Array, key: Uint8Array): RangeProofRequest {
   if (!(root instanceof Uint8Array) || root.length !== 32) throw new RangeError(`expected 32-byte root, got ${root?.length}`);
   if (!(key instanceof Uint8Array)) throw new TypeError('expected Uint8Array key');

@@ -95,6 +95,10 @@ interface Built {
  * `onNode` sees every node that is built (not the opaque ones), children before parents; with
  * `leaves: false`, only nodes with children and a root that is a leaf (a caller that has the
  * key-values already saves an object per key: most nodes are leaves).
+ *
+ * @example
+ * const enc = new TextEncoder();
+ * const root = buildRoot(itemsFromKeyValues([{ key: enc.encode('a'), value: enc.encode('1') }]));
  */
 export function buildRoot(items: readonly BuildItem[], onNode?: (node: BuiltNode) => void, options: { leaves?: boolean } = {}): Uint8Array {
   if (items.length === 0) return EMPTY_ROOT;
@@ -177,6 +181,9 @@ function unpack(key: Uint8Array, tokens: number): Path {
 /**
  * Sorts key-values by key (fast path: a numeric sort on a 4-byte prefix, exact ties resolved
  * by full comparison) and turns them into value items. Throws on duplicate keys.
+ *
+ * @example
+ * const root = buildRoot(itemsFromKeyValues(keyValues)); // equals the root of a trie holding them
  */
 export function itemsFromKeyValues(kvs: readonly { key: Uint8Array; value: Uint8Array }[]): BuildItem[] {
   const order = sortedOrder(kvs);

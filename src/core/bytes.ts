@@ -2,7 +2,14 @@
  * Byte helpers used across the core. Bytes are `Uint8Array` everywhere; hex only at the edges.
  */
 
-/** Lexicographic comparison of two byte strings (shorter prefix sorts first). */
+/**
+ * Lexicographic comparison of two byte strings (shorter prefix sorts first): negative, zero or
+ * positive, as `Array.prototype.sort` expects. This is the trie's key order.
+ *
+ * @example
+ * compareBytes(fromHex('01ff'), fromHex('02')); // < 0
+ * keys.sort(compareBytes);
+ */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = a.length < b.length ? a.length : b.length;
   for (let i = 0; i < n; i++) {
@@ -12,6 +19,12 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+/**
+ * Whether two byte strings hold the same bytes; two undefined values are equal.
+ *
+ * @example
+ * equalBytes(proofRoot, announcement.root); // true when the roots match
+ */
 export function equalBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   if (a === b) return true;
   if (a === undefined || b === undefined || a.length !== b.length) return false;
@@ -19,6 +32,12 @@ export function equalBytes(a: Uint8Array | undefined, b: Uint8Array | undefined)
   return true;
 }
 
+/**
+ * The parts, one after the other, in a new array.
+ *
+ * @example
+ * concatBytes(fromHex('01'), fromHex('0203')); // 010203
+ */
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let len = 0;
   for (const p of parts) len += p.length;
@@ -33,13 +52,25 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
+/**
+ * Lower-case hex of the bytes, for logs, the CLI and the UI (bytes stay `Uint8Array` inside).
+ *
+ * @example
+ * toHex(new Uint8Array([1, 171])); // '01ab'
+ */
 export function toHex(bytes: Uint8Array): string {
   let s = '';
   for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]];
   return s;
 }
 
-/** Parses lower- or upper-case hex with an even number of digits; throws `TypeError` otherwise. */
+/**
+ * Parses lower- or upper-case hex with an even number of digits; throws `TypeError` otherwise.
+ *
+ * @example
+ * fromHex('01AB'); // Uint8Array [1, 171]
+ * fromHex('abc');  // TypeError: expected even-length hex string, got length 3
+ */
 export function fromHex(hex: string): Uint8Array {
   if (typeof hex !== 'string') throw new TypeError(`expected hex string, got ${typeof hex}`);
   if (hex.length % 2 !== 0) throw new TypeError(`expected even-length hex string, got length ${hex.length}`);

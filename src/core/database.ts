@@ -15,15 +15,23 @@ import { MerkleTrie, type TrieView } from './trie.ts';
 import { RwLock } from './rwlock.ts';
 import { EMPTY_ROOT, type ChangeProof, type KeyChange, type KeyValue, type RangeProof } from './types.ts';
 
+/** One key's value before and after a commit, as the history keeps it. */
 export interface ValueChange {
+  /** The key. */
   key: Uint8Array;
+  /** The value before the commit; undefined when the key was absent. */
   before: Uint8Array | undefined;
+  /** The value after the commit; undefined when the commit deleted the key. */
   after: Uint8Array | undefined;
 }
 
+/** One commit in the history window: its sequence number, the root it made, its value changes. */
 export interface Revision {
+  /** The commit's sequence number. */
   seq: number;
+  /** The root after the commit. */
   root: Uint8Array;
+  /** The keys the commit changed, sorted by key. */
   changes: ValueChange[];
 }
 
@@ -83,8 +91,22 @@ export interface ProofLimits {
   keyLimit: number;
 }
 
+/**
+ * A Merkle trie with a window of revision history: it serves range proofs at any root in the
+ * window and change proofs between any two of them (spec/merkledb.md §3–4). The full node's
+ * state; also what a Node program uses to build and prove a database in memory.
+ *
+ * @example
+ * const enc = new TextEncoder();
+ * const db = await MerkleDatabase.open(new MemoryStore(), { historySize: 300 });
+ * const root = await db.commit([{ key: enc.encode('a'), value: enc.encode('1') }]);
+ * const proof = await db.rangeProof(root, { keyLimit: 1024 });
+ * verifyRangeProof(proof, { root, keyLimit: 1024 });
+ */
 export class MerkleDatabase {
+  /** The trie holding the newest state. */
   readonly trie: MerkleTrie;
+  /** How many commits of value changes the history window keeps. */
   readonly historySize: number;
   /** Oldest first. revisions[0] may be a base with no changes (the state the window starts at). */
   private revisions: Revision[];
@@ -99,6 +121,7 @@ export class MerkleDatabase {
     this.seq = revisions.length ? revisions[revisions.length - 1].seq : 0;
   }
 
+  /** Opens the database held in `store` (an empty store is an empty database). */
   static async open(store: KVStore, options: DatabaseOptions = {}): Promise<MerkleDatabase> {
     const trie = await MerkleTrie.open(store);
     const revisions: Revision[] = [];
@@ -119,6 +142,7 @@ export class MerkleDatabase {
     return new MerkleDatabase(trie, revisions, options.historySize ?? 300);
   }
 
+  /** The root of the newest state (`EMPTY_ROOT` when empty). */
   get root(): Uint8Array {
     return this.trie.root;
   }
@@ -128,10 +152,12 @@ export class MerkleDatabase {
     return this.seq;
   }
 
+  /** The newest value under `key`, or undefined. */
   get(key: Uint8Array): Promise<Uint8Array | undefined> {
     return this.trie.get(key);
   }
 
+  /** The newest key-values with `start <= key <= end`, in key order, at most `limit`. */
   entries(start?: Uint8Array, end?: Uint8Array, limit?: number): AsyncIterable<KeyValue> {
     return this.trie.entries(start, end, limit);
   }
@@ -141,6 +167,7 @@ export class MerkleDatabase {
     return this.revisions.map((r) => r.root);
   }
 
+  /** Whether `root` is in the history window (proofs can be served at it). */
   hasRoot(root: Uint8Array): boolean {
     return this.indexOf(root) >= 0;
   }
@@ -265,7 +292,24 @@ export class MerkleDatabase {
    * Change proof from `from` to `to`; when `from` is outside the window but `to` is in it, a
    * range proof at `to` (spec §4).
    */
-  changeProof(from: Uint8Array, to: Uint8Array, o: ProofLimits): Promise<{ type: 'change'; proof: ChangeProof } | { type: 'range'; proof: RangeProof }> {
+  changeProof(
+    from: Uint8Array,
+    to: Uint8Array,
+    o: ProofLimits,
+  ): Promise<
+    | {
+        /** A change proof from `from`. */
+        type: 'change';
+        /** The proof. */
+        proof: ChangeProof;
+      }
+    | {
+        /** `from` is outside the window: a range proof at `to` instead. */
+        type: 'range';
+        /** The proof. */
+        proof: RangeProof;
+      }
+  > {
     return this.lock.read(() => this.changeProofLocked(from, to, o));
   }
 

@@ -4,8 +4,25 @@
  * Proof error names are the ones of spec/merkledb.md §3 and §5.
  */
 
+/**
+ * Base class of every proofsync error. Subclasses carry a stable `name` per condition; match on
+ * it or use `instanceof`.
+ *
+ * @example
+ * try {
+ *   verifyRangeProof(proof, { root, start, end, keyLimit: 100 });
+ * } catch (err) {
+ *   if (err instanceof ProofsyncError) console.warn(err.name, err.details);
+ * }
+ */
 export class ProofsyncError extends Error {
+  /** Structured data about the failure (offsets, limits, counts), for logs and callers. */
   readonly details: Record<string, unknown> | undefined;
+  /**
+   * @param message What went wrong, in words a user can act on.
+   * @param details Structured data about the failure.
+   * @param options `cause`: the underlying error, if any.
+   */
   constructor(message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
     super(message, options);
     this.details = details;
@@ -17,6 +34,12 @@ type ErrorClass<B> = new (message: string, details?: Record<string, unknown>, op
 /**
  * A subclass of `base` whose instances and constructor carry the stable `name` given: one class
  * per condition, matched on `err.name` or with `instanceof`.
+ *
+ * @example
+ * const KeyTooLong = errorClass(RequestError, 'KeyTooLong');
+ * const err = new KeyTooLong('key of 300 bytes exceeds 256', { length: 300 });
+ * err.name; // 'KeyTooLong'
+ * err instanceof RequestError; // true
  */
 export function errorClass<B extends ProofsyncError>(base: ErrorClass<B>, name: string): ErrorClass<B> {
   const cls = class extends (base as unknown as ErrorClass<ProofsyncError>) {
@@ -26,61 +49,147 @@ export function errorClass<B extends ProofsyncError>(base: ErrorClass<B>, name: 
   return cls as unknown as ErrorClass<B>;
 }
 
-/** A proof was rejected. `name` says which rule it broke (spec/merkledb.md §3). */
+/**
+ * A proof was rejected. `name` says which rule it broke (spec/merkledb.md §3).
+ *
+ * @example
+ * try {
+ *   verifyRangeProof(proof, { root, start, end, keyLimit: 100 });
+ * } catch (err) {
+ *   if (err instanceof ProofError) banPeer(peer, err.name); // e.g. 'ProofNodeHasUnincludedValue'
+ *   else throw err;
+ * }
+ */
 export class ProofError extends ProofsyncError {}
 const proofError = (name: string) => errorClass(ProofError, name);
 
-// spec/merkledb.md §3, verification rules, in the order they are checked.
+// spec/merkledb.md §3, verification rules, in the order they are checked; "step N" is the
+// numbered step of that section.
+/** The proof holds more key-values than the request's key limit (step 1). */
 export const TooManyKeys = proofError('TooManyKeys');
+/** The proof's start key is after its end key (step 2). */
 export const StartAfterEnd = proofError('StartAfterEnd');
+/** The proof has no key-values, no start proof and no end proof (step 2). */
 export const EmptyProof = proofError('EmptyProof');
+/** The proof has an end proof but neither an end key nor key-values to justify it (step 2). */
 export const UnexpectedEndProof = proofError('UnexpectedEndProof');
+/** The proof has a start proof but no start key (step 2). */
 export const UnexpectedStartProof = proofError('UnexpectedStartProof');
+/** The end proof is missing although the proof has an end key or key-values (step 2). */
 export const NoEndProof = proofError('NoEndProof');
+/** The proof's keys are not strictly increasing (step 3). */
 export const NonIncreasingValues = proofError('NonIncreasingValues');
+/** A key of the proof lies outside the requested `[start, end]` range (step 3). */
 export const StateFromOutsideOfRange = proofError('StateFromOutsideOfRange');
+/** A node of a start or end proof is not a prefix of the key it proves (step 4). */
 export const ProofNodeNotForKey = proofError('ProofNodeNotForKey');
+/** A node of a start or end proof is not a prefix of the node after it (step 4). */
 export const NonIncreasingProofNodes = proofError('NonIncreasingProofNodes');
+/** A proof node whose key is not a whole number of bytes claims a value (step 4). */
 export const PartialByteLengthWithValue = proofError('PartialByteLengthWithValue');
+/** An exclusion proof stops at a node that still has a child toward the absent key. */
 export const ExclusionProofMissingEndNodes = proofError('ExclusionProofMissingEndNodes');
+/** The last node of an exclusion proof hangs under the wrong child of its parent. */
 export const ExclusionProofInvalidNode = proofError('ExclusionProofInvalidNode');
+/** A proof node inside the range holds a value the proof's key-values do not include. */
 export const ProofNodeHasUnincludedValue = proofError('ProofNodeHasUnincludedValue');
+/** A proof node's value differs from the value the proof includes for that key. */
 export const ProofValueDoesntMatch = proofError('ProofValueDoesntMatch');
+/** The proof does not describe a trie, or the trie it describes does not hash to the expected root. */
 export const InvalidProof = proofError('InvalidProof');
 // single-key proofs
+/** A single-key proof is for a key that is not a whole number of bytes. */
 export const ProofKeyPartialByte = proofError('ProofKeyPartialByte');
+/** A single-key proof shows the key absent while a value was claimed for it. */
 export const ExclusionProofUnexpectedValue = proofError('ExclusionProofUnexpectedValue');
+/** A single-key proof has no nodes; it needs at least the root. */
 export const EmptyKeyProof = proofError('EmptyKeyProof');
 // a node id that is not 32 bytes, a child index outside the branch factor
+/** A proof node names a child index outside the branch factor (16) or a child id that is not 32 bytes. */
 export const InvalidProofNode = proofError('InvalidProofNode');
 
-/** Serving side (spec/merkledb.md §4). */
+/**
+ * A request cannot be served (spec/merkledb.md §4): its limits are invalid or the peer lacks the
+ * root or history it names. Thrown by the serving side and rebuilt by name on the requester.
+ *
+ * @example
+ * try {
+ *   await serveRangeProof(db, request);
+ * } catch (err) {
+ *   if (err instanceof RequestError) return { type: 'error', name: err.name, message: err.message };
+ *   throw err;
+ * }
+ */
 export class RequestError extends ProofsyncError {}
 const requestError = (name: string) => errorClass(RequestError, name);
+/** Even a one-key proof does not fit in the request's byte limit (spec/merkledb.md §4). */
 export const MinProofSizeTooLarge = requestError('MinProofSizeTooLarge');
+/** A request's limits or range are invalid: a non-positive key limit, an empty range, a range beyond the log. */
 export const InvalidRequest = requestError('InvalidRequest');
+/** The requested root is not in the serving peer's history window (or no log it has ends at that root). */
 export const RootNotFound = requestError('RootNotFound');
+/**
+ * A remote peer lacks the history to prove changes since the requested start root. A name
+ * other implementations answer with; this project's server sends a range proof at the end root
+ * instead (spec/merkledb.md §4).
+ */
 export const InsufficientHistory = requestError('InsufficientHistory');
 
-/** Wire decoding (spec/merkledb.md §6): remote bytes are hostile, every bound is checked. */
+/**
+ * Wire decoding failed (spec/merkledb.md §6): remote bytes are hostile, every bound is checked
+ * and a violation throws a subclass named after it.
+ *
+ * @example
+ * try {
+ *   decodeRangeProof(bytes);
+ * } catch (err) {
+ *   if (err instanceof DecodeError) console.warn(`bad frame: ${err.name}`, err.details);
+ * }
+ */
 export class DecodeError extends ProofsyncError {}
 const decodeError = (name: string) => errorClass(DecodeError, name);
+/** The bytes end in the middle of a varint, a length-delimited field or a fixed-size value. */
 export const TruncatedInput = decodeError('TruncatedInput');
+/** A message or frame is larger than the decoder's byte limit. */
 export const MessageTooLarge = decodeError('MessageTooLarge');
+/** Bytes remain after a complete message or frame. */
 export const TrailingBytes = decodeError('TrailingBytes');
+/** A field has a protobuf wire type that is unsupported or differs from the one its schema expects. */
 export const InvalidWireType = decodeError('InvalidWireType');
+/** A varint is longer than 10 bytes or exceeds 2^53 - 1. */
 export const InvalidVarint = decodeError('InvalidVarint');
+/** A key's bit length is not a multiple of 4 or disagrees with its byte length. */
 export const InvalidKeyLength = decodeError('InvalidKeyLength');
+/** The padding bits after an odd number of 4-bit tokens are not zero. */
 export const NonZeroPaddingBits = decodeError('NonZeroPaddingBits');
+/** A proof node names a child index not below the branch factor (16). */
 export const InvalidChildIndex = decodeError('InvalidChildIndex');
+/** A proof node names a child id that is not 32 bytes. */
 export const InvalidChildId = decodeError('InvalidChildId');
+/** A required field is absent from a decoded message. */
 export const MissingField = decodeError('MissingField');
+/** A repeated field holds more items than the decoder's limit. */
 export const TooManyItems = decodeError('TooManyItems');
 
-/** Sync (spec/merkledb.md §5, spec/mmr.md §4). */
+/**
+ * A sync failed as a whole (spec/merkledb.md §5, spec/mmr.md §4), as opposed to one bad answer,
+ * which the engine retries elsewhere.
+ *
+ * @example
+ * try {
+ *   for await (const op of fetchLogOperations(options)) handle(op);
+ * } catch (err) {
+ *   if (err instanceof SyncError) console.warn(`log fetch failed: ${err.name}`); // e.g. SyncStalled
+ *   else throw err;
+ * }
+ */
 export class SyncError extends ProofsyncError {}
 const syncError = (name: string) => errorClass(SyncError, name);
+/** A sync applied every range but the local trie does not hash to the target root. */
 export const FinishedWithUnexpectedRoot = syncError('FinishedWithUnexpectedRoot');
+/** An applied operation log does not rebuild the target root. */
 export const RootMismatch = syncError('RootMismatch');
+/** A sync cannot make progress: a range got no valid answer after its retries, or every peer was banned. */
 export const SyncStalled = syncError('SyncStalled');
+/** A peer answered with data that does not match what was asked or announced (a log batch that does not verify, a delta at the wrong index). */
 export const UnexpectedResponse = syncError('UnexpectedResponse');

@@ -28,6 +28,14 @@ function putUvarint(buf: Uint8Array, off: number, n: number): number {
   return off;
 }
 
+/**
+ * The digest a trie node commits to for a value (spec/merkledb.md §2): the value itself when
+ * shorter than 32 bytes, else its SHA-256.
+ *
+ * @example
+ * valueDigest(new TextEncoder().encode('short')); // the 5 bytes themselves
+ * valueDigest(new Uint8Array(100)).length;        // 32
+ */
 export function valueDigest(value: Uint8Array): Uint8Array {
   return value.length < HASH_LENGTH ? value : sha256(value);
 }
@@ -56,6 +64,10 @@ export class NodeMidstates extends Sha256Midstates {
 /**
  * The id of a node with full key `path`, value digest `digest` (undefined: no value) and
  * `children` (a 16-slot array, undefined where there is no child).
+ *
+ * @example
+ * const value = new TextEncoder().encode('v');
+ * const leaf = hashNode(keyToPath(key), valueDigest(value), new Array(16));
  */
 export function hashNode(path: Path, digest: Uint8Array | undefined, children: ArrayLike<Uint8Array | undefined>, midstates?: NodeMidstates): Uint8Array {
   const n = path.length;

@@ -31,9 +31,21 @@ export type InvalidMmrProofReason =
   | 'PinnedCountMismatch'
   | 'PinnedNodeMismatch';
 
-/** An MMR proof or pinned-node set failed verification; `reason` says which rule it broke. */
+/**
+ * An MMR proof or pinned-node set failed verification; `reason` says which rule it broke
+ * (spec/mmr.md §3, §4).
+ *
+ * @example
+ * try {
+ *   verifyMmrRangeProof(root, leafCount, start, ops, proof);
+ * } catch (err) {
+ *   if (err instanceof InvalidMmrProof && err.reason === 'RootMismatch') banPeer(peer);
+ * }
+ */
 export class InvalidMmrProof extends ProofError {
+  /** Always `'InvalidMmrProof'`. */
   override readonly name = 'InvalidMmrProof';
+  /** The rule the proof broke. */
   readonly reason: InvalidMmrProofReason;
   constructor(reason: InvalidMmrProofReason, message: string, details?: Record<string, unknown>) {
     super(`invalid MMR proof (${reason}): ${message}`, { reason, ...details });
@@ -392,7 +404,9 @@ export class MmrFrontier {
  * holds peaks equal to `before` continues at `after` without hashing the range again.
  */
 export interface MmrRangeWitness {
+  /** The peaks of the MMR over `[0, start)`, left to right. */
   before: Digest[];
+  /** The peaks of the MMR over `[0, end)`, left to right. */
   after: Digest[];
 }
 
@@ -431,8 +445,8 @@ function walkPeaks(
  * against any of its earlier roots.
  *
  * @example
- * const proof = rangeProof(mmr, 2, 5);
- * verifyRangeProof(mmr.root(), mmr.leafCount, 2, ops.slice(2, 5), proof);
+ * const proof = mmrRangeProof(mmr, 2, 5);
+ * verifyMmrRangeProof(mmr.root(), mmr.leafCount, 2, ops.slice(2, 5), proof);
  */
 export function rangeProof(mmr: Mmr, start: number, end: number, leafCount: number = mmr.leafCount): MmrRangeProof {
   checkCount(start, 'start');
@@ -467,7 +481,7 @@ export function rangeProof(mmr: Mmr, start: number, end: number, leafCount: numb
  * the whole MMR takes the range's new nodes from there instead of hashing again).
  *
  * @example
- * verifyRangeProof(root, 11, 3, [op3, op4], proof); // throws InvalidMmrProof if not
+ * verifyMmrRangeProof(root, 11, 3, [op3, op4], proof); // throws InvalidMmrProof if not
  */
 export function verifyRangeProof(
   root: Digest,
@@ -541,6 +555,10 @@ export function verifyRangeProof(
 /**
  * The pinned nodes at `lower`: the peaks of the MMR over leaves `[0, lower)`, left to right.
  * With them, {@link Mmr.fromPinned} continues the MMR from leaf `lower`.
+ *
+ * @example
+ * const pinned = pinnedNodes(mmr, 1024);
+ * const tail = Mmr.fromPinned(1024, pinned); // appends from leaf 1024 on
  */
 export function pinnedNodes(mmr: Mmr, lower: number): Digest[] {
   return mmr.peakDigests(lower);

@@ -22,6 +22,11 @@ const ZERO_ID = new Uint8Array(32);
 /**
  * The next start key after `last`, or `undefined` when `(last, end]` is known complete.
  * `end` undefined means unbounded.
+ *
+ * @example
+ * const last = proof.keyValues[proof.keyValues.length - 1].key;
+ * const next = await nextKey(last, end, proof.endProof, (path) => localView.proofPath(path));
+ * if (next !== undefined) queue.push({ start: next, end });
  */
 export async function nextKey(last: Uint8Array, end: Uint8Array | undefined, endProof: ProofNode[], localProof: LocalProof): Promise<Uint8Array | undefined> {
   const fallback = (): Uint8Array | undefined => {

@@ -10,7 +10,12 @@ import { InvalidKeyLength, NonZeroPaddingBits } from './errors.ts';
 export const BRANCH_FACTOR = 16;
 export const BITS_PER_TOKEN = 4;
 
-/** The token path of a whole-byte key. */
+/**
+ * The token path of a whole-byte key: two 4-bit tokens per byte, high nibble first.
+ *
+ * @example
+ * keyToPath(fromHex('a1')); // Uint8Array [10, 1]
+ */
 export function keyToPath(key: Uint8Array): Path {
   const p = new Uint8Array(key.length * 2);
   for (let i = 0; i < key.length; i++) {
@@ -20,7 +25,12 @@ export function keyToPath(key: Uint8Array): Path {
   return p;
 }
 
-/** Packs a path into bytes (MSB first, zero padding in the low nibble of an odd last byte). */
+/**
+ * Packs a path into bytes (MSB first, zero padding in the low nibble of an odd last byte).
+ *
+ * @example
+ * packPath(new Uint8Array([10, 1, 7])); // Uint8Array [0xa1, 0x70]
+ */
 export function packPath(path: Path): Uint8Array {
   const out = new Uint8Array((path.length + 1) >> 1);
   for (let i = 0; i < path.length; i++) {
@@ -32,7 +42,14 @@ export function packPath(path: Path): Uint8Array {
 /** The key bytes of a whole-byte path; for an odd path, the zero-padded packed bytes. */
 export const pathToKey = packPath;
 
-/** Decodes a packed key of `bitLength` bits; throws a typed error for a bad length or padding. */
+/**
+ * Decodes a packed key of `bitLength` bits; throws a typed error for a bad length or padding
+ * (`InvalidKeyLength`, `NonZeroPaddingBits`).
+ *
+ * @example
+ * unpackPath(12, fromHex('a170')); // Uint8Array [10, 1, 7]
+ * unpackPath(12, fromHex('a171')); // throws NonZeroPaddingBits
+ */
 export function unpackPath(bitLength: number, bytes: Uint8Array): Path {
   if (!Number.isSafeInteger(bitLength) || bitLength < 0 || bitLength % BITS_PER_TOKEN !== 0) {
     throw new InvalidKeyLength(`key length ${bitLength} bits is not a multiple of ${BITS_PER_TOKEN}`, { bitLength });

@@ -45,6 +45,10 @@ export async function rangeProof(view: TrieView, start: Uint8Array | undefined, 
 /**
  * A change proof: `keyChanges` are the (sorted, in-range, already truncated) differences
  * between the older root and the root of `view`; the proofs are taken in `view` (spec §3).
+ *
+ * @example
+ * const changes = db.changesBetween(oldRoot, db.root, start, end, 1024)!;
+ * const proof = await changeProof(await db.viewAt(db.root), changes, start, end);
  */
 export async function changeProof(view: TrieView, keyChanges: KeyChange[], start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<ChangeProof> {
   const endKey = keyChanges.length ? keyChanges[keyChanges.length - 1].key : end;
@@ -53,8 +57,23 @@ export async function changeProof(view: TrieView, keyChanges: KeyChange[], start
   return { startProof, endProof, keyChanges };
 }
 
-/** Proof of one key's value or absence: the path of nodes from the root toward it. */
-export async function keyProof(view: TrieView, key: Uint8Array): Promise<{ value: Uint8Array | undefined; proof: ProofNode[] }> {
+/**
+ * Proof of one key's value or absence: the path of nodes from the root toward it, with the
+ * value (undefined when the key is absent).
+ *
+ * @example
+ * const { value, proof } = await keyProof(trie.view(), key);
+ * verifyKeyProof(trie.root, key, value, proof);
+ */
+export async function keyProof(
+  view: TrieView,
+  key: Uint8Array,
+): Promise<{
+  /** The key's value; undefined when absent. */
+  value: Uint8Array | undefined;
+  /** The nodes from the root toward the key. */
+  proof: ProofNode[];
+}> {
   return { value: await view.get(key), proof: await view.proofPath(keyToPath(key)) };
 }
 
@@ -75,6 +94,10 @@ export type LocalRange = (start: Uint8Array | undefined, end: Uint8Array | undef
 /**
  * Throws the `ProofError` of the first rule `proof` breaks; returns when it proves its range.
  * With `capture`, returns the proven subtrees, ready for `TrieView.graft` (no hashing again).
+ *
+ * @example
+ * const proof = decodeRangeProof(bytes);
+ * verifyRangeProof(proof, { root: announcement.root, start, end, keyLimit: 2048 }); // throws a ProofError if not
  */
 export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions): void;
 export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions, capture: true): ProvenSubtrees;
@@ -120,6 +143,11 @@ export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions, captu
  * about half of the hashing, and a quarter of the client's CPU time with the walk it
  * replaces). The shape checks run before anything is applied; if a later check fails, the view
  * holds unverified changes and must be dropped.
+ *
+ * @example
+ * const view = local.view(); // the local trie at the older root
+ * await verifyChangeProof(proof, { root: newRoot, start, end, keyLimit: 1024, applyTo: view });
+ * await local.commitView(view); // only once it verified
  */
 export async function verifyChangeProof(
   proof: ChangeProof,
@@ -279,7 +307,12 @@ async function localItems(view: TrieView, changes: Path[], start: Path | undefin
 
 /**
  * Verifies a single-key proof against `root`; `value` is the claimed value (undefined: absent).
- * Returns normally only when the proof shows exactly that.
+ * Returns normally only when the proof shows exactly that; otherwise throws a `ProofError`.
+ *
+ * @example
+ * const { value, proof } = await keyProof(trie.view(), key);
+ * verifyKeyProof(trie.root, key, value, proof);
+ * verifyKeyProof(trie.root, key, undefined, proof); // throws when the key is present
  */
 export function verifyKeyProof(root: Uint8Array, key: Uint8Array, value: Uint8Array | undefined, proof: ProofNode[]): void {
   if (proof.length === 0) throw new E.EmptyKeyProof('a key proof needs at least the root node');

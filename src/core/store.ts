@@ -5,21 +5,56 @@
  */
 import { compareBytes } from './bytes.ts';
 
+/** One write of an atomic batch (`KVStore.write`): a put or a delete. */
 export type BatchOp =
-  | { type: 'put'; key: Uint8Array; value: Uint8Array }
-  | { type: 'del'; key: Uint8Array };
+  | {
+      /** Store `value` under `key`. */
+      type: 'put';
+      /** The key written. */
+      key: Uint8Array;
+      /** The value stored. */
+      value: Uint8Array;
+    }
+  | {
+      /** Remove `key` (a no-op when absent). */
+      type: 'del';
+      /** The key removed. */
+      key: Uint8Array;
+    };
 
-/** Bounds of a scan; with both bounds of one side given, the stricter one applies. */
+/**
+ * Bounds of a scan; with both bounds of one side given, the stricter one applies.
+ *
+ * @example
+ * // the last 10 keys before 0x80, newest first
+ * for await (const [key] of store.iterate({ lt: fromHex('80'), reverse: true, limit: 10 })) console.log(toHex(key));
+ */
 export interface IterateOptions {
+  /** Keys greater than or equal to this. */
   gte?: Uint8Array;
+  /** Keys strictly greater than this. */
   gt?: Uint8Array;
+  /** Keys less than or equal to this. */
   lte?: Uint8Array;
+  /** Keys strictly less than this. */
   lt?: Uint8Array;
+  /** Descending key order (default ascending). */
   reverse?: boolean;
+  /** At most this many entries (default no limit). */
   limit?: number;
 }
 
+/**
+ * An ordered, async key-value store with atomic batches: the storage seam the trie and the
+ * database run on (LevelDB on the node, IndexedDB in the browser, `MemoryStore` in tests).
+ *
+ * @example
+ * const store: KVStore = new MemoryStore();
+ * await store.write([{ type: 'put', key: fromHex('01'), value: fromHex('ff') }]);
+ * for await (const [key, value] of store.iterate({ gte: fromHex('00') })) console.log(toHex(key), toHex(value));
+ */
 export interface KVStore {
+  /** The value under `key`, or undefined. */
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
   /** Many reads in one call (optional: a store that can batch reads, like LevelDB, should). */
   getMany?(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
@@ -63,27 +98,36 @@ export function getMany(store: KVStore, keys: Uint8Array[]): Promise<(Uint8Array
 /**
  * A sorted in-memory store. Sorting is lazy: writes are O(1), the next scan sorts once.
  * Written arrays are kept as they are: callers must not mutate them afterwards.
+ *
+ * @example
+ * const db = await MerkleDatabase.open(new MemoryStore());
+ * await db.commit([{ key: fromHex('01'), value: fromHex('ff') }]);
  */
 export class MemoryStore implements KVStore {
   private readonly map = new Map<string, [Uint8Array, Uint8Array]>();
   private sorted: [Uint8Array, Uint8Array][] | undefined = [];
 
+  /** The number of keys held. */
   get size(): number {
     return this.map.size;
   }
 
+  /** The value under `key`, or undefined. */
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
     return this.map.get(keyOf(key))?.[1];
   }
 
+  /** As `get`, without a promise. */
   getSync(key: Uint8Array): Uint8Array | undefined {
     return this.map.get(keyOf(key))?.[1];
   }
 
+  /** Applies every op (there is no failure to roll back in memory). */
   async write(ops: BatchOp[]): Promise<void> {
     this.writeSync(ops);
   }
 
+  /** As `write`, without a promise. */
   writeSync(ops: BatchOp[]): void {
     for (const op of ops) {
       const k = keyOf(op.key);
@@ -115,10 +159,12 @@ export class MemoryStore implements KVStore {
     return lo;
   }
 
+  /** Entries in key order (descending with `reverse`) within the bounds. */
   async *iterate(o: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
     yield* this.iterateSync(o);
   }
 
+  /** As `iterate`, synchronously. */
   *iterateSync(o: IterateOptions): Iterable<[Uint8Array, Uint8Array]> {
     const e = this.entries();
     // With both bounds of a side given, the stricter one applies.

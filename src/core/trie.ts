@@ -405,8 +405,19 @@ export class NodeCache {
   }
 }
 
-/** A read-through, copy-on-write overlay of the trie. Not safe to share across concurrent writers. */
+/**
+ * A read-through, copy-on-write overlay of the trie. Not safe to share across concurrent writers.
+ * Changes stay in the view until `MerkleTrie.commitView` writes them.
+ *
+ * @example
+ * const view = trie.view();
+ * await view.put(fromHex('01'), fromHex('ff'));
+ * await view.delete(fromHex('02'));
+ * view.root; // the root the trie will have once the view is committed
+ * await trie.commitView(view);
+ */
 export class TrieView {
+  /** The store the committed nodes and values are read from. */
   readonly store: KVStore;
   private readonly cache: NodeCache;
   private rootPath: Path | undefined;
@@ -449,11 +460,13 @@ export class TrieView {
     this.rootId = root;
   }
 
+  /** The root of the view's state (rehashes changed nodes first). */
   get root(): Uint8Array {
     if (this.dirty.size > 0) this.rehash();
     return this.rootId;
   }
 
+  /** The node at `path`, or undefined when there is none. */
   async getNode(path: Path): Promise<TrieNode | undefined> {
     const s = pathStr(path);
     const o = this.nodes.get(s);
@@ -672,6 +685,7 @@ export class TrieView {
     this.dirty.set(s, null);
   }
 
+  /** The value under `key` in the view's state, or undefined. */
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
     const o = this.values.get(pathStr(key));
     if (o !== undefined) return o.value ?? undefined;
@@ -794,6 +808,7 @@ export class TrieView {
     }
   }
 
+  /** Sets `key` to `value` in the view (the arrays are copied). */
   async put(key: Uint8Array, value: Uint8Array): Promise<void> {
     this.values.set(pathStr(key), { key: key.slice(), value: value.slice() });
     const k = keyToPath(key);
@@ -853,6 +868,7 @@ export class TrieView {
     }
   }
 
+  /** Removes `key` from the view; a no-op when absent. */
   async delete(key: Uint8Array): Promise<void> {
     const k = keyToPath(key);
     if (!this.rootPath) return;
@@ -1034,6 +1050,7 @@ export class TrieView {
     return ops;
   }
 
+  /** The path of the root node; undefined for the empty trie. */
   get rootNodePath(): Path | undefined {
     return this.rootPath;
   }
@@ -1182,8 +1199,17 @@ class StagedReads implements KVStore {
   }
 }
 
-/** The persistent trie: the newest committed state in a store. */
+/**
+ * The persistent trie: the newest committed state in a store (spec/merkledb.md §1–2). Without
+ * history; `MerkleDatabase` adds the revision window proofs between roots need.
+ *
+ * @example
+ * const trie = await MerkleTrie.open(new MemoryStore());
+ * const root = await trie.commit([{ key: fromHex('01'), value: fromHex('ff') }]);
+ * await trie.get(fromHex('01')); // ff
+ */
 export class MerkleTrie {
+  /** The store the trie is kept in. */
   readonly store: KVStore;
   private meta: Meta;
   /** Committed nodes, shared by this trie's views. Correct only while this trie is the store's one writer. */
@@ -1201,6 +1227,7 @@ export class MerkleTrie {
     return new MerkleTrie(store, decodeMeta(await store.get(META_KEY)), new NodeCache(options.cacheBytes));
   }
 
+  /** The root of the newest committed state (`EMPTY_ROOT` when empty). */
   get root(): Uint8Array {
     return this.meta.root;
   }
@@ -1255,10 +1282,12 @@ export class MerkleTrie {
     return new TrieView(this.reads, this.meta.rootPath, this.meta.root, this.cache);
   }
 
+  /** The committed value under `key`, or undefined. */
   get(key: Uint8Array): Promise<Uint8Array | undefined> {
     return this.reads.get(valueKey(key));
   }
 
+  /** The committed key-values with `start <= key <= end`, in key order, at most `limit`. */
   entries(start?: Uint8Array, end?: Uint8Array, limit?: number): AsyncIterable<KeyValue> {
     return this.view().entries(start, end, limit);
   }
@@ -1289,7 +1318,15 @@ export class MerkleTrie {
    * may not hold the batch: the cache is emptied, the state goes back to the one before, and
    * views made on top of this one must be dropped.
    */
-  stageView(v: TrieView, extra: BatchOp[] = []): { root: Uint8Array; durable: Promise<void> } {
+  stageView(
+    v: TrieView,
+    extra: BatchOp[] = [],
+  ): {
+    /** The new root, current at once. */
+    root: Uint8Array;
+    /** Settles when the store write does. */
+    durable: Promise<void>;
+  } {
     const ops = v.batch();
     const all = extra.length ? ops.concat(extra) : ops;
     const before = this.meta;

@@ -6,16 +6,22 @@
  * extensions. Keys and values are raw bytes. `undefined` stands for an absent `MaybeBytes`.
  */
 
+/** A token path: one 4-bit token (0..15) per element, as `keyToPath` makes it. */
 export type Path = Uint8Array;
 
+/** A key and its value, as a range proof returns them. */
 export interface KeyValue {
+  /** The key. */
   key: Uint8Array;
+  /** The value. */
   value: Uint8Array;
 }
 
-/** `value === undefined` means the key is deleted. */
+/** A key's new value between two roots; `value === undefined` means the key is deleted. */
 export interface KeyChange {
+  /** The key. */
   key: Uint8Array;
+  /** The new value; undefined for a delete. */
   value: Uint8Array | undefined;
 }
 
@@ -29,32 +35,79 @@ export interface ProofNode {
   children: Map<number, Uint8Array>;
 }
 
+/**
+ * A proof of every key-value of the trie at one root within a key range, truncated to a key limit
+ * (spec/merkledb.md §3). Made by `rangeProof`, checked by `verifyRangeProof`.
+ *
+ * @example
+ * const proof = await rangeProof(trie.view(), start, end, 1024);
+ * verifyRangeProof(proof, { root: trie.root, start, end, keyLimit: 1024 });
+ */
 export interface RangeProof {
+  /** Nodes on the path to the start key, less those it shares with the end proof. */
   startProof: ProofNode[];
+  /** Nodes on the path to the last returned key (or to the end key when none is returned). */
   endProof: ProofNode[];
+  /** The key-values in range, in key order. */
   keyValues: KeyValue[];
 }
 
+/**
+ * A proof of the value changes between two roots within a key range (spec/merkledb.md §3): the
+ * changes, plus the start and end proofs taken in the newer trie. Checked by `verifyChangeProof`.
+ *
+ * @example
+ * const r = await db.changeProof(oldRoot, db.root, { keyLimit: 1024 });
+ * if (r.type === 'change') await verifyChangeProof(r.proof, { root: db.root, keyLimit: 1024, localTrie: local.view() });
+ */
 export interface ChangeProof {
+  /** Nodes on the path to the start key in the newer trie, less those shared with the end proof. */
   startProof: ProofNode[];
+  /** Nodes on the path to the last changed key (or to the end key) in the newer trie. */
   endProof: ProofNode[];
+  /** The changes in range, in key order; a delete has an undefined value. */
   keyChanges: KeyChange[];
 }
 
+/**
+ * A request for a range proof at a root (spec/merkledb.md §4), as sent on the wire.
+ *
+ * @example
+ * const req: RangeProofRequest = { rootHash: root, startKey: undefined, endKey: undefined, keyLimit: 2048, bytesLimit: 1 << 20 };
+ * const proof = await serveRangeProof(db, req);
+ */
 export interface RangeProofRequest {
+  /** The 32-byte root the proof is taken at. */
   rootHash: Uint8Array;
+  /** The first key of the range (inclusive); undefined: from the first key. */
   startKey: Uint8Array | undefined;
+  /** The last key of the range (inclusive); undefined: to the last key. */
   endKey: Uint8Array | undefined;
+  /** At most this many key-values (the server clamps it to `MAX_KEY_LIMIT`). */
   keyLimit: number;
+  /** The encoded response must be smaller than this (clamped to `MAX_BYTE_LIMIT`). */
   bytesLimit: number;
 }
 
+/**
+ * A request for a change proof between two roots (spec/merkledb.md §4), as sent on the wire.
+ *
+ * @example
+ * const req: ChangeProofRequest = { startRootHash: oldRoot, endRootHash: newRoot, startKey: undefined, endKey: undefined, keyLimit: 2048, bytesLimit: 1 << 20 };
+ * const served = await serveChangeProof(db, req);
+ */
 export interface ChangeProofRequest {
+  /** The 32-byte root the requester has. */
   startRootHash: Uint8Array;
+  /** The 32-byte root the requester wants to reach. */
   endRootHash: Uint8Array;
+  /** The first key of the range (inclusive); undefined: from the first key. */
   startKey: Uint8Array | undefined;
+  /** The last key of the range (inclusive); undefined: to the last key. */
   endKey: Uint8Array | undefined;
+  /** At most this many changes (the server clamps it to `MAX_KEY_LIMIT`). */
   keyLimit: number;
+  /** The encoded response must be smaller than this (clamped to `MAX_BYTE_LIMIT`). */
   bytesLimit: number;
 }
 

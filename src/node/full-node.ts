@@ -1,5 +1,5 @@
 /**
- * The full node (issue 3): a libp2p host (host.ts) over a LevelDB store (node-store.ts) that
+ * The full node: a libp2p host (host.ts) over a LevelDB store (node-store.ts) that
  * serves range and change proofs, deltas, announcements and log batches to anyone
  * (protocols.ts), and, on the writer, commits batches from the HTTP API (http-api.ts) or the
  * write simulator, signing a delta and an announcement per commit (writer.ts) and publishing
@@ -39,6 +39,7 @@ import { RwLock } from './rw-lock.ts';
 import { databaseName, DatabaseWriter, storedAnnouncement, type CommitResult } from './writer.ts';
 import { DEFAULT_WS_LIMITS, type WebSocketGuardLimits } from './ws-guard.ts';
 
+/** The HTTP API's bearer token file in the data directory (`DIR/token`, mode 0600). */
 export const TOKEN_FILE = 'token';
 
 /**
@@ -62,20 +63,40 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   handshakeTimeoutMs: DEFAULT_WS_LIMITS.handshakeTimeoutMs,
   maxPendingHandshakes: 128,
 };
+/** The LevelDB store's directory in the data directory (`DIR/db`). */
 export const STORE_DIR = 'db';
 
 /** Long work the node reports: generating, loading, committing a generated log, rebuilding the log. */
 export interface Progress {
+  /** Which work: generating data, loading it, committing a generated log, copying commits, rebuilding the log. */
   phase: 'generate' | 'load' | 'commit' | 'copy' | 'log';
   /** Items generated, records written (trie nodes and values), commits made or copied, or log operations read. */
   done: number;
+  /** How many in all, when known. */
   total?: number;
 }
 
+/**
+ * How to run a full node: its data directory; what it listens on and announces; whether it
+ * writes, follows a writer as a replica, or only serves; and its limits. Every limit has a
+ * default; the `proofsync node` flags set the same fields.
+ *
+ * @example
+ * const options: FullNodeOptions = {
+ *   dataDir: '/var/lib/proofsync',
+ *   listen: ['/ip4/0.0.0.0/tcp/4001/ws', '/ip4/0.0.0.0/udp/4002/webrtc-direct'],
+ *   announce: ['/dns4/node.example.com/tcp/443/wss'],
+ *   db: 'inventory',
+ *   limits: { maxConcurrentPerPeer: 4 },
+ * };
+ * const node = await startFullNode(options);
+ */
 export interface FullNodeOptions {
+  /** Directory of the store, identity, token and addresses file; created if missing. */
   dataDir: string;
   /** Listen multiaddrs; default loopback WebSockets and WebRTC-Direct. */
   listen?: string[];
+  /** Multiaddrs to announce instead of the listen addresses (public IP, DNS name). */
   announce?: string[];
   /** PEM certificate and key for secure WebSockets (`/tls/ws`); see `HostOptions.tls`. */
   tls?: HostOptions['tls'];
@@ -86,7 +107,12 @@ export interface FullNodeOptions {
    * writer with a long history in seconds. With `keys`, they put and delete among that many
    * keys (the state stays small); otherwise each puts a fresh key.
    */
-  generateLog?: { commits: number; keys?: number };
+  generateLog?: {
+    /** Commits to make. */
+    commits: number;
+    /** Keys the commits put and delete among (default: a fresh key per commit). */
+    keys?: number;
+  };
   /** Seed of `generate` and of the write simulator. Default 1. */
   seed?: number;
   /** Commit small random batches at this rate (commits per second). */
@@ -94,14 +120,23 @@ export interface FullNodeOptions {
   /** HTTP API port on 127.0.0.1; 0 (default) picks one; `null` disables the API. */
   httpPort?: number | null;
   /** HTTP API bounds: body size (default 8 MiB), header and request deadlines (10 s, 30 s). */
-  http?: { maxBodyBytes?: number; headersTimeoutMs?: number; requestTimeoutMs?: number };
+  http?: {
+    /** Largest request body (default 8 MiB). */
+    maxBodyBytes?: number;
+    /** Time to receive a request's headers (default 10,000 ms). */
+    headersTimeoutMs?: number;
+    /** Time to receive a whole request (default 30,000 ms). */
+    requestTimeoutMs?: number;
+  };
   /** Bearer token; default read from (or created in) `DIR/token`, mode 0600. */
   token?: string;
   /** Whether this node signs and commits (default true). */
   writer?: boolean;
   /** Database name (announcement `db`, gossip topic); default the peer id, kept in the store. */
   db?: string;
+  /** Commits of history kept for change proofs (default 300; spec/merkledb.md §4). */
   historySize?: number;
+  /** Per-peer stream, rate and proof-serving limits of the protocol handlers. */
   limits?: ServeLimits;
   /** Yamux bounds per connection (yamux-guard.ts); refusals are counted in the node's metrics. */
   muxer?: Omit<MuxerLimits, 'onRefused'>;
@@ -127,47 +162,107 @@ export interface FullNodeOptions {
    * Replica mode (replica.ts): sync the state of the writer with this peer id from the
    * bootstrap peers, serve it, and follow its deltas. Implies `writer: false`.
    */
-  follow?: { writer: string; bootstrap: string[]; maxGap?: number; pendingTimeoutMs?: number; concurrency?: number };
+  follow?: {
+    /** The writer's peer id (Ed25519): the one key the replica trusts. */
+    writer: string;
+    /** Multiaddrs of nodes to sync from. */
+    bootstrap: string[];
+    /** Most deltas fetched to fill one gap before catching up by change proof (default 10,000). */
+    maxGap?: number;
+    /** Deltas pending longer than this trigger a catch-up (default 10,000 ms). */
+    pendingTimeoutMs?: number;
+    /** Requests in flight during a sync (default 8). */
+    concurrency?: number;
+  };
   /** Answer range and change requests with tampered proofs (misbehave.ts); tests and demos. */
   misbehave?: boolean;
 }
 
+/**
+ * A running full node, as `startFullNode` returns it: its libp2p host, database, HTTP API and
+ * metrics, and the calls to commit, report status and stop.
+ *
+ * @example
+ * const enc = new TextEncoder();
+ * const node = await startFullNode({ dataDir });
+ * const { root, announcement } = await node.commit([{ key: enc.encode('a'), value: enc.encode('1') }]);
+ * console.log(toHex(root), announcement.seq, node.httpUrl);
+ * await node.stop();
+ */
 export interface FullNode {
+  /** The libp2p host: node, peer id, addresses. */
   host: Host;
+  /** The node's peer id. */
   peerId: string;
+  /** The database id (announcement `db`). */
   db: string;
+  /** The database's gossipsub topic (announcements and deltas). */
   topic: string;
   /** The addresses file as written, with `db`, `writer` and `http`. */
   file: AddressesFile;
+  /** The HTTP API's base URL on 127.0.0.1; null when disabled. */
   httpUrl: string | null;
+  /** The HTTP API's bearer token. */
   token: string;
+  /** The node's Prometheus metrics. */
   metrics: NodeMetrics;
+  /** The LevelDB store: trie, history, deltas. */
   store: NodeStore;
+  /** The operation log (an MMR of the writer's deltas, spec/mmr.md). */
   log: OperationLog;
   /** Commits one batch (writer only). */
   commit(changes: KeyChange[]): Promise<CommitResult>;
+  /** Where the node stands now. */
   status(): NodeStatus;
+  /** Stops libp2p (within `stopTimeoutMs`), the HTTP API and the store. */
   stop(): Promise<void>;
 }
 
+/**
+ * What `FullNode.status()` and the HTTP API's `/v1/status` report. Bytes are hex.
+ *
+ * @example
+ * const s = node.status();
+ * console.log(`${s.db} at seq ${s.seq}, root ${s.root}, ${s.peers} peers`);
+ */
 export interface NodeStatus {
+  /** The node's peer id. */
   peerId: string;
+  /** The database id. */
   db: string;
+  /** Whether this node signs and commits. */
   writer: boolean;
+  /** The current state root (hex). */
   root: string;
+  /** The newest announcement's `seq`; null before the first. */
   seq: number | null;
+  /** Operations in the log. */
   logSize: number;
+  /** The log's MMR root (hex). */
   logRoot: string;
+  /** The delta DAG heads of the newest announcement (hex ids). */
   heads: string[];
+  /** Roots in the history window (change proofs can start at any of them). */
   historyRoots: number;
+  /** Connected peers. */
   peers: number;
+  /** Dialable multiaddrs. */
   addresses: string[];
+  /** The HTTP API's URL; null when disabled. */
   http: string | null;
+  /** Whether the node answers with tampered proofs (tests and demos). */
   misbehave: boolean;
+  /** Replica mode: sync and follow state. */
   replica?: ReplicaStatus;
 }
 
-/** Reads `DIR/token`, creating it (32 random bytes, hex, mode 0600) on first use. */
+/**
+ * Reads `DIR/token`, creating it (32 random bytes, hex, mode 0600) on first use.
+ *
+ * @example
+ * const token = await loadOrCreateToken(dataDir);
+ * await fetch(`${node.httpUrl}/v1/batch`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body });
+ */
 export async function loadOrCreateToken(dataDir: string): Promise<string> {
   const file = join(dataDir, TOKEN_FILE);
   try {

@@ -25,17 +25,30 @@ import { join } from 'node:path';
 import { guardedWebRTCDirect, type WebRTCGuardOptions } from './webrtc-guard.ts';
 import { guardedWebSockets, type GuardedWebSocketsInit } from './ws-guard.ts';
 
-export type HostServices = { identify: Identify; ping: Ping; pubsub: GossipSub };
+/** The libp2p services a full node's host runs. */
+export type HostServices = {
+  /** libp2p identify: protocols and addresses exchanged on connect. */
+  identify: Identify;
+  /** libp2p ping. */
+  ping: Ping;
+  /** Gossipsub, for announcements and deltas on the database's topic. */
+  pubsub: GossipSub;
+};
+/** The full node's libp2p node. */
 export type HostNode = Libp2p<HostServices>;
 
+/** The file in the data directory where the host writes its dialable addresses. */
 export const ADDRESSES_FILE = 'addresses.json';
+/** The host's listen addresses when none are given: loopback WebSockets and WebRTC-Direct on ephemeral ports. */
 export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0/ws', '/ip4/127.0.0.1/udp/0/webrtc-direct'];
 /** Added to the default listen addresses when the host has a TLS certificate. */
 export const DEFAULT_TLS_LISTEN = '/ip4/127.0.0.1/tcp/0/tls/ws';
 
 /** The contents of `DIR/addresses.json`. */
 export interface AddressesFile {
+  /** The host's peer id. */
   peerId: string;
+  /** Every dialable multiaddr, with `/p2p/<peer id>`. */
   addresses: string[];
   /** First plain WebSocket address (else the first secure one), or null when none listens. */
   ws: string | null;
@@ -45,7 +58,9 @@ export interface AddressesFile {
   webrtcDirect: string | null;
   /** A full node adds its database name, whether it is the writer, and its HTTP API's URL. */
   db?: string;
+  /** Whether the full node is the writer. */
   writer?: boolean;
+  /** The full node's HTTP API URL; null when disabled. */
   http?: string | null;
 }
 
@@ -62,8 +77,23 @@ export async function writeAddressesFile(dataDir: string, file: AddressesFile): 
   await rename(`${path}.tmp`, path);
 }
 
+/**
+ * How to start a libp2p host: its directory and key, the addresses it listens on and announces,
+ * TLS, and the bounds of its transports and muxer.
+ *
+ * @example
+ * const options: HostOptions = {
+ *   dataDir: dir,
+ *   privateKey: await loadOrCreateIdentity(dir),
+ *   listen: ['/ip4/0.0.0.0/tcp/4001/ws'],
+ *   announce: ['/dns4/node.example.com/tcp/443/wss'],
+ * };
+ * const host = await createHost(options);
+ */
 export interface HostOptions {
+  /** Where `addresses.json` is written. */
   dataDir: string;
+  /** The host's libp2p key (its peer id); see `loadOrCreateIdentity`. */
   privateKey: PrivateKey;
   /** Listen multiaddrs; default loopback WebSockets and WebRTC-Direct on ephemeral ports. */
   listen?: string[];
@@ -87,7 +117,12 @@ export interface HostOptions {
    * listens on `DEFAULT_TLS_LISTEN` unless `listen` is set (which must then hold a `/tls/ws`
    * address for the certificate to be used).
    */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  tls?: {
+    /** PEM certificate chain. */
+    cert: string | Buffer;
+    /** PEM private key. */
+    key: string | Buffer;
+  };
   /** The WebSocket listener's limits and refusal callbacks (ws-guard.ts); defaults otherwise. */
   webSockets?: GuardedWebSocketsInit;
   /** Yamux bounds (yamux-guard.ts): streams per connection, window, read buffer, refusal counting. */
@@ -98,10 +133,22 @@ export interface HostOptions {
   gossipTopicScores?: Record<string, TopicScoreParams>;
 }
 
+/**
+ * A started libp2p host: the node, its peer id and addresses, and the addresses file written.
+ *
+ * @example
+ * const host = await createHost({ dataDir, privateKey });
+ * console.log(host.peerId.toString(), host.addresses.map(String));
+ * await host.stop();
+ */
 export interface Host {
+  /** The libp2p node. */
   libp2p: HostNode;
+  /** Its peer id. */
   peerId: PeerId;
+  /** Its dialable multiaddrs. */
   addresses: Multiaddr[];
+  /** The addresses file as written. */
   file: AddressesFile;
   /** Stops libp2p, closing every connection and listener. */
   stop(): Promise<void>;
@@ -112,7 +159,13 @@ const isWs = (a: string): boolean => /\/(ws|wss|tls\/ws)(\/|$)/.test(a) && !a.in
 const isSecureWs = (a: string): boolean => isWs(a) && /\/(wss|tls)(\/|$)/.test(a);
 const isWebRTCDirect = (a: string): boolean => a.includes('/webrtc-direct/');
 
-/** Builds the addresses file from the node's current multiaddrs. */
+/**
+ * Builds the addresses file from the node's current multiaddrs.
+ *
+ * @example
+ * const file = addressesFile(libp2p.peerId, libp2p.getMultiaddrs());
+ * file.ws; // '/ip4/127.0.0.1/tcp/40123/ws/p2p/12D3KooW...'
+ */
 export function addressesFile(peerId: PeerId, addresses: Multiaddr[]): AddressesFile {
   const strings = addresses.map((a) => a.toString());
   return {
@@ -193,7 +246,14 @@ async function listenAddresses(libp2p: HostNode, listeners: number, timeoutMs = 
   return libp2p.getMultiaddrs();
 }
 
-export type ClientServices = { identify: Identify; ping: Ping };
+/** The libp2p services of a dialing-only Node client. */
+export type ClientServices = {
+  /** libp2p identify. */
+  identify: Identify;
+  /** libp2p ping. */
+  ping: Ping;
+};
+/** A non-listening Node libp2p node, as `createClientNode` makes it. */
 export type ClientNode = Libp2p<ClientServices>;
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The writer's HTTP API on 127.0.0.1 (issue 3, "Writing"), on `node:http`:
+ * The writer's HTTP API on 127.0.0.1, on `node:http`:
  *
  * | route            | auth   | answer                                                     |
  * |------------------|--------|------------------------------------------------------------|
@@ -22,10 +22,15 @@ import { fromHex } from '../core/bytes.ts';
 import { ProofsyncError, RequestError } from '../core/errors.ts';
 import type { KeyChange } from '../core/types.ts';
 
+/** The HTTP API's answer to a committed batch (`POST /v1/batch`); bytes are hex. */
 export interface BatchResult {
+  /** The state root after the commit (hex). */
   root: string;
+  /** The commit's delta id (hex). */
   deltaId: string;
+  /** The new announcement's `seq`. */
   seq: number;
+  /** Operations in the log after the commit. */
   logSize: number;
 }
 

@@ -10,11 +10,24 @@ import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProofsyncError } from '../core/errors.ts';
 
-/** The identity file exists but is unreadable as a key, or is readable by others. */
+/**
+ * Thrown by `loadOrCreateIdentity` when the identity file exists but is unreadable as a key, or
+ * is readable by others.
+ *
+ * @example
+ * try {
+ *   await loadOrCreateIdentity(dataDir);
+ * } catch (err) {
+ *   if (err instanceof InvalidIdentityFile) console.error(`fix or remove ${join(dataDir, IDENTITY_FILE)}: ${err.message}`);
+ *   throw err;
+ * }
+ */
 export class InvalidIdentityFile extends ProofsyncError {
+  /** Always `'InvalidIdentityFile'`. */
   override readonly name = 'InvalidIdentityFile';
 }
 
+/** The node key's file in the data directory (`DIR/identity.key`, mode 0600). */
 export const IDENTITY_FILE = 'identity.key';
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The node's protocol handlers (DESIGN.md "Wire protocols"; issue 3, "Serving"): range and
+ * The node's protocol handlers (DESIGN.md "Wire protocols"): range and
  * change proofs with spec/merkledb.md §4's validation, clamps and halving rule (serve.ts), deltas
  * by id, the newest signed announcement, and log batches with MMR proofs (spec/mmr.md §3–4).
  *
@@ -46,6 +46,13 @@ import type { RwLock } from './rw-lock.ts';
 /** Largest proof request: two roots, two keys of up to 4 KiB, limits. */
 export const MAX_PROOF_REQUEST_BYTES = 16 * 1024;
 
+/**
+ * Limits of the node's protocol handlers: streams and rate per peer, the per-stream deadline,
+ * and proofs served at once. Every field has a default; `FullNodeOptions.limits` takes it.
+ *
+ * @example
+ * const node = await startFullNode({ dataDir, limits: { maxConcurrentPerPeer: 4, ratePerPeer: { burst: 50, perSecond: 20 } } });
+ */
 export interface ServeLimits {
   /** Streams one peer may have in flight across all protocols. Default 8. */
   maxConcurrentPerPeer?: number;

@@ -1,5 +1,5 @@
 /**
- * The replica full node (issue 4 "In Node"; issue 5 for nodes): `proofsync node --follow
+ * The replica full node: `proofsync node --follow
  * WRITER --bootstrap ADDR` syncs the writer's state from untrusted nodes, then serves it and
  * follows the writer's deltas, so light clients can spread their requests over many replicas.
  *
@@ -90,30 +90,47 @@ export interface ReplicaOptions {
   log?: (line: string) => void;
 }
 
+/** Where a replica is: starting, state syncing, following deltas, catching up, or stopped. */
 export type ReplicaPhase = 'starting' | 'syncing' | 'following' | 'catching-up' | 'stopped';
 
+/** A replica node's sync and follow state, in `NodeStatus.replica`. */
 export interface ReplicaStatus {
+  /** The writer's peer id. */
   writer: string;
+  /** The replica's phase. */
   phase: ReplicaPhase;
   /** Newest verified announcement. */
   seq: number | null;
   /** Log size the state reflects (the writer's deltas applied). */
   appliedLogSize: number;
+  /** Deltas held while their parents are missing. */
   pending: number;
+  /** Deltas applied since start. */
   deltasApplied: number;
+  /** Gaps filled over `/delta` since start. */
   gapFills: number;
+  /** Catch-ups by change proof since start. */
   catchUps: number;
   /** The current or last sync (initial or catch-up). */
   sync: {
+    /** The sync engine's phase. */
     phase: string;
+    /** The fraction of the key space done (0..1). */
     fractionDone: number;
+    /** Key-values received in verified answers. */
     keyValuesReceived: number;
+    /** Bytes of answers received (valid or not). */
     bytesReceived: number;
+    /** Requests sent. */
     requests: number;
+    /** Peers that gave at least one valid answer. */
     peersUsed: number;
+    /** Peers banned for invalid answers. */
     peersBanned: number;
+    /** Answers whose proofs did not verify. */
     proofsRejected: number;
   } | null;
+  /** Peer ids banned for invalid answers. */
   banned: string[];
 }
 

@@ -1,5 +1,5 @@
 /**
- * The writer (issue 3, "Writing"): each commit is one atomic LevelDB batch holding the trie
+ * The writer: each commit is one atomic LevelDB batch holding the trie
  * changes, the history record, the delta (signed, content-addressed, parent = the previous
  * head) as the next log operation, and the new signed head announcement
  * `{db, seq, stateRoot, logRoot, logSize, heads, hlc}` (DESIGN.md, trust model). A crash leaves
@@ -24,12 +24,17 @@ import { nativeDigestSigner } from './signer.ts';
 export const ANN_KEY = new TextEncoder().encode('ann');
 const DB_KEY = new TextEncoder().encode('db');
 
+/** What a writer commit made: the new root, the signed delta and the signed announcement. */
 export interface CommitResult {
+  /** The state root after the commit. */
   root: Uint8Array;
+  /** The signed delta of the commit (its id, actions, log index). */
   delta: VerifiedDelta;
   /** The delta's wire encoding (also log operation `delta.logIndex`). */
   deltaBytes: Uint8Array;
+  /** The signed announcement of the new root. */
   announcement: VerifiedAnnouncement;
+  /** Its wire encoding, as gossiped. */
   announcementBytes: Uint8Array;
 }
 

@@ -47,7 +47,13 @@ export const DuplicateChildIndex = errorClass(DecodeError, 'DuplicateChildIndex'
 export const ID_LENGTH = 32;
 const MAX_UINT32 = 0xffffffff;
 
-/** Bounds applied while decoding. Every field is optional; defaults are `DEFAULT_DECODE_LIMITS`. */
+/**
+ * Bounds applied while decoding. Every field is optional; defaults are `DEFAULT_DECODE_LIMITS`.
+ *
+ * @example
+ * // no more key-values than were asked for
+ * const proof = decodeRangeProof(bytes, { maxKeyValues: req.keyLimit, maxBytes: req.bytesLimit + 4096 });
+ */
 export interface DecodeLimits {
   /** Largest accepted message, in bytes. */
   maxBytes?: number;
@@ -84,18 +90,52 @@ function limitsOf(l: DecodeLimits | undefined): Required<DecodeLimits> {
 
 /** The error carried by a response: a stable error `name` and a human-readable message. */
 export interface WireError {
+  /** Marks the error variant of a response. */
   type: 'error';
+  /** The error's stable name (`RootNotFound`, `InvalidRequest`, ...): the class the requester rebuilds. */
   name: string;
+  /** What went wrong, for people. */
   message: string;
 }
 
-/** What `/proofsync/1/range` answers. */
-export type RangeProofResponse = { type: 'rangeProof'; proof: RangeProof } | WireError;
+/**
+ * What `/proofsync/1/range` answers: the proof or an error.
+ *
+ * @example
+ * const res = decodeRangeProofResponse(frame, { maxKeyValues: req.keyLimit });
+ * if (res.type === 'error') throw new Error(`${res.name}: ${res.message}`);
+ * verifyRangeProof(res.proof, { root: req.rootHash, start: req.startKey, end: req.endKey, keyLimit: req.keyLimit });
+ */
+export type RangeProofResponse =
+  | {
+      /** Marks the proof variant. */
+      type: 'rangeProof';
+      /** The range proof at the requested root. */
+      proof: RangeProof;
+    }
+  | WireError;
 
-/** What `/proofsync/1/change` answers: a change proof, a range proof at the end root (§4), or an error. */
+/**
+ * What `/proofsync/1/change` answers: a change proof, a range proof at the end root (§4), or an error.
+ *
+ * @example
+ * const res = decodeChangeProofResponse(frame);
+ * if (res.type === 'changeProof') await verifyChangeProof(res.proof, { root: req.endRootHash, keyLimit: req.keyLimit, localTrie });
+ * else if (res.type === 'rangeProof') verifyRangeProof(res.proof, { root: req.endRootHash, keyLimit: req.keyLimit });
+ */
 export type ChangeProofResponse =
-  | { type: 'changeProof'; proof: ChangeProof }
-  | { type: 'rangeProof'; proof: RangeProof }
+  | {
+      /** Marks the change proof variant. */
+      type: 'changeProof';
+      /** The changes from the start root to the end root. */
+      proof: ChangeProof;
+    }
+  | {
+      /** The start root is outside the server's history: a range proof at the end root instead. */
+      type: 'rangeProof';
+      /** The range proof at the end root. */
+      proof: RangeProof;
+    }
   | WireError;
 
 // =============================================================================================
@@ -150,7 +190,13 @@ export function rangeProofSize(p: RangeProof): number {
   return n;
 }
 
-/** The encoded length of a change proof, computed without encoding it. */
+/**
+ * The encoded length of a change proof, computed without encoding it (the server's halving rule,
+ * spec §4).
+ *
+ * @example
+ * changeProofSize(proof) === encodeChangeProof(proof).length; // true
+ */
 export function changeProofSize(p: ChangeProof): number {
   let n = proofSize(1, p.startProof) + proofSize(2, p.endProof);
   for (let i = 0; i < p.keyChanges.length; i++) n += lenFieldSize(3, keyChangeSize(p.keyChanges[i]));
@@ -256,14 +302,25 @@ export function encodeRangeProof(p: RangeProof): Uint8Array {
   return w.finish();
 }
 
-/** Encodes a change proof. */
+/**
+ * Encodes a change proof (spec/merkledb.md §6).
+ *
+ * @example
+ * const bytes = encodeChangeProof(proof);
+ * decodeChangeProof(bytes); // an equal proof
+ */
 export function encodeChangeProof(p: ChangeProof): Uint8Array {
   const w = new Writer(changeProofSize(p));
   writeChangeProof(w, p);
   return w.finish();
 }
 
-/** Encodes a range proof request; `keyLimit` and `bytesLimit` must be uint32. */
+/**
+ * Encodes a range proof request; `keyLimit` and `bytesLimit` must be uint32.
+ *
+ * @example
+ * const bytes = encodeRangeProofRequest({ rootHash: root, startKey: undefined, endKey: undefined, keyLimit: 2048, bytesLimit: 1 << 20 });
+ */
 export function encodeRangeProofRequest(q: RangeProofRequest): Uint8Array {
   const w = new Writer(rangeProofRequestSize(q));
   w.bytesField(1, q.rootHash, true);
@@ -273,7 +330,12 @@ export function encodeRangeProofRequest(q: RangeProofRequest): Uint8Array {
   return w.finish();
 }
 
-/** Encodes a change proof request; `keyLimit` and `bytesLimit` must be uint32. */
+/**
+ * Encodes a change proof request; `keyLimit` and `bytesLimit` must be uint32.
+ *
+ * @example
+ * const bytes = encodeChangeProofRequest({ startRootHash: local, endRootHash: target, startKey: undefined, endKey: undefined, keyLimit: 2048, bytesLimit: 1 << 20 });
+ */
 export function encodeChangeProofRequest(q: ChangeProofRequest): Uint8Array {
   const w = new Writer(changeProofRequestSize(q));
   w.bytesField(1, q.startRootHash, true).bytesField(2, q.endRootHash, true);
@@ -302,7 +364,13 @@ export function encodeRangeProofResponse(r: RangeProofResponse): Uint8Array {
   return w.finish();
 }
 
-/** Encodes the answer on `/proofsync/1/change`. */
+/**
+ * Encodes the answer on `/proofsync/1/change`.
+ *
+ * @example
+ * const served = await serveChangeProof(db, req);
+ * const bytes = encodeChangeProofResponse(served);
+ */
 export function encodeChangeProofResponse(r: ChangeProofResponse): Uint8Array {
   switch (r.type) {
     case 'changeProof': {
@@ -327,7 +395,12 @@ export function encodeChangeProofResponse(r: ChangeProofResponse): Uint8Array {
   }
 }
 
-/** Encoded length of a range proof response carrying `proof` (the envelope adds a few bytes). */
+/**
+ * Encoded length of a range proof response carrying `proof` (the envelope adds a few bytes).
+ *
+ * @example
+ * rangeProofResponseSize(proof) === encodeRangeProofResponse({ type: 'rangeProof', proof }).length; // true
+ */
 export function rangeProofResponseSize(proof: RangeProof): number {
   return lenFieldSize(1, rangeProofSize(proof));
 }
@@ -551,7 +624,11 @@ function readChangeProof(r: Reader, limits: Limits): ChangeProof {
   return p;
 }
 
-/** Reads an `Error { name = 1; message = 2 }` message (shared by every response envelope). */
+/**
+ * Reads an `Error { name = 1; message = 2 }` message (shared by every response envelope).
+ *
+ * @internal Takes the codec's own `Reader`; callers decode whole responses instead.
+ */
 export function readError(r: Reader): WireError {
   let name = '';
   let message = '';
@@ -587,7 +664,12 @@ export function decodeRangeProof(bytes: Uint8Array, limits?: DecodeLimits): Rang
   return readRangeProof(Reader.of(bytes, l.maxBytes), l);
 }
 
-/** Decodes a change proof, checking every bound. */
+/**
+ * Decodes a change proof, checking every bound; throws a `DecodeError` subclass on hostile bytes.
+ *
+ * @example
+ * const proof = decodeChangeProof(bytes, { maxKeyValues: request.keyLimit });
+ */
 export function decodeChangeProof(bytes: Uint8Array, limits?: DecodeLimits): ChangeProof {
   const l = limitsOf(limits);
   return readChangeProof(Reader.of(bytes, l.maxBytes), l);
@@ -597,6 +679,10 @@ export function decodeChangeProof(bytes: Uint8Array, limits?: DecodeLimits): Cha
  * Decodes a range proof request. Absent fields take proto3 defaults (empty root, zero limits);
  * whether the values are acceptable (32-byte root, non-zero limits, start ≤ end) is the
  * server's check (spec §4, `InvalidRequest`).
+ *
+ * @example
+ * const req = decodeRangeProofRequest(frame);
+ * const proof = await serveRangeProof(db, req);
  */
 export function decodeRangeProofRequest(bytes: Uint8Array, limits?: Pick<DecodeLimits, 'maxBytes'>): RangeProofRequest {
   const r = Reader.of(bytes, limits?.maxBytes ?? DEFAULT_DECODE_LIMITS.maxBytes);
@@ -637,7 +723,13 @@ export function decodeRangeProofRequest(bytes: Uint8Array, limits?: Pick<DecodeL
   return q;
 }
 
-/** Decodes a change proof request (proto3 defaults for absent fields; see `decodeRangeProofRequest`). */
+/**
+ * Decodes a change proof request (proto3 defaults for absent fields; see `decodeRangeProofRequest`).
+ *
+ * @example
+ * const req = decodeChangeProofRequest(frame);
+ * const served = await serveChangeProof(db, req);
+ */
 export function decodeChangeProofRequest(bytes: Uint8Array, limits?: Pick<DecodeLimits, 'maxBytes'>): ChangeProofRequest {
   const r = Reader.of(bytes, limits?.maxBytes ?? DEFAULT_DECODE_LIMITS.maxBytes);
   const q: ChangeProofRequest = {
@@ -693,7 +785,12 @@ function oneofTwice(message: string, start: number): never {
   throw new DuplicateField(`${message}: more than one field of oneof result`, { offset: start, field: 'result' });
 }
 
-/** How proofs are decoded. */
+/**
+ * How proofs are decoded.
+ *
+ * @example
+ * const res = decodeRangeProofResponse(frame, undefined, { views: true }); // frame is never reused
+ */
 export interface DecodeOptions {
   /**
    * Key-values of a range proof as views into `bytes` rather than copies: for a caller that owns
@@ -703,7 +800,13 @@ export interface DecodeOptions {
   views?: boolean;
 }
 
-/** Decodes the answer on `/proofsync/1/range`; exactly one of proof or error must be present. */
+/**
+ * Decodes the answer on `/proofsync/1/range`; exactly one of proof or error must be present.
+ *
+ * @example
+ * const res = decodeRangeProofResponse(frame, { maxKeyValues: req.keyLimit }, { views: true });
+ * if (res.type === 'error') throw new Error(`${res.name}: ${res.message}`);
+ */
 export function decodeRangeProofResponse(bytes: Uint8Array, limits?: DecodeLimits, options: DecodeOptions = {}): RangeProofResponse {
   const l = limitsOf(limits);
   const r = Reader.of(bytes, l.maxBytes);
@@ -730,7 +833,13 @@ export function decodeRangeProofResponse(bytes: Uint8Array, limits?: DecodeLimit
   return result;
 }
 
-/** Decodes the answer on `/proofsync/1/change`; exactly one of its three results must be present. */
+/**
+ * Decodes the answer on `/proofsync/1/change`; exactly one of its three results must be present.
+ *
+ * @example
+ * const res = decodeChangeProofResponse(frame, { maxKeyValues: req.keyLimit });
+ * if (res.type === 'error') throw new Error(`${res.name}: ${res.message}`);
+ */
 export function decodeChangeProofResponse(bytes: Uint8Array, limits?: DecodeLimits): ChangeProofResponse {
   const l = limitsOf(limits);
   const r = Reader.of(bytes, l.maxBytes);

@@ -9,7 +9,9 @@ import type { MerkleDatabase } from '../core/database.ts';
 import { EMPTY_ROOT, type ChangeProof, type ChangeProofRequest, type RangeProof, type RangeProofRequest } from '../core/types.ts';
 import { changeProofSize, rangeProofResponseSize } from './codec.ts';
 
+/** The most key-values a served proof holds, whatever the request's key limit (spec §4). */
 export const MAX_KEY_LIMIT = 2048;
+/** The largest served response in bytes, whatever the request's byte limit: 2 MiB less 4 KiB of envelope. */
 export const MAX_BYTE_LIMIT = 2 * 1024 * 1024 - 4 * 1024;
 
 function checkCommon(keyLimit: number, bytesLimit: number, start: Uint8Array | undefined, end: Uint8Array | undefined): void {
@@ -34,6 +36,15 @@ async function fit<P>(keyLimit: number, bytesLimit: number, make: (limit: number
   throw new MinProofSizeTooLarge(`even a one-key proof does not fit in ${bytes} bytes`, { bytesLimit: bytes });
 }
 
+/**
+ * Answers a range proof request from `db` (spec/merkledb.md §4): validates it (`InvalidRequest`),
+ * clamps the limits to `MAX_KEY_LIMIT` and `MAX_BYTE_LIMIT`, and halves the key limit until the
+ * encoded response fits (`MinProofSizeTooLarge` when not even one key does).
+ *
+ * @example
+ * const proof = await serveRangeProof(db, decodeRangeProofRequest(frame));
+ * await writeFrame(stream, encodeRangeProofResponse({ type: 'rangeProof', proof }));
+ */
 export async function serveRangeProof(db: MerkleDatabase, req: RangeProofRequest): Promise<RangeProof> {
   checkRoot(req.rootHash, 'root');
   checkCommon(req.keyLimit, req.bytesLimit, req.startKey, req.endKey);
@@ -46,8 +57,18 @@ export async function serveRangeProof(db: MerkleDatabase, req: RangeProofRequest
   );
 }
 
+/** A served change proof, or the range proof at the end root that replaces it (spec §4). */
 export type ServedChangeProof = { type: 'changeProof'; proof: ChangeProof } | { type: 'rangeProof'; proof: RangeProof };
 
+/**
+ * Answers a change proof request from `db` (spec/merkledb.md §4): a change proof when the start
+ * root is in the history window, else a range proof at the end root; validated, clamped and
+ * halved to fit as `serveRangeProof`.
+ *
+ * @example
+ * const served = await serveChangeProof(db, decodeChangeProofRequest(frame));
+ * await writeFrame(stream, encodeChangeProofResponse(served));
+ */
 export async function serveChangeProof(db: MerkleDatabase, req: ChangeProofRequest): Promise<ServedChangeProof> {
   checkRoot(req.startRootHash, 'start root');
   checkRoot(req.endRootHash, 'end root');

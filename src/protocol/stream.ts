@@ -20,7 +20,17 @@ import { Uint8ArrayList } from 'uint8arraylist';
 import { InvalidVarint, MessageTooLarge, ProofsyncError, TruncatedInput, errorClass } from '../core/errors.ts';
 import { PeerLimits, type RateLimit } from './peer-limits.ts';
 
-/** Failures of a stream exchange (not of its content). Match on `name`. */
+/**
+ * Failures of a stream exchange (not of its content). Match on `name`.
+ *
+ * @example
+ * try {
+ *   await request(node, addr, '/proofsync/1/range', req, { maxResponseBytes: 2 << 20 });
+ * } catch (err) {
+ *   if (err instanceof StreamError && err.name === 'RateLimited') await backOff(peer);
+ *   else throw err;
+ * }
+ */
 export class StreamError extends ProofsyncError {}
 const streamError = (name: string) => errorClass(StreamError, name);
 /** The exchange did not finish before its deadline. */

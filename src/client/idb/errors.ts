@@ -6,13 +6,23 @@
  * The origin's storage quota ran out during a write. The write's transaction was aborted, so
  * none of its operations landed: the store still holds the last committed state and stays
  * readable. Free space, or ask the page to call `navigator.storage.persist()`, then retry.
+ * Raised in the worker, it reaches the page as an error with this `name`: match on the name there.
+ *
+ * @example
+ * client.on('error', async ({ error }) => {
+ *   if (error.name === 'StorageQuotaExceeded') {
+ *     if (await navigator.storage.persist()) await client.resume();
+ *   }
+ * });
  */
 export class StorageQuotaExceeded extends Error {
+  /** Always `'StorageQuotaExceeded'`. */
   override readonly name = 'StorageQuotaExceeded';
   /** Encoded page bytes the aborted batch tried to write. */
   readonly attemptedBytes: number;
   /** `navigator.storage.estimate()` after the failure, when available. */
   readonly usage: number | undefined;
+  /** The origin's quota from the same estimate, when available. */
   readonly quota: number | undefined;
 
   constructor(details: { attemptedBytes: number; usage?: number; quota?: number; cause?: unknown }) {

@@ -1,5 +1,5 @@
 /**
- * The light client's live updates (issue 5; DESIGN.md sync flow steps 3–4): verified gossip
+ * The light client's live updates (DESIGN.md sync flow steps 3–4): verified gossip
  * deltas go into a `DeltaDag` mirrored in the pending store; once the state stands at a signed
  * root they are applied in causal order, each checked against its `stateRoot`; gaps are filled
  * over `/delta` from the peer that sent the delta; what cannot be filled, what waits too long
@@ -62,6 +62,17 @@ import { PendingWriteBuffer, type PendingDeltaStore } from './pending-store.ts';
 import { advanceProgress, positionOps, type LivePosition } from './position.ts';
 import type { DeltaVerifier } from './verify.ts';
 
+/**
+ * Bounds and timeouts of live updates in the browser client: how many deltas are held, how
+ * large a gap is filled over `/delta` before a catch-up by change proof, how deltas are grouped
+ * into store commits. Every field has a default; `LightClientOptions.live` takes it.
+ *
+ * @example
+ * const client = createLightClient({
+ *   db, writer, bootstrap,
+ *   live: { maxPending: 4096, pendingTimeoutMs: 60_000, maxGapFill: 5_000 },
+ * });
+ */
 export interface LiveTuning {
   /** Held deltas at most (default 1,024); over it the newest go first. */
   maxPending?: number;
@@ -114,6 +125,7 @@ export interface LiveTuning {
   nodeCacheBytes?: number;
 }
 
+/** Whether the client is state syncing, applying deltas live, or catching up by change proof. */
 export type LiveMode = 'syncing' | 'live' | 'catching-up';
 
 /** Why a catch-up by change proof was asked for. */
@@ -128,13 +140,26 @@ export type CatchUpReason =
   | 'pending-expired'
   | 'state-changed';
 
+/**
+ * The live follower's mode and position: syncing, live or catching up (and why), the root and
+ * log size it stands at, and what applying cost. Emitted as `live`.
+ *
+ * @example
+ * client.on('live', (e) => {
+ *   if (e.mode === 'catching-up') console.log(`catching up: ${e.reason}`);
+ *   else if (e.mode === 'live') console.log(`live at seq ${e.seq}, ${e.applied} deltas applied`);
+ * });
+ */
 export interface LiveStateEvent {
+  /** The current mode. */
   mode: LiveMode;
   /** Why the mode changed (catch-ups). */
   reason?: CatchUpReason | 'synced' | 'restored';
   /** The root the local state stands at, once known. */
   root: Uint8Array | undefined;
+  /** The `seq` of that root's announcement, when known. */
   seq: number | undefined;
+  /** Operations in the writer's log up to that root (the applied delta's `logIndex` + 1). */
   logSize: number;
   /** Deltas applied this session. */
   applied: number;
@@ -151,6 +176,7 @@ export interface LiveStateEvent {
   unstored: number;
 }
 
+/** Where applying deltas spent its time, summed over a session. */
 export interface ApplyTimings {
   /** Store commits, and the deltas in them. */
   commits: number;
@@ -172,17 +198,31 @@ export interface ApplyTimings {
   checkpointsStored: number;
 }
 
+/**
+ * Deltas held while their parents are missing, and what happened to gossip deltas: received,
+ * duplicate, rejected, dropped. Emitted as `pending`.
+ *
+ * @example
+ * client.on('pending', (p) => {
+ *   if (p.rejected > 0) console.warn(`${p.rejected} gossip deltas were invalid`);
+ * });
+ */
 export interface PendingStateEvent {
-  /** Held (verified, not applied) deltas, and their wire bytes. */
+  /** Held (verified, not applied) deltas. */
   count: number;
+  /** Wire bytes of the held deltas. */
   bytes: number;
-  /** Gossip deltas received, duplicates among them, and those dropped as invalid. */
+  /** Gossip deltas received. */
   received: number;
+  /** Received deltas that were already known. */
   duplicates: number;
+  /** Received deltas dropped as invalid (they failed decoding or verification). */
   rejected: number;
-  /** Held deltas dropped: over a bound, held too long, discarded after a root mismatch. */
+  /** Held deltas dropped over a bound (`maxPending`, `maxPendingBytes`). */
   evicted: number;
+  /** Held deltas dropped after `pendingTimeoutMs`. */
   expired: number;
+  /** Held deltas discarded after a root mismatch. */
   discarded: number;
   /** Held deltas found in the pending store at start (a reload). */
   restored: number;
@@ -190,7 +230,17 @@ export interface PendingStateEvent {
   abandoned: number;
 }
 
+/**
+ * A gap fill over `/delta`: missing ancestors of held deltas fetched from one peer. Emitted as
+ * `gapFill` when it starts, finishes or fails.
+ *
+ * @example
+ * client.on('gapFill', (e) => {
+ *   if (e.phase === 'finished') console.log(`filled ${e.fetched} deltas from ${e.peer} in ${e.rounds} rounds`);
+ * });
+ */
 export interface GapFillEvent {
+  /** Whether it started, finished or failed. */
   phase: 'started' | 'finished' | 'failed';
   /** The peer asked. */
   peer: string | undefined;
@@ -198,6 +248,7 @@ export interface GapFillEvent {
   missing: number;
   /** Verified deltas received. */
   fetched: number;
+  /** `/delta` requests made. */
   rounds: number;
   /** Why it failed (`abandoned-chain`: it reached a chain given up on before; no catch-up follows). */
   reason?: CatchUpReason | 'abandoned-chain';
@@ -205,17 +256,26 @@ export interface GapFillEvent {
   offences: number;
 }
 
-/** One applied delta, as subscribers see it. */
+/**
+ * One applied delta, as subscribers see it. Emitted as `update`.
+ *
+ * @example
+ * client.on('update', (u) => console.log(`delta ${u.logIndex}: ${u.keys.length} keys, ${u.appliedAtMs - u.hlcWallMs} ms after commit`));
+ */
 export interface DeltaUpdate {
+  /** The delta's id (its hash). */
   deltaId: Uint8Array;
   /** The verified root after it (for a partial sync: the writer's root its ranges stand at). */
   root: Uint8Array;
+  /** The `seq` of that root's announcement, when known. */
   seq: number | undefined;
+  /** The delta's position in the writer's operation log. */
   logIndex: number;
   /** Changed keys within the client's synced ranges, in key order. */
   keys: Uint8Array[];
-  /** The writer's commit time (its HLC wall clock) and when the worker committed it (ms since the epoch). */
+  /** The writer's commit time (its HLC wall clock, ms since the epoch). */
   hlcWallMs: number;
+  /** When the worker committed it (ms since the epoch). */
   appliedAtMs: number;
 }
 

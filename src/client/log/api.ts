@@ -1,10 +1,18 @@
 /**
- * `client.log` on the page (issue 6): the writer's history, fetched by the worker from
+ * `client.log` on the page: the writer's history, fetched by the worker from
  * untrusted peers and verified against signed log roots (spec/mmr.md), as an async iterator.
  */
 import type { LogFetchProgress, LogOperation } from './fetch.ts';
 import type { LogBatchReply, LogCall, LogFetchRequest, LogReply } from './protocol.ts';
 
+/**
+ * Options of `client.log.fetch`: the index range, whether to follow and store, batch sizes,
+ * and an abort signal and progress callback.
+ *
+ * @example
+ * const options: LogFetchOptions = { from: 0, to: 10_000, store: true, signal: AbortSignal.timeout(60_000) };
+ * for await (const op of client.log.fetch(options)) console.log(op.index);
+ */
 export interface LogFetchOptions extends LogFetchRequest {
   /** Stops the fetch; the iterator rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -15,6 +23,14 @@ export interface LogFetchOptions extends LogFetchRequest {
 /** How the API reaches the worker: one `log` call (LightClient's call plumbing). */
 export type LogCaller = (call: LogCall, signal?: AbortSignal) => Promise<LogReply>;
 
+/**
+ * The writer's history on the page, `client.log`: operations of the writer's log fetched by the
+ * worker from untrusted peers and verified against signed log roots (spec/mmr.md).
+ *
+ * @example
+ * const client = createLightClient({ db, writer, bootstrap });
+ * for await (const op of client.log.fetch({ from: 0, to: 100 })) console.log(op.index, op.actions.length);
+ */
 export class LogApi {
   readonly #call: LogCaller;
 

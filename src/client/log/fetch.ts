@@ -1,5 +1,5 @@
 /**
- * Fetching a run of the operation log (issue 6, spec/mmr.md §4): the loop shared by the
+ * Fetching a run of the operation log (spec/mmr.md §4): the loop shared by the
  * browser worker (`client.log.fetch`) and Node tools (`fetchLogOperations`). It turns signed
  * targets (an announcement's `logRoot`/`logSize`) into `runLogSync` runs, hands out verified
  * operations in order, and, when asked, stores them with their progress (log-sync/persist.ts)
@@ -38,11 +38,13 @@ export interface LogTarget {
 
 /** One verified operation: the writer's delta at log index `index`, decoded. */
 export interface LogOperation {
+  /** Its position in the writer's log. */
   index: number;
   /** SHA-256 of the delta's canonical body (re-derived from its bytes). */
   id: Uint8Array;
   /** Puts (`value` set) and deletes (`value` undefined), keys increasing. */
   actions: KeyChange[];
+  /** The writer's hybrid logical clock at the commit (`wallMs`: its wall clock, ms since the epoch). */
   hlc: Hlc;
   /** The state root after this delta. */
   stateRoot: Uint8Array;
@@ -54,19 +56,32 @@ export interface RawOperation {
   bytes: Uint8Array;
 }
 
+/**
+ * Where a log fetch stands, after every batch: what is delivered, the target, what came from
+ * the store and from peers. Given to `onProgress`.
+ *
+ * @example
+ * const onProgress = (p: LogFetchProgress) => console.log(`${p.next - p.from} of ${(p.to ?? p.targetSize) - p.from}`);
+ * for await (const op of client.log.fetch({ from: 0, onProgress })) handle(op);
+ */
 export interface LogFetchProgress {
+  /** The fetch's first index. */
   from: number;
+  /** The fetch's end (exclusive); undefined when open. */
   to: number | undefined;
   /** Next index handed out: `[from, next)` are delivered. */
   next: number;
-  /** Size and seq of the target being fetched (0 / -1 before the first announcement). */
+  /** Log size of the target being fetched (0 before the first announcement). */
   targetSize: number;
+  /** The target announcement's `seq` (-1 before the first announcement). */
   seq: number;
-  /** Operations read from the local store, and fetched (verified) from peers. */
+  /** Operations read from the local store. */
   fromStore: number;
+  /** Operations fetched (verified) from peers. */
   fetched: number;
   /** End of the stored run after this step (undefined when nothing is stored). */
   storedUpTo: number | undefined;
+  /** Requests in flight. */
   outstanding: number;
   /** Answers rejected by verification (their peers were penalised). */
   rejected: number;
@@ -85,13 +100,17 @@ export interface FetchOperationsOptions {
   follow?: boolean;
   /** Where stored runs live; read when given, written only with `persist`. */
   store?: KVStore;
+  /** Write fetched operations and progress to `store`, so a later fetch resumes. */
   persist?: boolean;
   /** Operations per request (default 1,024). */
   batchSize?: number;
   /** Requests in flight (default 4). */
   maxOutstanding?: number;
+  /** Stops the fetch; the iterator rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** After every batch, with where the fetch stands. */
   onProgress?: (p: LogFetchProgress) => void;
+  /** Called for every answer that failed verification (its peer is penalised). */
   onInvalidResponse?: (request: LogRequest, error: InvalidLogResponse) => void;
 }
 

@@ -1,6 +1,5 @@
 /**
- * Fetching the writer's operation log from Node (issue 6: "also usable in Node, so a replica or
- * tool can fetch history"): a libp2p node and some peers in, verified operations out. Targets
+ * Fetching the writer's operation log from Node, so a replica or a tool can fetch history: a libp2p node and some peers in, verified operations out. Targets
  * come from the peers' `/heads` answers, verified against the writer's key (the highest `seq`
  * wins), asked again every `headsPollMs` so an open fetch follows the writer; batches come from
  * a `NetworkLogSource` over the same peers.
@@ -12,8 +11,24 @@ import type { Dialer } from '../../protocol/stream.ts';
 import { dialerLogPeer, NetworkLogSource } from '../log-sync/network-source.ts';
 import { decodeOperation, fetchOperationBatches, type FetchOperationsOptions, type LogOperation, type LogTarget, type RawOperation } from './fetch.ts';
 
+/**
+ * Options of `fetchLogOperations` in Node: the libp2p node to dial from, the peers to ask, the
+ * writer key to trust, and the fetch's range, storage and limits.
+ *
+ * @example
+ * const options: NodeLogFetchOptions = {
+ *   libp2p: await createClientNode(),
+ *   peers: [multiaddr('/ip4/127.0.0.1/tcp/4001/ws/p2p/12D3KooW...')],
+ *   writer: '12D3KooW...',
+ *   from: 0,
+ *   to: 5_000,
+ * };
+ * for await (const op of fetchLogOperations(options)) console.log(op.index);
+ */
 export interface NodeLogFetchOptions extends Omit<FetchOperationsOptions, 'source' | 'targets'> {
+  /** The libp2p node that dials the peers (`createClientNode` makes one). */
   libp2p: Dialer;
+  /** The peers to ask: peer ids or multiaddrs (with `/p2p/<peer id>`). */
   peers: Peer[];
   /** The writer's peer id (Ed25519) or raw 32-byte public key: the only key trusted. */
   writer: string | Uint8Array;
@@ -25,6 +40,7 @@ export interface NodeLogFetchOptions extends Omit<FetchOperationsOptions, 'sourc
   timeoutMs?: number;
   /** Invalid answers before a peer is banned (default 3). */
   banAfter?: number;
+  /** Called when a peer's answer was invalid; `banned` once it reached `banAfter`. */
   onPenalise?: (peer: string, banned: boolean, reason: unknown) => void;
   /** A source to use instead of one over `peers` (to share it, or read its `stats()`). */
   source?: NetworkLogSource;
@@ -57,7 +73,13 @@ async function* polledTargets(o: NodeLogFetchOptions, writerKey: Uint8Array, sig
 }
 
 /**
- * Verified raw operations (`{index, bytes}`) in batches; see {@link fetchLogOperations}.
+ * Verified raw operations (`{index, bytes}`) in batches, as they arrive; see
+ * {@link fetchLogOperations}. For a replica or tool that stores or forwards the wire bytes.
+ *
+ * @example
+ * for await (const batch of fetchLogOperationBatches({ libp2p, peers, writer, from: 0, to: 5_000 })) {
+ *   await archive.write(batch.map((op) => ({ type: 'put', key: indexKey(op.index), value: op.bytes })));
+ * }
  */
 export async function* fetchLogOperationBatches(o: NodeLogFetchOptions): AsyncGenerator<RawOperation[]> {
   const writerKey = typeof o.writer === 'string' ? peerIdFromString(o.writer).publicKey!.raw : o.writer;

@@ -9,12 +9,17 @@ import type { LogFetchProgress, LogOperation } from './fetch.ts';
 
 /** What `client.log.fetch` passes to the worker. */
 export interface LogFetchRequest {
+  /** First index (default 0). */
   from?: number;
+  /** End, exclusive (default: the newest announced log size, moving while fetching). */
   to?: number;
+  /** With `to` open: keep following new announcements until aborted. */
   follow?: boolean;
   /** Store verified operations with their progress (and resume a stored run). */
   store?: boolean;
+  /** Operations per request (default 1,024). */
   batchSize?: number;
+  /** Requests in flight (default 4). */
   maxOutstanding?: number;
 }
 

@@ -77,6 +77,11 @@ export function fromInclusive(r: InclusiveRange): KeyRange {
  * stop just before the first key after the prefix (no largest key with a prefix exists), so the
  * range also holds that one key, `prefix` incremented (e.g. prefix 12 → [12, 13]); it is synced
  * and proven like the others. An all-0xff prefix is unbounded.
+ *
+ * @example
+ * prefixRange(fromHex('12'));   // { start: 12, end: 13 }
+ * prefixRange(fromHex('12ff')); // { start: 12ff, end: 13 }
+ * const client = createLightClient({ db, writer, bootstrap, ranges: [prefixRange(new TextEncoder().encode('users/'))] });
  */
 export function prefixRange(prefix: Uint8Array): InclusiveRange {
   let n = prefix.length;

@@ -1,5 +1,5 @@
 /**
- * The typed messages between the page and the light client's worker (issue 8, DESIGN.md
+ * The typed messages between the page and the light client's worker (DESIGN.md
  * "Threads in the browser"). Two channels:
  *
  * - the worker's own port (page ↔ worker): `init` once, then calls with ids and their replies,
@@ -21,6 +21,13 @@ import type { LogCall, LogReply } from '../log/protocol.ts';
 
 export type { LiveTuning, LiveStatus };
 
+/**
+ * An inclusive key range, either side open: a partial sync's range, a read's or a subscription's.
+ *
+ * @example
+ * const range: KeyRangeOption = { start: fromHex('10'), end: fromHex('1f') };
+ * for await (const { key } of client.entries(range)) console.log(toHex(key));
+ */
 export interface KeyRangeOption {
   /** Inclusive lower bound; absent: from the first key. */
   start?: Uint8Array;
@@ -28,6 +35,14 @@ export interface KeyRangeOption {
   end?: Uint8Array;
 }
 
+/**
+ * State sync settings of the light client: requests in flight, their size and deadline, and
+ * how many invalid proofs ban a peer. Every field has a default; `LightClientOptions.sync`
+ * takes it.
+ *
+ * @example
+ * const client = createLightClient({ db, writer, bootstrap, sync: { concurrency: 8, requestTimeoutMs: 10_000 } });
+ */
 export interface SyncTuning {
   /** Requests in flight (default 4). */
   concurrency?: number;
@@ -61,16 +76,32 @@ export interface WorkerConfig {
   writeLogBytes?: number;
   /** Poll `/heads` this often when no gossip peer is connected (ms; 0: never). */
   headsPollMs: number;
-  /** Live updates (issue 5): pending bounds, gap filling, timeouts. */
+  /** Live updates: pending bounds, gap filling, timeouts. */
   live?: LiveTuning;
 }
 
+/**
+ * A key and its value (undefined: absent), as the light client reads it.
+ *
+ * @example
+ * const result: GetResult = await client.prove(key);
+ * if (result.value === undefined) console.log(`${toHex(result.key)} is absent`);
+ */
 export interface GetResult {
+  /** The key asked for. */
   key: Uint8Array;
   /** undefined: the key is absent. */
   value: Uint8Array | undefined;
 }
 
+/**
+ * What `LightClient.prove` returns: the value, the local root, and a single-key proof that
+ * anyone can verify again with `verifyKeyProof`.
+ *
+ * @example
+ * const { value, root, proof } = await client.prove(key);
+ * verifyKeyProof(root, key, value, proof);
+ */
 export interface ProveResult extends GetResult {
   /** The local trie root the proof is against (verified before it was returned). */
   root: Uint8Array;
@@ -80,23 +111,59 @@ export interface ProveResult extends GetResult {
   seq: number | undefined;
 }
 
+/**
+ * What `LightClient.getVerified` returns: a value a remote peer proved against the newest
+ * signed root, and who answered.
+ *
+ * @example
+ * const { value, seq, peer } = await client.getVerified(key);
+ * console.log(`seq ${seq} from ${peer}:`, value);
+ */
 export interface VerifiedResult extends GetResult {
-  /** The signed state root the answer was proven against, and its announcement's `seq`. */
+  /** The signed state root the answer was proven against. */
   root: Uint8Array;
+  /** That root's announcement `seq`. */
   seq: number;
   /** The peer that answered. */
   peer: string;
 }
 
+/**
+ * What `LightClient.status` returns: where the client stands.
+ *
+ * @example
+ * const s = await client.status();
+ * console.log(s.role, s.synced ? `synced at seq ${s.synced.seq}` : 'syncing', `${s.peers.length} peers`);
+ */
 export interface StatusResult {
+  /** This tab's role: only the syncer syncs; readers read the shared store. */
   role: 'starting' | 'syncer' | 'reader' | 'closed';
+  /** Whether syncing is paused (`pause()`, or `autoStart: false` before `resume()`). */
   paused: boolean;
-  /** Newest verified announcement. */
+  /** The `seq` of the newest verified announcement. */
   seq: number | undefined;
+  /** The root of the newest verified announcement. */
   target: Uint8Array | undefined;
   /** Set once the local state stands at a signed root this session. */
-  synced: { root: Uint8Array; seq: number; localRoot: Uint8Array } | undefined;
-  peers: { peer: string; via: 'worker' | 'main'; transport: 'websockets' | 'webrtc-direct' }[];
+  synced:
+    | {
+        /** The signed root. */
+        root: Uint8Array;
+        /** Its announcement's `seq`. */
+        seq: number;
+        /** The local trie's root (a partial sync's own root; else equal to `root`). */
+        localRoot: Uint8Array;
+      }
+    | undefined;
+  /** The connected peers. */
+  peers: {
+    /** The peer id. */
+    peer: string;
+    /** Whether the connection lives in the worker or on the main thread. */
+    via: 'worker' | 'main';
+    /** The connection's transport. */
+    transport: 'websockets' | 'webrtc-direct';
+  }[];
   /** JS heap of the worker, where the engine reports it (Chromium's `performance.memory`). */
   heapUsed: number | undefined;
   /** Live updates: mode, held deltas, the position of the local state. */
@@ -125,7 +192,14 @@ export interface Results {
   list: { key: Uint8Array; value: Uint8Array }[];
   prove: ProveResult;
   getVerified: VerifiedResult;
-  synced: { root: Uint8Array; seq: number; localRoot: Uint8Array };
+  synced: {
+    /** The signed root the local state stands at. */
+    root: Uint8Array;
+    /** Its announcement's `seq`. */
+    seq: number;
+    /** The local trie's root (a partial sync's own root; else equal to `root`). */
+    localRoot: Uint8Array;
+  };
   status: StatusResult;
   pause: void;
   resume: void;
