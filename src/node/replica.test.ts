@@ -8,7 +8,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FULL_NODE_SCRIPT, startNodeProcess, type NodeProcess } from './testing/process.ts';
+import { FULL_NODE_SCRIPT, startNodeProcess, waitForOutput, type NodeProcess } from './testing/process.ts';
 
 const KEYS = 100_000;
 const started: NodeProcess[] = [];
@@ -41,27 +41,6 @@ function replicaOf(writer: NodeProcess, bootstrap: NodeProcess[], extra: string[
   return start(['--follow', writer.file.peerId, ...bootstrap.flatMap((b) => ['--bootstrap', b.file.ws!]), ...extra], dataDir);
 }
 
-/** Resolves with the first match of `re` in the node's output from `from` on (an event, not a poll). */
-function waitFor(n: NodeProcess, re: RegExp, from = 0): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    const check = (): boolean => {
-      const m = re.exec(n.output().slice(from));
-      if (!m) return false;
-      n.child.stdout!.off('data', onData);
-      n.child.stderr!.off('data', onData);
-      n.child.off('exit', onExit);
-      resolve(m);
-      return true;
-    };
-    const onData = (): void => void check();
-    const onExit = (): void => reject(new Error(`node exited while waiting for ${re}:\n${n.output().slice(-3000)}`));
-    n.child.stdout!.on('data', onData);
-    n.child.stderr!.on('data', onData);
-    n.child.once('exit', onExit);
-    check();
-  });
-}
-
 async function status(n: NodeProcess): Promise<Status> {
   return (await fetch(`${n.file.http}/v1/status`)).json() as Promise<Status>;
 }
@@ -84,7 +63,7 @@ async function commit(writer: NodeProcess): Promise<{ logIndex: number; root: st
 /** Waits until `replica` has applied the writer's newest commit (made by us, so it is known). */
 async function caughtUp(writer: NodeProcess, replica: NodeProcess): Promise<void> {
   const c = await commit(writer);
-  await waitFor(replica, new RegExp(`applied log ${c.logIndex} root ${c.root}|catch-up done: root ${c.root}`));
+  await waitForOutput(replica, new RegExp(`applied log ${c.logIndex} root ${c.root}|catch-up done: root ${c.root}`));
 }
 
 let writer: NodeProcess;
@@ -93,7 +72,7 @@ let honest: NodeProcess;
 beforeAll(async () => {
   writer = await start(['--generate', String(KEYS), '--simulate-writes', '20']);
   honest = await replicaOf(writer, [writer]);
-  await waitFor(honest, /^.* following /m);
+  await waitForOutput(honest, /^.* following /m);
 }, 120_000);
 
 afterAll(async () => {
@@ -104,14 +83,14 @@ afterAll(async () => {
 describe('replica node', () => {
   it(`syncs ${KEYS.toLocaleString('en')} keys from two nodes while the writer writes, then holds the writer's root`, async () => {
     const r = await replicaOf(writer, [writer, honest]);
-    const done = await waitFor(r, /sync done: root ([0-9a-f]{64}) seq (\d+)/);
+    const done = await waitForOutput(r, /sync done: root ([0-9a-f]{64}) seq (\d+)/);
     const s = await status(r);
     expect(s.replica!.sync!.keyValuesReceived).toBeGreaterThanOrEqual(KEYS);
     expect(s.replica!.sync!.peersUsed).toBe(2);
     expect(s.replica!.sync!.proofsRejected).toBe(0);
     expect(Number(done[2])).toBeGreaterThan(1); // the writer had moved on
     // the writer's newest root at a moment after the sync: the replica reaches exactly it
-    await waitFor(r, /log filled to \d+/);
+    await waitForOutput(r, /log filled to \d+/);
     await caughtUp(writer, r);
     const [ws, rs] = [await status(writer), await status(r)];
     expect(rs.replica!.appliedLogSize).toBeGreaterThan(0);
@@ -125,8 +104,8 @@ describe('replica node', () => {
     const honestId = honest.file.peerId;
     try {
       const r = await replicaOf(writer, [writer, honest]);
-      await waitFor(r, new RegExp(`peer ${honestId} banned`));
-      await waitFor(r, /sync done: root/);
+      await waitForOutput(r, new RegExp(`peer ${honestId} banned`));
+      await waitForOutput(r, /sync done: root/);
       const s = await status(r);
       expect(s.replica!.banned).toEqual([honestId]);
       expect(s.replica!.sync!.proofsRejected).toBeGreaterThanOrEqual(3);
@@ -139,11 +118,11 @@ describe('replica node', () => {
 
   it('resumes a sync stopped part-way without fetching completed ranges again', async () => {
     const first = await replicaOf(writer, [writer]);
-    const at = await waitFor(first, /sync: 30% \((\d+) key-values/);
+    const at = await waitForOutput(first, /sync: 30% \((\d+) key-values/);
     expect(Number(at[1])).toBeLessThan(KEYS);
     await first.stop({ keepDataDir: true });
     const second = await replicaOf(writer, [writer], [], first.dataDir);
-    await waitFor(second, /sync done: root/);
+    await waitForOutput(second, /sync done: root/);
     const s = await status(second);
     // at least 30% was committed before the stop; what is left, plus catching the done part up
     // to the moved target with change proofs, is well under the whole
@@ -173,7 +152,7 @@ describe('replica node', () => {
     await honest.stop({ keepDataDir: true });
     for (let i = 0; i < 5; i++) await commit(writer);
     honest = await replicaOf(writer, [writer], ['--max-gap', '2'], honest.dataDir);
-    await waitFor(honest, /catch-up done: root/);
+    await waitForOutput(honest, /catch-up done: root/);
     await caughtUp(writer, honest);
     const caught = await status(honest);
     expect(caught.replica!.catchUps).toBeGreaterThan(0);

@@ -23,6 +23,31 @@ export interface NodeProcess {
   stop(options?: { keepDataDir?: boolean; graceMs?: number }): Promise<void>;
 }
 
+/**
+ * Resolves with the first match of `re` in the node's output from character `from` on; rejects
+ * if the node exits first. Listens to the output (an event, not a poll).
+ *
+ * @example
+ * await waitForOutput(replica, /log filled to \d+/);
+ */
+export function waitForOutput(n: NodeProcess, re: RegExp, from = 0): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      const m = re.exec(n.output().slice(from));
+      if (!m) return;
+      n.child.stdout!.off('data', check);
+      n.child.stderr!.off('data', check);
+      n.child.off('exit', onExit);
+      resolve(m);
+    };
+    const onExit = (): void => reject(new Error(`node exited while waiting for ${re}:\n${n.output().slice(-3000)}`));
+    n.child.stdout!.on('data', check);
+    n.child.stderr!.on('data', check);
+    n.child.once('exit', onExit);
+    check();
+  });
+}
+
 export interface StartNodeOptions {
   script?: string;
   args?: string[];
