@@ -27,6 +27,7 @@ import type { MuxerLimits } from './yamux-guard.ts';
 import { createHost, writeAddressesFile, type AddressesFile, type Host, type HostOptions } from './host.ts';
 import { startHttpApi, type BatchResult, type HttpApi } from './http-api.ts';
 import { loadOrCreateIdentity } from './identity.ts';
+import { withDefaults } from './limits.ts';
 import { NodeMetrics } from './metrics.ts';
 import { openNodeStore, type NodeStore } from './node-store.ts';
 import { OperationLog } from './operation-log.ts';
@@ -286,11 +287,6 @@ export async function loadOrCreateToken(dataDir: string): Promise<string> {
   return token;
 }
 
-/** The fields that are set: an option given as `undefined` keeps its default. */
-function definedOnly<T extends object>(o: T | undefined): Partial<T> {
-  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
 function writerKeys(key: PrivateKey): { secretKey: Uint8Array; publicKey: Uint8Array } {
   if (key.type !== 'Ed25519') throw new TypeError(`the writer key must be Ed25519, got ${key.type}`);
   // libp2p's Ed25519 raw private key is seed (32) || public key (32)
@@ -365,7 +361,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
     const readOnlyAnnouncement = isWriter ? undefined : await storedAnnouncement(store);
     const topic = databaseTopic(db);
 
-    const limits = { ...DEFAULT_CONNECTION_LIMITS, ...definedOnly(o.connections) };
+    const limits = withDefaults(DEFAULT_CONNECTION_LIMITS, o.connections);
     const host = await createHost({
       dataDir: o.dataDir,
       privateKey,

@@ -24,6 +24,7 @@ import type { CreateListenerOptions, Listener, Transport } from '@libp2p/interfa
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { ProofsyncError, errorClass } from '../core/errors.ts';
+import { addressBucket, withDefaults } from './limits.ts';
 
 /** The installed `@libp2p/webrtc` lacks an internal the guard needs: the node must not start unguarded. */
 export const WebRTCGuardUnsupported = errorClass(ProofsyncError, 'WebRTCGuardUnsupported');
@@ -126,7 +127,7 @@ function assertListenerInternals(listener: unknown): asserts listener is DirectL
  */
 export function guardListener(listener: unknown, options: WebRTCGuardOptions = {}): HandshakeGate {
   assertListenerInternals(listener);
-  const limits = { ...DEFAULT_WEBRTC_LIMITS, ...definedOnly(options) };
+  const limits = withDefaults(DEFAULT_WEBRTC_LIMITS, { maxPending: options.maxPending, maxPendingPerIp: options.maxPendingPerIp, handshakeTimeoutMs: options.handshakeTimeoutMs });
   const gate = new HandshakeGate(limits);
   const original = listener.incomingConnection.bind(listener);
   const inFlight = new Map<string, { abort: AbortController; settled: Promise<void>; startedAt: number }>();
@@ -138,7 +139,7 @@ export function guardListener(listener: unknown, options: WebRTCGuardOptions = {
     // after an await, so a retransmit in that window would make it create a second one: drop it.
     if (gate.has(key)) return;
     if (listener.connections.has(key)) return original(ufrag, remoteHost, remotePort, signal);
-    const verdict = gate.admit(key, remoteHost);
+    const verdict = gate.admit(key, addressBucket(remoteHost));
     if (verdict !== 'ok') {
       options.onRefused?.(verdict);
       return;
@@ -166,7 +167,7 @@ export function guardListener(listener: unknown, options: WebRTCGuardOptions = {
         listener.connections.get(key)?.close();
         options.onExpired?.();
       }
-      gate.release(key, remoteHost);
+      gate.release(key, addressBucket(remoteHost));
       options.onPending?.(gate.pending);
     }
   };
@@ -191,14 +192,6 @@ export function guardListener(listener: unknown, options: WebRTCGuardOptions = {
     await close();
   };
   return gate;
-}
-
-function definedOnly(o: WebRTCGuardLimits): WebRTCGuardLimits {
-  const out: WebRTCGuardLimits = {};
-  if (o.maxPending !== undefined) out.maxPending = o.maxPending;
-  if (o.maxPendingPerIp !== undefined) out.maxPendingPerIp = o.maxPendingPerIp;
-  if (o.handshakeTimeoutMs !== undefined) out.handshakeTimeoutMs = o.handshakeTimeoutMs;
-  return out;
 }
 
 /**

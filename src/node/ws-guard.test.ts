@@ -1,7 +1,8 @@
 import type { ComponentLogger, Listener, Transport, Upgrader } from '@libp2p/interface';
 import { webSockets } from '@libp2p/websockets';
 import { describe, expect, it } from 'vitest';
-import { addressBucket, assertPatchable, DEFAULT_WS_LIMITS, guardedWebSockets, WebSocketGuardUnsupported } from './ws-guard.ts';
+import { addressBucket } from './limits.ts';
+import { assertPatchable, DEFAULT_WS_LIMITS, guardedWebSockets, WebSocketGuardUnsupported } from './ws-guard.ts';
 
 const quiet = Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false });
 const logger = { forComponent: () => ({ ...quiet, newScope: () => quiet }) } as unknown as ComponentLogger;

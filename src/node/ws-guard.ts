@@ -28,11 +28,12 @@
  */
 import type { IncomingMessage, ServerOptions as HttpServerOptions } from 'node:http';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
-import { isIPv6, Server as NetServer, type Socket } from 'node:net';
+import { Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { CreateListenerOptions, Listener, Transport, Upgrader } from '@libp2p/interface';
 import { webSockets, type WebSocketsInit } from '@libp2p/websockets';
 import { ProofsyncError } from '../core/errors.ts';
+import { addressBucket, withDefaults } from './limits.ts';
 
 /** The listener's internals changed: the guard cannot be installed. */
 export class WebSocketGuardUnsupported extends ProofsyncError {
@@ -118,8 +119,7 @@ export interface GuardedWebSocketsInit extends WebSocketsInit {
  */
 export function guardedWebSockets(init: GuardedWebSocketsInit = {}): ReturnType<typeof webSockets> {
   const { limits: partial, events = {}, ...wsInit } = init;
-  const limits: WebSocketGuardLimits = { ...DEFAULT_WS_LIMITS };
-  for (const [k, v] of Object.entries(partial ?? {})) if (v !== undefined) limits[k as keyof WebSocketGuardLimits] = v;
+  const limits = withDefaults(DEFAULT_WS_LIMITS, partial);
   for (const [k, v] of Object.entries(limits)) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`expected ${k} to be a positive integer, got ${v}`);
   }
@@ -190,26 +190,6 @@ export function assertPatchable(listener: unknown): asserts listener is Patchabl
   if (problem) {
     throw new WebSocketGuardUnsupported(`cannot guard the @libp2p/websockets listener: ${problem}; check ws-guard.ts against the installed version`, { problem });
   }
-}
-
-/**
- * Buckets a remote address for the per-IP limit: an IPv4 address (also IPv4-mapped IPv6) as
- * is, an IPv6 address by its /64, the smallest block a host is usually given (so one host
- * cannot walk its prefix to multiply the limit).
- */
-export function addressBucket(address: string | undefined): string {
-  if (address === undefined) return '?';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1];
-  if (!isIPv6(address)) return address;
-  const [head, tail = ''] = address.split('::');
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const groups = address.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => parseInt(g, 16).toString(16))
-    .join(':')}::/64`;
 }
 
 const socketKey = (s: { remoteAddress?: string; remotePort?: number }): string => `${s.remoteAddress}|${s.remotePort}`;
