@@ -7,6 +7,8 @@
  * certificate, and refuses it when not.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import { createServer, type Server } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -19,6 +21,7 @@ import { selfSignedCertificate, type TestCertificate } from '../src/node/testing
 import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
 import { casePage, fullSync, type CaseEnv, type CasePage } from './light-client/cases.ts';
 import { nodeStatus } from './node-api.ts';
+import { alive, rssMB } from './hostile/attacker-libp2p.ts';
 
 const N = 5_000;
 const BIN = fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url));
@@ -129,5 +132,43 @@ describe('secure WebSockets (/tls/ws) with a certificate from files', () => {
     const untrusted = await run({}, 'fetch-range', '--peer', node.file.wss!);
     expect(untrusted.code).toBe(1);
     expect(untrusted.stderr).toContain('TLS certificate is not trusted');
+  });
+  it('hostile bytes on the TLS port (garbage, truncated and oversized ClientHellos, silent sockets) cut only their socket', async () => {
+    const port = Number(/\/tcp\/(\d+)\//.exec(node.file.wss!)![1]);
+    const pid = node.child.pid!;
+    const rssBefore = rssMB(pid);
+    // a TLS record header: handshake (22), TLS 1.0, then a length
+    const record = (length: number, body: Uint8Array): Buffer => Buffer.concat([Buffer.from([22, 3, 1, length >> 8, length & 0xff]), body]);
+    const cases: Record<string, Buffer | null> = {
+      'random bytes': randomBytes(4096),
+      'a first byte below 32, then garbage': Buffer.concat([Buffer.from([1]), randomBytes(512)]),
+      'a truncated ClientHello': record(512, Buffer.from([1, 0, 1, 252, 3, 3])),
+      'a record claiming 16 KiB, then silence': record(16 * 1024, randomBytes(16)),
+      'a record claiming 64 KiB of garbage': record(0xffff, randomBytes(0xffff)),
+      'silent: nothing at all': null,
+    };
+    const sockets: Socket[] = [];
+    const closed = Object.entries(cases).flatMap(([, bytes]) =>
+      Array.from({ length: 20 }, () =>
+        new Promise<void>((resolve) => {
+          const s = connect({ host: '127.0.0.1', port });
+          sockets.push(s);
+          s.on('error', () => {});
+          s.on('data', () => {});
+          s.once('close', () => resolve());
+          s.once('connect', () => {
+            if (bytes) s.write(bytes);
+          });
+        }),
+      ),
+    );
+    // every hostile socket is closed by the node (the truncated and silent ones at the handshake deadline)
+    await Promise.all(closed);
+    expect(alive(pid), node.output().slice(-2000)).toBe(true);
+    expect(rssMB(pid) - rssBefore).toBeLessThanOrEqual(200);
+    const writer = await nodeStatus(node);
+    const after = await run({ NODE_EXTRA_CA_CERTS: cert.certFile }, 'fetch-range', '--peer', node.file.wss!, '--key-limit', '10');
+    expect(after.code, after.stderr).toBe(0);
+    expect(JSON.parse(after.stdout)).toMatchObject({ ok: true, root: writer.root });
   });
 });
