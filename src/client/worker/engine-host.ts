@@ -20,7 +20,7 @@ import type { KVStore } from '../../core/store.ts';
 import { MerkleTrie, valueKey } from '../../core/trie.ts';
 import { EMPTY_ROOT } from '../../core/types.ts';
 import { InsufficientStorage, InvalidRemoteProof, KeyOutOfScope, NoPeers, ProofUnavailable, serializeError, WrongDatabase } from '../errors.ts';
-import type { ClientRole, DeltaUpdate, ProgressEvent, SyncedEvent, WireEvent } from '../events.ts';
+import type { ClientRole, DeltaUpdate, PeerEvent, ProgressEvent, SyncedEvent, WireEvent } from '../events.ts';
 import { responseSize } from '../network-source.ts';
 import { singleKeyRequest, verifySingleKey } from '../single-key.ts';
 import { syncState } from '../state-sync/driver.ts';
@@ -137,8 +137,7 @@ export class EngineHost {
       timeoutMs: deps.config.sync.requestTimeoutMs ?? 30_000,
       banAfter: deps.config.sync.banAfter,
       onPenalise: (peer, banned, reason) => {
-        const p = this.#peers.get(peer);
-        this.#emit({ type: 'peer', detail: { peer, status: banned ? 'banned' : 'penalised', reason: `log: ${(reason as Error)?.message ?? String(reason)}`, transport: p?.transport, via: p?.via } });
+        this.#peerEvent(peer, banned ? 'banned' : 'penalised', `log: ${(reason as Error)?.message ?? String(reason)}`);
       },
     });
     if (this.#config.ranges) {
@@ -160,7 +159,7 @@ export class EngineHost {
     this.#peers.set(peer.id, peer);
     // a sync already running takes the new peer as a source (replicas dialed later share the work)
     if (!known) this.#joiningSources?.push(peer);
-    this.#emit({ type: 'peer', detail: { peer: peer.id, status: 'connected', transport: peer.transport, via: peer.via } });
+    this.#peerEvent(peer.id, 'connected');
     this.#peerChange.set(true);
     // ask at once: `getVerified` can answer as soon as one peer gave a signed head
     const asked = this.#askHeads([peer]);
@@ -172,11 +171,17 @@ export class EngineHost {
     const peer = this.#peers.get(id);
     if (!peer) return;
     this.#peers.delete(id);
-    this.#emit({ type: 'peer', detail: { peer: id, status: 'disconnected', transport: peer.transport, via: peer.via } });
+    this.#peerEvent(id, 'disconnected', undefined, peer);
   }
 
   peerFailed(peer: string, reason: string, transport: RemotePeer['transport'], via: RemotePeer['via']): void {
-    this.#emit({ type: 'peer', detail: { peer, status: 'failed', reason, transport, via } });
+    this.#peerEvent(peer, 'failed', reason, { transport, via });
+  }
+
+  /** Emits a `peer` event; the connection's transport and thread come from `known`, else from the peer's record. */
+  #peerEvent(peer: string, status: PeerEvent['status'], reason?: string, known?: Pick<PeerEvent, 'transport' | 'via'>): void {
+    const p = known ?? this.#peers.get(peer);
+    this.#emit({ type: 'peer', detail: { peer, status, ...(reason === undefined ? {} : { reason }), transport: p?.transport, via: p?.via } });
   }
 
   /** Gossip: a delta (0x01) or an announcement (0x02) from the database topic; `from`: the peer that relayed it. */
@@ -217,9 +222,8 @@ export class EngineHost {
   #offence(peer: string, reason: string, detail?: string): void {
     const a = this.#offences.admit(peer, reason, Date.now());
     if (!a.emit) return;
-    const p = this.#peers.get(peer);
     const more = a.suppressed > 0 ? `; ${a.suppressed} more since the last report` : '';
-    this.#emit({ type: 'peer', detail: { peer, status: 'penalised', reason: `${reason}${detail ? ` (${detail})` : ''}${more}`, transport: p?.transport, via: p?.via } });
+    this.#peerEvent(peer, 'penalised', `${reason}${detail ? ` (${detail})` : ''}${more}`);
   }
 
   /** A verified announcement; `from`: the peer that answered `/heads` with it. */
@@ -253,7 +257,7 @@ export class EngineHost {
           ok++;
         } catch (err) {
           if (this.#life.signal.aborted) return;
-          this.#emit({ type: 'peer', detail: { peer: peer.id, status: 'penalised', reason: `heads: ${(err as Error).name}: ${(err as Error).message}`, transport: peer.transport, via: peer.via } });
+          this.#peerEvent(peer.id, 'penalised', `heads: ${(err as Error).name}: ${(err as Error).message}`, peer);
         }
       }),
     );
@@ -397,8 +401,7 @@ export class EngineHost {
               this.#onProgress(p);
             },
             onPenalise: (peer, reason, banned) => {
-              const p = this.#peers.get(peer);
-              this.#emit({ type: 'peer', detail: { peer, status: banned ? 'banned' : 'penalised', reason: `${reason.name}: ${reason.message}`, transport: p?.transport, via: p?.via } });
+              this.#peerEvent(peer, banned ? 'banned' : 'penalised', `${reason.name}: ${reason.message}`);
             },
           });
         } finally {
@@ -591,7 +594,7 @@ export class EngineHost {
         // a malformed or oversized answer is an invalid one, as a proof that does not verify
         if (isAnswerFault(err)) {
           rejected.push(`${peer.id}: ${err.name}`);
-          this.#emit({ type: 'peer', detail: { peer: peer.id, status: 'penalised', reason: `single-key proof: ${err.name}: ${err.message}`, transport: peer.transport, via: peer.via } });
+          this.#peerEvent(peer.id, 'penalised', `single-key proof: ${err.name}: ${err.message}`, peer);
         } else if (!(err instanceof RootNotFound)) failed.push(`${peer.id}: ${(err as Error).name}`);
         continue;
       }
@@ -600,7 +603,7 @@ export class EngineHost {
       } catch (err) {
         if (!(err instanceof ProofError)) throw err;
         rejected.push(`${peer.id}: ${err.name}`);
-        this.#emit({ type: 'peer', detail: { peer: peer.id, status: 'penalised', reason: `single-key proof: ${err.name}: ${err.message}`, transport: peer.transport, via: peer.via } });
+        this.#peerEvent(peer.id, 'penalised', `single-key proof: ${err.name}: ${err.message}`, peer);
       }
     }
     if (rejected.length) throw new InvalidRemoteProof(`no valid proof of the key at seq ${ann.seq}: ${rejected.join(', ')}`, { rejected: rejected.length });
