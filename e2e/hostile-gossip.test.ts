@@ -126,7 +126,9 @@ describe('hostile gossip against a light client in the browser', () => {
     try {
       const o: LiveStart = { db: writer.file.db!, writer: writer.file.peerId, bootstrap: [attacker.process.file.ws!, flooder.process.file.ws!, writer.file.ws!], storageName: 'hostile-gossip', live: { maxGapFill: FILL_LIMIT } };
       await page.evaluate((x) => live.start(x), o);
+      const t0 = Date.now();
       await page.evaluate(() => live.synced(90_000));
+      if (process.env.E2E_VERBOSE) console.info('synced in', Date.now() - t0, 'ms', JSON.stringify(await page.evaluate(() => live.progress())));
       await waitLive(page, (x) => (x.live.at(-1)?.applied ?? 0) >= 3, 'first live deltas');
       const writerRejectsBefore = await rejected(writer);
 
@@ -166,7 +168,7 @@ describe('hostile gossip against a light client in the browser', () => {
     } catch (err) {
       const all = await page.evaluate(() => live.recorded()).catch(() => undefined);
       const modes = all?.live.filter((l) => l.mode !== 'live' || l.reason).map((l) => `${l.mode}:${l.reason ?? ''}@${l.logSize}`);
-      throw new Error(`${(err as Error).message}\nmodes: ${JSON.stringify(modes)}\nfills: ${JSON.stringify(all?.gapFills.slice(-10))}\npage log (tail):\n${log.slice(-30).join('\n')}\nattacker (tail):\n${attacker.process.output().slice(-1500)}`);
+      throw new Error(`${(err as Error).message}\nmodes: ${JSON.stringify(modes)}\nfills: ${JSON.stringify(all?.gapFills.slice(-10))}\npage log (tail):\n${log.slice(-60).join('\n')}\nattacker (tail):\n${attacker.process.output().slice(-1500)}`);
     } finally {
       await page.evaluate(() => live.close()).catch(() => {});
       await page.close();

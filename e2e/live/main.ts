@@ -90,6 +90,8 @@ const live = {
       throw new Error(`${(err as Error).name}: ${(err as Error).message}; ${JSON.stringify(state, (_k, v) => (v instanceof Uint8Array ? toHex(v) : typeof v === 'bigint' ? String(v) : v))}`);
     }
   },
+  /** The newest progress event (a failure message shows where a sync stands). */
+  progress: () => JSON.parse(JSON.stringify(lastProgress ?? null, (_k, v) => (v instanceof Uint8Array ? toHex(v) : typeof v === 'bigint' ? String(v) : v))),
   dropGossip: (n: number) => client!.dropGossipForTesting(n),
   async status() {
     const s = await client!.status();

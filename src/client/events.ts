@@ -53,6 +53,8 @@ export interface ProgressEvent {
   proofsRejected: number;
   /** Requests that failed without an answer (timeouts, refusals, resets). */
   failures?: number;
+  /** The newest of those failures, as `peer: ErrorName: message (after N ms)`. */
+  lastFailure?: string;
   /** Requests sent again to a faster peer because the first went unanswered too long. */
   hedges?: number;
   /** Times the signed target moved during this sync. */

@@ -35,7 +35,7 @@ import type { StateRequest } from './requests.ts';
 import { estimateResponseSize, type StateResponse, type StateSource } from './source.ts';
 import { preverify, verifyResponse, type ResponseOutcome } from './verify.ts';
 import { EventQueue } from '../event-queue.ts';
-import { isAnswerFault, isTimeout } from './faults.ts';
+import { isAnswerFault, isNotServed, isTimeout } from './faults.ts';
 
 export interface SyncStateOptions {
   store: KVStore;
@@ -380,7 +380,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
             const outcome: ResponseOutcome = { valid: false, error: event.error };
             await run(engine.step({ type: 'response', requestId: event.requestId, outcome, elapsedMs: event.elapsedMs, bytes: 0 }, clock.now()));
           } else {
-            const failure = { type: 'failure', requestId: event.requestId, error: event.error, elapsedMs: event.elapsedMs, timedOut: isTimeout(event.error) } as const;
+            const failure = { type: 'failure', requestId: event.requestId, error: event.error, elapsedMs: event.elapsedMs, timedOut: isTimeout(event.error), notServed: isNotServed(event.error) } as const;
             await run(engine.step(failure, clock.now()));
           }
           continue;

@@ -264,6 +264,34 @@ describe('StateSyncEngine among slow and hostile peers', () => {
     expect(next.map((q) => q.peer)).toEqual(['other']);
   });
 
+  it('a peer that does not serve the protocol leaves the sources at once: no back-off loop, no attempt charged to the range', () => {
+    const e = engine({ target: A, peers: ['gossip-only', 'server'], concurrency: 1 });
+    const [r] = requests(e.start(0));
+    expect(r.peer).toBe('gossip-only');
+    const refusal = Object.assign(new Error('Protocol selection failed - could not negotiate /proofsync/1/range'), { name: 'UnsupportedProtocolError' });
+    const next = requests(e.step({ type: 'failure', requestId: r.id, error: refusal, elapsedMs: 19, notServed: true }, 19));
+    expect(next.map((q) => [q.peer, q.start])).toEqual([['server', r.start]]);
+    expect(e.items.find((i) => i.start === r.start)).toMatchObject({ attempts: 0 });
+    expect(e.peers.find((p) => p.id === 'gossip-only')).toMatchObject({ banned: false, msPerRequest: undefined });
+    // long after any back-off, every request still goes to the server
+    for (let now = 100, q = next[0]; q; now += 60_000) {
+      const after = requests(e.step({ type: 'response', requestId: q.id, outcome: ok(A, now < 300_000 ? fromHex(toHex(new Uint8Array([now / 60_000 + 1]))) : undefined), elapsedMs: 1, bytes: 1 }, now));
+      expect(after.every((x) => x.peer === 'server')).toBe(true);
+      q = after[0];
+    }
+    expect(e.progress()).toMatchObject({ phase: 'done', lastFailure: expect.stringMatching(/^gossip-only: UnsupportedProtocolError: .*\(after 19 ms\)$/) });
+  });
+
+  it('when no peer serves the protocol the sync stalls with SyncStalled, not a wait', () => {
+    const e = engine({ target: A, peers: ['a', 'b'], concurrency: 2 });
+    e.start(0);
+    const refusal = Object.assign(new Error('no'), { name: 'UnsupportedProtocolError' });
+    const failed: StateSyncAction[] = [];
+    for (let r = e.outstanding()[0]; r; r = e.outstanding()[0]) failed.push(...ofType(e.step({ type: 'failure', requestId: r.id, error: refusal, elapsedMs: 3, notServed: true }, 3), 'failed'));
+    expect(failed.map((f) => (f as { error: Error }).error.name)).toEqual(['SyncStalled']);
+    expect(e.status).toBe('failed');
+  });
+
   it('banning a peer cancels its other requests in flight: no more of its answers are taken', () => {
     const e = engine({ target: A, peers: ['liar', 'honest'], concurrency: 4, banAfter: 1 });
     const first = requests(e.start(0));

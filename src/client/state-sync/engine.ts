@@ -70,7 +70,7 @@ export type StateSyncEvent =
    * The request failed without an answer (error, timeout, refusal) after `elapsedMs` (default:
    * since it was sent); `timedOut` when it ran past its deadline.
    */
-  | { type: 'failure'; requestId: number; error: unknown; elapsedMs?: number; timedOut?: boolean }
+  | { type: 'failure'; requestId: number; error: unknown; elapsedMs?: number; timedOut?: boolean; notServed?: boolean }
   | { type: 'newTarget'; root: Uint8Array }
   | { type: 'updatesClosed' }
   /** Time passed (after a `wake`). */
@@ -101,6 +101,8 @@ export interface StateSyncProgress {
   peersBanned: number;
   proofsRejected: number;
   failures: number;
+  /** The newest failure without an answer, as `peer: Name: message` (what a stalled sync is waiting out). */
+  lastFailure?: string;
   targetUpdates: number;
   /**
    * The key space as ranges in order, each done at the target, at an older root, or not
@@ -116,6 +118,11 @@ export interface ProgressSegment {
 }
 
 const MAX_PROGRESS_SEGMENTS = 256;
+
+function describeFailure(peer: string | undefined, error: unknown, elapsedMs: number): string {
+  const e = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return `${peer ?? 'local'}: ${e.slice(0, 200)} (after ${Math.round(elapsedMs)} ms)`;
+}
 
 export type StateSyncAction =
   | { type: 'request'; request: StateRequest }
@@ -216,6 +223,7 @@ export class StateSyncEngine {
   #densityKeys = 0;
   #densityWidth = 0;
   readonly #used = new Set<string>();
+  #lastFailure: string | undefined;
   #stats = { keyValuesReceived: 0, bytesReceived: 0, requests: 0, hedges: 0, proofsRejected: 0, failures: 0, targetUpdates: 0 };
 
   constructor(config: StateSyncConfig) {
@@ -289,6 +297,13 @@ export class StateSyncEngine {
         const o = this.#take(event.requestId);
         if (!o) return actions;
         this.#stats.failures++;
+        this.#lastFailure = describeFailure(o.request.peer, event.error, event.elapsedMs ?? now - o.sentAt);
+        if (o.request.peer !== undefined && event.notServed) {
+          // not the range's fault: it goes back without an attempt, the peer leaves the sources
+          this.#peers.retire(o.request.peer, o.sentAt);
+          this.#release(o, now, false);
+          break;
+        }
         if (o.request.peer !== undefined) {
           this.#peers.failed(o.request.peer, now, event.elapsedMs ?? now - o.sentAt, { timedOut: event.timedOut, startedAt: o.sentAt });
         }
@@ -503,7 +518,7 @@ export class StateSyncEngine {
     // Work is waiting: for a peer to come out of backoff, or for an item's retry delay.
     if (!empty && this.#peers.active === 0) {
       if (this.#requests.size > 0) return; // answers still due, perhaps valid
-      this.#fail(actions, new SyncStalled('every peer was banned for sending invalid proofs', { peers: this.#peers.all().map((p) => p.id) }));
+      this.#fail(actions, new SyncStalled('no peer is left to ask: each was banned for invalid answers or does not serve the state protocols', { peers: this.#peers.all().map((p) => p.id) }));
       return;
     }
     const peerAt = empty || this.#peers.choose(now) !== undefined ? now : this.#peers.nextAvailable(now);
@@ -591,6 +606,7 @@ export class StateSyncEngine {
       target: this.#target.slice(),
       localRoot: this.#localRoot.slice(),
       ...this.#stats,
+      lastFailure: this.#lastFailure,
       rangesDone: this.#queue.doneCount(this.#target),
       fractionDone: this.#scopeWidth > 0 ? Math.min(1, this.#queue.doneFraction(this.#target) / this.#scopeWidth) : done ? 1 : 0,
       inFlight: this.#requests.size,

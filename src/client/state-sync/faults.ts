@@ -19,6 +19,15 @@ export function isAnswerFault(e: unknown): e is Error {
   return e instanceof ProofError || e instanceof DecodeError || e instanceof UnexpectedResponse || (e instanceof Error && FRAME_FAULTS.has(e.name));
 }
 
+/**
+ * The peer does not serve the protocol at all (libp2p's multistream-select found no match): a
+ * gossip-only peer or another application, not a slow or faulty server. It leaves the sync's
+ * sources instead of being retried on a back-off.
+ */
+export function isNotServed(e: unknown): boolean {
+  return (e as { name?: unknown } | null)?.name === 'UnsupportedProtocolError';
+}
+
 /** The request ran past a deadline (ours, the stream's, or the server's own). */
 export function isTimeout(e: unknown): boolean {
   const name = (e as { name?: unknown } | null)?.name;

@@ -74,7 +74,15 @@ export function peerBackoff(attempt: number, cap: number): number {
 interface Record extends PeerStats {
   /** Start times of the requests in flight. */
   starts: number[];
+  /** The peer does not serve the protocol: never asked again (not a fault, so not `banned`). */
+  retired: boolean;
 }
+
+/** The latency ranked for a peer whose every request failed before any deadline (an hour). */
+const NEVER_ANSWERED_MS = 3_600_000;
+
+/** Banned for invalid answers, or retired for not serving the protocol: not asked again. */
+const gone = (p: Record): boolean => p.banned || p.retired;
 
 export class PeerBook {
   readonly #peers = new Map<string, Record>();
@@ -113,6 +121,7 @@ export class PeerBook {
       banned: false,
       backoffUntil: 0,
       starts: [],
+      retired: false,
     });
   }
 
@@ -128,7 +137,7 @@ export class PeerBook {
   /** Peers not banned. */
   get active(): number {
     let n = 0;
-    for (const p of this.#peers.values()) if (!p.banned) n++;
+    for (const p of this.#peers.values()) if (!gone(p)) n++;
     return n;
   }
 
@@ -138,14 +147,16 @@ export class PeerBook {
    */
   #latency(p: Record, now: number): number {
     const oldest = p.starts.length ? now - Math.min(...p.starts) : 0;
-    return Math.max(p.msPerRequest ?? 0, oldest);
+    // failed without ever being measured: behind every peer that answered, still asked when alone
+    const unknown = p.failures > 0 ? NEVER_ANSWERED_MS : 0;
+    return Math.max(p.msPerRequest ?? unknown, oldest);
   }
 
   /** The fastest measured peer not banned (ties: the first listed). */
   #fastest(): Record | undefined {
     let best: Record | undefined;
     for (const p of this.#peers.values()) {
-      if (p.banned || p.msPerRequest === undefined || p.consecutiveFailures > 0) continue;
+      if (gone(p) || p.msPerRequest === undefined || p.consecutiveFailures > 0) continue;
       if (!best || p.msPerRequest < best.msPerRequest!) best = p;
     }
     return best;
@@ -163,7 +174,7 @@ export class PeerBook {
     let best: Record | undefined;
     let bestScore = Infinity;
     for (const p of this.#peers.values()) {
-      if (p.id === exclude || p.banned || p.backoffUntil > now || p.inFlight >= this.#cap(p, fastest)) continue;
+      if (p.id === exclude || gone(p) || p.backoffUntil > now || p.inFlight >= this.#cap(p, fastest)) continue;
       const score = this.#latency(p, now) * (p.inFlight + 1) + p.inFlight * 1e-6;
       if (!best || score < bestScore) {
         best = p;
@@ -193,7 +204,7 @@ export class PeerBook {
     let best: Record | undefined;
     let bestScore = Infinity;
     for (const p of this.#peers.values()) {
-      if (p.id === peer || p.banned || p.backoffUntil > now || p.msPerRequest === undefined || p.inFlight >= this.#cap(p, fastest)) continue;
+      if (p.id === peer || gone(p) || p.backoffUntil > now || p.msPerRequest === undefined || p.inFlight >= this.#cap(p, fastest)) continue;
       const latency = this.#latency(p, now);
       if (latency >= ageMs) continue;
       const score = latency * (p.inFlight + 1);
@@ -209,7 +220,7 @@ export class PeerBook {
   nextAvailable(now: number): number | undefined {
     let at: number | undefined;
     for (const p of this.#peers.values()) {
-      if (p.banned || p.backoffUntil <= now) continue;
+      if (gone(p) || p.backoffUntil <= now) continue;
       if (at === undefined || p.backoffUntil < at) at = p.backoffUntil;
     }
     return at;
@@ -240,10 +251,17 @@ export class PeerBook {
     p.bytesPerMs = p.bytesPerMs === undefined ? rate : (1 - this.#alpha) * p.bytesPerMs + this.#alpha * rate;
   }
 
+  /** `id` does not serve the protocol (its request, sent at `startedAt`, ended): it is never chosen again. */
+  retire(id: string, startedAt?: number): void {
+    const p = this.#must(id);
+    this.#end(p, startedAt);
+    p.retired = true;
+  }
+
   /**
    * The request failed after `ms` (an error, or with `timedOut` a deadline or a hedge answered
-   * first by another peer): its time is a sample, and the peer is backed off, at least for `ms`
-   * when it timed out.
+   * first by another peer): its time is a sample when it timed out or took longer than the
+   * peer's average, and the peer is backed off, at least for `ms` when it timed out.
    */
   failed(id: string, now: number, ms?: number, o: { timedOut?: boolean; startedAt?: number } = {}): void {
     const p = this.#must(id);
@@ -252,7 +270,10 @@ export class PeerBook {
     p.consecutiveFailures++;
     if (o.timedOut) p.timeouts++;
     let delay = peerBackoff(p.consecutiveFailures, this.#maxBackoff);
-    if (ms !== undefined) {
+    // A failure never makes a peer look faster: a refusal after 19 ms says nothing of how long an
+    // answer takes, and sampling it ranked a peer that never answered above the writer that did
+    // (e2e/hostile-gossip.test.ts, whose gossip-only attackers refuse the state protocols).
+    if (ms !== undefined && (o.timedOut || (p.msPerRequest !== undefined && ms > p.msPerRequest))) {
       this.#sample(p, Math.max(0, ms));
       // (a lone peer is not: waiting on it longer gains nothing)
       if (o.timedOut && this.active > 1) delay = Math.max(delay, Math.min(ms, this.#maxBackoff));

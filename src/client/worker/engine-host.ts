@@ -470,6 +470,7 @@ export class EngineHost {
       peersBanned: p?.peersBanned ?? 0,
       proofsRejected: p?.proofsRejected ?? 0,
       failures: p?.failures ?? 0,
+      lastFailure: p?.lastFailure,
       hedges: p?.hedges ?? 0,
       targetUpdates: p?.targetUpdates ?? 0,
     };
