@@ -2,8 +2,8 @@
  * `client.log` on the page: the writer's history, fetched by the worker from
  * untrusted peers and verified against signed log roots (spec/mmr.md), as an async iterator.
  */
-import type { LogFetchProgress, LogOperation } from './fetch.ts';
-import type { LogBatchReply, LogCall, LogFetchRequest, LogReply } from './protocol.ts';
+import type { LogFetchProgress, LogOperation } from '../../sync/log/fetch.ts';
+import type { LogBatchReply, LogCall, LogFetchRequest, LogReply } from './worker-messages.ts';
 
 /**
  * Options of `client.log.fetch`: the index range, whether to follow and store, batch sizes,

@@ -30,7 +30,7 @@ import { EngineHost, type TabMessage } from './engine-host.ts';
 import { delay, TurnBatch } from './latch.ts';
 import { libp2pRequester } from './peer-calls.ts';
 import type { WireEvent } from '../events.ts';
-import type { Call, FromWorker, ToWorker, WorkerConfig } from './protocol.ts';
+import type { Call, FromWorker, ToWorker, WorkerConfig } from './worker-messages.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 

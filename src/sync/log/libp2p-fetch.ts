@@ -1,14 +1,15 @@
 /**
- * Fetching the writer's operation log from Node, so a replica or a tool can fetch history: a libp2p node and some peers in, verified operations out. Targets
- * come from the peers' `/heads` answers, verified against the writer's key (the highest `seq`
- * wins), asked again every `headsPollMs` so an open fetch follows the writer; batches come from
- * a `NetworkLogSource` over the same peers.
+ * Fetching the writer's operation log over a libp2p node (a replica or a tool in Node): a libp2p
+ * node and some peers in, verified operations out. Targets come from the peers' `/heads`
+ * answers, verified against the writer's key (the highest `seq` wins), asked again every
+ * `headsPollMs` so an open fetch follows the writer; batches come from a `NetworkLogSource`
+ * over the same peers.
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import { equalBytes } from '../../core/bytes.ts';
 import { fetchHeads, type Peer } from '../../protocol/client.ts';
 import type { Dialer } from '../../protocol/stream.ts';
-import { dialerLogPeer, NetworkLogSource } from '../log-sync/network-source.ts';
+import { dialerLogPeer, NetworkLogSource } from './network-source.ts';
 import { decodeOperation, fetchOperationBatches, type FetchOperationsOptions, type LogOperation, type LogTarget, type RawOperation } from './fetch.ts';
 
 /**

@@ -17,8 +17,8 @@ import { LOG_PROTOCOL } from '../../protocol/ids.ts';
 import { decodeLogResponse, encodeLogRequest, MAX_BATCH_RESPONSE_BYTES } from '../../protocol/messages.ts';
 import type { Dialer } from '../../protocol/stream.ts';
 import { NoPeers } from '../errors.ts';
-import { isAnswerFault, isTimeout } from '../state-sync/faults.ts';
-import { PeerBook, type PeerStats } from '../state-sync/peers.ts';
+import { isAnswerFault, isTimeout } from '../faults.ts';
+import { PeerBook, type PeerStats } from '../peers.ts';
 import type { LogFetchRequest, LogFetchResponse, LogSource } from './source.ts';
 
 /** One peer that serves `/proofsync/1/log`. */
@@ -27,7 +27,7 @@ export interface LogPeer {
   fetch(req: FetchLogRequest, o: { timeoutMs: number; signal?: AbortSignal }): Promise<FetchedLog>;
 }
 
-/** A request/response exchange as the worker has it (worker/peer-calls.ts `Requester`). */
+/** A request/response exchange as the worker has it (client/worker/peer-calls.ts `Requester`). */
 export type LogRequester = (
   protocol: string,
   body: Uint8Array,
