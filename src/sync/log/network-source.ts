@@ -16,6 +16,7 @@ import { fetchLog, remoteError, type FetchedLog, type FetchLogRequest, type Peer
 import { LOG_PROTOCOL } from '../../protocol/ids.ts';
 import { decodeLogResponse, encodeLogRequest, MAX_BATCH_RESPONSE_BYTES } from '../../protocol/messages.ts';
 import type { Dialer } from '../../protocol/stream.ts';
+import { delay } from '../delay.ts';
 import { NoPeers } from '../errors.ts';
 import { isAnswerFault, isTimeout } from '../faults.ts';
 import { PeerBook, type PeerStats } from '../peers.ts';
@@ -73,22 +74,6 @@ export interface NetworkLogSourceOptions {
   now?: () => number;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const done = (): void => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    };
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /**
  * A {@link LogSource} that spreads batches over `peers`, retries a failed batch on another
  * peer, and penalises the peer behind every answer the engine rejects.
@@ -138,7 +123,7 @@ export class NetworkLogSource implements LogSource {
       if (id === undefined) {
         const at = this.#book.nextAvailable(this.#now());
         if (at === undefined) throw new NoPeers(`no peer left to serve the log (${this.#peers.size} known, ${this.#peers.size - this.#book.active} banned)`, undefined, { cause: lastError });
-        await sleep(Math.max(0, at - this.#now()), signal);
+        await delay(Math.max(0, at - this.#now()), signal);
         attempt--; // waiting for a backoff is not an attempt
         continue;
       }
