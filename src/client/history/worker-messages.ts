@@ -8,7 +8,7 @@
 import type { LogFetchProgress, LogOperation } from '../../sync/log/fetch.ts';
 
 /** What `client.log.fetch` passes to the worker. */
-export interface LogFetchRequest {
+export interface LogOpenRequest {
   /** First index (default 0). */
   from?: number;
   /** End, exclusive (default: the newest announced log size, moving while fetching). */
@@ -24,7 +24,7 @@ export interface LogFetchRequest {
 }
 
 export type LogCall =
-  | { op: 'open'; request: LogFetchRequest }
+  | { op: 'open'; request: LogOpenRequest }
   | { op: 'next'; handle: number }
   | { op: 'close'; handle: number };
 
