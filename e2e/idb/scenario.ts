@@ -3,7 +3,7 @@
  * reference model) and the worker (which replays a stream of batches for the crash test).
  */
 import type { BatchOp, IterateOptions } from '../../src/core/store.ts';
-import { seededRandom } from '../../src/client/state-sync/testing.ts';
+import { seededRandom } from '../../src/sync/state/testing.ts';
 
 /** A seeded generator (mulberry32), so every run replays the same sequence. */
 export const rng = seededRandom;

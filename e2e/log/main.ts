@@ -5,7 +5,7 @@
  * signed announcements the worker asks every peer for.
  */
 import { createLightClient, type LightClient } from '../../src/client/index.ts';
-import type { LogFetchProgress } from '../../src/client/log/fetch.ts';
+import type { LogFetchProgress } from '../../src/sync/log/fetch.ts';
 import { toHex } from '../../src/core/bytes.ts';
 
 export interface LogStart {

@@ -8,26 +8,12 @@
  * errors are those of the IndexedDB store (`StorageQuotaExceeded` leaves the store readable).
  */
 import { errorClass, ProofsyncError } from '../core/errors.ts';
+import { LightClientError, NoPeers } from '../sync/errors.ts';
 
-export { ProofsyncError };
-
-/**
- * Base of the light client's own errors; each subclass names one condition.
- *
- * @example
- * try {
- *   await client.get(key);
- * } catch (err) {
- *   if (err instanceof LightClientError) console.warn(err.name, err.message); // e.g. KeyOutOfScope
- *   else throw err;
- * }
- */
-export class LightClientError extends ProofsyncError {}
+export { ProofsyncError, LightClientError, NoPeers };
 
 /** The client was closed (`close()`), or its worker went away; create a new one. */
 export const ClientClosed = errorClass(LightClientError, 'ClientClosed');
-/** No bootstrap peer could be reached, or none gave a valid signed announcement. */
-export const NoPeers = errorClass(LightClientError, 'NoPeers');
 /** Every peer asked answered with a proof that does not verify against the signed root. */
 export const InvalidRemoteProof = errorClass(LightClientError, 'InvalidRemoteProof');
 /** The key lies outside the ranges this client syncs (a partial sync): use `getVerified`. */

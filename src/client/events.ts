@@ -3,7 +3,7 @@
  * a small typed emitter for them. Every payload is structured-clone safe, so the same objects
  * travel worker → page and tab → tab (BroadcastChannel) unchanged.
  */
-import type { SyncPhase } from './state-sync/engine.ts';
+import type { SyncPhase } from '../sync/state/engine.ts';
 import type { DeltaUpdate, GapFillEvent, LiveStateEvent, PendingStateEvent } from './live/follower.ts';
 
 export type { DeltaUpdate, GapFillEvent, LiveStateEvent, PendingStateEvent };

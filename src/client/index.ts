@@ -16,7 +16,7 @@ export {
 } from './errors.ts';
 export { StorageQuotaExceeded } from './idb/errors.ts';
 export { verifySingleKey, singleKeyRequest } from './single-key.ts';
-export { LogApi } from './log/api.ts';
-export type { LogFetchOptions } from './log/api.ts';
-export type { LogOperation, LogFetchProgress } from './log/fetch.ts';
-export { StoredLogMismatch, LogIndexMismatch } from './log/fetch.ts';
+export { LogApi } from './history/api.ts';
+export type { LogFetchOptions } from './history/api.ts';
+export type { LogOperation, LogFetchProgress } from '../sync/log/fetch.ts';
+export { StoredLogMismatch, LogIndexMismatch } from '../sync/log/fetch.ts';

@@ -2,7 +2,7 @@
  * The light client's main-thread API: what a dApp embeds. `createLightClient` starts
  * the worker (worker/entry.ts) that syncs a verified replica of one database into IndexedDB,
  * and returns a `LightClient` whose calls and events cross to it as typed messages
- * (worker/protocol.ts). This thread holds no state, does no hashing and no decoding: it only
+ * (worker/worker-messages.ts). This thread holds no state, does no hashing and no decoding: it only
  * opens the connections the worker cannot (WebRTC-Direct, worker/bridge-main.ts) and moves
  * their bytes.
  *
@@ -11,9 +11,9 @@
  */
 import { ClientClosed, reviveError, WorkerFailed } from './errors.ts';
 import { TypedEmitter, type LightClientEventMap, type WireEvent } from './events.ts';
-import { prefixRange } from './state-sync/ranges.ts';
+import { prefixRange } from '../sync/state/ranges.ts';
 import type { MainBridge } from './worker/bridge-main.ts';
-import { LogApi } from './log/api.ts';
+import { LogApi } from './history/api.ts';
 import type {
   Call,
   FromWorker,
@@ -27,7 +27,7 @@ import type {
   VerifiedResult,
   WorkerConfig,
   LiveTuning,
-} from './worker/protocol.ts';
+} from './worker/worker-messages.ts';
 import { compareBytes } from '../core/bytes.ts';
 
 export type { GetResult, KeyRangeOption, LiveTuning, ProveResult, StatusResult, SyncTuning, VerifiedResult };
@@ -209,7 +209,7 @@ export class LightClient {
   readonly db: string;
   /**
    * The writer's history log, verified against signed log roots: `client.log.fetch({ from, to,
-   * store, signal, onProgress })` (log/api.ts).
+   * store, signal, onProgress })` (history/api.ts).
    */
   readonly log: LogApi;
   readonly #worker: Worker;

@@ -4,7 +4,7 @@ import { MemoryStore } from '../core/store.ts';
 import { rangeProof } from '../core/proof.ts';
 import { ProofError } from '../core/errors.ts';
 import type { ProofNode, RangeProof } from '../core/types.ts';
-import { randomPuts, seededRandom } from './state-sync/testing.ts';
+import { randomPuts, seededRandom } from '../sync/state/testing.ts';
 import { singleKeyRequest, verifySingleKey } from './single-key.ts';
 
 async function fixture() {

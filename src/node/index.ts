@@ -9,5 +9,5 @@ export type { BatchResult } from './http-api.ts';
 export type { CommitResult } from './writer.ts';
 export type { ReplicaStatus, ReplicaPhase } from './replica.ts';
 export type { ServeLimits } from './protocols.ts';
-export { fetchLogOperations, fetchLogOperationBatches } from '../client/log/node.ts';
-export type { NodeLogFetchOptions } from '../client/log/node.ts';
+export { fetchLogOperations, fetchLogOperationBatches } from '../sync/log/libp2p-fetch.ts';
+export type { NodeLogFetchOptions } from '../sync/log/libp2p-fetch.ts';

@@ -1,6 +1,6 @@
 /**
  * The history log end to end in Node (issue 6 "Node end to end"): real node processes and the
- * log fetch of src/client/log/node.ts in this process. The writer starts with a log of
+ * log fetch of src/sync/log/libp2p-fetch.ts in this process. The writer starts with a log of
  * `LOG_OPS` operations (default 100,000) made by `--generate-log` (real commits, each a signed
  * delta carrying its real state root, made in memory by the writer's own code: seconds instead
  * of the ~8 minutes 100,000 HTTP commits take) and keeps committing (`--simulate-writes`), so
@@ -24,9 +24,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { equalBytes, toHex } from '../core/bytes.ts';
 import { MmrFrontier } from '../core/mmr.ts';
 import { MemoryStore } from '../core/store.ts';
-import { fetchLogOperationBatches, fetchLogOperations } from '../client/log/node.ts';
-import type { LogFetchProgress, RawOperation } from '../client/log/fetch.ts';
-import { NetworkLogSource, dialerLogPeer } from '../client/log-sync/network-source.ts';
+import { fetchLogOperationBatches, fetchLogOperations } from '../sync/log/libp2p-fetch.ts';
+import type { LogFetchProgress, RawOperation } from '../sync/log/fetch.ts';
+import { NetworkLogSource, dialerLogPeer } from '../sync/log/network-source.ts';
 import { fetchHeads, fetchLog } from '../protocol/client.ts';
 import { LOG_PROTOCOL } from '../protocol/ids.ts';
 import { decodeLogRequest, encodeLogError, encodeLogResponse, MAX_LOG_REQUEST_BYTES } from '../protocol/messages.ts';

@@ -13,7 +13,7 @@ import { decodeDelta, type Delta } from '../core/delta.ts';
 import { mmrSize, verifyRangeProof } from '../core/mmr.ts';
 import { UnexpectedResponse } from '../core/errors.ts';
 import type { VerifiedAnnouncement } from '../core/announcement.ts';
-import type { DeltaSource } from '../client/gap-fill.ts';
+import type { DeltaSource } from '../sync/gap-fill.ts';
 import { fetchDeltas, fetchLog } from '../protocol/client.ts';
 import { MAX_DELTA_IDS } from '../protocol/messages.ts';
 import { RANGE_PROTOCOL } from '../protocol/ids.ts';

@@ -1,5 +1,5 @@
 /**
- * `/proofsync/1/delta` from the worker: gap filling's `DeltaSource` (gap-fill.ts) over a peer's
+ * `/proofsync/1/delta` from the worker: gap filling's `DeltaSource` (sync/gap-fill.ts) over a peer's
  * `Requester` (worker/peer-calls.ts), so it works whether the connection lives in the worker or
  * on the main thread. Decoding is strict; ids and signatures are checked by the gap filler.
  */
@@ -9,7 +9,7 @@ import { remoteError } from '../../protocol/client.ts';
 import { DELTA_PROTOCOL } from '../../protocol/ids.ts';
 import { decodeDeltaResponse, encodeDeltaRequest, MAX_BATCH_RESPONSE_BYTES, MAX_DELTA_IDS } from '../../protocol/messages.ts';
 import { UnexpectedResponse } from '../../core/errors.ts';
-import type { DeltaSource } from '../gap-fill.ts';
+import type { DeltaSource } from '../../sync/gap-fill.ts';
 import type { RemotePeer } from '../worker/peer-calls.ts';
 
 /** One `/delta` exchange: the deltas the peer holds (decoded, unverified) and how it answered. */

@@ -14,9 +14,9 @@ import { encodeDelta, signDelta, type Delta, type VerifiedDelta } from '../../co
 import { MemoryStore } from '../../core/store.ts';
 import { MerkleTrie } from '../../core/trie.ts';
 import { EMPTY_ROOT, type KeyChange } from '../../core/types.ts';
-import type { DeltaSource } from '../gap-fill.ts';
-import { loadProgress, progressOps } from '../state-sync/progress.ts';
-import { EMPTY_KEY, type InclusiveRange } from '../state-sync/ranges.ts';
+import type { DeltaSource } from '../../sync/gap-fill.ts';
+import { loadProgress, progressOps } from '../../sync/state/progress.ts';
+import { EMPTY_KEY, type InclusiveRange } from '../../sync/state/ranges.ts';
 import { LiveFollower, type CatchUpReason, type DeltaUpdate, type LiveEvent, type LiveTuning } from './follower.ts';
 import { MemoryPendingDeltas } from './pending-store.ts';
 import { loadPosition, type LivePosition } from './position.ts';

@@ -18,11 +18,12 @@ import { CHANGE_PROTOCOL, DELTA_PROTOCOL, HEADS_PROTOCOL, RANGE_PROTOCOL } from 
 import { decodeDeltaRequest, encodeDeltaResponse, encodeHeadsResponse } from '../../protocol/messages.ts';
 import { serveChangeProof, serveRangeProof } from '../../protocol/serve.ts';
 import type { WireEvent } from '../events.ts';
-import { randomPuts, seededRandom, testHostConfig } from '../state-sync/testing.ts';
+import { randomPuts, seededRandom } from '../../sync/state/testing.ts';
+import { testHostConfig } from '../worker/testing.ts';
 import { EngineHost, type LocalStore, type TabMessage } from '../worker/engine-host.ts';
 import { valueKey } from '../../core/trie.ts';
 import type { RemotePeer } from '../worker/peer-calls.ts';
-import type { WorkerConfig } from '../worker/protocol.ts';
+import type { WorkerConfig } from '../worker/worker-messages.ts';
 import { announcementAhead } from './host.ts';
 import { MemoryPendingDeltas } from './pending-store.ts';
 

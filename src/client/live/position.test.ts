@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../core/store.ts';
-import { loadProgress, progressOps } from '../state-sync/progress.ts';
-import { EMPTY_KEY } from '../state-sync/ranges.ts';
+import { loadProgress, progressOps } from '../../sync/state/progress.ts';
+import { EMPTY_KEY } from '../../sync/state/ranges.ts';
 import { advanceProgress, decodePosition, encodePosition, loadPosition, positionHolds, positionOps, type LivePosition } from './position.ts';
 
 const r = (b: number) => new Uint8Array(32).fill(b);

@@ -1,5 +1,5 @@
 /**
- * The main thread's end of the bridge (protocol.ts): a dial-only libp2p node for connections a
+ * The main thread's end of the bridge (worker-messages.ts): a dial-only libp2p node for connections a
  * worker cannot hold (WebRTC-Direct needs `RTCPeerConnection`; WebSockets too when the client
  * is told to keep them here). It only moves bytes: each `request` from the worker is one
  * framed exchange (stream.ts `request`) whose response frame goes back as a transferred
@@ -13,7 +13,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { serializeError } from '../errors.ts';
 import { request } from '../../protocol/stream.ts';
 import { createBrowserNode, type BrowserNode } from '../transport.ts';
-import { transferable, type BridgeReply, type BridgeRequest } from './protocol.ts';
+import { transferable, type BridgeReply, type BridgeRequest } from './worker-messages.ts';
 
 export interface MainBridgeOptions {
   /** Multiaddrs (with `/p2p/<id>`) this thread dials. */

@@ -1,12 +1,12 @@
 /**
- * The worker's end of the bridge (protocol.ts): requesters for peers whose connections live on
+ * The worker's end of the bridge (worker-messages.ts): requesters for peers whose connections live on
  * the main thread. Each request posts its body (transferred) and waits for the response frame
  * (transferred back); aborting posts a `cancel`. Peer connect/disconnect notices from the main
  * thread become calls to `onPeer`.
  */
 import { reviveError } from '../errors.ts';
 import type { RemotePeer, RequestOptions, Transport } from './peer-calls.ts';
-import { transferable, type BridgeReply, type BridgeRequest } from './protocol.ts';
+import { transferable, type BridgeReply, type BridgeRequest } from './worker-messages.ts';
 
 export interface BridgePeerNotice {
   peer: string;

@@ -17,10 +17,11 @@ import { encodeHeadsResponse } from '../../protocol/messages.ts';
 import { serveChangeProof, serveRangeProof } from '../../protocol/serve.ts';
 import { serializeError } from '../errors.ts';
 import type { WireEvent } from '../events.ts';
-import { randomPuts, seededRandom, testHostConfig } from '../state-sync/testing.ts';
+import { randomPuts, seededRandom } from '../../sync/state/testing.ts';
+import { testHostConfig } from './testing.ts';
 import { EngineHost, type LocalStore } from './engine-host.ts';
 import type { RemotePeer } from './peer-calls.ts';
-import type { WorkerConfig } from './protocol.ts';
+import type { WorkerConfig } from './worker-messages.ts';
 
 const DB = 'test-db';
 

@@ -21,18 +21,21 @@ import { MerkleTrie, valueKey } from '../../core/trie.ts';
 import { EMPTY_ROOT } from '../../core/types.ts';
 import { InsufficientStorage, InvalidRemoteProof, KeyOutOfScope, NoPeers, ProofUnavailable, serializeError, WrongDatabase } from '../errors.ts';
 import type { ClientRole, DeltaUpdate, PeerEvent, ProgressEvent, SyncedEvent, WireEvent } from '../events.ts';
-import { responseSize } from '../network-source.ts';
+import { responseSize } from '../../sync/state/network-source.ts';
 import { singleKeyRequest, verifySingleKey } from '../single-key.ts';
-import { syncState } from '../state-sync/driver.ts';
-import { isAnswerFault } from '../state-sync/faults.ts';
-import type { StateSyncProgress } from '../state-sync/engine.ts';
-import { delay, Latch, PushQueue, TurnBatch } from './latch.ts';
+import { syncState } from '../../sync/state/driver.ts';
+import { isAnswerFault } from '../../sync/faults.ts';
+import type { StateSyncProgress } from '../../sync/state/engine.ts';
+import { delay } from '../../sync/delay.ts';
+import { PushQueue } from '../../sync/push-queue.ts';
+import { Latch } from './latch.ts';
+import { TurnBatch } from './turn-batch.ts';
 import { peerStateSource, requestHeads, requestRangeProof, type RemotePeer } from './peer-calls.ts';
-import type { GetResult, ProveResult, StatusResult, VerifiedResult, WorkerConfig } from './protocol.ts';
+import type { GetResult, ProveResult, StatusResult, VerifiedResult, WorkerConfig } from './worker-messages.ts';
 import { LiveHost, type LiveHostDeps } from '../live/host.ts';
 import type { PendingDeltaStore } from '../live/pending-store.ts';
-import type { LogCall, LogReply } from '../log/protocol.ts';
-import { LogHost } from '../log/worker-host.ts';
+import type { LogCall, LogReply } from '../history/worker-messages.ts';
+import { LogHost } from '../history/worker-host.ts';
 import { gossipVerdict } from '../../protocol/gossip-verdict.ts';
 import { PeerEventLimiter } from '../peer-event-limiter.ts';
 
@@ -115,7 +118,7 @@ export class EngineHost {
   #fatal = false;
   /** Live updates (issue 5): deltas applied between syncs; see live/host.ts. */
   #live: LiveHost | undefined;
-  /** The history log (issue 6): `client.log.fetch`; see log/worker-host.ts. */
+  /** The history log (issue 6): `client.log.fetch`; see history/worker-host.ts. */
   readonly #logs: LogHost;
   /** What peers do wrong on gossip reaches the page as `peer` events, one per peer and reason per interval. */
   readonly #offences: PeerEventLimiter;

@@ -27,10 +27,11 @@ import { sessionIdentity } from '../identity.ts';
 import { browserConnectionGater } from '../transport.ts';
 import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
-import { delay, TurnBatch } from './latch.ts';
+import { delay } from '../../sync/delay.ts';
+import { TurnBatch } from './turn-batch.ts';
 import { libp2pRequester } from './peer-calls.ts';
 import type { WireEvent } from '../events.ts';
-import type { Call, FromWorker, ToWorker, WorkerConfig } from './protocol.ts';
+import type { Call, FromWorker, ToWorker, WorkerConfig } from './worker-messages.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 

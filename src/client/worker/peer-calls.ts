@@ -22,7 +22,7 @@ import {
 import { CHANGE_PROTOCOL, HEADS_PROTOCOL, RANGE_PROTOCOL } from '../../protocol/ids.ts';
 import { decodeHeadsResponse, encodeHeadsRequest, MAX_HEADS_RESPONSE_BYTES } from '../../protocol/messages.ts';
 import { request, type Dialer } from '../../protocol/stream.ts';
-import type { StateResponse, StateSource } from '../state-sync/source.ts';
+import type { StateResponse, StateSource } from '../../sync/state/source.ts';
 
 export interface RequestOptions {
   maxResponseBytes: number;
@@ -70,7 +70,7 @@ export async function requestHeads(peer: RemotePeer, writerPublicKey: Uint8Array
   return verifyAnnouncementAsync(decodeAnnouncement(res.announcement), writerPublicKey);
 }
 
-/** The sync's `StateSource` for one peer (as network-source.ts, over a `Requester`). */
+/** The sync's `StateSource` for one peer (as sync/state/network-source.ts, over a `Requester`). */
 export function peerStateSource(peer: RemotePeer, timeoutMs: number): StateSource {
   return {
     id: peer.id,

@@ -7,7 +7,7 @@ import { LogSyncEngine, type LogSyncAction, type LogSyncConfig, type LogSyncEven
 import { MemoryLogSource } from './memory-source.ts';
 import type { LogRequest } from './requests.ts';
 import type { LogFetchResponse } from './source.ts';
-import { seededRandom } from '../state-sync/testing.ts';
+import { seededRandom } from '../state/testing.ts';
 
 const op = (i: number, salt = 0): Uint8Array => sha256(new TextEncoder().encode(`op ${i} ${salt}`));
 const ops = (n: number, salt = 0): Uint8Array[] => Array.from({ length: n }, (_, i) => op(i, salt));

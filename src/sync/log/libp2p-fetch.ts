@@ -1,14 +1,16 @@
 /**
- * Fetching the writer's operation log from Node, so a replica or a tool can fetch history: a libp2p node and some peers in, verified operations out. Targets
- * come from the peers' `/heads` answers, verified against the writer's key (the highest `seq`
- * wins), asked again every `headsPollMs` so an open fetch follows the writer; batches come from
- * a `NetworkLogSource` over the same peers.
+ * Fetching the writer's operation log over a libp2p node (a replica or a tool in Node): a libp2p
+ * node and some peers in, verified operations out. Targets come from the peers' `/heads`
+ * answers, verified against the writer's key (the highest `seq` wins), asked again every
+ * `headsPollMs` so an open fetch follows the writer; batches come from a `NetworkLogSource`
+ * over the same peers.
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import { equalBytes } from '../../core/bytes.ts';
 import { fetchHeads, type Peer } from '../../protocol/client.ts';
 import type { Dialer } from '../../protocol/stream.ts';
-import { dialerLogPeer, NetworkLogSource } from '../log-sync/network-source.ts';
+import { delay } from '../delay.ts';
+import { dialerLogPeer, NetworkLogSource } from './network-source.ts';
 import { decodeOperation, fetchOperationBatches, type FetchOperationsOptions, type LogOperation, type LogTarget, type RawOperation } from './fetch.ts';
 
 /**
@@ -46,17 +48,6 @@ export interface NodeLogFetchOptions extends Omit<FetchOperationsOptions, 'sourc
   source?: NetworkLogSource;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 /** The newest signed log targets the peers know, until `signal` aborts. */
 async function* polledTargets(o: NodeLogFetchOptions, writerKey: Uint8Array, signal: AbortSignal): AsyncGenerator<LogTarget> {
   const db = o.db === undefined ? undefined : new TextEncoder().encode(o.db);
@@ -68,7 +59,8 @@ async function* polledTargets(o: NodeLogFetchOptions, writerKey: Uint8Array, sig
       seq = a.value.seq;
       if (a.value.logSize > 0) yield { root: a.value.logRoot, size: a.value.logSize, seq };
     }
-    await sleep(o.headsPollMs ?? 1_000, signal);
+    // an abort ends the wait and, at the loop's test, the targets
+    await delay(o.headsPollMs ?? 1_000, signal).catch(() => undefined);
   }
 }
 

@@ -16,9 +16,10 @@ import { fetchLog, remoteError, type FetchedLog, type FetchLogRequest, type Peer
 import { LOG_PROTOCOL } from '../../protocol/ids.ts';
 import { decodeLogResponse, encodeLogRequest, MAX_BATCH_RESPONSE_BYTES } from '../../protocol/messages.ts';
 import type { Dialer } from '../../protocol/stream.ts';
+import { delay } from '../delay.ts';
 import { NoPeers } from '../errors.ts';
-import { isAnswerFault, isTimeout } from '../state-sync/faults.ts';
-import { PeerBook, type PeerStats } from '../state-sync/peers.ts';
+import { isAnswerFault, isTimeout } from '../faults.ts';
+import { PeerBook, type PeerStats } from '../peers.ts';
 import type { LogFetchRequest, LogFetchResponse, LogSource } from './source.ts';
 
 /** One peer that serves `/proofsync/1/log`. */
@@ -27,7 +28,7 @@ export interface LogPeer {
   fetch(req: FetchLogRequest, o: { timeoutMs: number; signal?: AbortSignal }): Promise<FetchedLog>;
 }
 
-/** A request/response exchange as the worker has it (worker/peer-calls.ts `Requester`). */
+/** A request/response exchange as the worker has it (client/worker/peer-calls.ts `Requester`). */
 export type LogRequester = (
   protocol: string,
   body: Uint8Array,
@@ -71,22 +72,6 @@ export interface NetworkLogSourceOptions {
   onPenalise?: (peer: string, banned: boolean, reason: unknown) => void;
   /** Milliseconds clock (injected in tests). */
   now?: () => number;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const done = (): void => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    };
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /**
@@ -138,7 +123,7 @@ export class NetworkLogSource implements LogSource {
       if (id === undefined) {
         const at = this.#book.nextAvailable(this.#now());
         if (at === undefined) throw new NoPeers(`no peer left to serve the log (${this.#peers.size} known, ${this.#peers.size - this.#book.active} banned)`, undefined, { cause: lastError });
-        await sleep(Math.max(0, at - this.#now()), signal);
+        await delay(Math.max(0, at - this.#now()), signal);
         attempt--; // waiting for a backoff is not an attempt
         continue;
       }

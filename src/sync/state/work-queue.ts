@@ -13,7 +13,7 @@
  * - Done neighbours (same root, nothing in flight) merge.
  */
 import { compareBytes, equalBytes } from '../../core/bytes.ts';
-import { backoffDelay } from './peers.ts';
+import { backoffDelay } from '../peers.ts';
 import type { Segment } from './progress.ts';
 import { compareEnd, isEmptyRange, rangeWidth, splitPoint } from './ranges.ts';
 

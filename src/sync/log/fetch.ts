@@ -2,7 +2,7 @@
  * Fetching a run of the operation log (spec/mmr.md §4): the loop shared by the
  * browser worker (`client.log.fetch`) and Node tools (`fetchLogOperations`). It turns signed
  * targets (an announcement's `logRoot`/`logSize`) into `runLogSync` runs, hands out verified
- * operations in order, and, when asked, stores them with their progress (log-sync/persist.ts)
+ * operations in order, and, when asked, stores them with their progress (persist.ts)
  * so that a later fetch first reads what is stored and continues the network fetch at its end.
  *
  * - `to` open: the target follows newer announcements while the fetch runs; the fetch ends at
@@ -21,12 +21,12 @@ import type { Hlc } from '../../core/hlc.ts';
 import type { Digest } from '../../core/mmr.ts';
 import type { KVStore } from '../../core/store.ts';
 import type { KeyChange } from '../../core/types.ts';
-import { runLogSync, type LogSyncProgress } from '../log-sync/driver.ts';
-import type { InvalidLogResponse } from '../log-sync/engine.ts';
-import { LogStore, MmrFrontier, samePeaks } from '../log-sync/persist.ts';
-import type { LogRequest } from '../log-sync/requests.ts';
-import type { LogFetchResponse, LogSource } from '../log-sync/source.ts';
-import type { LogSyncTarget } from '../log-sync/target.ts';
+import { runLogSync, type LogSyncProgress } from './driver.ts';
+import type { InvalidLogResponse } from './engine.ts';
+import { LogStore, MmrFrontier, samePeaks } from './persist.ts';
+import type { LogRequest } from './requests.ts';
+import type { LogFetchResponse, LogSource } from './source.ts';
+import type { LogSyncTarget } from './target.ts';
 
 /** A log target from a signed announcement. */
 export interface LogTarget {

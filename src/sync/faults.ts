@@ -5,7 +5,7 @@
  * envelope the peer sent on purpose (`RootNotFound`, `RateLimited`, ... with `details.remote`),
  * a timeout or a reset is no answer: the peer is backed off and ranked by the time it took.
  */
-import { DecodeError, ProofError, UnexpectedResponse } from '../../core/errors.ts';
+import { DecodeError, ProofError, UnexpectedResponse } from '../core/errors.ts';
 
 /**
  * Framing faults by name: a peer held on the main thread (WebRTC-Direct) is read there and its

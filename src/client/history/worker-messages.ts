@@ -1,14 +1,14 @@
 /**
- * The `log` call between the page and the light client's worker (worker/protocol.ts carries it
+ * The `log` call between the page and the light client's worker (worker/worker-messages.ts carries it
  * as `{ method: 'log', call }`). A fetch is pulled: `open` starts it in the worker, each `next`
  * returns the next verified batch (decoded) with the progress after it, `close` stops it. The
  * worker keeps fetching ahead of the page by a few batches, so pulling costs no round trip of
  * network time. Everything here is structured-clone safe.
  */
-import type { LogFetchProgress, LogOperation } from './fetch.ts';
+import type { LogFetchProgress, LogOperation } from '../../sync/log/fetch.ts';
 
 /** What `client.log.fetch` passes to the worker. */
-export interface LogFetchRequest {
+export interface LogOpenRequest {
   /** First index (default 0). */
   from?: number;
   /** End, exclusive (default: the newest announced log size, moving while fetching). */
@@ -24,7 +24,7 @@ export interface LogFetchRequest {
 }
 
 export type LogCall =
-  | { op: 'open'; request: LogFetchRequest }
+  | { op: 'open'; request: LogOpenRequest }
   | { op: 'next'; handle: number }
   | { op: 'close'; handle: number };
 

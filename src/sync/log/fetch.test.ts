@@ -4,8 +4,8 @@ import { toHex } from '../../core/bytes.ts';
 import { encodeDelta, signDelta } from '../../core/delta.ts';
 import { MemoryStore } from '../../core/store.ts';
 import { EMPTY_ROOT } from '../../core/types.ts';
-import { MemoryLogSource } from '../log-sync/memory-source.ts';
-import type { LogFetchRequest, LogFetchResponse, LogSource } from '../log-sync/source.ts';
+import { MemoryLogSource } from './memory-source.ts';
+import type { LogFetchRequest, LogFetchResponse, LogSource } from './source.ts';
 import { decodeOperation, fetchOperationBatches, LogIndexMismatch, StoredLogMismatch, type FetchOperationsOptions, type LogFetchProgress, type LogTarget } from './fetch.ts';
 
 const op = (i: number, tag = 'a'): Uint8Array => sha256(new TextEncoder().encode(`fetch op ${tag} ${i}`));

@@ -36,7 +36,7 @@ export interface GapFillOptions {
   /** Ids requested in all; default 10,000. */
   maxTotal?: number;
   /**
-   * Whether an id lies on a chain given up on before (live/missing-chains.ts): it is never
+   * Whether an id lies on a chain given up on before (client/live/missing-chains.ts): it is never
    * requested, and a fill that reaches one stops with `abandoned-chain`.
    */
   abandoned?: (id: Uint8Array) => boolean;
@@ -135,7 +135,7 @@ export class GapFill {
 
   /**
    * Every id this fill received or still wanted (each with a log-index bound when known): what
-   * a caller that gives up on the chain remembers (live/missing-chains.ts).
+   * a caller that gives up on the chain remembers (client/live/missing-chains.ts).
    */
   walked(): WalkedId[] {
     const out: WalkedId[] = this.deltas.map((d) => ({ id: d.id, below: d.logIndex + 1 }));

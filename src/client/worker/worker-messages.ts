@@ -17,7 +17,7 @@ import type { WireEvent } from '../events.ts';
 import type { ProofNode } from '../../core/types.ts';
 import type { LiveTuning } from '../live/follower.ts';
 import type { LiveStatus } from '../live/host.ts';
-import type { LogCall, LogReply } from '../log/protocol.ts';
+import type { LogCall, LogReply } from '../history/worker-messages.ts';
 
 export type { LiveTuning, LiveStatus };
 
@@ -184,7 +184,7 @@ export type Call =
   | { method: 'close' }
   /** Test hook (live updates): ignore the next `count` gossip deltas, and announcements meanwhile. */
   | { method: 'dropGossip'; count: number }
-  /** The history log (client.log.fetch): open, pull, close a fetch (log/protocol.ts). */
+  /** The history log (client.log.fetch): open, pull, close a fetch (history/worker-messages.ts). */
   | { method: 'log'; call: LogCall };
 
 export interface Results {

@@ -2,8 +2,8 @@
  * `client.log` on the page: the writer's history, fetched by the worker from
  * untrusted peers and verified against signed log roots (spec/mmr.md), as an async iterator.
  */
-import type { LogFetchProgress, LogOperation } from './fetch.ts';
-import type { LogBatchReply, LogCall, LogFetchRequest, LogReply } from './protocol.ts';
+import type { LogFetchProgress, LogOperation } from '../../sync/log/fetch.ts';
+import type { LogBatchReply, LogCall, LogOpenRequest, LogReply } from './worker-messages.ts';
 
 /**
  * Options of `client.log.fetch`: the index range, whether to follow and store, batch sizes,
@@ -13,7 +13,7 @@ import type { LogBatchReply, LogCall, LogFetchRequest, LogReply } from './protoc
  * const options: LogFetchOptions = { from: 0, to: 10_000, store: true, signal: AbortSignal.timeout(60_000) };
  * for await (const op of client.log.fetch(options)) console.log(op.index);
  */
-export interface LogFetchOptions extends LogFetchRequest {
+export interface LogFetchOptions extends LogOpenRequest {
   /** Stops the fetch; the iterator rejects with the signal's reason. */
   signal?: AbortSignal;
   /** After every batch, with where the fetch stands. */
@@ -54,7 +54,7 @@ export class LogApi {
    * }
    */
   fetch(o: LogFetchOptions = {}): AsyncIterable<LogOperation> {
-    const request: LogFetchRequest = {
+    const request: LogOpenRequest = {
       from: o.from,
       to: o.to,
       follow: o.follow,

@@ -28,14 +28,14 @@ import type { BatchOp } from '../../core/store.ts';
 import type { KeyChange } from '../../core/types.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { StateSyncEngine, type StateSyncAction, type StateSyncEvent, type StateSyncProgress } from './engine.ts';
-import type { PeerStats } from './peers.ts';
+import type { PeerStats } from '../peers.ts';
 import { loadProgress } from './progress.ts';
 import { fromInclusive, type InclusiveRange } from './ranges.ts';
 import type { StateRequest } from './requests.ts';
 import { estimateResponseSize, type StateResponse, type StateSource } from './source.ts';
 import { preverify, verifyResponse, type ResponseOutcome } from './verify.ts';
 import { EventQueue } from '../event-queue.ts';
-import { isAnswerFault, isNotServed, isTimeout } from './faults.ts';
+import { isAnswerFault, isNotServed, isTimeout } from '../faults.ts';
 
 export interface SyncStateOptions {
   store: KVStore;

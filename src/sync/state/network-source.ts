@@ -3,11 +3,11 @@
  * against one peer (spec/merkledb.md §3–4). Used by the replica node and the browser worker.
  * Every answer is verified by the sync; this adapter only moves and decodes bytes.
  */
-import { fetchChangeProof, fetchRangeProof, type Peer } from '../protocol/client.ts';
-import type { Dialer } from '../protocol/stream.ts';
-import { changeProofSize, rangeProofResponseSize } from '../protocol/codec.ts';
-import type { ChangeProofRequest, RangeProofRequest } from '../core/types.ts';
-import type { StateResponse, StateSource } from './state-sync/source.ts';
+import { fetchChangeProof, fetchRangeProof, type Peer } from '../../protocol/client.ts';
+import type { Dialer } from '../../protocol/stream.ts';
+import { changeProofSize, rangeProofResponseSize } from '../../protocol/codec.ts';
+import type { ChangeProofRequest, RangeProofRequest } from '../../core/types.ts';
+import type { StateResponse, StateSource } from './source.ts';
 
 export interface NetworkSourceOptions {
   /** Deadline per request, dial included (default 30 s). */
