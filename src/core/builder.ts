@@ -9,6 +9,7 @@
  * whole-byte keys are used as they are: no per-key nibble arrays (measured: expanding 1M keys
  * to nibbles cost a third of the build). Packed order, then length, is the trie's path order.
  */
+import { errorClass, ProofsyncError } from './errors.ts';
 import { hashPacked } from './hash.ts';
 import { compareBytes } from './bytes.ts';
 import { valueDigest } from './hash.ts';
@@ -55,9 +56,7 @@ export interface BuiltNode {
 }
 
 /** The items do not describe a trie (duplicate paths, or an item inside an opaque subtree). */
-export class MalformedItems extends Error {
-  override readonly name = 'MalformedItems';
-}
+export const MalformedItems = errorClass(ProofsyncError, 'MalformedItems');
 
 const token = (key: Uint8Array, i: number): number => ((i & 1) === 0 ? key[i >> 1] >> 4 : key[i >> 1] & 15);
 

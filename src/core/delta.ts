@@ -40,6 +40,7 @@ import {
   TrailingBytes,
   TruncatedInput,
   errorClass,
+  registerError,
 } from './errors.ts';
 import { assertHlc, type Hlc } from './hlc.ts';
 import { EMPTY_ROOT, type KeyChange } from './types.ts';
@@ -56,7 +57,10 @@ export const FieldTooLarge = decodeError('FieldTooLarge');
 export const IntegerOutOfRange = decodeError('IntegerOutOfRange');
 
 /** A signed object failed verification. */
-export class VerificationError extends ProofsyncError {}
+export class VerificationError extends ProofsyncError {
+  override readonly name: string = 'VerificationError';
+}
+registerError(VerificationError, 'VerificationError');
 const verificationError = (name: string) => errorClass(VerificationError, name);
 /** The id claimed for a delta is not the SHA-256 of its content. */
 export const DeltaIdMismatch = verificationError('DeltaIdMismatch');

@@ -4,9 +4,14 @@
  * Proof error names are the ones of spec/merkledb.md §3 and §5.
  */
 
+/** Structured data about a failure (offsets, limits, counts): what logs and callers read. */
+export type ErrorDetails = Record<string, unknown>;
+
 /**
  * Base class of every proofsync error. Subclasses carry a stable `name` per condition; match on
- * it or use `instanceof`.
+ * it or use `instanceof`. An error is fully described by its `name`, `message` and `details`:
+ * any other field a subclass exposes is a view of `details`, so the error survives the worker
+ * boundary (`serializeError`/`reviveError` in src/client/errors.ts) with everything it carries.
  *
  * @example
  * try {
@@ -15,38 +20,145 @@
  *   if (err instanceof ProofsyncError) console.warn(err.name, err.details);
  * }
  */
-export class ProofsyncError extends Error {
+export class ProofsyncError<D extends ErrorDetails = ErrorDetails> extends Error {
+  override readonly name: string = 'ProofsyncError';
   /** Structured data about the failure (offsets, limits, counts), for logs and callers. */
-  readonly details: Record<string, unknown> | undefined;
+  readonly details: D | undefined;
   /**
    * @param message What went wrong, in words a user can act on.
    * @param details Structured data about the failure.
    * @param options `cause`: the underlying error, if any.
    */
-  constructor(message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+  constructor(message: string, details?: D, options?: { cause?: unknown }) {
     super(message, options);
     this.details = details;
   }
 }
 
-type ErrorClass<B> = new (message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) => B;
+type ErrorClass<B> = new (message: string, details?: ErrorDetails, options?: { cause?: unknown }) => B;
+
+/** Any class of the hierarchy, whatever its constructor's parameters. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyErrorClass = abstract new (...args: any[]) => ProofsyncError;
+
+/**
+ * Every error class by its `name`: filled by `errorClass`, `reasonError` and `registerError` as
+ * the modules that define them load. The worker boundary rebuilds errors from it, so a page
+ * that can name a class (to test `instanceof`) has loaded it and gets that class back.
+ */
+const REGISTRY = new Map<string, AnyErrorClass>();
+
+/**
+ * Gives a hand-written error class its stable `name` as a class (instances set theirs with
+ * `override readonly name = '...'`) and enters it in the registry.
+ *
+ * @example
+ * export class StoreClosed extends ProofsyncError<{ dbName: string }> {
+ *   override readonly name = 'StoreClosed';
+ * }
+ * registerError(StoreClosed, 'StoreClosed');
+ */
+export function registerError<C extends AnyErrorClass>(cls: C, name: string): C {
+  Object.defineProperty(cls, 'name', { value: name });
+  // A module evaluated again (hot reload) defines its classes again: the newest one wins.
+  REGISTRY.set(name, cls);
+  return cls;
+}
+
+/** The registered error class named `name`, if a loaded module defines one. */
+export function registeredError(name: string): AnyErrorClass | undefined {
+  return REGISTRY.get(name);
+}
+
+/** Every registered error class, by name. */
+export function registeredErrors(): ReadonlyMap<string, AnyErrorClass> {
+  return REGISTRY;
+}
+
+/**
+ * Rebuilds an instance of a registered class from its `name`, `message` and `details` without
+ * running its constructor: constructors differ (a reason error formats its message from its
+ * reason), but these three fields are the whole state of every error of the hierarchy.
+ *
+ * @example
+ * const err = rebuildError('RootNotFound', 'unknown root', { remote: true });
+ * err instanceof RootNotFound; // true
+ */
+export function rebuildError(name: string, message: string, details?: ErrorDetails): ProofsyncError | undefined {
+  const cls = REGISTRY.get(name);
+  if (!cls) return undefined;
+  const err = Reflect.construct(Error, [message], cls) as ProofsyncError;
+  // the fields class initialisers would have defined: own, writable, enumerable
+  Object.defineProperty(err, 'name', { value: name, writable: true, enumerable: true, configurable: true });
+  Object.defineProperty(err, 'details', { value: details, writable: true, enumerable: true, configurable: true });
+  return err;
+}
+registerError(ProofsyncError, 'ProofsyncError');
 
 /**
  * A subclass of `base` whose instances and constructor carry the stable `name` given: one class
- * per condition, matched on `err.name` or with `instanceof`.
+ * per condition, matched on `err.name` or with `instanceof`. `D` types the details it is built with.
  *
  * @example
- * const KeyTooLong = errorClass(RequestError, 'KeyTooLong');
+ * const KeyTooLong = errorClass<RequestError, { length: number }>(RequestError, 'KeyTooLong');
  * const err = new KeyTooLong('key of 300 bytes exceeds 256', { length: 300 });
  * err.name; // 'KeyTooLong'
  * err instanceof RequestError; // true
  */
-export function errorClass<B extends ProofsyncError>(base: ErrorClass<B>, name: string): ErrorClass<B> {
+export function errorClass<B extends ProofsyncError, D extends ErrorDetails = ErrorDetails>(
+  base: ErrorClass<B>,
+  name: string,
+): { new (message: string, details?: D, options?: { cause?: unknown }): B; readonly prototype: B } {
   const cls = class extends (base as unknown as ErrorClass<ProofsyncError>) {
     override readonly name = name;
   };
-  Object.defineProperty(cls, 'name', { value: name });
-  return cls as unknown as ErrorClass<B>;
+  registerError(cls, name);
+  return cls as never;
+}
+
+/**
+ * An instance of a class made by `reasonError`: `reason` names the rule that was broken. (An
+ * interface rather than `B & {...}`, since TypeScript narrows `instanceof` only with the former.)
+ */
+export interface ReasonError<R extends string> extends ProofsyncError<{ reason: R } & ErrorDetails> {
+  readonly reason: R;
+}
+
+/**
+ * One class for a condition with several causes: `reason` (one of `reasons`, also kept in
+ * `details.reason`) says which, and the message reads `<summary> (<reason>): <message>`.
+ * Callers match on `name` as for any error, then on `reason` when they care which rule broke.
+ *
+ * @example
+ * const REASONS = ['UpperNotGrowing', 'RootUnchanged'] as const;
+ * const InvalidTargetUpdate = reasonError(ProofsyncError, 'InvalidTargetUpdate', 'target update rejected', REASONS);
+ * const err = new InvalidTargetUpdate('RootUnchanged', 'same root', { upper: 10 });
+ * err.message; // 'target update rejected (RootUnchanged): same root'
+ * err.reason; // 'RootUnchanged'
+ */
+export function reasonError<B extends ProofsyncError, const R extends string>(
+  base: ErrorClass<B>,
+  name: string,
+  summary: string,
+  reasons: readonly R[],
+): {
+  new (reason: R, message: string, details?: ErrorDetails, options?: { cause?: unknown }): ReasonError<R>;
+  readonly prototype: ReasonError<R>;
+  readonly reasons: readonly R[];
+} {
+  const cls = class extends (base as unknown as ErrorClass<ProofsyncError>) {
+    override readonly name = name;
+    static readonly reasons = reasons;
+    constructor(reason: R, message: string, details?: ErrorDetails, options?: { cause?: unknown }) {
+      super(`${summary} (${reason}): ${message}`, { reason, ...details }, options);
+    }
+    /** The rule that was broken (a view of `details.reason`, so it survives the worker boundary). */
+    get reason(): R {
+      return this.details?.reason as R;
+    }
+  };
+  registerError(cls, name);
+  return cls as never;
 }
 
 /**
@@ -60,7 +172,10 @@ export function errorClass<B extends ProofsyncError>(base: ErrorClass<B>, name: 
  *   else throw err;
  * }
  */
-export class ProofError extends ProofsyncError {}
+export class ProofError extends ProofsyncError {
+  override readonly name: string = 'ProofError';
+}
+registerError(ProofError, 'ProofError');
 const proofError = (name: string) => errorClass(ProofError, name);
 
 // spec/merkledb.md §3, verification rules, in the order they are checked; "step N" is the
@@ -120,7 +235,10 @@ export const InvalidProofNode = proofError('InvalidProofNode');
  *   throw err;
  * }
  */
-export class RequestError extends ProofsyncError {}
+export class RequestError extends ProofsyncError {
+  override readonly name: string = 'RequestError';
+}
+registerError(RequestError, 'RequestError');
 const requestError = (name: string) => errorClass(RequestError, name);
 /** Even a one-key proof does not fit in the request's byte limit (spec/merkledb.md §4). */
 export const MinProofSizeTooLarge = requestError('MinProofSizeTooLarge');
@@ -146,7 +264,10 @@ export const InsufficientHistory = requestError('InsufficientHistory');
  *   if (err instanceof DecodeError) console.warn(`bad frame: ${err.name}`, err.details);
  * }
  */
-export class DecodeError extends ProofsyncError {}
+export class DecodeError extends ProofsyncError {
+  override readonly name: string = 'DecodeError';
+}
+registerError(DecodeError, 'DecodeError');
 const decodeError = (name: string) => errorClass(DecodeError, name);
 /** The bytes end in the middle of a varint, a length-delimited field or a fixed-size value. */
 export const TruncatedInput = decodeError('TruncatedInput');
@@ -183,7 +304,10 @@ export const TooManyItems = decodeError('TooManyItems');
  *   else throw err;
  * }
  */
-export class SyncError extends ProofsyncError {}
+export class SyncError extends ProofsyncError {
+  override readonly name: string = 'SyncError';
+}
+registerError(SyncError, 'SyncError');
 const syncError = (name: string) => errorClass(SyncError, name);
 /** A sync applied every range but the local trie does not hash to the target root. */
 export const FinishedWithUnexpectedRoot = syncError('FinishedWithUnexpectedRoot');

@@ -14,26 +14,28 @@
  */
 import { sha256 } from './sha256.ts';
 import { equalBytes } from './bytes.ts';
-import { ProofError } from './errors.ts';
+import { ProofError, reasonError } from './errors.ts';
 
 /** A 32-byte SHA-256 digest. */
 export type Digest = Uint8Array;
 
 /** Why an MMR proof (or a set of pinned nodes) was rejected. */
-export type InvalidMmrProofReason =
-  | 'EmptyRange'
-  | 'RangeOutOfBounds'
-  | 'InvalidLeafCount'
-  | 'InvalidDigestLength'
-  | 'MissingDigest'
-  | 'ExtraDigest'
-  | 'RootMismatch'
-  | 'PinnedCountMismatch'
-  | 'PinnedNodeMismatch';
+export const INVALID_MMR_PROOF_REASONS = [
+  'EmptyRange',
+  'RangeOutOfBounds',
+  'InvalidLeafCount',
+  'InvalidDigestLength',
+  'MissingDigest',
+  'ExtraDigest',
+  'RootMismatch',
+  'PinnedCountMismatch',
+  'PinnedNodeMismatch',
+] as const;
+export type InvalidMmrProofReason = (typeof INVALID_MMR_PROOF_REASONS)[number];
 
 /**
  * An MMR proof or pinned-node set failed verification; `reason` says which rule it broke
- * (spec/mmr.md §3, §4).
+ * (docs/mmr.md, verification and pinned nodes).
  *
  * @example
  * try {
@@ -42,17 +44,8 @@ export type InvalidMmrProofReason =
  *   if (err instanceof InvalidMmrProof && err.reason === 'RootMismatch') banPeer(peer);
  * }
  */
-export class InvalidMmrProof extends ProofError {
-  /** Always `'InvalidMmrProof'`. */
-  override readonly name = 'InvalidMmrProof';
-  /** The rule the proof broke. */
-  readonly reason: InvalidMmrProofReason;
-  constructor(reason: InvalidMmrProofReason, message: string, details?: Record<string, unknown>) {
-    super(`invalid MMR proof (${reason}): ${message}`, { reason, ...details });
-    this.reason = reason;
-  }
-}
-Object.defineProperty(InvalidMmrProof, 'name', { value: 'InvalidMmrProof' });
+export const InvalidMmrProof = reasonError(ProofError, 'InvalidMmrProof', 'invalid MMR proof', INVALID_MMR_PROOF_REASONS);
+export type InvalidMmrProof = InstanceType<typeof InvalidMmrProof>;
 
 /**
  * A range proof: the digests of the maximal subtrees that hold no leaf of the range, in

@@ -13,6 +13,7 @@
  * builds one and writes it in one atomic batch, and a historical root is a view with the later
  * changes reverted (how change and range proofs are served at older roots, as AvalancheGo does).
  */
+import { errorClass, ProofsyncError } from './errors.ts';
 import { compareBytes, concatBytes, equalBytes } from './bytes.ts';
 import { hashNode, NodeMidstates, valueDigest } from './hash.ts';
 import { commonPrefixLength, hasPrefix, keyToPath, packPath } from './path.ts';
@@ -1099,9 +1100,7 @@ export interface ProvenSubtrees {
 }
 
 /** Thrown by `graft` when the local trie already holds keys where a proven subtree goes. */
-export class GraftConflict extends Error {
-  override readonly name = 'GraftConflict';
-}
+export const GraftConflict = errorClass(ProofsyncError, 'GraftConflict');
 
 export function toProofNode(n: TrieNode): ProofNode {
   const children = new Map<number, Uint8Array>();

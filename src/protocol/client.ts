@@ -42,15 +42,17 @@ export { NotFound };
 import { RateLimited, request, RequestTimeout, TooManyStreams, type Dialer, type RequestOptions } from './stream.ts';
 
 /** The server answered with an error whose name this client does not know. */
-export class RemoteError extends E.ProofsyncError {
+export class RemoteError extends E.ProofsyncError<{ remote: true; remoteName: string }> {
   override readonly name = 'RemoteError';
-  /** The name the server gave. */
-  readonly remoteName: string;
   constructor(remoteName: string, message: string) {
     super(`the peer answered ${remoteName}: ${message}`, { remote: true, remoteName });
-    this.remoteName = remoteName;
+  }
+  /** The name the server gave. */
+  get remoteName(): string {
+    return this.details!.remoteName;
   }
 }
+E.registerError(RemoteError, 'RemoteError');
 
 type ErrorClass = new (message: string, details?: Record<string, unknown>) => E.ProofsyncError;
 const KNOWN: Record<string, ErrorClass> = {

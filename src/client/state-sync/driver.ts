@@ -35,6 +35,9 @@ import type { StateRequest } from './requests.ts';
 import { estimateResponseSize, type StateResponse, type StateSource } from './source.ts';
 import { preverify, verifyResponse, type ResponseOutcome } from './verify.ts';
 import { EventQueue } from '../event-queue.ts';
+import { RequestTimeout } from '../../protocol/stream.ts';
+
+export { RequestTimeout };
 import { isAnswerFault, isTimeout } from './faults.ts';
 
 export interface SyncStateOptions {
@@ -80,10 +83,6 @@ export interface SyncStateResult {
   peers: PeerStats[];
 }
 
-/** A request ran past its deadline. */
-export class RequestTimeout extends Error {
-  override readonly name = 'RequestTimeout';
-}
 
 type DriverEvent =
   | StateSyncEvent
