@@ -4,7 +4,7 @@
  * boundary as `{name, message, details}` and are rebuilt here by name (`reviveError`), so an
  * error raised inside the worker arrives on the page as the same class.
  *
- * Proof, decode and request errors keep the core's names (spec/merkledb.md §3); the storage
+ * Proof, decode and request errors keep the core's names (docs/proofs.md#verification); the storage
  * errors are those of the IndexedDB store (`StorageQuotaExceeded` leaves the store readable).
  * The page rebuilds every class of the error registry (src/core/errors.ts) by name.
  */

@@ -285,7 +285,7 @@ export interface UnsignedDelta {
   hlc: Hlc;
   /** 32-byte state root after applying this delta to the state of its causal past. */
   stateRoot: Uint8Array;
-  /** Position of this delta in the writer's history log (spec/mmr.md). */
+  /** Position of this delta in the writer's history log (docs/mmr.md). */
   logIndex: number;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Typed errors. One class per condition, each with a stable `name` (libp2p and callers match on
  * `err.name`), optional structured `details`, and a message a user can act on.
- * Proof error names are the ones of spec/merkledb.md §3 and §5.
+ * Proof error names are those of docs/proofs.md and docs/sync.md.
  */
 
 /** Structured data about a failure (offsets, limits, counts): what logs and callers read. */
@@ -162,7 +162,7 @@ export function reasonError<B extends ProofsyncError, const R extends string>(
 }
 
 /**
- * A proof was rejected. `name` says which rule it broke (spec/merkledb.md §3).
+ * A proof was rejected. `name` says which rule it broke (docs/proofs.md#verification).
  *
  * @example
  * try {
@@ -178,7 +178,7 @@ export class ProofError extends ProofsyncError {
 registerError(ProofError, 'ProofError');
 const proofError = (name: string) => errorClass(ProofError, name);
 
-// spec/merkledb.md §3, verification rules, in the order they are checked; "step N" is the
+// docs/proofs.md#verification: the rules in the order they are checked; "step N" is the
 // numbered step of that section.
 /** The proof holds more key-values than the request's key limit (step 1). */
 export const TooManyKeys = proofError('TooManyKeys');
@@ -224,7 +224,7 @@ export const EmptyKeyProof = proofError('EmptyKeyProof');
 export const InvalidProofNode = proofError('InvalidProofNode');
 
 /**
- * A request cannot be served (spec/merkledb.md §4): its limits are invalid or the peer lacks the
+ * A request cannot be served (docs/proofs.md#serving): its limits are invalid or the peer lacks the
  * root or history it names. Thrown by the serving side and rebuilt by name on the requester.
  *
  * @example
@@ -240,7 +240,7 @@ export class RequestError extends ProofsyncError {
 }
 registerError(RequestError, 'RequestError');
 const requestError = (name: string) => errorClass(RequestError, name);
-/** Even a one-key proof does not fit in the request's byte limit (spec/merkledb.md §4). */
+/** Even a one-key proof does not fit in the request's byte limit (docs/proofs.md#serving). */
 export const MinProofSizeTooLarge = requestError('MinProofSizeTooLarge');
 /** A request's limits or range are invalid: a non-positive key limit, an empty range, a range beyond the log. */
 export const InvalidRequest = requestError('InvalidRequest');
@@ -249,12 +249,12 @@ export const RootNotFound = requestError('RootNotFound');
 /**
  * A remote peer lacks the history to prove changes since the requested start root. A name
  * other implementations answer with; this project's server sends a range proof at the end root
- * instead (spec/merkledb.md §4).
+ * instead (docs/proofs.md#serving).
  */
 export const InsufficientHistory = requestError('InsufficientHistory');
 
 /**
- * Wire decoding failed (spec/merkledb.md §6): remote bytes are hostile, every bound is checked
+ * Wire decoding failed (docs/wire.md#proof-messages): remote bytes are hostile, every bound is checked
  * and a violation throws a subclass named after it.
  *
  * @example
@@ -293,7 +293,7 @@ export const MissingField = decodeError('MissingField');
 export const TooManyItems = decodeError('TooManyItems');
 
 /**
- * A sync failed as a whole (spec/merkledb.md §5, spec/mmr.md §4), as opposed to one bad answer,
+ * A sync failed as a whole (docs/sync.md, docs/mmr.md#syncing-a-log), as opposed to one bad answer,
  * which the engine retries elsewhere.
  *
  * @example

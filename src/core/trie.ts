@@ -1,5 +1,5 @@
 /**
- * The MerkleDB-compatible radix trie (spec/merkledb.md §1–2) over a `KVStore`.
+ * The MerkleDB-compatible radix trie (docs/hashing.md) over a `KVStore`.
  *
  * Layout in the store (one byte per token in node keys, so store order is trie order):
  *   'n' ++ path  → node record of a node with children: value digest, children (index,
@@ -1057,7 +1057,7 @@ export class TrieView {
   }
 
   /**
-   * The proof path toward `path` (spec §3): nodes from the root while they prefix the path; if
+   * The proof path toward `path` (docs/proofs.md#verification): nodes from the root while they prefix the path; if
    * the path is absent, ending with the would-be parent or with the diverging child there.
    */
   async proofPath(path: Path): Promise<ProofNode[]> {
@@ -1199,7 +1199,7 @@ class StagedReads implements KVStore {
 }
 
 /**
- * The persistent trie: the newest committed state in a store (spec/merkledb.md §1–2). Without
+ * The persistent trie: the newest committed state in a store (docs/hashing.md). Without
  * history; `MerkleDatabase` adds the revision window proofs between roots need.
  *
  * @example

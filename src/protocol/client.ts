@@ -102,7 +102,7 @@ export interface CallOptions {
 export type FetchedChangeProof = { type: 'changeProof'; proof: ChangeProof } | { type: 'rangeProof'; proof: RangeProof };
 
 /**
- * A range proof (spec/merkledb.md §3–4); decoded with at most `req.keyLimit` key-values.
+ * A range proof (docs/proofs.md); decoded with at most `req.keyLimit` key-values.
  *
  * @example
  * const proof = await fetchRangeProof(node, addr, { rootHash, startKey: undefined, endKey: undefined, keyLimit: 2048, bytesLimit: 2 << 20 });
@@ -119,7 +119,7 @@ export async function fetchRangeProof(node: Dialer, peer: Peer, req: RangeProofR
   return res.proof;
 }
 
-/** A change proof, or a range proof at the end root when the start root left the history (spec §4). */
+/** A change proof, or a range proof at the end root when the start root left the history (docs/proofs.md#serving). */
 export async function fetchChangeProof(node: Dialer, peer: Peer, req: ChangeProofRequest, o: CallOptions = {}): Promise<FetchedChangeProof> {
   const bytes = await call(node, peer, CHANGE_PROTOCOL, encodeChangeProofRequest(req), {
     maxResponseBytes: DEFAULT_DECODE_LIMITS.maxBytes,

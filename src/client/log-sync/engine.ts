@@ -1,5 +1,5 @@
 /**
- * The log sync engine (spec/mmr.md §4; the shape of commonware's QMDB `sync/engine.rs`) as an
+ * The log sync engine (docs/mmr.md#syncing-a-log; the shape of commonware's QMDB `sync/engine.rs`) as an
  * explicit state machine: `start()` and `step(event)` return the actions the caller must carry
  * out (fetch, cancel, apply, feedback, completion). No network, storage or clock in here; the
  * async driver (`driver.ts`) feeds it.

@@ -1,5 +1,5 @@
 /**
- * What a log sync target is and when a new one may replace it (spec/mmr.md §4).
+ * What a log sync target is and when a new one may replace it (docs/mmr.md#syncing-a-log).
  *
  * A target `{root, lower, upper}` asks for operations `lower..upper-1` of the log whose size
  * is `upper` and whose MMR root is `root`. Targets come from a trusted source (a signed

@@ -1,5 +1,5 @@
 /**
- * The async driver of the state sync (spec/merkledb.md §5): it runs the engine's actions
+ * The async driver of the state sync (docs/sync.md): it runs the engine's actions
  * against the sources and a `MerkleTrie` on the store, and feeds the results back as events.
  * Decisions are the engine's (`engine.ts`); this file fetches, verifies answers against the
  * local state (`verify.ts`), writes, and waits.
