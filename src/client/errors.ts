@@ -24,6 +24,7 @@ export { ProofsyncError };
  * }
  */
 export class LightClientError extends ProofsyncError {
+  /** `'LightClientError'`; each subclass sets its own. */
   override readonly name: string = 'LightClientError';
 }
 registerError(LightClientError, 'LightClientError');

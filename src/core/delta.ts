@@ -58,6 +58,7 @@ export const IntegerOutOfRange = decodeError('IntegerOutOfRange');
 
 /** A signed object failed verification. */
 export class VerificationError extends ProofsyncError {
+  /** `'VerificationError'`; each subclass sets its own. */
   override readonly name: string = 'VerificationError';
 }
 registerError(VerificationError, 'VerificationError');

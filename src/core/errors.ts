@@ -21,6 +21,7 @@ export type ErrorDetails = Record<string, unknown>;
  * }
  */
 export class ProofsyncError<D extends ErrorDetails = ErrorDetails> extends Error {
+  /** The condition's stable name (each subclass sets its own). */
   override readonly name: string = 'ProofsyncError';
   /** Structured data about the failure (offsets, limits, counts), for logs and callers. */
   readonly details: D | undefined;
@@ -65,12 +66,22 @@ export function registerError<C extends AnyErrorClass>(cls: C, name: string): C 
   return cls;
 }
 
-/** The registered error class named `name`, if a loaded module defines one. */
+/**
+ * The registered error class named `name`, if a loaded module defines one.
+ *
+ * @example
+ * registeredError('RootNotFound') === RootNotFound; // true
+ */
 export function registeredError(name: string): AnyErrorClass | undefined {
   return REGISTRY.get(name);
 }
 
-/** Every registered error class, by name. */
+/**
+ * Every registered error class, by name.
+ *
+ * @example
+ * for (const [name, cls] of registeredErrors()) console.log(name, cls.prototype instanceof ProofError);
+ */
 export function registeredErrors(): ReadonlyMap<string, AnyErrorClass> {
   return REGISTRY;
 }
@@ -108,7 +119,7 @@ registerError(ProofsyncError, 'ProofsyncError');
 export function errorClass<B extends ProofsyncError, D extends ErrorDetails = ErrorDetails>(
   base: ErrorClass<B>,
   name: string,
-): { new (message: string, details?: D, options?: { cause?: unknown }): B; readonly prototype: B } {
+): ConditionErrorClass<B, D> {
   const cls = class extends (base as unknown as ErrorClass<ProofsyncError>) {
     override readonly name = name;
   };
@@ -116,11 +127,45 @@ export function errorClass<B extends ProofsyncError, D extends ErrorDetails = Er
   return cls as never;
 }
 
+/** A class made by `errorClass`: one condition, built from a message and details. */
+export interface ConditionErrorClass<B extends ProofsyncError, D extends ErrorDetails = ErrorDetails> {
+  /**
+   * @param message What went wrong, in words a user can act on.
+   * @param details Structured data about the failure.
+   * @param options `cause`: the underlying error, if any.
+   */
+  new (message: string, details?: D, options?: { cause?: unknown }): B;
+  /** The prototype of its instances (what lets `instanceof` narrow to `B`). */
+  readonly prototype: B;
+}
+
+/** The details of a reason error: the broken rule and any other data. */
+export type ReasonDetails<R extends string> = {
+  /** The rule that was broken. */
+  reason: R;
+} & ErrorDetails;
+
+/** A class made by `reasonError`: one condition with several causes. */
+export interface ReasonErrorClass<R extends string> {
+  /**
+   * @param reason The rule that was broken.
+   * @param message What went wrong, in words a user can act on.
+   * @param details Structured data about the failure.
+   * @param options `cause`: the underlying error, if any.
+   */
+  new (reason: R, message: string, details?: ErrorDetails, options?: { cause?: unknown }): ReasonError<R>;
+  /** The prototype of its instances (what lets `instanceof` narrow). */
+  readonly prototype: ReasonError<R>;
+  /** Every reason the class may carry. */
+  readonly reasons: readonly R[];
+}
+
 /**
  * An instance of a class made by `reasonError`: `reason` names the rule that was broken. (An
  * interface rather than `B & {...}`, since TypeScript narrows `instanceof` only with the former.)
  */
-export interface ReasonError<R extends string> extends ProofsyncError<{ reason: R } & ErrorDetails> {
+export interface ReasonError<R extends string> extends ProofsyncError<ReasonDetails<R>> {
+  /** The rule that was broken (also `details.reason`). */
   readonly reason: R;
 }
 
@@ -141,11 +186,7 @@ export function reasonError<B extends ProofsyncError, const R extends string>(
   name: string,
   summary: string,
   reasons: readonly R[],
-): {
-  new (reason: R, message: string, details?: ErrorDetails, options?: { cause?: unknown }): ReasonError<R>;
-  readonly prototype: ReasonError<R>;
-  readonly reasons: readonly R[];
-} {
+): ReasonErrorClass<R> {
   const cls = class extends (base as unknown as ErrorClass<ProofsyncError>) {
     override readonly name = name;
     static readonly reasons = reasons;
@@ -173,6 +214,7 @@ export function reasonError<B extends ProofsyncError, const R extends string>(
  * }
  */
 export class ProofError extends ProofsyncError {
+  /** `'ProofError'`; each subclass sets its own. */
   override readonly name: string = 'ProofError';
 }
 registerError(ProofError, 'ProofError');
@@ -236,6 +278,7 @@ export const InvalidProofNode = proofError('InvalidProofNode');
  * }
  */
 export class RequestError extends ProofsyncError {
+  /** `'RequestError'`; each subclass sets its own. */
   override readonly name: string = 'RequestError';
 }
 registerError(RequestError, 'RequestError');
@@ -265,6 +308,7 @@ export const InsufficientHistory = requestError('InsufficientHistory');
  * }
  */
 export class DecodeError extends ProofsyncError {
+  /** `'DecodeError'`; each subclass sets its own. */
   override readonly name: string = 'DecodeError';
 }
 registerError(DecodeError, 'DecodeError');
@@ -305,6 +349,7 @@ export const TooManyItems = decodeError('TooManyItems');
  * }
  */
 export class SyncError extends ProofsyncError {
+  /** `'SyncError'`; each subclass sets its own. */
   override readonly name: string = 'SyncError';
 }
 registerError(SyncError, 'SyncError');

@@ -24,6 +24,7 @@ import { ProofsyncError, errorClass, registerError } from '../core/errors.ts';
 
 /** The remote broke the muxer's rules; the connection is closed. */
 export class MuxerError extends ProofsyncError {
+  /** `'MuxerError'`; each subclass sets its own. */
   override readonly name: string = 'MuxerError';
 }
 registerError(MuxerError, 'MuxerError');

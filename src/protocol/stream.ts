@@ -32,6 +32,7 @@ import { PeerLimits, type RateLimit } from './peer-limits.ts';
  * }
  */
 export class StreamError extends ProofsyncError {
+  /** `'StreamError'`; each subclass sets its own. */
   override readonly name: string = 'StreamError';
 }
 registerError(StreamError, 'StreamError');

@@ -3,6 +3,16 @@
  */
 import { errorClass, ProofsyncError, registerError } from '../../core/errors.ts';
 
+/** The figures of a quota failure. */
+export type StorageQuotaFigures = {
+  /** Encoded page bytes the aborted batch tried to write. */
+  attemptedBytes: number;
+  /** `navigator.storage.estimate()` usage after the failure, when available. */
+  usage?: number;
+  /** The origin's quota from the same estimate, when available. */
+  quota?: number;
+};
+
 /**
  * The origin's storage quota ran out during a write. The write's transaction was aborted, so
  * none of its operations landed: the store still holds the last committed state and stays
@@ -16,7 +26,7 @@ import { errorClass, ProofsyncError, registerError } from '../../core/errors.ts'
  *   }
  * });
  */
-export class StorageQuotaExceeded extends ProofsyncError<{ attemptedBytes: number; usage?: number; quota?: number }> {
+export class StorageQuotaExceeded extends ProofsyncError<StorageQuotaFigures> {
   /** Always `'StorageQuotaExceeded'`. */
   override readonly name = 'StorageQuotaExceeded';
 
