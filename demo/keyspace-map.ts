@@ -2,7 +2,7 @@
  * The key-space map: a canvas strip from key 00… (left) to ff… (right), each stretch coloured by
  * the root its local key-values stand at: the sync's target (green), an older signed root being
  * caught up (amber), or not fetched yet (grey). Segments come from the progress the sync engine
- * persists (spec/merkledb.md §5: a partition of the key space, each segment tagged with a root).
+ * persists (docs/sync.md: a partition of the key space, each segment tagged with a root).
  *
  * When progress events carry no segments, the map shows what it can know, drawn from the left
  * and said so in its caption: the fraction at the target, and the most ever covered (a range

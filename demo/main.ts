@@ -56,7 +56,7 @@ const PHASES: Record<string, string> = {
   failed: 'failed',
 };
 
-/** Progress as the engine persists it (spec §5), when the SDK reports it (see keyspace-map.ts). */
+/** Progress as the engine persists it (docs/sync.md), when the SDK reports it (see keyspace-map.ts). */
 type ProgressWithSegments = ProgressEvent & { segments?: MapSegment[] };
 
 /** How long a catch-up to a newer root may last before the page shows it. */

@@ -4,12 +4,11 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fromHex, toHex } from '../core/bytes.ts';
+import { errorClass, ProofsyncError } from '../core/errors.ts';
 import type { KeyChange, KeyValue } from '../core/types.ts';
 
 /** A bad command line: exit code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export const UsageError = errorClass(ProofsyncError, 'UsageError');
 
 export function readInput(file: string | undefined): Uint8Array {
   return new Uint8Array(readFileSync(file ?? 0));

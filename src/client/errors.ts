@@ -4,10 +4,11 @@
  * boundary as `{name, message, details}` and are rebuilt here by name (`reviveError`), so an
  * error raised inside the worker arrives on the page as the same class.
  *
- * Proof, decode and request errors keep the core's names (spec/merkledb.md §3); the storage
+ * Proof, decode and request errors keep the core's names (docs/proofs.md#verification); the storage
  * errors are those of the IndexedDB store (`StorageQuotaExceeded` leaves the store readable).
+ * The page rebuilds every class of the error registry (src/core/errors.ts) by name.
  */
-import { errorClass, ProofsyncError } from '../core/errors.ts';
+import { errorClass, ProofsyncError, rebuildError, type ErrorDetails } from '../core/errors.ts';
 import { LightClientError, NoPeers } from '../sync/errors.ts';
 
 export { ProofsyncError, LightClientError, NoPeers };
@@ -36,22 +37,23 @@ export interface SerializedError {
 }
 
 /** Structured-clone-safe details (drops functions and anything that would not clone). */
-function cloneableDetails(details: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+function cloneableDetails(details: ErrorDetails | undefined): ErrorDetails | undefined {
   if (!details) return undefined;
-  const out: Record<string, unknown> = {};
+  const out: ErrorDetails = {};
   for (const [k, v] of Object.entries(details)) {
     if (v === null || ['string', 'number', 'boolean', 'undefined'].includes(typeof v) || v instanceof Uint8Array) out[k] = v;
   }
   return out;
 }
 
+/**
+ * An error as plain data for `postMessage`. A proofsync error is its `name`, `message` and
+ * `details` (src/core/errors.ts), so nothing else needs copying.
+ */
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof Error) {
     const details = err instanceof ProofsyncError ? cloneableDetails(err.details) : undefined;
-    // plain-object data of non-ProofsyncError classes (e.g. StorageQuotaExceeded)
-    const own: Record<string, unknown> = {};
-    for (const k of ['attemptedBytes', 'usage', 'quota'] as const) if (k in err) own[k] = (err as unknown as Record<string, unknown>)[k];
-    return { name: err.name, message: err.message, details: details ?? (Object.keys(own).length ? cloneableDetails(own) : undefined), stack: err.stack };
+    return { name: err.name, message: err.message, details, stack: err.stack };
   }
   // DOMException in some engines is not instanceof Error
   const e = err as { name?: unknown; message?: unknown } | null;
@@ -73,31 +75,19 @@ export function serializeError(err: unknown): SerializedError {
 export class RemoteWorkerError extends ProofsyncError {
   /** The name of the error raised in the worker. */
   override name: string;
-  constructor(name: string, message: string, details?: Record<string, unknown>) {
+  constructor(name: string, message: string, details?: ErrorDetails) {
     super(message, details);
     this.name = name;
   }
 }
 
-const REVIVERS: Record<string, new (message: string, details?: Record<string, unknown>) => Error> = {
-  ClientClosed,
-  NoPeers,
-  InvalidRemoteProof,
-  KeyOutOfScope,
-  WrongDatabase,
-  InsufficientStorage,
-  WorkerFailed,
-  ProofUnavailable,
-};
-
 /**
- * Rebuilds an error from the worker: the light client's classes by name; `AbortError` and
- * `TimeoutError` as `DOMException`s (what `signal.reason` is); anything else (proof errors,
- * `StorageQuotaExceeded`, ...) as an error carrying the same `name`, `message` and `details`.
+ * Rebuilds an error from the worker: every class of the error registry by name (the light
+ * client's, the core's, the store's, and any other the page has loaded), with its details;
+ * `AbortError` and `TimeoutError` as `DOMException`s (what `signal.reason` is); anything else
+ * as a `RemoteWorkerError` carrying the same `name`, `message` and `details`.
  */
 export function reviveError(e: SerializedError): Error {
-  const cls = Object.hasOwn(REVIVERS, e.name) ? REVIVERS[e.name] : undefined;
-  if (cls) return new cls(e.message, e.details);
   if (e.name === 'AbortError' || e.name === 'TimeoutError') return new DOMException(e.message, e.name);
-  return new RemoteWorkerError(e.name, e.message, e.details);
+  return rebuildError(e.name, e.message, e.details) ?? new RemoteWorkerError(e.name, e.message, e.details);
 }

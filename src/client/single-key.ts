@@ -1,7 +1,7 @@
 /**
  * `getVerified`: one key's value (or absence) from an untrusted peer, proven against a signed
  * root, before (or without) a local sync. The wire has no single-key protocol, so the question
- * is a range proof request for `[key, key]` with a key limit of 1 (spec/merkledb.md §3): the
+ * is a range proof request for `[key, key]` with a key limit of 1 (docs/proofs.md#verification): the
  * only key the range can hold is `key` itself, so a valid proof shows its value or, with no
  * key-values, its absence. A proof that does not rebuild the signed root is rejected.
  */

@@ -10,7 +10,7 @@
  * db         uvarint(len) || bytes              1..64 bytes: a database id (for a name, its UTF-8)
  * seq        u64be
  * stateRoot  32 bytes
- * logRoot    32 bytes                           spec/mmr.md root over logSize leaves
+ * logRoot    32 bytes                           docs/mmr.md root over logSize leaves
  * logSize    u64be
  * heads      uvarint(n) || n × 32-byte id       strictly increasing; may be empty (no deltas yet)
  * hlc        u64be(wallMs) || u32be(counter) || (0x00 | 0x01 || 32-byte writer)

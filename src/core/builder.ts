@@ -1,14 +1,15 @@
 /**
  * Computes a trie's root from a sorted list of items in one pass, without a store.
  * An item is either a value (a whole-byte key with its value digest) or an opaque subtree
- * (a path `parent ++ index` with a known id; a child's compressed key is not hashed: spec §1).
+ * (a path `parent ++ index` with a known id; a child's compressed key is not hashed: docs/hashing.md).
  * The same builder computes roots from scratch, bulk-loads a store (through `onNode`), and
- * rebuilds the partial trie that a range or change proof describes (spec §3 step 6).
+ * rebuilds the partial trie that a range or change proof describes (docs/proofs.md#verification step 6).
  *
  * Items carry their path packed (`key`, zero-padded) with its length in tokens (`tokens`), so
  * whole-byte keys are used as they are: no per-key nibble arrays (measured: expanding 1M keys
  * to nibbles cost a third of the build). Packed order, then length, is the trie's path order.
  */
+import { errorClass, ProofsyncError } from './errors.ts';
 import { hashPacked } from './hash.ts';
 import { compareBytes } from './bytes.ts';
 import { valueDigest } from './hash.ts';
@@ -55,9 +56,7 @@ export interface BuiltNode {
 }
 
 /** The items do not describe a trie (duplicate paths, or an item inside an opaque subtree). */
-export class MalformedItems extends Error {
-  override readonly name = 'MalformedItems';
-}
+export const MalformedItems = errorClass(ProofsyncError, 'MalformedItems');
 
 const token = (key: Uint8Array, i: number): number => ((i & 1) === 0 ? key[i >> 1] >> 4 : key[i >> 1] & 15);
 

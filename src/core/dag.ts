@@ -28,7 +28,7 @@
  *   from the first add; re-gossip does not reset it) so the caller can gap-fill, catch up, drop.
  */
 import { compareBytes, equalBytes, toHex } from './bytes.ts';
-import { ProofsyncError } from './errors.ts';
+import { errorClass, ProofsyncError } from './errors.ts';
 import { compareHlc } from './hlc.ts';
 import { deltaWireLength, type VerifiedDelta } from './delta.ts';
 import { EMPTY_ROOT } from './types.ts';
@@ -98,9 +98,7 @@ export type ApplyReport =
     };
 
 /** `applyReady` was called while a previous call was still running. */
-export class ApplyInProgress extends ProofsyncError {
-  override readonly name = 'ApplyInProgress';
-}
+export const ApplyInProgress = errorClass(ProofsyncError, 'ApplyInProgress');
 
 interface Held {
   delta: VerifiedDelta;

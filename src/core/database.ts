@@ -1,6 +1,6 @@
 /**
  * A MerkleDB-style database: the trie plus a window of revision history, enough to serve range
- * proofs at any root in the window and change proofs between any two of them (spec §3–4).
+ * proofs at any root in the window and change proofs between any two of them (docs/proofs.md).
  *
  * Each commit stores, in the same atomic batch as the trie, a history record of its value
  * changes `(key, before, after)` under 'h' ++ u64be(seq); the newest `historySize` records are
@@ -81,7 +81,7 @@ export function decodeRevision(seq: number, b: Uint8Array): Revision {
 }
 
 export interface DatabaseOptions {
-  /** How many commits of value changes to keep (spec §4: at least 300). */
+  /** How many commits of value changes to keep (docs/proofs.md#serving: at least 300). */
   historySize?: number;
 }
 
@@ -93,7 +93,7 @@ export interface ProofLimits {
 
 /**
  * A Merkle trie with a window of revision history: it serves range proofs at any root in the
- * window and change proofs between any two of them (spec/merkledb.md §3–4). The full node's
+ * window and change proofs between any two of them (docs/proofs.md). The full node's
  * state; also what a Node program uses to build and prove a database in memory.
  *
  * @example
@@ -282,7 +282,7 @@ export class MerkleDatabase {
     return this.lock.read(fn);
   }
 
-  /** Range proof at `root` (spec §3). */
+  /** Range proof at `root` (docs/proofs.md#verification). */
   rangeProof(root: Uint8Array, o: ProofLimits): Promise<RangeProof> {
     if (equalBytes(root, EMPTY_ROOT)) throw new E.InvalidRequest('the empty root has no range proofs');
     return this.lock.read(async () => rangeProof(await this.viewAt(root), o.start, o.end, o.keyLimit));
@@ -290,7 +290,7 @@ export class MerkleDatabase {
 
   /**
    * Change proof from `from` to `to`; when `from` is outside the window but `to` is in it, a
-   * range proof at `to` (spec §4).
+   * range proof at `to` (docs/proofs.md#serving).
    */
   changeProof(
     from: Uint8Array,

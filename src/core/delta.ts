@@ -40,6 +40,7 @@ import {
   TrailingBytes,
   TruncatedInput,
   errorClass,
+  registerError,
 } from './errors.ts';
 import { assertHlc, type Hlc } from './hlc.ts';
 import { EMPTY_ROOT, type KeyChange } from './types.ts';
@@ -56,7 +57,11 @@ export const FieldTooLarge = decodeError('FieldTooLarge');
 export const IntegerOutOfRange = decodeError('IntegerOutOfRange');
 
 /** A signed object failed verification. */
-export class VerificationError extends ProofsyncError {}
+export class VerificationError extends ProofsyncError {
+  /** `'VerificationError'`; each subclass sets its own. */
+  override readonly name: string = 'VerificationError';
+}
+registerError(VerificationError, 'VerificationError');
 const verificationError = (name: string) => errorClass(VerificationError, name);
 /** The id claimed for a delta is not the SHA-256 of its content. */
 export const DeltaIdMismatch = verificationError('DeltaIdMismatch');
@@ -281,7 +286,7 @@ export interface UnsignedDelta {
   hlc: Hlc;
   /** 32-byte state root after applying this delta to the state of its causal past. */
   stateRoot: Uint8Array;
-  /** Position of this delta in the writer's history log (spec/mmr.md). */
+  /** Position of this delta in the writer's history log (docs/mmr.md). */
   logIndex: number;
 }
 

@@ -8,7 +8,7 @@ import { fromHex, toHex } from './bytes.ts';
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const none = () => new Array<Uint8Array | undefined>(16);
 
-// spec/merkledb.md §2, node hash vectors from AvalancheGo hashing_test.go
+// docs/hashing.md#node-id, node hash vectors from AvalancheGo hashing_test.go
 describe('node hash vectors (AvalancheGo hashing_test.go)', () => {
   it('empty key, no value, no children', () => {
     expect(toHex(hashNode(new Uint8Array(0), undefined, none()))).toBe(
@@ -44,7 +44,7 @@ describe('node hash vectors (AvalancheGo hashing_test.go)', () => {
   });
 });
 
-// spec/merkledb.md §2, whole-trie roots from Firewood's merkledb-compatible cases
+// docs/hashing.md#node-id, whole-trie roots from Firewood's merkledb-compatible cases
 const rootCases: [string, [string, string][], string][] = [
   ['empty', [], '00'.repeat(32)],
   ['00→00', [['00', '00']], '073615413d814b23383fc2c8d8af13abfffcb371b654b98dbf47dd74b1e4d1b9'],

@@ -1,5 +1,5 @@
 /**
- * Node hashing, byte-for-byte AvalancheGo merkledb (spec/merkledb.md §2):
+ * Node hashing, byte-for-byte AvalancheGo merkledb (docs/hashing.md#node-id):
  *   id = SHA-256( uvarint(#children) || (uvarint(index) || childId)* ||
  *                 (0x01 || uvarint(len d) || d  |  0x00) || uvarint(bits) || packed key )
  * where d is the value digest: the value itself below 32 bytes, else SHA-256(value).
@@ -29,7 +29,7 @@ function putUvarint(buf: Uint8Array, off: number, n: number): number {
 }
 
 /**
- * The digest a trie node commits to for a value (spec/merkledb.md §2): the value itself when
+ * The digest a trie node commits to for a value (docs/hashing.md#node-id): the value itself when
  * shorter than 32 bytes, else its SHA-256.
  *
  * @example

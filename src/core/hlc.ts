@@ -8,7 +8,7 @@
  * except `HybridClock`, which only remembers the last timestamp it issued.
  */
 import { compareBytes } from './bytes.ts';
-import { ProofsyncError } from './errors.ts';
+import { errorClass, ProofsyncError } from './errors.ts';
 
 export interface Hlc {
   /** Milliseconds since the Unix epoch; a safe non-negative integer. */
@@ -25,9 +25,7 @@ export type WallClock = () => number;
 export const MAX_HLC_COUNTER = 0xffff_ffff;
 
 /** A remote timestamp is further ahead of our wall clock than we accept. */
-export class HlcDriftExceeded extends ProofsyncError {
-  override readonly name = 'HlcDriftExceeded';
-}
+export const HlcDriftExceeded = errorClass(ProofsyncError, 'HlcDriftExceeded');
 
 /** Throws `RangeError`/`TypeError` unless `t` is a well-formed timestamp. */
 export function assertHlc(t: Hlc): void {

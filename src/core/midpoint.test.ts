@@ -5,7 +5,7 @@ import { compareBytes, fromHex, toHex } from './bytes.ts';
 
 const hex = (h: string | undefined) => (h === undefined ? undefined : fromHex(h));
 
-// spec/merkledb.md §5 "Midpoint vectors" (the same as AvalancheGo database/merkle/sync/sync_test.go Test_Midpoint).
+// docs/sync.md#midpoint (the same as AvalancheGo database/merkle/sync/sync_test.go Test_Midpoint).
 const SPEC_VECTORS: Array<{ name: string; start?: string; end?: string; mid: string }> = [
   { name: 'carry into the first byte', start: '01ff', end: '0201', mid: '0200' },
   { name: 'absent start, odd last byte', end: 'ffff00', mid: '7fff80' },

@@ -1,5 +1,5 @@
 /**
- * The split point of a sync work range (spec/merkledb.md §5, "Midpoint vectors"): the byte-wise
+ * The split point of a sync work range (docs/sync.md#midpoint): the byte-wise
  * average of `start` and `end` read as base-256 fractions, with carry. An absent start counts as
  * all 0x00 and an absent end as all 0xff. Same rule and results as AvalancheGo's `midPoint`
  * (database/merkle/sync/syncer.go):

@@ -24,7 +24,7 @@ function u64(i: number): Uint8Array {
   new DataView(b.buffer).setBigUint64(0, BigInt(i));
   return b;
 }
-/** The vector elements of spec/mmr.md §2: element i = SHA-256(u64be(i)). */
+/** The vector elements of docs/mmr.md#hashing: element i = SHA-256(u64be(i)). */
 const element = (i: number): Uint8Array => sha256(u64(i));
 const elements = (n: number): Uint8Array[] => Array.from({ length: n }, (_, i) => element(i));
 
@@ -78,7 +78,7 @@ const sizedRange = fc
       .map(([s, len]) => ({ n, start: s, end: Math.min(n, s + len) })),
   );
 
-describe('public vectors (spec/mmr.md §2)', () => {
+describe('public vectors (docs/mmr.md#hashing)', () => {
   const vectors: [number, string][] = [
     [0, 'af5570f5a1810b7af78caf4bc70a660f0df51e42baf91d4de5b2328de0e83dfc'],
     [1, '7676407563b96f8f78658b5b6fd523b190634cf5435393a66d62986a35cdd838'],

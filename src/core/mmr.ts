@@ -1,10 +1,10 @@
 /**
- * The Merkle Mountain Range that authenticates the operation log (spec/mmr.md §1–§3).
+ * The Merkle Mountain Range that authenticates the operation log (docs/mmr.md).
  *
  * Hashing is commonware's generic MMR (`commonware-storage`): post-order positions, leaf and
  * node digests prefixed with their u64 big-endian position, peaks folded forward and the root
  * committing to the leaf count. Our roots equal theirs for the same elements (the vectors of
- * spec/mmr.md §2 are checked in `mmr.test.ts`).
+ * docs/mmr.md#hashing are checked in `mmr.test.ts`).
  *
  * Everything here is pure and in memory: an {@link Mmr} that can start from the pinned nodes of
  * a pruned prefix, an {@link MmrFrontier} (its peaks only: what a syncing client needs), range
@@ -14,26 +14,28 @@
  */
 import { sha256 } from './sha256.ts';
 import { equalBytes } from './bytes.ts';
-import { ProofError } from './errors.ts';
+import { ProofError, reasonError } from './errors.ts';
 
 /** A 32-byte SHA-256 digest. */
 export type Digest = Uint8Array;
 
 /** Why an MMR proof (or a set of pinned nodes) was rejected. */
-export type InvalidMmrProofReason =
-  | 'EmptyRange'
-  | 'RangeOutOfBounds'
-  | 'InvalidLeafCount'
-  | 'InvalidDigestLength'
-  | 'MissingDigest'
-  | 'ExtraDigest'
-  | 'RootMismatch'
-  | 'PinnedCountMismatch'
-  | 'PinnedNodeMismatch';
+export const INVALID_MMR_PROOF_REASONS = [
+  'EmptyRange',
+  'RangeOutOfBounds',
+  'InvalidLeafCount',
+  'InvalidDigestLength',
+  'MissingDigest',
+  'ExtraDigest',
+  'RootMismatch',
+  'PinnedCountMismatch',
+  'PinnedNodeMismatch',
+] as const;
+export type InvalidMmrProofReason = (typeof INVALID_MMR_PROOF_REASONS)[number];
 
 /**
  * An MMR proof or pinned-node set failed verification; `reason` says which rule it broke
- * (spec/mmr.md §3, §4).
+ * (docs/mmr.md, verification and pinned nodes).
  *
  * @example
  * try {
@@ -42,17 +44,8 @@ export type InvalidMmrProofReason =
  *   if (err instanceof InvalidMmrProof && err.reason === 'RootMismatch') banPeer(peer);
  * }
  */
-export class InvalidMmrProof extends ProofError {
-  /** Always `'InvalidMmrProof'`. */
-  override readonly name = 'InvalidMmrProof';
-  /** The rule the proof broke. */
-  readonly reason: InvalidMmrProofReason;
-  constructor(reason: InvalidMmrProofReason, message: string, details?: Record<string, unknown>) {
-    super(`invalid MMR proof (${reason}): ${message}`, { reason, ...details });
-    this.reason = reason;
-  }
-}
-Object.defineProperty(InvalidMmrProof, 'name', { value: 'InvalidMmrProof' });
+export const InvalidMmrProof = reasonError(ProofError, 'InvalidMmrProof', 'invalid MMR proof', INVALID_MMR_PROOF_REASONS);
+export type InvalidMmrProof = InstanceType<typeof InvalidMmrProof>;
 
 /**
  * A range proof: the digests of the maximal subtrees that hold no leaf of the range, in
@@ -77,7 +70,7 @@ export interface MmrPeak {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Positions (spec/mmr.md §1). Positions stay below 2^53, so plain numbers are exact.
+// Positions (docs/mmr.md#positions). Positions stay below 2^53, so plain numbers are exact.
 
 function checkCount(n: number, what: string): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`expected ${what} to be a non-negative safe integer, got ${n}`);
@@ -130,7 +123,7 @@ export function peaksOf(leafCount: number): MmrPeak[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hashing (spec/mmr.md §2). The preimages are built in one reused buffer (sha256 is synchronous
+// Hashing (docs/mmr.md#hashing). The preimages are built in one reused buffer (sha256 is synchronous
 // and keeps nothing): hashing allocates only the digest.
 
 function u64be(n: number): Uint8Array {
@@ -299,7 +292,7 @@ export class Mmr {
     return peaksOf(leafCount).map((p) => this.node(p.pos));
   }
 
-  /** The root over the first `leafCount` leaves (default: all), spec/mmr.md §2. */
+  /** The root over the first `leafCount` leaves (default: all), docs/mmr.md#hashing. */
   root(leafCount: number = this.#leafCount): Digest {
     return rootFromPeaks(leafCount, this.peakDigests(leafCount));
   }
@@ -322,7 +315,7 @@ function trailingOnes(n: number): number {
 // The frontier: peaks only.
 
 /**
- * The peaks of an MMR, appendable (spec/mmr.md §1–2): what a log sync needs to rebuild the
+ * The peaks of an MMR, appendable (docs/mmr.md): what a log sync needs to rebuild the
  * root of everything it applied, in constant memory (a million operations: 20 digests, not two
  * million nodes).
  *
@@ -395,7 +388,7 @@ export class MmrFrontier {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Range proofs (spec/mmr.md §3).
+// Range proofs (docs/mmr.md#range-proofs).
 
 /**
  * What a verified range proof for `[start, end)` establishes besides membership: the peaks of
@@ -550,7 +543,7 @@ export function verifyRangeProof(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pinned nodes (spec/mmr.md §4).
+// Pinned nodes (docs/mmr.md#pinned-nodes).
 
 /**
  * The pinned nodes at `lower`: the peaks of the MMR over leaves `[0, lower)`, left to right.

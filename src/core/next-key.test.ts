@@ -13,7 +13,7 @@ async function dbOf(kvs: [string, string][]) {
   return db;
 }
 
-/** Commits a range proof's key-values locally, deleting local keys in [start, last] it shows absent (spec §5). */
+/** Commits a range proof's key-values locally, deleting local keys in [start, last] it shows absent (docs/sync.md). */
 async function commitRange(local: MerkleDatabase, kvs: KeyValue[], start: Uint8Array | undefined, upTo: Uint8Array | undefined) {
   const dels = [];
   for await (const kv of local.entries(start, upTo)) if (!kvs.some((x) => compareBytes(x.key, kv.key) === 0)) dels.push({ key: kv.key, value: undefined });
@@ -22,7 +22,7 @@ async function commitRange(local: MerkleDatabase, kvs: KeyValue[], start: Uint8A
 
 const localProofOf = (db: MerkleDatabase) => (p: Uint8Array) => db.trie.view().proofPath(p);
 
-describe('nextKey: spec/merkledb.md §5 examples', () => {
+describe('nextKey: docs/sync.md examples', () => {
   it('remote {10:01, 1111:02}, local {13:03}, range proof for (none, 12] with end 20 → 13', async () => {
     const remote = await dbOf([['10', '01'], ['1111', '02']]);
     const local = await dbOf([['13', '03']]);
@@ -92,7 +92,7 @@ const keyArb = fc.uint8Array({ minLength: 1, maxLength: 3 }).map((k) => k.map((b
 const stateArb = fc.uniqueArray(fc.record({ key: keyArb, value: fc.uint8Array({ maxLength: 3 }) }), { selector: (kv) => toHex(kv.key), maxLength: 60 });
 
 describe('nextKey against a brute-force oracle', () => {
-  // `end` itself belongs to the neighbouring work item, which starts at it (spec §5 splits at the midpoint)
+  // `end` itself belongs to the neighbouring work item, which starts at it (docs/sync.md splits at the midpoint)
   it('never skips a key where local and remote differ', async () => {
     await fc.assert(
       fc.asyncProperty(stateArb, stateArb, fc.option(keyArb, { nil: undefined }), fc.integer({ min: 1, max: 12 }), async (remoteKvs, localKvs, end, limit) => {

@@ -1,5 +1,5 @@
 /**
- * Where to continue after a partial range or change response (spec/merkledb.md §5).
+ * Where to continue after a partial range or change response (docs/sync.md).
  *
  * The received end proof (remote trie) and a local proof toward the same path are walked
  * upward from the deepest node; the first child index, right of the path, whose presence or id

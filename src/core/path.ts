@@ -1,5 +1,5 @@
 /**
- * Token paths for branch factor 16 (spec/merkledb.md §1): a key's bytes become 4-bit tokens,
+ * Token paths for branch factor 16 (docs/hashing.md): a key's bytes become 4-bit tokens,
  * high nibble first. In memory a path holds one token per byte, so byte-wise comparison of
  * paths is the trie's key order. On the wire and in hashes a path is packed MSB-first with its
  * length in bits; an odd number of tokens leaves the low nibble of the last byte zero.

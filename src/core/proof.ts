@@ -1,6 +1,6 @@
 /**
  * Range, change and single-key proofs: generation over a `TrieView` and verification exactly
- * as spec/merkledb.md §3, in that order, with one error class per rule.
+ * as docs/proofs.md#verification, in that order, with one error class per rule.
  *
  * Verification rebuilds the partial trie the proof describes with the one-pass builder: the
  * in-range key-values (local state + changes) as values, and from every proof node its value
@@ -20,7 +20,7 @@ const lt = (a: Uint8Array, b: Uint8Array) => compareBytes(a, b) < 0;
 // ---------------------------------------------------------------------------------------------
 // Generation
 
-/** Leading nodes that the start proof shares with the end proof are left out (spec §3). */
+/** Leading nodes that the start proof shares with the end proof are left out (docs/proofs.md#verification). */
 function trimStartProof(startProof: ProofNode[], endProof: ProofNode[]): ProofNode[] {
   let i = 0;
   while (i < startProof.length && i < endProof.length && equalBytes(startProof[i].key, endProof[i].key)) i++;
@@ -44,7 +44,7 @@ export async function rangeProof(view: TrieView, start: Uint8Array | undefined, 
 
 /**
  * A change proof: `keyChanges` are the (sorted, in-range, already truncated) differences
- * between the older root and the root of `view`; the proofs are taken in `view` (spec §3).
+ * between the older root and the root of `view`; the proofs are taken in `view` (docs/proofs.md#verification).
  *
  * @example
  * const changes = db.changesBetween(oldRoot, db.root, start, end, 1024)!;
@@ -340,7 +340,7 @@ function find<T extends { key: Uint8Array }>(sorted: readonly T[], key: Uint8Arr
   return undefined;
 }
 
-/** Steps 1–4 of spec §3. */
+/** Steps 1–4 of docs/proofs.md#verification. */
 function checkShape(startProof: ProofNode[], endProof: ProofNode[], changes: readonly { key: Uint8Array }[], o: VerifyRangeOptions): void {
   const { start, end } = o;
   if (changes.length > o.keyLimit) throw new E.TooManyKeys(`${changes.length} keys exceed the limit of ${o.keyLimit}`, { count: changes.length, limit: o.keyLimit });

@@ -1,5 +1,5 @@
 /**
- * The MerkleDB-compatible radix trie (spec/merkledb.md §1–2) over a `KVStore`.
+ * The MerkleDB-compatible radix trie (docs/hashing.md) over a `KVStore`.
  *
  * Layout in the store (one byte per token in node keys, so store order is trie order):
  *   'n' ++ path  → node record of a node with children: value digest, children (index,
@@ -13,6 +13,7 @@
  * builds one and writes it in one atomic batch, and a historical root is a view with the later
  * changes reverted (how change and range proofs are served at older roots, as AvalancheGo does).
  */
+import { errorClass, ProofsyncError } from './errors.ts';
 import { compareBytes, concatBytes, equalBytes } from './bytes.ts';
 import { hashNode, NodeMidstates, valueDigest } from './hash.ts';
 import { commonPrefixLength, hasPrefix, keyToPath, packPath } from './path.ts';
@@ -1056,7 +1057,7 @@ export class TrieView {
   }
 
   /**
-   * The proof path toward `path` (spec §3): nodes from the root while they prefix the path; if
+   * The proof path toward `path` (docs/proofs.md#verification): nodes from the root while they prefix the path; if
    * the path is absent, ending with the would-be parent or with the diverging child there.
    */
   async proofPath(path: Path): Promise<ProofNode[]> {
@@ -1099,9 +1100,7 @@ export interface ProvenSubtrees {
 }
 
 /** Thrown by `graft` when the local trie already holds keys where a proven subtree goes. */
-export class GraftConflict extends Error {
-  override readonly name = 'GraftConflict';
-}
+export const GraftConflict = errorClass(ProofsyncError, 'GraftConflict');
 
 export function toProofNode(n: TrieNode): ProofNode {
   const children = new Map<number, Uint8Array>();
@@ -1200,7 +1199,7 @@ class StagedReads implements KVStore {
 }
 
 /**
- * The persistent trie: the newest committed state in a store (spec/merkledb.md §1–2). Without
+ * The persistent trie: the newest committed state in a store (docs/hashing.md). Without
  * history; `MerkleDatabase` adds the revision window proofs between roots need.
  *
  * @example

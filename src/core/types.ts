@@ -1,5 +1,5 @@
 /**
- * The value types shared by the trie, the proofs and the codecs (spec/merkledb.md §3, §6).
+ * The value types shared by the trie, the proofs and the codecs (docs/proofs.md#verification, docs/wire.md#proof-messages).
  *
  * A *path* is a token sequence: one nibble (0..15) per byte, high nibble of each key byte first.
  * Byte-wise comparison of paths is the trie's key order, and a prefix sorts before its
@@ -25,7 +25,7 @@ export interface KeyChange {
   value: Uint8Array | undefined;
 }
 
-/** What is needed to recompute one node's id (spec §3). */
+/** What is needed to recompute one node's id (docs/proofs.md#verification). */
 export interface ProofNode {
   /** The node's full key, as a token path. */
   key: Path;
@@ -37,7 +37,7 @@ export interface ProofNode {
 
 /**
  * A proof of every key-value of the trie at one root within a key range, truncated to a key limit
- * (spec/merkledb.md §3). Made by `rangeProof`, checked by `verifyRangeProof`.
+ * (docs/proofs.md#verification). Made by `rangeProof`, checked by `verifyRangeProof`.
  *
  * @example
  * const proof = await rangeProof(trie.view(), start, end, 1024);
@@ -53,7 +53,7 @@ export interface RangeProof {
 }
 
 /**
- * A proof of the value changes between two roots within a key range (spec/merkledb.md §3): the
+ * A proof of the value changes between two roots within a key range (docs/proofs.md#verification): the
  * changes, plus the start and end proofs taken in the newer trie. Checked by `verifyChangeProof`.
  *
  * @example
@@ -70,7 +70,7 @@ export interface ChangeProof {
 }
 
 /**
- * A request for a range proof at a root (spec/merkledb.md §4), as sent on the wire.
+ * A request for a range proof at a root (docs/proofs.md#serving), as sent on the wire.
  *
  * @example
  * const req: RangeProofRequest = { rootHash: root, startKey: undefined, endKey: undefined, keyLimit: 2048, bytesLimit: 1 << 20 };
@@ -90,7 +90,7 @@ export interface RangeProofRequest {
 }
 
 /**
- * A request for a change proof between two roots (spec/merkledb.md §4), as sent on the wire.
+ * A request for a change proof between two roots (docs/proofs.md#serving), as sent on the wire.
  *
  * @example
  * const req: ChangeProofRequest = { startRootHash: oldRoot, endRootHash: newRoot, startKey: undefined, endKey: undefined, keyLimit: 2048, bytesLimit: 1 << 20 };

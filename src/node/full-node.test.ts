@@ -164,7 +164,7 @@ describe('a client over each transport gets answers that verify', () => {
     const ann = await fetchHeads(c, ws);
     const proof = await fetchRangeProof(c, ws, { rootHash: ann.stateRoot, startKey: undefined, endKey: undefined, keyLimit: 5, bytesLimit: 1 << 20 });
     expect(proof.keyValues).toHaveLength(5);
-    // a start root outside the history: a range proof at the end root (spec §4)
+    // a start root outside the history: a range proof at the end root (docs/proofs.md#serving)
     const fallback = await fetchChangeProof(c, ws, { startRootHash: new Uint8Array(32).fill(9), endRootHash: ann.stateRoot, startKey: undefined, endKey: undefined, keyLimit: 5, bytesLimit: 1 << 20 });
     expect(fallback.type).toBe('rangeProof');
     expect((await fetchDeltas(c, ws, ann.heads)).deltas).toHaveLength(1);

@@ -135,7 +135,7 @@ export interface FullNodeOptions {
   writer?: boolean;
   /** Database name (announcement `db`, gossip topic); default the peer id, kept in the store. */
   db?: string;
-  /** Commits of history kept for change proofs (default 300; spec/merkledb.md §4). */
+  /** Commits of history kept for change proofs (default 300; docs/proofs.md#serving). */
   historySize?: number;
   /** Per-peer stream, rate and proof-serving limits of the protocol handlers. */
   limits?: ServeLimits;
@@ -209,7 +209,7 @@ export interface FullNode {
   metrics: NodeMetrics;
   /** The LevelDB store: trie, history, deltas. */
   store: NodeStore;
-  /** The operation log (an MMR of the writer's deltas, spec/mmr.md). */
+  /** The operation log (an MMR of the writer's deltas, docs/mmr.md). */
   log: OperationLog;
   /** Commits one batch (writer only). */
   commit(changes: KeyChange[]): Promise<CommitResult>;

@@ -19,7 +19,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fromHex } from '../core/bytes.ts';
-import { ProofsyncError, RequestError } from '../core/errors.ts';
+import { ProofsyncError, registerError, RequestError } from '../core/errors.ts';
 import type { KeyChange } from '../core/types.ts';
 
 /** The HTTP API's answer to a committed batch (`POST /v1/batch`); bytes are hex. */
@@ -62,15 +62,20 @@ export interface HttpApi {
   close(): Promise<void>;
 }
 
-class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
+/** A request the API refuses: `status` is the HTTP status, `code` the `error` field of the answer. */
+class HttpError extends ProofsyncError<{ status: number; code: string }> {
+  override readonly name = 'HttpError';
   constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
+    super(message, { status, code });
+  }
+  get status(): number {
+    return this.details!.status;
+  }
+  get code(): string {
+    return this.details!.code;
   }
 }
+registerError(HttpError, 'HttpError');
 
 async function readBody(req: IncomingMessage, max: number): Promise<Uint8Array> {
   const declared = Number(req.headers['content-length'] ?? 0);

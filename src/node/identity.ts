@@ -8,7 +8,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { PrivateKey } from '@libp2p/interface';
 import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ProofsyncError } from '../core/errors.ts';
+import { errorClass, ProofsyncError } from '../core/errors.ts';
 
 /**
  * Thrown by `loadOrCreateIdentity` when the identity file exists but is unreadable as a key, or
@@ -22,10 +22,7 @@ import { ProofsyncError } from '../core/errors.ts';
  *   throw err;
  * }
  */
-export class InvalidIdentityFile extends ProofsyncError {
-  /** Always `'InvalidIdentityFile'`. */
-  override readonly name = 'InvalidIdentityFile';
-}
+export const InvalidIdentityFile = errorClass(ProofsyncError, 'InvalidIdentityFile');
 
 /** The node key's file in the data directory (`DIR/identity.key`, mode 0600). */
 export const IDENTITY_FILE = 'identity.key';

@@ -1,6 +1,6 @@
 /**
  * A MerkleDB trie in plain memory, for the log generator (generate-log.ts) only: the same node
- * ids as the core trie (spec/merkledb.md §2, `hashNode` of core/hash.ts) for keys of one fixed
+ * ids as the core trie (docs/hashing.md#node-id, `hashNode` of core/hash.ts) for keys of one fixed
  * length, with none of the store, overlay and record machinery a persistent trie needs.
  * Measured: a one-key commit on a 4,096-key state costs ~90 µs in the core trie over a
  * `MemoryStore` (views, node records encoded and decoded, async reads) and ~20 µs here, most

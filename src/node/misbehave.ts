@@ -1,7 +1,7 @@
 /**
  * The misbehaviour switch (issue 4 tests and the demo): a node told to misbehave answers range
  * and change requests with tampered proofs, so that clients can be seen detecting the lie
- * (spec/merkledb.md §3 verification), penalising the node and banning it, while their sync
+ * (docs/proofs.md#verification), penalising the node and banning it, while their sync
  * still completes from honest peers. Switched by `proofsync node --misbehave` and by the
  * token-guarded `POST /v1/misbehave {"on":true|false}`.
  *

@@ -1,5 +1,5 @@
 /**
- * The node's operation log (spec/mmr.md): operation `i` is the wire-encoded delta with
+ * The node's operation log (docs/mmr.md): operation `i` is the wire-encoded delta with
  * `logIndex = i`, stored in LevelDB; the MMR over the operations is kept in memory and rebuilt
  * from the stored operations when the node opens (two hashes per operation: a million
  * operations take about two seconds at the measured SHA-256 speed). Appends are staged: the

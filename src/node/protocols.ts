@@ -1,7 +1,7 @@
 /**
  * The node's protocol handlers (DESIGN.md "Wire protocols"): range and
- * change proofs with spec/merkledb.md §4's validation, clamps and halving rule (serve.ts), deltas
- * by id, the newest signed announcement, and log batches with MMR proofs (spec/mmr.md §3–4).
+ * change proofs with the validation, clamps and halving rule of docs/proofs.md#serving (serve.ts), deltas
+ * by id, the newest signed announcement, and log batches with MMR proofs (docs/mmr.md).
  *
  * Every request goes through `handle` (stream.ts): a bounded request frame, a deadline, one
  * per-peer admission state shared by all five protocols (concurrent streams and a token

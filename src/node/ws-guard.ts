@@ -32,18 +32,14 @@ import { Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { CreateListenerOptions, Listener, Transport, Upgrader } from '@libp2p/interface';
 import { webSockets, type WebSocketsInit } from '@libp2p/websockets';
-import { ProofsyncError } from '../core/errors.ts';
+import { errorClass, ProofsyncError } from '../core/errors.ts';
 import { addressBucket, withDefaults } from './limits.ts';
 
 /** The listener's internals changed: the guard cannot be installed. */
-export class WebSocketGuardUnsupported extends ProofsyncError {
-  override readonly name = 'WebSocketGuardUnsupported';
-}
+export const WebSocketGuardUnsupported = errorClass(ProofsyncError, 'WebSocketGuardUnsupported');
 
 /** A socket did not finish its WebSocket upgrade within the handshake deadline. */
-export class HandshakeTimeout extends ProofsyncError {
-  override readonly name = 'HandshakeTimeout';
-}
+export const HandshakeTimeout = errorClass(ProofsyncError, 'HandshakeTimeout');
 
 /**
  * Why an inbound connection was refused or cut:

@@ -20,10 +20,14 @@
  */
 import { yamux, type YamuxMuxerInit } from '@chainsafe/libp2p-yamux';
 import type { StreamMuxerFactory } from '@libp2p/interface';
-import { ProofsyncError, errorClass } from '../core/errors.ts';
+import { ProofsyncError, errorClass, registerError } from '../core/errors.ts';
 
 /** The remote broke the muxer's rules; the connection is closed. */
-export class MuxerError extends ProofsyncError {}
+export class MuxerError extends ProofsyncError {
+  /** `'MuxerError'`; each subclass sets its own. */
+  override readonly name: string = 'MuxerError';
+}
+registerError(MuxerError, 'MuxerError');
 /** A data frame declared more bytes than the stream's receive window allows. */
 export const FrameTooLarge = errorClass(MuxerError, 'FrameTooLarge');
 

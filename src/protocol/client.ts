@@ -42,15 +42,17 @@ export { NotFound };
 import { RateLimited, request, RequestTimeout, TooManyStreams, type Dialer, type RequestOptions } from './stream.ts';
 
 /** The server answered with an error whose name this client does not know. */
-export class RemoteError extends E.ProofsyncError {
+export class RemoteError extends E.ProofsyncError<{ remote: true; remoteName: string }> {
   override readonly name = 'RemoteError';
-  /** The name the server gave. */
-  readonly remoteName: string;
   constructor(remoteName: string, message: string) {
     super(`the peer answered ${remoteName}: ${message}`, { remote: true, remoteName });
-    this.remoteName = remoteName;
+  }
+  /** The name the server gave. */
+  get remoteName(): string {
+    return this.details!.remoteName;
   }
 }
+E.registerError(RemoteError, 'RemoteError');
 
 type ErrorClass = new (message: string, details?: Record<string, unknown>) => E.ProofsyncError;
 const KNOWN: Record<string, ErrorClass> = {
@@ -100,7 +102,7 @@ export interface CallOptions {
 export type FetchedChangeProof = { type: 'changeProof'; proof: ChangeProof } | { type: 'rangeProof'; proof: RangeProof };
 
 /**
- * A range proof (spec/merkledb.md §3–4); decoded with at most `req.keyLimit` key-values.
+ * A range proof (docs/proofs.md); decoded with at most `req.keyLimit` key-values.
  *
  * @example
  * const proof = await fetchRangeProof(node, addr, { rootHash, startKey: undefined, endKey: undefined, keyLimit: 2048, bytesLimit: 2 << 20 });
@@ -117,7 +119,7 @@ export async function fetchRangeProof(node: Dialer, peer: Peer, req: RangeProofR
   return res.proof;
 }
 
-/** A change proof, or a range proof at the end root when the start root left the history (spec §4). */
+/** A change proof, or a range proof at the end root when the start root left the history (docs/proofs.md#serving). */
 export async function fetchChangeProof(node: Dialer, peer: Peer, req: ChangeProofRequest, o: CallOptions = {}): Promise<FetchedChangeProof> {
   const bytes = await call(node, peer, CHANGE_PROTOCOL, encodeChangeProofRequest(req), {
     maxResponseBytes: DEFAULT_DECODE_LIMITS.maxBytes,

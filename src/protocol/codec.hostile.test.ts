@@ -1,5 +1,5 @@
 /**
- * Hostile input for the proof codecs (spec/merkledb.md §6: "remote data is hostile"): a
+ * Hostile input for the proof codecs (docs/wire.md#decoding-rules): a
  * catalogue of named malformed messages, each with the typed error it must produce, then
  * truncation at every offset and seeded fuzzing. A decoder may only succeed or throw a
  * `DecodeError`; anything else (a RangeError, a TypeError, a hang) is a bug.
@@ -100,7 +100,7 @@ const CATALOGUE: HostileCase[] = [
   { name: 'field number 0', hex: '00', error: 'InvalidFieldNumber' },
   { name: 'Key.length as bytes', hex: inStart(ld(1, ld(1, '04'))), error: 'InvalidWireType' },
   { name: 'key_limit as bytes', hex: ld(4, '01'), decoder: 'RangeProofRequest', error: 'InvalidWireType' },
-  // keys (spec §6: byte length must fit the bit length, padding must be zero)
+  // keys (docs/wire.md#proof-messages: byte length must fit the bit length, padding must be zero)
   { name: 'key of 5 bits', hex: inStart(key(5, '00')), error: 'InvalidKeyLength' },
   { name: 'key of 8 bits in 2 bytes', hex: inStart(key(8, 'ab00')), error: 'InvalidKeyLength' },
   { name: 'key of 8 bits in 0 bytes', hex: inStart(key(8, '')), error: 'InvalidKeyLength' },

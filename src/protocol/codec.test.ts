@@ -230,7 +230,7 @@ describe('deterministic encoding', () => {
   });
 });
 
-// Hand-assembled from proto/sync/sync.proto field numbers (spec §6): pins the bytes.
+// Hand-assembled from proto/sync/sync.proto field numbers (docs/wire.md#proof-messages): pins the bytes.
 describe('pinned encodings', () => {
   const node: ProofNode = {
     key: Uint8Array.of(0xf), // one token: 4 bits, packed f0

@@ -1,5 +1,5 @@
 /**
- * Wire codecs of the proof protocols (spec/merkledb.md §6; messages in proofsync.proto, with
+ * Wire codecs of the proof protocols (docs/wire.md#proof-messages; messages in proofsync.proto, with
  * AvalancheGo's field numbers). Built on the strict reader/writer of pb.ts.
  *
  * Decoding is strict: a key whose byte length does not fit its bit length, or whose bit length
@@ -64,7 +64,7 @@ export interface DecodeLimits {
 }
 
 /**
- * Default bounds: 2 MiB per message (a served proof is below 2 MiB − 4 KiB, spec §4, plus a few
+ * Default bounds: 2 MiB per message (a served proof is below 2 MiB − 4 KiB, docs/proofs.md#serving, plus a few
  * bytes of envelope), 2048 key-values (the serving key limit, §4), 2048 proof nodes per proof
  * (a path has at most one node per token of the key plus the root: keys up to 1 KiB).
  */
@@ -179,7 +179,7 @@ function keyChangeSize(kc: KeyChange): number {
 
 /**
  * The encoded length of a range proof, computed without encoding it (the server's halving rule,
- * spec §4: "if the encoded response is not smaller than byteLimit, halve the key limit").
+ * docs/proofs.md#serving: an answer not below the byte limit is rebuilt with half the key limit).
  *
  * @example
  * if (rangeProofSize(proof) >= req.bytesLimit) keyLimit >>= 1;
@@ -192,7 +192,7 @@ export function rangeProofSize(p: RangeProof): number {
 
 /**
  * The encoded length of a change proof, computed without encoding it (the server's halving rule,
- * spec §4).
+ * docs/proofs.md#serving).
  *
  * @example
  * changeProofSize(proof) === encodeChangeProof(proof).length; // true
@@ -303,7 +303,7 @@ export function encodeRangeProof(p: RangeProof): Uint8Array {
 }
 
 /**
- * Encodes a change proof (spec/merkledb.md §6).
+ * Encodes a change proof (docs/wire.md#proof-messages).
  *
  * @example
  * const bytes = encodeChangeProof(proof);
@@ -678,7 +678,7 @@ export function decodeChangeProof(bytes: Uint8Array, limits?: DecodeLimits): Cha
 /**
  * Decodes a range proof request. Absent fields take proto3 defaults (empty root, zero limits);
  * whether the values are acceptable (32-byte root, non-zero limits, start ≤ end) is the
- * server's check (spec §4, `InvalidRequest`).
+ * server's check (docs/proofs.md#serving, `InvalidRequest`).
  *
  * @example
  * const req = decodeRangeProofRequest(frame);

@@ -1,6 +1,6 @@
 /**
  * Wire messages of `/proofsync/1/heads`, `/proofsync/1/delta` and `/proofsync/1/log`
- * (DESIGN.md "Wire protocols"; the log batch is spec/mmr.md §3–§4), with the same typed error
+ * (DESIGN.md "Wire protocols"; the log batch is docs/mmr.md), with the same typed error
  * envelope as the proof protocols (codec.ts). Built on the strict reader/writer of pb.ts.
  *
  * ```proto
@@ -29,7 +29,7 @@
  * and byte limits); never more, never none. Decoders bound every count and check digest sizes;
  * what only a verifier can check (signatures, proofs) is left to the core.
  */
-import { DecodeError, MissingField, RequestError } from '../core/errors.ts';
+import { DecodeError, errorClass, MissingField, RequestError } from '../core/errors.ts';
 import { readError, type WireError } from './codec.ts';
 import {
   bytesFieldSize,
@@ -49,22 +49,10 @@ import {
 export type { WireError };
 
 /** A digest or id that is not 32 bytes. */
-export const InvalidDigestLength = (() => {
-  const cls = class extends DecodeError {
-    override readonly name = 'InvalidDigestLength';
-  };
-  Object.defineProperty(cls, 'name', { value: 'InvalidDigestLength' });
-  return cls;
-})();
+export const InvalidDigestLength = errorClass(DecodeError, 'InvalidDigestLength');
 
 /** The server does not hold what was asked for (no announcement yet, another database). */
-export const NotFound = (() => {
-  const cls = class extends RequestError {
-    override readonly name = 'NotFound';
-  };
-  Object.defineProperty(cls, 'name', { value: 'NotFound' });
-  return cls;
-})();
+export const NotFound = errorClass(RequestError, 'NotFound');
 
 /** Ids per delta request (gap filling asks up to 3000 per round). */
 export const MAX_DELTA_IDS = 4096;

@@ -1,6 +1,6 @@
 /**
- * A small, strict protobuf reader and writer for hostile input (spec/merkledb.md §6: "remote
- * data is hostile: every bound is checked while decoding"). Every failure is a typed
+ * A small, strict protobuf reader and writer for hostile input (docs/wire.md#decoding-rules:
+ * every bound is checked while decoding). Every failure is a typed
  * `DecodeError` from src/core/errors.ts (or one of the three defined here), never a
  * `RangeError` from an allocation or an out-of-bounds read.
  *

@@ -1,5 +1,5 @@
 /**
- * Answering range and change proof requests (spec/merkledb.md §4): validate, clamp the limits,
+ * Answering range and change proof requests (docs/proofs.md#serving): validate, clamp the limits,
  * and halve the key limit until the encoded response is smaller than the byte limit.
  * Used by the full node's protocol handlers and by the CLI.
  */
@@ -9,7 +9,7 @@ import type { MerkleDatabase } from '../core/database.ts';
 import { EMPTY_ROOT, type ChangeProof, type ChangeProofRequest, type RangeProof, type RangeProofRequest } from '../core/types.ts';
 import { changeProofSize, rangeProofResponseSize } from './codec.ts';
 
-/** The most key-values a served proof holds, whatever the request's key limit (spec §4). */
+/** The most key-values a served proof holds, whatever the request's key limit (docs/proofs.md#serving). */
 export const MAX_KEY_LIMIT = 2048;
 /** The largest served response in bytes, whatever the request's byte limit: 2 MiB less 4 KiB of envelope. */
 export const MAX_BYTE_LIMIT = 2 * 1024 * 1024 - 4 * 1024;
@@ -24,7 +24,7 @@ function checkRoot(root: Uint8Array, what: string): void {
   if (root.length !== 32) throw new InvalidRequest(`expected 32-byte ${what}, got ${root.length}`);
 }
 
-/** Halves the key limit until `size(proof) < bytesLimit` (spec §4). */
+/** Halves the key limit until `size(proof) < bytesLimit` (docs/proofs.md#serving). */
 async function fit<P>(keyLimit: number, bytesLimit: number, make: (limit: number) => Promise<P>, size: (p: P) => number): Promise<P> {
   let limit = Math.min(keyLimit, MAX_KEY_LIMIT);
   const bytes = Math.min(bytesLimit, MAX_BYTE_LIMIT);
@@ -37,7 +37,7 @@ async function fit<P>(keyLimit: number, bytesLimit: number, make: (limit: number
 }
 
 /**
- * Answers a range proof request from `db` (spec/merkledb.md §4): validates it (`InvalidRequest`),
+ * Answers a range proof request from `db` (docs/proofs.md#serving): validates it (`InvalidRequest`),
  * clamps the limits to `MAX_KEY_LIMIT` and `MAX_BYTE_LIMIT`, and halves the key limit until the
  * encoded response fits (`MinProofSizeTooLarge` when not even one key does).
  *
@@ -57,11 +57,11 @@ export async function serveRangeProof(db: MerkleDatabase, req: RangeProofRequest
   );
 }
 
-/** A served change proof, or the range proof at the end root that replaces it (spec §4). */
+/** A served change proof, or the range proof at the end root that replaces it (docs/proofs.md#serving). */
 export type ServedChangeProof = { type: 'changeProof'; proof: ChangeProof } | { type: 'rangeProof'; proof: RangeProof };
 
 /**
- * Answers a change proof request from `db` (spec/merkledb.md §4): a change proof when the start
+ * Answers a change proof request from `db` (docs/proofs.md#serving): a change proof when the start
  * root is in the history window, else a range proof at the end root; validated, clamped and
  * halved to fit as `serveRangeProof`.
  *

@@ -17,7 +17,7 @@
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { Uint8ArrayList } from 'uint8arraylist';
-import { InvalidVarint, MessageTooLarge, ProofsyncError, TruncatedInput, errorClass } from '../core/errors.ts';
+import { InvalidVarint, MessageTooLarge, ProofsyncError, TruncatedInput, errorClass, registerError } from '../core/errors.ts';
 import { PeerLimits, type RateLimit } from './peer-limits.ts';
 
 /**
@@ -31,7 +31,11 @@ import { PeerLimits, type RateLimit } from './peer-limits.ts';
  *   else throw err;
  * }
  */
-export class StreamError extends ProofsyncError {}
+export class StreamError extends ProofsyncError {
+  /** `'StreamError'`; each subclass sets its own. */
+  override readonly name: string = 'StreamError';
+}
+registerError(StreamError, 'StreamError');
 const streamError = (name: string) => errorClass(StreamError, name);
 /** The exchange did not finish before its deadline. */
 export const RequestTimeout = streamError('RequestTimeout');

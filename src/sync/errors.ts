@@ -3,9 +3,9 @@
  * both, and `src/client/errors.ts` re-exports them, so `NoPeers` is one class whether the
  * browser worker or a Node log fetch throws it (and `instanceof LightClientError` holds for it).
  * The engines' own errors stay with their engines (`InvalidLogResponse`, `InvalidTargetUpdate`,
- * `CorruptLogStore`, the state driver's `RequestTimeout`).
+ * `CorruptLogStore`); `RequestTimeout` is the stream layer's (protocol/stream.ts).
  */
-import { errorClass, ProofsyncError } from '../core/errors.ts';
+import { errorClass, ProofsyncError, registerError } from '../core/errors.ts';
 
 /**
  * Base of the light client's own errors; each subclass names one condition.
@@ -18,7 +18,11 @@ import { errorClass, ProofsyncError } from '../core/errors.ts';
  *   else throw err;
  * }
  */
-export class LightClientError extends ProofsyncError {}
+export class LightClientError extends ProofsyncError {
+  /** `'LightClientError'`; each subclass sets its own. */
+  override readonly name: string = 'LightClientError';
+}
+registerError(LightClientError, 'LightClientError');
 
 /** No bootstrap peer could be reached, or none gave a valid signed announcement. */
 export const NoPeers = errorClass(LightClientError, 'NoPeers');

@@ -8,15 +8,13 @@
 import { DecodeError, ProofError, UnexpectedResponse } from '../core/errors.ts';
 
 /**
- * Framing faults by name: a peer held on the main thread (WebRTC-Direct) is read there and its
- * errors cross the bridge by name only (client/errors.ts `reviveError`), losing their class.
+ * The request got an invalid answer: the peer's fault. A peer held on the main thread
+ * (WebRTC-Direct) is read there; its framing faults cross the bridge as their own classes
+ * (client/errors.ts `reviveError` rebuilds every registered error).
  */
-const FRAME_FAULTS = new Set(['MessageTooLarge', 'InvalidVarint', 'TruncatedInput']);
-
-/** The request got an invalid answer: the peer's fault. */
 export function isAnswerFault(e: unknown): e is Error {
   if ((e as { details?: { remote?: unknown } } | null)?.details?.remote) return false;
-  return e instanceof ProofError || e instanceof DecodeError || e instanceof UnexpectedResponse || (e instanceof Error && FRAME_FAULTS.has(e.name));
+  return e instanceof ProofError || e instanceof DecodeError || e instanceof UnexpectedResponse;
 }
 
 /**

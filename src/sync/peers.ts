@@ -1,6 +1,6 @@
 /**
- * Peer scoring for the state sync (spec/merkledb.md §5: "we score peers, ban those that send
- * invalid proofs, and spread work over peers"). Pure bookkeeping over an injected time `now`
+ * Peer scoring for the state sync (docs/sync.md#peers: peers are scored, banned
+ * for invalid proofs, and given work by speed). Pure bookkeeping over an injected time `now`
  * (milliseconds); the engine owns one `PeerBook` per sync.
  *
  * Every outcome of a request updates its peer's record: an answer (its time), a failure or

@@ -1,6 +1,6 @@
 /**
  * `client.log` on the page: the writer's history, fetched by the worker from
- * untrusted peers and verified against signed log roots (spec/mmr.md), as an async iterator.
+ * untrusted peers and verified against signed log roots (docs/mmr.md), as an async iterator.
  */
 import type { LogFetchProgress, LogOperation } from '../../sync/log/fetch.ts';
 import type { LogBatchReply, LogCall, LogOpenRequest, LogReply } from './worker-messages.ts';
@@ -25,7 +25,7 @@ export type LogCaller = (call: LogCall, signal?: AbortSignal) => Promise<LogRepl
 
 /**
  * The writer's history on the page, `client.log`: operations of the writer's log fetched by the
- * worker from untrusted peers and verified against signed log roots (spec/mmr.md).
+ * worker from untrusted peers and verified against signed log roots (docs/mmr.md).
  *
  * @example
  * const client = createLightClient({ db, writer, bootstrap });

@@ -1,6 +1,17 @@
 /**
  * Errors of the IndexedDB store, one class per condition with a stable `name` (STYLE.md).
  */
+import { errorClass, ProofsyncError, registerError } from '../../core/errors.ts';
+
+/** The figures of a quota failure. */
+export type StorageQuotaFigures = {
+  /** Encoded page bytes the aborted batch tried to write. */
+  attemptedBytes: number;
+  /** `navigator.storage.estimate()` usage after the failure, when available. */
+  usage?: number;
+  /** The origin's quota from the same estimate, when available. */
+  quota?: number;
+};
 
 /**
  * The origin's storage quota ran out during a write. The write's transaction was aborted, so
@@ -15,41 +26,49 @@
  *   }
  * });
  */
-export class StorageQuotaExceeded extends Error {
+export class StorageQuotaExceeded extends ProofsyncError<StorageQuotaFigures> {
   /** Always `'StorageQuotaExceeded'`. */
   override readonly name = 'StorageQuotaExceeded';
-  /** Encoded page bytes the aborted batch tried to write. */
-  readonly attemptedBytes: number;
-  /** `navigator.storage.estimate()` after the failure, when available. */
-  readonly usage: number | undefined;
-  /** The origin's quota from the same estimate, when available. */
-  readonly quota: number | undefined;
 
   constructor(details: { attemptedBytes: number; usage?: number; quota?: number; cause?: unknown }) {
     const where = details.quota !== undefined ? ` (usage ${details.usage ?? '?'} of quota ${details.quota} bytes)` : '';
     super(
       `IndexedDB quota exceeded writing ${details.attemptedBytes} bytes${where}; the batch was not applied. ` +
         'Free storage or request persistence with navigator.storage.persist() from the page, then retry.',
+      { attemptedBytes: details.attemptedBytes, usage: details.usage, quota: details.quota },
       { cause: details.cause },
     );
-    this.attemptedBytes = details.attemptedBytes;
-    this.usage = details.usage;
-    this.quota = details.quota;
+  }
+
+  /** Encoded page bytes the aborted batch tried to write. */
+  get attemptedBytes(): number {
+    return this.details!.attemptedBytes;
+  }
+  /** `navigator.storage.estimate()` after the failure, when available. */
+  get usage(): number | undefined {
+    return this.details?.usage;
+  }
+  /** The origin's quota from the same estimate, when available. */
+  get quota(): number | undefined {
+    return this.details?.quota;
   }
 }
+registerError(StorageQuotaExceeded, 'StorageQuotaExceeded');
 
 /** A stored page failed validation; the database was written by something else or damaged. */
-export class StorageCorrupted extends Error {
-  override readonly name = 'StorageCorrupted';
-}
+export const StorageCorrupted = errorClass(ProofsyncError, 'StorageCorrupted');
 
 /** The store was closed (by `close()`, or because another tab upgrades the database). */
-export class StoreClosed extends Error {
+export class StoreClosed extends ProofsyncError<{ dbName: string; reason: string }> {
   override readonly name = 'StoreClosed';
-  readonly dbName: string;
 
   constructor(dbName: string, reason: string) {
-    super(`IndexedDB store "${dbName}" is closed: ${reason}`);
-    this.dbName = dbName;
+    super(`IndexedDB store "${dbName}" is closed: ${reason}`, { dbName, reason });
+  }
+
+  /** The IndexedDB database's name. */
+  get dbName(): string {
+    return this.details!.dbName;
   }
 }
+registerError(StoreClosed, 'StoreClosed');

@@ -43,6 +43,7 @@ import type { IDBPTransaction } from 'idb';
 import { compareBytes } from '../../core/bytes.ts';
 import type { BatchOp, IterateOptions, KVStore } from '../../core/store.ts';
 import { StorageCorrupted, StorageQuotaExceeded, StoreClosed } from './errors.ts';
+import { errorClass, ProofsyncError } from '../../core/errors.ts';
 import { entriesSize, mergeEntries, minPageBytes, normalizeOps, pageIndexOf, splitEntries } from './layout.ts';
 import { encodePage, type Entry, Page, PAGE_FORMAT, pageSize } from './page.ts';
 import { PageCache } from './page-cache.ts';
@@ -129,9 +130,7 @@ const DEFAULT_COMPACT_PAGES = 64;
 const DEFAULT_LOG_AMPLIFICATION = 4;
 
 /** A compaction met another connection's commit (it stops; its records stay). */
-class CompactionInterrupted extends Error {
-  override name = 'CompactionInterrupted';
-}
+const CompactionInterrupted = errorClass(ProofsyncError, 'CompactionInterrupted');
 const EMPTY_PAGE_SIZE = pageSize(0, 0);
 
 /** Posted on `storeChannelName(db)` after each commit, so other connections drop their caches. */

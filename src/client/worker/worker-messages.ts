@@ -105,7 +105,7 @@ export interface GetResult {
 export interface ProveResult extends GetResult {
   /** The local trie root the proof is against (verified before it was returned). */
   root: Uint8Array;
-  /** The node path from the root toward the key (spec/merkledb.md §3, single-key proof). */
+  /** The node path from the root toward the key (docs/proofs.md#verification, single-key proof). */
   proof: ProofNode[];
   /** The `seq` of the signed announcement whose root this is, when it is one. */
   seq: number | undefined;

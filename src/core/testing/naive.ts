@@ -1,5 +1,5 @@
 /**
- * A deliberately naive, independent computation of the merkledb root (spec/merkledb.md §1–2),
+ * A deliberately naive, independent computation of the merkledb root (docs/hashing.md),
  * used only by tests to cross-check the real trie and builder. It shares no code with them:
  * its own nibble split, its own varint and pre-image layout, recursion over a plain key list.
  */

@@ -2,7 +2,7 @@
  * The async driver of the log sync engine: it runs the engine's actions against a
  * {@link LogSource} (fetches with per-request `AbortController`s, feedback, applies) and feeds
  * the results back as events. All decisions are the engine's (`engine.ts`); this file only
- * waits. spec/mmr.md §4.
+ * waits. docs/mmr.md#syncing-a-log.
  */
 import { LogSyncEngine, type InvalidLogResponse, type LogSyncAction, type LogSyncEvent } from './engine.ts';
 import type { LogRequest } from './requests.ts';

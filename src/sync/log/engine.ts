@@ -1,5 +1,5 @@
 /**
- * The log sync engine (spec/mmr.md §4; the shape of commonware's QMDB `sync/engine.rs`) as an
+ * The log sync engine (docs/mmr.md#syncing-a-log; the shape of commonware's QMDB `sync/engine.rs`) as an
  * explicit state machine: `start()` and `step(event)` return the actions the caller must carry
  * out (fetch, cancel, apply, feedback, completion). No network, storage or clock in here; the
  * async driver (`driver.ts`) feeds it.
@@ -25,31 +25,26 @@
  *   so an invalid response from it is terminal (`InvalidLogResponse`).
  */
 import { equalBytes } from '../../core/bytes.ts';
-import { ProofsyncError, RootMismatch, SyncStalled } from '../../core/errors.ts';
+import { ProofsyncError, reasonError, RootMismatch, SyncStalled } from '../../core/errors.ts';
 import { InvalidMmrProof, MmrFrontier, verifyPinnedNodes, verifyRangeProof, type Digest, type MmrRangeProof, type MmrRangeWitness } from '../../core/mmr.ts';
 import { findNextGap, type LocationRange } from './gaps.ts';
 import { OutstandingRequests, type LogRequest } from './requests.ts';
 import { checkTarget, targetUpdateRejection, type InvalidTargetUpdate, type LogSyncTarget } from './target.ts';
 
-export type InvalidResponseReason =
-  | 'EmptyBatch'
-  | 'TooManyOps'
-  | 'BeyondLogSize'
-  | 'WrongShape'
-  | 'MissingPinnedNodes'
-  | 'InvalidProof'
-  | 'InvalidPinnedNodes';
+export const INVALID_RESPONSE_REASONS = [
+  'EmptyBatch',
+  'TooManyOps',
+  'BeyondLogSize',
+  'WrongShape',
+  'MissingPinnedNodes',
+  'InvalidProof',
+  'InvalidPinnedNodes',
+] as const;
+export type InvalidResponseReason = (typeof INVALID_RESPONSE_REASONS)[number];
 
 /** A response failed validation. Terminal only when the source takes no feedback. */
-export class InvalidLogResponse extends ProofsyncError {
-  override readonly name = 'InvalidLogResponse';
-  readonly reason: InvalidResponseReason;
-  constructor(reason: InvalidResponseReason, message: string, details?: Record<string, unknown>, cause?: unknown) {
-    super(`invalid log response (${reason}): ${message}`, { reason, ...details }, { cause });
-    this.reason = reason;
-  }
-}
-Object.defineProperty(InvalidLogResponse, 'name', { value: 'InvalidLogResponse' });
+export const InvalidLogResponse = reasonError(ProofsyncError, 'InvalidLogResponse', 'invalid log response', INVALID_RESPONSE_REASONS);
+export type InvalidLogResponse = InstanceType<typeof InvalidLogResponse>;
 
 export interface LogSyncConfig {
   target: LogSyncTarget;
@@ -312,7 +307,7 @@ export class LogSyncEngine {
     } catch (e) {
       if (!(e instanceof InvalidMmrProof)) throw e;
       const pinnedRule = e.reason === 'PinnedCountMismatch' || e.reason === 'PinnedNodeMismatch';
-      return new InvalidLogResponse(pinnedRule ? 'InvalidPinnedNodes' : 'InvalidProof', e.message, at, e);
+      return new InvalidLogResponse(pinnedRule ? 'InvalidPinnedNodes' : 'InvalidProof', e.message, at, { cause: e });
     }
   }
 

@@ -1,5 +1,5 @@
 /**
- * Fetching a run of the operation log (spec/mmr.md §4): the loop shared by the
+ * Fetching a run of the operation log (docs/mmr.md#syncing-a-log): the loop shared by the
  * browser worker (`client.log.fetch`) and Node tools (`fetchLogOperations`). It turns signed
  * targets (an announcement's `logRoot`/`logSize`) into `runLogSync` runs, hands out verified
  * operations in order, and, when asked, stores them with their progress (persist.ts)

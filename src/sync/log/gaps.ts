@@ -1,5 +1,5 @@
 /**
- * The next range of the log nobody is fetching yet (spec/mmr.md §4; commonware `gaps.rs`).
+ * The next range of the log nobody is fetching yet (docs/mmr.md#syncing-a-log; commonware `gaps.rs`).
  *
  * Outstanding requests are counted by the most they may return; a source may return fewer,
  * and the remainder shows up as a gap once the response is stored.

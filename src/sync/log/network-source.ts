@@ -1,6 +1,6 @@
 /**
- * The log sync's {@link LogSource} over the network (spec/mmr.md §4, "report each invalid
- * response to the network layer so the sending peer is penalised"): `/proofsync/1/log` against
+ * The log sync's {@link LogSource} over the network (docs/mmr.md#syncing-a-log: each invalid
+ * response is reported so the sending peer is penalised): `/proofsync/1/log` against
  * a set of peers. Each batch goes to the peer with the smallest expected finish time
  * (`PeerBook`, shared with the state sync); a peer that fails (timeout, refusal, a log shorter
  * than the requested size) is backed off and the batch is asked of another one; a peer whose

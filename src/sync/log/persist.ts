@@ -1,5 +1,5 @@
 /**
- * A stored run of the operation log (spec/mmr.md §4), kept in the client's ordered `KVStore`
+ * A stored run of the operation log (docs/mmr.md#syncing-a-log), kept in the client's ordered `KVStore`
  * (the packed IndexedDB store in the browser, any store in Node) beside the state:
  *
  * - `'L'`                 → the run's progress: `version u8 | lower u64be | next u64be |

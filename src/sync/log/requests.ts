@@ -1,7 +1,7 @@
 /**
  * Outstanding request bookkeeping for the log sync engine (commonware `requests.rs`).
  * Each request remembers the root and log size it was issued for, so its response is verified
- * against that root even after the target moved (spec/mmr.md §4).
+ * against that root even after the target moved (docs/mmr.md#syncing-a-log).
  */
 import type { LocationRange } from './gaps.ts';
 

@@ -1,5 +1,5 @@
 /**
- * What a log sync target is and when a new one may replace it (spec/mmr.md §4).
+ * What a log sync target is and when a new one may replace it (docs/mmr.md#syncing-a-log).
  *
  * A target `{root, lower, upper}` asks for operations `lower..upper-1` of the log whose size
  * is `upper` and whose MMR root is `root`. Targets come from a trusted source (a signed
@@ -7,7 +7,7 @@
  * strictly grows, the lower bound never shrinks, and the root changes (an append-only log that
  * grew cannot keep its root).
  */
-import { ProofsyncError } from '../../core/errors.ts';
+import { ProofsyncError, reasonError } from '../../core/errors.ts';
 
 export interface LogSyncTarget {
   /** The MMR root of the log of `upper` operations (32 bytes). */
@@ -18,18 +18,12 @@ export interface LogSyncTarget {
   upper: number;
 }
 
-export type TargetUpdateRejection = 'UpperNotGrowing' | 'LowerShrinks' | 'RootUnchanged';
+export const TARGET_UPDATE_REJECTIONS = ['UpperNotGrowing', 'LowerShrinks', 'RootUnchanged'] as const;
+export type TargetUpdateRejection = (typeof TARGET_UPDATE_REJECTIONS)[number];
 
 /** A target update that does not move forward; the engine keeps its current target. */
-export class InvalidTargetUpdate extends ProofsyncError {
-  override readonly name = 'InvalidTargetUpdate';
-  readonly reason: TargetUpdateRejection;
-  constructor(reason: TargetUpdateRejection, message: string, details?: Record<string, unknown>) {
-    super(`target update rejected (${reason}): ${message}`, { reason, ...details });
-    this.reason = reason;
-  }
-}
-Object.defineProperty(InvalidTargetUpdate, 'name', { value: 'InvalidTargetUpdate' });
+export const InvalidTargetUpdate = reasonError(ProofsyncError, 'InvalidTargetUpdate', 'target update rejected', TARGET_UPDATE_REJECTIONS);
+export type InvalidTargetUpdate = InstanceType<typeof InvalidTargetUpdate>;
 
 /**
  * Checks a target's shape: a 32-byte root and `0 <= lower < upper` (safe integers). Throws

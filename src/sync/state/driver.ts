@@ -1,5 +1,5 @@
 /**
- * The async driver of the state sync (spec/merkledb.md §5): it runs the engine's actions
+ * The async driver of the state sync (docs/sync.md): it runs the engine's actions
  * against the sources and a `MerkleTrie` on the store, and feeds the results back as events.
  * Decisions are the engine's (`engine.ts`); this file fetches, verifies answers against the
  * local state (`verify.ts`), writes, and waits.
@@ -35,7 +35,10 @@ import type { StateRequest } from './requests.ts';
 import { estimateResponseSize, type StateResponse, type StateSource } from './source.ts';
 import { preverify, verifyResponse, type ResponseOutcome } from './verify.ts';
 import { EventQueue } from '../event-queue.ts';
+import { RequestTimeout } from '../../protocol/stream.ts';
 import { isAnswerFault, isNotServed, isTimeout } from '../faults.ts';
+
+export { RequestTimeout };
 
 export interface SyncStateOptions {
   store: KVStore;
@@ -80,10 +83,6 @@ export interface SyncStateResult {
   peers: PeerStats[];
 }
 
-/** A request ran past its deadline. */
-export class RequestTimeout extends Error {
-  override readonly name = 'RequestTimeout';
-}
 
 type DriverEvent =
   | StateSyncEvent

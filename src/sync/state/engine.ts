@@ -1,5 +1,5 @@
 /**
- * The state sync engine (spec/merkledb.md §5) as an explicit state machine, after commonware's
+ * The state sync engine (docs/sync.md) as an explicit state machine, after commonware's
  * `Engine::step`: `start(now)` and `step(event, now)` return the actions the caller must carry
  * out. No network, storage or clock in here; `driver.ts` runs it.
  *
@@ -49,7 +49,7 @@ export interface StateSyncConfig {
   concurrency?: number;
   /** Key limit per request (default 2048, the most a server gives). */
   keyLimit?: number;
-  /** Byte limit per request (default 2,093,056, spec §4). */
+  /** Byte limit per request (default 2,093,056, docs/proofs.md#serving). */
   bytesLimit?: number;
   /** Targets whose in-flight answers are still accepted, the current one included (default 3). */
   maxRetainedRoots?: number;

@@ -1,6 +1,6 @@
 /**
  * In-memory state sources: `MemoryStateSource`, an honest server over a `MerkleDatabase`
- * (spec/merkledb.md §4: key limit clamped to 2048, range proof at the end root when the start
+ * (docs/proofs.md#serving: key limit clamped to 2048, range proof at the end root when the start
  * root is outside the history window), and scripted doubles for tests (commonware's
  * `SequenceSource`/`FailSource`): a source that rewrites answers, one that fails on a schedule,
  * and one that counts what it served.

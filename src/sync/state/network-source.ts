@@ -1,6 +1,6 @@
 /**
  * The state sync's `StateSource` over libp2p: `/proofsync/1/range` and `/proofsync/1/change`
- * against one peer (spec/merkledb.md §3–4). Used by the replica node and the browser worker.
+ * against one peer (docs/proofs.md). Used by the replica node and the browser worker.
  * Every answer is verified by the sync; this adapter only moves and decodes bytes.
  */
 import { fetchChangeProof, fetchRangeProof, type Peer } from '../../protocol/client.ts';

@@ -1,5 +1,5 @@
 /**
- * Key ranges of the state sync (spec/merkledb.md §5).
+ * Key ranges of the state sync (docs/sync.md).
  *
  * Inside the sync every range is half-open, `[start, end)`, with `end` undefined for unbounded
  * and `start` the empty key for "from the beginning". Every bounded `end` is a *boundary*: a
@@ -110,7 +110,7 @@ const BELOW_PAD = 4;
 
 /**
  * A boundary strictly inside `[start, end)` near its middle, or undefined when the range is too
- * small to split. With `m` the spec §5 midpoint, the boundary is `(m - 1) ++ ff ff ff ff ++ 00`
+ * small to split. With `m` the midpoint (docs/sync.md#midpoint), the boundary is `(m - 1) ++ ff ff ff ff ++ 00`
  * (m - 1 as a number of the same length), not `m ++ 00`: just below the subtree whose keys start
  * at `m` instead of inside it. A subtree that holds keys on both sides of a boundary differs
  * from the remote one until both neighbours are synced, so `nextKey` resumes the left item

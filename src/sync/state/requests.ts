@@ -1,5 +1,5 @@
 /**
- * The requests the state-sync engine asks for (spec/merkledb.md §5): one per work item in
+ * The requests the state-sync engine asks for (docs/sync.md): one per work item in
  * flight. A request covers exactly its item `[start, end)`; its proof request's inclusive end
  * bound is `end` without the trailing 0x00 (ranges.ts).
  */

@@ -1,6 +1,6 @@
 /**
  * Where state proofs come from (commonware's `source.rs`): one peer or server that answers
- * range and change proof requests (spec/merkledb.md §3–4). The libp2p client implements it over
+ * range and change proof requests (docs/proofs.md). The libp2p client implements it over
  * `/proofsync/1/range` and `/proofsync/1/change`; tests use `MemoryStateSource` and scripted
  * doubles. Nothing a source returns is trusted: the sync verifies every answer.
  */
@@ -16,7 +16,7 @@ export interface StateSource {
   changeProof(request: ChangeProofRequest, options: { signal?: AbortSignal }): Promise<StateResponse>;
 }
 
-/** A cheap size estimate of a response in bytes, close to its protobuf encoding (spec §6). */
+/** A cheap size estimate of a response in bytes, close to its protobuf encoding (docs/wire.md#proof-messages). */
 export function estimateResponseSize(response: StateResponse): number {
   const p = response.proof;
   let n = 0;

@@ -1,6 +1,6 @@
 /**
- * Checking one answer against the local state (spec/merkledb.md §3 verification, §5 commit
- * semantics and next key). This is the part of the sync that must read local state, kept out
+ * Checking one answer against the local state (docs/proofs.md#verification; commit
+ * semantics and next key: docs/sync.md). This is the part of the sync that must read local state, kept out
  * of the pure engine: the driver runs it on a fresh `TrieView` and passes the outcome to the
  * engine as an event; if the engine then asks for the write, the driver commits that same view.
  *

@@ -1,5 +1,5 @@
 /**
- * The work queue of the state sync (spec/merkledb.md §5): the synced key space as a partition
+ * The work queue of the state sync (docs/sync.md): the synced key space as a partition
  * of non-overlapping work items, each a key range tagged with the revision of its local keys
  * (undefined: never fetched, fetch with range proofs; a root: fetch a change proof from it).
  * An item at the target is done. Pure: time comes in as `now` (ms).
