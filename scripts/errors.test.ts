@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import * as core from '../core/index.ts';
-import * as protocol from '../protocol/index.ts';
-import * as node from '../node/index.ts';
-import * as client from './index.ts';
-import { ProofsyncError, registeredError, registeredErrors, type AnyErrorClass } from '../core/errors.ts';
-import { RemoteWorkerError, reviveError, serializeError } from './errors.ts';
+import * as core from '../src/core/index.ts';
+import * as protocol from '../src/protocol/index.ts';
+import * as node from '../src/node/index.ts';
+import * as client from '../src/client/index.ts';
+import { ProofsyncError, registeredError, registeredErrors, type AnyErrorClass } from '../src/core/errors.ts';
+import { RemoteWorkerError, reviveError, serializeError } from '../src/client/errors.ts';
 
 type Entry = readonly [string, unknown];
 const isErrorClass = (v: unknown): v is AnyErrorClass => typeof v === 'function' && v.prototype instanceof Error;
