@@ -156,3 +156,55 @@ export function overlayBound(entries: readonly OverlayEntry[], key: Uint8Array, 
   }
   return lo;
 }
+
+/**
+ * The records from `base` on, not yet compacted into the pages, and the overlay they make.
+ * Records are added in `seq` order; a compaction (by any connection) moves `base` past them.
+ */
+export class LogRecords {
+  readonly overlay = new Overlay();
+  #base: number;
+  /** Sizes of the records from `base` on, in record order. */
+  #records: { rec: number; bytes: number }[] = [];
+  #bytes = 0;
+
+  constructor(base: number) {
+    this.#base = base;
+  }
+
+  /** Records below this are in the pages. */
+  get base(): number {
+    return this.#base;
+  }
+
+  /** Encoded bytes of the records held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get count(): number {
+    return this.#records.length;
+  }
+
+  /** Takes record `rec` of `bytes` encoded bytes holding `ops` (kept, not copied). */
+  add(ops: readonly BatchOp[], rec: number, bytes: number): void {
+    this.overlay.apply(ops, rec);
+    this.#records.push({ rec, bytes });
+    this.#bytes += bytes;
+  }
+
+  /** Takes records as read from the `log` store, in record order; `StorageCorrupted` on a malformed one. */
+  replay(recs: readonly number[], records: readonly Uint8Array[]): void {
+    for (let i = 0; i < recs.length; i++) this.add(decodeLogRecord(records[i]), recs[i], records[i].length);
+  }
+
+  /** Forgets records below `base` (compacted into the pages by some connection). */
+  forgetBelow(base: number): void {
+    if (base <= this.#base) return;
+    this.overlay.dropThrough(base - 1);
+    let k = 0;
+    while (k < this.#records.length && this.#records[k].rec < base) this.#bytes -= this.#records[k++].bytes;
+    this.#records = this.#records.slice(k);
+    this.#base = base;
+  }
+}
