@@ -13,7 +13,7 @@
  * - `pending`: received deltas whose parents are missing (DESIGN.md "Trust model"), never read
  *   as state; bounded by its owner, which expires the oldest through the `by-received` index.
  *
- * To add version 2: bump `SCHEMA_VERSION` and add `migrations[2]`; `upgrade` runs every step
+ * To add version 3: bump `SCHEMA_VERSION` and add `migrations[3]`; `upgrade` runs every step
  * from the stored version up, inside the one versionchange transaction.
  */
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';

@@ -107,10 +107,7 @@ export class EngineHost {
       starting: (target) => this.#emitProgress(undefined, target),
       progress: (p) => this.#onProgress(p),
       peerEvent: (peer, status, reason) => this.#peerEvent(peer, status, reason),
-      failed: (err, fatal) => {
-        if (fatal) this.#fatal = true;
-        this.#emitError(err, fatal);
-      },
+      failed: (err, fatal) => this.#failed(err, fatal),
     });
     this.#reads = new HostReads({
       ranges: this.#config.ranges,
@@ -364,10 +361,7 @@ export class EngineHost {
         for (const u of this.#unstoredUpdates) this.#tabUpdates.push(u);
         this.#unstoredUpdates = [];
       },
-      emitError: (err, fatal) => {
-        if (fatal) this.#fatal = true;
-        this.#emitError(err, fatal);
-      },
+      emitError: (err, fatal) => this.#failed(err, fatal),
       offence: (peer, reason) => this.#heads.offence(peer, reason),
       penalised: (peer, reason) => this.#peerEvent(peer, 'penalised', reason),
       synced: (s, announce) => {
@@ -392,5 +386,11 @@ export class EngineHost {
 
   #emitError(error: Error, fatal: boolean): void {
     this.#emit({ type: 'error', detail: { error: serializeError(error), fatal } });
+  }
+
+  /** A sync or live failure: `fatal` stops syncing until `resume()` (the store is full). */
+  #failed(error: Error, fatal: boolean): void {
+    if (fatal) this.#fatal = true;
+    this.#emitError(error, fatal);
   }
 }
