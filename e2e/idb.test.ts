@@ -165,6 +165,12 @@ describe('quota', () => {
   });
 });
 
+describe('stored page size', () => {
+  it('a store opened without pageBytes takes the size its database was last written with; a new one, 32 KiB', async () => {
+    expect(await run(page, 'storedPageSize', { name: 'page-size' })).toEqual([1024, 2048, 2048, 32 * 1024]);
+  });
+});
+
 describe('two tabs', () => {
   it('one holds the sync lock, the other gets null and progress events; the lock passes on when the holder goes', async () => {
     const ctx = await browser.newContext();

@@ -347,6 +347,41 @@ async function compactionFails(o: { name: string; seed: number }) {
   return { mismatches, before, failed, done, reopened };
 }
 
+/**
+ * The page size a store opened without `pageBytes` takes: the one its database was last written
+ * with (meta.pageBytes), through reopens and a change of size; a new database: the default.
+ */
+async function storedPageSize(o: { name: string }) {
+  const w = new StoreWorker();
+  const sizes: number[] = [];
+  const reopen = async (pageBytes?: number) => {
+    await w.call({ op: 'close' });
+    await w.call({ op: 'open', name: o.name, pageBytes, logBytes: 0 });
+  };
+  const pageBytesNow = async () => sizes.push((await w.call<Stats>({ op: 'stats' })).pageBytes);
+  const put = (i: number): BatchOp => ({ type: 'put', key: new Uint8Array([i]), value: new Uint8Array(64) });
+  await w.call({ op: 'deleteDatabase', name: o.name });
+  await w.call({ op: 'open', name: o.name, pageBytes: 1024, logBytes: 0 });
+  await w.call({ op: 'write', ops: [put(1), put(2)] });
+  await reopen();
+  await pageBytesNow(); // created with 1024
+  await reopen(2048);
+  await w.call({ op: 'write', ops: [put(3)] });
+  await reopen();
+  await pageBytesNow(); // last written with 2048
+  await reopen(4096);
+  await reopen();
+  await pageBytesNow(); // opened with 4096 but never written: still 2048
+  await w.call({ op: 'close' });
+  await w.call({ op: 'deleteDatabase', name: o.name });
+  await w.call({ op: 'open', name: o.name, logBytes: 0 });
+  await pageBytesNow(); // a new database: the default
+  await w.call({ op: 'close' });
+  await w.call({ op: 'deleteDatabase', name: o.name });
+  w.terminate();
+  return sizes;
+}
+
 /** Generic access for the two-tab and bench tests: named workers and raw requests. */
 const workers = new Map<string, StoreWorker>();
 function spawn(id: string): void {
@@ -356,7 +391,7 @@ function call<T>(id: string, req: Request): Promise<T> {
   return workers.get(id)!.call<T>(req);
 }
 
-const api = { randomModel, snapshotAndOrder, crash, quotaFill, quotaResume, quotaShim, compactionFails, spawn, call };
+const api = { randomModel, snapshotAndOrder, crash, quotaFill, quotaResume, quotaShim, compactionFails, storedPageSize, spawn, call };
 export type IdbTestApi = typeof api;
 (window as unknown as { idbTest: IdbTestApi }).idbTest = api;
 (window as unknown as { __result: unknown }).__result = 'ready';

@@ -26,6 +26,8 @@ export type Request =
 
 export interface Stats {
   pages: number;
+  /** The target page size the store writes with. */
+  pageBytes: number;
   commits: number;
   cachedPages: number;
   /** Write-log bytes not yet compacted, keys in the overlay, compactions finished since open. */

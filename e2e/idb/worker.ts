@@ -58,7 +58,7 @@ async function handle(req: Request): Promise<unknown> {
     }
     case 'stats': {
       const e = await open().estimate();
-      return { pages: e.pages, commits: open().commitCount, cachedPages: e.cachedPages, logBytes: e.logBytes, overlayKeys: e.overlayKeys, compactions: e.compactions, usage: e.usage, quota: e.quota } satisfies Stats;
+      return { pages: e.pages, pageBytes: open().pageBytes, commits: open().commitCount, cachedPages: e.cachedPages, logBytes: e.logBytes, overlayKeys: e.overlayKeys, compactions: e.compactions, usage: e.usage, quota: e.quota } satisfies Stats;
     }
     case 'compact':
       await open().compact();

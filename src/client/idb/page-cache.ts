@@ -1,6 +1,6 @@
 /**
  * A least-recently-used cache of decoded pages, bounded by their encoded bytes. Keyed by the
- * page's slot object (packed-store.ts): a slot is replaced, never mutated, when its page changes,
+ * page's slot object (page-index.ts): a slot is replaced, never mutated, when its page changes,
  * so a stale entry can never be returned for a new page.
  */
 import type { Page } from './page.ts';

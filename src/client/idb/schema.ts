@@ -6,14 +6,14 @@
  * - `pages`: the verified state as packed key-value pages (page.ts), keyed by each page's
  *   fence (its lowest possible key, as binary). Keys of the KVStore seam, including trie nodes,
  *   values, history and sync progress, all live here, so one transaction covers data + progress.
- * - `meta`: small named records about the database itself (format, page size).
+ * - `meta`: small named records about the database itself (format, page size, commit `seq`).
  * - `log` (version 2): the packed store's write log (write-log.ts): one record per small
  *   scattered batch, keyed by the `seq` of the commit that wrote it, replayed over the pages at
  *   open; records below `PageMeta.logBase` are compacted into the pages and deleted.
  * - `pending`: received deltas whose parents are missing (DESIGN.md "Trust model"), never read
  *   as state; bounded by its owner, which expires the oldest through the `by-received` index.
  *
- * To add version 2: bump `SCHEMA_VERSION` and add `migrations[2]`; `upgrade` runs every step
+ * To add version 3: bump `SCHEMA_VERSION` and add `migrations[3]`; `upgrade` runs every step
  * from the stored version up, inside the one versionchange transaction.
  */
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
@@ -29,7 +29,7 @@ export const PAGE_META_KEY = 'pages';
 export interface PageMeta {
   /** Page format of page.ts. */
   format: number;
-  /** Target page size the store was created with. */
+  /** Target page size of the last write to the pages; a store opened without `pageBytes` takes it. */
   pageBytes: number;
   /**
    * Incremented by every committed write, in the same transaction. A connection whose index

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore, type BatchOp } from '../../core/store.ts';
 import { StorageCorrupted } from './errors.ts';
-import { decodeLogRecord, encodeLogRecord, logRecordSize, Overlay, overlayBound } from './write-log.ts';
+import { decodeLogRecord, encodeLogRecord, LogRecords, logRecordSize, Overlay, overlayBound } from './write-log.ts';
 
 const b = (...xs: number[]) => new Uint8Array(xs);
 
@@ -73,5 +73,38 @@ describe('Overlay', () => {
     o.apply([1, 3, 5].map((x) => ({ type: 'put' as const, key: b(x), value: b() })), 1);
     const s = o.sorted();
     expect([overlayBound(s, b(3), false), overlayBound(s, b(3), true), overlayBound(s, b(4), false), overlayBound(s, b(9), false)]).toEqual([1, 2, 2, 3]);
+  });
+});
+
+describe('LogRecords', () => {
+  const rec = (ops: BatchOp[]) => encodeLogRecord(ops);
+  const r1 = rec([{ type: 'put', key: b(1), value: b(10) }]);
+  const r2 = rec([{ type: 'put', key: b(2), value: b(20) }, { type: 'del', key: b(1) }]);
+  const r3 = rec([{ type: 'put', key: b(3), value: b(30) }]);
+
+  it('replays records into the overlay and counts their bytes', () => {
+    const log = new LogRecords(5);
+    log.replay([5, 6, 7], [r1, r2, r3]);
+    expect([log.base, log.count, log.bytes]).toEqual([5, 3, r1.length + r2.length + r3.length]);
+    expect(log.overlay.get(b(1))).toMatchObject({ value: undefined, rec: 6 });
+    expect(log.overlay.get(b(3))?.value).toEqual(b(30));
+  });
+
+  it('forgets the records below a new base, and the entries they wrote', () => {
+    const log = new LogRecords(5);
+    log.replay([5, 6, 7], [r1, r2, r3]);
+    log.forgetBelow(7);
+    expect([log.base, log.count, log.bytes]).toEqual([7, 1, r3.length]);
+    expect(log.overlay.has(b(1))).toBe(false);
+    expect(log.overlay.has(b(2))).toBe(false);
+    expect(log.overlay.get(b(3))?.rec).toBe(7);
+    // an older base changes nothing
+    log.forgetBelow(3);
+    expect([log.base, log.count]).toEqual([7, 1]);
+  });
+
+  it('rejects a corrupt record with StorageCorrupted', () => {
+    const log = new LogRecords(0);
+    expect(() => log.replay([1], [b(9, 0, 0, 0, 1)])).toThrow(StorageCorrupted);
   });
 });

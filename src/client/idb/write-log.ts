@@ -1,9 +1,9 @@
 /**
- * The write log of the packed IndexedDB store (packed-store.ts): small batches of scattered
+ * The write log of the packed IndexedDB store (packed-store.ts, page-writes.ts): small batches of scattered
  * keys (a live delta rewrites ~10 values and ~50 trie nodes spread over the whole key space)
  * are appended as ONE record to the `log` object store, in the same transaction as the `meta`
- * record that names them, instead of rewriting every ~32 KiB page they touch. Measured before
- * the log: 10 random puts on a 1M-key state rewrote MBs of pages, 65–86 deltas/s.
+ * record that names them, instead of rewriting every ~32 KiB page they touch (with
+ * `logBytes: 0`, 10 random puts on a 1M-key state rewrite MBs of pages: 65–86 deltas/s, measured).
  *
  * This module is pure: the record codec, and the in-memory `Overlay` of every logged key's
  * newest operation that reads consult before the pages. Records are numbered by the store's
@@ -155,4 +155,56 @@ export function overlayBound(entries: readonly OverlayEntry[], key: Uint8Array, 
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * The records from `base` on, not yet compacted into the pages, and the overlay they make.
+ * Records are added in `seq` order; a compaction (by any connection) moves `base` past them.
+ */
+export class LogRecords {
+  readonly overlay = new Overlay();
+  #base: number;
+  /** Sizes of the records from `base` on, in record order. */
+  #records: { rec: number; bytes: number }[] = [];
+  #bytes = 0;
+
+  constructor(base: number) {
+    this.#base = base;
+  }
+
+  /** Records below this are in the pages. */
+  get base(): number {
+    return this.#base;
+  }
+
+  /** Encoded bytes of the records held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get count(): number {
+    return this.#records.length;
+  }
+
+  /** Takes record `rec` of `bytes` encoded bytes holding `ops` (kept, not copied). */
+  add(ops: readonly BatchOp[], rec: number, bytes: number): void {
+    this.overlay.apply(ops, rec);
+    this.#records.push({ rec, bytes });
+    this.#bytes += bytes;
+  }
+
+  /** Takes records as read from the `log` store, in record order; `StorageCorrupted` on a malformed one. */
+  replay(recs: readonly number[], records: readonly Uint8Array[]): void {
+    for (let i = 0; i < recs.length; i++) this.add(decodeLogRecord(records[i]), recs[i], records[i].length);
+  }
+
+  /** Forgets records below `base` (compacted into the pages by some connection). */
+  forgetBelow(base: number): void {
+    if (base <= this.#base) return;
+    this.overlay.dropThrough(base - 1);
+    let k = 0;
+    while (k < this.#records.length && this.#records[k].rec < base) this.#bytes -= this.#records[k++].bytes;
+    this.#records = this.#records.slice(k);
+    this.#base = base;
+  }
 }

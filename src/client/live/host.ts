@@ -51,6 +51,8 @@ export interface LiveHostDeps {
   emitError(error: Error, fatal: boolean): void;
   /** A peer relayed something wrong (a delta on a chain given up on): a rate-limited `peer` event. */
   offence?(peer: string, reason: string): void;
+  /** A peer answered with forged or unrequested deltas: a `penalised` event (the host builds it). */
+  penalised(peer: string, reason: string): void;
   /** The state stands at a signed root: set the latch; `announce`: also emit `synced`. */
   synced(s: SyncedEvent, announce: boolean): void;
 }
@@ -99,10 +101,7 @@ export class LiveHost {
         return [...first, ...peers.filter((p) => p.id !== hint)].map((p) => ({ id: p.id, source: peerDeltaSource(p, timeout) }));
       },
       catchUp: (reason) => void this.#catchUp(reason),
-      penalise: (peer, offences) => {
-        const p = deps.peers().find((x) => x.id === peer);
-        deps.emit({ type: 'peer', detail: { peer, status: 'penalised', reason: `delta: ${offences} forged, unrequested or badly signed`, transport: p?.transport, via: p?.via } });
-      },
+      penalise: (peer, offences) => deps.penalised(peer, `delta: ${offences} forged, unrequested or badly signed`),
       blame: (peer, reason) => deps.offence?.(peer, `gossip: ${reason}`),
       seqOf: (root) => deps.seqOf(root),
       emit: (e) => {
