@@ -12,7 +12,8 @@ import { buildRoot, childPath, compareItems, type BuildItem, type BuiltNode, Mal
 import * as E from './errors.ts';
 import { valueDigest } from './hash.ts';
 import { hasPrefix, isWholeByte, keyToPath, packPath } from './path.ts';
-import { encodeBuilt, type ProvenSubtrees, type TrieNode, type TrieView } from './trie.ts';
+import { encodeBuilt, type TrieNode } from './node-record.ts';
+import type { ProvenSubtrees, TrieView } from './trie-view.ts';
 import type { ChangeProof, KeyChange, KeyValue, Path, ProofNode, RangeProof } from './types.ts';
 
 const lt = (a: Uint8Array, b: Uint8Array) => compareBytes(a, b) < 0;

@@ -20,7 +20,7 @@ import { serveChangeProof, serveRangeProof } from '../../protocol/serve.ts';
 import type { WireEvent } from '../events.ts';
 import { randomPuts, seededRandom, testHostConfig } from '../state-sync/testing.ts';
 import { EngineHost, type LocalStore, type TabMessage } from '../worker/engine-host.ts';
-import { valueKey } from '../../core/trie.ts';
+import { valueKey } from '../../core/node-record.ts';
 import type { RemotePeer } from '../worker/peer-calls.ts';
 import type { WorkerConfig } from '../worker/protocol.ts';
 import { announcementAhead } from './host.ts';
