@@ -28,7 +28,7 @@ import type {
   WorkerConfig,
   LiveTuning,
 } from './worker/protocol.ts';
-import { compareBytes } from '../core/bytes.ts';
+import { inKeyRange } from '../core/bytes.ts';
 
 export type { GetResult, KeyRangeOption, LiveTuning, ProveResult, StatusResult, SyncTuning, VerifiedResult };
 export { prefixRange };
@@ -140,7 +140,7 @@ export interface Update {
   hlcWallMs?: number;
 }
 
-const inRange = (key: Uint8Array, r: KeyRangeOption): boolean => (!r.start || compareBytes(key, r.start) >= 0) && (!r.end || compareBytes(key, r.end) <= 0);
+const inRange = (key: Uint8Array, r: KeyRangeOption): boolean => inKeyRange(key, r.start, r.end);
 
 interface Pending {
   resolve: (v: unknown) => void;

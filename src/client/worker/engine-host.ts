@@ -13,7 +13,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import { verifyAnnouncementAsync, type VerifiedAnnouncement } from '../../core/announcement.ts';
-import { compareBytes, equalBytes, toHex } from '../../core/bytes.ts';
+import { compareBytes, equalBytes, inKeyRange, toHex } from '../../core/bytes.ts';
 import { ProofError, RootNotFound, SyncStalled } from '../../core/errors.ts';
 import { keyProof, verifyKeyProof } from '../../core/proof.ts';
 import type { KVStore } from '../../core/store.ts';
@@ -525,7 +525,7 @@ export class EngineHost {
   #inScope(key: Uint8Array): boolean {
     const ranges = this.#config.ranges;
     if (!ranges) return true;
-    return ranges.some((r) => (!r.start || compareBytes(key, r.start) >= 0) && (!r.end || compareBytes(key, r.end) <= 0));
+    return ranges.some((r) => inKeyRange(key, r.start, r.end));
   }
 
   async get(key: Uint8Array, consistency: 'synced' | 'local', signal?: AbortSignal): Promise<GetResult> {
