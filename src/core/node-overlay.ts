@@ -25,12 +25,23 @@ export const STALE = new Uint8Array(0);
  */
 const MIDSTATE_TOKENS = 2;
 
+/** A node record with the path it belongs at. */
+export interface NodeRecordAt {
+  /** The node's full path. */
+  path: Path;
+  /** Its record (`encodeNode`). */
+  raw: Uint8Array;
+}
+
 /** Not safe to share across concurrent writers. */
 export abstract class NodeOverlay {
   /** The store the committed nodes and values are read from. */
   readonly store: KVStore;
+  /** Committed node records, shared with the trie and its other views. */
   protected readonly cache: NodeCache;
+  /** The path of the root node; undefined for the empty trie. */
   protected rootPath: Path | undefined;
+  /** The root id as of the last rehash. */
   protected rootId: Uint8Array;
   /** Overlay of nodes: a node, or null where the node was removed. */
   protected readonly nodes = new Map<string, TrieNode | null>();
@@ -191,7 +202,7 @@ export abstract class NodeOverlay {
    * Grafted nodes' records, not yet looked at: written as they are; one that is visited is
    * decoded into the overlay (`fromGraft`) and written from there.
    */
-  protected readonly graftedRaw = new Map<string, { path: Path; raw: Uint8Array }>();
+  protected readonly graftedRaw = new Map<string, NodeRecordAt>();
 
   /** A grafted node moved into the overlay when first visited. */
   protected fromGraft(s: string): TrieNode | undefined {
@@ -204,6 +215,7 @@ export abstract class NodeOverlay {
   }
 
 
+  /** `getNode`, for a node that must exist (a parent names it): its absence is a damaged store. */
   protected async mustNode(path: Path): Promise<TrieNode> {
     const n = await this.getNode(path);
     if (!n) throw new Error(`trie node missing from store at path of ${path.length} tokens`);
@@ -225,6 +237,7 @@ export abstract class NodeOverlay {
     return copy;
   }
 
+  /** A new node in the overlay, dirty, with a stale id. */
   protected create(path: Path, digest: Uint8Array | undefined, s: string = pathStr(path)): TrieNode {
     const n: TrieNode = { path, digest, children: new Array(16), id: STALE };
     this.nodes.set(s, n);
@@ -232,6 +245,7 @@ export abstract class NodeOverlay {
     return n;
   }
 
+  /** Marks the node at `path` removed (its record is deleted by the batch). */
   protected remove(path: Path): void {
     const s = pathStr(path);
     this.nodes.set(s, null);
@@ -241,9 +255,9 @@ export abstract class NodeOverlay {
 
 
   /** SHA-256 midstates of this view's nodes near the root, hashed again after each change. */
-  protected readonly midstates = new Map<TrieNode, NodeMidstates>();
+  private readonly midstates = new Map<TrieNode, NodeMidstates>();
 
-  protected midstatesOf(n: TrieNode): NodeMidstates {
+  private midstatesOf(n: TrieNode): NodeMidstates {
     let m = this.midstates.get(n);
     if (!m) this.midstates.set(n, (m = new NodeMidstates()));
     return m;
