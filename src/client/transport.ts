@@ -10,12 +10,12 @@
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify, type Identify } from '@libp2p/identify';
-import type { ConnectionGater, Libp2p, PrivateKey, ServiceMap } from '@libp2p/interface';
+import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface';
 import { ping, type Ping } from '@libp2p/ping';
 import { webRTCDirect } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { createLibp2p, type ServiceFactoryMap } from 'libp2p';
+import { createLibp2p } from 'libp2p';
 import type { TransportName } from '../protocol/transports.ts';
 
 export type BrowserServices = { identify: Identify; ping: Ping };
@@ -89,25 +89,19 @@ export function browserConnectionGater(options: { allowInsecureLoopback?: boolea
  * const node = await createBrowserNode({ allowInsecureLoopback: true });
  * const res = await request(node, multiaddr(addr), '/proofsync/1/heads', req, { maxResponseBytes: 1 << 16 });
  */
-export async function createBrowserNode(options?: BrowserNodeOptions): Promise<BrowserNode>;
-/**
- * The same node with `services` in place of identify and ping (the worker's: identify run by
- * hand, and gossipsub).
- */
-export async function createBrowserNode<S extends ServiceMap>(options: BrowserNodeOptions & { services: ServiceFactoryMap<S> }): Promise<Libp2p<S>>;
-export async function createBrowserNode(options: BrowserNodeOptions & { services?: ServiceFactoryMap } = {}): Promise<Libp2p> {
+export async function createBrowserNode(options: BrowserNodeOptions = {}): Promise<BrowserNode> {
   const hasRTC = typeof (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection === 'function';
   const wanted = options.transports ?? (hasRTC ? ['websockets', 'webrtc-direct'] : ['websockets']);
   if (wanted.includes('webrtc-direct') && !hasRTC) {
     throw new TypeError('webrtc-direct needs RTCPeerConnection, which workers lack: dial it from the main thread');
   }
-  return createLibp2p({
+  return createLibp2p<BrowserServices>({
     privateKey: options.privateKey,
     addresses: { listen: [] },
     transports: [...(wanted.includes('websockets') ? [webSockets()] : []), ...(wanted.includes('webrtc-direct') ? [webRTCDirect()] : [])],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: browserConnectionGater({ allowInsecureLoopback: options.allowInsecureLoopback }),
-    services: options.services ?? { identify: identify(), ping: ping() },
+    services: { identify: identify(), ping: ping() },
   });
 }

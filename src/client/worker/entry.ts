@@ -9,11 +9,14 @@
  * `new Worker(new URL('./worker/entry.ts', import.meta.url), { type: 'module' })`.
  */
 /// <reference lib="webworker" />
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
 import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub';
 import { identify, type Identify } from '@libp2p/identify';
 import type { Connection } from '@libp2p/interface';
+import { webSockets } from '@libp2p/websockets';
 import { multiaddr } from '@multiformats/multiaddr';
-import type { Libp2p } from 'libp2p';
+import { createLibp2p, type Libp2p } from 'libp2p';
 import { deleteDB } from 'idb';
 import { databaseTopicScoreParams } from '../../protocol/gossip-verdict.ts';
 import { databaseTopic } from '../../protocol/ids.ts';
@@ -21,7 +24,7 @@ import { ClientClosed, serializeError } from '../errors.ts';
 import { acquireSyncLock, PackedIdbStore, SyncChannel, waitForSyncLock } from '../idb/index.ts';
 import { IdbPendingDeltas } from '../idb/pending.ts';
 import { sessionIdentity } from '../identity.ts';
-import { createBrowserNode } from '../transport.ts';
+import { browserConnectionGater } from '../transport.ts';
 import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
 import { delay, TurnBatch } from './latch.ts';
@@ -63,10 +66,13 @@ async function identifyWithRetry(node: WorkerNode, conn: Connection): Promise<vo
 }
 
 async function createNode(config: WorkerConfig): Promise<WorkerNode> {
-  return createBrowserNode({
+  return createLibp2p({
     privateKey: await identity,
-    transports: ['websockets'],
-    allowInsecureLoopback: config.allowInsecureLoopback,
+    addresses: { listen: [] },
+    transports: [webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: browserConnectionGater({ allowInsecureLoopback: config.allowInsecureLoopback }),
     services: {
       // run by hand once a peer's first signed head arrived (below): measured, identify's
       // exchange (and the gossipsub streams it starts) slowed that first answer by a third
@@ -74,7 +80,7 @@ async function createNode(config: WorkerConfig): Promise<WorkerNode> {
       // invalid gossip counts against its sender (gossip-verdict.ts): a flooder is graylisted
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, scoreParams: { topics: { [databaseTopic(config.db)]: databaseTopicScoreParams() } } }),
     },
-  });
+  }) as never;
 }
 
 async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): Promise<EngineHost> {
