@@ -108,7 +108,7 @@ try {
   let read = 0;
   for (let i = 0; i < ROUNDS + 3; i++) {
     const startKey = rnd.bytes(32);
-    // the trie's value records: 'v' ++ key (trie.ts), exactly the key-values a proof carries
+    // the trie's value records: 'v' ++ key (core/node-record.ts), exactly the key-values a proof carries
     const vStart = Uint8Array.of(0x76, ...startKey);
     let t0 = now();
     let n = 0;

@@ -39,7 +39,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       const chunks: Uint8Array[] = [];
       let size = 0;
       let n = 0;
-      // the trie's value records: 'v' ++ key (src/core/trie.ts)
+      // the trie's value records: 'v' ++ key (src/core/node-record.ts)
       for await (const [k, v] of state.iterate({ gt: Uint8Array.of(0x76, ...start), lt: el ? Uint8Array.of(0x76, ...end) : Uint8Array.of(0x77), limit: RAW_BATCH })) {
         const head = new Uint8Array(6);
         const h = new DataView(head.buffer);

@@ -10,6 +10,7 @@ import { generateKeyValues } from '../../src/node/generate.ts';
 import type { NodeProcess } from '../harness.ts';
 import { nodeStatus, servedProofBytes, setMisbehaving } from '../node-api.ts';
 import type { Lc, Recorded, StartOptions } from './main.ts';
+import type { TransportName } from '../../src/protocol/transports.ts';
 
 declare const lc: Lc;
 
@@ -98,7 +99,7 @@ export async function waitRecorded(page: CasePage, ready: (r: Recorded) => boole
  * `get` returns the database's values and `prove` a checked proof. `via`: where the connection
  * lives (the worker, or the page for WebRTC).
  */
-export async function fullSync(env: CaseEnv, o: { transport: 'websockets' | 'webrtc-direct'; address: string; via: 'worker' | 'main'; storageName: string }): Promise<void> {
+export async function fullSync(env: CaseEnv, o: { transport: TransportName; address: string; via: 'worker' | 'main'; storageName: string }): Promise<void> {
   const page = await env.open();
   try {
     await start(page, baseOptions(env, o.storageName, [o.address]));

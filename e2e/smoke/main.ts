@@ -7,6 +7,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { createBrowserNode } from '../../src/client/transport.ts';
 import { decodeResponse, ECHO } from '../../src/node/testing/echo-protocol.ts';
 import { request } from '../../src/protocol/stream.ts';
+import type { TransportName } from '../../src/protocol/transports.ts';
 
 interface Outcome {
   ok: boolean;
@@ -16,7 +17,7 @@ interface Outcome {
   ms: number;
 }
 
-async function echoOver(addr: string, transport: 'websockets' | 'webrtc-direct'): Promise<Outcome> {
+async function echoOver(addr: string, transport: TransportName): Promise<Outcome> {
   const started = performance.now();
   const node = await createBrowserNode({ allowInsecureLoopback: true, transports: [transport] });
   try {

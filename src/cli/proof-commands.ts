@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { buildRoot, itemsFromKeyValues } from '../core/builder.ts';
-import { compareBytes, fromHex, toHex } from '../core/bytes.ts';
+import { compareBytes, fromHex, inKeyRange, toHex } from '../core/bytes.ts';
 import { MerkleDatabase } from '../core/database.ts';
 import { ProofsyncError } from '../core/errors.ts';
 import { mmrRoots } from '../core/mmr.ts';
@@ -135,7 +135,7 @@ export const proofCommands: Record<string, Command> = {
     const local = readKeyValues(o.local, '--local').sort((a, b) => compareBytes(a.key, b.key));
     try {
       const proof = decodeChangeProof(readInput(o.proof), { maxKeyValues: keyLimit });
-      const inRange = (s?: Uint8Array, e?: Uint8Array) => local.filter((kv) => (!s || compareBytes(kv.key, s) >= 0) && (!e || compareBytes(kv.key, e) <= 0));
+      const inRange = (s?: Uint8Array, e?: Uint8Array) => local.filter((kv) => inKeyRange(kv.key, s, e));
       await verifyChangeProof(proof, { root, start, end, keyLimit, local: inRange });
       const after = new Map(local.map((kv) => [toHex(kv.key), kv]));
       for (const c of proof.keyChanges) {

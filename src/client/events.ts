@@ -5,6 +5,7 @@
  */
 import type { SyncPhase } from '../sync/state/engine.ts';
 import type { DeltaUpdate, GapFillEvent, LiveStateEvent, PendingStateEvent } from './live/follower.ts';
+import type { TransportName } from '../protocol/transports.ts';
 
 export type { DeltaUpdate, GapFillEvent, LiveStateEvent, PendingStateEvent };
 
@@ -102,7 +103,7 @@ export interface PeerEvent {
   /** What happened to the peer. */
   status: 'connected' | 'disconnected' | 'failed' | 'penalised' | 'banned';
   /** The transport of the connection, when there is one. */
-  transport?: 'websockets' | 'webrtc-direct';
+  transport?: TransportName;
   /** Where the connection lives: in the worker, or on the main thread (bytes relayed). */
   via?: 'worker' | 'main';
   /** Why it failed or was penalised (an error name and message). */

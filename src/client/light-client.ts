@@ -28,7 +28,8 @@ import type {
   WorkerConfig,
   LiveTuning,
 } from './worker/worker-messages.ts';
-import { compareBytes } from '../core/bytes.ts';
+import { compareBytes, inKeyRange } from '../core/bytes.ts';
+import { transportOf, type TransportName } from '../protocol/transports.ts';
 
 export type { GetResult, KeyRangeOption, LiveTuning, ProveResult, StatusResult, SyncTuning, VerifiedResult };
 export { prefixRange };
@@ -69,7 +70,7 @@ export interface LightClientOptions {
     writeLogBytes?: number;
   };
   /** Transports to use (default both); addresses of other transports are skipped. */
-  transports?: ('websockets' | 'webrtc-direct')[];
+  transports?: TransportName[];
   /** Allow loopback and plain `ws://` (local tests and demos only). Default false. */
   allowInsecureLoopback?: boolean;
   /**
@@ -140,7 +141,7 @@ export interface Update {
   hlcWallMs?: number;
 }
 
-const inRange = (key: Uint8Array, r: KeyRangeOption): boolean => (!r.start || compareBytes(key, r.start) >= 0) && (!r.end || compareBytes(key, r.end) <= 0);
+const inRange = (key: Uint8Array, r: KeyRangeOption): boolean => inKeyRange(key, r.start, r.end);
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -179,7 +180,6 @@ export function preloadLightClient(): void {
   preloaded ??= spawnWorker('proofsync');
 }
 
-const transportOf = (addr: string): 'websockets' | 'webrtc-direct' => (addr.includes('/webrtc') ? 'webrtc-direct' : 'websockets');
 
 function checkOptions(o: LightClientOptions): void {
   if (typeof o?.db !== 'string' || o.db.length === 0) throw new TypeError('expected a non-empty db name');

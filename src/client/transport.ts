@@ -16,16 +16,16 @@ import { webRTCDirect } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
+import type { TransportName } from '../protocol/transports.ts';
 
 export type BrowserServices = { identify: Identify; ping: Ping };
 export type BrowserNode = Libp2p<BrowserServices>;
-export type BrowserTransport = 'websockets' | 'webrtc-direct';
 
 export interface BrowserNodeOptions {
   /** Allow loopback addresses, `ws://` included. Default false: for local tests only. */
   allowInsecureLoopback?: boolean;
   /** Default: both where `RTCPeerConnection` exists, else WebSockets only (workers). */
-  transports?: BrowserTransport[];
+  transports?: TransportName[];
   privateKey?: PrivateKey;
 }
 

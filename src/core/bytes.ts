@@ -33,6 +33,17 @@ export function equalBytes(a: Uint8Array | undefined, b: Uint8Array | undefined)
 }
 
 /**
+ * Whether `start <= key <= end` byte-wise; a bound left undefined does not limit.
+ *
+ * @example
+ * inKeyRange(fromHex('05'), fromHex('01'), undefined); // true
+ * inKeyRange(fromHex('05'), undefined, fromHex('05')); // true: both bounds are inclusive
+ */
+export function inKeyRange(key: Uint8Array, start: Uint8Array | undefined, end: Uint8Array | undefined): boolean {
+  return (!start || compareBytes(key, start) >= 0) && (!end || compareBytes(key, end) <= 0);
+}
+
+/**
  * The parts, one after the other, in a new array.
  *
  * @example

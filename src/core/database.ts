@@ -7,7 +7,7 @@
  * kept (default 300, as AvalancheGo). A view at an older root is the current trie with the
  * later changes reverted, so no old nodes need to be kept.
  */
-import { compareBytes, equalBytes, toHex } from './bytes.ts';
+import { compareBytes, equalBytes, inKeyRange, toHex } from './bytes.ts';
 import * as E from './errors.ts';
 import { changeProof, rangeProof } from './proof.ts';
 import type { BatchOp, KVStore } from './store.ts';
@@ -246,7 +246,7 @@ export class MerkleDatabase {
     for (let r = lo + 1; r <= hi; r++) {
       const rev = this.revisions[forward ? r : hi + lo + 1 - r];
       for (const c of rev.changes) {
-        if ((start && compareBytes(c.key, start) < 0) || (end && compareBytes(c.key, end) > 0)) continue;
+        if (!inKeyRange(c.key, start, end)) continue;
         const id = toHex(c.key);
         const before = forward ? c.before : c.after;
         const after = forward ? c.after : c.before;

@@ -88,3 +88,26 @@ export function commonPrefixLength(a: Path, b: Path, from = 0): number {
   while (i < n && a[i] === b[i]) i++;
   return i;
 }
+
+/**
+ * A path (or key) as a string, the overlay's and the cache's map key. Short paths, the upper
+ * levels every update walks, without `apply` (one-character strings are not even allocated).
+ */
+export const pathStr = (p: Uint8Array): string => {
+  switch (p.length) {
+    case 0:
+      return '';
+    case 1:
+      return String.fromCharCode(p[0]);
+    case 2:
+      return String.fromCharCode(p[0], p[1]);
+    case 3:
+      return String.fromCharCode(p[0], p[1], p[2]);
+    case 4:
+      return String.fromCharCode(p[0], p[1], p[2], p[3]);
+    case 5:
+      return String.fromCharCode(p[0], p[1], p[2], p[3], p[4]);
+    default:
+      return String.fromCharCode.apply(null, p as unknown as number[]);
+  }
+};

@@ -7,12 +7,13 @@
  * digest (outside the range) and its children that lie wholly outside the range, as opaque ids.
  * If the recomputed root equals the expected one, the in-range state is exactly the prover's.
  */
-import { compareBytes, equalBytes, toHex } from './bytes.ts';
+import { compareBytes, equalBytes, inKeyRange, toHex } from './bytes.ts';
 import { buildRoot, childPath, compareItems, type BuildItem, type BuiltNode, MalformedItems } from './builder.ts';
 import * as E from './errors.ts';
 import { valueDigest } from './hash.ts';
 import { hasPrefix, isWholeByte, keyToPath, packPath } from './path.ts';
-import { encodeBuilt, type ProvenSubtrees, type TrieNode, type TrieView } from './trie.ts';
+import { encodeBuilt, type TrieNode } from './node-record.ts';
+import type { ProvenSubtrees, TrieView } from './trie-view.ts';
 import type { ChangeProof, KeyChange, KeyValue, Path, ProofNode, RangeProof } from './types.ts';
 
 const lt = (a: Uint8Array, b: Uint8Array) => compareBytes(a, b) < 0;
@@ -180,7 +181,7 @@ async function verifyAgainstTrie(proof: ChangeProof, o: VerifyRangeOptions, view
   const changes = proof.keyChanges;
   const startPath = o.start ? keyToPath(o.start) : undefined;
   const endPath = endKey ? keyToPath(endKey) : undefined;
-  const inside = (p: Path) => (!startPath || compareBytes(p, startPath) >= 0) && (!endPath || compareBytes(p, endPath) <= 0);
+  const inside = (p: Path) => inKeyRange(p, startPath, endPath);
   // Step 5 needs the local values of in-range proof nodes: fetch them now, the check is synchronous.
   const localValues = new Map<string, Uint8Array | undefined>();
   for (const n of [...proof.startProof, ...proof.endProof]) {
@@ -221,7 +222,7 @@ async function verifyApplied(proof: ChangeProof, o: VerifyRangeOptions, view: Tr
   void view.root; // rehash: the ids `localItems` reads are the new state's
   const startPath = o.start ? keyToPath(o.start) : undefined;
   const endPath = endKey ? keyToPath(endKey) : undefined;
-  const inside = (p: Path) => (!startPath || compareBytes(p, startPath) >= 0) && (!endPath || compareBytes(p, endPath) <= 0);
+  const inside = (p: Path) => inKeyRange(p, startPath, endPath);
   // Step 5 compares in-range proof nodes' values with the new local ones (a change's value, or
   // the unchanged local value): read them now (in one store call), the check is synchronous.
   const paths = [...proof.startProof, ...proof.endProof].map((n) => n.key).filter((k) => isWholeByte(k) && inside(k));
@@ -241,7 +242,7 @@ async function localItems(view: TrieView, changes: Path[], start: Path | undefin
   const out: BuildItem[] = [];
   const rootPath = view.rootNodePath;
   if (!rootPath) return out;
-  const inside = (p: Path) => (!start || compareBytes(p, start) >= 0) && (!end || compareBytes(p, end) <= 0);
+  const inside = (p: Path) => inKeyRange(p, start, end);
   const leftOf = (e: Path) => !!start && compareBytes(e, start) < 0 && !hasPrefix(start, e);
   const rightOf = (e: Path) => !!end && compareBytes(e, end) > 0;
   const whollyInside = (e: Path) => (!start || compareBytes(e, start) >= 0) && (!end || (compareBytes(e, end) < 0 && !hasPrefix(end, e)));
@@ -398,7 +399,7 @@ function finish(
 ): void {
   const startPath = o.start ? keyToPath(o.start) : undefined;
   const endPath = endKey ? keyToPath(endKey) : undefined;
-  const inside = (p: Path) => (!startPath || compareBytes(p, startPath) >= 0) && (!endPath || compareBytes(p, endPath) <= 0);
+  const inside = (p: Path) => inKeyRange(p, startPath, endPath);
   const extra = new Map<string, BuildItem>();
   const add = (path: Path, item: Omit<BuildItem, 'key' | 'tokens'>) =>
     extra.set(String.fromCharCode.apply(null, path as unknown as number[]), { key: packPath(path), tokens: path.length, ...item });

@@ -4,13 +4,9 @@
  * answer is verified with the core against what the writer signed. Hostile requests get typed
  * error frames; one peer's flood is limited while another peer is served.
  */
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
 import { gossipsub } from '@libp2p/gossipsub';
 import { identify } from '@libp2p/identify';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { webSockets } from '@libp2p/websockets';
-import { createLibp2p } from 'libp2p';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -291,13 +287,7 @@ describe('the writer', () => {
 
 describe('gossip', () => {
   it('each commit publishes its delta and announcement on the database topic', async () => {
-    const sub = await createLibp2p({
-      addresses: { listen: [] },
-      transports: [webSockets()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) },
-    });
+    const sub = await createClientNode({ services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) } });
     try {
       const topic = databaseTopic(node.file.db!);
       const received: Uint8Array[] = [];

@@ -36,7 +36,7 @@ import { serveProtocols, type ServeLimits } from './protocols.ts';
 import type { WebRTCGuardLimits } from './webrtc-guard.ts';
 import { stopWithin } from './stop-deadline.ts';
 import { Replica, type ReplicaStatus } from './replica.ts';
-import { RwLock } from './rw-lock.ts';
+import { RwLock } from '../core/rwlock.ts';
 import { databaseName, DatabaseWriter, storedAnnouncement, type CommitResult } from './writer.ts';
 import { DEFAULT_WS_LIMITS, type WebSocketGuardLimits } from './ws-guard.ts';
 

@@ -14,12 +14,12 @@ import { guardedYamux, type MuxerLimits } from './yamux-guard.ts';
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
 import type { TopicScoreParams } from '@libp2p/gossipsub/score';
 import { identify, type Identify } from '@libp2p/identify';
-import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface';
+import type { ConnectionGater, Libp2p, PeerId, PrivateKey, ServiceMap } from '@libp2p/interface';
 import { ping, type Ping } from '@libp2p/ping';
 import { webRTCDirect } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { createLibp2p, type ConnectionManagerInit } from 'libp2p';
+import { createLibp2p, type ConnectionManagerInit, type ServiceFactoryMap } from 'libp2p';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { guardedWebRTCDirect, type WebRTCGuardOptions } from './webrtc-guard.ts';
@@ -265,14 +265,17 @@ export type ClientNode = Libp2p<ClientServices>;
  * const res = await request(client, multiaddr(file.ws), '/proofsync/1/heads', req, { maxResponseBytes: 1 << 16 });
  * await client.stop();
  */
-export async function createClientNode(options: { privateKey?: PrivateKey } = {}): Promise<ClientNode> {
-  return createLibp2p<ClientServices>({
+export async function createClientNode(options?: { privateKey?: PrivateKey }): Promise<ClientNode>;
+/** The same node with `services` in place of identify and ping (a test's gossip subscriber). */
+export async function createClientNode<S extends ServiceMap>(options: { privateKey?: PrivateKey; services: ServiceFactoryMap<S> }): Promise<Libp2p<S>>;
+export async function createClientNode(options: { privateKey?: PrivateKey; services?: ServiceFactoryMap } = {}): Promise<Libp2p> {
+  return createLibp2p({
     privateKey: options.privateKey,
     addresses: { listen: [] },
     transports: [webSockets(), webRTCDirect()],
     connectionEncrypters: [noise()],
     // a server may be hostile too: the same frame guard as the node's
     streamMuxers: [guardedYamux()],
-    services: { identify: identify(), ping: ping() },
+    services: options.services ?? { identify: identify(), ping: ping() },
   });
 }

@@ -6,7 +6,7 @@
  * | prefix | inside        | what                                                   |
  * |--------|---------------|--------------------------------------------------------|
  * | `s`    |               | the MerkleDatabase's store (database.ts)               |
- * |        | `m` `n` `v`   | trie meta, nodes, values (trie.ts)                     |
+ * |        | `m` `n` `v`   | trie meta, nodes, values (core/node-record.ts)         |
  * |        | `h`           | revision history window (database.ts)                  |
  * |        | `L` u64be(i)  | log operation i: the wire-encoded delta (docs/mmr.md)  |
  * |        | `D` id        | delta id → u64be(log index)                            |

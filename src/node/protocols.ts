@@ -41,7 +41,7 @@ import { handle, type RefusalReason, type Registrar, type RequestHandler } from 
 import type { MerkleDatabase } from '../core/database.ts';
 import type { NodeMetrics } from './metrics.ts';
 import type { OperationLog } from './operation-log.ts';
-import type { RwLock } from './rw-lock.ts';
+import type { RwLock } from '../core/rwlock.ts';
 
 /** Largest proof request: two roots, two keys of up to 4 KiB, limits. */
 export const MAX_PROOF_REQUEST_BYTES = 16 * 1024;

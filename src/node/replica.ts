@@ -51,7 +51,7 @@ import type { HostNode } from './host.ts';
 import { DELTA_PREFIX, LOG_PREFIX, readU64be, u64be, underPrefix, WRITER_PREFIX, type NodeStore } from './node-store.ts';
 import type { OperationLog } from './operation-log.ts';
 import { deltaSource, fillLog, servingPeers } from './replica-sources.ts';
-import type { RwLock } from './rw-lock.ts';
+import type { RwLock } from '../core/rwlock.ts';
 
 const ANN_KEY = new TextEncoder().encode('ann');
 const FOLLOW_KEY = new TextEncoder().encode('follow');

@@ -47,7 +47,7 @@
  * root; it relies on the writer's signature over the actions (and `stateRoot` names the root
  * its ranges now stand at).
  */
-import { compareBytes, equalBytes, toHex } from '../../core/bytes.ts';
+import { compareBytes, equalBytes, inKeyRange, toHex } from '../../core/bytes.ts';
 import { DeltaDag, type AddResult } from '../../core/dag.ts';
 import { encodeDelta, type VerifiedDelta } from '../../core/delta.ts';
 import type { KVStore } from '../../core/store.ts';
@@ -342,7 +342,7 @@ const GAP_RETRY_MAX_MS = 10_000;
 
 function inRanges(key: Uint8Array, ranges: readonly InclusiveRange[] | undefined): boolean {
   if (!ranges) return true;
-  return ranges.some((r) => (!r.start || compareBytes(key, r.start) >= 0) && (!r.end || compareBytes(key, r.end) <= 0));
+  return ranges.some((r) => inKeyRange(key, r.start, r.end));
 }
 
 /** Actions of `d` that touch the synced ranges. */

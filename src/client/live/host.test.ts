@@ -21,7 +21,7 @@ import type { WireEvent } from '../events.ts';
 import { randomPuts, seededRandom } from '../../sync/state/testing.ts';
 import { testHostConfig } from '../worker/testing.ts';
 import { EngineHost, type LocalStore, type TabMessage } from '../worker/engine-host.ts';
-import { valueKey } from '../../core/trie.ts';
+import { valueKey } from '../../core/node-record.ts';
 import type { RemotePeer } from '../worker/peer-calls.ts';
 import type { WorkerConfig } from '../worker/worker-messages.ts';
 import { announcementAhead } from './host.ts';

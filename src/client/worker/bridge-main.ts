@@ -14,6 +14,7 @@ import { serializeError } from '../errors.ts';
 import { request } from '../../protocol/stream.ts';
 import { createBrowserNode, type BrowserNode } from '../transport.ts';
 import { transferable, type BridgeReply, type BridgeRequest } from './worker-messages.ts';
+import { transportOf, type TransportName } from '../../protocol/transports.ts';
 
 export interface MainBridgeOptions {
   /** Multiaddrs (with `/p2p/<id>`) this thread dials. */
@@ -21,13 +22,12 @@ export interface MainBridgeOptions {
   allowInsecureLoopback: boolean;
 }
 
-const transportOf = (addr: string): 'websockets' | 'webrtc-direct' => (addr.includes('/webrtc-direct') ? 'webrtc-direct' : 'websockets');
 
 export class MainBridge {
   readonly #port: MessagePort;
   readonly #node: BrowserNode;
   readonly #inFlight = new Map<number, AbortController>();
-  readonly #transports = new Map<string, 'websockets' | 'webrtc-direct'>();
+  readonly #transports = new Map<string, TransportName>();
   /** Bytes of response frames relayed to the worker. */
   bytesOut = 0;
 

@@ -5,13 +5,14 @@
  * thread become calls to `onPeer`.
  */
 import { reviveError } from '../errors.ts';
-import type { RemotePeer, RequestOptions, Transport } from './peer-calls.ts';
+import type { RemotePeer, RequestOptions } from './peer-calls.ts';
+import type { TransportName } from '../../protocol/transports.ts';
 import { transferable, type BridgeReply, type BridgeRequest } from './worker-messages.ts';
 
 export interface BridgePeerNotice {
   peer: string;
   status: 'connected' | 'disconnected' | 'failed';
-  transport: Transport;
+  transport: TransportName;
   addr: string;
   reason?: string;
 }
@@ -55,7 +56,7 @@ export class WorkerBridge {
     return this.#dialed;
   }
 
-  peer(id: string, transport: Transport): RemotePeer {
+  peer(id: string, transport: TransportName): RemotePeer {
     return { id, transport, via: 'main', request: (protocol, body, o) => this.request(id, protocol, body, o) };
   }
 

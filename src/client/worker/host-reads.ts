@@ -4,10 +4,11 @@
  * peer against the newest signed root. Every answer is verified before it leaves the worker.
  */
 import type { VerifiedAnnouncement } from '../../core/announcement.ts';
-import { compareBytes, equalBytes } from '../../core/bytes.ts';
+import { compareBytes, equalBytes, inKeyRange } from '../../core/bytes.ts';
 import { ProofError } from '../../core/errors.ts';
 import { keyProof, verifyKeyProof } from '../../core/proof.ts';
-import { MerkleTrie, valueKey } from '../../core/trie.ts';
+import { MerkleTrie } from '../../core/trie.ts';
+import { valueKey } from '../../core/node-record.ts';
 import { EMPTY_ROOT } from '../../core/types.ts';
 import { InvalidRemoteProof, KeyOutOfScope, NoPeers, ProofUnavailable } from '../errors.ts';
 import type { PeerEvent, SyncedEvent } from '../events.ts';
@@ -52,7 +53,7 @@ export class HostReads {
   #inScope(key: Uint8Array): boolean {
     const ranges = this.#deps.ranges;
     if (!ranges) return true;
-    return ranges.some((r) => (!r.start || compareBytes(key, r.start) >= 0) && (!r.end || compareBytes(key, r.end) <= 0));
+    return ranges.some((r) => inKeyRange(key, r.start, r.end));
   }
 
   async get(key: Uint8Array, consistency: 'synced' | 'local', signal?: AbortSignal): Promise<GetResult> {

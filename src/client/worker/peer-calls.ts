@@ -23,6 +23,7 @@ import { CHANGE_PROTOCOL, HEADS_PROTOCOL, RANGE_PROTOCOL } from '../../protocol/
 import { decodeHeadsResponse, encodeHeadsRequest, MAX_HEADS_RESPONSE_BYTES } from '../../protocol/messages.ts';
 import { request, type Dialer } from '../../protocol/stream.ts';
 import type { StateResponse, StateSource } from '../../sync/state/source.ts';
+import type { TransportName } from '../../protocol/transports.ts';
 
 export interface RequestOptions {
   maxResponseBytes: number;
@@ -33,13 +34,12 @@ export interface RequestOptions {
 /** One request frame out, one response frame back (stream.ts framing), or a typed error. */
 export type Requester = (protocol: string, body: Uint8Array, options: RequestOptions) => Promise<Uint8Array>;
 
-export type Transport = 'websockets' | 'webrtc-direct';
 
 /** A connected full node as the worker sees it. */
 export interface RemotePeer {
   /** Its peer id. */
   readonly id: string;
-  readonly transport: Transport;
+  readonly transport: TransportName;
   /** Where its connection lives. */
   readonly via: 'worker' | 'main';
   readonly request: Requester;

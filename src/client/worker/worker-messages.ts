@@ -18,6 +18,7 @@ import type { ProofNode } from '../../core/types.ts';
 import type { LiveTuning } from '../live/follower.ts';
 import type { LiveStatus } from '../live/host.ts';
 import type { LogCall, LogReply } from '../history/worker-messages.ts';
+import type { TransportName } from '../../protocol/transports.ts';
 
 export type { LiveTuning, LiveStatus };
 
@@ -162,7 +163,7 @@ export interface StatusResult {
     /** Whether the connection lives in the worker or on the main thread. */
     via: 'worker' | 'main';
     /** The connection's transport. */
-    transport: 'websockets' | 'webrtc-direct';
+    transport: TransportName;
   }[];
   /** JS heap of the worker, where the engine reports it (Chromium's `performance.memory`). */
   heapUsed: number | undefined;
@@ -242,7 +243,7 @@ export type BridgeRequest =
 export type BridgeReply =
   | { type: 'response'; id: number; body: ArrayBuffer }
   | { type: 'failure'; id: number; error: SerializedError }
-  | { type: 'peer'; peer: string; status: 'connected' | 'disconnected' | 'failed'; transport: 'websockets' | 'webrtc-direct'; addr: string; reason?: string }
+  | { type: 'peer'; peer: string; status: 'connected' | 'disconnected' | 'failed'; transport: TransportName; addr: string; reason?: string }
   /** The first round of dials has settled (each peer connected or failed). */
   | { type: 'dialed' };
 

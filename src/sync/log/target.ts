@@ -7,6 +7,7 @@
  * strictly grows, the lower bound never shrinks, and the root changes (an append-only log that
  * grew cannot keep its root).
  */
+import { equalBytes } from '../../core/bytes.ts';
 import { ProofsyncError, reasonError } from '../../core/errors.ts';
 
 export interface LogSyncTarget {
@@ -42,10 +43,6 @@ export function checkTarget(target: LogSyncTarget): void {
   }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 /**
  * Why `next` may not replace `current`, or `undefined` if it moves forward.
  *
@@ -60,7 +57,7 @@ export function targetUpdateRejection(current: LogSyncTarget, next: LogSyncTarge
   if (next.lower < current.lower) {
     return new InvalidTargetUpdate('LowerShrinks', `lower ${next.lower} is below ${current.lower}`, details);
   }
-  if (sameBytes(next.root, current.root)) {
+  if (equalBytes(next.root, current.root)) {
     return new InvalidTargetUpdate('RootUnchanged', 'the log grew but the root did not change', details);
   }
   return undefined;

@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { MerkleTrie } from './trie.ts';
+import { StagedCommit, StagedReads } from './staged-store.ts';
+import { MemoryStore } from './store.ts';
+import { toHex } from './bytes.ts';
+import { naiveRoot } from './testing/naive.ts';
+
+/** A MemoryStore whose writes, while `hold`, wait until `release()` (or fail with `fail()`). */
+class GatedStore extends MemoryStore {
+  hold = false;
+  gates: { release: () => void; fail: (err: Error) => void }[] = [];
+
+  override write(ops: Parameters<MemoryStore['write']>[0]): Promise<void> {
+    if (!this.hold) return super.write(ops);
+    return new Promise<void>((resolve, reject) => {
+      this.gates.push({ release: () => resolve(super.write(ops)), fail: reject });
+    });
+  }
+}
+
+describe('staged commits', () => {
+  const kv = (i: number, v: number) => ({ key: Uint8Array.of(i >> 8, i & 255, (i * 37) & 255), value: Uint8Array.of(v, i & 255) });
+
+  it('views made while a write is in flight read the staged state, with a cache too small to hold it', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(fc.record({ i: fc.integer({ min: 0, max: 400 }), v: fc.option(fc.integer({ min: 0, max: 255 }), { nil: undefined }) }), { maxLength: 40 }), { minLength: 2, maxLength: 5 }), async (batches) => {
+        const store = new GatedStore();
+        // a tiny cache: staged node records are evicted at once and must come from the staged ops
+        const trie = await MerkleTrie.open(store, { cacheBytes: 1024 });
+        const initial = Array.from({ length: 300 }, (_, i) => kv(i, 1));
+        const model = new Map(initial.map((c) => [toHex(c.key), c.value]));
+        await trie.commit(initial);
+        store.hold = true;
+        const durable: Promise<void>[] = [];
+        for (const batch of batches) {
+          // the previous batch's write is still in flight: this view starts on its staged state
+          const view = trie.view();
+          const changes = batch.map(({ i, v }) => (v === undefined ? { key: kv(i, 0).key, value: undefined } : kv(i, v)));
+          await view.apply(changes);
+          for (const c of changes) {
+            if (c.value === undefined) model.delete(toHex(c.key));
+            else model.set(toHex(c.key), c.value);
+          }
+          expect(toHex(view.root)).toBe(toHex(naiveRoot(model)));
+          durable.push(trie.stageView(view).durable);
+          // a point read sees the staged value
+          const probe = changes[0];
+          if (probe) expect((await trie.get(probe.key)) && toHex((await trie.get(probe.key))!)).toBe(model.has(toHex(probe.key)) ? toHex(model.get(toHex(probe.key))!) : undefined);
+        }
+        expect(store.gates.length).toBe(batches.length);
+        for (const g of store.gates.splice(0)) g.release();
+        await Promise.all(durable);
+        // the store alone, reopened, holds the same state
+        const again = await MerkleTrie.open(store);
+        expect(toHex(again.root)).toBe(toHex(naiveRoot(model)));
+        const listed: string[] = [];
+        for await (const e of again.entries()) listed.push(toHex(e.key));
+        expect(listed).toEqual([...model.keys()].sort());
+      }),
+      { numRuns: 40, seed: 11 },
+    );
+  });
+
+  it('a scan waits for staged writes; a failed write puts the trie back at its state before', async () => {
+    const store = new GatedStore();
+    const trie = await MerkleTrie.open(store, { cacheBytes: 1 << 20 });
+    const model = new Map(Array.from({ length: 200 }, (_, i) => [toHex(kv(i, 1).key), kv(i, 1).value]));
+    await trie.commit(Array.from({ length: 200 }, (_, i) => kv(i, 1)));
+    store.hold = true;
+    // a scan started while a write is staged sees the state after it, not the store before it
+    let view = trie.view();
+    await view.apply([kv(500, 9)]);
+    model.set(toHex(kv(500, 9).key), kv(500, 9).value);
+    const first = trie.stageView(view);
+    const scanned: string[] = [];
+    const scan = (async () => {
+      for await (const e of trie.entries()) scanned.push(toHex(e.key));
+    })();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(scanned).toEqual([]);
+    store.gates.shift()!.release();
+    await first.durable;
+    await scan;
+    expect(scanned).toEqual([...model.keys()].sort());
+    const before = toHex(trie.root);
+    expect(before).toBe(toHex(naiveRoot(model)));
+
+    view = trie.view();
+    await view.apply([kv(5, 9), kv(501, 9)]);
+    const staged = trie.stageView(view);
+    expect(toHex(trie.root)).toBe(toHex(staged.root));
+    expect(toHex(staged.root)).not.toBe(before);
+    expect(await trie.get(kv(501, 9).key)).toEqual(kv(501, 9).value);
+    store.gates.shift()!.fail(new Error('quota'));
+    await expect(staged.durable).rejects.toThrow('quota');
+    expect(toHex(trie.root)).toBe(before);
+    expect(await trie.get(kv(501, 9).key)).toBeUndefined();
+    store.hold = false;
+    const again = trie.view();
+    await again.apply([kv(7, 3)]);
+    model.set(toHex(kv(7, 3).key), kv(7, 3).value);
+    expect(toHex(again.root)).toBe(toHex(naiveRoot(model)));
+    expect(toHex(await trie.commitView(again))).toBe(toHex(naiveRoot(model)));
+  });
+});
+
+describe('StagedReads', () => {
+  const b = (...x: number[]) => Uint8Array.from(x);
+  const hex = (v: Uint8Array | undefined) => v && toHex(v);
+
+  it('a point read takes the newest staged op for its key (a delete reads as absent), else the store', async () => {
+    const store = new MemoryStore();
+    await store.write([{ type: 'put', key: b(1), value: b(10) }, { type: 'put', key: b(2), value: b(20) }, { type: 'put', key: b(3), value: b(30) }]);
+    const staged = [new StagedCommit([{ type: 'put', key: b(1), value: b(11) }, { type: 'del', key: b(2) }]), new StagedCommit([{ type: 'put', key: b(1), value: b(12) }, { type: 'put', key: b(4), value: b(40) }])];
+    const reads = new StagedReads(store, staged);
+    const cases: [string, number, string | undefined][] = [
+      ['put twice: the newer commit wins', 1, '0c'],
+      ['deleted in a staged commit', 2, undefined],
+      ['not staged: from the store', 3, '1e'],
+      ['only staged', 4, '28'],
+      ['nowhere', 5, undefined],
+    ];
+    for (const [name, k, want] of cases) expect(hex(await reads.get(b(k))), name).toBe(want);
+    expect((await reads.getMany([b(1), b(2), b(3), b(4), b(5)])).map(hex)).toEqual(cases.map((c) => c[2]));
+  });
+
+  it('scans wait until every staged write has settled (a failed one too), then read the store', async () => {
+    const store = new MemoryStore();
+    await store.write([{ type: 'put', key: b(1), value: b(10) }]);
+    const first = new StagedCommit([{ type: 'put', key: b(2), value: b(20) }]);
+    const second = new StagedCommit([{ type: 'put', key: b(3), value: b(30) }]);
+    let finishFirst!: () => void;
+    let failSecond!: (err: Error) => void;
+    first.done = new Promise<void>((r) => (finishFirst = r)).then(() => store.write([{ type: 'put', key: b(2), value: b(20) }]));
+    second.done = new Promise<void>((_, reject) => (failSecond = reject));
+    const reads = new StagedReads(store, [first, second]);
+    let scanned: number[] | undefined;
+    const scan = reads.range({ gte: b(0), limit: 10 }).then((r) => (scanned = r.map(([k]) => k[0])));
+    let iterated: number[] | undefined;
+    const iterate = (async () => {
+      const keys: number[] = [];
+      for await (const [k] of reads.iterate({ gte: b(0) })) keys.push(k[0]);
+      iterated = keys;
+    })();
+    await Promise.resolve();
+    finishFirst();
+    await first.done;
+    expect(scanned).toBeUndefined();
+    expect(iterated).toBeUndefined();
+    failSecond(new Error('quota'));
+    await Promise.all([scan, iterate]);
+    expect(scanned).toEqual([1, 2]);
+    expect(iterated).toEqual([1, 2]);
+  });
+
+  it('with nothing staged every call goes to the store, and writes always do', async () => {
+    const store = new MemoryStore();
+    const reads = new StagedReads(store, []);
+    await reads.write([{ type: 'put', key: b(7), value: b(70) }]);
+    expect(hex(await store.get(b(7)))).toBe('46');
+    expect(hex(await reads.get(b(7)))).toBe('46');
+    expect((await reads.getMany([b(7), b(8)])).map(hex)).toEqual(['46', undefined]);
+  });
+});
