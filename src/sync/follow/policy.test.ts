@@ -104,8 +104,13 @@ describe('follow policy: sequences', () => {
     expect(p.state.retryMs).toBe(1000);
   });
 
-  it('with no grace (the node), a missing delta is fetched at once', () => {
+  it('a grace of 0 still waits for a timer: gossip on its way arrives first', () => {
     const p = at('live', { graceMs: 0, retryMs: 0, maxRetryMs: 0 });
+    expect(p.step({ type: 'missing', from: 'p1', now: NOW })).toEqual([{ type: 'timer', timer: 'grace', ms: 0, hint: 'p1' }]);
+  });
+
+  it('with no grace (the node), a missing delta is fetched at once', () => {
+    const p = at('live', { retryMs: 0, maxRetryMs: 0 });
     expect(p.step({ type: 'missing', from: 'p1', now: NOW })).toEqual([{ type: 'fill', hint: 'p1' }]);
     expect(p.step({ type: 'fill-ended', outcome: 'failed', reason: 'gap-too-large', now: NOW })).toEqual([{ type: 'mode', mode: 'catching-up', reason: 'gap-too-large' }, { type: 'catch-up', reason: 'gap-too-large' }]);
     // back at a root: no wait before the next fill

@@ -35,9 +35,11 @@ export type CatchUpReason =
 export interface FollowPolicyConfig {
   /**
    * How long missing parents, and an announcement's unknown heads, may take to arrive by gossip
-   * before they are fetched (0: fetched at once).
+   * before they are fetched. 0 still waits for a timer, so gossip already on its way (a delta
+   * whose announcement overtook it) arrives first; undefined: fetched at once, for a driver
+   * that looks for gaps on its own schedule.
    */
-  graceMs: number;
+  graceMs?: number;
   /** The wait before the next gap fill after a failed one; it doubles per failure. 0: none. */
   retryMs: number;
   /** The longest such wait. */
@@ -165,6 +167,7 @@ export class FollowPolicy {
 
   constructor(config: FollowPolicyConfig) {
     for (const [k, v] of Object.entries(config)) {
+      if (v === undefined && k === 'graceMs') continue;
       if (!Number.isFinite(v) || v < 0) throw new RangeError(`expected ${k} to be a non-negative number, got ${v}`);
     }
     this.#config = { ...config };
@@ -177,6 +180,10 @@ export class FollowPolicy {
 
   get mode(): FollowMode {
     return this.#s.mode;
+  }
+
+  get closed(): boolean {
+    return this.#s.closed;
   }
 
   step(e: FollowEvent): FollowAction[] {
@@ -197,7 +204,7 @@ export class FollowPolicy {
         return s.mode === 'live' ? this.#apply() : [];
       case 'missing':
         if (s.mode !== 'live' || s.closed || s.graceSet) return [];
-        if (this.#config.graceMs === 0) return this.#fill(e.from, e.now);
+        if (this.#config.graceMs === undefined) return this.#fill(e.from, e.now);
         s.graceSet = true;
         s.graceHint = e.from;
         return [{ type: 'timer', timer: 'grace', ms: this.#config.graceMs, hint: e.from }];
