@@ -28,7 +28,7 @@
  * root; it relies on the writer's signature over the actions (and `stateRoot` names the root
  * its ranges now stand at).
  */
-import { compareBytes, equalBytes, toHex } from '../../core/bytes.ts';
+import { equalBytes, toHex } from '../../core/bytes.ts';
 import type { DeltaDag } from '../../core/dag.ts';
 import type { VerifiedDelta } from '../../core/delta.ts';
 import type { KVStore } from '../../core/store.ts';
@@ -36,42 +36,13 @@ import { MerkleTrie, type TrieView } from '../../core/trie.ts';
 import type { KeyChange } from '../../core/types.ts';
 import { loadProgress, type StoredProgress } from '../state-sync/progress.ts';
 import type { InclusiveRange } from '../state-sync/ranges.ts';
+import { actionsInScope, headsAfter, heldDescendants, inRanges, isCausalPast } from './causal.ts';
 import { Journal } from './journal.ts';
+import { nextTurn } from './next-turn.ts';
 import type { PendingWriteBuffer } from './pending-store.ts';
 import { advanceProgress, positionOps, type LivePosition } from './position.ts';
 import type { ApplyTimings, DeltaUpdate, LiveTuning } from './types.ts';
 import { CacheWarmUp } from './warm-up.ts';
-
-function inRanges(key: Uint8Array, ranges: readonly InclusiveRange[] | undefined): boolean {
-  if (!ranges) return true;
-  return ranges.some((r) => (!r.start || compareBytes(key, r.start) >= 0) && (!r.end || compareBytes(key, r.end) <= 0));
-}
-
-/** Actions of `d` that touch the synced ranges. */
-export function actionsInScope(actions: readonly KeyChange[], ranges: readonly InclusiveRange[] | undefined): KeyChange[] {
-  return ranges ? actions.filter((a) => inRanges(a.key, ranges)) : [...actions];
-}
-
-/**
- * Whether a delta's parents are exactly `heads` (hex ids): then applying it must reproduce its
- * `stateRoot` (dag.ts `appliedIsCausalPastOf`, for heads that run ahead of the DAG in a batch).
- */
-export function isCausalPast(parents: readonly Uint8Array[], heads: ReadonlySet<string>): boolean {
-  return parents.length === heads.size && parents.every((p) => heads.has(toHex(p)));
-}
-
-/** Ids of the held deltas in `held` (causally ordered) that descend from `id`, itself included. */
-export function heldDescendants(held: readonly VerifiedDelta[], id: Uint8Array): Uint8Array[] {
-  const doomed = new Set([toHex(id)]);
-  const out = [id];
-  // causal order: a parent comes before its children, so one pass suffices
-  for (const d of held) {
-    if (doomed.has(toHex(d.id)) || !d.parents.some((p) => doomed.has(toHex(p)))) continue;
-    doomed.add(toHex(d.id));
-    out.push(d.id);
-  }
-  return out;
-}
 
 /** What the apply loop needs of the follower that runs it. */
 export interface ApplyContext {
@@ -419,32 +390,4 @@ export class ApplyLoop {
     );
     this.#inflight.catch(() => undefined);
   }
-}
-
-/** The applied heads once `good` (a causally ordered prefix) is applied on top of `heads`. */
-function headsAfter(current: readonly Uint8Array[], good: readonly VerifiedDelta[]): Uint8Array[] {
-  const heads = new Map(current.map((h) => [toHex(h), h]));
-  for (const d of good) {
-    for (const p of d.parents) heads.delete(toHex(p));
-    heads.set(toHex(d.id), d.id);
-  }
-  return [...heads.values()].sort(compareBytes);
-}
-
-const turn = typeof MessageChannel === 'function' ? new MessageChannel() : undefined;
-const waiting: (() => void)[] = [];
-if (turn) {
-  turn.port1.onmessage = () => waiting.shift()?.();
-  // Node: the port must not keep the process alive
-  (turn.port1 as { unref?: () => void }).unref?.();
-  (turn.port2 as { unref?: () => void }).unref?.();
-}
-
-/** Resolves in a later turn of the event loop (a message, not a timer: timers are clamped to 4 ms when nested). */
-function nextTurn(): Promise<void> {
-  if (!turn) return new Promise((r) => setTimeout(r, 0));
-  return new Promise((r) => {
-    waiting.push(r);
-    turn.port2.postMessage(0);
-  });
 }

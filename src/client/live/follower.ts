@@ -16,18 +16,18 @@
  * The host moves it: `goLive(position)` when the state stands at a root (after a sync, or at
  * once after a reload whose stored position holds), `leave()` before it starts a sync.
  */
-import { toHex } from '../../core/bytes.ts';
-import { DeltaDag, type AddResult } from '../../core/dag.ts';
-import { encodeDelta, type VerifiedDelta } from '../../core/delta.ts';
+import type { DeltaDag } from '../../core/dag.ts';
+import type { VerifiedDelta } from '../../core/delta.ts';
 import type { KVStore } from '../../core/store.ts';
 import { classifyAnnouncement, FollowPolicy, type AnnouncementFacts, type FollowAction, type FollowEvent } from '../../sync/follow/policy.ts';
 import type { DeltaSource } from '../gap-fill.ts';
 import type { InclusiveRange } from '../state-sync/ranges.ts';
 import { ApplyLoop } from './apply-loop.ts';
 import { GapFiller } from './gap-filler.ts';
-import { PendingWriteBuffer, type PendingDeltaStore } from './pending-store.ts';
+import { HeldDeltas } from './held-deltas.ts';
+import type { PendingDeltaStore } from './pending-store.ts';
 import type { LivePosition } from './position.ts';
-import { liveTuning, type CatchUpReason, type LiveEvent, type LiveMode, type LiveStateEvent, type LiveTuning, type PendingStateEvent } from './types.ts';
+import { liveTuning, type CatchUpReason, type LiveEvent, type LiveMode, type LiveStateEvent, type LiveTuning } from './types.ts';
 import type { DeltaVerifier } from './verify.ts';
 
 export interface FollowerDeps {
@@ -75,18 +75,14 @@ export class LiveFollower {
   readonly #policy: FollowPolicy;
   readonly #apply: ApplyLoop;
   readonly #gaps: GapFiller;
+  readonly #held: HeldDeltas;
   #store: KVStore;
   #pending: PendingDeltaStore;
-  #buffer: PendingWriteBuffer;
-  #dag: DeltaDag;
   /** The apply loop, while it runs. */
   #applying: Promise<void> | undefined;
   /** Gap fills, while one runs. */
   #filling: Promise<void> | undefined;
   #graceTimer: (() => void) | undefined;
-  #expiryTimer: (() => void) | undefined;
-  #pendingEventScheduled = false;
-  readonly #stats: Omit<PendingStateEvent, 'count' | 'bytes'> = { received: 0, duplicates: 0, rejected: 0, evicted: 0, expired: 0, discarded: 0, restored: 0, abandoned: 0 };
 
   constructor(deps: FollowerDeps) {
     this.#deps = deps;
@@ -100,14 +96,21 @@ export class LiveFollower {
       });
     this.#store = deps.store;
     this.#pending = deps.pending;
-    this.#dag = this.#newDag();
-    this.#buffer = new PendingWriteBuffer(deps.pending, (err) => deps.fail(err));
+    this.#held = new HeldDeltas({
+      tuning: this.#tuning,
+      pending: deps.pending,
+      fail: (err) => deps.fail(err),
+      emit: (detail) => deps.emit({ type: 'pending', detail }),
+      now: () => this.#now(),
+      setTimer: (fn, ms) => this.#setTimer(fn, ms),
+      check: () => void this.checkExpired(),
+    });
     this.#policy = new FollowPolicy({ graceMs: this.#tuning.gossipGraceMs, retryMs: GAP_RETRY_MS, maxRetryMs: GAP_RETRY_MAX_MS });
     const live = (): boolean => this.#policy.mode === 'live' && !this.#policy.closed;
     this.#apply = new ApplyLoop({
-      dag: () => this.#dag,
+      dag: () => this.#held.dag,
       store: () => this.#store,
-      buffer: () => this.#buffer,
+      buffer: () => this.#held.buffer,
       tuning: this.#tuning,
       ranges: deps.ranges,
       seqOf: (root) => deps.seqOf(root),
@@ -116,33 +119,27 @@ export class LiveFollower {
       update: (detail) => deps.emit({ type: 'update', detail }),
       changed: () => this.#emitLive(undefined),
       stored: (root) => deps.stored?.(root),
-      pendingChanged: () => this.#emitPending(),
+      pendingChanged: () => this.#held.changed(),
       discard: (ids) => {
-        this.#stats.discarded += this.#drop(ids);
-        this.#emitPending();
+        this.#held.drop(ids, 'discarded');
+        this.#held.changed();
       },
       rootMismatch: () => this.#step({ type: 'root-mismatch' }),
     });
     this.#gaps = new GapFiller({
-      dag: () => this.#dag,
+      dag: () => this.#held.dag,
       tuning: this.#tuning,
       writerPublicKey: deps.writerPublicKey,
       sources: (hint) => deps.sources(hint),
       now: () => this.#now(),
       live,
       hold: (d, from) => this.#hold(d, from),
-      dropAbandoned: (ids) => {
-        this.#stats.abandoned += this.#drop(ids);
-      },
-      pendingChanged: () => this.#emitPending(),
+      dropAbandoned: (ids) => void this.#held.drop(ids, 'abandoned'),
+      pendingChanged: () => this.#held.changed(),
       emit: (detail) => deps.emit({ type: 'gapFill', detail }),
       penalise: deps.penalise && ((peer, offences) => deps.penalise!(peer, offences)),
       blame: deps.blame && ((peer, reason) => deps.blame!(peer, reason)),
     });
-  }
-
-  #newDag(): DeltaDag {
-    return new DeltaDag({ maxPending: this.#tuning.maxPending, maxPendingBytes: this.#tuning.maxPendingBytes });
   }
 
   get mode(): LiveMode {
@@ -176,47 +173,31 @@ export class LiveFollower {
   }
 
   get pendingCount(): number {
-    return this.#dag.pendingCount;
+    return this.#held.dag.pendingCount;
   }
 
   get dag(): DeltaDag {
-    return this.#dag;
+    return this.#held.dag;
   }
 
   /**
    * Loads the held deltas the pending store kept (a reload), verifying each again. They are
    * applied once the state stands at a root (`goLive`).
    */
-  async restore(): Promise<number> {
-    const records = await this.#pending.load();
-    let restored = 0;
-    const bad: Uint8Array[] = [];
-    for (const r of records) {
-      try {
-        const d = await this.#deps.verifier.verifyBytes(r.delta);
-        const res = this.#dag.add(d, r.receivedAt);
-        this.#afterAdd(res);
-        if (res.status === 'ready' || res.status === 'pending') restored++;
-      } catch {
-        bad.push(r.id);
-      }
-    }
-    for (const id of bad) this.#buffer.delete(id);
-    this.#stats.restored += restored;
-    this.#emitPending();
-    return restored;
+  restore(): Promise<number> {
+    return this.#held.restore(this.#pending, this.#deps.verifier);
   }
 
   /** A gossip delta (its wire bytes after the type byte); decoded and verified here. */
   async offerDelta(bytes: Uint8Array, from?: string): Promise<void> {
     if (this.#policy.closed) return;
-    this.#stats.received++;
+    this.#held.count('received');
     let d: VerifiedDelta;
     try {
       d = await this.#deps.verifier.verifyBytes(bytes);
     } catch {
-      this.#stats.rejected++;
-      this.#emitPending();
+      this.#held.count('rejected');
+      this.#held.changed();
       return;
     }
     if (this.abandoned(d)) return;
@@ -226,14 +207,14 @@ export class LiveFollower {
   /** A gossip delta the gossip validator already decoded and verified (`bytes`: its wire bytes). */
   offerVerified(d: VerifiedDelta, bytes: Uint8Array, from?: string): void {
     if (this.#policy.closed) return;
-    this.#stats.received++;
+    this.#held.count('received');
     if (this.abandoned(d)) return;
     this.#hold(d, from, bytes);
   }
 
   /** Whether the delta is already held or applied (gossip validation: a duplicate). */
   knows(id: Uint8Array): boolean {
-    return this.#dag.knows(id);
+    return this.#held.dag.knows(id);
   }
 
   /**
@@ -242,35 +223,17 @@ export class LiveFollower {
    */
   abandoned(d: VerifiedDelta): boolean {
     if (!this.#gaps.chains.hangs(d)) return false;
-    this.#stats.abandoned++;
-    this.#emitPending();
+    this.#held.count('abandoned');
+    this.#held.changed();
     return true;
   }
 
   #hold(d: VerifiedDelta, from: string | undefined, bytes?: Uint8Array): void {
-    const res = this.#dag.add(d, this.#now());
-    if (res.status === 'duplicate' || res.status === 'applied') this.#stats.duplicates++;
-    if (res.status === 'ready' || res.status === 'pending') {
-      this.#buffer.put({ id: d.id, delta: bytes ?? encodeDelta(d), receivedAt: this.#now() });
-      this.#gaps.arrived(d.id);
-    }
-    this.#afterAdd(res);
+    const res = this.#held.add(d, this.#now(), bytes);
+    if (res.status === 'ready' || res.status === 'pending') this.#gaps.arrived(d.id);
     if (res.status === 'ready') this.#step({ type: 'ready' });
     else if (res.status === 'pending' && res.missing.length > 0) this.#step({ type: 'missing', from, now: this.#now() });
-    this.#emitPending();
-  }
-
-  #afterAdd(res: AddResult): void {
-    for (const id of res.evicted) this.#buffer.delete(id);
-    this.#stats.evicted += res.evicted.length;
-    this.#armExpiry();
-  }
-
-  /** Drops held deltas from the DAG and the pending store; how many went. */
-  #drop(ids: Uint8Array[]): number {
-    const dropped = this.#dag.drop(ids);
-    for (const id of dropped) this.#buffer.delete(id);
-    return dropped.length;
+    this.#held.changed();
   }
 
   /**
@@ -281,7 +244,8 @@ export class LiveFollower {
   offerAnnouncement(ann: AnnouncementFacts): void {
     const pos = this.#apply.position;
     if (this.#policy.closed || this.#policy.mode !== 'live' || !pos) return;
-    const found = classifyAnnouncement(ann, pos, this.#dag);
+    const dag = this.#held.dag;
+    const found = classifyAnnouncement(ann, pos, dag);
     if (found === 'stale') return;
     if (found === 'ours') {
       // the announcement of the state we stand at (deltas usually arrive before theirs): its seq
@@ -294,7 +258,7 @@ export class LiveFollower {
     if (ann.heads.some((h) => this.#gaps.chains.has(h))) this.#gaps.chains.clear();
     if (found === 'state-changed') this.#step({ type: 'state-changed' });
     else if (found === 'heads-unknown') {
-      this.#gaps.want(ann.heads.filter((h) => !this.#dag.knows(h)));
+      this.#gaps.want(ann.heads.filter((h) => !dag.knows(h)));
       this.#step({ type: 'missing', from: undefined, now: this.#now() });
     }
   }
@@ -308,13 +272,11 @@ export class LiveFollower {
     if (this.#policy.closed) return;
     await this.#applying;
     const moved = await this.#apply.open(position);
-    if (moved || this.#policy.mode !== 'live') {
-      for (const id of this.#dag.resetApplied({ heads: position.heads, logSize: position.logSize })) this.#buffer.delete(id);
-    }
+    if (moved || this.#policy.mode !== 'live') this.#held.resetApplied({ heads: position.heads, logSize: position.logSize });
     this.#gaps.atPosition(moved, position.logSize);
-    this.#stats.expired += this.#drop(this.#waitedTooLong().map((d) => d.id));
-    this.#emitPending();
-    this.#armExpiry();
+    this.#held.drop(this.#held.waitedTooLong().map((d) => d.id), 'expired');
+    this.#held.changed();
+    this.#held.armExpiry();
     this.#step({ type: 'at-root', reason, now: this.#now() });
   }
 
@@ -328,28 +290,26 @@ export class LiveFollower {
   async reset(store: KVStore, pending: PendingDeltaStore): Promise<void> {
     await this.#applying;
     await this.#filling;
-    await this.#buffer.flush();
+    await this.#held.reset(pending);
     this.#store = store;
     this.#pending = pending;
-    this.#buffer = new PendingWriteBuffer(pending, (err) => this.#deps.fail(err));
-    this.#dag = this.#newDag();
     this.#gaps.reset();
     this.#apply.reset();
     this.#step({ type: 'reset' });
-    this.#emitPending();
+    this.#held.changed();
   }
 
   async close(): Promise<void> {
     this.#step({ type: 'close' });
-    this.#expiryTimer?.();
+    this.#held.close();
     this.#graceTimer?.();
     await this.#applying;
-    await this.#buffer.flush();
+    await this.#held.flush();
   }
 
   /** Writes buffered pending-store changes now (tests; before a planned reload). */
   flush(): Promise<void> {
-    return this.#buffer.flush();
+    return this.#held.flush();
   }
 
   /** Resolves once the apply loop and gap fill in flight (if any) are done. */
@@ -432,29 +392,9 @@ export class LiveFollower {
   /** Held deltas older than `pendingTimeoutMs` make the follower catch up (then they are dropped). */
   checkExpired(): boolean {
     if (this.#policy.mode !== 'live' || this.#policy.closed) return false;
-    if (this.#waitedTooLong().length === 0) return false;
+    if (this.#held.waitedTooLong().length === 0) return false;
     this.#step({ type: 'expired' });
     return true;
-  }
-
-  /**
-   * Held deltas older than the timeout that still wait for a parent. Ready ones are only queued
-   * behind the apply loop (a burst after a pause or a sync): they are not stuck.
-   */
-  #waitedTooLong(): VerifiedDelta[] {
-    const old = this.#dag.expired(this.#now(), this.#tuning.pendingTimeoutMs);
-    if (old.length === 0) return old;
-    const ready = new Set(this.#dag.ready().map((d) => toHex(d.id)));
-    return old.filter((d) => !ready.has(toHex(d.id)));
-  }
-
-  #armExpiry(): void {
-    if (this.#expiryTimer || this.#dag.pendingCount === 0 || this.#policy.closed) return;
-    this.#expiryTimer = this.#setTimer(() => {
-      this.#expiryTimer = undefined;
-      this.checkExpired();
-      this.#armExpiry();
-    }, Math.max(250, this.#tuning.pendingTimeoutMs / 4));
   }
 
   // ---- events -------------------------------------------------------------------------------
@@ -465,15 +405,6 @@ export class LiveFollower {
     this.#deps.emit({
       type: 'live',
       detail: { mode: this.#policy.mode, reason, root: p?.root, seq: p?.seq, logSize: p?.logSize ?? 0, applied: a.applied, catchUps: this.#policy.state.catchUps, timings: a.timings, warm: a.warm, unstored: a.unstored },
-    });
-  }
-
-  #emitPending(): void {
-    if (this.#pendingEventScheduled) return;
-    this.#pendingEventScheduled = true;
-    queueMicrotask(() => {
-      this.#pendingEventScheduled = false;
-      this.#deps.emit({ type: 'pending', detail: { count: this.#dag.pendingCount, bytes: this.#dag.pendingBytes, ...this.#stats } });
     });
   }
 }
