@@ -10,7 +10,7 @@ import type { KVStore } from '../../core/store.ts';
 import { NetworkLogSource, requesterLogPeer, type LogRequester } from '../log-sync/network-source.ts';
 import { decodeOperation, fetchOperationBatches, type LogFetchProgress, type LogTarget, type RawOperation } from './fetch.ts';
 import type { LogBatchReply, LogCall, LogReply } from './protocol.ts';
-import { PushQueue } from '../worker/latch.ts';
+import { PushQueue } from '../../sync/push-queue.ts';
 
 export interface LogHostDeps {
   /** The peers connected now. */

@@ -40,49 +40,6 @@ export class Latch<T> {
   }
 }
 
-/** An async iterable fed by `push`, ended by `close` (the sync's `targetUpdates`). */
-export class PushQueue<T> implements AsyncIterable<T> {
-  readonly #items: T[] = [];
-  #wake: (() => void) | undefined;
-  #closed = false;
-
-  push(item: T): void {
-    if (this.#closed) return;
-    this.#items.push(item);
-    this.#wake?.();
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#wake?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      while (this.#items.length) yield this.#items.shift()!;
-      if (this.#closed) return;
-      await new Promise<void>((r) => (this.#wake = r));
-      this.#wake = undefined;
-    }
-  }
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason (backoff between retries). */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /**
  * Collects items pushed in one turn and hands them to `send` together, at the end of the turn
  * (a microtask), in push order; `flush` sends what is collected now. The worker's events go to
