@@ -54,6 +54,8 @@ export type FillOutcome =
   | { outcome: 'abandoned' }
   /** Nothing was missing, or the follower left meanwhile. */
   | { outcome: 'nothing-missing' }
+  /** No peer to ask just now: the driver looks again on its own schedule (no catch-up). */
+  | { outcome: 'waiting' }
   /** No peer could fill it: wait before the next fill, catch up. */
   | { outcome: 'failed'; reason: CatchUpReason; now: number };
 
@@ -265,6 +267,7 @@ export class FollowPolicy {
         if (!goOn) break;
         return [{ type: 'fill', hint: undefined }];
       case 'nothing-missing':
+      case 'waiting':
         break;
       case 'failed':
         s.filling = false;
