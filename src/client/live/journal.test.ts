@@ -26,6 +26,17 @@ async function setup() {
   return trie;
 }
 
+/** A journal holding one group that sets `a` to `a1`, on a view of `trie`. */
+async function oneGroup(trie: MerkleTrie) {
+  const j = new Journal();
+  const view = trie.view();
+  const g = [[{ key: enc('a'), value: enc('a1') }]];
+  await view.apply(g[0]);
+  const d = delta(0, g[0]);
+  j.add(view, [d], g);
+  return { j, view, d };
+}
+
 describe('journal', () => {
   it('is closed until a group is added: no view, no root, reads fall through to the store', async () => {
     const j = new Journal();
@@ -76,12 +87,7 @@ describe('journal', () => {
 
   it('take hands over the view and the deltas and closes the journal', async () => {
     const trie = await setup();
-    const j = new Journal();
-    const view = trie.view();
-    const g = [[{ key: enc('a'), value: enc('a1') }]];
-    await view.apply(g[0]);
-    const d = delta(0, g[0]);
-    j.add(view, [d], g);
+    const { j, view, d } = await oneGroup(trie);
     j.read(enc('a')); // indexed
     const taken = j.take();
     expect(taken?.view).toBe(view);
@@ -95,12 +101,7 @@ describe('journal', () => {
   });
 
   it('clear forgets everything (a failed write)', async () => {
-    const trie = await setup();
-    const j = new Journal();
-    const view = trie.view();
-    const g = [[{ key: enc('a'), value: enc('a1') }]];
-    await view.apply(g[0]);
-    j.add(view, [delta(0, g[0])], g);
+    const { j } = await oneGroup(await setup());
     j.clear();
     expect(j.view).toBeUndefined();
     expect(j.root).toBeUndefined();
