@@ -7,7 +7,7 @@
 import { openDB } from 'idb';
 import { createLightClient, type LightClient, type LiveTuning } from '../../src/client/index.ts';
 import { toHex } from '../../src/core/bytes.ts';
-import type { ApplyTimings } from '../../src/client/live/follower.ts';
+import type { ApplyTimings } from '../../src/client/live/types.ts';
 
 export interface LiveStart {
   db: string;

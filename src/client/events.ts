@@ -4,7 +4,7 @@
  * travel worker → page and tab → tab (BroadcastChannel) unchanged.
  */
 import type { SyncPhase } from '../sync/state/engine.ts';
-import type { DeltaUpdate, GapFillEvent, LiveStateEvent, PendingStateEvent } from './live/follower.ts';
+import type { DeltaUpdate, GapFillEvent, LiveStateEvent, PendingStateEvent } from './live/types.ts';
 import type { TransportName } from '../protocol/transports.ts';
 
 export type { DeltaUpdate, GapFillEvent, LiveStateEvent, PendingStateEvent };

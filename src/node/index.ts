@@ -7,7 +7,7 @@ export { createHost, createClientNode, addressesFile, ADDRESSES_FILE, DEFAULT_LI
 export type { Host, HostOptions, HostNode, HostServices, ClientNode, ClientServices, AddressesFile } from './host.ts';
 export type { BatchResult } from './http-api.ts';
 export type { CommitResult } from './writer.ts';
-export type { ReplicaStatus, ReplicaPhase } from './replica.ts';
+export type { ReplicaStatus, ReplicaPhase } from './replica-types.ts';
 export type { ServeLimits } from './protocols.ts';
 export { fetchLogOperations, fetchLogOperationBatches } from '../sync/log/libp2p-fetch.ts';
 export type { NodeLogFetchOptions } from '../sync/log/libp2p-fetch.ts';

@@ -1,16 +1,14 @@
 /**
- * The replica full node: `proofsync node --follow
- * WRITER --bootstrap ADDR` syncs the writer's state from untrusted nodes, then serves it and
- * follows the writer's deltas, so light clients can spread their requests over many replicas.
+ * The replica full node: `proofsync node --follow WRITER --bootstrap ADDR` syncs the writer's
+ * state from untrusted nodes, then serves it and follows the writer's deltas, so light clients
+ * can spread their requests over many replicas.
  *
- * 1. **Sync** (DESIGN.md "The sync flow" 1–2): dial the bootstrap peers, take the newest
- *    announcement verified against the writer key (its peer id), and run `syncState` into the
- *    node's LevelDB with every connected serving peer as a source. Newer announcements from
- *    gossip move the target; once the engine stands at its target the updates end and it
- *    finishes there. Progress is the engine's, stored with the data: a restart resumes.
+ * 1. **Sync** (DESIGN.md "The sync flow" 1–2): the newest announcement verified against the
+ *    writer key, and a state sync into the node's LevelDB from every serving peer
+ *    (writer-sync.ts). Progress is the engine's, stored with the data: a restart resumes.
  * 2. **Finish**: one batch clears the sync progress and the history window (its roots no
- *    longer describe the state) and records what the state is (`follow` record: root, DAG
- *    heads, log size); the `MerkleDatabase` is opened again over the store and served.
+ *    longer describe the state) and records what the state is (follow-record.ts); the
+ *    `MerkleDatabase` is opened again over the store and served.
  * 3. **Follow** (steps 3–4): verified gossip deltas go into a `DeltaDag`; ready ones are
  *    committed through `MerkleDatabase.commit` with the new `follow` record (and the log
  *    operation, when the log is contiguous) in the same batch, and their `stateRoot` checked,
@@ -18,178 +16,39 @@
  *    parents, and announced heads not yet held, are fetched with `fillGaps` over /delta from
  *    the peer that sent the gossip. A gap past `maxGap`, a peer lacking deltas, a root
  *    mismatch or a delta pending longer than `pendingTimeoutMs` → **catch-up**: a change-proof
- *    sync from the current root to the newest announcement, with serving held off (the sync
- *    writes the store underneath the database), then step 2 again; covered pending deltas are
- *    dropped, and expired ones too (pending deltas never wait forever).
+ *    sync to the newest announcement, with serving held off (the sync writes the store
+ *    underneath the database), then step 2 again; covered and expired pending deltas are
+ *    dropped (pending deltas never wait forever). Pending deltas are held in memory only: after
+ *    a restart gap filling fetches them again from the newest announcement's heads.
  * 4. **Log**: operations the replica skipped (before its first sync, across a catch-up) are
  *    fetched over /log and appended, so /delta and /log serve the writer's history.
  *
- * One task at a time runs the follow loop (`#work`): applying, gap filling, catching up and
- * log filling never interleave. Gossip relaying is gossipsub's; /heads answers the newest
- * verified announcement (`announcementBytes`).
- *
- * Pending deltas are held in memory only: after a restart they are fetched again by gap
- * filling from the newest announcement's heads.
+ * When to apply, fill a gap or catch up, and which phase the replica is in, is the follow
+ * policy's (src/sync/follow/policy.ts), as for the browser follower: the replica feeds it what
+ * happened and carries out its actions. One task at a time runs the follow loop (`#kick`):
+ * applying, gap filling, catching up and log filling never interleave.
  */
 import type { PeerId } from '@libp2p/interface';
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { decodeAnnouncement, encodeAnnouncement, supersedes, verifyAnnouncement, type VerifiedAnnouncement } from '../core/announcement.ts';
-import { concatBytes, equalBytes, toHex } from '../core/bytes.ts';
-import { DeltaDag, type AppliedCover } from '../core/dag.ts';
-import { MerkleDatabase } from '../core/database.ts';
+import type { VerifiedAnnouncement } from '../core/announcement.ts';
 import { ANNOUNCEMENT_TAG } from '../core/announcement.ts';
+import { equalBytes, toHex } from '../core/bytes.ts';
+import { DeltaDag } from '../core/dag.ts';
+import { MerkleDatabase } from '../core/database.ts';
 import { decodeDelta, DELTA_TAG, encodeDelta, verifyDelta, type VerifiedDelta } from '../core/delta.ts';
 import type { BatchOp } from '../core/store.ts';
 import { fillGaps } from '../sync/gap-fill.ts';
-import { networkStateSource, responseSize } from '../sync/state/network-source.ts';
-import { syncState } from '../sync/state/driver.ts';
-import type { StateSyncProgress } from '../sync/state/engine.ts';
 import { clearProgressOps, loadProgress } from '../sync/state/progress.ts';
-import { fetchHeads } from '../protocol/client.ts';
-import type { HostNode } from './host.ts';
-import { DELTA_PREFIX, LOG_PREFIX, readU64be, u64be, underPrefix, WRITER_PREFIX, type NodeStore } from './node-store.ts';
+import { delay } from '../sync/abort.ts';
+import { FollowPolicy, type FillOutcome, type FollowAction } from '../sync/follow/policy.ts';
+import { decodeFollow, encodeFollow, FOLLOW_KEY, type FollowRecord } from './follow-record.ts';
+import { DELTA_PREFIX, LOG_PREFIX, underPrefix, WRITER_PREFIX } from './node-store.ts';
 import type { OperationLog } from './operation-log.ts';
-import { deltaSource, fillLog, servingPeers } from './replica-sources.ts';
-import type { RwLock } from '../core/rwlock.ts';
+import { deltaSource, fillLog } from './replica-sources.ts';
+import type { ReplicaOptions, ReplicaPhase, ReplicaStatus } from './replica-types.ts';
+import { WriterSync } from './writer-sync.ts';
 
-const ANN_KEY = new TextEncoder().encode('ann');
-const FOLLOW_KEY = new TextEncoder().encode('follow');
 const HISTORY_PREFIX = 0x68; // 'h': database.ts's revision records
-
-export interface ReplicaOptions {
-  libp2p: HostNode;
-  store: NodeStore;
-  opLog: OperationLog;
-  /** The node's serving lock: held for writing while a catch-up rewrites the store. */
-  lock: RwLock;
-  /** The writer's peer id (its Ed25519 key signs announcements and deltas). */
-  writer: string;
-  /** Database id (announcement `db`) and its gossip topic. */
-  db: Uint8Array;
-  topic: string;
-  bootstrap: string[];
-  historySize?: number;
-  /** Requests in flight during a sync (default 8). */
-  concurrency?: number;
-  /** Most deltas fetched to fill one gap before catching up by change proof (default 10,000). */
-  maxGap?: number;
-  /** Deltas pending longer than this trigger a catch-up (default 10,000 ms). */
-  pendingTimeoutMs?: number;
-  requestTimeoutMs?: number;
-  /**
-   * During a sync, move the target only once the newest announcement is this many commits
-   * ahead of it (default 64): every move sends completed ranges back as change-proof work,
-   * while the deltas in between are far cheaper to apply afterwards (measured: moving on each
-   * of 20 commits/s doubled the bytes of a 20k-key sync). Must stay well below the servers'
-   * history window (300), or the old target's change proofs turn into range proofs.
-   */
-  retargetAfter?: number;
-  /** How often the follow loop looks at timeouts and lagging state (default 1,000 ms). */
-  tickMs?: number;
-  log?: (line: string) => void;
-}
-
-/** Where a replica is: starting, state syncing, following deltas, catching up, or stopped. */
-export type ReplicaPhase = 'starting' | 'syncing' | 'following' | 'catching-up' | 'stopped';
-
-/** A replica node's sync and follow state, in `NodeStatus.replica`. */
-export interface ReplicaStatus {
-  /** The writer's peer id. */
-  writer: string;
-  /** The replica's phase. */
-  phase: ReplicaPhase;
-  /** Newest verified announcement. */
-  seq: number | null;
-  /** Log size the state reflects (the writer's deltas applied). */
-  appliedLogSize: number;
-  /** Deltas held while their parents are missing. */
-  pending: number;
-  /** Deltas applied since start. */
-  deltasApplied: number;
-  /** Gaps filled over `/delta` since start. */
-  gapFills: number;
-  /** Catch-ups by change proof since start. */
-  catchUps: number;
-  /** The current or last sync (initial or catch-up). */
-  sync: {
-    /** The sync engine's phase. */
-    phase: string;
-    /** The fraction of the key space done (0..1). */
-    fractionDone: number;
-    /** Key-values received in verified answers. */
-    keyValuesReceived: number;
-    /** Bytes of answers received (valid or not). */
-    bytesReceived: number;
-    /** Requests sent. */
-    requests: number;
-    /** Peers that gave at least one valid answer. */
-    peersUsed: number;
-    /** Peers banned for invalid answers. */
-    peersBanned: number;
-    /** Answers whose proofs did not verify. */
-    proofsRejected: number;
-  } | null;
-  /** Peer ids banned for invalid answers. */
-  banned: string[];
-}
-
-/** The `follow` record: what the synced state is (root, DAG heads, log size). */
-interface FollowRecord extends AppliedCover {
-  root: Uint8Array;
-}
-
-function encodeFollow(r: FollowRecord): Uint8Array {
-  if (r.heads.length > 255) throw new RangeError(`expected at most 255 heads, got ${r.heads.length}`);
-  return concatBytes(r.root, u64be(r.logSize), Uint8Array.of(r.heads.length), ...r.heads);
-}
-
-function decodeFollow(b: Uint8Array): FollowRecord {
-  if (b.length < 41 || b.length !== 41 + b[40] * 32) throw new TypeError('malformed follow record');
-  const heads: Uint8Array[] = [];
-  for (let i = 0; i < b[40]; i++) heads.push(b.slice(41 + i * 32, 73 + i * 32));
-  return { root: b.slice(0, 32), logSize: readU64be(b.subarray(32, 40)), heads };
-}
-
-/** An async iterable fed by `push`, ended by `close` (the sync's target updates). */
-class TargetQueue implements AsyncIterable<Uint8Array> {
-  #items: Uint8Array[] = [];
-  #wake: (() => void) | undefined;
-  closed = false;
-  push(root: Uint8Array): void {
-    if (this.closed) return;
-    this.#items.push(root);
-    this.#wake?.();
-  }
-  close(): void {
-    this.closed = true;
-    this.#wake?.();
-  }
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    for (;;) {
-      while (this.#items.length) yield this.#items.shift()!;
-      if (this.closed) return;
-      await new Promise<void>((r) => (this.#wake = r));
-      this.#wake = undefined;
-    }
-  }
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-const peerIdOf = (a: Multiaddr): string | undefined => a.getComponents().findLast((c) => c.name === 'p2p')?.value;
-
-const isAbort = (err: unknown): boolean => (err as { name?: string } | null)?.name === 'AbortError';
 
 export class Replica {
   readonly #o: ReplicaOptions;
@@ -198,25 +57,20 @@ export class Replica {
   readonly #life = new AbortController();
   readonly #log: (line: string) => void;
   readonly #timeoutMs: number;
-  #phase: ReplicaPhase = 'starting';
+  /** Before the first sync or the first follow; then the policy's mode says the phase. */
+  #starting = true;
+  #stopped = false;
+  /** The follow policy; no grace (the loop looks for gaps on its own tick) and no wait after a failed fill (a catch-up follows). */
+  readonly #policy = new FollowPolicy({ retryMs: 0, maxRetryMs: 0 });
+  /** The policy's actions still to carry out, in the follow loop's next round. */
+  #todo: FollowAction[] = [];
   #db: MerkleDatabase | undefined;
   #dag = new DeltaDag();
-  #newest: VerifiedAnnouncement | undefined;
-  #newestBytes: Uint8Array | undefined;
-  /** Announcements by root (hex), to know what a sync's final target was. */
-  readonly #byRoot = new Map<string, VerifiedAnnouncement>();
-  #updates: TargetQueue | undefined;
-  /** The current sync's target. */
-  #syncTarget: VerifiedAnnouncement | undefined;
+  readonly #writer: WriterSync;
   #appliedLogSize = 0;
   /** The peer that last gossiped to us (asked for missing parents first). */
   #lastSender: PeerId | undefined;
-  /** Peers that answered /heads (they serve the protocols). */
-  readonly #serving = new Set<string>();
-  readonly #banned = new Set<string>();
-  #syncProgress: StateSyncProgress | undefined;
-  #reported = -1;
-  #stats = { deltasApplied: 0, gapFills: 0, catchUps: 0 };
+  #stats = { deltasApplied: 0, gapFills: 0 };
   #busy = false;
   #working: Promise<void> | undefined;
   #again = false;
@@ -233,6 +87,18 @@ export class Replica {
     this.#writerKey = key.raw;
     this.#log = o.log ?? (() => {});
     this.#timeoutMs = o.requestTimeoutMs ?? 30_000;
+    this.#writer = new WriterSync({
+      libp2p: o.libp2p,
+      store: o.store,
+      writerKey: this.#writerKey,
+      db: o.db,
+      bootstrap: o.bootstrap,
+      timeoutMs: this.#timeoutMs,
+      concurrency: o.concurrency ?? 8,
+      retargetAfter: o.retargetAfter ?? 64,
+      signal: this.#life.signal,
+      log: this.#log,
+    });
     this.#onMessage = (evt) => {
       if (evt.detail.msg.topic !== o.topic) return;
       // An event listener that throws ends the process (Node reports it as an uncaught
@@ -252,26 +118,30 @@ export class Replica {
 
   /** The newest verified writer announcement's wire bytes (what /heads answers). */
   get announcementBytes(): Uint8Array | undefined {
-    return this.#newestBytes;
+    return this.#writer.newestBytes;
   }
 
   get announcement(): VerifiedAnnouncement | undefined {
-    return this.#newest;
+    return this.#writer.newest;
   }
 
   get phase(): ReplicaPhase {
-    return this.#phase;
+    if (this.#stopped) return 'stopped';
+    if (this.#starting) return 'starting';
+    const mode = this.#policy.mode;
+    return mode === 'live' ? 'following' : mode;
   }
 
   status(): ReplicaStatus {
-    const p = this.#syncProgress;
+    const p = this.#writer.progress;
     return {
       writer: this.#writerId,
-      phase: this.#phase,
-      seq: this.#newest?.seq ?? null,
+      phase: this.phase,
+      seq: this.#writer.newest?.seq ?? null,
       appliedLogSize: this.#appliedLogSize,
       pending: this.#dag.pendingCount,
       ...this.#stats,
+      catchUps: this.#policy.state.catchUps,
       sync: p
         ? {
             phase: p.phase,
@@ -284,7 +154,7 @@ export class Replica {
             proofsRejected: p.proofsRejected,
           }
         : null,
-      banned: [...this.#banned],
+      banned: [...this.#writer.banned],
     };
   }
 
@@ -294,14 +164,7 @@ export class Replica {
    */
   async start(): Promise<void> {
     const { store } = this.#o;
-    const stored = await store.writer.get(ANN_KEY);
-    if (stored) {
-      try {
-        this.#setNewest(verifyAnnouncement(decodeAnnouncement(stored), this.#writerKey), stored);
-      } catch {
-        // not the followed writer's: ignore it
-      }
-    }
+    await this.#writer.loadStored();
     const followBytes = await store.writer.get(FOLLOW_KEY);
     const follow = followBytes ? decodeFollow(followBytes) : undefined;
     const progress = await loadProgress(store.state);
@@ -321,48 +184,22 @@ export class Replica {
   async stop(): Promise<void> {
     if (this.#life.signal.aborted) return;
     this.#life.abort(new DOMException('the node is stopping', 'AbortError'));
-    this.#updates?.close();
+    this.#writer.close();
     if (this.#timer) clearInterval(this.#timer);
     this.#o.libp2p.services.pubsub.removeEventListener('gossipsub:message', this.#onMessage as never);
     await this.#running;
     // let a follow step in flight finish its commit
     await this.#working;
-    this.#phase = 'stopped';
+    this.#stopped = true;
   }
 
-  // ---- announcements and gossip --------------------------------------------------------------
-
-  #setNewest(ann: VerifiedAnnouncement, bytes: Uint8Array): boolean {
-    if (!equalBytes(ann.db, this.#o.db) || !supersedes(ann, this.#newest)) return false;
-    this.#newest = ann;
-    this.#newestBytes = bytes;
-    this.#byRoot.set(toHex(ann.stateRoot), ann);
-    if (this.#byRoot.size > 256) this.#byRoot.delete(this.#byRoot.keys().next().value!);
-    return true;
-  }
-
-  #acceptAnnouncement(bytes: Uint8Array): boolean {
-    let ann: VerifiedAnnouncement;
-    try {
-      ann = verifyAnnouncement(decodeAnnouncement(bytes), this.#writerKey);
-    } catch {
-      return false; // not the writer's: gossip validation is ours
-    }
-    if (!this.#setNewest(ann, bytes)) return false;
-    const target = this.#syncTarget;
-    if (this.#updates && !this.#updates.closed && target && ann.seq >= target.seq + (this.#o.retargetAfter ?? 64)) {
-      this.#syncTarget = ann;
-      this.#updates.push(ann.stateRoot);
-    }
-    void this.#o.store.writer.write([{ type: 'put', key: ANN_KEY, value: bytes }]).catch(() => {});
-    return true;
-  }
+  // ---- gossip ---------------------------------------------------------------------------------
 
   #onGossip(data: Uint8Array, from: PeerId): void {
     if (data.length === 0 || this.#life.signal.aborted) return;
     const body = data.constructor === Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (body[0] === ANNOUNCEMENT_TAG) {
-      if (this.#acceptAnnouncement(body)) {
+      if (this.#writer.accept(body)) {
         this.#lastSender = from;
         this.#kick();
       }
@@ -380,126 +217,27 @@ export class Replica {
     if (r.status === 'ready' || r.status === 'pending') this.#kick();
   }
 
-  async #fetchNewestHeads(): Promise<void> {
-    const { libp2p } = this.#o;
-    const targets: (PeerId | Multiaddr)[] = [];
-    const seen = new Set<string>();
-    for (const p of await servingPeers(libp2p, this.#serving)) {
-      seen.add(p.toString());
-      targets.push(p);
-    }
-    for (const a of this.#o.bootstrap) {
-      const ma = multiaddr(a);
-      const id = peerIdOf(ma);
-      if (id && seen.has(id)) continue;
-      targets.push(ma);
-    }
-    await Promise.all(
-      targets.map(async (t) => {
-        try {
-          const ann = await fetchHeads(libp2p, t, { writerPublicKey: this.#writerKey, db: this.#o.db, timeoutMs: 10_000, signal: this.#life.signal });
-          const id = 'getComponents' in t ? peerIdOf(t) : t.toString();
-          if (id) this.#serving.add(id);
-          this.#acceptAnnouncement(encodeAnnouncement(ann));
-        } catch (err) {
-          if (!this.#life.signal.aborted) this.#log(`heads from ${t.toString()}: ${(err as Error).name}: ${(err as Error).message}`);
-        }
-      }),
-    );
-  }
-
   // ---- sync ------------------------------------------------------------------------------------
 
   async #run(synced: boolean): Promise<void> {
     const signal = this.#life.signal;
-    await this.#fetchNewestHeads();
-    for (let attempt = 0; !this.#newest; attempt++) {
+    await this.#writer.fetchNewestHeads();
+    for (let attempt = 0; !this.#writer.newest; attempt++) {
       await delay(Math.min(10_000, 500 * 2 ** attempt), signal);
-      if (signal.aborted) return;
-      await this.#fetchNewestHeads();
+      await this.#writer.fetchNewestHeads();
     }
+    this.#starting = false;
     if (!synced) {
-      this.#phase = 'syncing';
-      const reached = await this.#syncToNewest('sync');
+      const reached = await this.#writer.syncToNewest('sync');
       if (!reached) return;
       await this.#finish(reached);
     }
     if (signal.aborted) return;
-    this.#phase = 'following';
+    this.#todo.push(...this.#policy.step({ type: 'at-root', reason: synced ? 'restored' : 'synced', now: Date.now() }));
     this.#log(`following ${this.#writerId} at root ${toHex(this.#db!.root)}, log ${this.#appliedLogSize}`);
     this.#timer = setInterval(() => this.#kick(), this.#o.tickMs ?? 1000);
     this.#timer.unref?.();
     this.#kick();
-  }
-
-  /**
-   * Syncs the store to the newest announcement (and those that arrive meanwhile); resolves
-   * with the announcement reached, or undefined when stopped (or a catch-up gave up).
-   */
-  async #syncToNewest(what: 'sync' | 'catch-up'): Promise<VerifiedAnnouncement | undefined> {
-    const signal = this.#life.signal;
-    // a catch-up holds serving off: it gives up after a few attempts and is retried on a tick
-    const attempts = what === 'catch-up' ? 3 : Infinity;
-    for (let attempt = 0; !signal.aborted && attempt < attempts; attempt++) {
-      const ann = this.#newest!;
-      const peers = await servingPeers(this.#o.libp2p, this.#serving);
-      const usable = peers.filter((p) => !this.#banned.has(p.toString()));
-      if (usable.length === 0) {
-        this.#log(`${what}: no serving peer; dialing bootstrap peers`);
-        await this.#dialBootstrap();
-        await delay(Math.min(10_000, 500 * 2 ** attempt), signal);
-        await this.#fetchNewestHeads();
-        continue;
-      }
-      const updates = new TargetQueue();
-      this.#updates = updates;
-      this.#syncTarget = ann;
-      this.#reported = -1;
-      try {
-        const res = await syncState({
-          store: this.#o.store.state,
-          sources: usable.map((p) => networkStateSource(this.#o.libp2p, p.toString(), p, { timeoutMs: this.#timeoutMs })),
-          target: ann.stateRoot,
-          targetUpdates: updates,
-          signal,
-          concurrency: this.#o.concurrency ?? 8,
-          requestTimeoutMs: this.#timeoutMs,
-          sizeOf: responseSize,
-          onProgress: (p) => {
-            this.#syncProgress = p;
-            this.#reportProgress(what, p);
-            if (p.phase === 'at-target') updates.close();
-          },
-          onPenalise: (peer, reason, banned) => {
-            this.#log(`${what}: peer ${peer} ${banned ? 'banned' : 'penalised'}: ${reason.name}: ${reason.message}`);
-            if (banned) this.#banned.add(peer);
-          },
-        });
-        const reached = this.#byRoot.get(toHex(res.target));
-        if (!reached) throw new Error(`internal: the sync reached ${toHex(res.target)}, which no known announcement names`);
-        const p = res.progress;
-        this.#log(
-          `${what} done: root ${toHex(res.root)} seq ${reached.seq}, ${p.keyValuesReceived} key-values, ${p.bytesReceived} bytes, ${p.requests} requests, ${p.peersUsed} peers, ${p.proofsRejected} rejected, ${p.peersBanned} banned`,
-        );
-        return reached;
-      } catch (err) {
-        if (signal.aborted || isAbort(err)) return undefined;
-        this.#log(`${what} failed (${(err as Error).name}: ${(err as Error).message}); retrying`);
-        await delay(Math.min(10_000, 250 * 2 ** attempt), signal);
-        await this.#fetchNewestHeads();
-      } finally {
-        this.#updates = undefined;
-      }
-    }
-    return undefined;
-  }
-
-  #reportProgress(what: string, p: StateSyncProgress): void {
-    // a moved target sends done ranges back: report the furthest point reached
-    const tenth = Math.floor(p.fractionDone * 10);
-    if (tenth <= this.#reported) return;
-    this.#reported = tenth;
-    this.#log(`${what}: ${tenth * 10}% (${p.keyValuesReceived} key-values, ${p.bytesReceived} bytes, ${p.requests} requests)`);
   }
 
   /**
@@ -520,38 +258,30 @@ export class Replica {
     this.#appliedLogSize = ann.logSize;
   }
 
-  /** Change-proof catch-up to the newest announcement, serving held off meanwhile. */
+  /**
+   * Change-proof catch-up to the newest announcement, serving held off meanwhile; then the
+   * follow loop goes on from where the state stands (a catch-up that gave up leaves it where it
+   * was, and the next round asks again).
+   */
   async #catchUp(why: string): Promise<void> {
-    this.#log(`catch-up (${why}) from root ${toHex(this.#db!.root)} to seq ${this.#newest!.seq}`);
-    this.#phase = 'catching-up';
-    this.#stats.catchUps++;
+    this.#log(`catch-up (${why}) from root ${toHex(this.#db!.root)} to seq ${this.#writer.newest!.seq}`);
     try {
       await this.#o.lock.write(async () => {
-        const reached = await this.#syncToNewest('catch-up');
+        const reached = await this.#writer.syncToNewest('catch-up');
         if (reached) await this.#finish(reached);
       });
     } finally {
-      if (!this.#life.signal.aborted) this.#phase = 'following';
+      if (!this.#life.signal.aborted) this.#todo.push(...this.#policy.step({ type: 'at-root', reason: 'synced', now: Date.now() }));
     }
     // pending deltas never wait forever: what a catch-up did not cover and is too old goes
     const dropped = this.#dag.drop(this.#dag.expired(Date.now(), this.#o.pendingTimeoutMs ?? 10_000).map((d) => d.id));
     if (dropped.length) this.#log(`dropped ${dropped.length} expired pending deltas`);
   }
 
-  async #dialBootstrap(): Promise<void> {
-    await Promise.all(
-      this.#o.bootstrap.map((a) =>
-        this.#o.libp2p.dial(multiaddr(a), { signal: AbortSignal.any([this.#life.signal, AbortSignal.timeout(10_000)]) }).catch((err: unknown) => {
-          if (!this.#life.signal.aborted) this.#log(`dial ${a}: ${(err as Error).message}`);
-        }),
-      ),
-    );
-  }
-
   // ---- follow ----------------------------------------------------------------------------------
 
   #kick(): void {
-    if (this.#phase !== 'following' || this.#life.signal.aborted) return;
+    if (this.#policy.mode !== 'live' || this.#life.signal.aborted) return;
     if (this.#busy) {
       this.#again = true;
       return;
@@ -561,7 +291,7 @@ export class Replica {
       try {
         do {
           this.#again = false;
-          if (this.#life.signal.aborted || this.#phase !== 'following') break;
+          if (this.#life.signal.aborted || this.#policy.mode !== 'live') break;
           await this.#step();
         } while (this.#again);
       } catch (err) {
@@ -574,59 +304,116 @@ export class Replica {
 
   /** One round of the follow loop; sets `#again` when there is more to do at once. */
   async #step(): Promise<void> {
+    const todo = this.#todo.splice(0);
+    if (todo.length > 0) {
+      await this.#act(todo);
+      this.#again = true;
+      return;
+    }
     const dag = this.#dag;
     const report = await dag.applyReady((d) => this.#apply(d));
     if (report.kind === 'needs-catch-up') {
-      await this.#catchUp(report.reason === 'root-mismatch' ? `delta ${toHex(report.delta)} did not reproduce its root` : report.reason);
+      const why = report.reason === 'root-mismatch' ? `delta ${toHex(report.delta)} did not reproduce its root` : report.reason;
+      await this.#act(this.#policy.step({ type: 'root-mismatch' }), why);
       this.#again = true;
       return;
     }
     const timeout = this.#o.pendingTimeoutMs ?? 10_000;
     if (dag.expired(Date.now(), timeout).length > 0) {
-      await this.#catchUp(`deltas pending over ${timeout} ms`);
+      await this.#act(this.#policy.step({ type: 'expired' }), `deltas pending over ${timeout} ms`);
       this.#again = true;
       return;
     }
-    const want = new Map<string, Uint8Array>();
-    for (const id of dag.missingParents()) want.set(toHex(id), id);
-    for (const h of this.#newest?.heads ?? []) if (!dag.knows(h)) want.set(toHex(h), h);
-    if (want.size > 0) {
-      const peer = await this.#deltaPeer();
-      if (!peer) return;
-      this.#stats.gapFills++;
-      const r = await fillGaps([...want.values()], {
-        source: deltaSource(this.#o.libp2p, peer, this.#timeoutMs),
-        writerPublicKey: this.#writerKey,
-        knows: (id) => dag.knows(id),
-        maxTotal: this.#o.maxGap ?? 10_000,
-        requestTimeoutMs: this.#timeoutMs,
-        signal: this.#life.signal,
-      });
-      const now = Date.now();
-      for (const d of r.deltas) dag.add(d, now);
-      if (r.offences.length) this.#log(`gap fill: ${r.offences.length} offences by ${peer.toString()}`);
-      if (r.kind === 'needs-catch-up') {
-        if (r.reason === 'aborted') return;
-        await this.#catchUp(`gap fill: ${r.reason}`);
-      }
+    if (this.#wanted().length > 0) {
+      // no peer to ask: the next tick looks again
+      if (!(await this.#deltaPeer())) return;
+      await this.#act(this.#policy.step({ type: 'missing', from: this.#lastSender?.toString(), now: Date.now() }));
       this.#again = true;
       return;
     }
     if (this.#o.opLog.size < this.#appliedLogSize && Date.now() >= this.#logFillAfter) await this.#fillLog();
   }
 
-  /** The peer to ask for deltas: the last gossip sender, else any serving peer. */
-  async #deltaPeer(): Promise<PeerId | undefined> {
-    const peers = (await servingPeers(this.#o.libp2p, this.#serving)).filter((p) => !this.#banned.has(p.toString()));
-    const last = this.#lastSender;
-    if (last && peers.some((p) => p.equals(last))) return last;
-    return peers[0];
+  /** Carries out the policy's actions in order; `why` says what led to a catch-up, for the log. */
+  async #act(actions: FollowAction[], why?: string): Promise<void> {
+    for (const a of actions) {
+      if (this.#life.signal.aborted) return;
+      switch (a.type) {
+        case 'mode':
+          break; // the phase is the policy's mode
+        case 'apply':
+        case 'timer':
+          // the loop applies in its next round; the tick comes back for timers
+          this.#again = true;
+          break;
+        case 'fill':
+          await this.#fill(a.hint);
+          break;
+        case 'catch-up':
+          await this.#catchUp(why ?? a.reason);
+          this.#again = true;
+          break;
+      }
+    }
+  }
+
+  /** Missing parents of held deltas, and the newest announcement's heads not held, by hex id. */
+  #wanted(): Uint8Array[] {
+    const want = new Map<string, Uint8Array>();
+    for (const id of this.#dag.missingParents()) want.set(toHex(id), id);
+    for (const h of this.#writer.newest?.heads ?? []) if (!this.#dag.knows(h)) want.set(toHex(h), h);
+    return [...want.values()];
+  }
+
+  /** Gap fills, for as long as the policy asks for another; then its other actions. */
+  async #fill(hint: string | undefined): Promise<void> {
+    for (let next: { hint: string | undefined } | undefined = { hint }; next; ) {
+      const outcome = await this.#fillOnce(next.hint);
+      next = undefined;
+      const rest: FollowAction[] = [];
+      for (const a of this.#policy.step({ type: 'fill-ended', ...outcome })) {
+        if (a.type === 'fill') next = { hint: a.hint };
+        else rest.push(a);
+      }
+      await this.#act(rest, outcome.outcome === 'failed' ? `gap fill: ${outcome.reason}` : undefined);
+    }
+  }
+
+  /** One gap fill over /delta from `hint` (or another serving peer); what it fetched is held either way. */
+  async #fillOnce(hint: string | undefined): Promise<FillOutcome> {
+    const dag = this.#dag;
+    const want = this.#wanted();
+    if (want.length === 0) return { outcome: 'nothing-missing' };
+    const peer = await this.#deltaPeer(hint);
+    if (!peer) return { outcome: 'waiting' };
+    this.#stats.gapFills++;
+    const r = await fillGaps(want, {
+      source: deltaSource(this.#o.libp2p, peer, this.#timeoutMs),
+      writerPublicKey: this.#writerKey,
+      knows: (id) => dag.knows(id),
+      maxTotal: this.#o.maxGap ?? 10_000,
+      requestTimeoutMs: this.#timeoutMs,
+      signal: this.#life.signal,
+    });
+    const now = Date.now();
+    for (const d of r.deltas) dag.add(d, now);
+    if (r.offences.length) this.#log(`gap fill: ${r.offences.length} offences by ${peer.toString()}`);
+    if (r.kind === 'filled') return { outcome: 'filled' };
+    // no chain is remembered as given up on here (`fillGaps` gets no `abandoned`)
+    if (r.reason === 'abandoned-chain') return { outcome: 'abandoned' };
+    return { outcome: 'failed', reason: r.reason, now };
+  }
+
+  /** The peer to ask for deltas: `hint` (the last gossip sender), else any serving peer. */
+  async #deltaPeer(hint = this.#lastSender?.toString()): Promise<PeerId | undefined> {
+    const peers = await this.#writer.usablePeers();
+    return peers.find((p) => p.toString() === hint) ?? peers[0];
   }
 
   async #fillLog(): Promise<void> {
-    const ann = this.#newest;
+    const ann = this.#writer.newest;
     if (!ann || ann.logSize < this.#appliedLogSize) return;
-    const peers = (await servingPeers(this.#o.libp2p, this.#serving)).filter((p) => !this.#banned.has(p.toString()));
+    const peers = await this.#writer.usablePeers();
     // the writer has the whole log; other replicas may not
     peers.sort((a, b) => Number(b.toString() === this.#writerId) - Number(a.toString() === this.#writerId));
     for (const peer of peers) {

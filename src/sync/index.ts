@@ -33,5 +33,5 @@ export type { DeltaSource, GapFillOptions, FillGapsOptions, GapFillResult, GapSt
 export { isAnswerFault, isTimeout } from './faults.ts';
 export { EventQueue } from './event-queue.ts';
 export { PushQueue } from './push-queue.ts';
-export { delay } from './delay.ts';
+export { delay } from './abort.ts';
 export { LightClientError, NoPeers } from './errors.ts';

@@ -1,8 +1,16 @@
-/** An async iterable fed by `push`, ended by `close` (the sync's `targetUpdates`). */
+/**
+ * An async iterable fed by `push` and ended by `close`: a state sync's `targetUpdates`, which
+ * the client's engine host and the node's replica feed with newer announced roots.
+ */
 export class PushQueue<T> implements AsyncIterable<T> {
   readonly #items: T[] = [];
   #wake: (() => void) | undefined;
   #closed = false;
+
+  /** No more items will be taken. */
+  get closed(): boolean {
+    return this.#closed;
+  }
 
   push(item: T): void {
     if (this.#closed) return;

@@ -24,9 +24,10 @@ import { loadProgress } from '../../sync/state/progress.ts';
 import type { RemotePeer } from '../worker/peer-calls.ts';
 import type { WorkerConfig } from '../worker/worker-messages.ts';
 import { peerDeltaSource } from './delta-source.ts';
-import { LiveFollower, type CatchUpReason, type LiveMode } from './follower.ts';
+import { LiveFollower } from './follower.ts';
 import { MemoryPendingDeltas, type PendingDeltaStore } from './pending-store.ts';
 import { loadPosition, positionHolds, type LivePosition } from './position.ts';
+import type { CatchUpReason, LiveMode } from './types.ts';
 import { deltaVerifier, type DeltaVerifier } from './verify.ts';
 import type { VerifiedDelta } from '../../core/delta.ts';
 
@@ -79,6 +80,8 @@ export class LiveHost {
   readonly #follower: LiveFollower;
   readonly #verifier: DeltaVerifier;
   #entering = false;
+  /** Gossip deltas still to ignore, and announcements meanwhile (`dropGossip`). */
+  #dropGossip = 0;
   /** The announcement the running sync is headed for. */
   #syncTarget: VerifiedAnnouncement | undefined;
 
@@ -135,12 +138,25 @@ export class LiveHost {
     return this.#follower.mode;
   }
 
+  /** Whether gossip is being dropped (`dropGossip`). */
   get droppingGossip(): boolean {
-    return this.#follower.droppingGossip;
+    return this.#dropGossip > 0;
   }
 
+  /**
+   * Ignores the next `count` gossip deltas, and announcements meanwhile, as a filtering relay
+   * would (the end-to-end tests' `dropGossipForTesting`). The follower never sees them.
+   */
   dropGossip(count: number): void {
-    this.#follower.dropGossip(count);
+    if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`expected a non-negative count, got ${count}`);
+    this.#dropGossip = count;
+  }
+
+  /** True when a gossip delta is to be ignored (`dropGossip`): it counts one. */
+  #dropped(): boolean {
+    if (this.#dropGossip === 0) return false;
+    this.#dropGossip--;
+    return true;
   }
 
   /** Decodes and verifies a gossip delta (WebCrypto where the runtime has Ed25519); throws a typed error. */
@@ -160,12 +176,12 @@ export class LiveHost {
 
   /** A gossip delta the gossip validator verified. */
   offerVerified(d: VerifiedDelta, bytes: Uint8Array, from: string | undefined): void {
-    if (!this.#deps.holdsLock()) return; // a reading tab: the syncing one applies
+    if (!this.#deps.holdsLock() || this.#dropped()) return; // a reading tab: the syncing one applies
     this.#follower.offerVerified(d, bytes, from);
   }
 
   offerDelta(bytes: Uint8Array, from: string | undefined): Promise<void> {
-    if (!this.#deps.holdsLock()) return Promise.resolve(); // a reading tab: the syncing one applies
+    if (!this.#deps.holdsLock() || this.#dropped()) return Promise.resolve(); // a reading tab: the syncing one applies
     return this.#follower.offerDelta(bytes, from);
   }
 
@@ -179,7 +195,7 @@ export class LiveHost {
   offerAnnouncement(ann: VerifiedAnnouncement): boolean {
     if (this.#entering) return true; // going live: the newest is offered once live
     if (this.#follower.mode === 'live') {
-      this.#follower.offerAnnouncement(ann);
+      if (this.#dropGossip === 0) this.#follower.offerAnnouncement(ann);
       return true;
     }
     const from = this.#syncTarget;

@@ -13,7 +13,7 @@ import type { PeerEvent, WireEvent } from '../events.ts';
 import type { LiveHost } from '../live/host.ts';
 import { PeerEventLimiter } from '../peer-event-limiter.ts';
 import { Latch } from './latch.ts';
-import { delay } from '../../sync/delay.ts';
+import { delay } from '../../sync/abort.ts';
 import { requestHeads, type RemotePeer } from './peer-calls.ts';
 import type { WorkerConfig } from './worker-messages.ts';
 import { RecentAnnouncements } from './recent-announcements.ts';

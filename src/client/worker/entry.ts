@@ -27,7 +27,7 @@ import { sessionIdentity } from '../identity.ts';
 import { browserConnectionGater } from '../transport.ts';
 import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
-import { delay } from '../../sync/delay.ts';
+import { delay } from '../../sync/abort.ts';
 import { TurnBatch } from './turn-batch.ts';
 import { libp2pRequester } from './peer-calls.ts';
 import type { WireEvent } from '../events.ts';

@@ -16,7 +16,7 @@ import type { LiveHost } from '../live/host.ts';
 import { singleKeyRequest, verifySingleKey } from '../single-key.ts';
 import { isAnswerFault } from '../../sync/faults.ts';
 import type { LocalStore } from './host-deps.ts';
-import { delay } from '../../sync/delay.ts';
+import { delay } from '../../sync/abort.ts';
 import { requestRangeProof, type RemotePeer } from './peer-calls.ts';
 import type { GetResult, KeyRangeOption, ProveResult, VerifiedResult } from './worker-messages.ts';
 import { isError, isLoadRefusal } from './sync-retry.ts';

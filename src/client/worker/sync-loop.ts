@@ -17,7 +17,7 @@ import { syncState } from '../../sync/state/driver.ts';
 import type { StateSyncProgress } from '../../sync/state/engine.ts';
 import type { LocalStore } from './host-deps.ts';
 import { type Latch } from './latch.ts';
-import { delay } from '../../sync/delay.ts';
+import { delay } from '../../sync/abort.ts';
 import { PushQueue } from '../../sync/push-queue.ts';
 import { peerStateSource, type RemotePeer } from './peer-calls.ts';
 import type { WorkerConfig } from './worker-messages.ts';

@@ -15,7 +15,7 @@
 import type { SerializedError } from '../errors.ts';
 import type { WireEvent } from '../events.ts';
 import type { ProofNode } from '../../core/types.ts';
-import type { LiveTuning } from '../live/follower.ts';
+import type { LiveTuning } from '../live/types.ts';
 import type { LiveStatus } from '../live/host.ts';
 import type { LogCall, LogReply } from '../history/worker-messages.ts';
 import type { TransportName } from '../../protocol/transports.ts';

@@ -9,7 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { equalBytes } from '../../core/bytes.ts';
 import { fetchHeads, type Peer } from '../../protocol/client.ts';
 import type { Dialer } from '../../protocol/stream.ts';
-import { delay } from '../delay.ts';
+import { delay } from '../abort.ts';
 import { dialerLogPeer, NetworkLogSource } from './network-source.ts';
 import { decodeOperation, fetchOperationBatches, type FetchOperationsOptions, type LogOperation, type LogTarget, type RawOperation } from './fetch.ts';
 

@@ -16,7 +16,7 @@ import { fetchLog, remoteError, type FetchedLog, type FetchLogRequest, type Peer
 import { LOG_PROTOCOL } from '../../protocol/ids.ts';
 import { decodeLogResponse, encodeLogRequest, MAX_BATCH_RESPONSE_BYTES } from '../../protocol/messages.ts';
 import type { Dialer } from '../../protocol/stream.ts';
-import { delay } from '../delay.ts';
+import { delay } from '../abort.ts';
 import { NoPeers } from '../errors.ts';
 import { isAnswerFault, isTimeout } from '../faults.ts';
 import { PeerBook, type PeerStats } from '../peers.ts';
