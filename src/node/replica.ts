@@ -38,7 +38,7 @@ import { MerkleDatabase } from '../core/database.ts';
 import { decodeDelta, DELTA_TAG, encodeDelta, verifyDelta, type VerifiedDelta } from '../core/delta.ts';
 import type { BatchOp } from '../core/store.ts';
 import { fillGaps } from '../sync/gap-fill.ts';
-import { clearProgressOps, loadProgress } from '../sync/state/progress.ts';
+import { clearProgressOps, loadProgress } from '../sync/state/stored-progress.ts';
 import { delay } from '../sync/abort.ts';
 import { FollowPolicy, type FillOutcome, type FollowAction } from '../sync/follow/policy.ts';
 import { decodeFollow, encodeFollow, FOLLOW_KEY, type FollowRecord } from './follow-record.ts';

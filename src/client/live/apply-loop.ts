@@ -34,7 +34,7 @@ import type { VerifiedDelta } from '../../core/delta.ts';
 import type { KVStore } from '../../core/store.ts';
 import { MerkleTrie, type TrieView } from '../../core/trie.ts';
 import type { KeyChange } from '../../core/types.ts';
-import { loadProgress, type StoredProgress } from '../../sync/state/progress.ts';
+import { loadProgress, type StoredProgress } from '../../sync/state/stored-progress.ts';
 import type { InclusiveRange } from '../../sync/state/ranges.ts';
 import { actionsInScope, headsAfter, heldDescendants, inRanges, isCausalPast } from './causal.ts';
 import { Journal } from './journal.ts';

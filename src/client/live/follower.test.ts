@@ -15,7 +15,7 @@ import { MemoryStore } from '../../core/store.ts';
 import { MerkleTrie } from '../../core/trie.ts';
 import { EMPTY_ROOT, type KeyChange } from '../../core/types.ts';
 import type { DeltaSource } from '../../sync/gap-fill.ts';
-import { loadProgress, progressOps } from '../../sync/state/progress.ts';
+import { loadProgress, progressOps } from '../../sync/state/stored-progress.ts';
 import { EMPTY_KEY, type InclusiveRange } from '../../sync/state/ranges.ts';
 import { LiveFollower } from './follower.ts';
 import type { CatchUpReason, DeltaUpdate, LiveEvent, LiveTuning } from './types.ts';

@@ -20,7 +20,7 @@ import type { VerifiedAnnouncement } from '../../core/announcement.ts';
 import { equalBytes } from '../../core/bytes.ts';
 import type { KVStore } from '../../core/store.ts';
 import type { SyncedEvent, WireEvent } from '../events.ts';
-import { loadProgress } from '../../sync/state/progress.ts';
+import { loadProgress } from '../../sync/state/stored-progress.ts';
 import type { RemotePeer } from '../worker/peer-calls.ts';
 import type { WorkerConfig } from '../worker/worker-messages.ts';
 import { peerDeltaSource } from './delta-source.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../core/store.ts';
-import { loadProgress, progressOps } from '../../sync/state/progress.ts';
+import { loadProgress, progressOps } from '../../sync/state/stored-progress.ts';
 import { EMPTY_KEY } from '../../sync/state/ranges.ts';
 import { advanceProgress, decodePosition, encodePosition, loadPosition, positionHolds, positionOps, type LivePosition } from './position.ts';
 

@@ -13,7 +13,7 @@
  */
 import { concatBytes, equalBytes } from '../../core/bytes.ts';
 import type { BatchOp, KVStore } from '../../core/store.ts';
-import { progressOps, type StoredProgress } from '../../sync/state/progress.ts';
+import { progressOps, type StoredProgress } from '../../sync/state/stored-progress.ts';
 
 export interface LivePosition {
   /** The writer's state root the local state is at (for a partial sync: within its ranges). */

@@ -9,7 +9,7 @@ import { VirtualClock } from './clock.ts';
 import { syncState, type SyncStateOptions } from './driver.ts';
 import type { StateSyncProgress } from './engine.ts';
 import { CountingSource, DelayedSource, FlakySource, GatedSource, MemoryStateSource, Mutex, TamperingSource, type Tamper } from './memory-source.ts';
-import { loadProgress } from './progress.ts';
+import { loadProgress } from './stored-progress.ts';
 import { prefixRange } from './ranges.ts';
 import type { StateResponse, StateSource } from './source.ts';
 import { allEntries, mutate, randomPuts, seededRandom, TargetChannel } from './testing.ts';

@@ -29,7 +29,7 @@ import type { KeyChange } from '../../core/types.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { StateSyncEngine, type StateSyncAction, type StateSyncEvent, type StateSyncProgress } from './engine.ts';
 import type { PeerStats } from '../peers.ts';
-import { loadProgress } from './progress.ts';
+import { loadProgress } from './stored-progress.ts';
 import { fromInclusive, type InclusiveRange } from './ranges.ts';
 import type { StateRequest } from './requests.ts';
 import { estimateResponseSize, type StateResponse, type StateSource } from './source.ts';

@@ -4,7 +4,7 @@ import { InvalidProof } from '../../core/errors.ts';
 import { MemoryStore } from '../../core/store.ts';
 import { EMPTY_ROOT } from '../../core/types.ts';
 import { initialSegments, StateSyncEngine, type StateSyncAction, type StateSyncConfig } from './engine.ts';
-import { loadProgress } from './progress.ts';
+import { loadProgress } from './stored-progress.ts';
 import type { StateRequest } from './requests.ts';
 import type { ResponseOutcome } from './verify.ts';
 

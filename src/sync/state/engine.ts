@@ -29,7 +29,7 @@ import { FinishedWithUnexpectedRoot, SyncStalled } from '../../core/errors.ts';
 import type { BatchOp } from '../../core/store.ts';
 import { EMPTY_ROOT, type KeyChange } from '../../core/types.ts';
 import { PeerBook, type PeerStats } from '../peers.ts';
-import { canonicalSegments, progressOps, type Segment, type StoredProgress } from './progress.ts';
+import { canonicalSegments, progressOps, type Segment, type StoredProgress } from './stored-progress.ts';
 import { compareEnd, EMPTY_KEY, normaliseRanges, rangeWidth, requestEnd, type KeyRange } from './ranges.ts';
 import type { StateRequest } from './requests.ts';
 import type { ResponseOutcome } from './verify.ts';

@@ -14,7 +14,7 @@
  */
 import { compareBytes, equalBytes } from '../../core/bytes.ts';
 import { backoffDelay } from '../peers.ts';
-import type { Segment } from './progress.ts';
+import type { Segment } from './stored-progress.ts';
 import { compareEnd, isEmptyRange, rangeWidth, splitPoint } from './ranges.ts';
 
 export const RIGHT = 0;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fromHex, toHex } from '../../core/bytes.ts';
 import { MemoryStore } from '../../core/store.ts';
-import { canonicalSegments, decodeSegment, encodeSegment, loadProgress, progressOps, type Segment } from './progress.ts';
+import { canonicalSegments, decodeSegment, encodeSegment, loadProgress, progressOps, type Segment } from './stored-progress.ts';
 
 const root = (b: number) => new Uint8Array(32).fill(b);
 const show = (ss: Segment[]) => ss.map((s) => `${toHex(s.start)}-${s.end ? toHex(s.end) : '∞'}@${s.root ? s.root[0] : '-'}`);

@@ -10,6 +10,10 @@
  * writes them in the same atomic batch as the trie changes they describe, so a fresh engine on
  * the same store resumes exactly.
  *
+ * "Progress" names three things in this code, one each: this stored partition (`StoredProgress`,
+ * what a restart resumes from), the engine's snapshot of a running sync (`StateSyncProgress` in
+ * engine.ts), and the page's `progress` event built from that snapshot (client/events.ts).
+ *
  * Layout (prefix 'p', beside the trie's 'n', 'v', 'm'):
  *   'p' 00           → version 1, target root (32 bytes)
  *   'p' 01 ++ start  → flags (1: has end, 2: has root), [u16 end length, end], [root]
