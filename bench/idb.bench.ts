@@ -8,7 +8,7 @@
  */
 import { Cleanup, launchChromium, openPage, pageResult, startVite } from '../e2e/harness.ts';
 import type { IdbTestApi } from '../e2e/idb/main.ts';
-import type { Request } from '../e2e/idb/protocol.ts';
+import type { Request } from '../e2e/idb/worker-messages.ts';
 import { type Figure, writeResults } from './lib.ts';
 
 const COUNT = Number(process.env.BENCH_IDB_KEYS ?? 100_000);

@@ -5,7 +5,7 @@
  */
 import { compareBytes, toHex } from '../../src/core/bytes.ts';
 import { MemoryStore, type BatchOp, type IterateOptions } from '../../src/core/store.ts';
-import type { CommittedEvent, Query, QueryResult, Request, Response, Stats } from './protocol.ts';
+import type { CommittedEvent, Query, QueryResult, Request, Response, Stats } from './worker-messages.ts';
 import { PROGRESS_KEY, randomBatch, randomBytes, randomKey, randomRange, rng, streamBatch } from './scenario.ts';
 
 class WorkerError extends Error {

@@ -6,7 +6,7 @@ import { deleteDB, openDB } from 'idb';
 import type { BatchOp } from '../../src/core/store.ts';
 import { acquireSyncLock, SyncChannel, waitForSyncLock, type SyncEvent, type SyncLock } from '../../src/client/idb/locks.ts';
 import { PackedIdbStore } from '../../src/client/idb/packed-store.ts';
-import type { Query, QueryResult, Request, Response, Stats } from './protocol.ts';
+import type { Query, QueryResult, Request, Response, Stats } from './worker-messages.ts';
 import { rng, randomBytes, streamBatch } from './scenario.ts';
 
 let store: PackedIdbStore | undefined;
