@@ -1,5 +1,5 @@
 /**
- * Live-update figures (issue 5 "Figures"), in headless Chromium (e2e/live/ on Vite's dev
+ * Live-update figures, in headless Chromium (e2e/live/ on Vite's dev
  * server) against a local writer node holding N keys (default 1,000,000; `BENCH_KEYS` to
  * shrink), after the client's full sync:
  *

@@ -1,5 +1,5 @@
 /**
- * `proofsync node | put | fetch-range` (issue 3): run a full node, write to it through its HTTP
+ * `proofsync node | put | fetch-range`: run a full node, write to it through its HTTP
  * API, and fetch a range proof from any node over libp2p and verify it (the `curl` of
  * proofsync: its JSON is `verify-range`'s, plus the root it checked against).
  */

@@ -1,5 +1,5 @@
 /**
- * Where a replica node gets what it does not have (issue 4 "In Node", issue 5 "Gap filling"):
+ * Where a replica node gets what it does not have (state sync, and gap filling while it follows):
  * state proofs from every connected peer that serves them, deltas by id from the peer that
  * gossiped a delta with missing parents, and the history log's operations it skipped (a sync
  * or a catch-up jumps over deltas). Nothing here is trusted: proofs are verified by the sync,
