@@ -19,6 +19,10 @@
  * answer, takes ~0.3 s of the ~1.4 s; two group commits take ~0.2 s, their writes running
  * while the next answers are verified). Progress events may then report an answer shortly
  * before it is durable; the `at-target` progress and `done` wait for every write.
+ *
+ * One file: `syncState` is one loop over the engine's actions, and the fetches, the group
+ * commit and the writes share that loop's state (the requests in flight, the open group's view,
+ * the store write in flight).
  */
 import { DecodeError, FinishedWithUnexpectedRoot, ProofError, UnexpectedResponse } from '../../core/errors.ts';
 import { equalBytes, toHex } from '../../core/bytes.ts';
