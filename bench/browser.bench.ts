@@ -1,5 +1,5 @@
 /**
- * Browser light client figures (issue 8 "Figures"), in headless Chromium against a local full
+ * Browser light client figures, in headless Chromium against a local full
  * node process, with the production build of the test page (vite build, so the worker is the
  * bundled one a dApp would ship):
  *

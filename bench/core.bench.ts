@@ -1,5 +1,5 @@
 /**
- * Core figures (issue 2): root of 1,000,000 random keys from scratch against SHA-256 alone over
+ * Core figures: root of 1,000,000 random keys from scratch against SHA-256 alone over
  * the same bytes; range proofs of 2,048 key-values over that trie; a change proof of 1% keys.
  */
 import { sha256 } from '../src/core/sha256.ts';

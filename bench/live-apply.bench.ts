@@ -1,5 +1,5 @@
 /**
- * The CPU side of live updates (issue 5), in Node without a browser: a `MemoryStore` trie of N
+ * The CPU side of live updates, in Node without a browser: a `MemoryStore` trie of N
  * random keys (default 1,000,000, `BENCH_KEYS`; 32-byte keys, 64-byte values, bulk-loaded),
  * then K deltas (default 2,000, `BENCH_DELTAS`) of 10 random puts, applied as the live
  * follower does: one view per group of up to 1,024 (`BENCH_GROUP`), the root read after every delta, one

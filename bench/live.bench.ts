@@ -1,5 +1,5 @@
 /**
- * Live-update figures (issue 5 "Figures"), in headless Chromium (e2e/live/ on Vite's dev
+ * Live-update figures, in headless Chromium (e2e/live/ on Vite's dev
  * server) against a local writer node holding N keys (default 1,000,000; `BENCH_KEYS` to
  * shrink), after the client's full sync:
  *
@@ -182,7 +182,7 @@ try {
     figures.push({ name: `the same, until the store holds them all (the checkpoint of the journal durable)`, value: done.length / ((storedAt - resumedAt) / 1000), unit: 'deltas/s', goal: null });
   };
   await burst('after the latency run');
-  r = await waitFor((x) => x.live.at(-1)?.warm === true, 'the node cache warm-up', 600_000); // done before the first already, in runs so far
+  r = await waitFor((x) => x.live.at(-1)?.warm === true, 'the node cache warm-up', 600_000); // usually done before the first burst already
   await burst('second burst');
   if (r.errors.length) log(`errors: ${JSON.stringify(r.errors)}`);
   const verify = await page.evaluate(() => live.verifyRate(2000));

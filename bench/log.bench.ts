@@ -1,5 +1,5 @@
 /**
- * History log figures (issue 6 "Figures"), in headless Chromium: `client.log.fetch` in the
+ * History log figures, in headless Chromium: `client.log.fetch` in the
  * light client's worker against a local host serving an N-operation log (log-server.ts;
  * default 1,000,000 operations, `BENCH_LOG_OPS` to change), batches of 1,024:
  *

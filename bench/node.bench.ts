@@ -1,5 +1,5 @@
 /**
- * Full-node figures (issue 3): with 1,000,000 generated keys, range proofs of 2,048 key-values
+ * Full-node figures: with 1,000,000 generated keys, range proofs of 2,048 key-values
  * served per second to 1, 4 and 16 concurrent clients over WebSockets on loopback (the node is
  * a child process; the clients share this process), and MB/s; serving a proof against reading
  * the same key-values straight from LevelDB, side by side in one process (goal ≤ 3×); commit

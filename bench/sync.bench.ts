@@ -1,5 +1,5 @@
 /**
- * State sync figures (issue 4): a node with 1,000,000 generated keys (a child process) serves
+ * State sync figures: a node with 1,000,000 generated keys (a child process) serves
  * over WebSockets on loopback; this process syncs its state into a LevelDB node store with
  * `syncState` (the replica node's engine, concurrency 8) and reports
  * - full sync time, and its ratio to a raw baseline measured in the same run: the same

@@ -90,7 +90,7 @@ export class LivePanel {
     this.#renderBehind();
   }
 
-  /** A live delta was verified and applied (issue 5): the state moved by one commit. */
+  /** A live delta was verified and applied: the state moved by one commit. */
   onDelta(u: DeltaUpdate, root: string): void {
     const now = Date.now();
     const commitToScreen = Math.max(0, now - u.hlcWallMs);

@@ -1,5 +1,5 @@
 /**
- * The demo page (issue 7): a light client syncing a verified replica of the demo database in
+ * The demo page: a light client syncing a verified replica of the demo database in
  * this tab, drawn as it happens. It learns the database, the writer's key and the bootstrap
  * addresses from the demo server (/demo-config.json), and uses the SDK's public API only.
  *
@@ -207,7 +207,7 @@ async function main(): Promise<void> {
       schedule();
     });
     c.on('announcement', (a) => client === c && live.onAnnouncement(a.seq, toHex(a.root)));
-    // live deltas (issue 5): each commit arrives as a verified delta once the sync is done
+    // live deltas: each commit arrives as a verified delta once the sync is done
     c.on('update', (u) => {
       if (client !== c) return;
       synced = { seq: u.seq ?? synced?.seq ?? -1, root: toHex(u.root) };

@@ -1,5 +1,5 @@
 /**
- * `npm run demo` (issue 7): a writer node with a generated database committing live writes, a
+ * `npm run demo`: a writer node with a generated database committing live writes, a
  * replica following it, and the demo page (Vite's dev server, or with `--build` the production
  * bundle on a small static server), all on loopback, data in a temp dir. Prints the page's URL
  * and the writer's peer id; Ctrl-C (or SIGTERM) stops every process it started and removes the

@@ -1,5 +1,5 @@
 /**
- * The demo end to end (issue 7): `demo/run.ts` (what `npm run demo` runs) as a child process
+ * The demo end to end: `demo/run.ts` (what `npm run demo` runs) as a child process
  * with a small database, its printed URL opened in headless Chromium. The page must sync, cover
  * the key-space map, answer lookups with the writer's values (remotely before the sync ends),
  * show live roots arriving, ban the replica once it is told to misbehave while the sync still

@@ -1,5 +1,5 @@
 /**
- * The browser light client in a second engine (issue 8): headless Firefox (Debian's
+ * The browser light client in a second engine: headless Firefox (Debian's
  * `firefox-esr`, driven by puppeteer-core over WebDriver BiDi) loads the same test page as
  * light-client.test.ts and runs its full-sync, reload and `getVerified` cases against a real
  * full-node process. WebSockets only: Firefox does not complete a WebRTC-Direct dial to a

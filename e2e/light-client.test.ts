@@ -1,5 +1,5 @@
 /**
- * The browser light client end to end (issue 8): headless Chromium loads e2e/light-client/,
+ * The browser light client end to end: headless Chromium loads e2e/light-client/,
  * whose `window.lc` drives `createLightClient` (worker, IndexedDB, libp2p) against real
  * full-node processes. Databases are small (N keys, generated with the node's seed) so the
  * suite stays quick on two cores.

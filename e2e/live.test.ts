@@ -1,5 +1,5 @@
 /**
- * Live updates end to end (issue 5): headless Chromium runs e2e/live/ (a light client in its
+ * Live updates end to end: headless Chromium runs e2e/live/ (a light client in its
  * worker, IndexedDB, libp2p over WebSockets) against a real writer node committing steadily
  * (`--simulate-writes`). A small database keeps it quick on two cores. Gossip loss is simulated
  * by the worker's `dropGossip` hook: it ignores the next N gossip deltas, and announcements

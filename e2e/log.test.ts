@@ -1,5 +1,5 @@
 /**
- * The history log in the browser (issue 6 "Node and browser end to end"): headless Chromium
+ * The history log in the browser: headless Chromium
  * loads e2e/log/, whose `window.logPage` runs `client.log.fetch` in the light client's worker
  * against two real node processes: a writer whose log starts at `OPS` operations (default
  * 100,000, made by `--generate-log`: real signed commits with their real state roots, see

@@ -1,5 +1,5 @@
 /**
- * The demo's full nodes (issue 7): `proofsync node` child processes on loopback, a writer with a
+ * The demo's full nodes: `proofsync node` child processes on loopback, a writer with a
  * generated database committing simulated writes, and a replica following it. Each runs in its
  * own data dir with its output in `node.log` there; `stop()` sends SIGTERM (SIGKILL after a grace
  * period) and waits for the exit, so Ctrl-C on the launcher leaves no process behind.

@@ -2,7 +2,7 @@
  * Graceful stop under load: a writer node process committing simulated writes, 50 Node libp2p
  * clients fetching and verifying range proofs in a loop, a few hundred idle raw TCP sockets,
  * slow-loris upgrade headers, garbage and a STUN flood. SIGTERM must end the process within
- * 10 s (a behaviour bound: before the stop deadline an idle socket held it forever), cleanly
+ * 10 s (a behaviour bound: without the stop deadline of stop-deadline.ts an idle socket holds it forever), cleanly
  * (exit 0), and the restart on the same data dir must serve, signed, the root and sequence
  * number the stopped node reported, no older than any head a client saw.
  */

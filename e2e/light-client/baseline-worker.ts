@@ -1,5 +1,5 @@
 /**
- * The raw baseline of the browser benchmark (issue 8 "Figures"): the same key-values fetched
+ * The raw baseline of the browser benchmark (bench/browser.bench.ts): the same key-values fetched
  * from the same node over the same transport, with the same concurrency, but nothing verified:
  * each key-value is hashed once (SHA-256) and written packed to IndexedDB (PackedIdbStore, the
  * client's own store) in the answer's batch. Proof bytes still cross the wire (the node serves

@@ -1,5 +1,5 @@
 /**
- * Test page for live updates (issue 5): `window.live` starts a light client, subscribes to the
+ * Test page for live updates: `window.live` starts a light client, subscribes to the
  * whole key space and records every update (delta id, log index, root, commit-to-callback
  * latency) and the `live`, `pending` and `gapFill` events, for e2e/live.test.ts and
  * bench/live.bench.ts. Bytes cross as hex.

@@ -1,5 +1,5 @@
 /**
- * Test page for the history log (issue 6): exposes `window.logPage`, which drives
+ * Test page for the history log: exposes `window.logPage`, which drives
  * `client.log.fetch` of a light client (worker, IndexedDB, libp2p) and answers in JSON (bytes as
  * hex). The client's state sync is left paused (`autoStart: false`): the log needs only the
  * signed announcements the worker asks every peer for.

@@ -1,4 +1,4 @@
-/** The CLI contract of issue 2, exercised as a user would: a child process, files, exit codes. */
+/** The CLI's proof commands, exercised as a user would: a child process, files, exit codes. */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

@@ -1,7 +1,10 @@
 /**
- * `proofsync node | put | fetch-range` (issue 3): run a full node, write to it through its HTTP
+ * `proofsync node | put | fetch-range`: run a full node, write to it through its HTTP
  * API, and fetch a range proof from any node over libp2p and verify it (the `curl` of
  * proofsync: its JSON is `verify-range`'s, plus the root it checked against).
+ *
+ * One file: the three commands share the argument helpers, and `proofsync node`'s usage text
+ * sits next to the parsing of each flag it lists, so a new limit is added in one place.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { readFile } from 'node:fs/promises';

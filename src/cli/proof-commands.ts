@@ -1,6 +1,6 @@
 /**
  * `proofsync root | range-proof | verify-range | change-proof | verify-change | log-root`:
- * the core's contract for tools and tests outside the code (issue 2's CLI contract).
+ * the core's contract for tools and tests outside the code (files in, JSON out, exit codes).
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';

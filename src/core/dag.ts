@@ -26,6 +26,10 @@
  *   parent waits for it to be added again (gap filling), which re-records it as applied.
  * - Nothing waits forever: `expired(nowMs, timeoutMs)` lists deltas held too long (the age runs
  *   from the first add; re-gossip does not reset it) so the caller can gap-fill, catch up, drop.
+ *
+ * One file: add, apply, evict, cover and expire all keep the same invariants of one structure
+ * (the applied set causally closed, the held set within its bounds), and `DeltaHeap` is its
+ * eviction order, used nowhere else.
  */
 import { compareBytes, equalBytes, toHex } from './bytes.ts';
 import { errorClass, ProofsyncError } from './errors.ts';

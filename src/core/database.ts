@@ -190,7 +190,7 @@ export class MerkleDatabase {
   private async commitLocked(changes: KeyChange[], extra: BatchOp[] | ((root: Uint8Array, seq: number) => BatchOp[])): Promise<Uint8Array> {
     const view = this.trie.view();
     const effective = new Map<string, ValueChange>();
-    // The values before the commit, read in parallel (one await per key was the commit's cost).
+    // The values before the commit, read in parallel (awaited one key at a time, they are most of a commit's cost).
     const befores = await view.getMany(changes.map((c) => c.key));
     for (let i = 0; i < changes.length; i++) {
       const c = changes[i];

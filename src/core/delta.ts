@@ -27,6 +27,11 @@
  *   key signs. The context keeps a delta signature from ever verifying as an announcement's.
  * - Wire: `body || signature (64 bytes)`. The decoder is strict: every bound is checked before
  *   allocating, non-canonical bodies are refused, so `encode(decode(bytes))` equals `bytes`.
+ *
+ * One file: the delta's encoder, strict decoder, id and signature are one format (the table
+ * above), kept side by side so each field's bound is checked in both directions; the byte
+ * reader and writer (`WireReader`, `WireWriter`) and the HLC codec are that format's, and
+ * announcement.ts reuses them.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from './sha256.ts';

@@ -11,6 +11,10 @@
  * proofs over contiguous leaves, and their verification, which also yields the peaks at both
  * ends of the range, so a client never hashes an operation twice (measured cost of a 251-byte
  * operation: 5 SHA-256 blocks for its leaf, ~2 for its share of the parents).
+ *
+ * One file: the `Mmr`, the `MmrFrontier`, range proofs and their verification share the
+ * position arithmetic and the hashing of docs/mmr.md, and a proof is made and checked by the
+ * same walk over the peaks (`walkPeaks`).
  */
 import { sha256 } from './sha256.ts';
 import { equalBytes } from './bytes.ts';

@@ -78,8 +78,8 @@ export async function nextKey(last: Uint8Array, end: Uint8Array | undefined, end
     }
   }
   // no child right of the path differs at any level, up to the shared top: everything after
-  // `last` is equal on both sides (upstream returns Nothing here too; measured, the empty
-  // request the old fallback sent cost every sync 30–80 ms at its end)
+  // `last` is equal on both sides (upstream returns Nothing here too; measured, falling back to
+  // an empty request here costs every sync 30–80 ms at its end)
   if (!found) return undefined;
   if (compareBytes(found, last) <= 0) return fallback();
   if (end && compareBytes(found, end) >= 0) return undefined;

@@ -31,11 +31,11 @@ class CacheEntry {
  * of least recently used: entries sit in a ring of slots, a read or a write only marks its
  * entry, and the hand evicts the first unmarked entry it meets, unmarking the others on its way.
  * Measured on a live group: exact LRU (moving each read entry to the back of a Map of ~300k
- * records) was most of the cost of the path walks, and the Map's deletions made it rebuild its
+ * records) is most of the cost of the path walks, and the Map's deletions make it rebuild its
  * table again and again. Shared by a trie's views: it holds the committed state only (a view's
  * changes live in its overlay until `commitView` writes them and updates the cache). It keeps
  * the encoded records, decoded on use: a decoded node with 16 children costs ~4 KB of heap
- * against ~0.6 KB encoded (measured: the decoded cache of a 1M-key sync held most of a 1 GB
+ * against ~0.6 KB encoded (measured: a decoded cache for a 1M-key sync holds most of a 1 GB
  * worker heap).
  * Measured: a commit of 1,000 puts on a 300k-key LevelDB trie spent most of its time waiting on
  * ~6,000 sequential node reads; cached upper levels remove most of them.
@@ -59,7 +59,7 @@ export class NodeCache {
   /**
    * The decoded node (shared: views never mutate a committed node, `touch` copies it). Nodes of
    * at most `DECODED_TOKENS` tokens stay decoded: nearly every group of updates walks all of
-   * them, and those 4,369 nodes cost ~10 MB decoded (measured: re-decoding them was half the
+   * them, and those 4,369 nodes cost ~10 MB decoded (measured: re-decoding them is half the
    * decodes of a live group).
    */
   get(key: string): TrieNode | undefined {

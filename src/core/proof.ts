@@ -6,6 +6,10 @@
  * in-range key-values (local state + changes) as values, and from every proof node its value
  * digest (outside the range) and its children that lie wholly outside the range, as opaque ids.
  * If the recomputed root equals the expected one, the in-range state is exactly the prover's.
+ *
+ * One file: the three proof kinds are made and verified here as docs/proofs.md describes them,
+ * and their verifications share the shape checks and the final rebuild (`checkShape`,
+ * `checkPath`, `finish`).
  */
 import { compareBytes, equalBytes, inKeyRange, toHex } from './bytes.ts';
 import { buildRoot, childPath, compareItems, type BuildItem, type BuiltNode, MalformedItems } from './builder.ts';

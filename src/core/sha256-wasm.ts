@@ -1,8 +1,8 @@
 /**
  * The SHA-256 block function (FIPS 180-4 §6.2.2) as a small WebAssembly module, emitted here
  * byte by byte: no toolchain, no binary blob in the repository. Trie node ids are millions of
- * ~500-byte messages (issue 5: every live delta rehashes ~50 nodes, ~314 blocks), and the
- * JavaScript block function was the largest share of the browser worker's CPU time. The
+ * ~500-byte messages (every live delta rehashes ~50 nodes, ~314 blocks), and a block function
+ * in JavaScript is the largest share of the browser worker's CPU time. The
  * module's code is the 64 rounds unrolled with the working variables renamed instead of moved,
  * and the schedule in locals, which JavaScript cannot express (its typed-array reads are
  * bounds-checked and its 32-bit additions go through `| 0`).

@@ -9,7 +9,7 @@ import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, ty
 
 /**
  * One staged commit: its ops, by store key (null: deleted) once a read needs them (most reads
- * of a live group hit the node cache: building the map for every commit was 2% of the worker's
+ * of a live group hit the node cache: building the map for every commit costs 2% of the worker's
  * time), and its store write.
  */
 export class StagedCommit {

@@ -1,5 +1,5 @@
 /**
- * Durability of the full node (issue 3, "Storage" and "Tests that must exist"): a graceful
+ * Durability of the full node (the LevelDB store of node-store.ts): a graceful
  * restart keeps identity, root, announcement and history (change proofs across it); a SIGKILL
  * during a stream of commits leaves a store that opens at a committed root whose log and deltas
  * replay, from the generated base, to exactly that root.

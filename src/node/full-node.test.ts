@@ -1,5 +1,5 @@
 /**
- * The full node as clients see it (issue 3, "Tests that must exist"): a real node process with
+ * The full node as clients see it: a real node process with
  * a generated database and a few commits, reached over WebSockets and WebRTC-Direct; every
  * answer is verified with the core against what the writer signed. Hostile requests get typed
  * error frames; one peer's flood is limited while another peer is served.

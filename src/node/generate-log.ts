@@ -1,5 +1,5 @@
 /**
- * A writer with a long history, made fast (issue 6, `--generate-log N`): N real commits, each
+ * A writer with a long history, made fast (`proofsync node --generate-log N`): N real commits, each
  * a seeded batch from `BatchGenerator` made as the writer makes one (writer.ts): canonical
  * actions, the state root after applying them, a delta carrying it with the previous delta as
  * parent and a writer HLC, signed with the writer key and appended to the operation log and its

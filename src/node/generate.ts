@@ -1,5 +1,5 @@
 /**
- * Deterministic content for tests, demos and benchmarks (issue 3, `--generate` and
+ * Deterministic content for tests, demos and benchmarks (`proofsync node --generate` and
  * `--simulate-writes`): N pseudo-random 32-byte keys with 64-byte values from a seed, and a
  * stream of small random batches. The generator is xoshiro128** (Blackman and Vigna), seeded
  * through splitmix32, so the same seed gives the same database on every machine.

@@ -1,5 +1,5 @@
 /**
- * The history log end to end in Node (issue 6 "Node end to end"): real node processes and the
+ * The history log end to end in Node: real node processes and the
  * log fetch of src/sync/log/libp2p-fetch.ts in this process. The writer starts with a log of
  * `LOG_OPS` operations (default 100,000) made by `--generate-log` (real commits, each a signed
  * delta carrying its real state root, made in memory by the writer's own code: seconds instead

@@ -1,5 +1,5 @@
 /**
- * The node's Prometheus metrics (issue 3: commits, proofs served, bytes, errors, peers, latency
+ * The node's Prometheus metrics (commits, proofs served, bytes, errors, peers, latency
  * histograms), on a registry of its own (never prom-client's global one, so several nodes in
  * one process, as in tests, do not collide). Served at `GET /metrics` by http-api.ts.
  */

@@ -1,5 +1,5 @@
 /**
- * The misbehaviour switch (issue 4 tests and the demo): a node told to misbehave answers range
+ * The misbehaviour switch (for the sync tests and the demo): a node told to misbehave answers range
  * and change requests with tampered proofs, so that clients can be seen detecting the lie
  * (docs/proofs.md#verification), penalising the node and banning it, while their sync
  * still completes from honest peers. Switched by `proofsync node --misbehave` and by the

@@ -1,7 +1,7 @@
 /**
  * The full node's on-disk layout: one LevelDB, one keyspace per structure, so that a commit
  * (trie + history + delta + log entry + writer state) is one LevelDB batch and lands whole or
- * not at all (issue 3, "Storage").
+ * not at all.
  *
  * | prefix | inside        | what                                                   |
  * |--------|---------------|--------------------------------------------------------|

@@ -1,5 +1,5 @@
 /**
- * Where a replica node gets what it does not have (issue 4 "In Node", issue 5 "Gap filling"):
+ * Where a replica node gets what it does not have (state sync, and gap filling while it follows):
  * state proofs from every connected peer that serves them, deltas by id from the peer that
  * gossiped a delta with missing parents, and the history log's operations it skipped (a sync
  * or a catch-up jumps over deltas). Nothing here is trusted: proofs are verified by the sync,
@@ -72,8 +72,8 @@ export function deltaSource(libp2p: HostNode, peer: PeerId, timeoutMs: number): 
  * operations, signed by the writer), and each operation be a delta at its own position; a
  * batch is written in one LevelDB batch with its delta index entries. The MMR proof is what
  * authenticates the operations (the writer signed the root over them), so the deltas' own
- * signatures are not checked again: measured, the portable Ed25519 verifier managed 250
- * deltas/s here, which held a replica's fill of a 100,000-operation log to minutes. When the
+ * signatures are not checked again: measured, the portable Ed25519 verifier manages 250
+ * deltas/s here, which would stretch a replica's fill of a 100,000-operation log to minutes. When the
  * log reaches `ann.logSize`, its root must equal `ann.logRoot`.
  */
 export async function fillLog(

@@ -1,5 +1,5 @@
 /**
- * Replica nodes against real node processes (issue 4 "In Node" tests, issue 5 for nodes): a
+ * Replica nodes against real node processes (state sync and live following in Node): a
  * writer with 100,000 generated keys keeps writing; replicas sync from it and from each other,
  * one of them lying; a sync stopped part-way resumes; a follower applies every commit live and
  * recovers from a gap by gap filling and, past its gap limit, by change-proof catch-up.

@@ -27,6 +27,10 @@
  * policy's (src/sync/follow/policy.ts), as for the browser follower: the replica feeds it what
  * happened and carries out its actions. One task at a time runs the follow loop (`#kick`):
  * applying, gap filling, catching up and log filling never interleave.
+ *
+ * One file: the four steps share one follow loop that runs one task at a time (`#kick`) and the
+ * state it guards; the parts without that state are beside it (writer-sync.ts,
+ * follow-record.ts, replica-sources.ts, replica-types.ts).
  */
 import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';

@@ -3,7 +3,7 @@
  * signer (@noble/curves): the same RFC 8032 signatures, byte for byte (Ed25519 is
  * deterministic), at a fraction of the cost. Measured here: 10,700 signatures/s native vs 620/s
  * with noble, on a loaded 2-core machine; a commit signs a delta and an announcement, so noble
- * alone capped the writer at ~300 commits/s.
+ * alone would cap the writer at ~300 commits/s.
  *
  * The key is the libp2p Ed25519 seed (32 bytes), wrapped in the fixed PKCS#8 prefix of
  * RFC 8410 §7 so node:crypto can load it.

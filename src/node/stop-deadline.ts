@@ -2,7 +2,7 @@
  * A bound on how long one part of the node may take to stop. libp2p's `stop()` waits for every
  * listener to close, and a transport that does not track its raw sockets (a TCP connection that
  * never sent a byte, a slow-loris upgrade) keeps that wait open forever: with 300 idle sockets a
- * SIGTERM did not end the process within 15 s (`npx vitest run --project e2e
+ * SIGTERM does not end the process within 15 s (`npx vitest run --project e2e
  * e2e/hostile/graceful-stop.test.ts` shows it without this bound). The node must still close
  * its store and exit, so a part that overruns is logged and left behind.
  */

@@ -28,6 +28,10 @@
  * A server may answer fewer operations than asked (`[start, start + k)`, `k ≥ 1`: its batch
  * and byte limits); never more, never none. Decoders bound every count and check digest sizes;
  * what only a verifier can check (signatures, proofs) is left to the core.
+ *
+ * One file: the three protocols' messages share the error envelope and its checks
+ * (`decodeEnvelope`, `digest`), and each encoder sits beside its decoder so every bound reads
+ * in both directions.
  */
 import { DecodeError, errorClass, MissingField, RequestError } from '../core/errors.ts';
 import { readError, type WireError } from './codec.ts';

@@ -55,6 +55,10 @@
  * }
  * // Sub-messages: `w.lenField(n, xSize(x)); writeX(w, x)`, and `lenFieldSize(n, xSize(x))`.
  * ```
+ *
+ * One file: the reader and the writer of one wire format, side by side so each field's encoding
+ * and its bound read in both directions; the example above, for both, is the guide to writing a
+ * codec with it.
  */
 import { DecodeError, InvalidVarint, InvalidWireType, MessageTooLarge, TooManyItems, TrailingBytes, TruncatedInput, errorClass } from '../core/errors.ts';
 

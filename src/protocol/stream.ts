@@ -13,6 +13,9 @@
  * 'remoteCloseWrite' ends the input, 'close' (with `error` on reset/abort) ends the stream.
  * Reading through listeners rather than the async iterator keeps the bound exact: the
  * iterator's internal queue grows without limit while its consumer awaits.
+ *
+ * One file: `request` and `handle` are the two ends of one framing protocol and share its frame
+ * reader and writer, the deadline and the mapping of stream failures to typed errors.
  */
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';

@@ -10,7 +10,7 @@
  * - gap-fill.ts: walking a delta's missing parents back to the local state.
  * - peers.ts (`PeerBook`: ranking, backoff and bans) and faults.ts (whose fault a failed
  *   request is), used by both engines' network sources.
- * - small tools both sides need: event-queue.ts, push-queue.ts, delay.ts; errors.ts.
+ * - small tools both sides need: event-queue.ts, push-queue.ts, abort.ts (`delay`); errors.ts.
  *
  * Allowed imports: src/core, src/protocol, and packages that run in a browser and in Node. Not
  * src/client, src/node or src/cli, and nothing bound to one environment (no IndexedDB, no

@@ -271,7 +271,7 @@ export class PeerBook {
     if (o.timedOut) p.timeouts++;
     let delay = peerBackoff(p.consecutiveFailures, this.#maxBackoff);
     // A failure never makes a peer look faster: a refusal after 19 ms says nothing of how long an
-    // answer takes, and sampling it ranked a peer that never answered above the writer that did
+    // answer takes, and sampling it would rank a peer that never answers above the writer that does
     // (e2e/hostile-gossip.test.ts, whose gossip-only attackers refuse the state protocols).
     if (ms !== undefined && (o.timedOut || (p.msPerRequest !== undefined && ms > p.msPerRequest))) {
       this.#sample(p, Math.max(0, ms));

@@ -1,9 +1,9 @@
 /**
- * The worker side of `client.log.fetch` (issue 6): the fetches a page opened, each a
- * `fetchOperationBatches` over the worker's peers (a `NetworkLogSource` of `requesterLogPeer`s,
- * whose connections live in the worker or on the main thread) with targets from the signed
- * announcements the engine host verifies. Operations are decoded here, so the page receives
- * plain objects. The engine host owns one `LogHost` and forwards `log` calls and new
+ * The worker side of `client.log.fetch` (docs/mmr.md "Syncing a log"): the fetches a page
+ * opened, each a `fetchOperationBatches` over the worker's peers (a `NetworkLogSource` of
+ * `requesterLogPeer`s, whose connections live in the worker or on the main thread) with targets
+ * from the signed announcements the engine host verifies. Operations are decoded here, so the
+ * page receives plain objects. The engine host owns one `LogHost` and forwards `log` calls and new
  * announcements to it.
  */
 import type { KVStore } from '../../core/store.ts';

@@ -3,7 +3,8 @@
  * keys (a live delta rewrites ~10 values and ~50 trie nodes spread over the whole key space)
  * are appended as ONE record to the `log` object store, in the same transaction as the `meta`
  * record that names them, instead of rewriting every ~32 KiB page they touch (with
- * `logBytes: 0`, 10 random puts on a 1M-key state rewrite MBs of pages: 65–86 deltas/s, measured).
+ * `logBytes: 0`, 10 random puts on a 1M-key state rewrite MBs of pages: 65–86 deltas/s, measured;
+ * `BENCH_LOG_BYTES=0 BENCH_CHECKPOINT_EVERY=0 npm run bench -- live` runs that case).
  *
  * This module is pure: the record codec, and the in-memory `Overlay` of every logged key's
  * newest operation that reads consult before the pages. Records are numbered by the store's

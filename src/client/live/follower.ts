@@ -15,6 +15,10 @@
  * (applying), `catching-up` (the host runs a change-proof sync to the newest announcement).
  * The host moves it: `goLive(position)` when the state stands at a root (after a sync, or at
  * once after a reload whose stored position holds), `leave()` before it starts a sync.
+ *
+ * One file: this is the driver of the follow policy, and every handler feeds the same policy
+ * and carries out its actions with the same timers and parts; those parts have files of their
+ * own (apply-loop.ts, journal.ts, warm-up.ts, gap-filler.ts, held-deltas.ts).
  */
 import type { DeltaDag } from '../../core/dag.ts';
 import type { VerifiedDelta } from '../../core/delta.ts';

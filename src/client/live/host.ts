@@ -1,5 +1,5 @@
 /**
- * Live updates inside the engine host (issue 5; DESIGN.md sync flow steps 2–4): when the state
+ * Live updates inside the engine host (DESIGN.md "The sync flow", steps 2–4): when the state
  * sync or the live follower owns the store, and how one hands over to the other.
  *
  * - A state sync runs while there is no valid position (first sync, an interrupted one) or for a

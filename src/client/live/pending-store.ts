@@ -1,8 +1,8 @@
 /**
  * Where pending deltas persist (DESIGN.md "Trust model": deltas whose parents are missing wait in
- * a separate pending store and are never read as state; issue 5: bounded, they survive a
- * reload). The browser's is the IndexedDB `pending` object store (idb/pending.ts); tests and
- * Node use `MemoryPendingDeltas`.
+ * a separate pending store and are never read as state; bounded, they survive a reload). The
+ * browser's is the IndexedDB `pending` object store (idb/pending.ts); tests and Node use
+ * `MemoryPendingDeltas`.
  *
  * The bounds are the DAG's (`DagLimits`): the follower deletes here what the DAG evicts, so the
  * store never holds more than the DAG does. Records are the delta's wire bytes exactly as

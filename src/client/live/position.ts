@@ -1,7 +1,7 @@
 /**
- * Where the local state stands in the delta DAG (issue 5: "a reload knows"), persisted in the
- * state store beside the trie and the sync progress, and written in the same atomic batch as
- * every live commit, together with the progress records moved to the new root.
+ * Where the local state stands in the delta DAG (so a reload knows where it stopped), persisted
+ * in the state store beside the trie and the sync progress, and written in the same atomic
+ * batch as every live commit, together with the progress records moved to the new root.
  *
  * Layout (prefix 'd', beside the trie's 'n', 'v', 'm' and progress's 'p'):
  *   'd' 00 → version 1 || root (32) || logSize u64be || seq+1 u64be (0: unknown)

@@ -46,8 +46,9 @@ export interface LiveTuning {
    * Deltas per store commit at most (default 1,024). Only a queue (a burst, a pause, a gap
    * filled) makes groups this large. A larger group writes fewer node records per delta (the
    * upper levels are shared): measured on 1M keys in Chromium, bursts of 2,000 deltas applied
-   * at 1,397/s and 1,105/s with 1,024 against 1,248/s and 956/s with 256; the group's view holds
-   * ~19k decoded nodes (~60 MB) meanwhile.
+   * at 1,397/s and 1,105/s with 1,024 against 1,248/s and 956/s with 256
+   * (`npm run bench -- live`, `BENCH_MAX_BATCH=256` for the smaller groups); the group's view
+   * holds ~19k decoded nodes (~60 MB) meanwhile.
    */
   maxBatch?: number;
   /**

@@ -1,7 +1,8 @@
 /**
- * Gossip deltas as the worker checks them (DESIGN.md "Trust model"; issue 5): decoded strictly
- * (`decodeDelta` re-derives the id from the bytes), then the writer's Ed25519 signature over
- * `"proofsync/delta/1" || id`. Anything else is dropped and counted by the caller.
+ * Gossip deltas as the worker checks them (DESIGN.md "Trust model"; docs/live-updates.md
+ * "Deltas"): decoded strictly (`decodeDelta` re-derives the id from the bytes), then the
+ * writer's Ed25519 signature over `"proofsync/delta/1" || id`. Anything else is dropped and
+ * counted by the caller.
  *
  * The signature is checked with WebCrypto's Ed25519 where the runtime has it (Chromium ≥ 137,
  * Node ≥ 22), else with noble. Measured here on a loaded 2-core machine (Node 24): noble

@@ -13,7 +13,7 @@
  *
  * This file holds the roles (sync lock, other tabs) and wires the parts: announcements.ts (signed
  * heads and gossip), sync-loop.ts (the syncer's loop), host-reads.ts (the page's reads),
- * live/host.ts (live updates) and log/worker-host.ts (history). Every `peer` event is built
+ * live/host.ts (live updates) and history/worker-host.ts (history). Every `peer` event is built
  * here, by `#peerEvent`.
  */
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -59,7 +59,7 @@ export class EngineHost {
   #fatal = false;
   /** Live updates: deltas applied between syncs; see live/host.ts. */
   #live: LiveHost | undefined;
-  /** The history log: `client.log.fetch`; see log/worker-host.ts. */
+  /** The history log: `client.log.fetch`; see history/worker-host.ts. */
   readonly #logs: LogHost;
 
   constructor(deps: HostDeps) {

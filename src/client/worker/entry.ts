@@ -1,5 +1,5 @@
 /**
- * The light client's dedicated module worker (issue 8; DESIGN.md "Threads in the browser"):
+ * The light client's dedicated module worker (DESIGN.md "Threads in the browser"):
  * the engine host, its own libp2p node for WebSocket peers (with gossipsub for new
  * announcements), the IndexedDB store, the sync lock and the tab channel. The page talks to it
  * with the messages of protocol.ts; connections the worker cannot hold arrive over the bridge
@@ -76,7 +76,7 @@ async function createNode(config: WorkerConfig): Promise<WorkerNode> {
     connectionGater: browserConnectionGater({ allowInsecureLoopback: config.allowInsecureLoopback }),
     services: {
       // run by hand once a peer's first signed head arrived (below): measured, identify's
-      // exchange (and the gossipsub streams it starts) slowed that first answer by a third
+      // exchange (and the gossipsub streams it starts) slows that first answer by a third
       identify: identify({ runOnConnectionOpen: false }),
       // invalid gossip counts against its sender (gossip-verdict.ts): a flooder is graylisted
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, scoreParams: { topics: { [databaseTopic(config.db)]: databaseTopicScoreParams() } } }),

@@ -1,6 +1,6 @@
 /**
  * The page's `progress` event (events.ts `ProgressEvent`) from the state-sync engine's progress
- * (state-sync/engine.ts `StateSyncProgress`): the engine counts what it did; the page hears
+ * (src/sync/state/engine.ts `StateSyncProgress`): the engine counts what it did; the page hears
  * it with this tab's role and the target's `seq`. Before the engine runs (no progress yet) the
  * phase is `connecting` and every count 0.
  */

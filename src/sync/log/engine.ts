@@ -23,6 +23,10 @@
  * - An invalid response yields a `penalise` action and the range is refetched, up to
  *   `maxRetries` times per range; a source that takes no feedback cannot change its answer,
  *   so an invalid response from it is terminal (`InvalidLogResponse`).
+ *
+ * One file: the engine is one state machine, and every event handler reads and changes the same
+ * state (the outstanding requests, the retained roots, the MMR frontier); its pure parts are
+ * beside it (gaps.ts, requests.ts, target.ts).
  */
 import { equalBytes } from '../../core/bytes.ts';
 import { ProofsyncError, reasonError, RootMismatch, SyncStalled } from '../../core/errors.ts';

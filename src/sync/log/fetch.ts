@@ -13,6 +13,10 @@
  * - Resume: the stored run's MMR frontier must match the pinned nodes the network proves at its
  *   end, and the frontier extended by the new operations must rebuild each reached target's
  *   root; otherwise the store is cleared and the fetch fails with `StoredLogMismatch`.
+ *
+ * One file: `TargetFeed` and `BatchChannel` exist only for the loop of `fetchOperationBatches`,
+ * which ties them to the stored run and the engine's driver; the engine, the persistence and
+ * the sources are beside it (engine.ts, persist.ts, network-source.ts).
  */
 import { equalBytes } from '../../core/bytes.ts';
 import { decodeDelta } from '../../core/delta.ts';

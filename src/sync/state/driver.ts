@@ -15,10 +15,14 @@
  * order, once no answer is waiting (or the group is large); the write runs while the next
  * answers are verified on the state it makes (`stageView`). Catching up is bound by the
  * client's CPU with answers queued (measured, 10,000 changes on 1M keys in LevelDB: 16 answers
- * of ~600 changes, ~50 ms of verifying each; one commit per answer took ~0.3 s of the ~1.4 s,
- * each awaited before the next answer; two group commits take ~0.2 s, their writes running
+ * of ~600 changes, ~50 ms of verifying each; one commit per answer, each awaited before the next
+ * answer, takes ~0.3 s of the ~1.4 s; two group commits take ~0.2 s, their writes running
  * while the next answers are verified). Progress events may then report an answer shortly
  * before it is durable; the `at-target` progress and `done` wait for every write.
+ *
+ * One file: `syncState` is one loop over the engine's actions, and the fetches, the group
+ * commit and the writes share that loop's state (the requests in flight, the open group's view,
+ * the store write in flight).
  */
 import { DecodeError, FinishedWithUnexpectedRoot, ProofError, UnexpectedResponse } from '../../core/errors.ts';
 import { equalBytes, toHex } from '../../core/bytes.ts';

@@ -23,6 +23,11 @@
  *   is released only when neither can answer any more.
  * - Completion: nothing queued or in flight (and no more target updates expected); a full
  *   sync then requires the local root to equal the target (`FinishedWithUnexpectedRoot`).
+ *
+ * One file: the engine is one state machine, and every event handler reads and changes the same
+ * state (the outstanding requests, the retained targets, the work queue, the peer book); the
+ * parts that stand alone are beside it (work-queue.ts, peers.ts, requests.ts, verify.ts,
+ * progress.ts).
  */
 import { compareBytes, equalBytes, toHex } from '../../core/bytes.ts';
 import { FinishedWithUnexpectedRoot, SyncStalled } from '../../core/errors.ts';
