@@ -1,5 +1,5 @@
 /**
- * IndexedDB figures (DESIGN.md "Storage in the browser"), in headless Chromium inside
+ * IndexedDB figures (docs/design.md "Storage in the browser"), in headless Chromium inside
  * a dedicated worker: 100,000 puts of 64-byte values under 32-byte keys in batches of 2,048,
  * through PackedIdbStore and through one record per key, side by side in one run; then point
  * `get` latency from a freshly opened store (cold cache, then warm). Keys are written in random

@@ -1,5 +1,5 @@
 /**
- * The package from its tarball (DESIGN.md "A package, not a repository"): `npm pack`, then the
+ * The package from its tarball (docs/design.md "A package, not a repository"): `npm pack`, then the
  * example dApps of examples/ (Vite, webpack, esbuild) installed from that tarball, built by
  * their bundlers, served as static files and driven in headless Chromium against a full node
  * run by the installed `proofsync` command. Each page must reach the node's root over WebSockets

@@ -1,7 +1,7 @@
 /**
  * The API reference stays complete: TypeDoc, with the project's typedoc.json (four entry points,
  * `validation.notDocumented`), must convert and validate without a warning, and every exported
- * function and class must carry an `@example` (STYLE.md: "Public functions get TSDoc with a short
+ * function and class must carry an `@example` (docs/style.md: "Public functions get TSDoc with a short
  * example"), which TypeDoc does not check by itself. A conversion of the four entry points takes
  * ~13 s (`npx typedoc --emit none`, measured on a shared 2-core machine), so it runs once for the
  * file; the whole file takes ~24 s (`npx vitest run scripts/docs.test.ts`).

@@ -1,4 +1,4 @@
-// The layers of src/ (DESIGN.md): core <- protocol <- sync <- {client, node} <- cli. A layer
+// The layers of src/ (docs/design.md): core <- protocol <- sync <- {client, node} <- cli. A layer
 // imports only the layers below it and itself: the node never imports the browser client or
 // back, and the core imports nothing outside itself. Core, protocol and sync also run in the
 // browser, so they import no Node built-in module (their tests may). Every import form counts:

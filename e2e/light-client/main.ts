@@ -2,7 +2,7 @@
  * Test page for the light client: exposes `window.lc`, a thin driver the e2e tests call with
  * `page.evaluate` (bytes as hex, so everything crosses as JSON). It records the client's events
  * and the main thread's long tasks (PerformanceObserver 'longtask'), which decide where
- * connections live (DESIGN.md "Threads").
+ * connections live (docs/design.md "Threads").
  */
 import { createLightClient, preloadLightClient, type LightClient, type LightClientOptions, type ProgressEvent } from '../../src/client/index.ts';
 import { fromHex, toHex } from '../../src/core/bytes.ts';

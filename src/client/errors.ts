@@ -1,6 +1,6 @@
 /**
  * Errors of the light client's public API, one class per condition with a stable
- * `name` (STYLE.md; callers match on `err.name` or `instanceof`). They cross the worker
+ * `name` (docs/style.md; callers match on `err.name` or `instanceof`). They cross the worker
  * boundary as `{name, message, details}` and are rebuilt here by name (`reviveError`), so an
  * error raised inside the worker arrives on the page as the same class.
  *

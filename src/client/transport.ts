@@ -1,5 +1,5 @@
 /**
- * The light client's libp2p node for the browser (DESIGN.md "Threads"): WebSockets, and
+ * The light client's libp2p node for the browser (docs/design.md "Threads"): WebSockets, and
  * WebRTC-Direct where `RTCPeerConnection` exists (the main thread, never a worker), Noise,
  * Yamux, identify and ping. No listeners: a browser only dials.
  *

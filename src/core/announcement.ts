@@ -1,5 +1,5 @@
 /**
- * Signed head announcements (DESIGN.md, trust model): the writer's statement "database `db` is
+ * Signed head announcements (docs/design.md, trust model): the writer's statement "database `db` is
  * at `stateRoot`, its history log has `logSize` entries with MMR root `logRoot`, and the delta
  * DAG's heads are `heads`". An announcement is the only thing that sets a sync target; `seq`
  * orders them.

@@ -1,5 +1,5 @@
 /**
- * The delta DAG of a client (DESIGN.md, sync flow steps 3–4): which deltas are applied, which
+ * The delta DAG of a client (docs/design.md, sync flow steps 3–4): which deltas are applied, which
  * are held back, and in what order the held ones may be applied. Pure bookkeeping: no I/O, no
  * trie; applying is the caller's `apply` callback, time is the caller's `nowMs`.
  *

@@ -1,5 +1,5 @@
 /**
- * Live-update deltas (DESIGN.md, "live updates"): a writer-signed, content-addressed set of key
+ * Live-update deltas (docs/design.md, "live updates"): a writer-signed, content-addressed set of key
  * changes with causal parents, forming a DAG. This module is the canonical encoding, the id, the
  * signature and the strict wire decoder. The DAG itself is `dag.ts`.
  *

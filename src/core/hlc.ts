@@ -2,7 +2,7 @@
  * A hybrid logical clock (Kulkarni et al., "Logical Physical Clocks", 2014): a wall-clock
  * millisecond time plus a counter, so timestamps follow causality (a receive is always later than
  * what it received) while staying close to real time. Deltas and announcements carry one
- * (DESIGN.md, live updates); the DAG uses it to break ties between concurrent deltas.
+ * (docs/design.md, live updates); the DAG uses it to break ties between concurrent deltas.
  *
  * The wall clock is injected (`WallClock`), so tests are deterministic. Everything here is pure
  * except `HybridClock`, which only remembers the last timestamp it issued.

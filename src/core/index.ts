@@ -1,4 +1,4 @@
-// The public surface of the core: re-exports only (STYLE.md).
+// The public surface of the core: re-exports only (docs/style.md).
 export * from './types.ts';
 export * from './errors.ts';
 export { compareBytes, equalBytes, concatBytes, toHex, fromHex } from './bytes.ts';

@@ -1,6 +1,6 @@
 /**
  * The stream layer against a real host in a child process, over both transports a browser
- * uses, with hostile clients (DESIGN.md "Wire protocols": bounded reads, deadlines, per-peer
+ * uses, with hostile clients (docs/design.md "Wire protocols": bounded reads, deadlines, per-peer
  * limits).
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';

@@ -1,7 +1,7 @@
 /**
- * The full node's libp2p host (DESIGN.md "Parts of the repository": WebSockets + WebRTC-Direct
+ * The full node's libp2p host (docs/design.md "Parts of the repository": WebSockets + WebRTC-Direct
  * listeners). Browsers reach it over `/ws` (a Worker can hold those) and `/webrtc-direct`
- * (main thread only: RTCPeerConnection; DESIGN.md "Threads"). Noise, Yamux, identify, ping,
+ * (main thread only: RTCPeerConnection; docs/design.md "Threads"). Noise, Yamux, identify, ping,
  * and gossipsub for announcements and deltas. After start the host writes its dialable
  * addresses, with `/certhash` and `/p2p`, to `DIR/addresses.json` for clients, tests and the
  * CLI.

@@ -1,5 +1,5 @@
 // The Node.js entry (`proofsync/node`): what a program needs to run a full node or to read a
-// database from Node without a browser. Re-exports only (STYLE.md).
+// database from Node without a browser. Re-exports only (docs/style.md).
 export { startFullNode, loadOrCreateToken, TOKEN_FILE, STORE_DIR } from './full-node.ts';
 export type { FullNode, FullNodeOptions, NodeStatus, Progress } from './full-node.ts';
 export { loadOrCreateIdentity, InvalidIdentityFile, IDENTITY_FILE } from './identity.ts';

@@ -1,5 +1,5 @@
 /**
- * Range and change proof requests served in arrival order, a few at a time (DESIGN.md "Wire
+ * Range and change proof requests served in arrival order, a few at a time (docs/design.md "Wire
  * protocols"). Serving a proof is mostly JavaScript on one thread with a few short store reads
  * between: started all at once, a burst of requests shares the thread round-robin and every
  * answer is ready only when nearly all are. A client that sends 8 requests and verifies answers

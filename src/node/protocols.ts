@@ -1,5 +1,5 @@
 /**
- * The node's protocol handlers (DESIGN.md "Wire protocols"): range and
+ * The node's protocol handlers (docs/design.md "Wire protocols"): range and
  * change proofs with the validation, clamps and halving rule of docs/proofs.md#serving (serve.ts), deltas
  * by id, the newest signed announcement, and log batches with MMR proofs (docs/mmr.md).
  *

@@ -3,7 +3,7 @@
  * state from untrusted nodes, then serves it and follows the writer's deltas, so light clients
  * can spread their requests over many replicas.
  *
- * 1. **Sync** (DESIGN.md "The sync flow" 1–2): the newest announcement verified against the
+ * 1. **Sync** (docs/design.md "The sync flow" 1–2): the newest announcement verified against the
  *    writer key, and a state sync into the node's LevelDB from every serving peer
  *    (writer-sync.ts). Progress is the engine's, stored with the data: a restart resumes.
  * 2. **Finish**: one batch clears the sync progress and the history window (its roots no

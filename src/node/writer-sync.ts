@@ -1,5 +1,5 @@
 /**
- * The replica's view of the writer and its state syncs (DESIGN.md "The sync flow" 1–2): the
+ * The replica's view of the writer and its state syncs (docs/design.md "The sync flow" 1–2): the
  * newest announcement verified against the writer's key (from gossip, `/heads` answers and the
  * store, where it is kept across restarts), the peers that serve the protocols, the peers
  * banned for invalid answers, and `syncToNewest`, which runs `syncState` into the node's store

@@ -2,7 +2,7 @@
  * The writer: each commit is one atomic LevelDB batch holding the trie
  * changes, the history record, the delta (signed, content-addressed, parent = the previous
  * head) as the next log operation, and the new signed head announcement
- * `{db, seq, stateRoot, logRoot, logSize, heads, hlc}` (DESIGN.md, trust model). A crash leaves
+ * `{db, seq, stateRoot, logRoot, logSize, heads, hlc}` (docs/design.md, trust model). A crash leaves
  * the store at the previous commit or at this one, never between.
  *
  * The writer key is the node's libp2p Ed25519 key: its peer id is what clients trust. It signs

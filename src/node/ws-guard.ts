@@ -1,5 +1,5 @@
 /**
- * The full node's WebSocket listener, hardened for the open internet (DESIGN.md "From the lab
+ * The full node's WebSocket listener, hardened for the open internet (docs/design.md "From the lab
  * to the internet": no input on any listener may end the process or grow it without bound).
  *
  * `@libp2p/websockets`' listener, as shipped, leaves four holes that a single client can use:

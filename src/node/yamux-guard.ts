@@ -1,5 +1,5 @@
 /**
- * Yamux with the node's bounds (DESIGN.md "From the lab to the internet").
+ * Yamux with the node's bounds (docs/design.md "From the lab to the internet").
  *
  * The Yamux spec makes a data frame longer than its stream's receive window a protocol error,
  * but `@chainsafe/libp2p-yamux` (8.0.1) buffers a data frame up to its declared length (a

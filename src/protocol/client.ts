@@ -1,5 +1,5 @@
 /**
- * A typed client for the five proofsync protocols (DESIGN.md "Wire protocols"): encode the
+ * A typed client for the five proofsync protocols (docs/design.md "Wire protocols"): encode the
  * request, send it on a new stream (stream.ts `request`, bounded and with a deadline), decode
  * the response, and turn an error envelope into a typed error. It verifies nothing: proofs,
  * signatures and MMR batches are checked by the caller against a trusted root (core).

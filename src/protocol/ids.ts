@@ -1,5 +1,5 @@
 /**
- * Protocol ids and gossip topics (DESIGN.md "Wire protocols"). One request and one response
+ * Protocol ids and gossip topics (docs/design.md "Wire protocols"). One request and one response
  * frame per stream (stream.ts); messages in codec.ts (range, change) and messages.ts (heads,
  * delta, log).
  */

@@ -1,6 +1,6 @@
 /**
  * Wire messages of `/proofsync/1/heads`, `/proofsync/1/delta` and `/proofsync/1/log`
- * (DESIGN.md "Wire protocols"; the log batch is docs/mmr.md), with the same typed error
+ * (docs/design.md "Wire protocols"; the log batch is docs/mmr.md), with the same typed error
  * envelope as the proof protocols (codec.ts). Built on the strict reader/writer of pb.ts.
  *
  * ```proto

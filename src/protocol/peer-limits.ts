@@ -1,5 +1,5 @@
 /**
- * Per-peer admission for served protocols (DESIGN.md "Wire protocols": the server limits
+ * Per-peer admission for served protocols (docs/design.md "Wire protocols": the server limits
  * concurrency and rate per peer). A peer may hold at most `maxConcurrent` streams at once and
  * open streams at a sustained `perSecond` rate with bursts of `burst` (a token bucket).
  * The clock is injected so tests are deterministic. Pure bookkeeping: no I/O, no libp2p.

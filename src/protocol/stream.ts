@@ -1,5 +1,5 @@
 /**
- * Framed request/response over libp2p 3 streams (DESIGN.md "Wire protocols").
+ * Framed request/response over libp2p 3 streams (docs/design.md "Wire protocols").
  *
  * A frame is an unsigned-varint (LEB128) length followed by that many bytes. A request is one
  * frame from the dialer, a response is one frame back; then both ends close. Remote bytes are

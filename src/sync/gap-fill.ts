@@ -1,5 +1,5 @@
 /**
- * Gap filling (DESIGN.md, sync flow step 4): fetch the missing ancestors of held deltas from the
+ * Gap filling (docs/design.md, sync flow step 4): fetch the missing ancestors of held deltas from the
  * peer that sent them, breadth-first, in bounded rounds, so that a lying or slow peer can neither
  * fool us nor leave us stuck.
  *

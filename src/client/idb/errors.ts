@@ -1,5 +1,5 @@
 /**
- * Errors of the IndexedDB store, one class per condition with a stable `name` (STYLE.md).
+ * Errors of the IndexedDB store, one class per condition with a stable `name` (docs/style.md).
  */
 import { errorClass, ProofsyncError, registerError } from '../../core/errors.ts';
 

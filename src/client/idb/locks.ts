@@ -1,5 +1,5 @@
 /**
- * One tab syncs a database at a time; the others read it and follow progress (DESIGN.md
+ * One tab syncs a database at a time; the others read it and follow progress (docs/design.md
  * "Storage in the browser"). The sync lock is a Web Lock (`navigator.locks`, available in
  * windows and workers), held until released or until its holder's tab/worker goes away; the
  * browser then grants it to the next waiter. Progress travels on a BroadcastChannel per database.

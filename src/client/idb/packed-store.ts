@@ -1,6 +1,6 @@
 /**
  * `PackedIdbStore`: the core's `KVStore` seam (src/core/store.ts) on IndexedDB, with sorted
- * key-values packed into page-sized records (page.ts, layout.ts). DESIGN.md "Storage in the
+ * key-values packed into page-sized records (page.ts, layout.ts). docs/design.md "Storage in the
  * browser": one record per key measured 18k puts/s here against ~200 MB/s for 96 KB records,
  * so records are pages of ~32 KiB; the in-memory index of page fences (page-index.ts, loaded at
  * open), an LRU page cache (page-cache.ts) and binary search inside pages keep `get` fast.

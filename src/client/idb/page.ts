@@ -1,6 +1,6 @@
 /**
  * The page format of the packed IndexedDB store: one record holds a sorted run of key-values,
- * because the per-record cost of IndexedDB dominates (DESIGN.md "Storage in the browser":
+ * because the per-record cost of IndexedDB dominates (docs/design.md "Storage in the browser":
  * 18k one-key puts/s against ~200 MB/s in page-sized records, measured in headless Chromium).
  *
  * Layout (little-endian), `n` entries:

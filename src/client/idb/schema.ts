@@ -1,6 +1,6 @@
 /**
  * The IndexedDB layout of a proofsync light client: ONE schema type from which every store's
- * types flow (idb's `DBSchema`), and the migrations that build it. DESIGN.md "Storage in the
+ * types flow (idb's `DBSchema`), and the migrations that build it. docs/design.md "Storage in the
  * browser".
  *
  * - `pages`: the verified state as packed key-value pages (page.ts), keyed by each page's
@@ -10,7 +10,7 @@
  * - `log` (version 2): the packed store's write log (write-log.ts): one record per small
  *   scattered batch, keyed by the `seq` of the commit that wrote it, replayed over the pages at
  *   open; records below `PageMeta.logBase` are compacted into the pages and deleted.
- * - `pending`: received deltas whose parents are missing (DESIGN.md "Trust model"), never read
+ * - `pending`: received deltas whose parents are missing (docs/design.md "Trust model"), never read
  *   as state; bounded by its owner, which expires the oldest through the `by-received` index.
  *
  * To add version 3: bump `SCHEMA_VERSION` and add `migrations[3]`; `upgrade` runs every step

@@ -1,5 +1,5 @@
 /**
- * The light client's live updates (DESIGN.md sync flow steps 3–4): verified gossip deltas go
+ * The light client's live updates (docs/design.md sync flow steps 3–4): verified gossip deltas go
  * into a `DeltaDag` mirrored in the pending store; once the state stands at a signed root they
  * are applied in causal order, each checked against its `stateRoot` (apply-loop.ts, with the
  * journal of journal.ts and the cache warm-up of warm-up.ts); gaps are filled over `/delta`

@@ -1,5 +1,5 @@
 /**
- * Live updates inside the engine host (DESIGN.md "The sync flow", steps 2–4): when the state
+ * Live updates inside the engine host (docs/design.md "The sync flow", steps 2–4): when the state
  * sync or the live follower owns the store, and how one hands over to the other.
  *
  * - A state sync runs while there is no valid position (first sync, an interrupted one) or for a
@@ -190,7 +190,7 @@ export class LiveHost {
    * and while a sync runs if the deltas held meanwhile can bridge it (at most half the pending
    * bound past the sync's target). Moving the target at every commit would make a sync against
    * a busy writer chase it (each move cancels requests for roots no longer retained); held
-   * deltas close that distance once the target is reached (DESIGN.md sync flow step 3).
+   * deltas close that distance once the target is reached (docs/design.md sync flow step 3).
    */
   offerAnnouncement(ann: VerifiedAnnouncement): boolean {
     if (this.#entering) return true; // going live: the newest is offered once live

@@ -1,5 +1,5 @@
 /**
- * Chains of deltas the live follower gave up on (DESIGN.md sync flow step 4): the ids a gap fill
+ * Chains of deltas the live follower gave up on (docs/design.md sync flow step 4): the ids a gap fill
  * walked, or found missing, before it stopped because the gap was larger than the fill limit or
  * no peer had the next ancestor. A writer-signed delta whose parent is among them hangs on the
  * same chain (an orphaned branch, or a second database signed with the same writer key: delta

@@ -1,5 +1,5 @@
 /**
- * Where pending deltas persist (DESIGN.md "Trust model": deltas whose parents are missing wait in
+ * Where pending deltas persist (docs/design.md "Trust model": deltas whose parents are missing wait in
  * a separate pending store and are never read as state; bounded, they survive a reload). The
  * browser's is the IndexedDB `pending` object store (idb/pending.ts); tests and Node use
  * `MemoryPendingDeltas`.

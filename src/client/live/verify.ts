@@ -1,5 +1,5 @@
 /**
- * Gossip deltas as the worker checks them (DESIGN.md "Trust model"; docs/live-updates.md
+ * Gossip deltas as the worker checks them (docs/design.md "Trust model"; docs/live-updates.md
  * "Deltas"): decoded strictly (`decodeDelta` re-derives the id from the bytes), then the
  * writer's Ed25519 signature over `"proofsync/delta/1" || id`. Anything else is dropped and
  * counted by the caller.

@@ -1,5 +1,5 @@
 /**
- * The engine host: everything the light client does, run inside the worker (DESIGN.md "The
+ * The engine host: everything the light client does, run inside the worker (docs/design.md "The
  * sync flow" steps 1–2). It owns the store, the peers, the newest verified
  * announcement and the sync, and answers the page's calls. Its I/O comes in through
  * `HostDeps` (store, lock, channel, event sink), so it runs in Node against a memory store.

@@ -1,5 +1,5 @@
 /**
- * The light client's dedicated module worker (DESIGN.md "Threads in the browser"):
+ * The light client's dedicated module worker (docs/design.md "Threads in the browser"):
  * the engine host, its own libp2p node for WebSocket peers (with gossipsub for new
  * announcements), the IndexedDB store, the sync lock and the tab channel. The page talks to it
  * with the messages of protocol.ts; connections the worker cannot hold arrive over the bridge

@@ -3,7 +3,7 @@
  * once, then `syncState` to the newest signed root with every connected peer as a source,
  * resuming from the progress in the store. Newer heads move the target and peers that connect
  * join the running sync. After a failure it retries (sync-retry.ts decides how soon), until
- * stopped or the store is full. DESIGN.md "The sync flow" steps 1–2.
+ * stopped or the store is full. docs/design.md "The sync flow" steps 1–2.
  */
 import type { VerifiedAnnouncement } from '../../core/announcement.ts';
 import { equalBytes } from '../../core/bytes.ts';

@@ -1,5 +1,5 @@
 /**
- * The typed messages between the page and the light client's worker (DESIGN.md
+ * The typed messages between the page and the light client's worker (docs/design.md
  * "Threads in the browser"). Two channels:
  *
  * - the worker's own port (page ↔ worker): `init` once, then calls with ids and their replies,

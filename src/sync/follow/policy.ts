@@ -1,5 +1,5 @@
 /**
- * The follow policy of live deltas (DESIGN.md "The sync flow" steps 3–4) as a pure state
+ * The follow policy of live deltas (docs/design.md "The sync flow" steps 3–4) as a pure state
  * machine: when a follower applies, when it fills a gap over `/delta` (after a grace period
  * that lets gossip reorder, with a growing wait after failures), when it gives up and catches
  * up by change proof, and which mode it is in. No DAG, store, network, clock or timer in here:

@@ -9,7 +9,7 @@
  * The run is operations `[lower, next)`, every one verified against a root signed by the
  * writer; the frontier is the peaks of the MMR over `[0, next)`. Each batch of operations is
  * written with the progress that describes it in ONE `write`, so a crash or reload leaves
- * either both or neither (DESIGN.md "Storage in the browser"), and a later fetch continues at
+ * either both or neither (docs/design.md "Storage in the browser"), and a later fetch continues at
  * `next`: the frontier lets it check that the continuation belongs to the same log (its root
  * must be rebuilt from the stored frontier plus the new operations).
  *

@@ -1,5 +1,5 @@
 /**
- * Persisted state-sync progress (docs/sync.md; DESIGN.md "write a range's data and the
+ * Persisted state-sync progress (docs/sync.md; docs/design.md "write a range's data and the
  * progress that describes it in the same transaction").
  *
  * Progress is a partition of the synced key space into segments, each tagged with the revision
