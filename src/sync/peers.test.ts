@@ -66,13 +66,6 @@ describe('PeerBook among slow and silent peers (injected clock)', () => {
       chosen: 'silent',
     },
     {
-      name: 'a peer that only ever failed fast (a refusal in 19 ms) does not rank above one that answers in 800 ms',
-      peers: ['refuser', 'honest'],
-      steps: [(b) => (b.started('honest', 0), b.succeeded('honest', 800, 10, 0)), (b) => (b.started('refuser', 0), b.failed('refuser', 19, 19, { startedAt: 0 }))],
-      now: 10_000,
-      chosen: 'honest',
-    },
-    {
       name: 'a retired peer (does not serve the protocol) is never chosen, even alone',
       peers: ['gossip-only'],
       steps: [(b) => (b.started('gossip-only', 0), b.retire('gossip-only', 0))],

@@ -78,9 +78,6 @@ interface Record extends PeerStats {
   retired: boolean;
 }
 
-/** The latency ranked for a peer whose every request failed before any deadline (an hour). */
-const NEVER_ANSWERED_MS = 3_600_000;
-
 /** Banned for invalid answers, or retired for not serving the protocol: not asked again. */
 const gone = (p: Record): boolean => p.banned || p.retired;
 
@@ -147,9 +144,7 @@ export class PeerBook {
    */
   #latency(p: Record, now: number): number {
     const oldest = p.starts.length ? now - Math.min(...p.starts) : 0;
-    // failed without ever being measured: behind every peer that answered, still asked when alone
-    const unknown = p.failures > 0 ? NEVER_ANSWERED_MS : 0;
-    return Math.max(p.msPerRequest ?? unknown, oldest);
+    return Math.max(p.msPerRequest ?? 0, oldest);
   }
 
   /** The fastest measured peer not banned (ties: the first listed). */
@@ -260,8 +255,8 @@ export class PeerBook {
 
   /**
    * The request failed after `ms` (an error, or with `timedOut` a deadline or a hedge answered
-   * first by another peer): its time is a sample when it timed out or took longer than the
-   * peer's average, and the peer is backed off, at least for `ms` when it timed out.
+   * first by another peer): its time is a sample, and the peer is backed off, at least for `ms`
+   * when it timed out.
    */
   failed(id: string, now: number, ms?: number, o: { timedOut?: boolean; startedAt?: number } = {}): void {
     const p = this.#must(id);
@@ -270,10 +265,7 @@ export class PeerBook {
     p.consecutiveFailures++;
     if (o.timedOut) p.timeouts++;
     let delay = peerBackoff(p.consecutiveFailures, this.#maxBackoff);
-    // A failure never makes a peer look faster: a refusal after 19 ms says nothing of how long an
-    // answer takes, and sampling it would rank a peer that never answers above the writer that does
-    // (e2e/hostile-gossip.test.ts, whose gossip-only attackers refuse the state protocols).
-    if (ms !== undefined && (o.timedOut || (p.msPerRequest !== undefined && ms > p.msPerRequest))) {
+    if (ms !== undefined) {
       this.#sample(p, Math.max(0, ms));
       // (a lone peer is not: waiting on it longer gains nothing)
       if (o.timedOut && this.active > 1) delay = Math.max(delay, Math.min(ms, this.#maxBackoff));
