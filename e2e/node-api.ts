@@ -9,7 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TOKEN_FILE } from '../src/node/full-node.ts';
+import { TOKEN_FILE } from '../src/node/token.ts';
 import type { NodeProcess } from '../src/node/testing/process.ts';
 
 export async function nodeStatus(n: NodeProcess): Promise<{ root: string; seq: number }> {

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOKEN_FILE } from '../../src/node/full-node.ts';
+import { TOKEN_FILE } from '../../src/node/token.ts';
 import { FULL_NODE_SCRIPT, startNodeProcess, type NodeProcess } from '../../src/node/testing/process.ts';
 import { alive, counter, honestRangeProof, rssMB } from './attacker-libp2p.ts';
 

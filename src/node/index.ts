@@ -1,7 +1,10 @@
 // The Node.js entry (`proofsync/node`): what a program needs to run a full node or to read a
 // database from Node without a browser. Re-exports only (docs/style.md).
-export { startFullNode, loadOrCreateToken, TOKEN_FILE, STORE_DIR } from './full-node.ts';
-export type { FullNode, FullNodeOptions, NodeStatus, Progress } from './full-node.ts';
+export { startFullNode } from './full-node.ts';
+export type { FullNode, NodeStatus } from './full-node.ts';
+export type { FullNodeOptions, Progress } from './full-node-options.ts';
+export { loadOrCreateToken, TOKEN_FILE } from './token.ts';
+export { STORE_DIR } from './open-database.ts';
 export { loadOrCreateIdentity, InvalidIdentityFile, IDENTITY_FILE } from './identity.ts';
 export { createHost, createClientNode, addressesFile, ADDRESSES_FILE, DEFAULT_LISTEN, DEFAULT_TLS_LISTEN } from './host.ts';
 export type { Host, HostOptions, HostNode, HostServices, ClientNode, ClientServices, AddressesFile } from './host.ts';
