@@ -87,6 +87,21 @@ describe('NetworkLogSource', () => {
     await expect(runLogSync({ source, target: log.target(), fetchBatchSize: 8, maxOutstanding: 1 })).rejects.toMatchObject({ name: 'SyncStalled' });
   });
 
+  it('a peer that does not serve the log protocol is asked once, then never again', async () => {
+    const log = new MemoryLogSource(ops(120));
+    const refusing = peer('gossip-only', log, () => {
+      throw Object.assign(new Error('Protocol selection failed - could not negotiate /proofsync/1/log'), { name: 'UnsupportedProtocolError' });
+    });
+    const fast = peer('a', log);
+    // an honest peer that takes 20 ms an answer: a refuser on a back-off would be back in time
+    const honest: LogPeer = { id: 'a', fetch: async (req, o) => (await new Promise((r) => setTimeout(r, 20)), fast.fetch(req, o)) };
+    const source = new NetworkLogSource([refusing, honest], { banAfter: 1 });
+    const result = await runLogSync({ source, target: log.target(), fetchBatchSize: 8, maxOutstanding: 2, maxRetries: 2 });
+    expect(hex(result.ops!)).toEqual(hex(ops(120)));
+    expect(refusing.calls).toBe(1);
+    expect(source.stats().find((s) => s.id === 'gossip-only')).toMatchObject({ banned: false, invalid: 0 });
+  });
+
   it('requesterLogPeer: encodes the request, decodes the batch, maps error envelopes', async () => {
     const log = new MemoryLogSource(ops(20));
     const seen: string[] = [];

@@ -18,7 +18,7 @@ import { decodeLogResponse, encodeLogRequest, MAX_BATCH_RESPONSE_BYTES } from '.
 import type { Dialer } from '../../protocol/stream.ts';
 import { delay } from '../abort.ts';
 import { NoPeers } from '../errors.ts';
-import { isAnswerFault, isTimeout } from '../faults.ts';
+import { isAnswerFault, isNotServed, isTimeout } from '../faults.ts';
 import { PeerBook, type PeerStats } from '../peers.ts';
 import type { LogFetchRequest, LogFetchResponse, LogSource } from './source.ts';
 
@@ -122,7 +122,7 @@ export class NetworkLogSource implements LogSource {
       const id = this.#book.choose(this.#now());
       if (id === undefined) {
         const at = this.#book.nextAvailable(this.#now());
-        if (at === undefined) throw new NoPeers(`no peer left to serve the log (${this.#peers.size} known, ${this.#peers.size - this.#book.active} banned)`, undefined, { cause: lastError });
+        if (at === undefined) throw new NoPeers(`no peer left to serve the log (${this.#peers.size} known, ${this.#peers.size - this.#book.active} banned or not serving it)`, undefined, { cause: lastError });
         await delay(Math.max(0, at - this.#now()), signal);
         attempt--; // waiting for a backoff is not an attempt
         continue;
@@ -142,6 +142,8 @@ export class NetworkLogSource implements LogSource {
         // a malformed or oversized answer (a count outside [1, end - start], a decode error) is
         // an invalid answer, not a failure to answer
         if (isAnswerFault(err)) this.#penalise(id, err, t0);
+        // a peer without the log protocol (gossip only) is not asked again, as in the state sync
+        else if (isNotServed(err)) this.#book.retire(id, t0);
         else this.#book.failed(id, this.#now(), this.#now() - t0, { timedOut: isTimeout(err), startedAt: t0 });
         continue;
       }
