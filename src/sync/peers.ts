@@ -1,5 +1,5 @@
 /**
- * Peer scoring for the state sync (docs/sync.md#peers: peers are scored, banned
+ * Peer scoring for the state and log syncs (docs/sync.md#peers: peers are scored, banned
  * for invalid proofs, and given work by speed). Pure bookkeeping over an injected time `now`
  * (milliseconds); the engine owns one `PeerBook` per sync.
  *
@@ -23,6 +23,8 @@
  *   multiple of the fastest measured latency), is sent to a peer known to be faster too.
  * - Each invalid answer (a proof that does not verify, a malformed, oversized or wrong-typed
  *   answer) is a strike; at `banAfter` strikes the peer is banned for this sync.
+ * - A peer that does not serve the protocol at all (`retire`) is never asked again; it is not
+ *   banned, since it did nothing wrong.
  */
 
 export interface PeerBookOptions {
@@ -58,6 +60,8 @@ export interface PeerStats {
   banned: boolean;
   /** No requests to this peer before this time. */
   backoffUntil: number;
+  /** The peer does not serve the protocol: never asked again (not a fault, so not `banned`). */
+  retired: boolean;
 }
 
 /** Upstream's retry delay: 10 ms·1.5^attempt, capped at 1 s. */
@@ -74,8 +78,6 @@ export function peerBackoff(attempt: number, cap: number): number {
 interface Record extends PeerStats {
   /** Start times of the requests in flight. */
   starts: number[];
-  /** The peer does not serve the protocol: never asked again (not a fault, so not `banned`). */
-  retired: boolean;
 }
 
 /** Banned for invalid answers, or retired for not serving the protocol: not asked again. */
