@@ -6,6 +6,7 @@ export type { FullNodeOptions, Progress } from './full-node-options.ts';
 export { loadOrCreateToken, TOKEN_FILE } from './token.ts';
 export { STORE_DIR } from './open-database.ts';
 export { loadOrCreateIdentity, InvalidIdentityFile, IDENTITY_FILE } from './identity.ts';
+export { leaveNativeWebRTCToExit } from './webrtc-guard.ts';
 export { createHost, createClientNode, addressesFile, ADDRESSES_FILE, DEFAULT_LISTEN, DEFAULT_TLS_LISTEN } from './host.ts';
 export type { Host, HostOptions, HostNode, HostServices, ClientNode, ClientServices, AddressesFile } from './host.ts';
 export type { BatchResult } from './http-api.ts';
