@@ -30,6 +30,7 @@ import { TOKEN_FILE } from '../src/node/token.ts';
 import { FULL_NODE_SCRIPT, startNodeProcess, type NodeProcess } from '../src/node/testing/process.ts';
 import type { Bench } from './browser-page/main.ts';
 import { type Figure, seededBytes, writeResults } from './lib.ts';
+import { profileWorkers } from './worker-profile.ts';
 
 declare const lc: Lc;
 declare const bench: Bench;
@@ -39,6 +40,7 @@ const SYNC_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 1_800_000);
 const ONLY_VERIFIED = process.env.BENCH_ONLY === 'verified';
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 1));
 /** `BENCH_BASELINE=0`, `BENCH_PLACEMENT=0`, `BENCH_FIREFOX=0`, `BENCH_VERIFIED=0`: skip those parts (quicker runs). */
+const PROFILE = process.env.BENCH_PROFILE;
 const skip = (part: string): boolean => process.env[`BENCH_${part}`] === '0';
 /** Commits the writer makes while the page is closed, before the second warm restart. */
 const MISSED_COMMITS = 100;
@@ -275,16 +277,16 @@ try {
     {
       const page = await contextPage(context, url);
       await page.evaluate(() => lc.resetLongTasks());
-      const { value: synced, peak, afterGc } = await sampleHeap(
-        page,
+      const sync = () =>
         page.evaluate(
           async ({ o, timeout }) => {
             lc.start(o);
             return lc.synced(timeout);
           },
           { o: opts('bench-full'), timeout: SYNC_TIMEOUT_MS },
-        ),
-      );
+        );
+      // BENCH_PROFILE=dir: a CPU profile of each worker during the full sync
+      const { value: synced, peak, afterGc } = await sampleHeap(page, PROFILE ? profileWorkers(page, PROFILE, 'full-sync', sync) : sync());
       if (synced.root !== writer.root) throw new Error(`synced to ${synced.root}, writer is at ${writer.root}`);
       const rec = await page.evaluate(() => lc.recorded());
       figures.push({ name: `light client: full sync of ${N} keys over /ws (worker)`, value: synced.ms / 1000, unit: 's', goal: null });
