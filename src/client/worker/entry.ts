@@ -47,6 +47,12 @@ const calls = new Map<number, AbortController>();
 let ready: Promise<EngineHost> | undefined;
 /** The host as soon as it exists: `getVerified` needs peers and a signed head, not the store. */
 let constructed: EngineHost | undefined;
+/**
+ * The host once its store is open: local reads wait for this, not for the libp2p node (its
+ * creation took 110-180 ms of a warm restart's first local `get` on a loaded 2-core machine,
+ * bench/browser.bench.ts "warm restart").
+ */
+let stored: Promise<EngineHost> | undefined;
 let teardown: (() => Promise<void>) | undefined;
 
 const VALIDATOR_RESULT = { accept: TopicValidatorResult.Accept, reject: TopicValidatorResult.Reject, ignore: TopicValidatorResult.Ignore } as const;
@@ -99,6 +105,8 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   constructed = h;
   // the store opens while the first dials run
   const started = h.start();
+  stored = started.then(() => h);
+  stored.catch(() => {}); // reported once, through `ready`
 
   // peers held by the main thread (WebRTC-Direct; WebSockets when told to keep them there)
   const bridge = bridgePort
@@ -198,6 +206,9 @@ async function run(h: EngineHost, call: Call, signal: AbortSignal): Promise<unkn
   }
 }
 
+/** Calls answered from the store alone: they start once it is open. */
+const LOCAL_READS = new Set<Call['method']>(['get', 'list', 'prove']);
+
 self.onmessage = (m: MessageEvent<ToWorker>) => {
   const msg = m.data;
   if (msg.type === 'init') {
@@ -212,7 +223,8 @@ self.onmessage = (m: MessageEvent<ToWorker>) => {
   const controller = new AbortController();
   calls.set(msg.id, controller);
   // a first getVerified does not wait for IndexedDB to open (measured: up to 40 ms of the answer)
-  const host = msg.call.method === 'getVerified' && constructed ? Promise.resolve(constructed) : ready;
+  const method = msg.call.method;
+  const host = method === 'getVerified' && constructed ? Promise.resolve(constructed) : LOCAL_READS.has(method) && stored ? stored : ready;
   const started = host ?? Promise.reject(new ClientClosed('the worker was not initialised'));
   started
     .then((h) => (h.role === 'closed' && msg.call.method !== 'close' ? Promise.reject(new ClientClosed('the client is closed')) : run(h, msg.call, controller.signal)))
