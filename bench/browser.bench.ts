@@ -83,7 +83,8 @@ async function sizes(outDir: string): Promise<void> {
     figures.push({ name: `bundle: ${label}, minified`, value: s.raw / 1024, unit: 'KiB', goal: null });
   };
   await report('main-thread entry (page + SDK API)', (f) => f === entry);
-  await report('worker (engine, libp2p WebSockets, IndexedDB)', (f) => f.startsWith('entry-'));
+  await report('worker entry (engine, IndexedDB; what a local read waits for)', (f) => f.startsWith('entry-'));
+  await report('worker network chunk (libp2p WebSockets, Noise, Yamux, gossipsub)', (f) => f.startsWith('network-'));
   await report('main-thread bridge chunk (loaded only for WebRTC / main-thread WebSockets)', (f) => f.startsWith('bridge-main'));
   log(`chunks: ${files.join(', ')}`);
 }

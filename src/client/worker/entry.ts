@@ -9,22 +9,11 @@
  * `new Worker(new URL('./worker/entry.ts', import.meta.url), { type: 'module' })`.
  */
 /// <reference lib="webworker" />
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub';
-import { identify, type Identify } from '@libp2p/identify';
-import type { Connection } from '@libp2p/interface';
-import { webSockets } from '@libp2p/websockets';
-import { multiaddr } from '@multiformats/multiaddr';
-import { createLibp2p, type Libp2p } from 'libp2p';
 import { deleteDB } from 'idb';
-import { databaseTopicScoreParams } from '../../protocol/gossip-verdict.ts';
-import { databaseTopic } from '../../protocol/ids.ts';
 import { ClientClosed, serializeError } from '../errors.ts';
 import { acquireSyncLock, PackedIdbStore, SyncChannel, waitForSyncLock } from '../idb/index.ts';
 import { IdbPendingDeltas } from '../idb/pending.ts';
 import { sessionIdentity } from '../identity.ts';
-import { browserConnectionGater } from '../transport.ts';
 import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
 import { delay } from '../../sync/abort.ts';
@@ -32,6 +21,7 @@ import { TurnBatch } from './turn-batch.ts';
 import { libp2pRequester } from './peer-calls.ts';
 import type { WireEvent } from '../events.ts';
 import type { Call, FromWorker, ToWorker, WorkerConfig } from './worker-messages.ts';
+import type { WorkerNode } from './network.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -43,6 +33,9 @@ const post = (m: FromWorker): void => {
 };
 // the session's libp2p key, made before the page's `init` arrives (at once in a preloaded worker)
 const identity = sessionIdentity();
+// the libp2p stack, its own chunk (network.ts): it downloads and compiles while the store opens
+const network = import('./network.ts');
+network.catch(() => {}); // a chunk that fails to load fails `init`, reported there
 const calls = new Map<number, AbortController>();
 let ready: Promise<EngineHost> | undefined;
 /** The host as soon as it exists: `getVerified` needs peers and a signed head, not the store. */
@@ -54,41 +47,6 @@ let constructed: EngineHost | undefined;
  */
 let stored: Promise<EngineHost> | undefined;
 let teardown: (() => Promise<void>) | undefined;
-
-const VALIDATOR_RESULT = { accept: TopicValidatorResult.Accept, reject: TopicValidatorResult.Reject, ignore: TopicValidatorResult.Ignore } as const;
-
-type WorkerNode = Libp2p<{ identify: Identify; pubsub: ReturnType<ReturnType<typeof gossipsub>> }>;
-
-/** Identify over `conn`, retried with backoff (up to 6 tries) while the connection is open. */
-async function identifyWithRetry(node: WorkerNode, conn: Connection): Promise<void> {
-  for (let attempt = 0; attempt < 6; attempt++) {
-    if (conn.status !== 'open') return;
-    try {
-      await node.services.identify.identify(conn, { signal: AbortSignal.timeout(10_000) });
-      return;
-    } catch {
-      await delay(500 * 2 ** attempt);
-    }
-  }
-}
-
-async function createNode(config: WorkerConfig): Promise<WorkerNode> {
-  return createLibp2p({
-    privateKey: await identity,
-    addresses: { listen: [] },
-    transports: [webSockets()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionGater: browserConnectionGater({ allowInsecureLoopback: config.allowInsecureLoopback }),
-    services: {
-      // run by hand once a peer's first signed head arrived (below): measured, identify's
-      // exchange (and the gossipsub streams it starts) slows that first answer by a third
-      identify: identify({ runOnConnectionOpen: false }),
-      // invalid gossip counts against its sender (gossip-verdict.ts): a flooder is graylisted
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, scoreParams: { topics: { [databaseTopic(config.db)]: databaseTopicScoreParams() } } }),
-    },
-  }) as never;
-}
 
 async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): Promise<EngineHost> {
   const channel = new SyncChannel<TabMessage>(config.db);
@@ -119,13 +77,10 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
 
   // peers held here: WebSockets, and gossip for new announcements
   let node: WorkerNode | undefined;
+  const { createNode, dialAddr, identifyWithRetry } = await network;
   if (config.dial.length) {
-    node = await createNode(config);
-    const topic = databaseTopic(config.db);
-    // every message is judged before gossipsub forwards it (nothing invalid travels on through
-    // this client) and taken there; `peer` is the one that relayed it: gap fills ask it first
-    node.services.pubsub.topicValidators.set(topic, async (peer, msg) => VALIDATOR_RESULT[await h.judgeGossip(msg.data, peer.toString())]);
-    node.services.pubsub.subscribe(topic);
+    // gossip is judged and taken by the host; `peer` is the one that relayed it: gap fills ask it first
+    node = await createNode(config, await identity, (data, peer) => h.judgeGossip(data, peer));
     node.addEventListener('peer:disconnect', (e) => h.removePeer(e.detail.toString()));
   }
   // Each bootstrap address is dialed until it connects, and again after its peer disconnects,
@@ -140,7 +95,7 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
         void (async () => {
           for (let failures = 0; !life.signal.aborted; ) {
             try {
-              const conn = await node!.dial(multiaddr(addr), { signal: AbortSignal.any([life.signal, AbortSignal.timeout(15_000)]) });
+              const conn = await dialAddr(node!, addr, AbortSignal.any([life.signal, AbortSignal.timeout(15_000)]));
               const id = conn.remotePeer.toString();
               const gone = new Promise<void>((resolve) => disconnected.set(id, resolve));
               failures = 0;
