@@ -355,6 +355,17 @@ try {
       const raw = (N + MISSED_COMMITS * KEYS_PER_COMMIT) * KV_BYTES;
       if (usage !== undefined) figures.push({ name: `IndexedDB bytes / raw key-value bytes, ${N} keys, Chromium`, value: usage / raw, unit: 'ratio', goal: '<= 1.5' });
       log(`chromium: origin usage ${usage} bytes for ${raw} key-value bytes`);
+      // where those bytes go: the packed pages by record kind, the write log, and IndexedDB's own share
+      const held = await page.evaluate((name) => bench.storeBytes(name), 'bench-full');
+      const keys = N + MISSED_COMMITS * KEYS_PER_COMMIT;
+      const perKey = (b: number) => b / keys;
+      const kind = (k: string) => held.kinds[k] ?? { records: 0, keyBytes: 0, valueBytes: 0 };
+      const recordBytes = (k: string) => kind(k).keyBytes + kind(k).valueBytes + 8 * kind(k).records; // page.ts: two u32 offsets per entry
+      figures.push({ name: 'storage: trie node records (n) in the pages, bytes per key', value: perKey(recordBytes('n')), unit: 'B', goal: null });
+      figures.push({ name: 'storage: value records (v) in the pages, bytes per key', value: perKey(recordBytes('v')), unit: 'B', goal: null });
+      figures.push({ name: 'storage: page record bytes / raw key-value bytes', value: held.pageBytes / raw, unit: 'ratio', goal: null });
+      if (usage !== undefined) figures.push({ name: 'storage: IndexedDB usage / page and log record bytes (the browser\'s own overhead)', value: usage / (held.pageBytes + held.logBytes), unit: 'ratio', goal: null });
+      log(`chromium store: ${held.pages} pages (${held.pageBytes} bytes), ${held.logRecords} log records (${held.logBytes} bytes), kinds ${JSON.stringify(held.kinds)}`);
     }
     await context.close();
 
@@ -410,6 +421,8 @@ try {
     const usage = await page.evaluate(() => bench.usage());
     const raw = (N + MISSED_COMMITS * KEYS_PER_COMMIT) * KV_BYTES;
     if (usage !== undefined) figures.push({ name: `IndexedDB bytes / raw key-value bytes, ${N} keys, Firefox`, value: usage / raw, unit: 'ratio', goal: '<= 1.5' });
+    const held = await page.evaluate((name) => bench.storeBytes(name), 'bench-firefox');
+    if (usage !== undefined) figures.push({ name: 'storage, Firefox: IndexedDB usage / page and log record bytes (the browser\'s own overhead)', value: usage / (held.pageBytes + held.logBytes), unit: 'ratio', goal: null });
     log(`firefox: origin usage ${usage} bytes for ${raw} key-value bytes`);
     await context.close();
   }
