@@ -28,6 +28,7 @@ import { decodeRangeProofResponse, DEFAULT_DECODE_LIMITS, encodeRangeProofReques
 import { RANGE_PROTOCOL } from '../src/protocol/ids.ts';
 import { PeerLimits } from '../src/protocol/peer-limits.ts';
 import { handle, request } from '../src/protocol/stream.ts';
+import { runUntilStdinEnds } from './lib.ts';
 
 export const ANSWER_PROTOCOL = '/proofsync-bench/1/answer';
 export const MESSAGES_PROTOCOL = '/proofsync-bench/1/messages';
@@ -109,14 +110,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   await handle(host.libp2p, ANSWER_PROTOCOL, serve(flat), options);
   await handle(host.libp2p, MESSAGES_PROTOCOL, serve(chunks), options);
 
-  const stop = async (): Promise<void> => {
-    await host.stop();
-    process.exit(0);
-  };
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.on('SIGTERM', stop);
-  process.stdin.resume();
+  runUntilStdinEnds(() => host.stop());
   process.stdout.write(`floor: ${flat.length} answers, ${answerBytes} bytes, ${kvs.length} key-values; ${messages} messages, ${messageBytes} bytes, ${chunks.length} chunks\n`);
   process.stdout.write(`ready ${host.peerId.toString()}\n`);
 }
