@@ -136,7 +136,9 @@ describe('live updates', () => {
 
       await page.reload();
       await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, undefined, { timeout: 60_000 });
-      await page.evaluate((o) => live.start(o), options(name));
+      // the writer commits 10 a second through the reload: this checks the restore path, which
+      // a gap past `restoreGapFill` (default 16) would leave for a change proof
+      await page.evaluate((o) => live.start(o), options(name, { restoreGapFill: 1000 }));
       await page.evaluate(() => live.synced(90_000));
       // They came from the pending store, not from the peer again: every delta fetched by gap
       // fills is applied once beside the stored ones, so the applied count reaches the sum (a
