@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { encodeRangeProofRequest } from '../protocol/codec.ts';
 import { canonicalParts, canonicalRangeRequest, requestKey } from '../sync/state/plan.ts';
-import { announcedCheckpoints, ENTRY_OVERHEAD_BYTES, ProofCache } from './proof-cache.ts';
+import { NodeMetrics } from './metrics.ts';
+import { announcedCheckpoints, DEFAULT_PROOF_CACHE_BYTES, ENTRY_OVERHEAD_BYTES, ProofCache } from './proof-cache.ts';
+import { proofCacheOf } from './proof-cache-wiring.ts';
 
 const root = new Uint8Array(32).fill(7);
 const requests = canonicalParts().map((p) => canonicalRangeRequest(root, p.start, p.end));
@@ -133,5 +135,30 @@ describe('announcedCheckpoints', () => {
     expect(accepts(r(3))).toBe(true);
     expect(accepts(r(2))).toBe(true);
     expect(accepts(r(1))).toBe(false);
+  });
+});
+
+describe('proofCacheOf (the node wiring)', () => {
+  const r = (b: number) => new Uint8Array(32).fill(b);
+  it('keeps answers at announced checkpoints, at any root only when asked, never while misbehaving, and counts', async () => {
+    const metrics = new NodeMetrics({ defaultMetrics: false });
+    let misbehaving = false;
+    const node = { announcement: () => ({ checkpoint: { root: r(1) } }), misbehaving: () => misbehaving };
+    const served = proofCacheOf(undefined, metrics, node)!;
+    expect(served.cache.maxBytes).toBe(DEFAULT_PROOF_CACHE_BYTES);
+    expect(served.isCheckpointRoot(r(1))).toBe(true);
+    expect(served.isCheckpointRoot(r(2))).toBe(false);
+    misbehaving = true;
+    expect(served.isCheckpointRoot(r(1))).toBe(false);
+    misbehaving = false;
+    expect(proofCacheOf({ anyRoot: true }, metrics, node)!.isCheckpointRoot(r(2))).toBe(true);
+    expect(proofCacheOf({ maxBytes: 0 }, metrics, node)).toBeUndefined();
+
+    const { key, bytes } = entry(0);
+    await served.cache.getOrBuild(key, bytes, async () => answer(100));
+    await served.cache.getOrBuild(key, bytes, async () => answer(100));
+    expect((await metrics.proofCacheHits.get()).values[0].value).toBe(1);
+    expect((await metrics.proofCacheMisses.get()).values[0].value).toBe(1);
+    expect((await metrics.proofCacheBytes.get()).values[0].value).toBe(served.cache.bytes);
   });
 });
