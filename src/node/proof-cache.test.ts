@@ -162,3 +162,15 @@ describe('proofCacheOf (the node wiring)', () => {
     expect((await metrics.proofCacheBytes.get()).values[0].value).toBe(served.cache.bytes);
   });
 });
+
+describe('ProofCache memory', () => {
+  it('holds a copy of an answer that is a view into a larger buffer, so it holds what it counts', () => {
+    const cache = new ProofCache({ maxBytes: 1 << 20 });
+    const big = new Uint8Array(100_000);
+    const view = big.subarray(10, 110);
+    cache.set(entry(0).key, entry(0).bytes, view);
+    const kept = cache.get(entry(0).key, entry(0).bytes)!;
+    expect(kept.buffer.byteLength).toBe(100);
+    expect(cache.bytes).toBe(sizeOf(0, 100));
+  });
+});

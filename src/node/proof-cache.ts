@@ -94,9 +94,12 @@ export class ProofCache {
   /**
    * Keeps `answer` for `request` under `key`, evicting the least recently used entries until it
    * fits; an answer that cannot fit even in an empty cache is not kept. The arrays are kept as
-   * they are: callers must not change them afterwards.
+   * they are (a view into a larger buffer is copied): callers must not change them afterwards.
    */
   set(key: string, request: Uint8Array, answer: Uint8Array): void {
+    // a view into a larger buffer would hold more memory than it counts: keep an exact copy
+    if (answer.byteLength !== answer.buffer.byteLength) answer = answer.slice();
+    if (request.byteLength !== request.buffer.byteLength) request = request.slice();
     const size = answer.length + request.length + key.length + ENTRY_OVERHEAD_BYTES;
     const old = this.#entries.get(key);
     if (old) {
