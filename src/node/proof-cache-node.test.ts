@@ -85,6 +85,13 @@ describe('proof cache in a node process', () => {
     expect(await metric(node, 'proofsync_proof_cache_hits_total')).toBe(first.length);
     expect(await metric(node, 'proofsync_proof_cache_misses_total')).toBe(first.length);
     expect(await metric(node, 'proofsync_proof_cache_bytes')).toBe(held);
+
+    // limits above the serving caps change nothing in the answer: the same entry answers
+    const [part] = canonicalParts();
+    const over = { ...canonicalRangeRequest(root, part.start, part.end), keyLimit: 1_000_000, bytesLimit: 100_000_000 };
+    const answer = await request(a, ws, RANGE_PROTOCOL, encodeRangeProofRequest(over), { maxResponseBytes: 2 << 20, timeoutMs: 20_000 });
+    expect(equalBytes(answer, first[0])).toBe(true);
+    expect(await metric(node, 'proofsync_proof_cache_hits_total')).toBe(first.length + 1);
   });
 
   it('keeps nothing at a root no announcement names as a checkpoint', { timeout: 120_000 }, async () => {

@@ -4,7 +4,8 @@
  * so after the first client the answers cost a map lookup instead of a trie walk, a LevelDB
  * read and an encoding.
  *
- * - Keyed by `requestKey` of the decoded request (the SHA-256 of its canonical encoding); the
+ * - Keyed by `requestKey` of the decoded request (the SHA-256 of its canonical encoding; the
+ *   node clamps its limits to the serving caps first, protocols.ts); the
  *   entry also keeps those encoded request bytes and a lookup compares them, so an answer is
  *   only ever served for the request it was built for, even under a hash collision.
  * - Bounded in bytes: every entry counts its answer, its request and a fixed overhead; the least

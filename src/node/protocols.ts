@@ -36,7 +36,7 @@ import {
   RESPONSE_BYTE_BUDGET,
 } from '../protocol/messages.ts';
 import { PeerLimits, type RateLimit } from '../protocol/peer-limits.ts';
-import { serveChangeProof, serveRangeProof } from '../protocol/serve.ts';
+import { MAX_BYTE_LIMIT, MAX_KEY_LIMIT, serveChangeProof, serveRangeProof } from '../protocol/serve.ts';
 import { ProofQueue } from './proof-queue.ts';
 import { handle, type RefusalReason, type Registrar, type RequestHandler } from '../protocol/stream.ts';
 import type { MerkleDatabase } from '../core/database.ts';
@@ -145,8 +145,11 @@ export async function serveProtocols(libp2p: Registrar, state: ServedState, limi
         };
         const cached = state.proofCache;
         if (!cached || !cached.isCheckpointRoot(req.rootHash)) return build();
-        // keyed by the decoded request re-encoded: requests that decode alike share the answer
-        return cached.cache.getOrBuild(requestKey(req), encodeRangeProofRequest(req), build);
+        // keyed by the decoded request re-encoded with its limits clamped as serving clamps them:
+        // requests that get the same answer share it, and limits above the caps (which change
+        // nothing) give an attacker no fresh keys; the canonical plan's limits are the caps
+        const key = { ...req, keyLimit: Math.min(req.keyLimit, MAX_KEY_LIMIT), bytesLimit: Math.min(req.bytesLimit, MAX_BYTE_LIMIT) };
+        return cached.cache.getOrBuild(requestKey(key), encodeRangeProofRequest(key), build);
       }),
       { ...common, maxRequestBytes: MAX_PROOF_REQUEST_BYTES, encodeError: (name, message) => encodeRangeProofResponse({ type: 'error', name, message }) },
     ),
