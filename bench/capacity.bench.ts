@@ -13,8 +13,8 @@
  * checkpoints the clients would ask at the announced checkpoint root and the flag is not needed.
  *
  * Figures: aggregate answer bytes per second; node CPU seconds (utime + stime of the node
- * process, /proc/PID/stat) per client sync of the whole plan, scaled linearly to a 1M-key state
- * when BENCH_KEYS is smaller; the warm phase's hit ratio. On a 2-core machine the load clients
+ * process, /proc/PID/stat) per client sync of the whole plan (named for BENCH_KEYS; the goal
+ * applies at 1M keys); the warm phase's hit ratio. On a 2-core machine the load clients
  * (Noise decryption of every answer) share the cores with the node, so the node's throughput is
  * under-reported: with the node on its own machine, the warm figure is bounded by its own CPU
  * per byte, which the CPU figures give.
@@ -48,8 +48,10 @@ const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const dir = join(tmpdir(), `proofsync-bench-node-${N}`);
 const here = dirname(fileURLToPath(import.meta.url));
 const figures: Figure[] = [];
-const scale = 1_000_000 / N;
-const scaled = N === 1_000_000 ? '' : ` (scaled from ${N} keys)`;
+// per-sync CPU is named for the size measured: a small state's answers are small, so the
+// per-answer costs (a stream, its negotiation) weigh more than at 1M keys, and scaling would mislead
+const syncName = N === 1_000_000 ? '1M-key' : `${N}-key`;
+const syncGoal = N === 1_000_000 ? '<= 0.2' : null;
 const TICKS_PER_SECOND = 100; // USER_HZ of /proc/PID/stat on Linux
 
 /** utime + stime of a process, in seconds. */
@@ -142,7 +144,7 @@ try {
     figures.push({ name: `range-proof answer bytes of the canonical plan, ${N} keys`, value: planBytes / 1e6, unit: 'MB', goal: null });
     const cold = await load(clients, ws, node.child.pid!, plan);
     figures.push({ name: `aggregate range-proof bytes served per second, ${CLIENTS} load clients at one checkpoint, cache cold`, value: cold.bytes / cold.wall / 1e6, unit: 'MB/s', goal: null });
-    figures.push({ name: `node CPU seconds per 1M-key client sync, cache cold${scaled}`, value: (cold.cpu / (cold.bytes / planBytes)) * scale, unit: 's', goal: null });
+    figures.push({ name: `node CPU seconds per ${syncName} client sync, cache cold`, value: cold.cpu / (cold.bytes / planBytes), unit: 's', goal: null });
     figures.push({ name: `node CPU use, ${CLIENTS} load clients, cache cold`, value: cold.cpu / cold.wall, unit: 'cores', goal: null });
   } finally {
     await node.stop({ keepDataDir: true });
@@ -160,7 +162,7 @@ try {
     const hits = (await metric(node, 'proofsync_proof_cache_hits_total')) - hits0;
     const misses = (await metric(node, 'proofsync_proof_cache_misses_total')) - misses0;
     figures.push({ name: `aggregate range-proof bytes served per second, ${CLIENTS} load clients at one checkpoint, cache warm`, value: warm.bytes / warm.wall / 1e6, unit: 'MB/s', goal: '>= 45' });
-    figures.push({ name: `node CPU seconds per 1M-key client sync, cache warm${scaled}`, value: (warm.cpu / (warm.bytes / planBytes)) * scale, unit: 's', goal: '<= 0.2' });
+    figures.push({ name: `node CPU seconds per ${syncName} client sync, cache warm`, value: warm.cpu / (warm.bytes / planBytes), unit: 's', goal: syncGoal });
     figures.push({ name: `node CPU use, ${CLIENTS} load clients, cache warm`, value: warm.cpu / warm.wall, unit: 'cores', goal: null });
     figures.push({ name: 'proof cache hit ratio during the warm load', value: hits / Math.max(1, hits + misses), unit: 'ratio', goal: null });
     figures.push({ name: 'proof cache size of the warm phase (--proof-cache-bytes)', value: cacheBytes / 2 ** 20, unit: 'MiB', goal: null });
