@@ -13,5 +13,6 @@ export type { BatchResult } from './http-api.ts';
 export type { CommitResult } from './writer.ts';
 export type { ReplicaStatus, ReplicaPhase } from './replica-types.ts';
 export type { ServeLimits } from './protocols.ts';
+export type { ProofCacheOptions } from './proof-cache-wiring.ts';
 export { fetchLogOperations, fetchLogOperationBatches } from '../sync/log/libp2p-fetch.ts';
 export type { NodeLogFetchOptions } from '../sync/log/libp2p-fetch.ts';
