@@ -8,6 +8,7 @@
  * | `s`    |               | the MerkleDatabase's store (database.ts)               |
  * |        | `m` `n` `v`   | trie meta, nodes, values (core/node-record.ts)         |
  * |        | `h`           | revision history window (database.ts)                  |
+ * |        | `k`           | retained checkpoint roots (database.ts)                |
  * |        | `L` u64be(i)  | log operation i: the wire-encoded delta (docs/mmr.md)  |
  * |        | `D` id        | delta id → u64be(log index)                            |
  * |        | `W` name      | writer state: `ann` (last signed announcement), `db`   |
