@@ -41,9 +41,8 @@ describe('checkpoint roots beyond the history window', () => {
   });
 
   it('lets the oldest checkpoint go past maxCheckpointRevisions, and says so', async () => {
-    const db = await MerkleDatabase.open(new MemoryStore(), { historySize: 2, maxCheckpointRevisions: 5 });
     const dropped: string[] = [];
-    db.onCheckpointDropped = (r) => dropped.push(toHex(r));
+    const db = await MerkleDatabase.open(new MemoryStore(), { historySize: 2, maxCheckpointRevisions: 5, onCheckpointDropped: (r) => dropped.push(toHex(r)) });
     const c = await commitOne(db, 1);
     await db.retainCheckpoint(c);
     for (let i = 2; i < 9; i++) await commitOne(db, i);

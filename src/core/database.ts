@@ -96,6 +96,8 @@ export interface DatabaseOptions {
   checkpointsKept?: number;
   /** The most revisions kept beyond the window for checkpoints (default 4096). */
   maxCheckpointRevisions?: number;
+  /** Called when a checkpoint is let go early (past `maxCheckpointRevisions`): a node counts it. */
+  onCheckpointDropped?: (root: Uint8Array) => void;
 }
 
 /** Default `DatabaseOptions.checkpointsKept`. */
@@ -133,8 +135,7 @@ export class MerkleDatabase {
   private pinned: Uint8Array[];
   private readonly checkpointsKept: number;
   private readonly maxCheckpointRevisions: number;
-  /** Called when a checkpoint is let go early (past `maxCheckpointRevisions`). */
-  onCheckpointDropped: ((root: Uint8Array) => void) | undefined;
+  private readonly onCheckpointDropped: ((root: Uint8Array) => void) | undefined;
   /** Proofs read across awaits; commits must not interleave with them. */
   private readonly lock = new RwLock();
 
@@ -145,6 +146,7 @@ export class MerkleDatabase {
     this.seq = revisions.length ? revisions[revisions.length - 1].seq : 0;
     this.checkpointsKept = options.checkpointsKept ?? DEFAULT_CHECKPOINTS_KEPT;
     this.maxCheckpointRevisions = options.maxCheckpointRevisions ?? DEFAULT_MAX_CHECKPOINT_REVISIONS;
+    this.onCheckpointDropped = options.onCheckpointDropped;
     for (const [name, v] of [['checkpointsKept', this.checkpointsKept], ['maxCheckpointRevisions', this.maxCheckpointRevisions]] as const) {
       if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`expected ${name} to be a non-negative integer, got ${v}`);
     }

@@ -12,6 +12,7 @@
  * defaults: full-node-options.ts; the HTTP API's token: token.ts.
  */
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
+import { checkpointDatabaseOptions } from './checkpoints.ts';
 import { decodeAnnouncement } from '../core/announcement.ts';
 import { toHex } from '../core/bytes.ts';
 import { RwLock } from '../core/rwlock.ts';
@@ -132,7 +133,12 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
   const isWriter = (o.writer ?? true) && !o.follow;
   const token = o.token ?? (await loadOrCreateToken(o.dataDir));
   const metrics = new NodeMetrics();
-  const { store, db, opLog, writer } = await openDatabase(o, keys, { isWriter, defaultDb: o.follow?.writer ?? peerIdString, log });
+  const { store, db, opLog, writer } = await openDatabase(o, keys, {
+    isWriter,
+    defaultDb: o.follow?.writer ?? peerIdString,
+    log,
+    onCheckpointDropped: () => metrics.checkpointsDropped.inc(),
+  });
   const cleanup: (() => Promise<void>)[] = [() => store.close()];
   const unwind = async (): Promise<void> => {
     for (const c of cleanup.reverse()) await c().catch(() => {});
@@ -203,6 +209,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
           topic,
           bootstrap: o.follow.bootstrap,
           historySize: o.historySize,
+          database: checkpointDatabaseOptions(o.checkpoints, o.historySize, () => metrics.checkpointsDropped.inc()),
           maxGap: o.follow.maxGap,
           pendingTimeoutMs: o.follow.pendingTimeoutMs,
           concurrency: o.follow.concurrency,
