@@ -23,8 +23,11 @@ import { TargetChannel } from '../sync/state/testing.ts';
 import { createClientNode, type ClientNode } from './host.ts';
 import { FULL_NODE_SCRIPT, startNodeProcess, type NodeProcess } from './testing/process.ts';
 
-/** Enough keys that most of the 64 parts need a second request (about 2,200 keys each). */
-const GENERATED = 140_000;
+/** Spread over all 64 parts (about 90 each); two dense parts then need resume chains. */
+const GENERATED = 6_000;
+const hex2 = (n: number): string => n.toString(16).padStart(4, '0');
+/** `count` keys under first byte `first`: more than one canonical answer holds. */
+const dense = (first: string, count: number) => Array.from({ length: count }, (_, i) => ({ key: `${first}${hex2(i)}`, value: hex2(i) }));
 
 let node: NodeProcess;
 let ws: Multiaddr;
@@ -89,17 +92,18 @@ async function freshSync(ann: SignedAnnouncement): Promise<{ source: Recorder; r
 }
 
 beforeAll(async () => {
-  // history 2: the checkpoint named at the bulk load falls out of the window after 3 commits,
-  // and is still served because checkpoints are kept beyond it
+  // checkpoints every 3 commits: at the bulk load and 3 commits on; 2 more commits and history 1
+  // (two roots) leave that checkpoint outside the window, served because it is kept beyond it
   node = await startNodeProcess({
     script: FULL_NODE_SCRIPT,
-    args: ['--generate', String(GENERATED), '--history', '2', '--checkpoint-every', '10', '--checkpoint-interval', '0'],
-    readyTimeoutMs: 180_000,
+    args: ['--generate', String(GENERATED), '--history', '1', '--checkpoint-every', '3', '--checkpoint-interval', '0'],
+    readyTimeoutMs: 120_000,
   });
   ws = multiaddr(node.file.ws!);
   writerKey = peerIdFromString(node.file.peerId).publicKey!.raw;
-  for (let i = 0; i < 4; i++) await post({ puts: [{ key: `${(0x20 + 0x30 * i).toString(16)}0a`, value: `0${i}` }], deletes: [] });
-}, 240_000);
+  await post({ puts: [...dense('41', 4500), ...dense('9c', 2500)] });
+  for (let i = 0; i < 4; i++) await post({ puts: [{ key: `${(0x20 + 0x30 * i).toString(16)}0a`, value: `0${i}` }] });
+}, 180_000);
 
 afterAll(async () => {
   await Promise.allSettled(clients.map((c) => c.stop()));
@@ -111,9 +115,9 @@ describe('a checkpoint on a real node', () => {
     const c = await createClientNode();
     clients.push(c);
     const ann = await fetchHeads(c, ws, { writerPublicKey: writerKey });
-    // named at the bulk load (seq 1), 4 commits ago: outside the 2-commit window
     expect(ann.checkpoint).toBeDefined();
-    expect(ann.checkpoint!.seq).toBe(ann.seq - 4);
+    // named 3 commits after the bulk load's, 2 before the head: outside the window
+    expect(ann.checkpoint!.seq).toBe(ann.seq - 2);
     expect(equalBytes(ann.checkpoint!.root, ann.stateRoot)).toBe(false);
 
     const a = await freshSync(ann);
@@ -129,5 +133,5 @@ describe('a checkpoint on a real node', () => {
       expect(r.source.changes.every((q) => equalBytes(q.startRootHash, ann.checkpoint!.root))).toBe(true);
       expect(toHex((await MerkleTrie.open(r.store)).root)).toBe(toHex(ann.stateRoot));
     }
-  }, 300_000);
+  }, 180_000);
 });
