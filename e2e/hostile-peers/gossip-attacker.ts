@@ -21,7 +21,7 @@
 import { createInterface } from 'node:readline';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
-import { decodeAnnouncement, encodeAnnouncement, signAnnouncement } from '../../src/core/announcement.ts';
+import { decodeAnnouncement, encodeAnnouncement, isAnnouncementTag, signAnnouncement } from '../../src/core/announcement.ts';
 import { toHex } from '../../src/core/bytes.ts';
 import { deltaId, encodeDelta, signDelta, DELTA_SIGNING_CONTEXT, signDigest, type Delta, type UnsignedDelta } from '../../src/core/delta.ts';
 import { createHost } from '../../src/node/host.ts';
@@ -71,7 +71,7 @@ let newestAnnouncement: Uint8Array | undefined;
 let newestSeq = -1;
 pubsub.addEventListener('gossipsub:message', (evt) => {
   const data = evt.detail.msg.data;
-  if (evt.detail.msg.topic !== topic || data[0] !== 0x02) return;
+  if (evt.detail.msg.topic !== topic || !isAnnouncementTag(data[0])) return;
   try {
     const a = decodeAnnouncement(data);
     if (new TextDecoder().decode(a.db) === db && a.seq > newestSeq) {

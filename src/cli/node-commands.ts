@@ -105,6 +105,12 @@ Other options: --listen MA --announce MA --generate N --generate-log N --generat
   --seed N --simulate-writes PER_SEC --http-port PORT --no-http --token T --db NAME --replica
   --history N --serve-timeout MS --stop-timeout MS (libp2p's share of a stop, default 5000)
   --follow WRITER_PEER_ID --bootstrap MA --max-gap N --pending-timeout MS --misbehave
+
+Checkpoints (docs/sync.md#checkpoints; early drops count in proofsync_checkpoints_dropped_total):
+  --checkpoint-every N        a writer names one every N commits (default 64; 0: by time only)
+  --checkpoint-interval SEC   ... or at the first commit SEC after the last (default 60; 0: by count only)
+  --checkpoints-kept N        checkpoints servable beyond the history window (default 2)
+  --checkpoint-max-revisions N  revisions kept beyond the window for them (default 4096)
 `;
 /**
  * Yamux bounds (yamux-guard.ts): `--conn-streams N` inbound streams per connection (default
@@ -139,6 +145,10 @@ async function runNode(argv: string[]): Promise<number> {
     db: { type: 'string' },
     replica: { type: 'boolean' },
     history: { type: 'string' },
+    'checkpoint-every': { type: 'string' },
+    'checkpoint-interval': { type: 'string' },
+    'checkpoints-kept': { type: 'string' },
+    'checkpoint-max-revisions': { type: 'string' },
     'peer-streams': { type: 'string' },
     'proof-cache-bytes': { type: 'string' },
     'proof-cache-any-root': { type: 'boolean' },
@@ -232,6 +242,12 @@ async function runNode(argv: string[]): Promise<number> {
           },
     misbehave: o.misbehave,
     historySize: o.history === undefined ? undefined : intArg(o.history, 'history', 300),
+    checkpoints: {
+      every: countArg(o['checkpoint-every'], 'checkpoint-every'),
+      intervalMs: o['checkpoint-interval'] === undefined ? undefined : 1000 * countArg(o['checkpoint-interval'], 'checkpoint-interval')!,
+      kept: countArg(o['checkpoints-kept'], 'checkpoints-kept'),
+      maxRevisions: o['checkpoint-max-revisions'] === undefined ? undefined : intArg(o['checkpoint-max-revisions'], 'checkpoint-max-revisions', 4096),
+    },
     limits: {
       maxConcurrentPerPeer: o['peer-streams'] === undefined ? undefined : intArg(o['peer-streams'], 'peer-streams', 8),
       ratePerPeer: rateArg(o['peer-rate']),

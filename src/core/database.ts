@@ -6,6 +6,13 @@
  * changes `(key, before, after)` under 'h' ++ u64be(seq); the newest `historySize` records are
  * kept (default 300, as AvalancheGo). A view at an older root is the current trie with the
  * later changes reverted, so no old nodes need to be kept.
+ *
+ * Checkpoints (docs/sync.md#checkpoints): roots named by `retainCheckpoint` stay servable beyond
+ * the window. The newest `checkpointsKept` of them (default 2) hold the window open back to the
+ * oldest one, since a view at a root is built by reverting every later commit; at most
+ * `maxCheckpointRevisions` revisions (default 4096) are kept for them beyond the window, past
+ * which the oldest checkpoint is let go (a writer that names a checkpoint every N <= 2048
+ * commits never gets there). The retained roots are stored under 'k', so a restart keeps them.
  */
 import { compareBytes, equalBytes, inKeyRange, toHex } from './bytes.ts';
 import * as E from './errors.ts';
@@ -36,6 +43,8 @@ export interface Revision {
 }
 
 const H = 0x68; // 'h'
+/** The retained checkpoint roots, oldest first, concatenated. */
+const CHECKPOINTS_KEY = Uint8Array.of(0x6b); // 'k'
 const histKey = (seq: number) => {
   const k = new Uint8Array(9);
   k[0] = H;
@@ -83,7 +92,18 @@ export function decodeRevision(seq: number, b: Uint8Array): Revision {
 export interface DatabaseOptions {
   /** How many commits of value changes to keep (docs/proofs.md#serving: at least 300). */
   historySize?: number;
+  /** How many of the newest checkpoints stay servable beyond the window (default 2). */
+  checkpointsKept?: number;
+  /** The most revisions kept beyond the window for checkpoints (default 4096). */
+  maxCheckpointRevisions?: number;
+  /** Called when a checkpoint is let go early (past `maxCheckpointRevisions`): a node counts it. */
+  onCheckpointDropped?: (root: Uint8Array) => void;
 }
+
+/** Default `DatabaseOptions.checkpointsKept`. */
+export const DEFAULT_CHECKPOINTS_KEPT = 2;
+/** Default `DatabaseOptions.maxCheckpointRevisions`. */
+export const DEFAULT_MAX_CHECKPOINT_REVISIONS = 4096;
 
 export interface ProofLimits {
   start?: Uint8Array | undefined;
@@ -111,14 +131,26 @@ export class MerkleDatabase {
   /** Oldest first. revisions[0] may be a base with no changes (the state the window starts at). */
   private revisions: Revision[];
   private seq: number;
+  /** Retained checkpoint roots (all in `revisions`), oldest first. */
+  private pinned: Uint8Array[];
+  private readonly checkpointsKept: number;
+  private readonly maxCheckpointRevisions: number;
+  private readonly onCheckpointDropped: ((root: Uint8Array) => void) | undefined;
   /** Proofs read across awaits; commits must not interleave with them. */
   private readonly lock = new RwLock();
 
-  private constructor(trie: MerkleTrie, revisions: Revision[], historySize: number) {
+  private constructor(trie: MerkleTrie, revisions: Revision[], historySize: number, pinned: Uint8Array[], options: DatabaseOptions) {
     this.trie = trie;
     this.revisions = revisions;
     this.historySize = historySize;
     this.seq = revisions.length ? revisions[revisions.length - 1].seq : 0;
+    this.checkpointsKept = options.checkpointsKept ?? DEFAULT_CHECKPOINTS_KEPT;
+    this.maxCheckpointRevisions = options.maxCheckpointRevisions ?? DEFAULT_MAX_CHECKPOINT_REVISIONS;
+    this.onCheckpointDropped = options.onCheckpointDropped;
+    for (const [name, v] of [['checkpointsKept', this.checkpointsKept], ['maxCheckpointRevisions', this.maxCheckpointRevisions]] as const) {
+      if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`expected ${name} to be a non-negative integer, got ${v}`);
+    }
+    this.pinned = this.checkpointsKept === 0 ? [] : pinned.filter((r) => this.indexOf(r) >= 0).slice(-this.checkpointsKept);
   }
 
   /** Opens the database held in `store` (an empty store is an empty database). */
@@ -137,9 +169,13 @@ export class MerkleDatabase {
       revisions.length = 0;
       revisions.push({ seq, root: trie.root, changes: [] });
       ops.push({ type: 'put', key: histKey(seq), value: encodeRevision(revisions[0]) });
+      ops.push({ type: 'del', key: CHECKPOINTS_KEY });
       await store.write(ops);
     }
-    return new MerkleDatabase(trie, revisions, options.historySize ?? 300);
+    const stored = await store.get(CHECKPOINTS_KEY);
+    const pinned: Uint8Array[] = [];
+    if (stored && stored.length % 32 === 0) for (let o = 0; o < stored.length; o += 32) pinned.push(stored.slice(o, o + 32));
+    return new MerkleDatabase(trie, revisions, options.historySize ?? 300, pinned, options);
   }
 
   /** The root of the newest state (`EMPTY_ROOT` when empty). */
@@ -170,6 +206,66 @@ export class MerkleDatabase {
   /** Whether `root` is in the history window (proofs can be served at it). */
   hasRoot(root: Uint8Array): boolean {
     return this.indexOf(root) >= 0;
+  }
+
+  /**
+   * Keeps `root` (a root in the window) servable beyond the history window, as the newest
+   * checkpoint; the oldest of more than `checkpointsKept` is let go. Returns false (and keeps
+   * nothing) when `root` is not in the window. Idempotent.
+   *
+   * @example
+   * const root = await db.commit(changes);
+   * await db.retainCheckpoint(root); // range proofs at `root` outlive the 300-commit window
+   */
+  retainCheckpoint(root: Uint8Array): Promise<boolean> {
+    return this.lock.write(async () => {
+      if (this.checkpointsKept === 0 || this.indexOf(root) < 0) return false;
+      if (this.pinned.some((r) => equalBytes(r, root))) return true;
+      this.pinned = this.pinned.concat([root.slice()]).slice(-this.checkpointsKept);
+      await this.trie.store.write([this.checkpointsOp()]);
+      return true;
+    });
+  }
+
+  /**
+   * Whether `root` is a retained checkpoint root: range proofs at it stay servable beyond the
+   * window (until `checkpointsKept` newer checkpoints are named), so an answer at it may be
+   * cached as long as the node serves it.
+   */
+  isCheckpoint(root: Uint8Array): boolean {
+    return this.pinned.some((r) => equalBytes(r, root));
+  }
+
+  /** The retained checkpoint roots, oldest first. */
+  checkpoints(): Uint8Array[] {
+    return this.pinned.map((r) => r.slice());
+  }
+
+  private checkpointsOp(): BatchOp {
+    if (this.pinned.length === 0) return { type: 'del', key: CHECKPOINTS_KEY };
+    const value = new Uint8Array(32 * this.pinned.length);
+    this.pinned.forEach((r, i) => value.set(r, 32 * i));
+    return { type: 'put', key: CHECKPOINTS_KEY, value };
+  }
+
+  /**
+   * How many of the oldest revisions to drop once one more is added: those past the window,
+   * except back to the oldest retained checkpoint (within `maxCheckpointRevisions`); unpins the
+   * checkpoints that fall out.
+   */
+  private pruneCount(): { drop: number; unpinned: boolean } {
+    const size = this.revisions.length + 1;
+    const windowDrop = Math.max(0, size - (this.historySize + 1));
+    let unpinned = false;
+    for (;;) {
+      if (this.pinned.length === 0) return { drop: windowDrop, unpinned };
+      const keepFrom = this.indexOf(this.pinned[0]);
+      const drop = Math.min(windowDrop, keepFrom);
+      if (windowDrop - drop <= this.maxCheckpointRevisions) return { drop, unpinned };
+      this.onCheckpointDropped?.(this.pinned[0]);
+      this.pinned = this.pinned.slice(1);
+      unpinned = true;
+    }
   }
 
   private indexOf(root: Uint8Array): number {
@@ -205,8 +301,9 @@ export class MerkleDatabase {
     const seq = this.seq + 1;
     const rev: Revision = { seq, root: view.root, changes: list };
     const ops: BatchOp[] = [{ type: 'put', key: histKey(seq), value: encodeRevision(rev) }];
-    const drop = this.revisions.length + 1 - (this.historySize + 1);
+    const { drop, unpinned } = this.pruneCount();
     for (let i = 0; i < drop; i++) ops.push({ type: 'del', key: histKey(this.revisions[i].seq) });
+    if (unpinned) ops.push(this.checkpointsOp());
     const more = typeof extra === 'function' ? extra(rev.root, seq) : extra;
     const root = await this.trie.commitView(view, ops.concat(more));
     this.revisions = this.revisions.slice(Math.max(0, drop)).concat(rev);
@@ -225,8 +322,10 @@ export class MerkleDatabase {
     const rev: Revision = { seq, root, changes: [] };
     // History before a bulk load cannot produce change proofs across it.
     const ops: BatchOp[] = this.revisions.map((r) => ({ type: 'del', key: histKey(r.seq) }));
+    ops.push({ type: 'del', key: CHECKPOINTS_KEY });
     await this.trie.store.write([...ops, { type: 'put', key: histKey(seq), value: encodeRevision(rev) }]);
     this.revisions = [rev];
+    this.pinned = [];
     this.seq = seq;
     return root;
   }

@@ -4,6 +4,7 @@
  * `proofsync node` flags (src/cli/node-commands.ts) set the same fields.
  */
 import type { HostOptions } from './host.ts';
+import type { CheckpointOptions } from './checkpoints.ts';
 import type { ServeLimits } from './protocols.ts';
 import type { ProofCacheOptions } from './proof-cache-wiring.ts';
 import type { WebRTCGuardLimits } from './webrtc-guard.ts';
@@ -102,6 +103,8 @@ export interface FullNodeOptions {
   db?: string;
   /** Commits of history kept for change proofs (default 300; docs/proofs.md#serving). */
   historySize?: number;
+  /** When a writer names checkpoints and how many every node keeps (checkpoints.ts). */
+  checkpoints?: CheckpointOptions;
   /** Per-peer stream, rate and proof-serving limits of the protocol handlers. */
   limits?: ServeLimits;
   /** The shared cache of range-proof answers at checkpoint roots (proof-cache.ts). */

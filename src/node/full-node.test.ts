@@ -11,7 +11,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeAnnouncement, verifyAnnouncement, type SignedAnnouncement } from '../core/announcement.ts';
+import { decodeAnnouncement, isAnnouncementTag, verifyAnnouncement, type SignedAnnouncement } from '../core/announcement.ts';
 import { compareBytes, equalBytes, fromHex, toHex } from '../core/bytes.ts';
 import { decodeDelta, verifyDelta } from '../core/delta.ts';
 import { verifyPinnedNodes, verifyRangeProof as verifyMmrRange, popcount } from '../core/mmr.ts';
@@ -318,7 +318,7 @@ describe('gossip', () => {
       const until = Date.now() + 5_000;
       let ann: SignedAnnouncement | undefined;
       while (!ann) {
-        ann = received.filter((m) => m[0] === 0x02).map((m) => decodeAnnouncement(m)).find((a) => toHex(a.heads[0]) === deltaId);
+        ann = received.filter((m) => isAnnouncementTag(m[0])).map((m) => decodeAnnouncement(m)).find((a) => toHex(a.heads[0]) === deltaId);
         if (!ann) {
           if (Date.now() > until) throw new Error('no announcement arrived over gossip');
           await new Promise<void>((resolve) => {

@@ -12,6 +12,7 @@
  * defaults: full-node-options.ts; the HTTP API's token: token.ts.
  */
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
+import { checkpointDatabaseOptions } from './checkpoints.ts';
 import { decodeAnnouncement } from '../core/announcement.ts';
 import { toHex } from '../core/bytes.ts';
 import { RwLock } from '../core/rwlock.ts';
@@ -133,7 +134,12 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
   const isWriter = (o.writer ?? true) && !o.follow;
   const token = o.token ?? (await loadOrCreateToken(o.dataDir));
   const metrics = new NodeMetrics();
-  const { store, db, opLog, writer } = await openDatabase(o, keys, { isWriter, defaultDb: o.follow?.writer ?? peerIdString, log });
+  const { store, db, opLog, writer } = await openDatabase(o, keys, {
+    isWriter,
+    defaultDb: o.follow?.writer ?? peerIdString,
+    log,
+    onCheckpointDropped: () => metrics.checkpointsDropped.inc(),
+  });
   const cleanup: (() => Promise<void>)[] = [() => store.close()];
   const unwind = async (): Promise<void> => {
     for (const c of cleanup.reverse()) await c().catch(() => {});
@@ -205,6 +211,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
           topic,
           bootstrap: o.follow.bootstrap,
           historySize: o.historySize,
+          database: checkpointDatabaseOptions(o.checkpoints, o.historySize, () => metrics.checkpointsDropped.inc()),
           maxGap: o.follow.maxGap,
           pendingTimeoutMs: o.follow.pendingTimeoutMs,
           concurrency: o.follow.concurrency,
@@ -228,6 +235,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
         proofCache: proofCacheOf(o.proofCache, metrics, {
           announcement: () => writer?.announcement ?? replica?.announcement ?? readOnlyDecoded,
           misbehaving: () => misbehaviour.on,
+          isCheckpoint: (root) => servedDb().isCheckpoint(root),
         }),
         onError: (err, c) => log(`error serving ${c.protocol}: ${(err as Error)?.stack ?? String(err)}`),
       },

@@ -30,6 +30,7 @@ export class NodeMetrics {
   readonly proofCacheMisses: Counter<never>;
   readonly proofCacheEvictions: Counter<never>;
   readonly proofCacheBytes: Gauge<never>;
+  readonly checkpointsDropped: Counter<never>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -69,6 +70,11 @@ export class NodeMetrics {
     this.peers = new Gauge({ name: 'proofsync_peers', help: 'Connected peers', registers });
     this.logSize = new Gauge({ name: 'proofsync_log_size', help: 'Operations in the history log', registers });
     this.seq = new Gauge({ name: 'proofsync_announcement_seq', help: 'Sequence number of the newest announcement', registers });
+    this.checkpointsDropped = new Counter({
+      name: 'proofsync_checkpoints_dropped_total',
+      help: 'Checkpoints let go before newer ones replaced them (more revisions beyond the history window than --checkpoint-max-revisions)',
+      registers,
+    });
     this.connectionsRefused = new Counter({
       name: 'proofsync_connections_refused_total',
       help: 'Inbound connections refused or cut by a limit, by reason (total, per_ip, handshake_timeout, upgrade_timeout, connection_manager, gater, accept_error; ws-guard.ts)',

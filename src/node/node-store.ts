@@ -8,6 +8,7 @@
  * | `s`    |               | the MerkleDatabase's store (database.ts)               |
  * |        | `m` `n` `v`   | trie meta, nodes, values (core/node-record.ts)         |
  * |        | `h`           | revision history window (database.ts)                  |
+ * |        | `k`           | retained checkpoint roots (database.ts)                |
  * |        | `L` u64be(i)  | log operation i: the wire-encoded delta (docs/mmr.md)  |
  * |        | `D` id        | delta id → u64be(log index)                            |
  * |        | `W` name      | writer state: `ann` (last signed announcement), `db`   |
@@ -16,7 +17,7 @@
  * and history never use, because `MerkleDatabase.commit(changes, extra)` writes `extra` through
  * the database's store: that is what makes the whole commit one batch.
  */
-import { MerkleDatabase } from '../core/database.ts';
+import { MerkleDatabase, type DatabaseOptions } from '../core/database.ts';
 import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions } from '../core/store.ts';
 import { LevelStore } from './level-store.ts';
 
@@ -101,11 +102,11 @@ export interface NodeStore {
  * const store = await openNodeStore(join(dir, 'db'), { historySize: 300 });
  * store.db.root;
  */
-export async function openNodeStore(path: string, options: { historySize?: number } = {}): Promise<NodeStore> {
+export async function openNodeStore(path: string, options: DatabaseOptions = {}): Promise<NodeStore> {
   const level = await LevelStore.open(path);
   try {
     const state = new ObservedStore(level.prefix(STATE_PREFIX));
-    const db = await MerkleDatabase.open(state, { historySize: options.historySize ?? 300 });
+    const db = await MerkleDatabase.open(state, { ...options, historySize: options.historySize ?? 300 });
     return {
       level,
       state,

@@ -4,6 +4,7 @@
  * and `--generate-log` ask for written into an empty store first.
  */
 import { join } from 'node:path';
+import { checkpointDatabaseOptions, checkpointSchedule } from './checkpoints.ts';
 import type { PrivateKey } from '@libp2p/interface';
 import { equalBytes, toHex } from '../core/bytes.ts';
 import { EMPTY_ROOT } from '../core/types.ts';
@@ -55,11 +56,12 @@ export interface OpenedDatabase {
 export async function openDatabase(
   o: FullNodeOptions,
   keys: WriterKeys,
-  how: { isWriter: boolean; defaultDb: string; log: (line: string) => void },
+  how: { isWriter: boolean; defaultDb: string; log: (line: string) => void; onCheckpointDropped?: () => void },
 ): Promise<OpenedDatabase> {
   const { secretKey, publicKey } = keys;
   const { isWriter, log } = how;
-  let store = await openNodeStore(join(o.dataDir, STORE_DIR), { historySize: o.historySize });
+  const dbOptions = checkpointDatabaseOptions(o.checkpoints, o.historySize, how.onCheckpointDropped);
+  let store = await openNodeStore(join(o.dataDir, STORE_DIR), dbOptions);
   try {
     const db = await databaseName(store, o.db, how.defaultDb);
     await assertNotHalfGenerated(store, join(o.dataDir, STORE_DIR));
@@ -80,13 +82,13 @@ export async function openDatabase(
         });
         // the database was opened empty: open it again over what was copied in
         await store.close();
-        store = await openNodeStore(join(o.dataDir, STORE_DIR), { historySize: o.historySize });
+        store = await openNodeStore(join(o.dataDir, STORE_DIR), dbOptions);
       } else log(`--generate-log ignored: the database is not empty (root ${toHex(store.db.root)})`);
     }
     const opLog = await OperationLog.open(store.log, store.deltas, (done) => o.onProgress?.({ phase: 'log', done }));
     let writer: DatabaseWriter | undefined;
     if (isWriter) {
-      writer = await DatabaseWriter.open({ store, log: opLog, secretKey, publicKey, db, wallClock: o.wallClock });
+      writer = await DatabaseWriter.open({ store, log: opLog, secretKey, publicKey, db, wallClock: o.wallClock, checkpoints: checkpointSchedule(o.checkpoints) });
       if (o.generate && o.generate > 0 && !o.generateLog?.commits) {
         if (equalBytes(store.db.root, EMPTY_ROOT) && opLog.size === 0) {
           const kvs = generateKeyValues(o.generate, o.seed ?? 1, (done, total) => o.onProgress?.({ phase: 'generate', done, total }));

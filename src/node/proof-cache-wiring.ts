@@ -1,6 +1,6 @@
 /**
  * The full node's proof cache (proof-cache.ts) with its counters and its root predicate: answers
- * are kept at the checkpoint roots the node's announcements name (the newest two), and never
+ * are kept at the checkpoint roots the node's announcements name (the newest two) or its store retains, and never
  * while the node misbehaves (a tampered answer must not outlive the switch, nor a kept genuine
  * one hide it).
  */
@@ -24,7 +24,12 @@ export interface ProofCacheOptions {
 export function proofCacheOf(
   options: ProofCacheOptions | undefined,
   metrics: NodeMetrics,
-  node: { announcement: () => { checkpoint?: { root: Uint8Array } } | undefined; misbehaving: () => boolean },
+  node: {
+    announcement: () => { checkpoint?: { root: Uint8Array } } | undefined;
+    misbehaving: () => boolean;
+    /** Whether the store keeps `root` as a checkpoint (MerkleDatabase.isCheckpoint): servable beyond the history window. */
+    isCheckpoint?: (root: Uint8Array) => boolean;
+  },
 ): ServedState['proofCache'] {
   const maxBytes = options?.maxBytes ?? DEFAULT_PROOF_CACHE_BYTES;
   if (maxBytes === 0) return undefined;
@@ -37,6 +42,6 @@ export function proofCacheOf(
   const checkpoint = announcedCheckpoints(node.announcement);
   return {
     cache,
-    isCheckpointRoot: (root) => !node.misbehaving() && (options?.anyRoot === true || checkpoint(root)),
+    isCheckpointRoot: (root) => !node.misbehaving() && (options?.anyRoot === true || checkpoint(root) || node.isCheckpoint?.(root) === true),
   };
 }

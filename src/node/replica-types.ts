@@ -6,6 +6,7 @@ import type { HostNode } from './host.ts';
 import type { NodeStore } from './node-store.ts';
 import type { OperationLog } from './operation-log.ts';
 import type { RwLock } from '../core/rwlock.ts';
+import type { DatabaseOptions } from '../core/database.ts';
 
 export interface ReplicaOptions {
   libp2p: HostNode;
@@ -20,6 +21,8 @@ export interface ReplicaOptions {
   topic: string;
   bootstrap: string[];
   historySize?: number;
+  /** How the served database keeps checkpoints (checkpoints.ts); `historySize` above wins. */
+  database?: DatabaseOptions;
   /** Requests in flight during a sync (default 8). */
   concurrency?: number;
   /** Most deltas fetched to fill one gap before catching up by change proof (default 10,000). */

@@ -256,7 +256,8 @@ export class Replica {
     const cover: FollowRecord = { root: ann.stateRoot, heads: ann.heads, logSize: ann.logSize };
     ops.push(...underPrefix(WRITER_PREFIX, [{ type: 'put', key: FOLLOW_KEY, value: encodeFollow(cover) }]));
     await state.write(ops);
-    this.#db = await MerkleDatabase.open(state, { historySize: this.#o.historySize ?? 300 });
+    this.#db = await MerkleDatabase.open(state, { ...this.#o.database, historySize: this.#o.historySize ?? 300 });
+    await this.#retainCheckpoint();
     if (!equalBytes(this.#db.root, ann.stateRoot)) throw new Error(`internal: synced to ${toHex(this.#db.root)}, expected ${toHex(ann.stateRoot)}`);
     this.#dag.resetApplied(cover);
     this.#appliedLogSize = ann.logSize;
@@ -308,6 +309,7 @@ export class Replica {
 
   /** One round of the follow loop; sets `#again` when there is more to do at once. */
   async #step(): Promise<void> {
+    await this.#retainCheckpoint();
     const todo = this.#todo.splice(0);
     if (todo.length > 0) {
       await this.#act(todo);
@@ -316,6 +318,7 @@ export class Replica {
     }
     const dag = this.#dag;
     const report = await dag.applyReady((d) => this.#apply(d));
+    await this.#retainCheckpoint();
     if (report.kind === 'needs-catch-up') {
       const why = report.reason === 'root-mismatch' ? `delta ${toHex(report.delta)} did not reproduce its root` : report.reason;
       await this.#act(this.#policy.step({ type: 'root-mismatch' }), why);
@@ -336,6 +339,18 @@ export class Replica {
       return;
     }
     if (this.#o.opLog.size < this.#appliedLogSize && Date.now() >= this.#logFillAfter) await this.#fillLog();
+  }
+
+  /**
+   * Keeps the newest announced checkpoint servable beyond the history window, once the served
+   * state has passed it (its root is in the window): as the writer does, so a fresh client can
+   * range-sync to it from any replica.
+   */
+  async #retainCheckpoint(): Promise<void> {
+    const c = this.#writer.newest?.checkpoint;
+    const db = this.#db;
+    if (c === undefined || db === undefined || db.isCheckpoint(c.root) || !db.hasRoot(c.root)) return;
+    await db.retainCheckpoint(c.root);
   }
 
   /** Carries out the policy's actions in order; `why` says what led to a catch-up, for the log. */

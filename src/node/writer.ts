@@ -19,6 +19,8 @@ import { EMPTY_ROOT, type KeyChange, type KeyValue } from '../core/types.ts';
 import { DELTA_PREFIX, LOG_PREFIX, underPrefix, WRITER_PREFIX, type NodeStore } from './node-store.ts';
 import type { OperationLog } from './operation-log.ts';
 import { nativeDigestSigner } from './signer.ts';
+import { checkpointDue, checkpointSchedule, checkpointsOn, type CheckpointSchedule } from './checkpoints.ts';
+import type { AnnouncedCheckpoint } from '../core/announcement.ts';
 
 /** The writer record holding the newest signed announcement. */
 export const ANN_KEY = new TextEncoder().encode('ann');
@@ -79,7 +81,7 @@ export function canonicalActions(changes: KeyChange[]): KeyChange[] {
 }
 
 /** What the writer needs of the state: a `MerkleDatabase`, or the bare trie (generate-log.ts). */
-export type WriterDatabase = Pick<MerkleDatabase, 'root' | 'commit' | 'bulkLoad'>;
+export type WriterDatabase = Pick<MerkleDatabase, 'root' | 'commit' | 'bulkLoad'> & Partial<Pick<MerkleDatabase, 'retainCheckpoint'>>;
 
 /** The node's store, or any with the same layout (generate-log.ts builds one in memory). */
 export interface WriterStore {
@@ -97,6 +99,8 @@ export interface WriterOptions {
   wallClock?: WallClock;
   /** Default: node:crypto's Ed25519 over `secretKey` (signer.ts). */
   sign?: DigestSigner;
+  /** When to name a checkpoint (checkpoints.ts); default every 64 commits or 60 s. */
+  checkpoints?: CheckpointSchedule;
 }
 
 export class DatabaseWriter {
@@ -107,8 +111,15 @@ export class DatabaseWriter {
   private readonly clock: HybridClock;
   private current: VerifiedAnnouncement;
   private currentBytes: Uint8Array;
+  private readonly schedule: CheckpointSchedule;
+  private readonly wallClock: WallClock;
+  /** When the newest checkpoint was named (or the writer opened), for the interval. */
+  private checkpointAt: number;
 
   private constructor(o: WriterOptions, clock: HybridClock, ann: VerifiedAnnouncement, bytes: Uint8Array) {
+    this.schedule = o.checkpoints ?? checkpointSchedule();
+    this.wallClock = o.wallClock ?? Date.now;
+    this.checkpointAt = this.wallClock();
     this.store = o.store;
     this.log = o.log;
     this.sign = o.sign ?? nativeDigestSigner(o.secretKey);
@@ -130,10 +141,28 @@ export class DatabaseWriter {
     if (last && stored && equalBytes(last.stateRoot, o.store.db.root) && last.logSize === o.log.size) {
       w.current = last as VerifiedAnnouncement;
       w.currentBytes = stored;
+      // normally retained already; a store written before checkpoints were named holds none
+      if (last.checkpoint && checkpointsOn(w.schedule)) await o.store.db.retainCheckpoint?.(last.checkpoint.root);
     } else {
       await w.reannounce(last?.seq ?? 0);
     }
     return w;
+  }
+
+  /** The checkpoint the announcement `seq` of a commit to `stateRoot` names. */
+  private checkpointFor(seq: number, stateRoot: Uint8Array, now: number): AnnouncedCheckpoint | undefined {
+    if (!checkpointsOn(this.schedule)) return undefined;
+    const previous = this.current?.checkpoint;
+    if (!checkpointDue(this.schedule, previous, seq, now - this.checkpointAt)) return previous;
+    return { seq, root: stateRoot };
+  }
+
+  /** After a commit: a newly named checkpoint starts the interval and is kept beyond the window. */
+  private async named(ann: VerifiedAnnouncement, now: number): Promise<void> {
+    const c = ann.checkpoint;
+    if (c === undefined || c.seq !== ann.seq) return;
+    this.checkpointAt = now;
+    await this.store.db.retainCheckpoint?.(c.root);
   }
 
   get announcement(): VerifiedAnnouncement {
@@ -156,15 +185,21 @@ export class DatabaseWriter {
       const last = await this.log.operation(this.log.size - 1);
       if (last) heads = [decodeDelta(last).id];
     }
+    // a new state without history (a bulk load, a first start): a checkpoint at once, so fresh
+    // clients have a root to range-sync to before the first commit
+    const seq = previousSeq + 1;
+    const stateRoot = this.store.db.root;
+    const now = this.wallClock();
     const ann = signAnnouncementWith(
       {
         db: this.db,
-        seq: previousSeq + 1,
-        stateRoot: this.store.db.root,
+        seq,
+        stateRoot,
         logRoot: this.log.root(),
         logSize: this.log.size,
         heads,
         hlc: this.clock.tick(),
+        ...(checkpointsOn(this.schedule) ? { checkpoint: { seq, root: stateRoot } } : {}),
       },
       this.sign,
     );
@@ -172,6 +207,7 @@ export class DatabaseWriter {
     await this.store.writer.write([{ type: 'put', key: ANN_KEY, value: bytes }]);
     this.current = ann;
     this.currentBytes = bytes;
+    await this.named(ann, now);
     return ann;
   }
 
@@ -195,12 +231,15 @@ export class DatabaseWriter {
     const hlc = this.clock.tick();
     const logIndex = this.log.size;
     const parents = this.current.heads.length ? this.current.heads : [EMPTY_ROOT];
+    const now = this.wallClock();
     let built: { delta: VerifiedDelta; deltaBytes: Uint8Array; staged: ReturnType<OperationLog['stage']>; announcement: VerifiedAnnouncement; announcementBytes: Uint8Array } | undefined;
     const root = await db.commit(actions, (stateRoot) => {
       const { delta, bytes: deltaBytes } = signDeltaWith({ parents, actions, hlc, stateRoot, logIndex }, this.sign);
       const staged = this.log.stage(delta.id, deltaBytes);
+      const seq = this.current.seq + 1;
+      const checkpoint = this.checkpointFor(seq, stateRoot, now);
       const announcement = signAnnouncementWith(
-        { db: this.db, seq: this.current.seq + 1, stateRoot, logRoot: staged.root, logSize: staged.size, heads: [delta.id], hlc },
+        { db: this.db, seq, stateRoot, logRoot: staged.root, logSize: staged.size, heads: [delta.id], hlc, ...(checkpoint ? { checkpoint } : {}) },
         this.sign,
       );
       const announcementBytes = encodeAnnouncement(announcement);
@@ -216,6 +255,7 @@ export class DatabaseWriter {
     this.log.applyStaged(staged);
     this.current = announcement;
     this.currentBytes = announcementBytes;
+    await this.named(announcement, now);
     return { root, delta, deltaBytes, announcement, announcementBytes };
   }
 }

@@ -106,7 +106,7 @@ export class EngineHost {
       peers: () => [...this.#peers.values()],
       peerChange: this.#peerChange,
       starting: (target) => this.#emitProgress(undefined, target),
-      progress: (p) => this.#onProgress(p),
+      progress: (p, interim) => this.#onProgress(p, interim),
       peerEvent: (peer, status, reason) => this.#peerEvent(peer, status, reason),
       failed: (err, fatal) => this.#failed(err, fatal),
     });
@@ -215,9 +215,10 @@ export class EngineHost {
     this.#sync.start();
   }
 
-  #onProgress(p: StateSyncProgress): void {
+  #onProgress(p: StateSyncProgress, interim?: boolean): void {
     const detail = this.#emitProgress(p, p.target);
-    if (p.phase === 'at-target') {
+    // at a checkpoint on the way to the head the state is not where the page asked to be
+    if (p.phase === 'at-target' && !interim) {
       const synced: SyncedEvent = { root: p.target, seq: this.#heads.recent.seqOf(p.target) ?? detail.seq ?? -1, localRoot: p.localRoot };
       this.#synced.set(synced);
       this.#emit({ type: 'synced', detail: synced });

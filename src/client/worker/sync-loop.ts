@@ -1,7 +1,8 @@
 /**
  * The syncer's loop (engine-host.ts): wait for a signed head and the store, check the quota
  * once, then `syncState` to the newest signed root with every connected peer as a source,
- * resuming from the progress in the store. Newer heads move the target and peers that connect
+ * resuming from the progress in the store; a first sync goes to the announced checkpoint first
+ * (checkpoint-target.ts) and on to the head once there. Newer heads move the target and peers that connect
  * join the running sync. After a failure it retries (sync-retry.ts decides how soon), until
  * stopped or the store is full. docs/design.md "The sync flow" steps 1–2.
  */
@@ -22,6 +23,7 @@ import { PushQueue } from '../../sync/push-queue.ts';
 import { peerStateSource, type RemotePeer } from './peer-calls.ts';
 import type { WorkerConfig } from './worker-messages.ts';
 import { syncRetry } from './sync-retry.ts';
+import { checkpointTarget } from './checkpoint-target.ts';
 
 /** What the loop needs of the host. */
 export interface SyncLoopDeps {
@@ -35,7 +37,8 @@ export interface SyncLoopDeps {
   peerChange: Latch<true>;
   /** An attempt starts toward `target` (no progress yet). */
   starting(target: Uint8Array): void;
-  progress(p: StateSyncProgress): void;
+  /** `interim`: the sync stands at a checkpoint and goes on to the head (no `synced` there). */
+  progress(p: StateSyncProgress, interim?: boolean): void;
   /** The host's one builder of `peer` events. */
   peerEvent(peer: string, status: PeerEvent['status'], reason: string): void;
   /** An attempt failed; `fatal`: the loop ended for good (the store is full). */
@@ -46,6 +49,11 @@ export interface SyncLoopDeps {
 interface SyncRun {
   controller: AbortController;
   updates: PushQueue<Uint8Array> | undefined;
+  /**
+   * While the attempt range-syncs to a checkpoint: the newest head held back until it is
+   * reached (a new target before then would end the canonical requests); `{}` when none yet.
+   */
+  held: { head?: Uint8Array } | undefined;
   done: Promise<void>;
 }
 
@@ -67,7 +75,7 @@ export class SyncLoop {
   start(): void {
     if (this.#run) return;
     const controller = new AbortController();
-    const run: SyncRun = { controller, updates: undefined, done: Promise.resolve() };
+    const run: SyncRun = { controller, updates: undefined, held: undefined, done: Promise.resolve() };
     run.done = this.#loop(controller.signal, run).finally(() => {
       if (this.#run === run) this.#run = undefined;
     });
@@ -85,7 +93,9 @@ export class SyncLoop {
 
   /** A newer signed root: the running sync's target moves there. */
   newTarget(root: Uint8Array): void {
-    this.#run?.updates?.push(root);
+    const run = this.#run;
+    if (run?.held) run.held.head = root;
+    else run?.updates?.push(root);
   }
 
   /** A peer connected: the running sync takes it as a source (replicas dialed later share the work). */
@@ -117,7 +127,18 @@ export class SyncLoop {
         run.updates = updates;
         const joining = new PushQueue<RemotePeer>();
         this.#joining = joining;
-        const target = deps.announcement.value?.stateRoot ?? ann.stateRoot;
+        const head = deps.announcement.value ?? ann;
+        // a first sync goes to the newest checkpoint first, then on to the head (checkpoint-target.ts)
+        const checkpoint = await checkpointTarget(store, head);
+        const target = checkpoint ?? head.stateRoot;
+        run.held = checkpoint && !equalBytes(checkpoint, head.stateRoot) ? { head: head.stateRoot } : undefined;
+        // the sync stands at this root only on its way on (every report there, not just the first)
+        const passing = run.held ? checkpoint : undefined;
+        const release = (): void => {
+          const held = run.held;
+          run.held = undefined;
+          if (held?.head && !equalBytes(held.head, target)) updates.push(held.head);
+        };
         deps.starting(target);
         try {
           await syncState({
@@ -127,6 +148,7 @@ export class SyncLoop {
               for await (const p of joining) yield peerStateSource(p, timeout);
             })(),
             target,
+            canonicalRoot: checkpoint,
             ranges: config.ranges,
             targetUpdates: updates,
             signal,
@@ -137,11 +159,14 @@ export class SyncLoop {
             sizeOf: responseSize,
             onProgress: (p) => {
               failures = 0;
-              deps.progress(p);
+              const interim = passing !== undefined && p.phase === 'at-target' && equalBytes(p.target, passing);
+              if (interim && run.held) release();
+              deps.progress(p, interim);
             },
             onPenalise: (peer, reason, banned) => deps.peerEvent(peer, banned ? 'banned' : 'penalised', `${reason.name}: ${reason.message}`),
           });
         } finally {
+          run.held = undefined;
           joining.close();
           if (this.#joining === joining) this.#joining = undefined;
         }

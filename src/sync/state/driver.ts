@@ -55,6 +55,11 @@ export interface SyncStateOptions {
   ranges?: readonly InclusiveRange[];
   /** Newer targets; the sync follows them and finishes at the last one once this ends. */
   targetUpdates?: AsyncIterable<Uint8Array>;
+  /**
+   * A checkpoint root: while it is the target, never-fetched ranges go by the canonical plan
+   * (docs/sync.md#canonical-plan). Usually `target` itself, with the head in `targetUpdates`.
+   */
+  canonicalRoot?: Uint8Array;
   signal?: AbortSignal;
   /** Most requests in flight (default 4). */
   concurrency?: number;
@@ -167,6 +172,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     maxInFlightPerPeer: options.maxInFlightPerPeer,
     hedge: options.hedge,
     acceptsUpdates: options.targetUpdates !== undefined,
+    canonicalRoot: options.canonicalRoot,
   });
   const events = new EventQueue<DriverEvent>();
   const stop = new AbortController();

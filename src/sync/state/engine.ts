@@ -39,6 +39,7 @@ import { compareEnd, EMPTY_KEY, normaliseRanges, rangeWidth, requestEnd, type Ke
 import type { StateRequest } from './requests.ts';
 import type { ResponseOutcome } from './verify.ts';
 import { LEFT, STALE, WorkQueue } from './work-queue.ts';
+import { canonicalParts, canonicalRangeRequest } from './plan.ts';
 
 export interface StateSyncConfig {
   target: Uint8Array;
@@ -67,6 +68,13 @@ export interface StateSyncConfig {
   hedge?: boolean;
   /** Whether target updates may still arrive: then the sync waits at the target (default false). */
   acceptsUpdates?: boolean;
+  /**
+   * A checkpoint root (docs/sync.md#canonical-plan): while it is the target, never-fetched key
+   * ranges are fetched by the canonical plan (plan.ts: its fixed parts and limits, no midpoint
+   * splits, resumed from each answer alone), so every client syncing to it sends the same
+   * requests. `keyLimit` and `bytesLimit` then apply to the other requests only.
+   */
+  canonicalRoot?: Uint8Array;
 }
 
 export type StateSyncEvent =
@@ -182,6 +190,19 @@ export function initialSegments(scope: readonly KeyRange[], stored: readonly Seg
   return out;
 }
 
+/** Never-fetched items: at the canonical root they stay the plan's parts (no midpoint splits). */
+const unfetched = (item: Readonly<Segment>): boolean => item.root === undefined;
+
+/** `segments` with the never-fetched ones cut at the canonical parts' bounds (plan.ts). */
+function cutToParts(segments: readonly Segment[]): Segment[] {
+  const out: Segment[] = [];
+  for (const s of segments) {
+    if (s.root !== undefined) out.push(s);
+    else for (const p of canonicalParts([s])) out.push({ start: p.start, end: p.end, root: undefined });
+  }
+  return out;
+}
+
 interface Outstanding {
   request: StateRequest;
   sentAt: number;
@@ -207,6 +228,7 @@ export class StateSyncEngine {
   readonly #maxRetained: number;
   readonly #maxAttempts: number;
   readonly #hedge: boolean;
+  readonly #canonicalRoot: Uint8Array | undefined;
   readonly #fullSync: boolean;
   readonly #scopeWidth: number;
   readonly #queue: WorkQueue;
@@ -250,7 +272,10 @@ export class StateSyncEngine {
     const stored = config.stored?.segments ?? [];
     this.#persisted = canonicalSegments(stored);
     this.#persistedTarget = config.stored?.target;
-    const segments = initialSegments(scope, stored, this.#localRoot);
+    if (config.canonicalRoot !== undefined) checkRoot(config.canonicalRoot, 'canonical root');
+    this.#canonicalRoot = config.canonicalRoot?.slice();
+    let segments = initialSegments(scope, stored, this.#localRoot);
+    if (this.#canonicalRoot) segments = cutToParts(segments);
     this.#queue = new WorkQueue(segments, (s) => (s.root === undefined ? LEFT : STALE));
     this.#peers = new PeerBook(config.peers, { banAfter: config.banAfter, maxInFlightPerPeer: config.maxInFlightPerPeer, share: this.#concurrency });
   }
@@ -487,7 +512,7 @@ export class StateSyncEngine {
     while (slots < this.#concurrency) {
       const peer = empty ? undefined : this.#peers.choose(now);
       if (!empty && peer === undefined) break;
-      const item = this.#queue.next(this.#target, now, this.#concurrency, this.#minSplitWidth());
+      const item = this.#queue.next(this.#target, now, this.#concurrency, this.#minSplitWidth(), this.#canonical() ? unfetched : undefined);
       if (!item) break;
       const request = this.#buildRequest(item, peer);
       this.#queue.assign(item, request.id);
@@ -576,10 +601,18 @@ export class StateSyncEngine {
     return (this.#keyLimit * this.#densityWidth) / (this.#densityKeys + 1);
   }
 
+  /** Whether the target is the canonical root: never-fetched ranges go by the plan. */
+  #canonical(): boolean {
+    return this.#canonicalRoot !== undefined && equalBytes(this.#canonicalRoot, this.#target);
+  }
+
   #buildRequest(item: Readonly<Segment>, peer: string | undefined): StateRequest {
     const id = this.#nextId++;
     const common = { id, start: item.start, end: item.end, root: this.#target.slice() };
     if (peer === undefined) return { ...common, kind: 'clear', peer: undefined };
+    if (item.root === undefined && this.#canonical()) {
+      return { ...common, kind: 'range', peer, request: canonicalRangeRequest(common.root, item.start, item.end), canonical: true };
+    }
     const startKey = item.start.length ? item.start : undefined;
     const endKey = requestEnd(item.end);
     if (item.root === undefined) {
