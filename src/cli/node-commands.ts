@@ -87,6 +87,7 @@ Stream limits (a refusal counts in proofsync_streams_refused_total or proofsync_
   --protocol-streams N        streams per protocol per connection (default 32)
   --peer-streams N            proof requests in flight per peer (default 8)
   --peer-rate BURST:PER_SEC   request rate per peer (default 200:100)
+  --peers-listed N            full nodes named in a /proofsync/1/peers answer, at most 16 (default 8; 0: none)
 
 WebRTC-Direct handshakes (refusals count in proofsync_webrtc_direct_handshakes_refused_total):
   --webrtc-pending N          handshakes in flight (default 64)
@@ -139,6 +140,7 @@ async function runNode(argv: string[]): Promise<number> {
     history: { type: 'string' },
     'peer-streams': { type: 'string' },
     'peer-rate': { type: 'string' },
+    'peers-listed': { type: 'string' },
     'serve-timeout': { type: 'string' },
     'protocol-streams': { type: 'string' },
     'conn-streams': { type: 'string' },
@@ -233,6 +235,7 @@ async function runNode(argv: string[]): Promise<number> {
       ratePerPeer: rateArg(o['peer-rate']),
       timeoutMs: o['serve-timeout'] === undefined ? undefined : intArg(o['serve-timeout'], 'serve-timeout', 10_000),
       maxInboundStreams: o['protocol-streams'] === undefined ? undefined : intArg(o['protocol-streams'], 'protocol-streams', 32),
+      maxListedPeers: countArg(o['peers-listed'], 'peers-listed'),
     },
     muxer: muxerLimits(o),
     http: {

@@ -30,6 +30,7 @@ import type { NodeStore } from './node-store.ts';
 import { openDatabase, writerKeys } from './open-database.ts';
 import type { OperationLog } from './operation-log.ts';
 import { serveProtocols } from './protocols.ts';
+import { servingPeers } from './discovery.ts';
 import { Replica } from './replica.ts';
 import type { ReplicaStatus } from './replica-types.ts';
 import { stopWithin } from './stop-deadline.ts';
@@ -223,6 +224,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
         dbId,
         announcement: () => writer?.announcementBytes ?? replica?.announcementBytes ?? readOnlyAnnouncement,
         metrics,
+        peers: (max) => servingPeers(libp2p, topic, max),
         onError: (err, c) => log(`error serving ${c.protocol}: ${(err as Error)?.stack ?? String(err)}`),
       },
       o.limits,
