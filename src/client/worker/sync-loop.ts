@@ -54,6 +54,8 @@ export class SyncLoop {
   #run: SyncRun | undefined;
   /** Peers that connect while a sync runs, for it to use (one queue per sync attempt). */
   #joining: PushQueue<RemotePeer> | undefined;
+  /** Ids of peers that disconnect while a sync runs: their work goes to the others. */
+  #leaving: PushQueue<string> | undefined;
 
   constructor(deps: SyncLoopDeps) {
     this.#deps = deps;
@@ -93,6 +95,11 @@ export class SyncLoop {
     this.#joining?.push(peer);
   }
 
+  /** A peer disconnected: the running sync re-queues its work (it rejoins through `peerJoined`). */
+  peerLeft(id: string): void {
+    this.#leaving?.push(id);
+  }
+
   async #loop(signal: AbortSignal, run: SyncRun): Promise<void> {
     const deps = this.#deps;
     const config = deps.config;
@@ -117,6 +124,8 @@ export class SyncLoop {
         run.updates = updates;
         const joining = new PushQueue<RemotePeer>();
         this.#joining = joining;
+        const leaving = new PushQueue<string>();
+        this.#leaving = leaving;
         const target = deps.announcement.value?.stateRoot ?? ann.stateRoot;
         deps.starting(target);
         try {
@@ -126,6 +135,7 @@ export class SyncLoop {
             sourceUpdates: (async function* () {
               for await (const p of joining) yield peerStateSource(p, timeout);
             })(),
+            sourcesLeft: leaving,
             target,
             ranges: config.ranges,
             targetUpdates: updates,
@@ -143,7 +153,9 @@ export class SyncLoop {
           });
         } finally {
           joining.close();
+          leaving.close();
           if (this.#joining === joining) this.#joining = undefined;
+          if (this.#leaving === leaving) this.#leaving = undefined;
         }
         return; // only when the updates end (the sync was stopped)
       } catch (err) {

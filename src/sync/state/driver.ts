@@ -49,6 +49,12 @@ export interface SyncStateOptions {
   sources: readonly StateSource[];
   /** Sources that connect after the sync started (e.g. a replica dialed later); each takes work from then on. */
   sourceUpdates?: AsyncIterable<StateSource>;
+  /**
+   * Ids of sources that went away (disconnected): their requests in flight are cancelled and
+   * the work queued again without counting an attempt; one that comes back through
+   * `sourceUpdates` takes work again.
+   */
+  sourcesLeft?: AsyncIterable<string>;
   /** The root to sync to (from a signed announcement). */
   target: Uint8Array;
   /** Partial sync: inclusive key ranges (see `prefixRange`); default the whole key space. */
@@ -323,6 +329,8 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     verified = undefined;
   };
 
+  /** Sources that went away and have not come back. */
+  const departed = new Set<string>();
   if (options.sourceUpdates) {
     const it = options.sourceUpdates[Symbol.asyncIterator]();
     stop.signal.addEventListener('abort', () => void it.return?.()?.catch?.(() => {}), { once: true });
@@ -331,12 +339,31 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
         for (;;) {
           const next = await it.next();
           if (stop.signal.aborted || next.done) return;
-          if (sources.has(next.value.id)) continue;
+          if (sources.has(next.value.id) && !departed.has(next.value.id)) continue;
+          departed.delete(next.value.id);
           sources.set(next.value.id, next.value);
           push({ type: 'peerAdded', peer: next.value.id });
         }
       } catch {
         // A source stream that fails is one that ended; the known sources carry on.
+      }
+    })();
+  }
+  if (options.sourcesLeft) {
+    const it = options.sourcesLeft[Symbol.asyncIterator]();
+    stop.signal.addEventListener('abort', () => void it.return?.()?.catch?.(() => {}), { once: true });
+    void (async () => {
+      try {
+        for (;;) {
+          const next = await it.next();
+          if (stop.signal.aborted || next.done) return;
+          // the source stays in the map: a request the engine sends before it reads this event fails on its own
+          if (!sources.has(next.value) || departed.has(next.value)) continue;
+          departed.add(next.value);
+          push({ type: 'peerRemoved', peer: next.value });
+        }
+      } catch {
+        // as above: the known sources carry on
       }
     })();
   }
