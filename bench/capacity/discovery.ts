@@ -16,7 +16,7 @@
  * Runs from the capacity suite as `run(ctx)`, or alone: `BENCH_KEYS=20000 npm exec -- node
  * bench/capacity/discovery.ts` (default 100,000 keys).
  */
-import { multiaddr } from '@multiformats/multiaddr';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { fileURLToPath } from 'node:url';
 import { equalBytes } from '../../src/core/bytes.ts';
@@ -26,6 +26,7 @@ import { libp2pRequester } from '../../src/client/worker/peer-calls.ts';
 import { createClientNode } from '../../src/node/host.ts';
 import { FULL_NODE_SCRIPT, startNodeProcess, type NodeProcess } from '../../src/node/testing/process.ts';
 import { fetchHeads } from '../../src/protocol/client.ts';
+import type { Dialer } from '../../src/protocol/stream.ts';
 import { transportOf } from '../../src/protocol/transports.ts';
 import { PushQueue } from '../../src/sync/push-queue.ts';
 import { syncState } from '../../src/sync/state/driver.ts';
@@ -67,6 +68,18 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs: num
   }
 }
 
+/** The writer's signed head; a first dial that times out (8 clients at once on a loaded machine) is tried again, as the worker does. */
+async function headsWithRetry(node: Dialer, addr: Multiaddr, writer: string, signal: AbortSignal): Promise<{ stateRoot: Uint8Array }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetchHeads(node, addr, { writerPublicKey: peerIdFromString(writer).publicKey!.raw, timeoutMs: 30_000, signal });
+    } catch (err) {
+      if (attempt >= 5 || signal.aborted) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 1_000 * attempt));
+    }
+  }
+}
+
 /** One light client from the writer's address alone: discovery, then a full sync spread over what it found. */
 async function lightClient(writer: NodeProcess, signal: AbortSignal): Promise<{ replicasJoined: number }> {
   const node = await createClientNode();
@@ -74,7 +87,7 @@ async function lightClient(writer: NodeProcess, signal: AbortSignal): Promise<{ 
   let replicasJoined = 0;
   try {
     const writerAddr = multiaddr(writer.file.ws!);
-    const ann = await fetchHeads(node, writerAddr, { writerPublicKey: peerIdFromString(writer.file.peerId).publicKey!.raw });
+    const ann = await headsWithRetry(node, writerAddr, writer.file.peerId, signal);
     const discovery = new PeerDiscovery(
       {},
       {

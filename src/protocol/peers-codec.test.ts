@@ -5,7 +5,8 @@
  */
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { fromHex } from '../core/bytes.ts';
+import { fromHex, toHex } from '../core/bytes.ts';
+import { varintSize, Writer } from './pb.ts';
 import { DecodeError } from '../core/errors.ts';
 import {
   decodePeersRequest,
@@ -23,14 +24,8 @@ import {
 const ID = '12D3KooWBmwkafWE2fqfzS96VoTZRE8TZ84Tm8ExbjoBBGqXJdSU';
 const peer = (i: number, addrs = 2): PeerInfo => ({ id: `${ID.slice(0, -3)}${String(i).padStart(3, '0')}`, addrs: Array.from({ length: addrs }, (_, k) => `/ip4/203.0.113.${k}/tcp/${4000 + i}/ws`) });
 
-function varint(n: number): string {
-  let s = '';
-  while (n >= 0x80) {
-    s += ((n % 128) | 0x80).toString(16).padStart(2, '0');
-    n = Math.floor(n / 128);
-  }
-  return s + n.toString(16).padStart(2, '0');
-}
+/** `n` as a protobuf varint, in hex (the codec's own writer: these tests build the rest by hand). */
+const varint = (n: number): string => toHex(new Writer(varintSize(n)).varint(n).finish());
 const hexOf = (s: string) => [...new TextEncoder().encode(s)].map((b) => b.toString(16).padStart(2, '0')).join('');
 const ld = (field: number, content: string) => varint(field * 8 + 2) + varint(content.length / 2) + content;
 const info = (id: string, addrs: string[]) => ld(1, ld(1, hexOf(id)) + addrs.map((a) => ld(2, hexOf(a))).join(''));

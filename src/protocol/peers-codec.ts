@@ -14,7 +14,8 @@
  * an id parses and an address may be dialed is the client's policy (src/client/discovery.ts).
  */
 import { DecodeError, errorClass, MissingField } from '../core/errors.ts';
-import { bytesFieldSize, checkCount, fieldOf, lenFieldSize, once, Reader, stringFieldSize, utf8Length, WIRE_LEN, Writer } from './pb.ts';
+import { checkCount, fieldOf, lenFieldSize, once, Reader, stringFieldSize, utf8Length, WIRE_LEN, Writer } from './pb.ts';
+import { decodeDbRequest, encodeDbRequest } from './messages.ts';
 import { errorSize, oneofTwice, readError, writeError, type WireError } from './wire-error-codec.ts';
 
 /** A peer id or an address longer than its bound, or an empty peer id. */
@@ -47,23 +48,11 @@ export interface PeerInfo {
 export type PeersResponse = { type: 'peers'; peers: PeerInfo[] } | WireError;
 
 export function encodePeersRequest(q: PeersRequest): Uint8Array {
-  const db = q.db ?? new Uint8Array(0);
-  return new Writer(bytesFieldSize(1, db.length, true)).bytesField(1, db, true).finish();
+  return encodeDbRequest(q);
 }
 
 export function decodePeersRequest(bytes: Uint8Array, maxBytes = MAX_PEERS_REQUEST_BYTES): PeersRequest {
-  const r = Reader.of(bytes, maxBytes);
-  let db: Uint8Array | undefined;
-  let seen = 0;
-  while (!r.done) {
-    const tag = r.tag();
-    if (fieldOf(tag) === 1) {
-      seen = once(seen, tag, 'PeersRequest');
-      r.expect(tag, WIRE_LEN);
-      db = r.bytes();
-    } else r.skip(tag);
-  }
-  return db && db.length ? { db } : {};
+  return decodeDbRequest(bytes, maxBytes, 'PeersRequest');
 }
 
 function peerSize(p: PeerInfo): number {

@@ -331,42 +331,35 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
 
   /** Sources that went away and have not come back. */
   const departed = new Set<string>();
-  if (options.sourceUpdates) {
-    const it = options.sourceUpdates[Symbol.asyncIterator]();
+  /** Takes each item of `stream` until the sync stops; a stream that fails is one that ended, and the known sources carry on. */
+  const follow = <T>(stream: AsyncIterable<T> | undefined, take: (item: T) => void): void => {
+    if (!stream) return;
+    const it = stream[Symbol.asyncIterator]();
     stop.signal.addEventListener('abort', () => void it.return?.()?.catch?.(() => {}), { once: true });
     void (async () => {
       try {
         for (;;) {
           const next = await it.next();
           if (stop.signal.aborted || next.done) return;
-          if (sources.has(next.value.id) && !departed.has(next.value.id)) continue;
-          departed.delete(next.value.id);
-          sources.set(next.value.id, next.value);
-          push({ type: 'peerAdded', peer: next.value.id });
+          take(next.value);
         }
       } catch {
-        // A source stream that fails is one that ended; the known sources carry on.
+        // ended
       }
     })();
-  }
-  if (options.sourcesLeft) {
-    const it = options.sourcesLeft[Symbol.asyncIterator]();
-    stop.signal.addEventListener('abort', () => void it.return?.()?.catch?.(() => {}), { once: true });
-    void (async () => {
-      try {
-        for (;;) {
-          const next = await it.next();
-          if (stop.signal.aborted || next.done) return;
-          // the source stays in the map: a request the engine sends before it reads this event fails on its own
-          if (!sources.has(next.value) || departed.has(next.value)) continue;
-          departed.add(next.value);
-          push({ type: 'peerRemoved', peer: next.value });
-        }
-      } catch {
-        // as above: the known sources carry on
-      }
-    })();
-  }
+  };
+  follow(options.sourceUpdates, (source) => {
+    if (sources.has(source.id) && !departed.has(source.id)) return;
+    departed.delete(source.id);
+    sources.set(source.id, source);
+    push({ type: 'peerAdded', peer: source.id });
+  });
+  follow(options.sourcesLeft, (id) => {
+    // the source stays in the map: a request the engine sends before it reads this event fails on its own
+    if (!sources.has(id) || departed.has(id)) return;
+    departed.add(id);
+    push({ type: 'peerRemoved', peer: id });
+  });
 
   let updates: AsyncIterator<Uint8Array> | undefined;
   if (options.targetUpdates) {
