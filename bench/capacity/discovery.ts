@@ -83,10 +83,11 @@ async function headsWithRetry(node: Dialer, addr: Multiaddr, writer: string, sig
 /** One light client from the writer's address alone: discovery, then a full sync spread over what it found. */
 async function lightClient(writer: NodeProcess, signal: AbortSignal): Promise<{ replicasJoined: number }> {
   const node = await createClientNode();
-  const joining = new PushQueue<StateSource>();
-  let replicasJoined = 0;
+  const writerAddr = multiaddr(writer.file.ws!);
+  /** Every source so far (the writer, then each replica dialed), and the running attempt's queue of newcomers. */
+  const known: StateSource[] = [networkStateSource(node, writer.file.peerId, writerAddr)];
+  let joining = new PushQueue<StateSource>();
   try {
-    const writerAddr = multiaddr(writer.file.ws!);
     const ann = await headsWithRetry(node, writerAddr, writer.file.peerId, signal);
     const discovery = new PeerDiscovery(
       {},
@@ -96,8 +97,9 @@ async function lightClient(writer: NodeProcess, signal: AbortSignal): Promise<{ 
         allowed: (ma) => transportOf(ma.toString()) === 'websockets',
         dial: async (ma, id) => {
           await node.dial(ma, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) });
-          replicasJoined++;
-          joining.push(networkStateSource(node, id, peerIdFromString(id)));
+          const source = networkStateSource(node, id, peerIdFromString(id));
+          known.push(source);
+          joining.push(source);
           return true;
         },
         onError: (peer, err) => console.error(`discovery: ${peer}: ${(err as Error)?.message ?? String(err)}`),
@@ -105,16 +107,22 @@ async function lightClient(writer: NodeProcess, signal: AbortSignal): Promise<{ 
     );
     // as the worker does: the sync starts on the bootstrap node while discovery asks it
     void discovery.ask({ id: writer.file.peerId, request: libp2pRequester(node, writerAddr) }, { signal });
-    const result = await syncState({
-      store: new MemoryStore(),
-      sources: [networkStateSource(node, writer.file.peerId, writerAddr)],
-      sourceUpdates: joining,
-      target: ann.stateRoot,
-      sizeOf: responseSize,
-      signal,
-    });
-    if (!equalBytes(result.root, ann.stateRoot)) throw new Error('a light client finished at the wrong root');
-    return { replicasJoined };
+    const store = new MemoryStore();
+    // as the worker's loop does, a failed attempt (every source failing on an overloaded
+    // machine) is tried again on the same store, so it resumes
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await syncState({ store, sources: [...known], sourceUpdates: joining, target: ann.stateRoot, sizeOf: responseSize, signal });
+        if (!equalBytes(result.root, ann.stateRoot)) throw new Error('a light client finished at the wrong root');
+        return { replicasJoined: known.length - 1 };
+      } catch (err) {
+        if (attempt >= 5 || signal.aborted) throw err;
+        console.error(`discovery: a light client's sync failed (${(err as Error)?.name}), again from where it stopped`);
+        joining.close();
+        joining = new PushQueue<StateSource>();
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    }
   } finally {
     joining.close();
     await node.stop();
