@@ -49,6 +49,19 @@ describe('servingPeers: the full nodes of this database a node names', () => {
     expect(await servingPeers(source(records, peers), TOPIC, 0)).toEqual([]);
   });
 
+  it('names only the addresses a peer signed when it signed some: not the ephemeral port its dial came from', async () => {
+    const [replica] = peers;
+    const src = source(new Map([[replica, { protocols: [RANGE_PROTOCOL], addrs: [] }]]), [replica]);
+    src.peerStore.get = async () => ({
+      protocols: [RANGE_PROTOCOL],
+      addresses: [
+        { multiaddr: multiaddr('/ip4/127.0.0.1/tcp/40871/ws'), isCertified: false },
+        { multiaddr: multiaddr('/ip4/127.0.0.1/tcp/4001/ws'), isCertified: true },
+      ],
+    });
+    expect(await servingPeers(src, TOPIC, 8)).toEqual([{ id: replica.toString(), addrs: [`/ip4/127.0.0.1/tcp/4001/ws/p2p/${replica}`] }]);
+  });
+
   it('browserDialable: WebSockets over TCP and WebRTC-Direct with a certhash, never a relay', () => {
     expect(browserDialable(multiaddr('/ip4/1.2.3.4/tcp/1/ws'))).toBe(true);
     expect(browserDialable(multiaddr('/dns4/a.example/tcp/443/tls/ws'))).toBe(true);

@@ -7,7 +7,9 @@
  * database's gossipsub topic (a full node or a light client of this database), and identify
  * reported that it serves `/proofsync/1/range` (a full node: light clients serve nothing).
  * Replicas connect to the node they follow, so a writer names its replicas, and a replica its
- * writer. Its addresses are the listen addresses it told us through identify, kept to those a
+ * writer. Its addresses are the listen addresses it signed in identify's peer record (when it
+ * sent one: the peer store also keeps the ephemeral address its dial came from, which no one
+ * can dial; measured, naming that first left all 8 bench clients without a replica), kept to those a
  * browser can dial (`/ws`, `/wss`, `/tls/ws`, `/webrtc-direct` with its certhash), with
  * `/p2p/<id>` appended. When more peers qualify than the answer names, a random sample is
  * named, so clients of one node spread over all its replicas.
@@ -23,7 +25,7 @@ export const DEFAULT_LISTED_PEERS = 8;
 /** What discovery reads of the libp2p node: its connections, its peer store, and gossipsub's subscribers. */
 export interface DiscoverySource {
   getPeers(): PeerId[];
-  peerStore: { get(id: PeerId): Promise<{ protocols: string[]; addresses: { multiaddr: Multiaddr }[] }> };
+  peerStore: { get(id: PeerId): Promise<{ protocols: string[]; addresses: { multiaddr: Multiaddr; isCertified?: boolean }[] }> };
   services: { pubsub: { getSubscribers(topic: string): PeerId[] } };
 }
 
@@ -66,7 +68,10 @@ export async function servingPeers(libp2p: DiscoverySource, topic: string, max =
     if (!record?.protocols.includes(RANGE_PROTOCOL)) continue;
     const id = peer.toString();
     const addrs: string[] = [];
-    for (const { multiaddr } of record.addresses) {
+    // only what the peer signed as its own listen addresses (identify's peer record) when it did:
+    // the peer store also holds the address a peer's dial came from, an ephemeral port no one can dial
+    const certified = record.addresses.filter((a) => a.isCertified);
+    for (const { multiaddr } of certified.length ? certified : record.addresses) {
       if (addrs.length >= MAX_PEER_ADDRS) break;
       if (!browserDialable(multiaddr)) continue;
       const a = withPeerId(multiaddr, id);
