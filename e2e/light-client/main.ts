@@ -26,6 +26,7 @@ export interface StartOptions {
   requestTimeoutMs?: number;
   autoStart?: boolean;
   minFreeBytes?: number;
+  discovery?: LightClientOptions['discovery'];
 }
 
 export interface Recorded {
@@ -60,6 +61,8 @@ new PerformanceObserver((list) => {
   }
 }).observe({ type: 'longtask', buffered: true });
 
+const fractionWaiters = new Set<{ fraction: number; resolve: (f: number) => void }>();
+
 const hex = (b: Uint8Array | undefined): string | null => (b ? toHex(b) : null);
 
 const lc = {
@@ -76,10 +79,12 @@ const lc = {
       transports: o.transports,
       autoStart: o.autoStart,
       sync: { keyLimit: o.keyLimit, concurrency: o.concurrency, requestTimeoutMs: o.requestTimeoutMs },
+      discovery: o.discovery,
     });
     client.on('progress', (p) => {
       rec.progress++;
       rec.last = { ...p, target: p.target ? toHex(p.target) : undefined };
+      for (const w of fractionWaiters) if (p.fraction >= w.fraction) w.resolve(p.fraction);
     });
     client.on('synced', (s) => rec.synced.push({ root: toHex(s.root), seq: s.seq, localRoot: toHex(s.localRoot) }));
     client.on('error', ({ error, fatal }) => rec.errors.push({ name: error.name, message: error.message, fatal }));
@@ -87,6 +92,15 @@ const lc = {
     client.on('role', (r) => rec.roles.push(r.role));
   },
   recorded: (): Recorded => rec,
+  /** Resolves at the first progress event with at least `fraction` of the key space done (an event, not a poll). */
+  fractionDone(fraction: number, timeoutMs: number): Promise<number> {
+    if ((rec.last?.fraction ?? 0) >= fraction) return Promise.resolve(rec.last!.fraction);
+    return new Promise((resolve, reject) => {
+      const w = { fraction, resolve: (f: number) => (clearTimeout(timer), fractionWaiters.delete(w), resolve(f)) };
+      const timer = setTimeout(() => (fractionWaiters.delete(w), reject(new Error(`no progress to ${fraction} within ${timeoutMs} ms`))), timeoutMs);
+      fractionWaiters.add(w);
+    });
+  },
   resetLongTasks(): void {
     rec.longTasks = { count: 0, over50: 0, totalMs: 0, maxMs: 0 };
   },

@@ -87,6 +87,7 @@ Stream limits (a refusal counts in proofsync_streams_refused_total or proofsync_
   --protocol-streams N        streams per protocol per connection (default 32)
   --peer-streams N            proof requests in flight per peer (default 8)
   --peer-rate BURST:PER_SEC   request rate per peer (default 200:100)
+  --peers-listed N            full nodes named in a /proofsync/1/peers answer, at most 16 (default 8; 0: none)
 
 Proof cache (range-proof answers at checkpoint roots, shared by all peers; proofsync_proof_cache_*):
   --proof-cache-bytes BYTES   answers kept, least recently used leave first (default 64 MiB; 0 disables)
@@ -153,6 +154,7 @@ async function runNode(argv: string[]): Promise<number> {
     'proof-cache-bytes': { type: 'string' },
     'proof-cache-any-root': { type: 'boolean' },
     'peer-rate': { type: 'string' },
+    'peers-listed': { type: 'string' },
     'serve-timeout': { type: 'string' },
     'protocol-streams': { type: 'string' },
     'conn-streams': { type: 'string' },
@@ -253,6 +255,7 @@ async function runNode(argv: string[]): Promise<number> {
       ratePerPeer: rateArg(o['peer-rate']),
       timeoutMs: o['serve-timeout'] === undefined ? undefined : intArg(o['serve-timeout'], 'serve-timeout', 10_000),
       maxInboundStreams: o['protocol-streams'] === undefined ? undefined : intArg(o['protocol-streams'], 'protocol-streams', 32),
+      maxListedPeers: countArg(o['peers-listed'], 'peers-listed'),
     },
     proofCache: {
       maxBytes: countArg(o['proof-cache-bytes'], 'proof-cache-bytes'),

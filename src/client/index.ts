@@ -1,5 +1,6 @@
 // The light client's public surface: re-exports only (docs/style.md).
 export { createLightClient, LightClient, prefixRange, preloadLightClient } from './light-client.ts';
+export type { DiscoveryOptions } from './discovery.ts';
 export type { LightClientOptions, CallOptions, ReadOptions, Update, GetResult, KeyRangeOption, LiveTuning, ProveResult, StatusResult, SyncTuning, VerifiedResult } from './light-client.ts';
 export type { LightClientEventMap, LightClientEventName, ProgressEvent, ProgressSegment, SyncedEvent, PeerEvent, AnnouncementEvent, ErrorEvent, RoleEvent, ClientRole, LiveStateEvent, PendingStateEvent, GapFillEvent, DeltaUpdate } from './events.ts';
 export {

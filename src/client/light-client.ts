@@ -18,6 +18,7 @@ import { TypedEmitter, type LightClientEventMap, type WireEvent } from './events
 import { prefixRange } from '../sync/state/ranges.ts';
 import type { MainBridge } from './worker/bridge-main.ts';
 import { LogApi } from './history/api.ts';
+import type { DiscoveryOptions } from './discovery.ts';
 import type {
   Call,
   FromWorker,
@@ -92,6 +93,12 @@ export interface LightClientOptions {
   sync?: SyncTuning;
   /** Live updates: pending bounds, gap-fill limits, timeouts (defaults in `LiveTuning`). */
   live?: LiveTuning;
+  /**
+   * Peer discovery (default on): every full node the client connects to is asked for the other
+   * full nodes of the database, and up to `maxPeers` of them are dialed and share the sync.
+   * `false`: only `bootstrap` is dialed.
+   */
+  discovery?: DiscoveryOptions | false;
 }
 
 /**
@@ -196,6 +203,11 @@ function checkOptions(o: LightClientOptions): void {
   for (const r of o.ranges ?? []) {
     for (const b of [r.start, r.end]) if (b !== undefined && !(b instanceof Uint8Array)) throw new TypeError('expected Uint8Array range bounds');
   }
+  if (o.discovery) {
+    for (const [k, v] of Object.entries({ maxPeers: o.discovery.maxPeers, maxDials: o.discovery.maxDials })) {
+      if (v !== undefined && !(Number.isSafeInteger(v) && v >= 0)) throw new TypeError(`expected discovery.${k} to be a non-negative integer, got ${v}`);
+    }
+  }
 }
 
 /**
@@ -248,6 +260,7 @@ export class LightClient {
       writeLogBytes: options.storage?.writeLogBytes,
       headsPollMs: options.headsPollMs ?? 5_000,
       live: options.live ? { ...options.live } : undefined,
+      discovery: options.discovery === false ? false : { ...options.discovery },
     };
     this.#worker = options.worker ?? takePreloadedWorker() ?? spawnWorker(`proofsync:${options.db}`);
     this.#worker.onmessage = (m: MessageEvent<FromWorker>) => this.#onMessage(m.data);

@@ -32,6 +32,7 @@ import { openDatabase, writerKeys } from './open-database.ts';
 import type { OperationLog } from './operation-log.ts';
 import { serveProtocols } from './protocols.ts';
 import { proofCacheOf } from './proof-cache-wiring.ts';
+import { servingPeers } from './discovery.ts';
 import { Replica } from './replica.ts';
 import type { ReplicaStatus } from './replica-types.ts';
 import { stopWithin } from './stop-deadline.ts';
@@ -237,6 +238,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
           misbehaving: () => misbehaviour.on,
           isCheckpoint: (root) => servedDb().isCheckpoint(root),
         }),
+        peers: (max) => servingPeers(libp2p, topic, max),
         onError: (err, c) => log(`error serving ${c.protocol}: ${(err as Error)?.stack ?? String(err)}`),
       },
       o.limits,

@@ -1,10 +1,11 @@
 /**
  * The node's protocol handlers (docs/design.md "Wire protocols"): range and
  * change proofs with the validation, clamps and halving rule of docs/proofs.md#serving (serve.ts), deltas
- * by id, the newest signed announcement, and log batches with MMR proofs (docs/mmr.md).
+ * by id, the newest signed announcement, log batches with MMR proofs (docs/mmr.md), and the other
+ * full nodes of the database (discovery.ts).
  *
  * Every request goes through `handle` (stream.ts): a bounded request frame, a deadline, one
- * per-peer admission state shared by all five protocols (concurrent streams and a token
+ * per-peer admission state shared by all six protocols (concurrent streams and a token
  * bucket), and a typed error frame in the protocol's own envelope for every failure.
  * Reads take the database's shared lock so no proof mixes two commits.
  */
@@ -17,7 +18,8 @@ import {
   encodeRangeProofRequest,
   encodeRangeProofResponse,
 } from '../protocol/codec.ts';
-import { CHANGE_PROTOCOL, DELTA_PROTOCOL, HEADS_PROTOCOL, LOG_PROTOCOL, RANGE_PROTOCOL } from '../protocol/ids.ts';
+import { CHANGE_PROTOCOL, DELTA_PROTOCOL, HEADS_PROTOCOL, LOG_PROTOCOL, PEERS_PROTOCOL, RANGE_PROTOCOL } from '../protocol/ids.ts';
+import { decodePeersRequest, encodePeersResponse, MAX_PEERS_REQUEST_BYTES, type PeerInfo } from '../protocol/peers-codec.ts';
 import {
   decodeDeltaRequest,
   decodeHeadsRequest,
@@ -38,6 +40,7 @@ import {
 import { PeerLimits, type RateLimit } from '../protocol/peer-limits.ts';
 import { MAX_BYTE_LIMIT, MAX_KEY_LIMIT, serveChangeProof, serveRangeProof } from '../protocol/serve.ts';
 import { ProofQueue } from './proof-queue.ts';
+import { DEFAULT_LISTED_PEERS } from './discovery.ts';
 import { handle, type RefusalReason, type Registrar, type RequestHandler } from '../protocol/stream.ts';
 import type { MerkleDatabase } from '../core/database.ts';
 import type { NodeMetrics } from './metrics.ts';
@@ -67,6 +70,8 @@ export interface ServeLimits {
   maxInboundStreams?: number;
   /** Range and change proofs served at once, across peers, the rest in arrival order (proof-queue.ts). Default 2. */
   maxConcurrentProofs?: number;
+  /** Full nodes named in a `/proofsync/1/peers` answer (discovery.ts). Default 8; 0 names none. */
+  maxListedPeers?: number;
 }
 
 export interface ServedState {
@@ -83,11 +88,13 @@ export interface ServedState {
    * root `isCheckpointRoot` accepts. Absent: every answer is built.
    */
   proofCache?: { cache: ProofCache; isCheckpointRoot(root: Uint8Array): boolean };
+  /** Other full nodes serving this database, at most `max` (discovery.ts); absent: the node names none. */
+  peers?: (max: number) => Promise<PeerInfo[]>;
   onError?: (err: unknown, context: { protocol: string }) => void;
 }
 
 /**
- * Registers the five protocols; returns a function that unregisters them.
+ * Registers the six protocols; returns a function that unregisters them.
  *
  * @example
  * const unregister = await serveProtocols(host.libp2p, { db, log, lock, dbId, announcement: () => bytes, metrics });
@@ -221,6 +228,19 @@ export async function serveProtocols(libp2p: Registrar, state: ServedState, limi
         return encodeLogResponse({ type: 'batch', operations: batch.operations, proof: batch.proof.digests, pinned: batch.pinned });
       }),
       { ...common, maxRequestBytes: MAX_LOG_REQUEST_BYTES, encodeError: encodeLogError },
+    ),
+  );
+  const listed = limits.maxListedPeers ?? DEFAULT_LISTED_PEERS;
+  stops.push(
+    await handle(
+      libp2p,
+      PEERS_PROTOCOL,
+      measured(PEERS_PROTOCOL, async (bytes) => {
+        const req = decodePeersRequest(bytes);
+        if (req.db && !equalBytes(req.db, state.dbId)) throw new NotFound('this node does not serve that database');
+        return encodePeersResponse({ type: 'peers', peers: (await state.peers?.(listed)) ?? [] });
+      }),
+      { ...common, maxRequestBytes: MAX_PEERS_REQUEST_BYTES, encodeError: (name, message) => encodePeersResponse({ type: 'error', name, message }) },
     ),
   );
   return async () => {

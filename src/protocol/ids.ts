@@ -1,7 +1,7 @@
 /**
  * Protocol ids and gossip topics (docs/design.md "Wire protocols"). One request and one response
- * frame per stream (stream.ts); messages in codec.ts (range, change) and messages.ts (heads,
- * delta, log).
+ * frame per stream (stream.ts); messages in codec.ts (range, change), messages.ts (heads,
+ * delta, log) and peers-codec.ts (peers).
  */
 
 export const RANGE_PROTOCOL = '/proofsync/1/range';
@@ -9,8 +9,10 @@ export const CHANGE_PROTOCOL = '/proofsync/1/change';
 export const DELTA_PROTOCOL = '/proofsync/1/delta';
 export const HEADS_PROTOCOL = '/proofsync/1/heads';
 export const LOG_PROTOCOL = '/proofsync/1/log';
+/** Other full nodes serving the same database (peers-codec.ts; the node's side is src/node/discovery.ts). */
+export const PEERS_PROTOCOL = '/proofsync/1/peers';
 
-export const PROTOCOLS = [RANGE_PROTOCOL, CHANGE_PROTOCOL, DELTA_PROTOCOL, HEADS_PROTOCOL, LOG_PROTOCOL] as const;
+export const PROTOCOLS = [RANGE_PROTOCOL, CHANGE_PROTOCOL, DELTA_PROTOCOL, HEADS_PROTOCOL, LOG_PROTOCOL, PEERS_PROTOCOL] as const;
 
 /**
  * The gossipsub topic of a database: signed announcements and deltas, each as its wire encoding

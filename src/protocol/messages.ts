@@ -169,24 +169,34 @@ function decodeEnvelope<T>(bytes: Uint8Array, maxBytes: number, message: string,
 // ---------------------------------------------------------------------------------------------
 // Heads
 
-export function encodeHeadsRequest(q: HeadsRequest): Uint8Array {
+/** A request whose one field is the database asked about (`bytes db = 1`; empty: the node's own): heads and peers. */
+export function encodeDbRequest(q: { db?: Uint8Array }): Uint8Array {
   const db = q.db ?? new Uint8Array(0);
   return new Writer(bytesFieldSize(1, db.length, true)).bytesField(1, db, true).finish();
 }
 
-export function decodeHeadsRequest(bytes: Uint8Array, maxBytes = MAX_HEADS_REQUEST_BYTES): HeadsRequest {
+/** Decodes an `encodeDbRequest` message; `message` names it in errors. */
+export function decodeDbRequest(bytes: Uint8Array, maxBytes: number, message: string): { db?: Uint8Array } {
   const r = Reader.of(bytes, maxBytes);
   let db: Uint8Array | undefined;
   let seen = 0;
   while (!r.done) {
     const tag = r.tag();
     if (fieldOf(tag) === 1) {
-      seen = once(seen, tag, 'HeadsRequest');
+      seen = once(seen, tag, message);
       r.expect(tag, WIRE_LEN);
       db = r.bytes();
     } else r.skip(tag);
   }
   return db && db.length ? { db } : {};
+}
+
+export function encodeHeadsRequest(q: HeadsRequest): Uint8Array {
+  return encodeDbRequest(q);
+}
+
+export function decodeHeadsRequest(bytes: Uint8Array, maxBytes = MAX_HEADS_REQUEST_BYTES): HeadsRequest {
+  return decodeDbRequest(bytes, maxBytes, 'HeadsRequest');
 }
 
 /**

@@ -206,4 +206,65 @@ describe('PeerBook among slow and silent peers (injected clock)', () => {
       expect(book.hedgeTo(c.peer, c.now, c.age)).toBe(c.to);
     });
   }
+
+  it('ranks by measured throughput, not time per request: a peer that served big answers fast beats one that served small ones', () => {
+    const book = new PeerBook(['big', 'small']);
+    book.started('big', 0);
+    book.succeeded('big', 100, 100_000, 0); // 1,000 bytes/ms
+    book.started('small', 0);
+    book.succeeded('small', 10, 1_000, 0); // 100 bytes/ms, though each answer took a tenth of the time
+    expect(book.expectedMs('big')!).toBeLessThan(book.expectedMs('small')!);
+    expect(book.choose(200)).toBe('big');
+    expect(book.hedgeAfter('small')).toBeGreaterThan(0); // 'big' is the one known to be faster
+    expect(book.hedgeAfter('big')).toBeUndefined();
+    // a failure is a sample of no bytes: the failing peer's throughput falls
+    book.started('big', 300);
+    book.failed('big', 400, 100, { startedAt: 300 });
+    expect(book.get('big')!.bytesPerMs).toBeCloseTo(700);
+  });
+
+  it('spreads a closed loop of requests by throughput: the fastest of 4 gets the most, every peer keeps a share', () => {
+    // peers answer 100 kB at these bytes/ms, one request at a time each (a busy node queues)
+    const rate: Record<string, number> = { a: 2000, b: 1000, c: 1000, d: 1000 };
+    const book = new PeerBook(Object.keys(rate), { share: 4 });
+    const served: Record<string, number> = { a: 0, b: 0, c: 0, d: 0 };
+    const busyUntil: Record<string, number> = { a: 0, b: 0, c: 0, d: 0 };
+    const pending: { peer: string; start: number; end: number }[] = [];
+    let now = 0;
+    for (let sent = 0; sent < 400 || pending.length; ) {
+      for (let peer = book.choose(now); peer !== undefined && sent < 400 && pending.length < 4; peer = book.choose(now)) {
+        const end = Math.max(now, busyUntil[peer]) + 100_000 / rate[peer];
+        busyUntil[peer] = end;
+        book.started(peer, now);
+        pending.push({ peer, start: now, end });
+        sent++;
+      }
+      pending.sort((x, y) => x.end - y.end);
+      const done = pending.shift()!;
+      now = done.end;
+      book.succeeded(done.peer, now - done.start, 100_000, done.start);
+      served[done.peer]++;
+    }
+    const shares = Object.fromEntries(Object.entries(served).map(([k, v]) => [k, v / 400]));
+    for (const other of ['b', 'c', 'd']) {
+      expect(shares.a).toBeGreaterThan(shares[other]);
+      expect(shares[other]).toBeGreaterThan(0.15);
+    }
+    expect(shares.a).toBeLessThan(0.5);
+  });
+
+  it('a peer that went away is not chosen until it is added anew, its record kept', () => {
+    const book = new PeerBook(['gone', 'other']);
+    book.started('gone', 0);
+    book.succeeded('gone', 1, 1_000, 0);
+    book.left('gone');
+    expect(book.get('gone')).toMatchObject({ retired: true, banned: false, successes: 1 });
+    expect(book.active).toBe(1);
+    expect(book.choose(10)).toBe('other');
+    book.started('other', 10);
+    expect(book.choose(10, 'other')).toBeUndefined();
+    book.add('gone');
+    expect(book.get('gone')).toMatchObject({ retired: false, successes: 1 });
+    expect(book.choose(10, 'other')).toBe('gone');
+  });
 });

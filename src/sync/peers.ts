@@ -9,9 +9,14 @@
  * deadline otherwise holds every slot for the whole deadline, again and again.
  *
  * - Choice: the usable peer with the smallest expected finish time, `latency × (requests in
- *   flight + 1)`, where `latency` is the moving average of its times per request, raised to the
- *   age of its oldest unanswered request (a peer silent for 5 s is at least that slow). A peer
- *   never tried, with nothing in flight, counts 0: every peer is probed once.
+ *   flight + 1)`. `latency` comes from measured throughput: the book's moving average of answer
+ *   bytes over the peer's moving average of bytes per millisecond (a failure is a sample of 0
+ *   bytes over its time), so a peer that served big answers fast is not held slower than one
+ *   that served small ones; before a peer's first answer it is its moving average of times per
+ *   request. Either is raised to the age of its oldest unanswered request (a peer silent for
+ *   5 s is at least that slow). A peer never tried, with nothing in flight, counts 0: every
+ *   peer is probed once. A peer twice as fast thus holds about twice the requests: a fast node
+ *   gets more work, and every node that answers keeps some.
  * - Share of slots: with `share` slots to spread (the sync's concurrency), a peer holds at most
  *   `ceil(share / peers not banned)` of them, except the measured fastest peer, which may take
  *   the rest: one slow peer cannot hold more than its share, and the fast one is not held back.
@@ -23,8 +28,8 @@
  *   multiple of the fastest measured latency), is sent to a peer known to be faster too.
  * - Each invalid answer (a proof that does not verify, a malformed, oversized or wrong-typed
  *   answer) is a strike; at `banAfter` strikes the peer is banned for this sync.
- * - A peer that does not serve the protocol at all (`retire`) is never asked again; it is not
- *   banned, since it did nothing wrong.
+ * - A peer that does not serve the protocol at all, or went away (`retire`), is not asked again
+ *   until it is added anew (it reconnected); it is not banned, since it did nothing wrong.
  */
 
 export interface PeerBookOptions {
@@ -60,7 +65,7 @@ export interface PeerStats {
   banned: boolean;
   /** No requests to this peer before this time. */
   backoffUntil: number;
-  /** The peer does not serve the protocol: never asked again (not a fault, so not `banned`). */
+  /** The peer does not serve the protocol or went away: not asked again until re-added (not a fault, so not `banned`). */
   retired: boolean;
 }
 
@@ -105,8 +110,16 @@ export class PeerBook {
     for (const id of ids) this.add(id);
   }
 
+  /** Moving average of the bytes of an answer, over all peers (0 until the first). */
+  #meanBytes = 0;
+
+  /** Adds a peer; one retired (it went away) and now back is asked again, its record kept. */
   add(id: string): void {
-    if (this.#peers.has(id)) return;
+    const known = this.#peers.get(id);
+    if (known) {
+      known.retired = false;
+      return;
+    }
     this.#peers.set(id, {
       id,
       inFlight: 0,
@@ -146,15 +159,35 @@ export class PeerBook {
    */
   #latency(p: Record, now: number): number {
     const oldest = p.starts.length ? now - Math.min(...p.starts) : 0;
-    return Math.max(p.msPerRequest ?? 0, oldest);
+    return Math.max(this.#measured(p) ?? 0, oldest);
+  }
+
+  /**
+   * The measured time of one request to `p`: an answer of the average size at its throughput,
+   * or (no throughput yet) its average time per request; undefined before any outcome.
+   */
+  #measured(p: Record): number | undefined {
+    if (p.bytesPerMs !== undefined && p.bytesPerMs > 0 && this.#meanBytes > 0) return this.#meanBytes / p.bytesPerMs;
+    return p.msPerRequest;
+  }
+
+  /** Expected milliseconds of one request to `id` from its measured throughput (undefined: not measured). */
+  expectedMs(id: string): number | undefined {
+    const p = this.#peers.get(id);
+    return p && this.#measured(p);
   }
 
   /** The fastest measured peer not banned (ties: the first listed). */
   #fastest(): Record | undefined {
     let best: Record | undefined;
+    let bestMs = Infinity;
     for (const p of this.#peers.values()) {
-      if (gone(p) || p.msPerRequest === undefined || p.consecutiveFailures > 0) continue;
-      if (!best || p.msPerRequest < best.msPerRequest!) best = p;
+      const ms = this.#measured(p);
+      if (gone(p) || ms === undefined || p.consecutiveFailures > 0) continue;
+      if (!best || ms < bestMs) {
+        best = p;
+        bestMs = ms;
+      }
     }
     return best;
   }
@@ -189,7 +222,7 @@ export class PeerBook {
   hedgeAfter(peer: string): number | undefined {
     const fastest = this.#fastest();
     if (!fastest || fastest.id === peer) return undefined;
-    return Math.max(this.#minHedge, this.#hedgeFactor * fastest.msPerRequest!);
+    return Math.max(this.#minHedge, this.#hedgeFactor * this.#measured(fastest)!);
   }
 
   /**
@@ -201,7 +234,7 @@ export class PeerBook {
     let best: Record | undefined;
     let bestScore = Infinity;
     for (const p of this.#peers.values()) {
-      if (p.id === peer || gone(p) || p.backoffUntil > now || p.msPerRequest === undefined || p.inFlight >= this.#cap(p, fastest)) continue;
+      if (p.id === peer || gone(p) || p.backoffUntil > now || this.#measured(p) === undefined || p.inFlight >= this.#cap(p, fastest)) continue;
       const latency = this.#latency(p, now);
       if (latency >= ageMs) continue;
       const score = latency * (p.inFlight + 1);
@@ -244,15 +277,26 @@ export class PeerBook {
     p.backoffUntil = 0;
     const t = Math.max(0, ms);
     this.#sample(p, t);
-    const rate = bytes / Math.max(1, t);
+    const size = Math.max(0, bytes);
+    const rate = size / Math.max(1, t);
     p.bytesPerMs = p.bytesPerMs === undefined ? rate : (1 - this.#alpha) * p.bytesPerMs + this.#alpha * rate;
+    this.#meanBytes = this.#meanBytes === 0 ? size : (1 - this.#alpha) * this.#meanBytes + this.#alpha * size;
   }
 
-  /** `id` does not serve the protocol (its request, sent at `startedAt`, ended): it is never chosen again. */
+  /**
+   * `id` does not serve the protocol, or went away (its request, sent at `startedAt`, ended, if
+   * one did): it is not chosen again until `add`ed anew.
+   */
   retire(id: string, startedAt?: number): void {
     const p = this.#must(id);
     this.#end(p, startedAt);
     p.retired = true;
+  }
+
+  /** `id` went away (its requests were released first): retired until it is `add`ed anew. */
+  left(id: string): void {
+    const p = this.#peers.get(id);
+    if (p) p.retired = true;
   }
 
   /**
@@ -269,6 +313,8 @@ export class PeerBook {
     let delay = peerBackoff(p.consecutiveFailures, this.#maxBackoff);
     if (ms !== undefined) {
       this.#sample(p, Math.max(0, ms));
+      // a sample of no bytes over that time: a failing peer's throughput falls
+      if (p.bytesPerMs !== undefined) p.bytesPerMs *= 1 - this.#alpha;
       // (a lone peer is not: waiting on it longer gains nothing)
       if (o.timedOut && this.active > 1) delay = Math.max(delay, Math.min(ms, this.#maxBackoff));
     }

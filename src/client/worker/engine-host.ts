@@ -143,6 +143,8 @@ export class EngineHost {
     const peer = this.#peers.get(id);
     if (!peer) return;
     this.#peers.delete(id);
+    // the running sync gives its requests to the others (the bootstrap node may be the one gone)
+    this.#sync.peerLeft(id);
     this.#peerEvent(id, 'disconnected', undefined, peer);
   }
 

@@ -18,10 +18,13 @@ import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
 import { delay } from '../../sync/abort.ts';
 import { TurnBatch } from './turn-batch.ts';
-import { libp2pRequester } from './peer-calls.ts';
+import { libp2pRequester, type RemotePeer } from './peer-calls.ts';
+import { PeerDiscovery } from '../discovery.ts';
+import { peerIdFromString } from '@libp2p/peer-id';
 import type { WireEvent } from '../events.ts';
 import type { Call, FromWorker, ToWorker, WorkerConfig } from './worker-messages.ts';
 import type { WorkerNode } from './network.ts';
+import type { Connection } from '@libp2p/interface';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -67,26 +70,61 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   stored.catch(() => {}); // reported once, through `ready`
 
   // peers held by the main thread (WebRTC-Direct; WebSockets when told to keep them there)
+  let bridgedPeers: ((peer: RemotePeer) => void) | undefined;
   const bridge = bridgePort
     ? new WorkerBridge(bridgePort, (n) => {
-        if (n.status === 'connected') void h.addPeer(bridge!.peer(n.peer, n.transport));
-        else if (n.status === 'disconnected') h.removePeer(n.peer);
+        if (n.status === 'connected') {
+          const peer = bridge!.peer(n.peer, n.transport);
+          void h.addPeer(peer).then(() => bridgedPeers?.(peer));
+        } else if (n.status === 'disconnected') h.removePeer(n.peer);
         else h.peerFailed(n.peer, n.reason ?? 'dial failed', n.transport, 'main');
       })
     : undefined;
 
   // peers held here: WebSockets, and gossip for new announcements
   let node: WorkerNode | undefined;
-  const { createNode, dialAddr, identifyWithRetry } = await network;
+  const { createNode, dialAddr, identifyWithRetry, discoveryDialPolicy } = await network;
   if (config.dial.length) {
     // gossip is judged and taken by the host; `peer` is the one that relayed it: gap fills ask it first
     node = await createNode(config, await identity, (data, peer) => h.judgeGossip(data, peer));
     node.addEventListener('peer:disconnect', (e) => h.removePeer(e.detail.toString()));
   }
+  /**
+   * A connection in the worker: its peer joins the host (and the running sync), then, once its
+   * first signed head is in (or failed), identify runs, and through it gossip (how a worker
+   * peer brings new targets; a failed identify, a timeout on a loaded machine, is retried while
+   * the connection stays open), and the peer is asked for the other full nodes it knows.
+   */
+  const life = new AbortController();
+  const bootstrapped = new Set(config.dial.map((a) => a.match(/\/p2p\/([^/]+)/)?.[1] ?? ''));
+  const connected = (conn: Connection): void => {
+    const peer = { id: conn.remotePeer.toString(), transport: 'websockets', via: 'worker', request: libp2pRequester(node!, conn.remotePeer) } as const;
+    const firstHeads = h.addPeer(peer);
+    void firstHeads.then(() => {
+      void discovery?.ask(peer, { signal: life.signal });
+      return identifyWithRetry(node!, conn);
+    });
+  };
+  const discovery =
+    node && config.discovery
+      ? new PeerDiscovery(config.discovery, {
+          self: node.peerId.toString(),
+          known: (id) => bootstrapped.has(id) || node!.getConnections(peerIdFromString(id)).length > 0,
+          allowed: discoveryDialPolicy(config),
+          dial: async (ma) => {
+            const conn = await node!.dial(ma, { signal: AbortSignal.any([life.signal, AbortSignal.timeout(10_000)]) });
+            connected(conn);
+            return true;
+          },
+          onError: (peer, err) => h.peerFailed(peer, `discovery: ${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`, 'websockets', 'worker'),
+        })
+      : undefined;
+  node?.addEventListener('peer:disconnect', (e) => discovery?.disconnected(e.detail.toString()));
+  // bridged peers (the main thread's connections) are asked too; what they name is dialed here
+  if (bridge && discovery) bridgedPeers = (peer) => void discovery.ask(peer, { signal: life.signal });
   // Each bootstrap address is dialed until it connects, and again after its peer disconnects,
   // with backoff (1 s doubling to 30 s): a refused or dropped dial never leaves the client
   // without peers for good. `dials` settles with each address's first attempt.
-  const life = new AbortController();
   const disconnected = new Map<string, () => void>();
   node?.addEventListener('peer:disconnect', (e) => disconnected.get(e.detail.toString())?.());
   const dials = config.dial.map(
@@ -99,12 +137,8 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
               const id = conn.remotePeer.toString();
               const gone = new Promise<void>((resolve) => disconnected.set(id, resolve));
               failures = 0;
-              const firstHeads = h.addPeer({ id, transport: 'websockets', via: 'worker', request: libp2pRequester(node!, conn.remotePeer) });
+              connected(conn);
               firstAttempt();
-              // identify, and through it gossip, once the first answer is in (or failed); gossip
-              // is how a worker peer brings new targets, so a failed identify (a timeout on a
-              // loaded machine) is retried while the connection stays open
-              void firstHeads.then(() => identifyWithRetry(node!, conn));
               await gone;
             } catch (err) {
               if (life.signal.aborted) break;

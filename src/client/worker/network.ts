@@ -11,10 +11,11 @@ import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub';
 import { identify, type Identify } from '@libp2p/identify';
 import type { Connection, PrivateKey } from '@libp2p/interface';
 import { webSockets } from '@libp2p/websockets';
-import { multiaddr } from '@multiformats/multiaddr';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { databaseTopicScoreParams } from '../../protocol/gossip-verdict.ts';
 import { databaseTopic } from '../../protocol/ids.ts';
+import { transportOf } from '../../protocol/transports.ts';
 import { delay } from '../../sync/abort.ts';
 import { browserConnectionGater } from '../transport.ts';
 import type { WorkerConfig } from './worker-messages.ts';
@@ -48,6 +49,12 @@ export async function createNode(config: WorkerConfig, privateKey: PrivateKey, j
   node.services.pubsub.topicValidators.set(topic, async (peer, msg) => VALIDATOR_RESULT[await judge(msg.data, peer.toString())]);
   node.services.pubsub.subscribe(topic);
   return node;
+}
+
+/** Whether the worker may dial `ma` from a discovery answer: WebSockets only, and the browser's connection gater. */
+export function discoveryDialPolicy(config: WorkerConfig): (ma: Multiaddr) => boolean {
+  const gater = browserConnectionGater({ allowInsecureLoopback: config.allowInsecureLoopback });
+  return (ma) => transportOf(ma.toString()) === 'websockets' && !gater.denyDialMultiaddr!(ma);
 }
 
 /** Dials `addr` (a multiaddr string). */

@@ -62,6 +62,8 @@ export class SyncLoop {
   #run: SyncRun | undefined;
   /** Peers that connect while a sync runs, for it to use (one queue per sync attempt). */
   #joining: PushQueue<RemotePeer> | undefined;
+  /** Ids of peers that disconnect while a sync runs: their work goes to the others. */
+  #leaving: PushQueue<string> | undefined;
 
   constructor(deps: SyncLoopDeps) {
     this.#deps = deps;
@@ -103,6 +105,11 @@ export class SyncLoop {
     this.#joining?.push(peer);
   }
 
+  /** A peer disconnected: the running sync re-queues its work (it rejoins through `peerJoined`). */
+  peerLeft(id: string): void {
+    this.#leaving?.push(id);
+  }
+
   async #loop(signal: AbortSignal, run: SyncRun): Promise<void> {
     const deps = this.#deps;
     const config = deps.config;
@@ -139,6 +146,8 @@ export class SyncLoop {
           run.held = undefined;
           if (held?.head && !equalBytes(held.head, target)) updates.push(held.head);
         };
+        const leaving = new PushQueue<string>();
+        this.#leaving = leaving;
         deps.starting(target);
         try {
           await syncState({
@@ -147,6 +156,7 @@ export class SyncLoop {
             sourceUpdates: (async function* () {
               for await (const p of joining) yield peerStateSource(p, timeout);
             })(),
+            sourcesLeft: leaving,
             target,
             canonicalRoot: checkpoint,
             ranges: config.ranges,
@@ -168,7 +178,9 @@ export class SyncLoop {
         } finally {
           run.held = undefined;
           joining.close();
+          leaving.close();
           if (this.#joining === joining) this.#joining = undefined;
+          if (this.#leaving === leaving) this.#leaving = undefined;
         }
         return; // only when the updates end (the sync was stopped)
       } catch (err) {

@@ -12,6 +12,7 @@
  *
  * Everything here is structured-clone safe (Uint8Array, Map, plain objects).
  */
+import type { DiscoveryOptions } from '../discovery.ts';
 import type { SerializedError } from '../errors.ts';
 import type { WireEvent } from '../events.ts';
 import type { ProofNode } from '../../core/types.ts';
@@ -79,6 +80,8 @@ export interface WorkerConfig {
   headsPollMs: number;
   /** Live updates: pending bounds, gap filling, timeouts. */
   live?: LiveTuning;
+  /** Peer discovery's bounds (src/client/discovery.ts); false or absent: off. */
+  discovery?: DiscoveryOptions | false;
 }
 
 /**

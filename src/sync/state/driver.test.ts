@@ -12,6 +12,7 @@ import { CountingSource, DelayedSource, FlakySource, GatedSource, MemoryStateSou
 import { loadProgress } from './stored-progress.ts';
 import { prefixRange } from './ranges.ts';
 import type { StateResponse, StateSource } from './source.ts';
+import { PushQueue } from '../push-queue.ts';
 import { allEntries, mutate, randomPuts, seededRandom, TargetChannel } from './testing.ts';
 
 // The writer and every source serving from its database take turns (see `Mutex`).
@@ -744,5 +745,39 @@ describe('sources that connect during the sync', () => {
     expect(segments.every((s) => s.state === 'target')).toBe(true);
     expect(segments[0].start ?? new Uint8Array(0)).toEqual(new Uint8Array(0));
     expect(segments[segments.length - 1].end).toBeUndefined();
+  });
+
+  it('a source that went away has its unanswered requests re-queued to the others, and the sync completes', async () => {
+    const { db } = await writer(43, 3000);
+    // answers nothing, ever (no deadline, no hedging): only its departure frees its ranges
+    const hung: StateSource = {
+      id: 'gone',
+      rangeProof: (_req, { signal }) => new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true })),
+      changeProof: (_req, { signal }) => new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true })),
+    };
+    const replica = new CountingSource(serve('replica', db));
+    const left = new PushQueue<string>();
+    let told = false;
+    const result = await syncState({
+      store: new MemoryStore(),
+      sources: [hung, replica],
+      sourcesLeft: left,
+      target: db.root,
+      keyLimit: 256,
+      requestTimeoutMs: Infinity,
+      hedge: false,
+      onProgress: (p) => {
+        // once the replica has answered something, the other node goes away
+        if (!told && p.keyValuesReceived > 0) {
+          told = true;
+          left.push('gone');
+        }
+      },
+    });
+    left.close();
+    expect(equalBytes(result.root, db.root)).toBe(true);
+    expect(replica.keyValues).toBe((await allEntries(db)).length);
+    expect(result.peers.find((p) => p.id === 'gone')).toMatchObject({ retired: true, banned: false, inFlight: 0, failures: 0 });
+    expect(result.progress.failures).toBe(0);
   });
 });

@@ -49,6 +49,12 @@ export interface SyncStateOptions {
   sources: readonly StateSource[];
   /** Sources that connect after the sync started (e.g. a replica dialed later); each takes work from then on. */
   sourceUpdates?: AsyncIterable<StateSource>;
+  /**
+   * Ids of sources that went away (disconnected): their requests in flight are cancelled and
+   * the work queued again without counting an attempt; one that comes back through
+   * `sourceUpdates` takes work again.
+   */
+  sourcesLeft?: AsyncIterable<string>;
   /** The root to sync to (from a signed announcement). */
   target: Uint8Array;
   /** Partial sync: inclusive key ranges (see `prefixRange`); default the whole key space. */
@@ -329,23 +335,37 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     verified = undefined;
   };
 
-  if (options.sourceUpdates) {
-    const it = options.sourceUpdates[Symbol.asyncIterator]();
+  /** Sources that went away and have not come back. */
+  const departed = new Set<string>();
+  /** Takes each item of `stream` until the sync stops; a stream that fails is one that ended, and the known sources carry on. */
+  const follow = <T>(stream: AsyncIterable<T> | undefined, take: (item: T) => void): void => {
+    if (!stream) return;
+    const it = stream[Symbol.asyncIterator]();
     stop.signal.addEventListener('abort', () => void it.return?.()?.catch?.(() => {}), { once: true });
     void (async () => {
       try {
         for (;;) {
           const next = await it.next();
           if (stop.signal.aborted || next.done) return;
-          if (sources.has(next.value.id)) continue;
-          sources.set(next.value.id, next.value);
-          push({ type: 'peerAdded', peer: next.value.id });
+          take(next.value);
         }
       } catch {
-        // A source stream that fails is one that ended; the known sources carry on.
+        // ended
       }
     })();
-  }
+  };
+  follow(options.sourceUpdates, (source) => {
+    if (sources.has(source.id) && !departed.has(source.id)) return;
+    departed.delete(source.id);
+    sources.set(source.id, source);
+    push({ type: 'peerAdded', peer: source.id });
+  });
+  follow(options.sourcesLeft, (id) => {
+    // the source stays in the map: a request the engine sends before it reads this event fails on its own
+    if (!sources.has(id) || departed.has(id)) return;
+    departed.add(id);
+    push({ type: 'peerRemoved', peer: id });
+  });
 
   let updates: AsyncIterator<Uint8Array> | undefined;
   if (options.targetUpdates) {

@@ -303,4 +303,34 @@ describe('StateSyncEngine among slow and hostile peers', () => {
     expect(requests(a).every((r) => r.peer === 'honest')).toBe(true);
     expect(e.peers.find((p) => p.id === 'liar')).toMatchObject({ inFlight: 0, banned: true, invalid: 1 });
   });
+
+  it('a peer that went away has its requests cancelled and their work queued again without an attempt; back, it takes work again', () => {
+    const e = engine({ target: A, peers: ['boot', 'replica'], concurrency: 4 });
+    const first = requests(e.start(0));
+    const boot = first.filter((r) => r.peer === 'boot');
+    expect(boot.length).toBeGreaterThan(0);
+    const actions = e.step({ type: 'peerRemoved', peer: 'boot' }, 5);
+    expect(ofType(actions, 'cancel').map((c) => c.requestId).sort()).toEqual(boot.map((r) => r.id).sort());
+    // the freed slots go to the replica, for the same ranges, no attempt charged
+    const again = requests(actions);
+    expect(again.every((r) => r.peer === 'replica')).toBe(true);
+    for (const r of boot) expect(e.items.find((i) => toHex(i.start) === toHex(r.start))).toMatchObject({ attempts: 0 });
+    expect(e.peers.find((p) => p.id === 'boot')).toMatchObject({ inFlight: 0, retired: true, banned: false, failures: 0 });
+    // an answer from before it left is not taken (its request was cancelled)
+    expect(e.step({ type: 'response', requestId: boot[0].id, outcome: ok(A), elapsedMs: 6, bytes: 10 }, 6)).toEqual([]);
+    e.step({ type: 'peerAdded', peer: 'boot' }, 7);
+    expect(e.peers.find((p) => p.id === 'boot')).toMatchObject({ retired: false });
+    // once the replica answers, the freed slot may go to either: the one that came back is usable
+    const replicaReq = e.outstanding().find((r) => r.peer === 'replica')!;
+    const next = requests(e.step({ type: 'response', requestId: replicaReq.id, outcome: ok(A), elapsedMs: 1, bytes: 10 }, 8));
+    expect(next.length).toBeGreaterThan(0);
+    expect(e.status).toBe('syncing');
+  });
+
+  it('a peer that went away while it was the only one stalls the sync only when nothing is in flight', () => {
+    const e = engine({ target: A, peers: ['only'], concurrency: 2 });
+    e.start(0);
+    const failed = ofType(e.step({ type: 'peerRemoved', peer: 'only' }, 1), 'failed');
+    expect(failed.map((f) => (f.error as Error).name)).toEqual(['SyncStalled']);
+  });
 });

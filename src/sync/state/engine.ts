@@ -88,8 +88,10 @@ export type StateSyncEvent =
   | { type: 'updatesClosed' }
   /** Time passed (after a `wake`). */
   | { type: 'tick' }
-  /** A peer connected after the sync started: it takes work from now on. */
+  /** A peer connected after the sync started (or came back): it takes work from now on. */
   | { type: 'peerAdded'; peer: string }
+  /** A peer went away: its requests in flight are cancelled and their work queued again, without an attempt counted. */
+  | { type: 'peerRemoved'; peer: string }
   | { type: 'abort'; reason?: unknown };
 
 export type SyncPhase = 'fetching' | 'catching-up' | 'at-target' | 'done' | 'failed';
@@ -352,6 +354,11 @@ export class StateSyncEngine {
       case 'peerAdded':
         this.#peers.add(event.peer);
         break;
+      case 'peerRemoved':
+        if (this.#peers.get(event.peer) === undefined) break;
+        this.#cancelPeer(event.peer, now, actions);
+        this.#peers.left(event.peer);
+        break;
       case 'abort':
         this.#cancelAll(actions);
         this.#fail(actions, event.reason ?? new DOMException('The sync was aborted', 'AbortError'));
@@ -395,7 +402,7 @@ export class StateSyncEngine {
     else this.#peers.failed(twin.request.peer, now, now - twin.sentAt, { timedOut: true, startedAt: twin.sentAt });
   }
 
-  /** A banned peer's requests still in flight are cancelled: nothing more is taken from it. */
+  /** A banned or departed peer's requests still in flight are cancelled: nothing more is taken from it. */
   #cancelPeer(peer: string, now: number, actions: StateSyncAction[]): void {
     for (const [id, o] of [...this.#requests]) {
       if (o.request.peer !== peer) continue;
