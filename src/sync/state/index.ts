@@ -19,3 +19,5 @@ export { MemoryStateSource, TamperingSource, FlakySource, CountingSource, cloneR
 export type { Tamper, RequestKind } from './memory-source.ts';
 export { systemClock, VirtualClock } from './clock.ts';
 export type { Clock } from './clock.ts';
+export { httpStateSource, fetchSnapshotAnnouncement, fetchBounded, snapshotBase, staticProofUrl, NotServedStatically, MirrorHttpError, ANNOUNCEMENT_FILE } from './http-source.ts';
+export type { HttpSourceOptions } from './http-source.ts';
