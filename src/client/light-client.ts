@@ -34,6 +34,7 @@ import type {
 } from './worker/worker-messages.ts';
 import { compareBytes, inKeyRange } from '../core/bytes.ts';
 import { transportOf, type TransportName } from '../protocol/transports.ts';
+import { snapshotBase } from '../sync/state/snapshot-url.ts';
 
 export type { GetResult, KeyRangeOption, LiveTuning, ProveResult, StatusResult, SyncTuning, VerifiedResult };
 export { prefixRange };
@@ -92,6 +93,14 @@ export interface LightClientOptions {
   sync?: SyncTuning;
   /** Live updates: pending bounds, gap-fill limits, timeouts (defaults in `LiveTuning`). */
   live?: LiveTuning;
+  /**
+   * Static proof mirrors: base URLs (http or https) where `proofsync snapshot` files are served,
+   * by any static server or CDN (with `Access-Control-Allow-Origin` for another origin). The
+   * state at a checkpoint is fetched from them beside the peers and verified like a peer's
+   * answers; a wrong file penalises the mirror. Their `announcement` is read too (verified with
+   * the writer's key). Catching up past the checkpoint goes over libp2p. docs/sync.md "Static proofs".
+   */
+  snapshots?: string[];
 }
 
 /**
@@ -196,6 +205,8 @@ function checkOptions(o: LightClientOptions): void {
   for (const r of o.ranges ?? []) {
     for (const b of [r.start, r.end]) if (b !== undefined && !(b instanceof Uint8Array)) throw new TypeError('expected Uint8Array range bounds');
   }
+  if (o.snapshots !== undefined && !Array.isArray(o.snapshots)) throw new TypeError('expected snapshots to be a list of base URLs');
+  for (const s of o.snapshots ?? []) snapshotBase(s);
 }
 
 /**
@@ -248,6 +259,7 @@ export class LightClient {
       writeLogBytes: options.storage?.writeLogBytes,
       headsPollMs: options.headsPollMs ?? 5_000,
       live: options.live ? { ...options.live } : undefined,
+      snapshots: options.snapshots?.map(snapshotBase),
     };
     this.#worker = options.worker ?? takePreloadedWorker() ?? spawnWorker(`proofsync:${options.db}`);
     this.#worker.onmessage = (m: MessageEvent<FromWorker>) => this.#onMessage(m.data);

@@ -5,7 +5,7 @@
  * history log's newest size and the live follower. What peers do wrong here reaches the page as
  * `peer` events, at most one per peer and reason per interval.
  */
-import { verifyAnnouncementAsync, type VerifiedAnnouncement } from '../../core/announcement.ts';
+import { decodeAnnouncement, verifyAnnouncementAsync, type VerifiedAnnouncement } from '../../core/announcement.ts';
 import { equalBytes } from '../../core/bytes.ts';
 import { gossipVerdict } from '../../protocol/gossip-verdict.ts';
 import { NoPeers, WrongDatabase } from '../errors.ts';
@@ -15,6 +15,7 @@ import { PeerEventLimiter } from '../peer-event-limiter.ts';
 import { Latch } from './latch.ts';
 import { delay } from '../../sync/abort.ts';
 import { requestHeads, type RemotePeer } from './peer-calls.ts';
+import { fetchSnapshotAnnouncement } from '../../sync/state/http-source.ts';
 import type { WorkerConfig } from './worker-messages.ts';
 import { RecentAnnouncements } from './recent-announcements.ts';
 import { MAX_BACKOFF_MS } from './sync-retry.ts';
@@ -133,6 +134,28 @@ export class Announcements {
       }),
     );
     return ok;
+  }
+
+  /**
+   * Reads each static mirror's `announcement` (config.snapshots) and takes the valid ones like a
+   * peer's heads: verified with the writer's key, newer than the newest known. So a client learns
+   * the mirror's checkpoint even before a peer answers. A mirror without one, or with a bad one,
+   * is reported as a `peer` event under its source id.
+   */
+  async askSnapshots(): Promise<void> {
+    const { signal, config, writerPublicKey } = this.#deps;
+    await Promise.all(
+      (config.snapshots ?? []).map(async (base) => {
+        const id = `static:${base}`;
+        try {
+          const bytes = await fetchSnapshotAnnouncement(base, { timeoutMs: HEADS_TIMEOUT_MS, signal });
+          this.#offer(await verifyAnnouncementAsync(decodeAnnouncement(bytes), writerPublicKey), id);
+        } catch (err) {
+          if (signal.aborted) return;
+          this.#deps.peerEvent(id, 'penalised', `announcement: ${(err as Error).name}: ${(err as Error).message}`);
+        }
+      }),
+    );
   }
 
   /**

@@ -180,6 +180,8 @@ export class EngineHost {
     this.#store = await this.#deps.openStore(this.#config.storageName);
     this.#live = await LiveHost.open(this.#liveDeps(), this.#store);
     this.#opened.set(this.#store);
+    // a mirror's announcement names its checkpoint, maybe before any peer answers
+    if (this.#config.snapshots?.length) void this.#heads.askSnapshots();
     this.#unsubscribe = this.#deps.channel?.subscribe((m) => this.#onTab(m));
     const lock = await this.#deps.lock.tryAcquire();
     if (lock) this.#becomeSyncer(lock);

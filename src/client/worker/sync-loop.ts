@@ -14,6 +14,7 @@ import type { PeerEvent } from '../events.ts';
 import type { LiveHost } from '../live/host.ts';
 import { responseSize } from '../../sync/state/network-source.ts';
 import { syncState } from '../../sync/state/driver.ts';
+import { httpStateSource } from '../../sync/state/http-source.ts';
 import type { StateSyncProgress } from '../../sync/state/engine.ts';
 import type { LocalStore } from './host-deps.ts';
 import { type Latch } from './latch.ts';
@@ -110,8 +111,10 @@ export class SyncLoop {
         const live = deps.live();
         if (live && (await live.beforeSync(deps.announcement.value ?? ann))) return;
         const peers = deps.peers();
-        if (peers.length === 0) throw new NoPeers('no connected peer to sync from');
         const timeout = config.sync.requestTimeoutMs ?? 30_000;
+        // static mirrors serve the state at their checkpoint (http-source.ts); peers the rest
+        const mirrors = (config.snapshots ?? []).map((base) => httpStateSource(base, { timeoutMs: timeout }));
+        if (peers.length === 0 && mirrors.length === 0) throw new NoPeers('no connected peer to sync from');
         // a fresh queue per attempt; heads newer than `target` arrive through it
         const updates = new PushQueue<Uint8Array>();
         run.updates = updates;
@@ -122,7 +125,7 @@ export class SyncLoop {
         try {
           await syncState({
             store,
-            sources: peers.map((p) => peerStateSource(p, timeout)),
+            sources: [...peers.map((p) => peerStateSource(p, timeout)), ...mirrors],
             sourceUpdates: (async function* () {
               for await (const p of joining) yield peerStateSource(p, timeout);
             })(),

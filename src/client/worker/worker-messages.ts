@@ -79,6 +79,8 @@ export interface WorkerConfig {
   headsPollMs: number;
   /** Live updates: pending bounds, gap filling, timeouts. */
   live?: LiveTuning;
+  /** Static proof mirrors (base URLs, normalised): state sources beside the peers (docs/sync.md "Static proofs"). */
+  snapshots?: string[];
 }
 
 /**

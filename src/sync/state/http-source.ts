@@ -19,12 +19,15 @@ import type { ChangeProofRequest, RangeProofRequest } from '../../core/types.ts'
 import { decodeRangeProofResponse, DEFAULT_DECODE_LIMITS } from '../../protocol/codec.ts';
 import { MAX_HEADS_RESPONSE_BYTES } from '../../protocol/messages.ts';
 import { requestKey } from './plan.ts';
+import { snapshotBase } from './snapshot-url.ts';
 import type { StateResponse, StateSource } from './source.ts';
 
 /** A static mirror has no file for this request (404/410, or a change proof): it is retired, not blamed. */
 export const NotServedStatically = errorClass<RequestError, { url: string; status?: number }>(RequestError, 'NotServedStatically');
 /** A static mirror answered with an HTTP status other than 200 and 404/410 (a 5xx, a 403, ...): no answer, backed off. */
 export const MirrorHttpError = errorClass<RequestError, { url: string; status: number }>(RequestError, 'MirrorHttpError');
+
+export { snapshotBase };
 
 /** The file name of the announcement under a snapshot's base URL. */
 export const ANNOUNCEMENT_FILE = 'announcement';
@@ -38,19 +41,6 @@ export interface HttpSourceOptions {
   fetch?: typeof fetch;
   /** The source's id in the sync's peer book (default `static:<base>`). */
   id?: string;
-}
-
-/** `base` without trailing slashes; it must be an absolute http(s) URL. */
-export function snapshotBase(base: string): string {
-  let url: URL;
-  try {
-    url = new URL(base);
-  } catch {
-    throw new TypeError(`expected an absolute http(s) URL for a snapshot mirror, got ${JSON.stringify(base)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`expected an http(s) URL for a snapshot mirror, got ${url.protocol}`);
-  if (url.search || url.hash) throw new TypeError(`expected a snapshot mirror URL without query or fragment, got ${base}`);
-  return url.href.replace(/\/+$/, '');
 }
 
 /** The URL of the answer to `request` under `base` (the static layout). */
