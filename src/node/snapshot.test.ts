@@ -9,7 +9,10 @@ import { MemoryStore } from '../core/store.ts';
 import { syncState } from '../sync/state/driver.ts';
 import { httpStateSource } from '../sync/state/http-source.ts';
 import { MemoryStateSource } from '../sync/state/memory-source.ts';
-import { canonicalParts } from '../sync/state/plan.ts';
+import type { StateSource } from '../sync/state/source.ts';
+import { canonicalParts, canonicalRangeRequest, canonicalResume } from '../sync/state/plan.ts';
+import { serveRangeProof } from '../protocol/serve.ts';
+import type { RangeProofRequest } from '../core/types.ts';
 import { SnapshotKeeper, writeSnapshot } from './snapshot.ts';
 import { startStaticServer, type StaticFileServer } from './testing/static-server.ts';
 
@@ -26,6 +29,15 @@ function announce(db: MerkleDatabase, seq: number, checkpoint = { seq, root: db.
 /** `n` keys spread over the whole key space (every canonical part gets some). */
 function puts(n: number, salt: number) {
   return Array.from({ length: n }, (_, i) => ({ key: Uint8Array.of((i * 7) & 0xff, i >> 8, i & 0xff, salt), value: enc.encode(`v${i}.${salt}`) }));
+}
+
+/** Requests in the canonical plan at `db`'s root: each part's first, then each resume. */
+async function planLength(db: MerkleDatabase): Promise<number> {
+  let n = 0;
+  for (const part of canonicalParts()) {
+    for (let r: RangeProofRequest | undefined = canonicalRangeRequest(db.root, part.start, part.end); r; n++) r = canonicalResume(r, await serveRangeProof(db, r));
+  }
+  return n;
 }
 
 let dirs: string[] = [];
@@ -52,8 +64,8 @@ describe('writeSnapshot', () => {
     const r = await writeSnapshot({ db, announcement: ann, out });
     expect(r).toMatchObject({ seq: 1, written: true, pruned: [] });
     expect(equalBytes(r.root, db.root)).toBe(true);
-    // at least one answer per part; 6000 keys over 64 parts need no resume
-    expect(r.files).toBe(canonicalParts().length);
+    // at least one answer per part, the exact chain the plan gives (a client asks the same: below)
+    expect(r.files).toBe(await planLength(db));
     expect((await readdir(join(out, toHex(db.root)))).length).toBe(r.files);
     expect(new Uint8Array(await readFile(join(out, 'announcement')))).toEqual(ann);
     expect((await readdir(out)).filter((n) => n.startsWith('.'))).toEqual([]);
@@ -120,7 +132,7 @@ describe('a snapshot on a plain static server', () => {
 
   it('syncs a client from the static files alone: its requests are exactly the files', async () => {
     const store = new MemoryStore();
-    const r = await syncState({ store, sources: [httpStateSource(files.url)], target: db.root, requestTimeoutMs: 10_000 });
+    const r = await syncState({ store, sources: [httpStateSource(files.url)], target: db.root, requestTimeoutMs: 10_000, canonical: true });
     expect(equalBytes(r.root, db.root)).toBe(true);
     const served = [...files.hits.keys()].filter((p) => p !== '/announcement');
     expect(served.length).toBe((await readdir(join(out, toHex(db.root)))).length);
@@ -128,26 +140,45 @@ describe('a snapshot on a plain static server', () => {
 
   it('a tampered file is a rejected proof: the mirror is penalised and a peer finishes the work', async () => {
     const dir = join(out, toHex(db.root));
-    const [name] = (await readdir(dir)).toSorted();
-    const good = await readFile(join(dir, name!));
-    // flip a byte inside a value: the file still decodes, the proof does not verify
-    const bad = Uint8Array.from(good);
-    bad[bad.length - 3]! ^= 0x01;
-    await writeFile(join(dir, name!), bad);
+    const names = await readdir(dir);
+    const good = new Map<string, Uint8Array>();
+    // every file tampered (a byte flipped near the end: inside a value or the end proof), so
+    // whichever the mirror is asked for is wrong; the peer must finish the sync
+    for (const name of names) {
+      const bytes = new Uint8Array(await readFile(join(dir, name)));
+      good.set(name, bytes);
+      const bad = Uint8Array.from(bytes);
+      bad[bad.length - 3]! ^= 0x01;
+      await writeFile(join(dir, name), bad);
+    }
     try {
       const penalised: string[] = [];
       const mirror = httpStateSource(files.url);
+      // the peer answers only once the mirror was caught: so the mirror is asked first
+      let caught!: () => void;
+      const mirrorCaught = new Promise<void>((resolve) => (caught = resolve));
+      const inner = new MemoryStateSource('peer', db);
+      const peer: StateSource = {
+        id: 'peer',
+        rangeProof: async (req, o) => (await mirrorCaught, inner.rangeProof(req, o)),
+        changeProof: async (req, o) => (await mirrorCaught, inner.changeProof(req, o)),
+      };
       const r = await syncState({
         store: new MemoryStore(),
-        sources: [mirror, new MemoryStateSource('peer', db)],
+        sources: [mirror, peer],
         target: db.root,
         requestTimeoutMs: 10_000,
-        onPenalise: (peer) => penalised.push(peer),
+        canonical: true,
+        onPenalise: (id) => {
+          penalised.push(id);
+          if (id === mirror.id) caught();
+        },
       });
       expect(equalBytes(r.root, db.root)).toBe(true);
       expect(penalised).toContain(mirror.id);
+      expect(penalised).not.toContain('peer');
     } finally {
-      await writeFile(join(dir, name!), good);
+      for (const [name, bytes] of good) await writeFile(join(dir, name), bytes);
     }
   });
 });

@@ -70,6 +70,8 @@ export interface SyncStateOptions {
   maxInFlightPerPeer?: number;
   /** Send a request left unanswered too long to a faster peer too (default true; see engine.ts). */
   hedge?: boolean;
+  /** Ask the canonical plan's requests (engine.ts `canonical`): for a root a proof cache or a static snapshot holds. */
+  canonical?: boolean;
   clock?: Clock;
   /** Size of an answer in bytes (default: an estimate of its protobuf encoding). */
   sizeOf?: (response: StateResponse) => number;
@@ -167,6 +169,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     maxInFlightPerPeer: options.maxInFlightPerPeer,
     hedge: options.hedge,
     acceptsUpdates: options.targetUpdates !== undefined,
+    canonical: options.canonical,
   });
   const events = new EventQueue<DriverEvent>();
   const stop = new AbortController();

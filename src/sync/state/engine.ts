@@ -39,6 +39,7 @@ import { compareEnd, EMPTY_KEY, normaliseRanges, rangeWidth, requestEnd, type Ke
 import type { StateRequest } from './requests.ts';
 import type { ResponseOutcome } from './verify.ts';
 import { LEFT, STALE, WorkQueue } from './work-queue.ts';
+import { canonicalParts, canonicalRangeRequest } from './plan.ts';
 
 export interface StateSyncConfig {
   target: Uint8Array;
@@ -67,6 +68,13 @@ export interface StateSyncConfig {
   hedge?: boolean;
   /** Whether target updates may still arrive: then the sync waits at the target (default false). */
   acceptsUpdates?: boolean;
+  /**
+   * Ask the canonical plan's requests (plan.ts): the parts of `canonicalParts(scope)`, never
+   * split, at the plan's limits (`keyLimit`, `bytesLimit` ignored), resumed from each answer
+   * alone. So every fresh client at one root asks byte-identical questions, which a proof cache
+   * or a static snapshot can answer (default false).
+   */
+  canonical?: boolean;
 }
 
 export type StateSyncEvent =
@@ -203,6 +211,7 @@ interface Outstanding {
 export class StateSyncEngine {
   readonly #concurrency: number;
   readonly #keyLimit: number;
+  readonly #canonical: boolean;
   readonly #bytesLimit: number;
   readonly #maxRetained: number;
   readonly #maxAttempts: number;
@@ -243,6 +252,7 @@ export class StateSyncEngine {
     this.#localRoot = config.localRoot.slice();
     this.#updatesOpen = config.acceptsUpdates ?? false;
     this.#hedge = config.hedge ?? true;
+    this.#canonical = config.canonical ?? false;
     const scope = normaliseRanges((config.scope ?? FULL_SCOPE).map((r) => ({ start: r.start, end: r.end })));
     if (scope.length === 0) throw new RangeError('expected at least one non-empty key range to sync');
     this.#fullSync = scope.length === 1 && scope[0].start.length === 0 && scope[0].end === undefined;
@@ -250,7 +260,7 @@ export class StateSyncEngine {
     const stored = config.stored?.segments ?? [];
     this.#persisted = canonicalSegments(stored);
     this.#persistedTarget = config.stored?.target;
-    const segments = initialSegments(scope, stored, this.#localRoot);
+    const segments = initialSegments(this.#canonical ? canonicalParts(scope) : scope, stored, this.#localRoot);
     this.#queue = new WorkQueue(segments, (s) => (s.root === undefined ? LEFT : STALE));
     this.#peers = new PeerBook(config.peers, { banAfter: config.banAfter, maxInFlightPerPeer: config.maxInFlightPerPeer, share: this.#concurrency });
   }
@@ -572,6 +582,7 @@ export class StateSyncEngine {
 
   /** Items narrower than this likely fit in one answer: not worth splitting. */
   #minSplitWidth(): number {
+    if (this.#canonical) return Infinity;
     if (this.#densityWidth <= 0) return 0;
     return (this.#keyLimit * this.#densityWidth) / (this.#densityKeys + 1);
   }
@@ -582,6 +593,9 @@ export class StateSyncEngine {
     if (peer === undefined) return { ...common, kind: 'clear', peer: undefined };
     const startKey = item.start.length ? item.start : undefined;
     const endKey = requestEnd(item.end);
+    if (item.root === undefined && this.#canonical) {
+      return { ...common, kind: 'range', peer, request: canonicalRangeRequest(common.root, item.start, item.end), canonical: true };
+    }
     if (item.root === undefined) {
       return { ...common, kind: 'range', peer, request: { rootHash: common.root, startKey, endKey, keyLimit: this.#keyLimit, bytesLimit: this.#bytesLimit } };
     }

@@ -55,7 +55,7 @@ let path: string;
 beforeAll(async () => {
   db = await MerkleDatabase.open(new MemoryStore());
   await db.commit(Array.from({ length: 300 }, (_, i) => ({ key: Uint8Array.of(i & 0xff, i >> 8, 7), value: enc.encode(`value ${i}`) })));
-  request = canonicalRangeRequest(db.root, Uint8Array.of(0), Uint8Array.of(4));
+  request = canonicalRangeRequest(db.root, new Uint8Array(0), Uint8Array.of(4, 0));
   answer = encodeRangeProofResponse({ type: 'rangeProof', proof: await serveRangeProof(db, request) });
   path = `/snap/${toHex(db.root)}/${requestKey(request)}`;
   server = new TestServer();

@@ -16,6 +16,7 @@
 import { compareBytes } from '../../core/bytes.ts';
 import { UnexpectedResponse } from '../../core/errors.ts';
 import { nextKey } from '../../core/next-key.ts';
+import { canonicalResume } from './plan.ts';
 import { verifyChangeProof, verifyRangeProof } from '../../core/proof.ts';
 import type { ProvenSubtrees, TrieView } from '../../core/trie.ts';
 import type { KeyChange, KeyValue, ProofNode, RangeProof } from '../../core/types.ts';
@@ -146,7 +147,10 @@ export async function verifyResponse(
     answeredWith = response.type;
   }
   let resume: Uint8Array | undefined;
-  if (last !== undefined) {
+  if (last !== undefined && request.kind === 'range' && request.canonical && response?.type === 'range') {
+    // from the answer alone, never the local trie: the next canonical request is the same for every client
+    resume = canonicalResume(request.request, response.proof)?.startKey;
+  } else if (last !== undefined) {
     const next = await nextKey(last, request.end, endProof, (path) => view.proofPath(path));
     if (next !== undefined) resume = boundaryBefore(next, last);
   }
