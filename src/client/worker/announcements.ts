@@ -44,6 +44,13 @@ export interface AnnouncementDeps {
   peerEvent(peer: string, status: PeerEvent['status'], reason: string, known?: RemotePeer): void;
 }
 
+/** The checkpoint a static mirror's verified announcement names: the root its files hold. */
+export interface MirrorCheckpoint {
+  base: string;
+  seq: number;
+  root: Uint8Array;
+}
+
 export class Announcements {
   readonly #deps: AnnouncementDeps;
   /** The newest verified announcement. */
@@ -140,22 +147,27 @@ export class Announcements {
    * Reads each static mirror's `announcement` (config.snapshots) and takes the valid ones like a
    * peer's heads: verified with the writer's key, newer than the newest known. So a client learns
    * the mirror's checkpoint even before a peer answers. A mirror without one, or with a bad one,
-   * is reported as a `peer` event under its source id.
+   * is reported as a `peer` event under its source id. Resolves to the checkpoint each valid
+   * mirror names (its announcement's `checkpoint`, else its state): the root its files hold.
    */
-  async askSnapshots(): Promise<void> {
+  async askSnapshots(): Promise<MirrorCheckpoint[]> {
     const { signal, config, writerPublicKey } = this.#deps;
-    await Promise.all(
-      (config.snapshots ?? []).map(async (base) => {
+    const found = await Promise.all(
+      (config.snapshots ?? []).map(async (base): Promise<MirrorCheckpoint | undefined> => {
         const id = `static:${base}`;
         try {
           const bytes = await fetchSnapshotAnnouncement(base, { timeoutMs: HEADS_TIMEOUT_MS, signal });
-          this.#offer(await verifyAnnouncementAsync(decodeAnnouncement(bytes), writerPublicKey), id);
+          const ann = await verifyAnnouncementAsync(decodeAnnouncement(bytes), writerPublicKey);
+          this.#offer(ann, id);
+          if (!equalBytes(ann.db, this.#deps.db)) return undefined;
+          return { base, seq: ann.checkpoint?.seq ?? ann.seq, root: ann.checkpoint?.root ?? ann.stateRoot };
         } catch (err) {
-          if (signal.aborted) return;
-          this.#deps.peerEvent(id, 'penalised', `announcement: ${(err as Error).name}: ${(err as Error).message}`);
+          if (!signal.aborted) this.#deps.peerEvent(id, 'penalised', `announcement: ${(err as Error).name}: ${(err as Error).message}`);
+          return undefined;
         }
       }),
     );
+    return found.filter((m) => m !== undefined);
   }
 
   /**
