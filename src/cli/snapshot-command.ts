@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { toHex } from '../core/bytes.ts';
+import { decodeAnnouncement } from '../core/announcement.ts';
 import { openNodeStore } from '../node/node-store.ts';
 import { STORE_DIR } from '../node/open-database.ts';
 import { DEFAULT_SNAPSHOT_KEEP, writeSnapshot } from '../node/snapshot.ts';
@@ -34,8 +35,10 @@ async function runSnapshot(argv: string[]): Promise<number> {
   try {
     const announcement = await storedAnnouncement(store);
     if (!announcement) throw new UsageError(`${o.data} holds no signed announcement: snapshot a writer's data directory, or run a node with --snapshot-dir`);
+    const named = decodeAnnouncement(announcement).checkpoint !== undefined;
+    if (!named) process.stderr.write('the announcement names no checkpoint yet: writing the snapshot at its state root\n');
     const r = await writeSnapshot({ db: store.db, announcement, out: o.out, keep });
-    printJson({ root: toHex(r.root), seq: r.seq, files: r.files, bytes: r.bytes, written: r.written, pruned: r.pruned });
+    printJson({ root: toHex(r.root), seq: r.seq, checkpoint: named, files: r.files, bytes: r.bytes, written: r.written, pruned: r.pruned });
     return 0;
   } finally {
     await store.close();
