@@ -26,6 +26,8 @@ export interface StartOptions {
   requestTimeoutMs?: number;
   autoStart?: boolean;
   minFreeBytes?: number;
+  /** Static proof mirrors (base URLs). */
+  snapshots?: string[];
 }
 
 export interface Recorded {
@@ -75,6 +77,7 @@ const lc = {
       websocketsIn: o.websocketsIn,
       transports: o.transports,
       autoStart: o.autoStart,
+      snapshots: o.snapshots,
       sync: { keyLimit: o.keyLimit, concurrency: o.concurrency, requestTimeoutMs: o.requestTimeoutMs },
     });
     client.on('progress', (p) => {
