@@ -105,7 +105,7 @@ describe('static proofs', () => {
       await page.evaluate((o) => lc.start(o), options('static-only'));
       const synced = await page.evaluate(() => lc.synced(240_000));
       const rec = await page.evaluate(() => lc.recorded());
-      const why = `${JSON.stringify(rec.peers.slice(-10))}\npage:\n${log.slice(-30).join('\n')}\nnode:\n${node.output().slice(-2000)}`;
+      const why = `snapshot ${snapshotRoot} added ${JSON.stringify(added)} synced ${JSON.stringify(rec.synced)} last ${JSON.stringify(rec.last)} ${JSON.stringify(rec.peers.slice(-10))}\npage:\n${log.slice(-30).join("\n")}\nnode:\n${node.output().slice(-2000)}`;
       expect(synced.root, why).toBe(head);
       expect(synced.localRoot, why).toBe(head);
       // the state came from the files: the node served no range proof, only the catch-up

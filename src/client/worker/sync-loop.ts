@@ -216,7 +216,8 @@ export class SyncLoop {
         banAfter: deps.config.sync.banAfter,
         sizeOf: responseSize,
         canonical: true,
-        onProgress: (p) => deps.progress(p),
+        // at the checkpoint the client is not yet at the head: `synced` comes from the head sync
+        onProgress: (p) => deps.progress(p.phase === 'at-target' ? { ...p, phase: 'fetching' } : p),
         onPenalise: (peer, reason, banned) => {
           callPeers();
           deps.peerEvent(peer, banned ? 'banned' : 'penalised', `${reason.name}: ${reason.message}`);
