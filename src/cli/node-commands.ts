@@ -101,6 +101,7 @@ Other options: --listen MA --announce MA --generate N --generate-log N --generat
   --seed N --simulate-writes PER_SEC --http-port PORT --no-http --token T --db NAME --replica
   --history N --serve-timeout MS --stop-timeout MS (libp2p's share of a stop, default 5000)
   --snapshot-dir DIR (static proofs of the newest checkpoint, kept current) --snapshot-keep N (default 2)
+  --snapshot-interval MS (least time between two snapshots, default 60000)
   --follow WRITER_PEER_ID --bootstrap MA --max-gap N --pending-timeout MS --misbehave
 `;
 /**
@@ -163,6 +164,7 @@ async function runNode(argv: string[]): Promise<number> {
     'stop-timeout': { type: 'string' },
     'snapshot-dir': { type: 'string' },
     'snapshot-keep': { type: 'string' },
+    'snapshot-interval': { type: 'string' },
   });
   if (o.help) {
     process.stdout.write(NODE_USAGE);
@@ -251,6 +253,7 @@ async function runNode(argv: string[]): Promise<number> {
     stopTimeoutMs: o['stop-timeout'] === undefined ? undefined : intArg(o['stop-timeout'], 'stop-timeout', 5_000),
     snapshotDir: o['snapshot-dir'],
     snapshotKeep: o['snapshot-keep'] === undefined ? undefined : intArg(o['snapshot-keep'], 'snapshot-keep', 2),
+    snapshotIntervalMs: o['snapshot-interval'] === undefined ? undefined : intArg(o['snapshot-interval'], 'snapshot-interval', 60_000),
     webrtcDirect: {
       maxPending: o['webrtc-pending'] === undefined ? undefined : intArg(o['webrtc-pending'], 'webrtc-pending', 64),
       maxPendingPerIp: o['webrtc-pending-per-ip'] === undefined ? undefined : intArg(o['webrtc-pending-per-ip'], 'webrtc-pending-per-ip', 16),

@@ -118,6 +118,8 @@ export interface FullNodeOptions {
   snapshotDir?: string;
   /** Checkpoint directories kept in `snapshotDir` (default 2). */
   snapshotKeep?: number;
+  /** Least time between two snapshots in `snapshotDir` (default 60,000 ms). */
+  snapshotIntervalMs?: number;
   /** Bounds on pending WebRTC-Direct handshakes (webrtc-guard.ts). */
   webrtcDirect?: WebRTCGuardLimits;
   /** libp2p's new-connection threshold per remote IP and second. Default 100. */

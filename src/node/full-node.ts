@@ -231,7 +231,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
     cleanup.push(unserve);
 
     const snapshots = o.snapshotDir
-      ? new SnapshotKeeper({ out: o.snapshotDir, db: servedDb, announcement: () => writer?.announcementBytes ?? replica?.announcementBytes ?? readOnlyAnnouncement, read: (f) => lock.read(f), keep: o.snapshotKeep, log })
+      ? new SnapshotKeeper({ out: o.snapshotDir, db: servedDb, announcement: () => writer?.announcementBytes ?? replica?.announcementBytes ?? readOnlyAnnouncement, read: (f) => lock.read(f), keep: o.snapshotKeep, minIntervalMs: o.snapshotIntervalMs, log })
       : undefined;
     snapshots?.start();
 

@@ -191,13 +191,18 @@ describe('SnapshotKeeper', () => {
     let ann = announce(local, 1);
     const written: number[] = [];
     let notify: () => void = () => {};
-    const keeper = new SnapshotKeeper({ out, db: () => local, announcement: () => ann, pollMs: 60_000, log: () => {}, onWritten: (r) => (written.push(r.seq), notify()) });
+    let now = 0;
+    const keeper = new SnapshotKeeper({ out, db: () => local, announcement: () => ann, pollMs: 60_000, minIntervalMs: 10_000, now: () => now, log: () => {}, onWritten: (r) => (written.push(r.seq), notify()) });
     const next = () => new Promise<void>((resolve) => (notify = resolve));
     let w = next();
     keeper.start();
     await w;
     await local.commit(puts(300, 2));
     ann = announce(local, 2);
+    // within the interval: not yet
+    keeper.check();
+    expect(written).toEqual([1]);
+    now = 10_000;
     w = next();
     keeper.check();
     await w;

@@ -27,6 +27,8 @@ import { ANNOUNCEMENT_FILE } from '../sync/state/http-source.ts';
 
 /** Checkpoint directories kept by default: the newest and the one before. */
 export const DEFAULT_SNAPSHOT_KEEP = 2;
+/** Least time between two snapshots a node writes (`--snapshot-interval`). */
+export const DEFAULT_SNAPSHOT_INTERVAL_MS = 60_000;
 
 const ROOT_DIR = /^[0-9a-f]{64}$/;
 
@@ -150,6 +152,14 @@ export interface SnapshotKeeperOptions {
   keep?: number;
   /** How often to look for a newly named checkpoint (default 1,000 ms). */
   pollMs?: number;
+  /**
+   * Least time from one snapshot's start to the next's (default 60,000 ms). A writer that names
+   * no checkpoints has a new state root every commit, and a snapshot reads the whole state: at
+   * 2 commits/s it would never stop. A newer checkpoint waits, the newest is written.
+   */
+  minIntervalMs?: number;
+  /** The clock (tests). */
+  now?: () => number;
   log: (line: string) => void;
   /** A snapshot finished (for metrics and tests). */
   onWritten?: (r: SnapshotResult) => void;
@@ -173,6 +183,7 @@ export class SnapshotKeeper {
   #done: string | undefined;
   #running: Promise<void> | undefined;
   #again = false;
+  #lastStart = -Infinity;
 
   constructor(o: SnapshotKeeperOptions) {
     this.#o = o;
@@ -195,6 +206,10 @@ export class SnapshotKeeper {
     if (!bytes) return;
     const root = toHex(announcedCheckpoint(decodeAnnouncement(bytes)).root);
     if (root === this.#done) return;
+    const now = (this.#o.now ?? Date.now)();
+    // the first one at once; then at most one per interval (the timer looks again)
+    if (this.#done !== undefined && now - this.#lastStart < (this.#o.minIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS)) return;
+    this.#lastStart = now;
     this.#running = (async () => {
       try {
         const r = await writeSnapshot({ db: this.#o.db(), announcement: bytes, out: this.#o.out, keep: this.#o.keep, read: this.#o.read, signal: this.#controller.signal });
