@@ -1,7 +1,7 @@
 /**
  * `proofsync snapshot --data DIR --out DIR2`: the static proofs of the newest checkpoint the
  * stored announcement names (node/snapshot.ts), for any HTTP server or CDN to serve
- * (docs/sync.md "Static proofs"). Run it on a stopped node's data directory (LevelDB is one
+ * (docs/static-proofs.md). Run it on a stopped node's data directory (LevelDB is one
  * process's); a running node keeps a directory current itself with `--snapshot-dir`.
  */
 import { parseArgs } from 'node:util';
@@ -15,7 +15,7 @@ import { storedAnnouncement } from '../node/writer.ts';
 import { registerCommands } from './main.ts';
 import { intArg, printJson, UsageError } from './io.ts';
 
-const USAGE = 'snapshot --data DIR --out DIR [--keep N] [--history N]   static proofs of the newest checkpoint (docs/sync.md "Static proofs")';
+const USAGE = 'snapshot --data DIR --out DIR [--keep N] [--history N]   static proofs of the newest checkpoint (docs/static-proofs.md)';
 
 async function runSnapshot(argv: string[]): Promise<number> {
   let o;

@@ -98,7 +98,7 @@ export interface LightClientOptions {
    * by any static server or CDN (with `Access-Control-Allow-Origin` for another origin). The
    * state at a checkpoint is fetched from them beside the peers and verified like a peer's
    * answers; a wrong file penalises the mirror. Their `announcement` is read too (verified with
-   * the writer's key). Catching up past the checkpoint goes over libp2p. docs/sync.md "Static proofs".
+   * the writer's key). Catching up past the checkpoint goes over libp2p. docs/static-proofs.md.
    */
   snapshots?: string[];
 }

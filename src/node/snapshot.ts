@@ -1,5 +1,5 @@
 /**
- * Static proofs, the writing side (docs/sync.md "Static proofs"): the answers of the canonical
+ * Static proofs, the writing side (docs/static-proofs.md): the answers of the canonical
  * plan (sync/state/plan.ts) at a checkpoint root, as immutable files any HTTP server or CDN
  * serves, read back by sync/state/http-source.ts. Layout under the output directory:
  *

@@ -79,7 +79,7 @@ export interface WorkerConfig {
   headsPollMs: number;
   /** Live updates: pending bounds, gap filling, timeouts. */
   live?: LiveTuning;
-  /** Static proof mirrors (base URLs, normalised): state sources beside the peers (docs/sync.md "Static proofs"). */
+  /** Static proof mirrors (base URLs, normalised): state sources beside the peers (docs/static-proofs.md). */
   snapshots?: string[];
 }
 

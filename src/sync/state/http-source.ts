@@ -1,5 +1,5 @@
 /**
- * Static proofs (docs/sync.md "Static proofs"): a `StateSource` over plain HTTP GETs of files a
+ * Static proofs (docs/static-proofs.md): a `StateSource` over plain HTTP GETs of files a
  * snapshot wrote (`proofsync snapshot`, node/snapshot.ts), so any static server or CDN serves
  * the state at a checkpoint root. Layout under a base URL:
  *
@@ -14,7 +14,7 @@
  * (faults.ts `isNotServed`) without blame. Bodies are read with a byte bound, never whole.
  */
 import { errorClass, MessageTooLarge, RequestError, UnexpectedResponse } from '../../core/errors.ts';
-import { toHex } from '../../core/bytes.ts';
+import { concatBytes, toHex } from '../../core/bytes.ts';
 import type { ChangeProofRequest, RangeProofRequest } from '../../core/types.ts';
 import { decodeRangeProofResponse, DEFAULT_DECODE_LIMITS } from '../../protocol/codec.ts';
 import { MAX_HEADS_RESPONSE_BYTES } from '../../protocol/messages.ts';
@@ -85,14 +85,7 @@ export async function fetchBounded(url: string, o: { maxBytes: number; timeoutMs
       chunks.push(value);
     }
     complete = true;
-    if (chunks.length === 1) return chunks[0]!;
-    const out = new Uint8Array(size);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.byteLength;
-    }
-    return out;
+    return chunks.length === 1 ? chunks[0]! : concatBytes(...chunks);
   } finally {
     if (!complete) mine.abort(new DOMException('answer refused', 'AbortError'));
   }
