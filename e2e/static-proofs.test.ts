@@ -6,9 +6,9 @@
  * head by change proofs over libp2p. A tampered file is a rejected proof: the mirror is
  * penalised and the node finishes the work. The node's own `--snapshot-dir` is checked too.
  *
- * Size: E2E_STATIC_KEYS keys (default 50,000: with 100,000 the browser's two syncs took 85 s and
- * 72 s on the shared two-core machine, `E2E_STATIC_KEYS=100000 npx vitest run --project e2e
- * e2e/static-proofs.test.ts`, and pass the same).
+ * Size: E2E_STATIC_KEYS keys (default 50,000, whose static sync took 22 s on the shared two-core
+ * machine; with 100,000 the two browser syncs took 85 s and 72 s under other load, and pass the
+ * same: `E2E_STATIC_KEYS=100000 npx vitest run --project e2e e2e/static-proofs.test.ts`).
  */
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
