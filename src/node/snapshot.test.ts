@@ -132,7 +132,7 @@ describe('a snapshot on a plain static server', () => {
 
   it('syncs a client from the static files alone: its requests are exactly the files', async () => {
     const store = new MemoryStore();
-    const r = await syncState({ store, sources: [httpStateSource(files.url)], target: db.root, requestTimeoutMs: 10_000, canonical: true });
+    const r = await syncState({ store, sources: [httpStateSource(files.url)], target: db.root, requestTimeoutMs: 10_000, canonicalRoot: db.root });
     expect(equalBytes(r.root, db.root)).toBe(true);
     const served = [...files.hits.keys()].filter((p) => p !== '/announcement');
     expect(served.length).toBe((await readdir(join(out, toHex(db.root)))).length);
@@ -168,7 +168,7 @@ describe('a snapshot on a plain static server', () => {
         sources: [mirror, peer],
         target: db.root,
         requestTimeoutMs: 10_000,
-        canonical: true,
+        canonicalRoot: db.root,
         onPenalise: (id) => {
           penalised.push(id);
           if (id === mirror.id) caught();

@@ -215,7 +215,7 @@ export class SyncLoop {
         requestTimeoutMs: timeout,
         banAfter: deps.config.sync.banAfter,
         sizeOf: responseSize,
-        canonical: true,
+        canonicalRoot: root,
         // at the checkpoint the client is not yet at the head: `synced` comes from the head sync
         onProgress: (p) => deps.progress(p.phase === 'at-target' ? { ...p, phase: 'fetching' } : p),
         onPenalise: (peer, reason, banned) => {

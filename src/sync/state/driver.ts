@@ -55,6 +55,11 @@ export interface SyncStateOptions {
   ranges?: readonly InclusiveRange[];
   /** Newer targets; the sync follows them and finishes at the last one once this ends. */
   targetUpdates?: AsyncIterable<Uint8Array>;
+  /**
+   * A checkpoint root: while it is the target, never-fetched ranges go by the canonical plan
+   * (docs/sync.md#canonical-plan). Usually `target` itself, with the head in `targetUpdates`.
+   */
+  canonicalRoot?: Uint8Array;
   signal?: AbortSignal;
   /** Most requests in flight (default 4). */
   concurrency?: number;
@@ -70,8 +75,6 @@ export interface SyncStateOptions {
   maxInFlightPerPeer?: number;
   /** Send a request left unanswered too long to a faster peer too (default true; see engine.ts). */
   hedge?: boolean;
-  /** Ask the canonical plan's requests (engine.ts `canonical`): for a root a proof cache or a static snapshot holds. */
-  canonical?: boolean;
   clock?: Clock;
   /** Size of an answer in bytes (default: an estimate of its protobuf encoding). */
   sizeOf?: (response: StateResponse) => number;
@@ -169,7 +172,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     maxInFlightPerPeer: options.maxInFlightPerPeer,
     hedge: options.hedge,
     acceptsUpdates: options.targetUpdates !== undefined,
-    canonical: options.canonical,
+    canonicalRoot: options.canonicalRoot,
   });
   const events = new EventQueue<DriverEvent>();
   const stop = new AbortController();

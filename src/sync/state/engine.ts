@@ -69,12 +69,12 @@ export interface StateSyncConfig {
   /** Whether target updates may still arrive: then the sync waits at the target (default false). */
   acceptsUpdates?: boolean;
   /**
-   * Ask the canonical plan's requests (plan.ts): the parts of `canonicalParts(scope)`, never
-   * split, at the plan's limits (`keyLimit`, `bytesLimit` ignored), resumed from each answer
-   * alone. So every fresh client at one root asks byte-identical questions, which a proof cache
-   * or a static snapshot can answer (default false).
+   * A checkpoint root (docs/sync.md#canonical-plan): while it is the target, never-fetched key
+   * ranges are fetched by the canonical plan (plan.ts: its fixed parts and limits, no midpoint
+   * splits, resumed from each answer alone), so every client syncing to it sends the same
+   * requests. `keyLimit` and `bytesLimit` then apply to the other requests only.
    */
-  canonical?: boolean;
+  canonicalRoot?: Uint8Array;
 }
 
 export type StateSyncEvent =
@@ -190,6 +190,19 @@ export function initialSegments(scope: readonly KeyRange[], stored: readonly Seg
   return out;
 }
 
+/** Never-fetched items: at the canonical root they stay the plan's parts (no midpoint splits). */
+const unfetched = (item: Readonly<Segment>): boolean => item.root === undefined;
+
+/** `segments` with the never-fetched ones cut at the canonical parts' bounds (plan.ts). */
+function cutToParts(segments: readonly Segment[]): Segment[] {
+  const out: Segment[] = [];
+  for (const s of segments) {
+    if (s.root !== undefined) out.push(s);
+    else for (const p of canonicalParts([s])) out.push({ start: p.start, end: p.end, root: undefined });
+  }
+  return out;
+}
+
 interface Outstanding {
   request: StateRequest;
   sentAt: number;
@@ -211,11 +224,11 @@ interface Outstanding {
 export class StateSyncEngine {
   readonly #concurrency: number;
   readonly #keyLimit: number;
-  readonly #canonical: boolean;
   readonly #bytesLimit: number;
   readonly #maxRetained: number;
   readonly #maxAttempts: number;
   readonly #hedge: boolean;
+  readonly #canonicalRoot: Uint8Array | undefined;
   readonly #fullSync: boolean;
   readonly #scopeWidth: number;
   readonly #queue: WorkQueue;
@@ -252,7 +265,6 @@ export class StateSyncEngine {
     this.#localRoot = config.localRoot.slice();
     this.#updatesOpen = config.acceptsUpdates ?? false;
     this.#hedge = config.hedge ?? true;
-    this.#canonical = config.canonical ?? false;
     const scope = normaliseRanges((config.scope ?? FULL_SCOPE).map((r) => ({ start: r.start, end: r.end })));
     if (scope.length === 0) throw new RangeError('expected at least one non-empty key range to sync');
     this.#fullSync = scope.length === 1 && scope[0].start.length === 0 && scope[0].end === undefined;
@@ -260,7 +272,10 @@ export class StateSyncEngine {
     const stored = config.stored?.segments ?? [];
     this.#persisted = canonicalSegments(stored);
     this.#persistedTarget = config.stored?.target;
-    const segments = initialSegments(this.#canonical ? canonicalParts(scope) : scope, stored, this.#localRoot);
+    if (config.canonicalRoot !== undefined) checkRoot(config.canonicalRoot, 'canonical root');
+    this.#canonicalRoot = config.canonicalRoot?.slice();
+    let segments = initialSegments(scope, stored, this.#localRoot);
+    if (this.#canonicalRoot) segments = cutToParts(segments);
     this.#queue = new WorkQueue(segments, (s) => (s.root === undefined ? LEFT : STALE));
     this.#peers = new PeerBook(config.peers, { banAfter: config.banAfter, maxInFlightPerPeer: config.maxInFlightPerPeer, share: this.#concurrency });
   }
@@ -497,7 +512,7 @@ export class StateSyncEngine {
     while (slots < this.#concurrency) {
       const peer = empty ? undefined : this.#peers.choose(now);
       if (!empty && peer === undefined) break;
-      const item = this.#queue.next(this.#target, now, this.#concurrency, this.#minSplitWidth());
+      const item = this.#queue.next(this.#target, now, this.#concurrency, this.#minSplitWidth(), this.#canonical() ? unfetched : undefined);
       if (!item) break;
       const request = this.#buildRequest(item, peer);
       this.#queue.assign(item, request.id);
@@ -582,20 +597,24 @@ export class StateSyncEngine {
 
   /** Items narrower than this likely fit in one answer: not worth splitting. */
   #minSplitWidth(): number {
-    if (this.#canonical) return Infinity;
     if (this.#densityWidth <= 0) return 0;
     return (this.#keyLimit * this.#densityWidth) / (this.#densityKeys + 1);
+  }
+
+  /** Whether the target is the canonical root: never-fetched ranges go by the plan. */
+  #canonical(): boolean {
+    return this.#canonicalRoot !== undefined && equalBytes(this.#canonicalRoot, this.#target);
   }
 
   #buildRequest(item: Readonly<Segment>, peer: string | undefined): StateRequest {
     const id = this.#nextId++;
     const common = { id, start: item.start, end: item.end, root: this.#target.slice() };
     if (peer === undefined) return { ...common, kind: 'clear', peer: undefined };
-    const startKey = item.start.length ? item.start : undefined;
-    const endKey = requestEnd(item.end);
-    if (item.root === undefined && this.#canonical) {
+    if (item.root === undefined && this.#canonical()) {
       return { ...common, kind: 'range', peer, request: canonicalRangeRequest(common.root, item.start, item.end), canonical: true };
     }
+    const startKey = item.start.length ? item.start : undefined;
+    const endKey = requestEnd(item.end);
     if (item.root === undefined) {
       return { ...common, kind: 'range', peer, request: { rootHash: common.root, startKey, endKey, keyLimit: this.#keyLimit, bytesLimit: this.#bytesLimit } };
     }

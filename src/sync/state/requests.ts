@@ -15,8 +15,8 @@ interface Common {
 }
 
 export type StateRequest =
-  /** The item was never fetched: a range proof at `root`; `canonical`: of the canonical plan (plan.ts), resumed from the answer alone. */
-  | (Common & { kind: 'range'; peer: string; request: RangeProofRequest; canonical?: boolean })
+  /** The item was never fetched: a range proof at `root`; `canonical` when by the canonical plan (plan.ts). */
+  | (Common & { kind: 'range'; peer: string; request: RangeProofRequest; canonical?: true })
   /** The item is at `request.startRootHash`: a change proof to `root` (or a range proof at it). */
   | (Common & { kind: 'change'; peer: string; request: ChangeProofRequest })
   /** The target is the empty trie: no proof exists or is needed; delete the local keys. */

@@ -11,16 +11,17 @@
  *   `[start, largest returned key]` (or the whole request range when none was returned) that
  *   the proof does not hold. A change proof's puts and deletes apply as they are.
  * - Where the remaining work starts comes from `nextKey` over the received end proof and the
- *   local trie after the changes, rounded down to a range boundary.
+ *   local trie after the changes, rounded down to a range boundary; for a canonical request,
+ *   from the answer alone (`canonicalResume`), so the next request is the plan's.
  */
 import { compareBytes } from '../../core/bytes.ts';
 import { UnexpectedResponse } from '../../core/errors.ts';
 import { nextKey } from '../../core/next-key.ts';
-import { canonicalResume } from './plan.ts';
 import { verifyChangeProof, verifyRangeProof } from '../../core/proof.ts';
 import type { ProvenSubtrees, TrieView } from '../../core/trie.ts';
 import type { KeyChange, KeyValue, ProofNode, RangeProof } from '../../core/types.ts';
 import { boundaryBefore, requestEnd } from './ranges.ts';
+import { canonicalResume } from './plan.ts';
 import type { StateRequest } from './requests.ts';
 import type { StateResponse } from './source.ts';
 
@@ -102,11 +103,15 @@ async function verifiedRange(
   if (pre instanceof Error) throw pre;
   const proven = pre ?? verifyRangeProof(proof, { root: request.root, start: startKey, end: endKey, keyLimit }, true);
   const kvs = proof.keyValues;
-  const upTo = kvs.length ? kvs[kvs.length - 1].key : endKey;
+  // A canonical answer is continued where the proof alone says (plan.ts); the proof also shows
+  // the remote trie holds nothing between the last key and there, so local keys there go too.
+  const canonical = request.kind === 'range' && request.canonical === true;
+  const resume = canonical ? canonicalResume(request.request, proof)?.startKey : undefined;
+  const upTo = canonical ? (resume ? requestEnd(resume) : endKey) : kvs.length ? kvs[kvs.length - 1].key : endKey;
   const { changes, localKeys } = await rangeCommit(view, request.start, upTo, kvs);
   if (localKeys === 0) await view.graft(proven);
   else await view.apply(changes);
-  return { changes, last: kvs.length ? kvs[kvs.length - 1].key : undefined };
+  return { changes, last: kvs.length ? kvs[kvs.length - 1].key : undefined, canonical, resume };
 }
 
 /**
@@ -124,6 +129,7 @@ export async function verifyResponse(
   let last: Uint8Array | undefined;
   let endProof: ProofNode[] = [];
   let answeredWith: VerifiedResponse['answeredWith'] = 'none';
+  let canonicalAt: { resume: Uint8Array | undefined } | undefined;
   if (request.kind === 'clear') {
     changes = (await collect(view, request.start, requestEnd(request.end))).map((kv) => ({ key: kv.key, value: undefined }));
     await view.apply(changes);
@@ -143,14 +149,13 @@ export async function verifyResponse(
       changes = r.changes;
       last = r.last;
       endProof = response.proof.endProof;
+      if (r.canonical) canonicalAt = { resume: r.resume };
     }
     answeredWith = response.type;
   }
   let resume: Uint8Array | undefined;
-  if (last !== undefined && request.kind === 'range' && request.canonical && response?.type === 'range') {
-    // from the answer alone, never the local trie: the next canonical request is the same for every client
-    resume = canonicalResume(request.request, response.proof)?.startKey;
-  } else if (last !== undefined) {
+  if (canonicalAt) resume = canonicalAt.resume;
+  else if (last !== undefined) {
     const next = await nextKey(last, request.end, endProof, (path) => view.proofPath(path));
     if (next !== undefined) resume = boundaryBefore(next, last);
   }

@@ -11,6 +11,7 @@
  * - Priorities: retry > stale (made stale by a target change) > left half > right half, then
  *   the lowest start, so completed ranges grow contiguously.
  * - Done neighbours (same root, nothing in flight) merge.
+ * - `next` leaves whole the items its `keepWhole` names (the canonical plan's parts, plan.ts).
  */
 import { compareBytes, equalBytes } from '../../core/bytes.ts';
 import { backoffDelay } from '../peers.ts';
@@ -108,9 +109,9 @@ export class WorkQueue {
    * The next item to request at `now`, split first while the queue is short; undefined when
    * none is ready. The caller must `assign` it.
    */
-  next(target: Uint8Array, now: number, concurrency: number, minSplitWidth = 0): Readonly<WorkItem> | undefined {
+  next(target: Uint8Array, now: number, concurrency: number, minSplitWidth = 0, keepWhole?: (item: Readonly<WorkItem>) => boolean): Readonly<WorkItem> | undefined {
     while (this.inFlight + this.queued(target) < 2 * concurrency) {
-      if (!this.#splitWidest(target, now, minSplitWidth)) break;
+      if (!this.#splitWidest(target, now, minSplitWidth, keepWhole)) break;
     }
     let best: WorkItem | undefined;
     for (const i of this.#items) {
@@ -135,10 +136,10 @@ export class WorkQueue {
     return at;
   }
 
-  #splitWidest(target: Uint8Array, now: number, minWidth: number): boolean {
+  #splitWidest(target: Uint8Array, now: number, minWidth: number, keepWhole?: (item: Readonly<WorkItem>) => boolean): boolean {
     const candidates = this.#items
       .map((item, index) => ({ item, index }))
-      .filter(({ item }) => item.requestId === undefined && !isDone(item, target) && item.notBefore <= now && rangeWidth(item) >= minWidth)
+      .filter(({ item }) => item.requestId === undefined && !isDone(item, target) && item.notBefore <= now && rangeWidth(item) >= minWidth && !keepWhole?.(item))
       .sort((a, b) => rangeWidth(b.item) - rangeWidth(a.item) || a.index - b.index);
     for (const { item, index } of candidates) {
       const mid = splitPoint(item);
