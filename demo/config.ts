@@ -26,6 +26,8 @@ export interface DemoConfig {
   writesPerSecond: number;
   /** Whether the replica can be told to send tampered proofs. */
   misbehave: boolean;
+  /** Static proof mirrors, as paths on the page's server (the writer's `--snapshot-dir`, docs/static-proofs.md). */
+  snapshots?: string[];
   /** `dev` (Vite) or `build` (the production bundle). */
   mode: 'dev' | 'build';
 }

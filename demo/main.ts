@@ -181,6 +181,8 @@ async function main(): Promise<void> {
       storage: { name: `proofsync-demo:${config.db}` },
       headsPollMs: 1_000,
       sync: { keyLimit: num('keyLimit'), concurrency: num('concurrency') },
+      // a fresh page fetches the state at the snapshot's checkpoint as plain files, then catches up from the nodes
+      snapshots: config.snapshots?.map((p) => new URL(p, location.href).href),
     });
     client = c;
     c.on('progress', (p) => {

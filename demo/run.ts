@@ -2,7 +2,8 @@
  * `npm run demo`: a writer node with a generated database committing live writes, a
  * replica following it, and the demo page (Vite's dev server, or with `--build` the production
  * bundle on a small static server), all on loopback, data in a temp dir. Prints the page's URL
- * and the writer's peer id; Ctrl-C (or SIGTERM) stops every process it started and removes the
+ * and the writer's peer id. The writer keeps static proofs of its state (`--snapshot-dir`),
+ * served under /snapshots/ for the page's first sync (docs/static-proofs.md). Ctrl-C (or SIGTERM) stops every process it started and removes the
  * temp dir.
  *
  *   node demo/run.ts [--keys 200000] [--simulate-writes 2] [--port 5173] [--build] [--data DIR]
@@ -21,10 +22,13 @@ import type { DemoConfig } from './config.ts';
 import { demoApi, type DemoState } from './server/api.ts';
 import { NodeStartFailed, nodeStatus, startDemoNode, type DemoNode } from './server/nodes.ts';
 import { serveStatic } from './server/static.ts';
+import { staticFileHandler } from '../src/node/testing/static-server.ts';
 
 const CONFIG_FILE = fileURLToPath(new URL('../vite.config.ts', import.meta.url));
 const BUILD_DIR = fileURLToPath(new URL('../dist/demo', import.meta.url));
 const SAMPLE_KEYS = 6;
+/** Where the page's server serves the writer's snapshot directory. */
+const SNAPSHOT_PATH = '/snapshots/';
 
 function options() {
   const { values } = parseArgs({
@@ -128,7 +132,14 @@ async function main(): Promise<number> {
   const dataDir = o.data ?? (await mkdtemp(join(tmpdir(), 'proofsync-demo-')));
   if (!o.data) shutdown.add(() => rm(dataDir, { recursive: true, force: true }));
   const state: { current: DemoState | undefined } = { current: undefined };
+  // the writer keeps its static proofs here (--snapshot-dir); the page's server serves them as files
+  const snapshotDir = join(dataDir, 'snapshots');
+  const snapshots = staticFileHandler(snapshotDir, { prefix: SNAPSHOT_PATH });
   const api = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void => {
+    if ((req.url ?? '').startsWith(SNAPSHOT_PATH)) {
+      snapshots(req, res).catch(() => (res.headersSent ? res.destroy() : res.writeHead(500).end()));
+      return;
+    }
     if (state.current) return demoApi(state.current)(req, res, next);
     if ((req.url ?? '').startsWith('/demo')) {
       res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Starting', message: 'the demo nodes are still starting' }));
@@ -168,7 +179,7 @@ async function main(): Promise<number> {
     })();
     page.catch(() => {});
 
-    const writer = await startDemoNode('writer', join(dataDir, 'writer'), ['--generate', String(o.keys), '--seed', String(o.seed), ...(o.rate > 0 ? ['--simulate-writes', String(o.rate)] : [])], { signal: life.signal });
+    const writer = await startDemoNode('writer', join(dataDir, 'writer'), ['--generate', String(o.keys), '--seed', String(o.seed), '--snapshot-dir', snapshotDir, ...(o.rate > 0 ? ['--simulate-writes', String(o.rate)] : [])], { signal: life.signal });
     shutdown.add(() => writer.stop(shutdown.urgent ? 0 : 5_000));
     say(`writer ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const replica = await startReplica(join(dataDir, 'replica'), writer, life.signal);
@@ -194,6 +205,7 @@ async function main(): Promise<number> {
       keys: o.keys,
       writesPerSecond: o.rate,
       misbehave: serving,
+      snapshots: [SNAPSHOT_PATH],
       mode: o.build ? 'build' : 'dev',
     };
     state.current = { config, nodes: [writer, replica.node], misbehaving: false };

@@ -27,6 +27,8 @@ export interface StartOptions {
   autoStart?: boolean;
   minFreeBytes?: number;
   discovery?: LightClientOptions['discovery'];
+  /** Static proof mirrors (base URLs). */
+  snapshots?: string[];
 }
 
 export interface Recorded {
@@ -78,6 +80,7 @@ const lc = {
       websocketsIn: o.websocketsIn,
       transports: o.transports,
       autoStart: o.autoStart,
+      snapshots: o.snapshots,
       sync: { keyLimit: o.keyLimit, concurrency: o.concurrency, requestTimeoutMs: o.requestTimeoutMs },
       discovery: o.discovery,
     });

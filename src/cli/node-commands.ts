@@ -105,6 +105,8 @@ HTTP API limits (refusals count in proofsync_http_errors_total):
 Other options: --listen MA --announce MA --generate N --generate-log N --generate-log-keys K
   --seed N --simulate-writes PER_SEC --http-port PORT --no-http --token T --db NAME --replica
   --history N --serve-timeout MS --stop-timeout MS (libp2p's share of a stop, default 5000)
+  --snapshot-dir DIR (static proofs of the newest checkpoint, kept current) --snapshot-keep N (default 2)
+  --snapshot-interval MS (least time between two snapshots, default 60000)
   --follow WRITER_PEER_ID --bootstrap MA --max-gap N --pending-timeout MS --misbehave
 
 Checkpoints (docs/sync.md#checkpoints; early drops count in proofsync_checkpoints_dropped_total):
@@ -178,6 +180,9 @@ async function runNode(argv: string[]): Promise<number> {
     'webrtc-pending-per-ip': { type: 'string' },
     'webrtc-handshake-timeout': { type: 'string' },
     'stop-timeout': { type: 'string' },
+    'snapshot-dir': { type: 'string' },
+    'snapshot-keep': { type: 'string' },
+    'snapshot-interval': { type: 'string' },
   });
   if (o.help) {
     process.stdout.write(NODE_USAGE);
@@ -275,6 +280,9 @@ async function runNode(argv: string[]): Promise<number> {
     },
     inboundConnectionThreshold: o['connection-rate-per-ip'] === undefined ? undefined : intArg(o['connection-rate-per-ip'], 'connection-rate-per-ip', 1),
     stopTimeoutMs: o['stop-timeout'] === undefined ? undefined : intArg(o['stop-timeout'], 'stop-timeout', 5_000),
+    snapshotDir: o['snapshot-dir'],
+    snapshotKeep: o['snapshot-keep'] === undefined ? undefined : intArg(o['snapshot-keep'], 'snapshot-keep', 2),
+    snapshotIntervalMs: o['snapshot-interval'] === undefined ? undefined : intArg(o['snapshot-interval'], 'snapshot-interval', 60_000),
     webrtcDirect: {
       maxPending: o['webrtc-pending'] === undefined ? undefined : intArg(o['webrtc-pending'], 'webrtc-pending', 64),
       maxPendingPerIp: o['webrtc-pending-per-ip'] === undefined ? undefined : intArg(o['webrtc-pending-per-ip'], 'webrtc-pending-per-ip', 16),

@@ -35,6 +35,7 @@ import type {
 } from './worker/worker-messages.ts';
 import { compareBytes, inKeyRange } from '../core/bytes.ts';
 import { transportOf, type TransportName } from '../protocol/transports.ts';
+import { snapshotBase } from '../sync/state/snapshot-url.ts';
 
 export type { GetResult, KeyRangeOption, LiveTuning, ProveResult, StatusResult, SyncTuning, VerifiedResult };
 export { prefixRange };
@@ -99,6 +100,14 @@ export interface LightClientOptions {
    * `false`: only `bootstrap` is dialed.
    */
   discovery?: DiscoveryOptions | false;
+  /**
+   * Static proof mirrors: base URLs (http or https) where `proofsync snapshot` files are served,
+   * by any static server or CDN (with `Access-Control-Allow-Origin` for another origin). The
+   * state at a checkpoint is fetched from them beside the peers and verified like a peer's
+   * answers; a wrong file penalises the mirror. Their `announcement` is read too (verified with
+   * the writer's key). Catching up past the checkpoint goes over libp2p. docs/static-proofs.md.
+   */
+  snapshots?: string[];
 }
 
 /**
@@ -208,6 +217,8 @@ function checkOptions(o: LightClientOptions): void {
       if (v !== undefined && !(Number.isSafeInteger(v) && v >= 0)) throw new TypeError(`expected discovery.${k} to be a non-negative integer, got ${v}`);
     }
   }
+  if (o.snapshots !== undefined && !Array.isArray(o.snapshots)) throw new TypeError('expected snapshots to be a list of base URLs');
+  for (const s of o.snapshots ?? []) snapshotBase(s);
 }
 
 /**
@@ -261,6 +272,7 @@ export class LightClient {
       headsPollMs: options.headsPollMs ?? 5_000,
       live: options.live ? { ...options.live } : undefined,
       discovery: options.discovery === false ? false : { ...options.discovery },
+      snapshots: options.snapshots?.map(snapshotBase),
     };
     this.#worker = options.worker ?? takePreloadedWorker() ?? spawnWorker(`proofsync:${options.db}`);
     this.#worker.onmessage = (m: MessageEvent<FromWorker>) => this.#onMessage(m.data);

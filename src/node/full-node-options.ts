@@ -117,6 +117,15 @@ export interface FullNodeOptions {
    * SIGTERM ends the process well inside 10 s whatever peers hold open.
    */
   stopTimeoutMs?: number;
+  /**
+   * Static proofs (snapshot.ts): keep this directory at the newest checkpoint the node's
+   * announcement names (its state root when it names none), for any HTTP server or CDN to serve.
+   */
+  snapshotDir?: string;
+  /** Checkpoint directories kept in `snapshotDir` (default 2). */
+  snapshotKeep?: number;
+  /** Least time between two snapshots in `snapshotDir` (default 60,000 ms). */
+  snapshotIntervalMs?: number;
   /** Bounds on pending WebRTC-Direct handshakes (webrtc-guard.ts). */
   webrtcDirect?: WebRTCGuardLimits;
   /** libp2p's new-connection threshold per remote IP and second. Default 100. */

@@ -39,6 +39,7 @@ import { stopWithin } from './stop-deadline.ts';
 import { loadOrCreateToken } from './token.ts';
 import { storedAnnouncement, type CommitResult } from './writer.ts';
 import { startWriteSimulator } from './write-simulator.ts';
+import { SnapshotKeeper } from './snapshot.ts';
 
 /**
  * A running full node, as `startFullNode` returns it: its libp2p host, database, HTTP API and
@@ -245,6 +246,11 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
     );
     cleanup.push(unserve);
 
+    const snapshots = o.snapshotDir
+      ? new SnapshotKeeper({ out: o.snapshotDir, db: servedDb, announcement: () => writer?.announcementBytes ?? replica?.announcementBytes ?? readOnlyAnnouncement, read: (f) => lock.read(f), keep: o.snapshotKeep, minIntervalMs: o.snapshotIntervalMs, log })
+      : undefined;
+    snapshots?.start();
+
     let stopping = false;
     const commit = async (changes: KeyChange[]): Promise<CommitResult> => {
       if (!writer) throw new TypeError('this node is not the writer of its database');
@@ -328,6 +334,8 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
       stopped ??= (async () => {
         stopping = true;
         stopSimulator?.();
+        // before the write lock below: a snapshot being written waits on the read lock
+        await snapshots?.stop();
         // a replica's catch-up holds the lock: stop it first
         await replica?.stop();
         // let the commit in flight land, then hold the lock while everything closes

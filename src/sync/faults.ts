@@ -19,11 +19,13 @@ export function isAnswerFault(e: unknown): e is Error {
 
 /**
  * The peer does not serve the protocol at all (libp2p's multistream-select found no match): a
- * gossip-only peer or another application, not a slow or faulty server. It leaves the sync's
- * sources instead of being retried on a back-off.
+ * gossip-only peer or another application, not a slow or faulty server; or a static mirror
+ * has no file for the request (state/http-source.ts: a 404, another checkpoint, a change
+ * proof). It leaves the sync's sources instead of being retried on a back-off.
  */
 export function isNotServed(e: unknown): boolean {
-  return (e as { name?: unknown } | null)?.name === 'UnsupportedProtocolError';
+  const name = (e as { name?: unknown } | null)?.name;
+  return name === 'UnsupportedProtocolError' || name === 'NotServedStatically';
 }
 
 /** The request ran past a deadline (ours, the stream's, or the server's own). */

@@ -5,7 +5,7 @@
  * history log's newest size and the live follower. What peers do wrong here reaches the page as
  * `peer` events, at most one per peer and reason per interval.
  */
-import { verifyAnnouncementAsync, type VerifiedAnnouncement } from '../../core/announcement.ts';
+import { decodeAnnouncement, verifyAnnouncementAsync, type VerifiedAnnouncement } from '../../core/announcement.ts';
 import { equalBytes } from '../../core/bytes.ts';
 import { gossipVerdict } from '../../protocol/gossip-verdict.ts';
 import { NoPeers, WrongDatabase } from '../errors.ts';
@@ -15,6 +15,7 @@ import { PeerEventLimiter } from '../peer-event-limiter.ts';
 import { Latch } from './latch.ts';
 import { delay } from '../../sync/abort.ts';
 import { requestHeads, type RemotePeer } from './peer-calls.ts';
+import { fetchSnapshotAnnouncement } from '../../sync/state/http-source.ts';
 import type { WorkerConfig } from './worker-messages.ts';
 import { RecentAnnouncements } from './recent-announcements.ts';
 import { MAX_BACKOFF_MS } from './sync-retry.ts';
@@ -41,6 +42,13 @@ export interface AnnouncementDeps {
   emitError(err: Error, fatal: boolean): void;
   /** The host's one builder of `peer` events. */
   peerEvent(peer: string, status: PeerEvent['status'], reason: string, known?: RemotePeer): void;
+}
+
+/** The checkpoint a static mirror's verified announcement names: the root its files hold. */
+export interface MirrorCheckpoint {
+  base: string;
+  seq: number;
+  root: Uint8Array;
 }
 
 export class Announcements {
@@ -133,6 +141,33 @@ export class Announcements {
       }),
     );
     return ok;
+  }
+
+  /**
+   * Reads each static mirror's `announcement` (config.snapshots) and takes the valid ones like a
+   * peer's heads: verified with the writer's key, newer than the newest known. So a client learns
+   * the mirror's checkpoint even before a peer answers. A mirror without one, or with a bad one,
+   * is reported as a `peer` event under its source id. Resolves to the checkpoint each valid
+   * mirror names (its announcement's `checkpoint`, else its state): the root its files hold.
+   */
+  async askSnapshots(): Promise<MirrorCheckpoint[]> {
+    const { signal, config, writerPublicKey } = this.#deps;
+    const found = await Promise.all(
+      (config.snapshots ?? []).map(async (base): Promise<MirrorCheckpoint | undefined> => {
+        const id = `static:${base}`;
+        try {
+          const bytes = await fetchSnapshotAnnouncement(base, { timeoutMs: HEADS_TIMEOUT_MS, signal });
+          const ann = await verifyAnnouncementAsync(decodeAnnouncement(bytes), writerPublicKey);
+          this.#offer(ann, id);
+          if (!equalBytes(ann.db, this.#deps.db)) return undefined;
+          return { base, seq: ann.checkpoint?.seq ?? ann.seq, root: ann.checkpoint?.root ?? ann.stateRoot };
+        } catch (err) {
+          if (!signal.aborted) this.#deps.peerEvent(id, 'penalised', `announcement: ${(err as Error).name}: ${(err as Error).message}`);
+          return undefined;
+        }
+      }),
+    );
+    return found.filter((m) => m !== undefined);
   }
 
   /**

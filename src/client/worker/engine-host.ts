@@ -23,7 +23,7 @@ import { LiveHost, type LiveHostDeps } from '../live/host.ts';
 import type { LogCall, LogReply } from '../history/worker-messages.ts';
 import { LogHost } from '../history/worker-host.ts';
 import type { StateSyncProgress } from '../../sync/state/engine.ts';
-import { Announcements } from './announcements.ts';
+import { Announcements, type MirrorCheckpoint } from './announcements.ts';
 import type { HostDeps, HostLock, LocalStore, TabMessage } from './host-deps.ts';
 import { HostReads } from './host-reads.ts';
 import { Latch } from './latch.ts';
@@ -52,6 +52,8 @@ export class EngineHost {
   #lock: HostLock | undefined;
   #paused: boolean;
   readonly #sync: SyncLoop;
+  /** The checkpoints the static mirrors name (config.snapshots), once asked. */
+  #mirrors: Promise<MirrorCheckpoint[]> = Promise.resolve([]);
   readonly #reads: HostReads;
   #lastProgress: ProgressEvent | undefined;
   #unsubscribe: (() => void) | undefined;
@@ -105,6 +107,7 @@ export class EngineHost {
       live: () => this.#live,
       peers: () => [...this.#peers.values()],
       peerChange: this.#peerChange,
+      mirrors: () => this.#mirrors,
       starting: (target) => this.#emitProgress(undefined, target),
       progress: (p, interim) => this.#onProgress(p, interim),
       peerEvent: (peer, status, reason) => this.#peerEvent(peer, status, reason),
@@ -181,6 +184,9 @@ export class EngineHost {
   async start(): Promise<void> {
     this.#store = await this.#deps.openStore(this.#config.storageName);
     this.#live = await LiveHost.open(this.#liveDeps(), this.#store);
+    // a mirror's announcement names its checkpoint, maybe before any peer answers; set before
+    // the store opens, so the sync loop (which waits for the store) finds it
+    if (this.#config.snapshots?.length) this.#mirrors = this.#heads.askSnapshots();
     this.#opened.set(this.#store);
     this.#unsubscribe = this.#deps.channel?.subscribe((m) => this.#onTab(m));
     const lock = await this.#deps.lock.tryAcquire();

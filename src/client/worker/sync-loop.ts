@@ -15,7 +15,9 @@ import type { PeerEvent } from '../events.ts';
 import type { LiveHost } from '../live/host.ts';
 import { responseSize } from '../../sync/state/network-source.ts';
 import { syncState } from '../../sync/state/driver.ts';
+import { httpStateSource } from '../../sync/state/http-source.ts';
 import type { StateSyncProgress } from '../../sync/state/engine.ts';
+import type { StateSource } from '../../sync/state/source.ts';
 import type { LocalStore } from './host-deps.ts';
 import { type Latch } from './latch.ts';
 import { delay } from '../../sync/abort.ts';
@@ -24,6 +26,8 @@ import { peerStateSource, type RemotePeer } from './peer-calls.ts';
 import type { WorkerConfig } from './worker-messages.ts';
 import { syncRetry } from './sync-retry.ts';
 import { checkpointTarget } from './checkpoint-target.ts';
+import type { MirrorCheckpoint } from './announcements.ts';
+import { loadProgress } from '../../sync/state/stored-progress.ts';
 
 /** What the loop needs of the host. */
 export interface SyncLoopDeps {
@@ -35,6 +39,8 @@ export interface SyncLoopDeps {
   peers(): RemotePeer[];
   /** Set when a peer connects: a loop waiting to retry goes at once. */
   peerChange: Latch<true>;
+  /** The checkpoints the static mirrors (config.snapshots) name, once their announcements were read. */
+  mirrors(): Promise<MirrorCheckpoint[]>;
   /** An attempt starts toward `target` (no progress yet). */
   starting(target: Uint8Array): void;
   /** `interim`: the sync stands at a checkpoint and goes on to the head (no `synced` there). */
@@ -115,6 +121,7 @@ export class SyncLoop {
     const config = deps.config;
     let failures = 0;
     let checkedQuota = false;
+    let triedMirrors = false;
     while (!signal.aborted) {
       try {
         const ann = await deps.announcement.wait(signal);
@@ -126,9 +133,13 @@ export class SyncLoop {
         // live updates: a stored position may make this sync unnecessary (live/host.ts)
         const live = deps.live();
         if (live && (await live.beforeSync(deps.announcement.value ?? ann))) return;
+        const timeout = config.sync.requestTimeoutMs ?? 30_000;
+        if (!triedMirrors) {
+          triedMirrors = true;
+          await this.#fromMirrors(store, signal, timeout);
+        }
         const peers = deps.peers();
         if (peers.length === 0) throw new NoPeers('no connected peer to sync from');
-        const timeout = config.sync.requestTimeoutMs ?? 30_000;
         // a fresh queue per attempt; heads newer than `target` arrive through it
         const updates = new PushQueue<Uint8Array>();
         run.updates = updates;
@@ -198,6 +209,63 @@ export class SyncLoop {
           return;
         }
       }
+    }
+  }
+
+  /**
+   * A fresh store with static mirrors (config.snapshots) first syncs to the newest checkpoint
+   * a mirror names, in canonical mode (the requests its files answer), from those mirrors
+   * alone until one gives a wrong answer: then the connected peers join (the work goes
+   * elsewhere). The sync to the head then catches up by change proofs from peers (mirrors serve
+   * none). Skipped when the store holds other state; a failure here (every mirror gone) is
+   * reported and the head sync does the rest from peers.
+   */
+  async #fromMirrors(store: LocalStore, signal: AbortSignal, timeout: number): Promise<void> {
+    const deps = this.#deps;
+    const named = await deps.mirrors();
+    if (named.length === 0) return;
+    const newest = named.reduce((a, b) => (b.seq > a.seq ? b : a));
+    const root = newest.root;
+    const local = (await MerkleTrie.open(store)).root;
+    if (equalBytes(local, root) || equalBytes(root, EMPTY_ROOT)) return;
+    const stored = await loadProgress(store);
+    // a store with other state, or part of another sync, catches up by change proofs instead
+    if (!equalBytes(local, EMPTY_ROOT) && !(stored.target && equalBytes(stored.target, root))) return;
+    const mirrors = named.filter((m) => equalBytes(m.root, root)).map((m) => httpStateSource(m.base, { timeoutMs: timeout }));
+    deps.starting(root);
+    // peers are the fallback, so a node's capacity goes to those no mirror serves
+    const fallback = new PushQueue<StateSource>();
+    const callPeers = () => {
+      if (fallback.closed) return;
+      for (const p of deps.peers()) fallback.push(peerStateSource(p, timeout));
+      fallback.close();
+    };
+    try {
+      await syncState({
+        store,
+        sources: mirrors,
+        sourceUpdates: fallback,
+        target: root,
+        ranges: deps.config.ranges,
+        signal,
+        concurrency: deps.config.sync.concurrency,
+        requestTimeoutMs: timeout,
+        banAfter: deps.config.sync.banAfter,
+        sizeOf: responseSize,
+        canonicalRoot: root,
+        // at the checkpoint the client is not yet at the head: `synced` comes from the head sync
+        onProgress: (p) => deps.progress(p.phase === 'at-target' ? { ...p, phase: 'fetching' } : p),
+        onPenalise: (peer, reason, banned) => {
+          callPeers();
+          deps.peerEvent(peer, banned ? 'banned' : 'penalised', `${reason.name}: ${reason.message}`);
+        },
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // the head sync takes over from whatever was verified and stored
+      deps.peerEvent(`static:${newest.base}`, 'penalised', `checkpoint sync: ${(err as Error).name}: ${(err as Error).message}`);
+    } finally {
+      fallback.close();
     }
   }
 

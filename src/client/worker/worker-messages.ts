@@ -82,6 +82,8 @@ export interface WorkerConfig {
   live?: LiveTuning;
   /** Peer discovery's bounds (src/client/discovery.ts); false or absent: off. */
   discovery?: DiscoveryOptions | false;
+  /** Static proof mirrors (base URLs, normalised): state sources beside the peers (docs/static-proofs.md). */
+  snapshots?: string[];
 }
 
 /**

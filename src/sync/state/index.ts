@@ -21,3 +21,5 @@ export { systemClock, VirtualClock } from './clock.ts';
 export type { Clock } from './clock.ts';
 export { CANONICAL_PARTS, CANONICAL_KEY_LIMIT, CANONICAL_BYTES_LIMIT, canonicalParts, canonicalRangeRequest, canonicalResume, requestKey } from './plan.ts';
 export type { CanonicalPart } from './plan.ts';
+export { httpStateSource, fetchSnapshotAnnouncement, fetchBounded, snapshotBase, staticProofUrl, NotServedStatically, MirrorHttpError, ANNOUNCEMENT_FILE } from './http-source.ts';
+export type { HttpSourceOptions } from './http-source.ts';
