@@ -24,7 +24,7 @@ import { DEFAULT_CONNECTION_LIMITS, type Progress } from '../node/full-node-opti
 import { TOKEN_FILE } from '../node/token.ts';
 import { fetchHeads, fetchRangeProof } from '../protocol/client.ts';
 import { guardPeerGone } from '../node/peer-gone.ts';
-import { releaseNativeWebRTC } from '../node/webrtc-guard.ts';
+import { leaveNativeWebRTCToExit } from '../node/webrtc-guard.ts';
 import { registerCommands } from './main.ts';
 import { hexArg, intArg, kvJson, printJson, UsageError } from './io.ts';
 import { tlsArgs } from './tls-args.ts';
@@ -116,8 +116,6 @@ function muxerLimits(o: { 'conn-streams'?: string; 'stream-window'?: string; 'st
     maxReadBufferLength: o['stream-buffer'] === undefined ? undefined : intArg(o['stream-buffer'], 'stream-buffer', 0),
   };
 }
-/** Time left to node-datachannel's threads after its cleanup, before the process exits. */
-const NATIVE_SETTLE_MS = 300;
 
 async function runNode(argv: string[]): Promise<number> {
   const o = args(argv, {
@@ -273,13 +271,8 @@ async function runNode(argv: string[]): Promise<number> {
   });
   let code = 0;
   try {
+    leaveNativeWebRTCToExit();
     await node.stop();
-    // this process is about to exit: no native WebRTC thread may outlive it (webrtc-guard.ts)
-    await releaseNativeWebRTC();
-    // Exiting at once after that still aborted the process now and then (SIGABRT or SIGSEGV in
-    // node-datachannel's teardown, 2 of 3 runs of e2e/hostile/graceful-stop.test.ts with the
-    // WebSocket guard merged); 300 ms for its threads to wind down made it 0 of 3.
-    await new Promise((r) => setTimeout(r, NATIVE_SETTLE_MS));
   } catch (err) {
     process.stderr.write(`stop failed: ${(err as Error).message}\n`);
     code = 1;
@@ -292,12 +285,11 @@ async function runNode(argv: string[]): Promise<number> {
     const end = node.status();
     process.stdout.write(`stopped root ${end.root} seq ${end.seq ?? '-'}\n`);
   }
-  // The store is closed. A socket a dependency left open (a stop that overran its deadline)
-  // must not keep the process alive: exit if anything still holds the event loop in a moment.
-  setTimeout(() => {
-    process.stderr.write('handles still open after stop: exiting\n');
-    process.exit(code);
-  }, 500).unref();
+  // The store is closed and the last line written (stdout and stderr are synchronous for files
+  // and pipes on Linux). Exit now rather than when the event loop drains: the WebRTC-Direct mux
+  // was left open (leaveNativeWebRTCToExit), and a drained loop would run node-datachannel's
+  // finalizers, which close it and race its threads all the same.
+  process.exit(code);
   return code;
 }
 

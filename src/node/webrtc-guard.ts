@@ -21,8 +21,6 @@
  */
 import { webRTCDirect, type WebRTCDirectTransportComponents, type WebRTCTransportDirectInit } from '@libp2p/webrtc';
 import type { CreateListenerOptions, Listener, Transport } from '@libp2p/interface';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { ProofsyncError, errorClass } from '../core/errors.ts';
 import { addressBucket, withDefaults } from './limits.ts';
 
@@ -180,6 +178,12 @@ export function guardListener(listener: unknown, options: WebRTCGuardOptions = {
   const close = listener.close.bind(listener);
   listener.close = async () => {
     closing = true;
+    // A process about to exit leaves the UDP mux and the half-open peer connections to the
+    // kernel: node-datachannel frees its mux listener while the mux thread may still be inside
+    // the callback for an unknown ufrag (SIGSEGV in IceUdpMuxListener::UnhandledStunRequestCallback,
+    // read from a core dump of a stop under a flood of fresh ufrags), and no wait on our side
+    // closes that window: the next datagram can arrive at any moment.
+    if (leaveNativeToExit) return;
     const pending = [...inFlight.values()];
     await Promise.all(
       pending.map(async (h) => {
@@ -215,20 +219,19 @@ export function guardedWebRTCDirect(options: WebRTCGuardOptions = {}, init?: Web
   };
 }
 
+let leaveNativeToExit = false;
+
 /**
- * Closes every native WebRTC peer connection of the process and waits for node-datachannel's
- * threads to end (its `cleanup()`, on the copy `@libp2p/webrtc` loaded). Only for a process
- * about to exit: a node-datachannel thread still running at exit can abort the process. Call it
- * after libp2p has stopped; it affects every libp2p in the process.
+ * For a process that exits once its libp2p has stopped: from now on, closing a WebRTC-Direct
+ * listener admits no new handshake but leaves its native UDP mux and peer connections open, for
+ * the process's exit to end (closing them races node-datachannel's own threads; see the listener
+ * close above). The caller must exit soon after `libp2p.stop()`; the UDP port stays bound until then.
  *
  * @example
+ * leaveNativeWebRTCToExit();
  * await node.stop();
- * await releaseNativeWebRTC();
+ * process.exit(0);
  */
-export async function releaseNativeWebRTC(): Promise<void> {
-  const fromWebRTC = createRequire(import.meta.resolve('@libp2p/webrtc'));
-  const mod = (await import(pathToFileURL(fromWebRTC.resolve('node-datachannel')).href)) as { cleanup?: () => void; default?: { cleanup?: () => void } };
-  const cleanup = mod.cleanup ?? mod.default?.cleanup;
-  if (typeof cleanup !== 'function') throw new WebRTCGuardUnsupported('node-datachannel has no cleanup()', { missing: ['node-datachannel cleanup()'] });
-  cleanup();
+export function leaveNativeWebRTCToExit(): void {
+  leaveNativeToExit = true;
 }
