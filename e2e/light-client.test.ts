@@ -35,10 +35,20 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => cleanup.run(), 60_000);
 
-/** The transports each engine syncs over. */
+/**
+ * The transports each engine syncs over. Firefox: WebSockets only, because these tests keep to
+ * loopback and Firefox's ICE cannot reach a loopback node. Firefox ESR 153 accepts everything
+ * WebRTC-Direct needs (the munged ufrag/password in its own offer, the answer built from the
+ * multiaddr with the node's certificate fingerprint) and a full sync over WebRTC-Direct passes
+ * against the same node listening on the machine's LAN address; but with the node at 127.0.0.1
+ * it gathers no loopback candidate (not even with `media.peerconnection.ice.loopback`) and
+ * never pairs its LAN host candidates with the loopback remote one, so its check list is empty
+ * and ICE fails once the 5 s trickle grace period ends (MOZ_LOG=mtransport:5: "no streams with
+ * non-empty check lists"). Chromium pairs them and connects.
+ */
 const TRANSPORTS: Record<BrowserName, TransportName[]> = {
   chromium: ['websockets', 'webrtc-direct'],
-  firefox: ['websockets', 'webrtc-direct'],
+  firefox: ['websockets'],
 };
 
 describe.each(BROWSERS)('light client in %s', (name) => {
