@@ -117,39 +117,46 @@ describe.each(BROWSERS)('client.log.fetch in %s', (name) => {
 
   it("returns the writer's operations, verified, following the writer past its size at the start", async () => {
     const page = await openPage();
-    await page.evaluate((o) => logPage.start(o), startOptions('log-e2e-1'));
-    const to = (await logSize()) + 10; // reached only through newer announcements
-    const served = await Promise.all([writer, replica].map(logRequestsServed));
-    const r: LogFetchResult = await page.evaluate((t) => logPage.fetch({ to: t, batchSize: 1024 }), to);
-    const servedAfter = await Promise.all([writer, replica].map(logRequestsServed));
-    expect(r.indices.length, page.log.join('\n')).toBe(to);
-    expect(r.indices.findIndex((index, i) => index !== i)).toBe(-1);
-    expectSameIds(r.ids, await writerIds(to));
-    expect(r.malformed).toBe(0);
-    expect(r.progress).toMatchObject({ next: to, fetched: to, fromStore: 0, rejected: 0 });
-    expect(r.targetSizes.length).toBeGreaterThan(1); // the target moved
-    expect(servedAfter[0]).toBeGreaterThan(served[0]); // both nodes served batches
-    expect(servedAfter[1]).toBeGreaterThan(served[1]);
-    await page.evaluate(() => logPage.close());
-    await page.close();
-  }, 180_000);
+    try {
+      await page.evaluate((o) => logPage.start(o), startOptions('log-e2e-1'));
+      const to = (await logSize()) + 10; // reached only through newer announcements
+      const served = await Promise.all([writer, replica].map(logRequestsServed));
+      const r: LogFetchResult = await page.evaluate((t) => logPage.fetch({ to: t, batchSize: 1024 }), to);
+      const servedAfter = await Promise.all([writer, replica].map(logRequestsServed));
+      expect(r.indices.length, page.log.join('\n')).toBe(to);
+      expect(r.indices.findIndex((index, i) => index !== i)).toBe(-1);
+      expectSameIds(r.ids, await writerIds(to));
+      expect(r.malformed).toBe(0);
+      expect(r.progress).toMatchObject({ next: to, fetched: to, fromStore: 0, rejected: 0 });
+      expect(r.targetSizes.length).toBeGreaterThan(1); // the target moved
+      expect(servedAfter[0]).toBeGreaterThan(served[0]); // both nodes served batches
+      expect(servedAfter[1]).toBeGreaterThan(served[1]);
+    } finally {
+      // a failed fetch must not keep the page fetching into the next test
+      await page.evaluate(() => logPage.close()).catch(() => {});
+      await page.close();
+    }
+  }, 300_000);
 
   it('a stored fetch stopped part-way resumes after a reload from where it stopped', async () => {
     const page = await openPage();
-    await page.evaluate((o) => logPage.start(o), startOptions('log-e2e-2'));
-    const to = RESUME_OPS;
-    const first: LogFetchResult = await page.evaluate((t) => logPage.fetch({ to: t, store: true, batchSize: 64, stopAfter: 200 }), to);
-    expect(first.indices).toEqual([...Array(200).keys()]);
-    await page.reload();
-    await page.evaluate((o) => logPage.start(o), startOptions('log-e2e-2'));
-    const second: LogFetchResult = await page.evaluate((t) => logPage.fetch({ to: t, store: true, batchSize: 64 }), to);
-    expect(second.indices, page.log.join('\n')).toEqual([...Array(to).keys()]);
-    expectSameIds(second.ids, await writerIds(to));
-    // what was stored (at least the 200 delivered; the worker may have stored a batch or two ahead)
-    expect(second.progress!.fromStore).toBeGreaterThanOrEqual(200);
-    expect(second.progress!.fromStore + second.progress!.fetched).toBe(to);
-    expect(second.progress!.storedUpTo).toBe(to);
-    await page.evaluate(() => logPage.close());
-    await page.close();
-  }, 120_000);
+    try {
+      await page.evaluate((o) => logPage.start(o), startOptions('log-e2e-2'));
+      const to = RESUME_OPS;
+      const first: LogFetchResult = await page.evaluate((t) => logPage.fetch({ to: t, store: true, batchSize: 64, stopAfter: 200 }), to);
+      expect(first.indices).toEqual([...Array(200).keys()]);
+      await page.reload();
+      await page.evaluate((o) => logPage.start(o), startOptions('log-e2e-2'));
+      const second: LogFetchResult = await page.evaluate((t) => logPage.fetch({ to: t, store: true, batchSize: 64 }), to);
+      expect(second.indices, page.log.join('\n')).toEqual([...Array(to).keys()]);
+      expectSameIds(second.ids, await writerIds(to));
+      // what was stored (at least the 200 delivered; the worker may have stored a batch or two ahead)
+      expect(second.progress!.fromStore).toBeGreaterThanOrEqual(200);
+      expect(second.progress!.fromStore + second.progress!.fetched).toBe(to);
+      expect(second.progress!.storedUpTo).toBe(to);
+    } finally {
+      await page.evaluate(() => logPage.close()).catch(() => {});
+      await page.close();
+    }
+  }, 240_000);
 });

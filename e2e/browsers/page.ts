@@ -28,7 +28,7 @@ export interface TestPage {
   readonly browser: BrowserName;
   /** Its console messages and uncaught errors, `[type] text`, for failure messages. */
   readonly log: string[];
-  /** Runs `fn(arg)` in the page and returns its (JSON-serialisable) result. */
+  /** Runs `fn(arg)` in the page and returns its result; both cross as JSON (`jsonCall`), so both must be JSON-serialisable. */
   evaluate<R, A = undefined>(fn: (arg: A) => R | Promise<R>, arg?: A): Promise<R>;
   /** Waits until `predicate(arg)`, run in the page, is truthy; the error carries the page's console. */
   waitFor<A = undefined>(predicate: (arg: A) => unknown, arg?: A, timeoutMs?: number): Promise<void>;
@@ -55,6 +55,21 @@ export interface TestBrowser {
 
 /** True once a test page's module has installed its API (every e2e page sets it last). */
 export const isReady = (): boolean => (globalThis as unknown as { __ready?: boolean }).__ready === true;
+
+/**
+ * `fn(arg)` as an expression for a driver's string `evaluate`, its result as a JSON string (or
+ * undefined). One string crosses the driver instead of a tree of remote values: a result of
+ * 100,000 ids took 23 s in Firefox over WebDriver BiDi and 11 s in Chromium as values, 5.5 s and
+ * 6.4 s as one string (a loaded 2-core machine; e2e/log.test.ts returns such results).
+ */
+export function jsonCall(fn: (arg: never) => unknown, arg: unknown): string {
+  return `(async () => { const v = await (${fn.toString()})(${arg === undefined ? '' : JSON.stringify(arg)}); return v === undefined ? undefined : JSON.stringify(v); })()`;
+}
+
+/** The value `jsonCall`'s expression returned. */
+export function fromJson<R>(s: unknown): R {
+  return (s === undefined ? undefined : JSON.parse(s as string)) as R;
+}
 
 /** `wait()`, its error carrying `log` (the page's console) when it fails. */
 export async function withConsole<T>(log: readonly string[], what: string, wait: () => Promise<T>): Promise<T> {

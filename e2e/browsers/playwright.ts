@@ -5,7 +5,7 @@
  */
 import type { Browser, BrowserContext, ConsoleMessage, Page } from 'playwright-core';
 import { launchChromium } from '../harness.ts';
-import { isReady, READY_TIMEOUT_MS, withConsole, type TestBrowser, type TestContext, type TestPage } from './page.ts';
+import { fromJson, isReady, jsonCall, READY_TIMEOUT_MS, withConsole, type TestBrowser, type TestContext, type TestPage } from './page.ts';
 
 /**
  * Opens `url` in a new page of `context` (a new context of its own when `context` is a
@@ -20,7 +20,7 @@ export async function openPlaywrightPage(context: Browser | BrowserContext, url:
     page,
     browser: 'chromium',
     log,
-    evaluate: (fn, arg) => page.evaluate(fn, arg as never),
+    evaluate: async (fn, arg) => fromJson(await page.evaluate(jsonCall(fn as never, arg))),
     waitFor: (predicate, arg, timeoutMs = READY_TIMEOUT_MS) =>
       withConsole(log, 'page condition not met', async () => {
         await page.waitForFunction(predicate, arg as never, { timeout: timeoutMs });

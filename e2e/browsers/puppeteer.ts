@@ -5,7 +5,7 @@
  */
 import type { Browser, BrowserContext } from 'puppeteer-core';
 import { closeFirefox, launchFirefox } from '../harness.ts';
-import { isReady, READY_TIMEOUT_MS, withConsole, type TestBrowser, type TestContext, type TestPage } from './page.ts';
+import { fromJson, isReady, jsonCall, READY_TIMEOUT_MS, withConsole, type TestBrowser, type TestContext, type TestPage } from './page.ts';
 
 async function openPuppeteerPage(context: BrowserContext, url: string, closeContext: boolean): Promise<TestPage> {
   const page = await context.newPage();
@@ -15,7 +15,7 @@ async function openPuppeteerPage(context: BrowserContext, url: string, closeCont
   const t: TestPage = {
     browser: 'firefox',
     log,
-    evaluate: (fn, arg) => page.evaluate(fn as never, arg) as never,
+    evaluate: async (fn, arg) => fromJson(await page.evaluate(jsonCall(fn as never, arg))),
     waitFor: (predicate, arg, timeoutMs = READY_TIMEOUT_MS) =>
       withConsole(log, 'page condition not met', async () => {
         await page.waitForFunction(predicate as never, { timeout: timeoutMs }, arg);
