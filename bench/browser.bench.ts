@@ -21,19 +21,32 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { build, preview } from 'vite';
-import { CHROMIUM_PATH, Cleanup, REPO_ROOT, startNode } from '../e2e/harness.ts';
+import { CHROMIUM_PATH, Cleanup, closeFirefox, launchFirefox, REPO_ROOT, startNode } from '../e2e/harness.ts';
 import type { Lc, StartOptions } from '../e2e/light-client/main.ts';
-import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
-import { type Figure, writeResults } from './lib.ts';
+import { TOKEN_FILE } from '../src/node/token.ts';
+import { FULL_NODE_SCRIPT, startNodeProcess, type NodeProcess } from '../src/node/testing/process.ts';
+import type { Bench } from './browser-page/main.ts';
+import { type Figure, seededBytes, writeResults } from './lib.ts';
+import { profileWorkers } from './worker-profile.ts';
 
 declare const lc: Lc;
+declare const bench: Bench;
 const N = Number(process.env.BENCH_KEYS ?? 1_000_000);
 const SYNC_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 1_800_000);
 /** `BENCH_ONLY=verified`: only the first-getVerified figure (and bundle sizes), repeated `BENCH_REPEAT` times. */
 const ONLY_VERIFIED = process.env.BENCH_ONLY === 'verified';
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 1));
+/** `BENCH_BASELINE=0`, `BENCH_PLACEMENT=0`, `BENCH_FIREFOX=0`, `BENCH_VERIFIED=0`: skip those parts (quicker runs). */
+const PROFILE = process.env.BENCH_PROFILE;
+const skip = (part: string): boolean => process.env[`BENCH_${part}`] === '0';
+/** Commits the writer makes while the page is closed, before the second warm restart. */
+const MISSED_COMMITS = 100;
+const KEYS_PER_COMMIT = 10;
+/** 32-byte keys, 64-byte values: the generated database's and the commits' key-value bytes. */
+const KV_BYTES = 32 + 64;
 const figures: Figure[] = [];
 const cleanup = new Cleanup();
 const log = (s: string): void => console.log(`browser: ${s}`);
@@ -43,7 +56,12 @@ async function bundle(outDir: string): Promise<void> {
     configFile: false,
     root: REPO_ROOT,
     logLevel: 'warn',
-    build: { outDir, emptyOutDir: true, rollupOptions: { input: join(REPO_ROOT, 'e2e/light-client/index.html') }, minify: true },
+    build: {
+      outDir,
+      emptyOutDir: true,
+      rollupOptions: { input: [join(REPO_ROOT, 'e2e/light-client/index.html'), join(REPO_ROOT, 'bench/browser-page/index.html')] },
+      minify: true,
+    },
     worker: { format: 'es' },
   });
 }
@@ -65,7 +83,8 @@ async function sizes(outDir: string): Promise<void> {
     figures.push({ name: `bundle: ${label}, minified`, value: s.raw / 1024, unit: 'KiB', goal: null });
   };
   await report('main-thread entry (page + SDK API)', (f) => f === entry);
-  await report('worker (engine, libp2p WebSockets, IndexedDB)', (f) => f.startsWith('entry-'));
+  await report('worker entry (engine, IndexedDB; what a local read waits for)', (f) => f.startsWith('entry-'));
+  await report('worker network chunk (libp2p WebSockets, Noise, Yamux, gossipsub)', (f) => f.startsWith('network-'));
   await report('main-thread bridge chunk (loaded only for WebRTC / main-thread WebSockets)', (f) => f.startsWith('bridge-main'));
   log(`chunks: ${files.join(', ')}`);
 }
@@ -132,6 +151,30 @@ async function sampleHeap<T>(page: Page, until: Promise<T>): Promise<{ value: T;
   return { value, peak, afterGc };
 }
 
+/** A page of `context` on `url`, once its module is ready. */
+async function contextPage(context: BrowserContext, url: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => log(`[pageerror] ${e.message}`));
+  await page.goto(url);
+  await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
+  return page;
+}
+
+/** The writer commits MISSED_COMMITS batches of KEYS_PER_COMMIT new keys (HTTP API); returns its head. */
+async function commitMissed(node: NodeProcess): Promise<{ root: string; seq: number }> {
+  const token = (await readFile(join(node.dataDir, TOKEN_FILE), 'utf8')).trim();
+  const rnd = seededBytes(18);
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  for (let i = 0; i < MISSED_COMMITS; i++) {
+    const puts = Array.from({ length: KEYS_PER_COMMIT }, () => ({ key: hex(rnd(32)), value: hex(rnd(64)) }));
+    const res = await fetch(`${node.file.http}/v1/batch`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ puts }) });
+    if (!res.ok) throw new Error(`commit ${i}: HTTP ${res.status} ${await res.text()}`);
+  }
+  return (await (await fetch(`${node.file.http}/v1/status`)).json()) as { root: string; seq: number };
+}
+
+let warmKey = '';
+
 try {
   const outDir = await mkdtemp(join(tmpdir(), 'proofsync-bench-build-'));
   cleanup.add(outDir, (d) => rm(d, { recursive: true, force: true }));
@@ -149,6 +192,7 @@ try {
   cleanup.add(server, (s) => s.close());
   const base = server.resolvedUrls?.local[0]?.replace(/\/$/, '');
   const url = `${base}/e2e/light-client/index.html`;
+  const benchUrl = `${base}/bench/browser-page/index.html`;
 
   const browser = cleanup.add(
     await chromium.launch({
@@ -165,7 +209,7 @@ try {
   //    `preloadLightClient()` first thing as the README advises, and without (`?preload=0`).
   //    The figures are the first run's, as a user's first visit; with BENCH_REPEAT the medians
   //    of all runs are reported beside them.
-  for (const preload of [true, false]) {
+  for (const preload of skip('VERIFIED') && !ONLY_VERIFIED ? [] : [true, false]) {
     const runs: { sinceNavigation: number; sinceStart: number }[] = [];
     const how = preload ? 'the page preloads the worker' : 'no preloadLightClient';
     for (let i = 0; i < REPEAT; i++) {
@@ -192,9 +236,35 @@ try {
     }
   }
   if (!ONLY_VERIFIED) {
-    // 2. The raw baseline, then the light client, same node and transport.
-    let baselineMs: number;
+    // 2. The floors, prepared before anything is timed (floor-server.ts fetches the whole sync's
+    //    answers from the node once and rebuilds the hashed messages), each in a dedicated worker.
+    let floorMs: number | undefined;
     {
+      log('preparing the floors (the whole sync fetched once from the node)');
+      const floorServer = await startNodeProcess({
+        script: fileURLToPath(new URL('./floor-server.ts', import.meta.url)),
+        args: [node.file.ws!, writer.root],
+        readyTimeoutMs: 1_800_000,
+      });
+      try {
+        log(floorServer.output().trim().split('\n').filter((l) => l.startsWith('floor:')).join('; '));
+        const page = await newPage(browser, benchUrl);
+        const transport = await page.evaluate((req) => bench.floor(req), { kind: 'transport' as const, addr: floorServer.file.ws!, concurrency: 4 });
+        const hashing = await page.evaluate((req) => bench.floor(req), { kind: 'hashing' as const, addr: floorServer.file.ws!, concurrency: 1 });
+        await page.context().close();
+        log(`transport floor: ${transport.items} answers, ${transport.bytes} bytes in ${Math.round(transport.ms)} ms; hashing floor: ${hashing.items} messages, ${hashing.bytes} bytes in ${Math.round(hashing.ms)} ms`);
+        figures.push({ name: `transport floor: the sync's ${transport.items} answers (${(transport.bytes / 2 ** 20).toFixed(1)} MiB) from memory into a worker over /ws, 4 streams`, value: transport.ms / 1000, unit: 's', goal: null });
+        figures.push({ name: 'transport floor throughput', value: transport.bytes / 2 ** 20 / (transport.ms / 1000), unit: 'MiB/s', goal: null });
+        figures.push({ name: `hashing floor: SHA-256 in a worker over the sync's ${hashing.items} messages (${(hashing.bytes / 2 ** 20).toFixed(1)} MiB)`, value: hashing.ms / 1000, unit: 's', goal: null });
+        floorMs = transport.ms + hashing.ms;
+      } finally {
+        await floorServer.stop();
+      }
+    }
+
+    // 3. The raw baseline, then the light client, same node and transport.
+    let baselineMs: number | undefined;
+    if (!skip('BASELINE')) {
       // no light client worker idling beside the baseline's
       const page = await newPage(browser, `${url}?preload=0`);
       const b = await page.evaluate((req) => lc.baseline(req), { addr: node.file.ws!, root: writer.root, storageName: 'bench-baseline', concurrency: 4 });
@@ -203,35 +273,104 @@ try {
       figures.push({ name: `raw baseline: ${N} key-values fetched, hashed once, written packed to IndexedDB`, value: b.ms / 1000, unit: 's', goal: null });
       await page.context().close();
     }
+    // one browser context for the full sync and both warm restarts: its storage stays
+    const context = await browser.newContext();
     {
-      const page = await newPage(browser, url);
+      const page = await contextPage(context, url);
       await page.evaluate(() => lc.resetLongTasks());
-      const { value: synced, peak, afterGc } = await sampleHeap(
-        page,
+      const sync = () =>
         page.evaluate(
           async ({ o, timeout }) => {
             lc.start(o);
             return lc.synced(timeout);
           },
           { o: opts('bench-full'), timeout: SYNC_TIMEOUT_MS },
-        ),
-      );
+        );
+      // BENCH_PROFILE=dir: a CPU profile of each worker during the full sync
+      const { value: synced, peak, afterGc } = await sampleHeap(page, PROFILE ? profileWorkers(page, PROFILE, 'full-sync', sync) : sync());
       if (synced.root !== writer.root) throw new Error(`synced to ${synced.root}, writer is at ${writer.root}`);
       const rec = await page.evaluate(() => lc.recorded());
       figures.push({ name: `light client: full sync of ${N} keys over /ws (worker)`, value: synced.ms / 1000, unit: 's', goal: null });
-      figures.push({ name: 'light client / raw baseline', value: synced.ms / baselineMs, unit: 'ratio', goal: '<= 1.5' });
+      if (floorMs !== undefined) figures.push({ name: `full sync of ${N} keys / (transport floor + hashing floor)`, value: synced.ms / floorMs, unit: 'ratio', goal: '<= 1.2' });
+      if (baselineMs !== undefined) figures.push({ name: 'light client / raw baseline', value: synced.ms / baselineMs, unit: 'ratio', goal: '<= 1.5' });
       figures.push({ name: 'answer bytes received (proofs included)', value: (rec.last?.bytes ?? 0) / 2 ** 20, unit: 'MiB', goal: null });
       figures.push({ name: 'main-thread long tasks > 50 ms during the full sync', value: rec.longTasks.over50, unit: 'tasks', goal: '<= 0' });
       figures.push({ name: 'longest main-thread task during the full sync', value: rec.longTasks.maxMs, unit: 'ms', goal: null });
       if (peak !== undefined) figures.push({ name: 'peak worker JS heap during the full sync', value: peak / 2 ** 20, unit: 'MiB', goal: '<= 200' });
       else log('could not read the worker heap over CDP: no heap figure');
       if (afterGc !== undefined) figures.push({ name: 'worker JS heap at the end of the full sync, after a forced GC', value: afterGc / 2 ** 20, unit: 'MiB', goal: null });
+      // a key the store holds, for the warm restart's first read
+      for (const [lo, hi] of [['8000', '8001'], ['80', '81'], ['80', 'ff']]) {
+        warmKey = (await page.evaluate(([start, end]) => lc.entries('local', start, end), [lo, hi]))[0]?.key ?? '';
+        if (warmKey) break;
+      }
       await page.evaluate(() => lc.close());
-      await page.context().close();
+      await page.close();
     }
 
-    // 3. Connection placement: a 1/8 partial sync over each, long tasks counted after connecting.
-    const placements: [string, Partial<StartOptions>, string][] = [
+    // 4. Warm restart: the same storage, a new page. First local `get` from navigation start;
+    //    then, after the writer committed while no page was open, live at its head again.
+    {
+      const page = await contextPage(context, url);
+      const r = await page.evaluate(
+        async ({ o, key }) => {
+          lc.start(o);
+          const value = await lc.get(key, 'local');
+          return { ms: performance.now(), value };
+        },
+        { o: opts('bench-full'), key: warmKey },
+      );
+      if (r.value === null) throw new Error(`warm restart: the stored key ${warmKey} read as absent`);
+      figures.push({ name: `warm restart: navigation to first local get, ${N} keys`, value: r.ms, unit: 'ms', goal: '<= 200' });
+      await page.evaluate(() => lc.synced(60_000));
+      await page.evaluate(() => lc.close());
+      await page.close();
+    }
+    const head = await commitMissed(node);
+    {
+      const page = await contextPage(context, url);
+      const r = await page.evaluate(
+        async ({ o, root, timeout }) => {
+          lc.start(o);
+          const deadline = performance.now() + timeout;
+          for (;;) {
+            const s = await lc.synced(timeout);
+            if (s.root === root) return { ms: performance.now(), seq: s.seq };
+            if (performance.now() > deadline) throw new Error(`not at ${root} within ${timeout} ms (at ${s.root})`);
+            await new Promise((res) => setTimeout(res, 5)); // the next synced event
+          }
+        },
+        { o: opts('bench-full'), root: head.root, timeout: 120_000 },
+      );
+      figures.push({ name: `warm restart: navigation to live at the head after ${MISSED_COMMITS} missed commits`, value: r.ms, unit: 'ms', goal: '<= 1500' });
+      await page.evaluate(() => lc.close());
+      await page.close();
+    }
+
+    // 5. Storage: the origin's usage once the store is closed and reopened (its write log
+    //    compacted into pages), against the key-value bytes it holds.
+    {
+      const page = await contextPage(context, benchUrl);
+      const usage = await page.evaluate(() => bench.usage());
+      const raw = (N + MISSED_COMMITS * KEYS_PER_COMMIT) * KV_BYTES;
+      if (usage !== undefined) figures.push({ name: `IndexedDB bytes / raw key-value bytes, ${N} keys, Chromium`, value: usage / raw, unit: 'ratio', goal: '<= 1.5' });
+      log(`chromium: origin usage ${usage} bytes for ${raw} key-value bytes`);
+      // where those bytes go: the packed pages by record kind, the write log, and IndexedDB's own share
+      const held = await page.evaluate((name) => bench.storeBytes(name), 'bench-full');
+      const keys = N + MISSED_COMMITS * KEYS_PER_COMMIT;
+      const perKey = (b: number) => b / keys;
+      const kind = (k: string) => held.kinds[k] ?? { records: 0, keyBytes: 0, valueBytes: 0 };
+      const recordBytes = (k: string) => kind(k).keyBytes + kind(k).valueBytes + 8 * kind(k).records; // page.ts: two u32 offsets per entry
+      figures.push({ name: 'storage: trie node records (n) in the pages, bytes per key', value: perKey(recordBytes('n')), unit: 'B', goal: null });
+      figures.push({ name: 'storage: value records (v) in the pages, bytes per key', value: perKey(recordBytes('v')), unit: 'B', goal: null });
+      figures.push({ name: 'storage: page record bytes / raw key-value bytes', value: held.pageBytes / raw, unit: 'ratio', goal: null });
+      if (usage !== undefined) figures.push({ name: 'storage: IndexedDB usage / page and log record bytes (the browser\'s own overhead)', value: usage / (held.pageBytes + held.logBytes), unit: 'ratio', goal: null });
+      log(`chromium store: ${held.pages} pages (${held.pageBytes} bytes), ${held.logRecords} log records (${held.logBytes} bytes), kinds ${JSON.stringify(held.kinds)}`);
+    }
+    await context.close();
+
+    // 6. Connection placement: a 1/8 partial sync over each, long tasks counted after connecting.
+    const placements: [string, Partial<StartOptions>, string][] = skip('PLACEMENT') ? [] : [
       ['WebSockets in the worker', { websocketsIn: 'worker' }, node.file.ws!],
       ['WebSockets on the main thread', { websocketsIn: 'main' }, node.file.ws!],
       ['WebRTC-Direct on the main thread', {}, node.file.webrtcDirect!],
@@ -258,6 +397,34 @@ try {
       await page.evaluate(() => lc.close());
       await page.context().close();
     }
+  }
+
+  // 7. Firefox's storage footprint: a full sync of the same database (now at the writer's head).
+  if (!ONLY_VERIFIED && !skip('FIREFOX')) {
+    const firefox = cleanup.add(await launchFirefox(), (b) => closeFirefox(b));
+    const context = await firefox.createBrowserContext();
+    const page = await context.newPage();
+    await page.goto(url);
+    await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, { timeout: 60_000 });
+    const synced = await page.evaluate(
+      async ({ o, timeout }) => {
+        lc.start(o);
+        const s = await lc.synced(timeout);
+        await lc.close();
+        return s;
+      },
+      { o: opts('bench-firefox'), timeout: SYNC_TIMEOUT_MS },
+    );
+    figures.push({ name: `firefox: full sync of ${N + MISSED_COMMITS * KEYS_PER_COMMIT} keys over /ws (worker)`, value: synced.ms / 1000, unit: 's', goal: null });
+    await page.goto(benchUrl);
+    await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, { timeout: 60_000 });
+    const usage = await page.evaluate(() => bench.usage());
+    const raw = (N + MISSED_COMMITS * KEYS_PER_COMMIT) * KV_BYTES;
+    if (usage !== undefined) figures.push({ name: `IndexedDB bytes / raw key-value bytes, ${N} keys, Firefox`, value: usage / raw, unit: 'ratio', goal: '<= 1.5' });
+    const held = await page.evaluate((name) => bench.storeBytes(name), 'bench-firefox');
+    if (usage !== undefined) figures.push({ name: 'storage, Firefox: IndexedDB usage / page and log record bytes (the browser\'s own overhead)', value: usage / (held.pageBytes + held.logBytes), unit: 'ratio', goal: null });
+    log(`firefox: origin usage ${usage} bytes for ${raw} key-value bytes`);
+    await context.close();
   }
 
   writeResults(ONLY_VERIFIED ? 'browser-verified' : 'browser', figures);

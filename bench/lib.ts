@@ -65,3 +65,18 @@ export function seededBytes(seed: number): (n: number) => Uint8Array {
 }
 
 export const now = () => performance.now();
+
+/**
+ * A helper server process (src/node/testing/process.ts's protocol) runs until its stdin closes
+ * or it gets SIGTERM, then runs `stop` and exits.
+ */
+export function runUntilStdinEnds(stop: () => Promise<void>): void {
+  const exit = async (): Promise<void> => {
+    await stop();
+    process.exit(0);
+  };
+  process.stdin.on('end', exit);
+  process.stdin.on('error', exit);
+  process.on('SIGTERM', exit);
+  process.stdin.resume();
+}

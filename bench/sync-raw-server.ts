@@ -14,6 +14,7 @@ import { LevelStore } from '../src/node/level-store.ts';
 import { STATE_PREFIX } from '../src/node/node-store.ts';
 import { PeerLimits } from '../src/protocol/peer-limits.ts';
 import { handle } from '../src/protocol/stream.ts';
+import { runUntilStdinEnds } from './lib.ts';
 
 export const RAW_PROTOCOL = '/proofsync-bench/1/raw';
 export const RAW_BATCH = 2048;
@@ -60,14 +61,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     },
     { limits: new PeerLimits({ maxConcurrent: 64 }), maxRequestBytes: 16 * 1024, timeoutMs: 60_000, maxInboundStreams: 64, encodeError: () => new Uint8Array(0) },
   );
-  const stop = async (): Promise<void> => {
+  runUntilStdinEnds(async () => {
     await host.stop();
     await level.close();
-    process.exit(0);
-  };
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.on('SIGTERM', stop);
-  process.stdin.resume();
+  });
   process.stdout.write(`ready ${host.peerId.toString()}\n`);
 }

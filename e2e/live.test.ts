@@ -137,7 +137,9 @@ describe.each(BROWSERS)('live updates in %s', (name) => {
       expect(stored.some((id) => applied.has(id))).toBe(false);
 
       await page.reload();
-      await page.evaluate((o) => live.start(o), options(name));
+      // the writer commits 10 a second through the reload: this checks the restore path, which
+      // a gap past `restoreGapFill` (default 16) would leave for a change proof
+      await page.evaluate((o) => live.start(o), options(name, { restoreGapFill: 1000 }));
       await page.evaluate(() => live.synced(90_000));
       // They came from the pending store, not from the peer again: every delta fetched by gap
       // fills is applied once beside the stored ones, so the applied count reaches the sum (a

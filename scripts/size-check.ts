@@ -23,15 +23,20 @@ export const TOLERANCE = 0.05;
 export const ENTRIES = {
   main: 'src/client/index.ts',
   worker: 'src/client/worker/entry.ts',
+  /** The worker's libp2p stack: its own chunk, imported by the worker at start. */
+  network: 'src/client/worker/network.ts',
   bridge: 'src/client/worker/bridge-main.ts',
 } as const;
 export type EntryName = keyof typeof ENTRIES;
 
-/** The entry loads the bridge with `import()`: in a real bundle it is another chunk, so it is left out here. */
-const lazyBridge: Plugin = {
-  name: 'lazy-bridge',
+/**
+ * The entry loads the bridge, and the worker its network stack, with `import()`: in a real
+ * bundle each is another chunk, so it is left out here (and measured as its own entry).
+ */
+const lazyChunks: Plugin = {
+  name: 'lazy-chunks',
   setup(b) {
-    b.onResolve({ filter: /bridge-main\.ts$/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
+    b.onResolve({ filter: /(bridge-main|\/network)\.ts$/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
   },
 };
 
@@ -54,7 +59,7 @@ export async function measure(name: EntryName): Promise<Measured> {
     metafile: true,
     outdir: 'out',
     logLevel: 'error',
-    plugins: [lazyBridge],
+    plugins: [lazyChunks],
   });
   const js = out.outputFiles.find((f) => f.path.endsWith('.js'))!;
   const output = Object.values(out.metafile.outputs).find((o) => o.entryPoint)!;

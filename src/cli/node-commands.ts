@@ -88,6 +88,10 @@ Stream limits (a refusal counts in proofsync_streams_refused_total or proofsync_
   --peer-streams N            proof requests in flight per peer (default 8)
   --peer-rate BURST:PER_SEC   request rate per peer (default 200:100)
 
+Proof cache (range-proof answers at checkpoint roots, shared by all peers; proofsync_proof_cache_*):
+  --proof-cache-bytes BYTES   answers kept, least recently used leave first (default 64 MiB; 0 disables)
+  --proof-cache-any-root      keep answers at every root, not only checkpoints (benchmarks)
+
 WebRTC-Direct handshakes (refusals count in proofsync_webrtc_direct_handshakes_refused_total):
   --webrtc-pending N          handshakes in flight (default 64)
   --webrtc-pending-per-ip N   handshakes in flight per remote IP address (default 16)
@@ -136,6 +140,8 @@ async function runNode(argv: string[]): Promise<number> {
     replica: { type: 'boolean' },
     history: { type: 'string' },
     'peer-streams': { type: 'string' },
+    'proof-cache-bytes': { type: 'string' },
+    'proof-cache-any-root': { type: 'boolean' },
     'peer-rate': { type: 'string' },
     'serve-timeout': { type: 'string' },
     'protocol-streams': { type: 'string' },
@@ -231,6 +237,10 @@ async function runNode(argv: string[]): Promise<number> {
       ratePerPeer: rateArg(o['peer-rate']),
       timeoutMs: o['serve-timeout'] === undefined ? undefined : intArg(o['serve-timeout'], 'serve-timeout', 10_000),
       maxInboundStreams: o['protocol-streams'] === undefined ? undefined : intArg(o['protocol-streams'], 'protocol-streams', 32),
+    },
+    proofCache: {
+      maxBytes: countArg(o['proof-cache-bytes'], 'proof-cache-bytes'),
+      anyRoot: o['proof-cache-any-root'] ?? false,
     },
     muxer: muxerLimits(o),
     http: {

@@ -189,6 +189,79 @@ describe('sign, verify, decode', () => {
   });
 });
 
+describe('version 2: the checkpoint', () => {
+  const withCheckpoint: Announcement = { ...base, seq: 9, checkpoint: { seq: 4, root: fill(0x44) } };
+
+  it('appends seq and root after the v1 fields under tag 0x03; without a checkpoint the body is v1', () => {
+    const v1 = encodeAnnouncementBody({ ...withCheckpoint, checkpoint: undefined });
+    const v2 = encodeAnnouncementBody(withCheckpoint);
+    expect(v1[0]).toBe(0x02);
+    expect(toHex(v2)).toBe(toHex(concatBytes(Uint8Array.of(0x03), v1.subarray(1), fromHex('0000000000000004'), fill(0x44))));
+    const { checkpoint: _, ...plain } = withCheckpoint;
+    expect(toHex(encodeAnnouncementBody(plain))).toBe(toHex(v1));
+  });
+
+  it('round-trips v1 and v2 and verifies both; a v1 decode has no checkpoint key', () => {
+    for (const a of [base, withCheckpoint, { ...base, checkpoint: { seq: base.seq, root: base.stateRoot } }]) {
+      const signed = signAnnouncement(a, sk);
+      const decoded = decodeAnnouncement(encodeAnnouncement(signed));
+      expect(decoded).toEqual(signed);
+      expect('checkpoint' in decoded).toBe(a.checkpoint !== undefined);
+      expect(() => verifyAnnouncement(decoded, pk)).not.toThrow();
+    }
+  });
+
+  it('the signature covers the checkpoint: another checkpoint under the same signature fails', () => {
+    const signed = signAnnouncement(withCheckpoint, sk);
+    expect(() => verifyAnnouncement({ ...signed, checkpoint: { seq: 4, root: fill(0x45) } }, pk)).toThrow('does not verify');
+    expect(() => verifyAnnouncement({ ...signed, checkpoint: undefined }, pk)).toThrow('does not verify');
+  });
+
+  it.each([
+    ['a checkpoint after the announcement', { seq: 10, root: fill(0x44) }, 'checkpoint.seq 10 is after'],
+    ['a checkpoint at its own seq with another root', { seq: 9, root: fill(0x44) }, 'must have its stateRoot'],
+    ['a short root', { seq: 4, root: new Uint8Array(31) }, 'expected 32-byte checkpoint.root'],
+    ['a negative seq', { seq: -1, root: fill(0x44) }, 'safe non-negative integer'],
+  ])('refuses to encode %s', (_n, checkpoint, message) => {
+    expect(() => encodeAnnouncementBody({ ...withCheckpoint, checkpoint })).toThrow(message);
+  });
+
+  /** A v2 wire message with `checkpoint` written raw (bypassing the encoder's checks). */
+  const hostile = (cseq: bigint, root: Uint8Array, tag = 0x03): Uint8Array => {
+    const v1 = encodeAnnouncementBody({ ...withCheckpoint, checkpoint: undefined });
+    const seq = new Uint8Array(8);
+    new DataView(seq.buffer).setBigUint64(0, cseq);
+    return concatBytes(Uint8Array.of(tag), v1.subarray(1), seq, root, fill(0, 64));
+  };
+
+  it.each([
+    ['checkpoint.seq > seq', hostile(10n, fill(0x44)), 'NonCanonicalEncoding'],
+    ['checkpoint at seq with a root other than stateRoot', hostile(9n, fill(0x44)), 'NonCanonicalEncoding'],
+    ['checkpoint.seq above 2^53 - 1', hostile(1n << 60n, fill(0x44)), 'IntegerOutOfRange'],
+    ['a checkpoint under the v1 tag (trailing bytes)', hostile(4n, fill(0x44), 0x02), 'TrailingBytes'],
+    ['an unknown tag', hostile(4n, fill(0x44), 0x04), 'NonCanonicalEncoding'],
+  ])('decoding refuses %s', (_n, bytes, name) => {
+    let caught: unknown;
+    try {
+      decodeAnnouncement(bytes);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(DecodeError);
+    expect((caught as Error).name).toBe(name);
+  });
+
+  it('a v2 message cut anywhere is a DecodeError, v1 tag or not', () => {
+    const good = encodeAnnouncement(signAnnouncement(withCheckpoint, sk));
+    expect(decodeAnnouncement(good).checkpoint?.seq).toBe(4);
+    for (let n = 0; n < good.length; n++) expect(() => decodeAnnouncement(good.subarray(0, n))).toThrow(DecodeError);
+    // a v2 body relabelled v1 has 40 bytes too many
+    const relabelled = good.slice();
+    relabelled[0] = 0x02;
+    expect(() => decodeAnnouncement(relabelled)).toThrow(DecodeError);
+  });
+});
+
 describe('supersedes', () => {
   const cases: [string, Announcement, Announcement | undefined, boolean][] = [
     ['nothing yet', base, undefined, true],

@@ -6,7 +6,7 @@
  *
  * ## Canonical body encoding
  * ```
- * tag        u8 = 0x02                          (announcement, version 1)
+ * tag        u8 = 0x02 | 0x03                   (announcement, version 1 | version 2)
  * db         uvarint(len) || bytes              1..64 bytes: a database id (for a name, its UTF-8)
  * seq        u64be
  * stateRoot  32 bytes
@@ -14,7 +14,13 @@
  * logSize    u64be
  * heads      uvarint(n) || n × 32-byte id       strictly increasing; may be empty (no deltas yet)
  * hlc        u64be(wallMs) || u32be(counter) || (0x00 | 0x01 || 32-byte writer)
+ * checkpoint u64be(seq) || 32-byte root         version 2 only
  * ```
+ * Version 2 adds the newest checkpoint the writer has named (docs/sync.md#checkpoints): a state
+ * every node keeps beyond its history window, so every fresh client of an epoch range-syncs to
+ * the same root with the same requests. An announcement without one is encoded as version 1,
+ * so the bodies (and signatures) of writers that name no checkpoints stay what they were.
+ * `checkpoint.seq <= seq`; when equal, `checkpoint.root` is `stateRoot` (the decoder checks both).
  * Integers as in delta.ts (shortest-form LEB128; u64 at most 2^53 − 1).
  * - `digest = SHA-256(body)`; `signature = Ed25519(writerKey, "proofsync/announcement/1" || digest)`.
  * - Wire: `body || signature (64 bytes)`, decoded strictly with typed errors.
@@ -51,6 +57,17 @@ export interface Announcement {
   /** The DAG heads at this state: 32-byte delta ids, sorted strictly increasing. */
   heads: Uint8Array[];
   hlc: Hlc;
+  /**
+   * The newest checkpoint the writer has named: the state at announcement `seq` (at most this
+   * one's), with root `root`. Absent: the writer names no checkpoints (encoded as version 1).
+   */
+  checkpoint?: AnnouncedCheckpoint;
+}
+
+/** A checkpoint as an announcement names it (`Announcement.checkpoint`). */
+export interface AnnouncedCheckpoint {
+  seq: number;
+  root: Uint8Array;
 }
 
 export interface SignedAnnouncement extends Announcement {
@@ -71,7 +88,15 @@ export const DEFAULT_ANNOUNCEMENT_LIMITS: Readonly<AnnouncementLimits> = Object.
   maxHeads: 1024,
 });
 
+/** The tag of a version-1 announcement (no checkpoint). */
 export const ANNOUNCEMENT_TAG = 0x02;
+/** The tag of a version-2 announcement (with `checkpoint`). */
+export const ANNOUNCEMENT_V2_TAG = 0x03;
+
+/** Whether a message's first byte says it is an announcement (either version). */
+export function isAnnouncementTag(tag: number | undefined): boolean {
+  return tag === ANNOUNCEMENT_TAG || tag === ANNOUNCEMENT_V2_TAG;
+}
 export const MAX_DB_ID_BYTES = 64;
 export const ANNOUNCEMENT_SIGNING_CONTEXT: Uint8Array = new TextEncoder().encode('proofsync/announcement/1');
 
@@ -88,13 +113,20 @@ function assertAnnouncement(a: Announcement): void {
   }
   assertSortedIds(a.heads, 'heads');
   assertHlc(a.hlc);
+  if (a.checkpoint !== undefined) {
+    const c = a.checkpoint;
+    if (!Number.isSafeInteger(c.seq) || c.seq < 0) throw new RangeError(`expected checkpoint.seq to be a safe non-negative integer, got ${c.seq}`);
+    if (c.seq > a.seq) throw new RangeError(`checkpoint.seq ${c.seq} is after the announcement's seq ${a.seq}`);
+    if (!(c.root instanceof Uint8Array) || c.root.length !== 32) throw new RangeError(`expected 32-byte checkpoint.root, got ${c.root?.length}`);
+    if (c.seq === a.seq && !equalBytes(c.root, a.stateRoot)) throw new RangeError('a checkpoint at the announcement\'s own seq must have its stateRoot');
+  }
 }
 
 /** The canonical body (module comment). Throws `RangeError`/`TypeError` on a malformed announcement. */
 export function encodeAnnouncementBody(a: Announcement): Uint8Array {
   assertAnnouncement(a);
   const w = new WireWriter();
-  w.u8(ANNOUNCEMENT_TAG);
+  w.u8(a.checkpoint === undefined ? ANNOUNCEMENT_TAG : ANNOUNCEMENT_V2_TAG);
   w.bytesWithLength(a.db);
   w.u64be(a.seq);
   w.raw(a.stateRoot);
@@ -103,6 +135,10 @@ export function encodeAnnouncementBody(a: Announcement): Uint8Array {
   w.uvarint(a.heads.length);
   for (const h of a.heads) w.raw(h);
   writeHlc(w, a.hlc);
+  if (a.checkpoint !== undefined) {
+    w.u64be(a.checkpoint.seq);
+    w.raw(a.checkpoint.root);
+  }
   return w.finish();
 }
 
@@ -170,8 +206,8 @@ export function decodeAnnouncement(bytes: Uint8Array, limits: Partial<Announceme
   }
   const r = new WireReader(bytes);
   const tag = r.u8('tag');
-  if (tag !== ANNOUNCEMENT_TAG) {
-    throw new NonCanonicalEncoding(`expected announcement tag 0x02, got 0x${tag.toString(16)}`);
+  if (!isAnnouncementTag(tag)) {
+    throw new NonCanonicalEncoding(`expected announcement tag 0x02 or 0x03, got 0x${tag.toString(16)}`);
   }
   const db = r.bytesWithLength('db', MAX_DB_ID_BYTES);
   if (db.length === 0) throw new NonCanonicalEncoding('empty db id');
@@ -181,9 +217,19 @@ export function decodeAnnouncement(bytes: Uint8Array, limits: Partial<Announceme
   const logSize = r.u64be('logSize');
   const heads = readSortedIds(r, 'heads', lim.maxHeads, 0);
   const hlc = readHlc(r);
+  let checkpoint: AnnouncedCheckpoint | undefined;
+  if (tag === ANNOUNCEMENT_V2_TAG) {
+    const cseq = r.u64be('checkpoint.seq');
+    const root = r.bytes(32, 'checkpoint.root');
+    if (cseq > seq) throw new NonCanonicalEncoding(`checkpoint.seq ${cseq} is after the announcement's seq ${seq}`);
+    if (cseq === seq && !equalBytes(root, stateRoot)) throw new NonCanonicalEncoding("a checkpoint at the announcement's own seq names another root than its stateRoot");
+    checkpoint = { seq: cseq, root };
+  }
   const signature = r.bytes(SIGNATURE_BYTES, 'signature');
   r.end();
-  return { db, seq, stateRoot, logRoot, logSize, heads, hlc, signature };
+  const a: SignedAnnouncement = { db, seq, stateRoot, logRoot, logSize, heads, hlc, signature };
+  if (checkpoint) a.checkpoint = checkpoint;
+  return a;
 }
 
 /**

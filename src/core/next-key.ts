@@ -29,21 +29,64 @@ const ZERO_ID = new Uint8Array(32);
  * if (next !== undefined) queue.push({ start: next, end });
  */
 export async function nextKey(last: Uint8Array, end: Uint8Array | undefined, endProof: ProofNode[], localProof: LocalProof): Promise<Uint8Array | undefined> {
-  const fallback = (): Uint8Array | undefined => {
-    const next = new Uint8Array(last.length + 1);
-    next.set(last);
-    return end && compareBytes(next, end) >= 0 ? undefined : next;
-  };
-  if (endProof.length === 0) return fallback();
+  const at = remotePath(last, end, endProof);
+  if ('next' in at) return at.next;
+  return compareProofs(last, end, at.path, at.remote, await localProof(at.path));
+}
+
+/**
+ * `nextKey` against an empty local trie: the next key the proof shows the remote trie to hold
+ * after `last`, from the proof alone. Same proof, same answer, whatever the local state: what the
+ * canonical request plan resumes by (src/sync/state/plan.ts).
+ */
+export function nextKeyInProof(last: Uint8Array, end: Uint8Array | undefined, endProof: ProofNode[]): Uint8Array | undefined {
+  const at = remotePath(last, end, endProof);
+  if ('next' in at) return at.next;
+  // the deepest remote node with a child right of the path: its first such child's subtree
+  for (let i = at.remote.length - 1; i >= 0; i--) {
+    const node = at.remote[i];
+    const from = node.key.length < at.path.length ? at.path[node.key.length] + 1 : 0;
+    const idx = firstDifference(node, undefined, from);
+    if (idx === undefined) continue;
+    const p = new Uint8Array(node.key.length + 1);
+    p.set(node.key);
+    p[node.key.length] = idx;
+    return bounded(packPath(p), last, end);
+  }
+  return undefined;
+}
+
+/** A found next key as `nextKey` returns it: past `last`, undefined at or past `end`. */
+function bounded(found: Uint8Array, last: Uint8Array, end: Uint8Array | undefined): Uint8Array | undefined {
+  if (compareBytes(found, last) <= 0) return afterLast(last, end);
+  if (end && compareBytes(found, end) >= 0) return undefined;
+  return found;
+}
+
+/** The path to compare along and the remote proof toward it, or the answer when none is needed. */
+function remotePath(last: Uint8Array, end: Uint8Array | undefined, endProof: ProofNode[]): { path: Path; remote: ProofNode[] } | { next: Uint8Array | undefined } {
+  if (endProof.length === 0) return { next: afterLast(last, end) };
   let path: Path = keyToPath(last);
   let remote = endProof;
   if (!hasPrefix(path, remote[remote.length - 1].key)) {
     // An exclusion proof whose last node lies past the key: drop it, prove its parent instead.
     remote = remote.slice(0, -1);
-    if (remote.length === 0) return fallback();
+    if (remote.length === 0) return { next: afterLast(last, end) };
     path = remote[remote.length - 1].key;
   }
-  let local = await localProof(path);
+  return { path, remote };
+}
+
+/** `last ++ 0x00`, or undefined when that is at or past `end`. */
+function afterLast(last: Uint8Array, end: Uint8Array | undefined): Uint8Array | undefined {
+  const next = new Uint8Array(last.length + 1);
+  next.set(last);
+  return end && compareBytes(next, end) >= 0 ? undefined : next;
+}
+
+function compareProofs(last: Uint8Array, end: Uint8Array | undefined, path: Path, remoteProof: ProofNode[], localProof: ProofNode[]): Uint8Array | undefined {
+  let remote = remoteProof;
+  let local = localProof;
   if (local.length && !hasPrefix(path, local[local.length - 1].key)) local = local.slice(0, -1);
   local = withSentinel(local);
   remote = withSentinel(remote);
@@ -81,9 +124,7 @@ export async function nextKey(last: Uint8Array, end: Uint8Array | undefined, end
   // `last` is equal on both sides (upstream returns Nothing here too; measured, falling back to
   // an empty request here costs every sync 30–80 ms at its end)
   if (!found) return undefined;
-  if (compareBytes(found, last) <= 0) return fallback();
-  if (end && compareBytes(found, end) >= 0) return undefined;
-  return found;
+  return bounded(found, last, end);
 }
 
 /** Adds an empty-keyed node above a proof that does not start at the empty path, so both proofs share a top. */

@@ -5,6 +5,7 @@
  */
 import type { HostOptions } from './host.ts';
 import type { ServeLimits } from './protocols.ts';
+import type { ProofCacheOptions } from './proof-cache-wiring.ts';
 import type { WebRTCGuardLimits } from './webrtc-guard.ts';
 import { DEFAULT_WS_LIMITS, type WebSocketGuardLimits } from './ws-guard.ts';
 import type { MuxerLimits } from './yamux-guard.ts';
@@ -103,6 +104,8 @@ export interface FullNodeOptions {
   historySize?: number;
   /** Per-peer stream, rate and proof-serving limits of the protocol handlers. */
   limits?: ServeLimits;
+  /** The shared cache of range-proof answers at checkpoint roots (proof-cache.ts). */
+  proofCache?: ProofCacheOptions;
   /** Yamux bounds per connection (yamux-guard.ts); refusals are counted in the node's metrics. */
   muxer?: Omit<MuxerLimits, 'onRefused'>;
   /**

@@ -30,6 +30,7 @@ import type { NodeStore } from './node-store.ts';
 import { openDatabase, writerKeys } from './open-database.ts';
 import type { OperationLog } from './operation-log.ts';
 import { serveProtocols } from './protocols.ts';
+import { proofCacheOf } from './proof-cache-wiring.ts';
 import { Replica } from './replica.ts';
 import type { ReplicaStatus } from './replica-types.ts';
 import { stopWithin } from './stop-deadline.ts';
@@ -141,6 +142,7 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
     const lock = new RwLock();
     const dbId = new TextEncoder().encode(db);
     const readOnlyAnnouncement = isWriter ? undefined : await storedAnnouncement(store);
+    const readOnlyDecoded = readOnlyAnnouncement && decodeAnnouncement(readOnlyAnnouncement);
     const topic = databaseTopic(db);
 
     const limits = withDefaults(DEFAULT_CONNECTION_LIMITS, o.connections);
@@ -223,6 +225,10 @@ export async function startFullNode(o: FullNodeOptions): Promise<FullNode> {
         dbId,
         announcement: () => writer?.announcementBytes ?? replica?.announcementBytes ?? readOnlyAnnouncement,
         metrics,
+        proofCache: proofCacheOf(o.proofCache, metrics, {
+          announcement: () => writer?.announcement ?? replica?.announcement ?? readOnlyDecoded,
+          misbehaving: () => misbehaviour.on,
+        }),
         onError: (err, c) => log(`error serving ${c.protocol}: ${(err as Error)?.stack ?? String(err)}`),
       },
       o.limits,

@@ -26,6 +26,10 @@ export class NodeMetrics {
   readonly webrtcHandshakesRefused: Counter<'reason'>;
   readonly webrtcHandshakesPending: Gauge<never>;
   readonly gossipMessages: Counter<'result' | 'reason'>;
+  readonly proofCacheHits: Counter<never>;
+  readonly proofCacheMisses: Counter<never>;
+  readonly proofCacheEvictions: Counter<never>;
+  readonly proofCacheBytes: Gauge<never>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -109,6 +113,22 @@ export class NodeMetrics {
       labelNames: ['result', 'reason'],
       registers,
     });
+    this.proofCacheHits = new Counter({
+      name: 'proofsync_proof_cache_hits_total',
+      help: 'Range proof requests at a checkpoint root answered from the proof cache (or from a build another peer started)',
+      registers,
+    });
+    this.proofCacheMisses = new Counter({
+      name: 'proofsync_proof_cache_misses_total',
+      help: 'Range proof requests at a checkpoint root whose answer was built (and then kept)',
+      registers,
+    });
+    this.proofCacheEvictions = new Counter({
+      name: 'proofsync_proof_cache_evictions_total',
+      help: 'Answers dropped from the proof cache to make room (least recently used first)',
+      registers,
+    });
+    this.proofCacheBytes = new Gauge({ name: 'proofsync_proof_cache_bytes', help: 'Bytes held by the proof cache (answers, requests, per-entry overhead)', registers });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'proofsync_process_' });
   }
 }

@@ -14,6 +14,7 @@ import {
   decodeChangeProofRequest,
   decodeRangeProofRequest,
   encodeChangeProofResponse,
+  encodeRangeProofRequest,
   encodeRangeProofResponse,
 } from '../protocol/codec.ts';
 import { CHANGE_PROTOCOL, DELTA_PROTOCOL, HEADS_PROTOCOL, LOG_PROTOCOL, RANGE_PROTOCOL } from '../protocol/ids.ts';
@@ -35,11 +36,13 @@ import {
   RESPONSE_BYTE_BUDGET,
 } from '../protocol/messages.ts';
 import { PeerLimits, type RateLimit } from '../protocol/peer-limits.ts';
-import { serveChangeProof, serveRangeProof } from '../protocol/serve.ts';
+import { MAX_BYTE_LIMIT, MAX_KEY_LIMIT, serveChangeProof, serveRangeProof } from '../protocol/serve.ts';
 import { ProofQueue } from './proof-queue.ts';
 import { handle, type RefusalReason, type Registrar, type RequestHandler } from '../protocol/stream.ts';
 import type { MerkleDatabase } from '../core/database.ts';
 import type { NodeMetrics } from './metrics.ts';
+import type { ProofCache } from './proof-cache.ts';
+import { requestKey } from '../sync/state/plan.ts';
 import type { OperationLog } from './operation-log.ts';
 import type { RwLock } from '../core/rwlock.ts';
 
@@ -75,6 +78,11 @@ export interface ServedState {
   /** The newest signed announcement's wire bytes, if this node has one. */
   announcement(): Uint8Array | undefined;
   metrics: NodeMetrics;
+  /**
+   * Encoded range-proof answers shared by all peers (proof-cache.ts), kept for requests whose
+   * root `isCheckpointRoot` accepts. Absent: every answer is built.
+   */
+  proofCache?: { cache: ProofCache; isCheckpointRoot(root: Uint8Array): boolean };
   onError?: (err: unknown, context: { protocol: string }) => void;
 }
 
@@ -127,12 +135,21 @@ export async function serveProtocols(libp2p: Registrar, state: ServedState, limi
       RANGE_PROTOCOL,
       measured(RANGE_PROTOCOL, async (bytes, { signal }) => {
         const req = decodeRangeProofRequest(bytes, { maxBytes: MAX_PROOF_REQUEST_BYTES });
-        // a request whose peer reset or timed out while it queued is dropped, not served
-        const proof = await proofs.run(async () => {
-          signal.throwIfAborted();
-          return state.lock.read(() => serveRangeProof(state.db, req));
-        });
-        return encodeRangeProofResponse({ type: 'rangeProof', proof });
+        const build = async (): Promise<Uint8Array> => {
+          // a request whose peer reset or timed out while it queued is dropped, not served
+          const proof = await proofs.run(async () => {
+            signal.throwIfAborted();
+            return state.lock.read(() => serveRangeProof(state.db, req));
+          });
+          return encodeRangeProofResponse({ type: 'rangeProof', proof });
+        };
+        const cached = state.proofCache;
+        if (!cached || !cached.isCheckpointRoot(req.rootHash)) return build();
+        // keyed by the decoded request re-encoded with its limits clamped as serving clamps them:
+        // requests that get the same answer share it, and limits above the caps (which change
+        // nothing) give an attacker no fresh keys; the canonical plan's limits are the caps
+        const key = { ...req, keyLimit: Math.min(req.keyLimit, MAX_KEY_LIMIT), bytesLimit: Math.min(req.bytesLimit, MAX_BYTE_LIMIT) };
+        return cached.cache.getOrBuild(requestKey(key), encodeRangeProofRequest(key), build);
       }),
       { ...common, maxRequestBytes: MAX_PROOF_REQUEST_BYTES, encodeError: (name, message) => encodeRangeProofResponse({ type: 'error', name, message }) },
     ),

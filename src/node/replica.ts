@@ -35,7 +35,7 @@
 import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { VerifiedAnnouncement } from '../core/announcement.ts';
-import { ANNOUNCEMENT_TAG } from '../core/announcement.ts';
+import { isAnnouncementTag } from '../core/announcement.ts';
 import { equalBytes, toHex } from '../core/bytes.ts';
 import { DeltaDag } from '../core/dag.ts';
 import { MerkleDatabase } from '../core/database.ts';
@@ -202,7 +202,7 @@ export class Replica {
   #onGossip(data: Uint8Array, from: PeerId): void {
     if (data.length === 0 || this.#life.signal.aborted) return;
     const body = data.constructor === Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (body[0] === ANNOUNCEMENT_TAG) {
+    if (isAnnouncementTag(body[0])) {
       if (this.#writer.accept(body)) {
         this.#lastSender = from;
         this.#kick();

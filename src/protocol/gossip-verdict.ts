@@ -13,7 +13,7 @@
  *
  * The checks are the same on both sides; the context says what "already known" means there.
  */
-import { decodeAnnouncement, verifyAnnouncementAsync, type SignedAnnouncement, type VerifiedAnnouncement } from '../core/announcement.ts';
+import { decodeAnnouncement, isAnnouncementTag, verifyAnnouncementAsync, type SignedAnnouncement, type VerifiedAnnouncement } from '../core/announcement.ts';
 import { equalBytes } from '../core/bytes.ts';
 import { decodeDelta, DELTA_SIGNING_CONTEXT, InvalidSignature, verifySignatureAsync, type VerifiedDelta } from '../core/delta.ts';
 import type { TopicScoreParams } from '@libp2p/gossipsub/score';
@@ -50,7 +50,6 @@ export interface GossipCheck {
 }
 
 const DELTA_TYPE = 0x01;
-const ANNOUNCEMENT_TYPE = 0x02;
 
 const describe = (err: unknown): string => {
   const e = err as { name?: unknown; message?: unknown } | null;
@@ -90,7 +89,7 @@ export async function gossipVerdict(bytes: Uint8Array, check: GossipCheck): Prom
     if (check.abandoned?.(delta)) return { result: 'ignore', reason: 'abandoned-chain' };
     return { result: 'accept', kind: 'delta', delta };
   }
-  if (bytes[0] === ANNOUNCEMENT_TYPE) {
+  if (isAnnouncementTag(bytes[0])) {
     let decoded: SignedAnnouncement;
     try {
       decoded = decodeAnnouncement(bytes);

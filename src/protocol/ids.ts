@@ -15,7 +15,7 @@ export const PROTOCOLS = [RANGE_PROTOCOL, CHANGE_PROTOCOL, DELTA_PROTOCOL, HEADS
 /**
  * The gossipsub topic of a database: signed announcements and deltas, each as its wire encoding
  * (announcement.ts, delta.ts). Their first byte tells them apart: 0x01 a delta, 0x02 an
- * announcement.
+ * announcement (0x03 one that names a checkpoint).
  *
  * @example
  * pubsub.subscribe(databaseTopic('inventory'));

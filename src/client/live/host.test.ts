@@ -244,6 +244,25 @@ describe('live updates in the engine host', () => {
     expect(second.asked.filter((p) => p === RANGE_PROTOCOL || p === CHANGE_PROTOCOL)).toEqual([]);
     expect(second.events.find((e) => e.type === 'pending' && (e.detail as { restored: number }).restored === 1)).toBeDefined();
   });
+
+  it('a restart further behind than restoreGapFill catches up by change proof, not delta by delta', async () => {
+    const w = await writer();
+    const first = host(w);
+    await first.h.start();
+    await first.h.synced(AbortSignal.timeout(20_000));
+    await first.until(() => first.live().at(-1)?.mode === 'live');
+    await first.h.close();
+    hosts.splice(hosts.indexOf(first.h), 1);
+    for (let i = 0; i < 4; i++) await w.commit(); // committed while no page was open
+
+    const second = host(w, { store: first.store, pending: first.pending, live: { restoreGapFill: 3 } });
+    await second.h.start();
+    await second.until(() => second.h.status().synced !== undefined && toHex(second.h.status().synced!.root) === toHex(w.db.root));
+    expect(second.asked).toContain(CHANGE_PROTOCOL);
+    expect(second.asked).not.toContain(DELTA_PROTOCOL);
+    expect(second.live().some((l) => l.reason === 'restored')).toBe(false);
+    await second.until(() => second.live().at(-1)?.mode === 'live');
+  });
 });
 
 describe('announcementAhead', () => {

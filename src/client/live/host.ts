@@ -27,7 +27,7 @@ import { peerDeltaSource } from './delta-source.ts';
 import { LiveFollower } from './follower.ts';
 import { MemoryPendingDeltas, type PendingDeltaStore } from './pending-store.ts';
 import { loadPosition, positionHolds, type LivePosition } from './position.ts';
-import type { CatchUpReason, LiveMode } from './types.ts';
+import { LIVE_DEFAULTS, type CatchUpReason, type LiveMode } from './types.ts';
 import { deltaVerifier, type DeltaVerifier } from './verify.ts';
 import type { VerifiedDelta } from '../../core/delta.ts';
 
@@ -216,8 +216,11 @@ export class LiveHost {
     const pos = await loadPosition(this.#store);
     if (!positionHolds(pos, await loadProgress(this.#store))) return false;
     if (mode === 'syncing') {
-      // start or resume: deltas can bridge a small gap; a large one is a change proof away
-      if (ann.logSize - pos.logSize > (this.#deps.config.live?.maxGapFill ?? DEFAULT_MAX_GAP_FILL)) return false;
+      // start or resume: deltas can bridge a small gap (one round trip per delta of a chain);
+      // a larger one is a change proof away (one round trip)
+      const live = this.#deps.config.live;
+      const limit = Math.min(live?.maxGapFill ?? DEFAULT_MAX_GAP_FILL, live?.restoreGapFill ?? LIVE_DEFAULTS.restoreGapFill);
+      if (ann.logSize - pos.logSize > limit) return false;
       await this.#goLive(pos, 'restored');
       return true;
     }

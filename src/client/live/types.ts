@@ -29,6 +29,14 @@ export interface LiveTuning {
   /** Ids one gap fill may request in all; a larger gap is caught up by change proof (default 1,000). */
   maxGapFill?: number;
   /**
+   * Deltas a client started on a stored state fetches over `/delta` to reach the head at most
+   * (default 16); past it the state is caught up by change proof first. A gap fill walks a
+   * writer's chain one round trip per delta (its parents are known only once it arrived), a
+   * change proof is one round trip: measured in Chromium on a loaded 2-core machine, 100
+   * missed commits took ~9 s delta by delta (bench/browser.bench.ts "warm restart").
+   */
+  restoreGapFill?: number;
+  /**
    * Ids of chains given up on that are remembered, so that deltas on them are dropped on arrival
    * instead of walked again (default 16,384, ~2.5 MB; missing-chains.ts).
    */
@@ -226,6 +234,7 @@ export const LIVE_DEFAULTS: Required<LiveTuning> = {
   maxPendingBytes: 16 * 1024 * 1024,
   maxPerRound: 3000,
   maxGapFill: 1000,
+  restoreGapFill: 16,
   maxMissingIds: DEFAULT_MAX_MISSING_IDS,
   pendingTimeoutMs: 30_000,
   requestTimeoutMs: 10_000,

@@ -156,7 +156,7 @@ export class EngineHost {
     this.#emit({ type: 'peer', detail: { peer, status, ...(reason === undefined ? {} : { reason }), transport: p?.transport, via: p?.via } });
   }
 
-  /** Gossip: a delta (0x01) or an announcement (0x02) from the database topic; `from`: the peer that relayed it. */
+  /** Gossip: a delta (0x01) or an announcement (0x02, 0x03) from the database topic; `from`: the peer that relayed it. */
   offerGossip(bytes: Uint8Array, from?: string): void {
     void this.judgeGossip(bytes, from);
   }

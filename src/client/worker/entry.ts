@@ -9,22 +9,11 @@
  * `new Worker(new URL('./worker/entry.ts', import.meta.url), { type: 'module' })`.
  */
 /// <reference lib="webworker" />
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub';
-import { identify, type Identify } from '@libp2p/identify';
-import type { Connection } from '@libp2p/interface';
-import { webSockets } from '@libp2p/websockets';
-import { multiaddr } from '@multiformats/multiaddr';
-import { createLibp2p, type Libp2p } from 'libp2p';
 import { deleteDB } from 'idb';
-import { databaseTopicScoreParams } from '../../protocol/gossip-verdict.ts';
-import { databaseTopic } from '../../protocol/ids.ts';
 import { ClientClosed, serializeError } from '../errors.ts';
 import { acquireSyncLock, PackedIdbStore, SyncChannel, waitForSyncLock } from '../idb/index.ts';
 import { IdbPendingDeltas } from '../idb/pending.ts';
 import { sessionIdentity } from '../identity.ts';
-import { browserConnectionGater } from '../transport.ts';
 import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
 import { delay } from '../../sync/abort.ts';
@@ -32,6 +21,7 @@ import { TurnBatch } from './turn-batch.ts';
 import { libp2pRequester } from './peer-calls.ts';
 import type { WireEvent } from '../events.ts';
 import type { Call, FromWorker, ToWorker, WorkerConfig } from './worker-messages.ts';
+import type { WorkerNode } from './network.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -43,46 +33,20 @@ const post = (m: FromWorker): void => {
 };
 // the session's libp2p key, made before the page's `init` arrives (at once in a preloaded worker)
 const identity = sessionIdentity();
+// the libp2p stack, its own chunk (network.ts): it downloads and compiles while the store opens
+const network = import('./network.ts');
+network.catch(() => {}); // a chunk that fails to load fails `init`, reported there
 const calls = new Map<number, AbortController>();
 let ready: Promise<EngineHost> | undefined;
 /** The host as soon as it exists: `getVerified` needs peers and a signed head, not the store. */
 let constructed: EngineHost | undefined;
+/**
+ * The host once its store is open: local reads wait for this, not for the libp2p node (its
+ * creation took 110-180 ms of a warm restart's first local `get` on a loaded 2-core machine,
+ * bench/browser.bench.ts "warm restart").
+ */
+let stored: Promise<EngineHost> | undefined;
 let teardown: (() => Promise<void>) | undefined;
-
-const VALIDATOR_RESULT = { accept: TopicValidatorResult.Accept, reject: TopicValidatorResult.Reject, ignore: TopicValidatorResult.Ignore } as const;
-
-type WorkerNode = Libp2p<{ identify: Identify; pubsub: ReturnType<ReturnType<typeof gossipsub>> }>;
-
-/** Identify over `conn`, retried with backoff (up to 6 tries) while the connection is open. */
-async function identifyWithRetry(node: WorkerNode, conn: Connection): Promise<void> {
-  for (let attempt = 0; attempt < 6; attempt++) {
-    if (conn.status !== 'open') return;
-    try {
-      await node.services.identify.identify(conn, { signal: AbortSignal.timeout(10_000) });
-      return;
-    } catch {
-      await delay(500 * 2 ** attempt);
-    }
-  }
-}
-
-async function createNode(config: WorkerConfig): Promise<WorkerNode> {
-  return createLibp2p({
-    privateKey: await identity,
-    addresses: { listen: [] },
-    transports: [webSockets()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionGater: browserConnectionGater({ allowInsecureLoopback: config.allowInsecureLoopback }),
-    services: {
-      // run by hand once a peer's first signed head arrived (below): measured, identify's
-      // exchange (and the gossipsub streams it starts) slows that first answer by a third
-      identify: identify({ runOnConnectionOpen: false }),
-      // invalid gossip counts against its sender (gossip-verdict.ts): a flooder is graylisted
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, scoreParams: { topics: { [databaseTopic(config.db)]: databaseTopicScoreParams() } } }),
-    },
-  }) as never;
-}
 
 async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): Promise<EngineHost> {
   const channel = new SyncChannel<TabMessage>(config.db);
@@ -99,6 +63,8 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   constructed = h;
   // the store opens while the first dials run
   const started = h.start();
+  stored = started.then(() => h);
+  stored.catch(() => {}); // reported once, through `ready`
 
   // peers held by the main thread (WebRTC-Direct; WebSockets when told to keep them there)
   const bridge = bridgePort
@@ -111,13 +77,10 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
 
   // peers held here: WebSockets, and gossip for new announcements
   let node: WorkerNode | undefined;
+  const { createNode, dialAddr, identifyWithRetry } = await network;
   if (config.dial.length) {
-    node = await createNode(config);
-    const topic = databaseTopic(config.db);
-    // every message is judged before gossipsub forwards it (nothing invalid travels on through
-    // this client) and taken there; `peer` is the one that relayed it: gap fills ask it first
-    node.services.pubsub.topicValidators.set(topic, async (peer, msg) => VALIDATOR_RESULT[await h.judgeGossip(msg.data, peer.toString())]);
-    node.services.pubsub.subscribe(topic);
+    // gossip is judged and taken by the host; `peer` is the one that relayed it: gap fills ask it first
+    node = await createNode(config, await identity, (data, peer) => h.judgeGossip(data, peer));
     node.addEventListener('peer:disconnect', (e) => h.removePeer(e.detail.toString()));
   }
   // Each bootstrap address is dialed until it connects, and again after its peer disconnects,
@@ -132,7 +95,7 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
         void (async () => {
           for (let failures = 0; !life.signal.aborted; ) {
             try {
-              const conn = await node!.dial(multiaddr(addr), { signal: AbortSignal.any([life.signal, AbortSignal.timeout(15_000)]) });
+              const conn = await dialAddr(node!, addr, AbortSignal.any([life.signal, AbortSignal.timeout(15_000)]));
               const id = conn.remotePeer.toString();
               const gone = new Promise<void>((resolve) => disconnected.set(id, resolve));
               failures = 0;
@@ -198,6 +161,9 @@ async function run(h: EngineHost, call: Call, signal: AbortSignal): Promise<unkn
   }
 }
 
+/** Calls answered from the store alone: they start once it is open. */
+const LOCAL_READS = new Set<Call['method']>(['get', 'list', 'prove']);
+
 self.onmessage = (m: MessageEvent<ToWorker>) => {
   const msg = m.data;
   if (msg.type === 'init') {
@@ -212,7 +178,8 @@ self.onmessage = (m: MessageEvent<ToWorker>) => {
   const controller = new AbortController();
   calls.set(msg.id, controller);
   // a first getVerified does not wait for IndexedDB to open (measured: up to 40 ms of the answer)
-  const host = msg.call.method === 'getVerified' && constructed ? Promise.resolve(constructed) : ready;
+  const method = msg.call.method;
+  const host = method === 'getVerified' && constructed ? Promise.resolve(constructed) : LOCAL_READS.has(method) && stored ? stored : ready;
   const started = host ?? Promise.reject(new ClientClosed('the worker was not initialised'));
   started
     .then((h) => (h.role === 'closed' && msg.call.method !== 'close' ? Promise.reject(new ClientClosed('the client is closed')) : run(h, msg.call, controller.signal)))

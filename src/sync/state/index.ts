@@ -19,3 +19,5 @@ export { MemoryStateSource, TamperingSource, FlakySource, CountingSource, cloneR
 export type { Tamper, RequestKind } from './memory-source.ts';
 export { systemClock, VirtualClock } from './clock.ts';
 export type { Clock } from './clock.ts';
+export { CANONICAL_PARTS, CANONICAL_KEY_LIMIT, CANONICAL_BYTES_LIMIT, canonicalParts, canonicalRangeRequest, canonicalResume, requestKey } from './plan.ts';
+export type { CanonicalPart } from './plan.ts';

@@ -1,0 +1,69 @@
+/**
+ * The worker's libp2p node (WebSockets, Noise, Yamux, identify, gossipsub on the database topic),
+ * loaded by worker/entry.ts as a separate chunk: the engine host, the store and the page's local
+ * reads do not wait for this code to download and compile. The libp2p stack is most of the
+ * worker's bytes (see `npm run bench -- browser`, "bundle"), and a warm restart's first local
+ * `get` needs none of it.
+ */
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub';
+import { identify, type Identify } from '@libp2p/identify';
+import type { Connection, PrivateKey } from '@libp2p/interface';
+import { webSockets } from '@libp2p/websockets';
+import { multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { databaseTopicScoreParams } from '../../protocol/gossip-verdict.ts';
+import { databaseTopic } from '../../protocol/ids.ts';
+import { delay } from '../../sync/abort.ts';
+import { browserConnectionGater } from '../transport.ts';
+import type { WorkerConfig } from './worker-messages.ts';
+
+export type WorkerNode = Libp2p<{ identify: Identify; pubsub: ReturnType<ReturnType<typeof gossipsub>> }>;
+
+const VALIDATOR_RESULT = { accept: TopicValidatorResult.Accept, reject: TopicValidatorResult.Reject, ignore: TopicValidatorResult.Ignore } as const;
+
+/**
+ * A node for `config`, subscribed to the database topic: every message is judged by `judge`
+ * before gossipsub forwards it (nothing invalid travels on through this client); `peer` is the
+ * one that relayed it.
+ */
+export async function createNode(config: WorkerConfig, privateKey: PrivateKey, judge: (data: Uint8Array, peer: string) => Promise<keyof typeof VALIDATOR_RESULT>): Promise<WorkerNode> {
+  const node = (await createLibp2p({
+    privateKey,
+    addresses: { listen: [] },
+    transports: [webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: browserConnectionGater({ allowInsecureLoopback: config.allowInsecureLoopback }),
+    services: {
+      // run by hand once a peer's first signed head arrived (entry.ts): measured, identify's
+      // exchange (and the gossipsub streams it starts) slows that first answer by a third
+      identify: identify({ runOnConnectionOpen: false }),
+      // invalid gossip counts against its sender (gossip-verdict.ts): a flooder is graylisted
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, scoreParams: { topics: { [databaseTopic(config.db)]: databaseTopicScoreParams() } } }),
+    },
+  })) as never as WorkerNode;
+  const topic = databaseTopic(config.db);
+  node.services.pubsub.topicValidators.set(topic, async (peer, msg) => VALIDATOR_RESULT[await judge(msg.data, peer.toString())]);
+  node.services.pubsub.subscribe(topic);
+  return node;
+}
+
+/** Dials `addr` (a multiaddr string). */
+export function dialAddr(node: WorkerNode, addr: string, signal: AbortSignal): Promise<Connection> {
+  return node.dial(multiaddr(addr), { signal });
+}
+
+/** Identify over `conn`, retried with backoff (up to 6 tries) while the connection is open. */
+export async function identifyWithRetry(node: WorkerNode, conn: Connection): Promise<void> {
+  for (let attempt = 0; attempt < 6; attempt++) {
+    if (conn.status !== 'open') return;
+    try {
+      await node.services.identify.identify(conn, { signal: AbortSignal.timeout(10_000) });
+      return;
+    } catch {
+      await delay(500 * 2 ** attempt);
+    }
+  }
+}
