@@ -2,6 +2,15 @@
  * End-to-end harness: full-node child processes, a Vite dev server for test pages, and
  * headless Chromium and Firefox, all registered with one `Cleanup` so they stop whatever happens.
  *
+ * Scenarios that run in both engines are written once against the page interface in
+ * browsers/page.ts (`TestBrowser.open(url)` gives a ready `TestPage`: `evaluate`, `waitFor`,
+ * `reload`, `close`, its console in `log`; `TestBrowser.context()` gives tabs sharing storage),
+ * with two adapters: Playwright on Chromium (browsers/playwright.ts) and puppeteer-core over
+ * WebDriver BiDi on Firefox ESR (browsers/puppeteer.ts). A test file runs them per engine with
+ * `describe.each(BROWSERS)` and `useBrowser(name, cleanup)` (browsers/launch.ts), one engine
+ * at a time. What only one engine can do (DevTools quota overrides, trusting a certificate by
+ * its key) uses that engine's driver directly.
+ *
  * @example
  * const cleanup = new Cleanup();
  * afterAll(() => cleanup.run());

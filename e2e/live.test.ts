@@ -1,14 +1,17 @@
 /**
- * Live updates end to end: headless Chromium runs e2e/live/ (a light client in its
- * worker, IndexedDB, libp2p over WebSockets) against a real writer node committing steadily
- * (`--simulate-writes`). A small database keeps it quick on two cores. Gossip loss is simulated
+ * Live updates end to end, in Chromium (Playwright) and in Firefox ESR (puppeteer-core over
+ * WebDriver BiDi), through the page interface (browsers/page.ts): e2e/live/ (a light client in
+ * its worker, IndexedDB, libp2p over WebSockets) against a real writer node committing steadily
+ * (`--simulate-writes`). A small database keeps it quick on two cores; the engines run one
+ * after the other against the same node. Gossip loss is simulated
  * by the worker's `dropGossip` hook: it ignores the next N gossip deltas, and announcements
  * meanwhile, as a relay that filters them would.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
-import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
+import { useBrowser } from './browsers/launch.ts';
+import { BROWSERS, type TestPage } from './browsers/page.ts';
+import { Cleanup, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
 import type { Live, LiveRecord, LiveStart } from './live/main.ts';
 
 const N = 2_000;
@@ -16,7 +19,6 @@ const WRITES_PER_SEC = 10;
 const cleanup = new Cleanup();
 let node: NodeProcess;
 let vite: ViteHandle;
-let browser: Browser;
 
 declare const live: Live;
 
@@ -31,20 +33,18 @@ async function changeBytes(): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-const openPage = (): Promise<{ page: Page; log: string[] }> => openReadyPage(browser, `${vite.url}/e2e/live/index.html`);
-
 function options(storageName: string, tuning: LiveStart['live'] = {}): LiveStart {
   return { db: node.file.db!, writer: node.file.peerId, bootstrap: [node.file.ws!], storageName, live: tuning };
 }
 
 /** Polls the page's record until `ready` holds (a deadline, not a fixed sleep). */
-async function waitLive(page: Page, ready: (r: LiveRecord) => boolean, what: string, timeoutMs = 60_000): Promise<LiveRecord> {
+async function waitLive(page: TestPage, ready: (r: LiveRecord) => boolean, what: string, timeoutMs = 60_000): Promise<LiveRecord> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await page.evaluate(() => live.recorded());
     if (ready(r)) return r;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify({ ...r, updates: r.updates.slice(-5) })}`);
-    await page.waitForTimeout(50); // a polling interval, not a wait for the condition
+    await new Promise((resolve) => setTimeout(resolve, 50)); // a polling interval, not a wait for the condition
   }
 }
 
@@ -56,22 +56,24 @@ function gaps(r: LiveRecord): number[] {
 }
 
 beforeAll(async () => {
-  [node, vite, browser] = await Promise.all([
+  [node, vite] = await Promise.all([
     startNode({ script: FULL_NODE_SCRIPT, args: ['--generate', String(N), '--simulate-writes', String(WRITES_PER_SEC)], readyTimeoutMs: 60_000 }).then((n) => cleanup.add(n, (x) => x.stop())),
     startVite({ pages: ['e2e/live/index.html'] }).then((v) => cleanup.add(v, (x) => x.close())),
-    launchChromium().then((b) => cleanup.add(b, (x) => x.close())),
   ]);
 }, 120_000);
 afterAll(() => cleanup.run(), 60_000);
 
-describe('live updates', () => {
+describe.each(BROWSERS)('live updates in %s', (name) => {
+  const browser = useBrowser(name, cleanup);
+  const openPage = (): Promise<TestPage> => browser().open(`${vite.url}/e2e/live/index.html`);
+
   it('after the sync, the client follows the writer delta by delta, within one commit', async () => {
-    const { page, log } = await openPage();
+    const page = await openPage();
     try {
       await page.evaluate((o) => live.start(o), options('follow'));
       await page.evaluate(() => live.synced(90_000));
       const r = await waitLive(page, (x) => deltas(x).length >= 20, '20 live deltas');
-      expect(gaps(r), log.join('\n')).toEqual([]);
+      expect(gaps(r), page.log.join('\n')).toEqual([]);
       expect(r.live.some((l) => l.mode === 'live')).toBe(true);
       expect(r.errors).toEqual([]);
       // sampled: how far behind the writer the client is, and whether the writer's root arrives within a bound
@@ -87,7 +89,7 @@ describe('live updates', () => {
       const end = await page.evaluate(() => live.recorded());
       expect(gaps(end)).toEqual([]);
       const lat = deltas(end).map((u) => u.latencyMs!).sort((a, b) => a - b);
-      if (process.env.E2E_VERBOSE) console.info('live latency ms: median', lat[lat.length >> 1], 'p99', lat[Math.floor(lat.length * 0.99)], 'behind', behind);
+      if (process.env.E2E_VERBOSE) console.info(name, 'live latency ms: median', lat[lat.length >> 1], 'p99', lat[Math.floor(lat.length * 0.99)], 'behind', behind);
     } finally {
       await page.evaluate(() => live.close()).catch(() => {});
       await page.close();
@@ -95,7 +97,7 @@ describe('live updates', () => {
   });
 
   it('a run of dropped gossip is filled over /delta from the peer; nothing is skipped, no catch-up', async () => {
-    const { page } = await openPage();
+    const page = await openPage();
     try {
       await page.evaluate((o) => live.start(o), options('gap'));
       await page.evaluate(() => live.synced(90_000));
@@ -118,7 +120,7 @@ describe('live updates', () => {
   });
 
   it('pending deltas survive a reload: still in IndexedDB, restored and applied', async () => {
-    const { page } = await openPage();
+    const page = await openPage();
     const name = 'reload';
     try {
       // a long grace period: the gap is not filled before the reload
@@ -135,7 +137,6 @@ describe('live updates', () => {
       expect(stored.some((id) => applied.has(id))).toBe(false);
 
       await page.reload();
-      await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, undefined, { timeout: 60_000 });
       // the writer commits 10 a second through the reload: this checks the restore path, which
       // a gap past `restoreGapFill` (default 16) would leave for a change proof
       await page.evaluate((o) => live.start(o), options(name, { restoreGapFill: 1000 }));
@@ -165,7 +166,7 @@ describe('live updates', () => {
   });
 
   it('a gap beyond the limit recovers by change proof, then follows deltas again', async () => {
-    const { page } = await openPage();
+    const page = await openPage();
     try {
       await page.evaluate((o) => live.start(o), options('beyond', { maxGapFill: 4 }));
       await page.evaluate(() => live.synced(90_000)).catch((err: Error) => {

@@ -1,14 +1,14 @@
 /**
- * The history log in the browser: headless Chromium
- * loads e2e/log/, whose `window.logPage` runs `client.log.fetch` in the light client's worker
- * against two real node processes: a writer whose log starts at `OPS` operations (default
+ * The history log in the browser, in Chromium (Playwright) and in Firefox ESR (puppeteer-core
+ * over WebDriver BiDi), through the page interface (browsers/page.ts), one engine after the
+ * other: each loads e2e/log/, whose `window.logPage` runs `client.log.fetch` in the light
+ * client's worker against two real node processes: a writer whose log starts at `OPS` operations (default
  * 100,000, made by `--generate-log`: real signed commits with their real state roots, see
  * src/node/generate-log.ts) and that keeps committing, so the target moves; and a replica that
  * follows it, having filled its log over `/log` with every batch verified against the writer's
  * signed log root. The expected ids are read from the writer, whose operations must rebuild the
  * MMR root it signed. The resume test stops and reloads within the first `RESUME_OPS`.
  */
-import type { Browser, Page } from 'playwright-core';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,9 @@ import { MmrFrontier } from '../src/core/mmr.ts';
 import { fetchHeads, fetchLog } from '../src/protocol/client.ts';
 import { createClientNode, type ClientNode } from '../src/node/host.ts';
 import { FULL_NODE_SCRIPT, waitForOutput } from '../src/node/testing/process.ts';
-import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
+import { useBrowser } from './browsers/launch.ts';
+import { BROWSERS, type TestPage } from './browsers/page.ts';
+import { Cleanup, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
 import type { LogFetchResult, LogPage, LogStart } from './log/main.ts';
 
 const OPS = Number(process.env.LOG_OPS ?? 100_000);
@@ -29,7 +31,6 @@ const cleanup = new Cleanup();
 let writer: NodeProcess;
 let replica: NodeProcess;
 let vite: ViteHandle;
-let browser: Browser;
 let probe: ClientNode;
 
 declare const logPage: LogPage;
@@ -81,8 +82,6 @@ function expectSameIds(a: string[], b: string[]): void {
   expect({ length: a.length, firstDifference: i === a.length && a.length === b.length ? -1 : i }).toEqual({ length: b.length, firstDifference: -1 });
 }
 
-const openPage = (): Promise<{ page: Page; log: string[] }> => openReadyPage(browser, `${vite.url}/e2e/log/index.html`);
-
 const startOptions = (storageName: string): LogStart => ({
   db: writer.file.db!,
   writer: writer.file.peerId,
@@ -91,14 +90,13 @@ const startOptions = (storageName: string): LogStart => ({
 });
 
 beforeAll(async () => {
-  [writer, vite, browser, probe] = await Promise.all([
+  [writer, vite, probe] = await Promise.all([
     startNode({
       script: FULL_NODE_SCRIPT,
       args: ['--generate-log', String(OPS), '--generate-log-keys', '4096', '--simulate-writes', '20'],
       readyTimeoutMs: 240_000,
     }).then((n) => cleanup.add(n, (x) => x.stop())),
     startVite({ pages: ['e2e/log/index.html'] }).then((v) => cleanup.add(v, (x) => x.close())),
-    launchChromium().then((b) => cleanup.add(b, (x) => x.close())),
     createClientNode().then((c) => cleanup.add(c, (x) => x.stop())),
   ]);
   replica = cleanup.add(
@@ -113,43 +111,52 @@ beforeAll(async () => {
 }, 400_000);
 afterAll(() => cleanup.run(), 60_000);
 
-describe('client.log.fetch in the browser', () => {
+describe.each(BROWSERS)('client.log.fetch in %s', (name) => {
+  const browser = useBrowser(name, cleanup);
+  const openPage = (): Promise<TestPage> => browser().open(`${vite.url}/e2e/log/index.html`);
+
   it("returns the writer's operations, verified, following the writer past its size at the start", async () => {
-    const { page, log } = await openPage();
-    await page.evaluate((o) => logPage.start(o), startOptions('log-e2e-1'));
-    const to = (await logSize()) + 10; // reached only through newer announcements
-    const served = await Promise.all([writer, replica].map(logRequestsServed));
-    const r: LogFetchResult = await page.evaluate((t) => logPage.fetch({ to: t, batchSize: 1024 }), to);
-    const servedAfter = await Promise.all([writer, replica].map(logRequestsServed));
-    expect(r.indices.length, log.join('\n')).toBe(to);
-    expect(r.indices.findIndex((index, i) => index !== i)).toBe(-1);
-    expectSameIds(r.ids, await writerIds(to));
-    expect(r.malformed).toBe(0);
-    expect(r.progress).toMatchObject({ next: to, fetched: to, fromStore: 0, rejected: 0 });
-    expect(r.targetSizes.length).toBeGreaterThan(1); // the target moved
-    expect(servedAfter[0]).toBeGreaterThan(served[0]); // both nodes served batches
-    expect(servedAfter[1]).toBeGreaterThan(served[1]);
-    await page.evaluate(() => logPage.close());
-    await page.close();
-  }, 180_000);
+    const page = await openPage();
+    try {
+      await page.evaluate((o) => logPage.start(o), startOptions('log-e2e-1'));
+      const to = (await logSize()) + 10; // reached only through newer announcements
+      const served = await Promise.all([writer, replica].map(logRequestsServed));
+      const r: LogFetchResult = await page.evaluate((t) => logPage.fetch({ to: t, batchSize: 1024 }), to);
+      const servedAfter = await Promise.all([writer, replica].map(logRequestsServed));
+      expect(r.indices.length, page.log.join('\n')).toBe(to);
+      expect(r.indices.findIndex((index, i) => index !== i)).toBe(-1);
+      expectSameIds(r.ids, await writerIds(to));
+      expect(r.malformed).toBe(0);
+      expect(r.progress).toMatchObject({ next: to, fetched: to, fromStore: 0, rejected: 0 });
+      expect(r.targetSizes.length).toBeGreaterThan(1); // the target moved
+      expect(servedAfter[0]).toBeGreaterThan(served[0]); // both nodes served batches
+      expect(servedAfter[1]).toBeGreaterThan(served[1]);
+    } finally {
+      // a failed fetch must not keep the page fetching into the next test
+      await page.evaluate(() => logPage.close()).catch(() => {});
+      await page.close();
+    }
+  }, 300_000);
 
   it('a stored fetch stopped part-way resumes after a reload from where it stopped', async () => {
-    const { page, log } = await openPage();
-    await page.evaluate((o) => logPage.start(o), startOptions('log-e2e-2'));
-    const to = RESUME_OPS;
-    const first: LogFetchResult = await page.evaluate((t) => logPage.fetch({ to: t, store: true, batchSize: 64, stopAfter: 200 }), to);
-    expect(first.indices).toEqual([...Array(200).keys()]);
-    await page.reload();
-    await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
-    await page.evaluate((o) => logPage.start(o), startOptions('log-e2e-2'));
-    const second: LogFetchResult = await page.evaluate((t) => logPage.fetch({ to: t, store: true, batchSize: 64 }), to);
-    expect(second.indices, log.join('\n')).toEqual([...Array(to).keys()]);
-    expectSameIds(second.ids, await writerIds(to));
-    // what was stored (at least the 200 delivered; the worker may have stored a batch or two ahead)
-    expect(second.progress!.fromStore).toBeGreaterThanOrEqual(200);
-    expect(second.progress!.fromStore + second.progress!.fetched).toBe(to);
-    expect(second.progress!.storedUpTo).toBe(to);
-    await page.evaluate(() => logPage.close());
-    await page.close();
-  }, 120_000);
+    const page = await openPage();
+    try {
+      await page.evaluate((o) => logPage.start(o), startOptions('log-e2e-2'));
+      const to = RESUME_OPS;
+      const first: LogFetchResult = await page.evaluate((t) => logPage.fetch({ to: t, store: true, batchSize: 64, stopAfter: 200 }), to);
+      expect(first.indices).toEqual([...Array(200).keys()]);
+      await page.reload();
+      await page.evaluate((o) => logPage.start(o), startOptions('log-e2e-2'));
+      const second: LogFetchResult = await page.evaluate((t) => logPage.fetch({ to: t, store: true, batchSize: 64 }), to);
+      expect(second.indices, page.log.join('\n')).toEqual([...Array(to).keys()]);
+      expectSameIds(second.ids, await writerIds(to));
+      // what was stored (at least the 200 delivered; the worker may have stored a batch or two ahead)
+      expect(second.progress!.fromStore).toBeGreaterThanOrEqual(200);
+      expect(second.progress!.fromStore + second.progress!.fetched).toBe(to);
+      expect(second.progress!.storedUpTo).toBe(to);
+    } finally {
+      await page.evaluate(() => logPage.close()).catch(() => {});
+      await page.close();
+    }
+  }, 240_000);
 });

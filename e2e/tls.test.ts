@@ -12,14 +12,15 @@ import { connect, type Socket } from 'node:net';
 import { createServer, type Server } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../src/core/bytes.ts';
 import { generateKeyValues } from '../src/node/generate.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
 import { selfSignedCertificate, type TestCertificate } from '../src/node/testing/certificate.ts';
-import { Cleanup, launchChromium, openReadyPage, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
-import { casePage, fullSync, type CaseEnv, type CasePage } from './light-client/cases.ts';
+import { chromiumTestBrowser } from './browsers/playwright.ts';
+import { Cleanup, launchChromium, startNode, startVite, type NodeProcess, type ViteHandle } from './harness.ts';
+import { clientPage, fullSync, type CaseEnv } from './light-client/cases.ts';
 import { nodeStatus } from './node-api.ts';
 import { alive, rssMB } from './hostile/attacker-libp2p.ts';
 
@@ -33,14 +34,7 @@ let node: NodeProcess;
 let vite: ViteHandle;
 let browser: Browser;
 
-async function openClientPage(): Promise<CasePage & { page: Page }> {
-  const { page, log } = await openReadyPage(browser, `${vite.url}/e2e/light-client/index.html`);
-  const reloadReady = async (): Promise<void> => {
-    await page.reload();
-    await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
-  };
-  return casePage(page, log, { evaluate: (fn, arg) => page.evaluate(fn, arg), reloadReady, close: () => page.close() });
-}
+const pageUrl = () => `${vite.url}/e2e/light-client/index.html`;
 
 /** `proofsync ...` as a child process, with extra environment. */
 async function run(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -88,9 +82,9 @@ describe('secure WebSockets (/tls/ws) with a certificate from files', () => {
     const other = await selfSignedCertificate();
     const trusted = await handshakeCounter(cert);
     const untrusted = await handshakeCounter(other);
-    const page = await openClientPage();
+    const page = clientPage(await chromiumTestBrowser(browser).open(pageUrl()));
     try {
-      expect(page.page.url()).toMatch(/^https:\/\/127\.0\.0\.1:\d+\//);
+      expect(await page.evaluate(() => location.href)).toMatch(/^https:\/\/127\.0\.0\.1:\d+\//);
       const outcome = (url: string): Promise<string> =>
         page.evaluate(
           (u) =>
@@ -116,7 +110,7 @@ describe('secure WebSockets (/tls/ws) with a certificate from files', () => {
   });
 
   it('a page served over https syncs over wss alone: root equals the writer\'s, keys read back and prove', async () => {
-    const env: CaseEnv = { node, n: N, expected, sampleKeys, open: openClientPage };
+    const env: CaseEnv = { node, n: N, expected, sampleKeys, browser: chromiumTestBrowser(browser), url: pageUrl() };
     await fullSync(env, { transport: 'websockets', address: node.file.wss!, via: 'worker', storageName: 'wss-only' });
   });
 

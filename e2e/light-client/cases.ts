@@ -1,29 +1,31 @@
 /**
- * Light-client cases that run the same in every engine: Chromium (light-client.test.ts, driven
- * by Playwright) and Firefox (firefox.test.ts, driven by puppeteer-core). A test file opens the
- * pages with its driver and hands them over as `CasePage`s; the cases drive `window.lc`
- * (main.ts) against one real full-node process.
+ * Light-client cases that run the same in every engine (light-client.test.ts runs them in
+ * Chromium through Playwright and in Firefox through puppeteer-core): they drive `window.lc`
+ * (main.ts) through the page interface (../browsers/page.ts) against one real full-node process.
  */
 import { expect } from 'vitest';
 import { toHex } from '../../src/core/bytes.ts';
 import { generateKeyValues } from '../../src/node/generate.ts';
 import type { NodeProcess } from '../harness.ts';
 import { nodeStatus, servedProofBytes, setMisbehaving } from '../node-api.ts';
+import type { TestBrowser, TestPage } from '../browsers/page.ts';
 import type { Lc, Recorded, StartOptions } from './main.ts';
 import type { TransportName } from '../../src/protocol/transports.ts';
 
 declare const lc: Lc;
 
-/** A ready test page, whichever driver opened it. */
-export interface CasePage {
-  /** The page's console (and errors), for failure messages. */
-  readonly log: string[];
-  /** Runs `fn(arg)` in the page and returns its result. */
-  evaluate<R, A = undefined>(fn: (arg: A) => R | Promise<R>, arg?: A): Promise<R>;
-  /** Reloads the page and waits until it is ready again. */
-  reloadReady(): Promise<void>;
-  /** Closes the client (if started) and the page. */
-  close(): Promise<void>;
+/** A ready light-client test page; `close` closes its client first. */
+export type CasePage = TestPage;
+
+/** `page`, its `close` closing the client (if started) before the page. */
+export function clientPage(page: TestPage): CasePage {
+  return {
+    ...page,
+    close: async () => {
+      await page.evaluate(() => lc.close()).catch(() => {});
+      await page.close();
+    },
+  };
 }
 
 /** Keys of the node's generated database (small, so the suites stay quick on two cores). */
@@ -35,28 +37,6 @@ export function caseDatabase(): { expected: Map<string, string>; sampleKeys: str
   return { expected, sampleKeys: [...expected.keys()].filter((_, i) => i % 997 === 0) };
 }
 
-/**
- * A driver's page as a `CasePage`: `drive` runs a function in it, reloads it until it is ready
- * again, and closes it (or its context).
- */
-export function casePage<P>(
-  page: P,
-  log: string[],
-  drive: { evaluate(fn: never, arg: unknown): Promise<unknown>; reloadReady(): Promise<void>; close(): Promise<unknown> },
-): CasePage & { page: P } {
-  const c: CasePage & { page: P } = {
-    page,
-    log,
-    evaluate: (fn, arg) => drive.evaluate(fn as never, arg) as never,
-    reloadReady: () => drive.reloadReady(),
-    close: async () => {
-      await c.evaluate(() => lc.close()).catch(() => {});
-      await drive.close();
-    },
-  };
-  return c;
-}
-
 /** The node and the database the cases run against, and how to open a fresh page. */
 export interface CaseEnv {
   node: NodeProcess;
@@ -66,11 +46,18 @@ export interface CaseEnv {
   expected: Map<string, string>;
   /** Some of its keys. */
   sampleKeys: string[];
-  /** A new page with empty storage, ready. */
-  open(): Promise<CasePage>;
+  /** The engine the pages run in. */
+  browser: TestBrowser;
+  /** The light-client test page (light-client/index.html on the test's Vite server). */
+  url: string;
 }
 
-export function baseOptions(env: CaseEnv, storageName: string, bootstrap = [env.node.file.ws!]): StartOptions {
+/** A new light-client page with empty storage, ready. */
+export async function openCase(env: CaseEnv): Promise<CasePage> {
+  return clientPage(await env.browser.open(env.url));
+}
+
+export function baseOptions(env: Pick<CaseEnv, 'node'>, storageName: string, bootstrap = [env.node.file.ws!]): StartOptions {
   return { db: env.node.file.db!, writer: env.node.file.peerId, bootstrap, storageName };
 }
 
@@ -79,7 +66,7 @@ export async function start(page: CasePage, o: StartOptions): Promise<void> {
 }
 
 /** A failure message: `extra`, then the page's console and the node's output. */
-export function context(env: CaseEnv, page: { log: string[] }, extra = ''): string {
+export function context(env: Pick<CaseEnv, 'node'>, page: { log: string[] }, extra = ''): string {
   return `${extra}\npage:\n${page.log.slice(-40).join('\n')}\nnode:\n${env.node.output().slice(-3000)}`;
 }
 
@@ -100,7 +87,7 @@ export async function waitRecorded(page: CasePage, ready: (r: Recorded) => boole
  * lives (the worker, or the page for WebRTC).
  */
 export async function fullSync(env: CaseEnv, o: { transport: TransportName; address: string; via: 'worker' | 'main'; storageName: string }): Promise<void> {
-  const page = await env.open();
+  const page = await openCase(env);
   try {
     await start(page, baseOptions(env, o.storageName, [o.address]));
     const synced = await page.evaluate(() => lc.synced(90_000));
@@ -128,7 +115,7 @@ export async function fullSync(env: CaseEnv, o: { transport: TransportName; addr
 export async function resumeAfterReload(env: CaseEnv, storageName: string): Promise<void> {
   // small requests so that a reload lands mid-sync and little is in flight when it does
   const tuning = { keyLimit: 64, concurrency: 2 };
-  const fresh = await env.open();
+  const fresh = await openCase(env);
   let full: number;
   try {
     const before = await servedProofBytes(env.node);
@@ -139,12 +126,12 @@ export async function resumeAfterReload(env: CaseEnv, storageName: string): Prom
     await fresh.close();
   }
 
-  const page = await env.open();
+  const page = await openCase(env);
   try {
     const before = await servedProofBytes(env.node);
     await start(page, { ...baseOptions(env, storageName), ...tuning });
     const mid = await waitRecorded(page, (r) => (r.last?.fraction ?? 0) >= 0.3, 'a third of the sync');
-    await page.reloadReady();
+    await page.reload();
     await start(page, { ...baseOptions(env, storageName), ...tuning });
     const synced = await page.evaluate(() => lc.synced(90_000));
     const after = await page.evaluate(() => lc.recorded());
@@ -165,7 +152,7 @@ export async function resumeAfterReload(env: CaseEnv, storageName: string): Prom
 
 /** `getVerified` answers from a peer, proven against the signed root, before the local sync ends. */
 export async function verifiedBeforeSync(env: CaseEnv, storageName: string): Promise<void> {
-  const page = await env.open();
+  const page = await openCase(env);
   try {
     // a slow sync (small requests, one at a time) so the answers come first
     await start(page, { ...baseOptions(env, storageName), keyLimit: 32, concurrency: 1 });
@@ -185,7 +172,7 @@ export async function verifiedBeforeSync(env: CaseEnv, storageName: string): Pro
 
 /** A tampered single-key proof gives `InvalidRemoteProof` and penalises the peer; honest again, it is believed again. */
 export async function tamperedProof(env: CaseEnv, storageName: string): Promise<void> {
-  const page = await env.open();
+  const page = await openCase(env);
   try {
     // no sync: only the single-key questions reach the node while it lies
     await start(page, { ...baseOptions(env, storageName), autoStart: false });
@@ -206,5 +193,63 @@ export async function tamperedProof(env: CaseEnv, storageName: string): Promise<
     expect((await page.evaluate((k) => lc.getVerified(k), key)).value).toBe(env.expected.get(key));
   } finally {
     await page.close();
+  }
+}
+
+/** A sync of one key range stores exactly that range, each value proven by a peer; outside it, `get` refuses and `getVerified` answers. */
+export async function partialSync(env: CaseEnv, storageName: string): Promise<void> {
+  const page = await openCase(env);
+  try {
+    // inclusive [80, 88]: every key starting with 0x80..0x87 (keys are 32 bytes)
+    await start(page, { ...baseOptions(env, storageName), ranges: [{ start: '80', end: '88' }] });
+    const synced = await page.evaluate(() => lc.synced(90_000));
+    const writer = await nodeStatus(env.node);
+    expect(synced.root).toBe(writer.root);
+    expect(synced.localRoot).not.toBe(writer.root);
+    const local = await page.evaluate(() => lc.entries());
+    const inRange = [...env.expected].filter(([k]) => k >= '80' && k < '88').sort(([a], [b]) => (a < b ? -1 : 1));
+    expect(local.length, context(env, page)).toBe(inRange.length);
+    expect(local.map((e) => [e.key, e.value])).toEqual(inRange);
+    expect(await page.evaluate((es) => lc.verifyAll(es), local)).toEqual([]);
+    const outside = [...env.expected.keys()].find((k) => k < '80')!;
+    expect(await page.evaluate((k) => lc.getError(k), outside)).toBe('KeyOutOfScope');
+    // getVerified still answers outside the range
+    expect((await page.evaluate((k) => lc.getVerified(k), outside)).value).toBe(env.expected.get(outside));
+  } finally {
+    await page.close();
+  }
+}
+
+/** Two tabs of one origin: one syncs, both read; the reader takes over when the syncer's tab closes. */
+export async function twoTabs(env: CaseEnv, storageName: string): Promise<void> {
+  const tabs = await env.browser.context();
+  try {
+    const tabA = await tabs.open(env.url);
+    const a = clientPage(tabA);
+    await start(a, baseOptions(env, storageName));
+    await waitRecorded(a, (r) => r.roles.includes('syncer'), 'tab A to sync');
+    const b = clientPage(await tabs.open(env.url));
+    await start(b, baseOptions(env, storageName));
+    const bRec = await waitRecorded(b, (r) => r.roles.includes('reader'), 'tab B to read');
+    expect(bRec.roles).not.toContain('syncer');
+    const [sa, sb] = await Promise.all([a.evaluate(() => lc.synced(90_000)), b.evaluate(() => lc.synced(90_000))]);
+    const writer = await nodeStatus(env.node);
+    expect(sa.root).toBe(writer.root);
+    expect(sb.root).toBe(writer.root);
+    const key = env.sampleKeys[7];
+    expect(await a.evaluate((k) => lc.get(k), key)).toBe(env.expected.get(key));
+    expect(await b.evaluate((k) => lc.get(k), key)).toBe(env.expected.get(key));
+    // B downloaded nothing itself: its progress events are A's, relayed
+    const bAfter = await b.evaluate(() => lc.recorded());
+    expect(bAfter.last?.role, context(env, b)).toBe('reader');
+    expect(await b.evaluate(() => lc.status().then((s) => s.role))).toBe('reader');
+    // closing A's tab (its client not closed: the tab just goes) hands the lock to B
+    await tabA.close();
+    await waitRecorded(b, (r) => r.roles.includes('syncer'), 'tab B to take over');
+    const proof = await b.evaluate((k) => lc.prove(k), key);
+    expect(proof).toMatchObject({ value: env.expected.get(key), root: writer.root, checked: true });
+    await b.evaluate(() => lc.close());
+  } finally {
+    await tabs.close();
   }
 }
