@@ -1,7 +1,7 @@
 /**
  * The proof cache in a real node process: two clients asking the canonical plan at one root get
- * byte-identical answers, the second's all from the cache (read from /metrics); a node whose
- * writer names no checkpoint keeps nothing.
+ * byte-identical answers at the writer's checkpoint, the second's all from the cache (read from
+ * /metrics); a node whose writer names no checkpoint keeps nothing.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -69,9 +69,12 @@ async function syncPlan(c: ClientNode, ws: Multiaddr, root: Uint8Array): Promise
 
 describe('proof cache in a node process', () => {
   it('answers the second client at the same root from the cache, byte for byte', { timeout: 120_000 }, async () => {
-    const { node, ws } = await start(['--proof-cache-any-root']);
+    // the generated state is the writer's first checkpoint: the root every fresh client syncs to
+    const { node, ws } = await start([]);
     const a = await client();
-    const root = (await fetchHeads(a, ws)).stateRoot;
+    const heads = await fetchHeads(a, ws);
+    const root = heads.checkpoint!.root;
+    expect(equalBytes(root, heads.stateRoot)).toBe(true);
     const first = await syncPlan(a, ws, root);
     expect(first.length).toBeGreaterThanOrEqual(64);
     expect(await metric(node, 'proofsync_proof_cache_misses_total')).toBe(first.length);
@@ -95,9 +98,11 @@ describe('proof cache in a node process', () => {
   });
 
   it('keeps nothing at a root no announcement names as a checkpoint', { timeout: 120_000 }, async () => {
-    const { node, ws } = await start([]);
+    const { node, ws } = await start(['--checkpoint-every', '0', '--checkpoint-interval', '0']);
     const c = await client();
-    const root = (await fetchHeads(c, ws)).stateRoot;
+    const heads = await fetchHeads(c, ws);
+    expect(heads.checkpoint).toBeUndefined();
+    const root = heads.stateRoot;
     const [part] = canonicalParts();
     const req = encodeRangeProofRequest(canonicalRangeRequest(root, part.start, part.end));
     const once = await request(c, ws, RANGE_PROTOCOL, req, { maxResponseBytes: 2 << 20, timeoutMs: 20_000 });
