@@ -4,7 +4,9 @@
  * addresses from the demo server (/demo-config.json), and uses the SDK's public API only.
  *
  * Query parameters: `transport=webrtc-direct` (default websockets); `keyLimit` and
- * `concurrency` slow a sync down to watch it (or for the end-to-end test's mid-sync picture).
+ * `concurrency` slow a sync down to watch it (or for the end-to-end test's mid-sync picture);
+ * `snapshots=0` syncs from the nodes alone (the static mirror would answer a fresh sync's range
+ * requests, so a lying replica would never be asked).
  * Rendering is coalesced to one update per animation frame, however often progress arrives.
  */
 import type { DemoConfig, DemoNodeStats, DemoWriteResult, Transport } from './config.ts';
@@ -182,7 +184,7 @@ async function main(): Promise<void> {
       headsPollMs: 1_000,
       sync: { keyLimit: num('keyLimit'), concurrency: num('concurrency') },
       // a fresh page fetches the state at the snapshot's checkpoint as plain files, then catches up from the nodes
-      snapshots: config.snapshots?.map((p) => new URL(p, location.href).href),
+      snapshots: params.get('snapshots') === '0' ? undefined : config.snapshots?.map((p) => new URL(p, location.href).href),
     });
     client = c;
     c.on('progress', (p) => {

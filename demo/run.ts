@@ -179,7 +179,11 @@ async function main(): Promise<number> {
     })();
     page.catch(() => {});
 
-    const writer = await startDemoNode('writer', join(dataDir, 'writer'), ['--generate', String(o.keys), '--seed', String(o.seed), '--snapshot-dir', snapshotDir, ...(o.rate > 0 ? ['--simulate-writes', String(o.rate)] : [])], { signal: life.signal });
+    // A checkpoint every 10 s (the node's default is 60 s): a replica serves range proofs only at
+    // checkpoints named after it began to follow (the generated state's first one it never
+    // held), and a page opened a few seconds after start should find both nodes serving.
+    const checkpoints = ['--checkpoint-interval', '10'];
+    const writer = await startDemoNode('writer', join(dataDir, 'writer'), ['--generate', String(o.keys), '--seed', String(o.seed), '--snapshot-dir', snapshotDir, ...checkpoints, ...(o.rate > 0 ? ['--simulate-writes', String(o.rate)] : [])], { signal: life.signal });
     shutdown.add(() => writer.stop(shutdown.urgent ? 0 : 5_000));
     say(`writer ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const replica = await startReplica(join(dataDir, 'replica'), writer, life.signal);

@@ -15,6 +15,10 @@ import type { Browser, Page } from 'playwright-core';
 import { toHex } from '../src/core/bytes.ts';
 import { generateKeyValues } from '../src/node/generate.ts';
 import { Cleanup, launchChromium, REPO_ROOT } from './harness.ts';
+import { multiaddr } from '@multiformats/multiaddr';
+import { createClientNode } from '../src/node/host.ts';
+import { fetchHeads, fetchRangeProof } from '../src/protocol/client.ts';
+import type { DemoConfig } from '../demo/config.ts';
 
 const N = 20_000;
 const SHOTS = join(REPO_ROOT, 'test-results', 'demo');
@@ -107,12 +111,34 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => cleanup.run(), 60_000);
 
+/** Waits until the demo's replica answers a range request at the checkpoint its heads name. */
+async function replicaServesCheckpoint(url: string, timeoutMs = 60_000): Promise<void> {
+  const config = (await (await fetch(new URL('demo-config.json', url))).json()) as DemoConfig;
+  const replica = config.nodes.find((n) => n.name === 'replica')!;
+  const addr = multiaddr(config.bootstrap.websockets.find((a) => a.endsWith(`/p2p/${replica.peerId}`))!);
+  const client = await createClientNode();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const heads = await fetchHeads(client, addr);
+      const served = heads.checkpoint
+        ? await fetchRangeProof(client, addr, { rootHash: heads.checkpoint.root, startKey: undefined, endKey: undefined, keyLimit: 1, bytesLimit: 65_536 }).then(() => true, () => false)
+        : false;
+      if (served) return;
+      if (Date.now() > deadline) throw new Error(`the replica served no checkpoint within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    await client.stop();
+  }
+}
+
 describe('demo: npm run demo', () => {
   it('syncs with a map fully covered, looks keys up, shows live roots, bans a misbehaving replica and completes', async () => {
     const demo = cleanup.add(await startDemo(), (d) => d.stop());
     // small requests, two at a time (so both nodes are asked): a sync slow enough to be seen
-    // (and photographed) mid-way
-    const { page, log } = await openDemo(`${demo.url}?keyLimit=128&concurrency=2`);
+    // (and photographed) mid-way; from the nodes alone (the static mirror is the build test's)
+    const { page, log } = await openDemo(`${demo.url}?keyLimit=128&concurrency=2&snapshots=0`);
     const ctx = (): string => `page:\n${log.slice(-30).join('\n')}\ndemo:\n${demo.output().slice(-3000)}`;
     /** Waits for a selector; on timeout the error shows what the page showed. */
     const waitShown = async (selector: string, what: string, timeout = 60_000): Promise<void> => {
@@ -130,6 +156,9 @@ describe('demo: npm run demo', () => {
     // connected when it starts, so both must be connected first)
     await waitShown('.peer[data-name="writer"][data-status="connected"]', 'connection to the writer', 30_000);
     await waitShown('.peer[data-name="replica"][data-status="connected"]', 'connection to the replica', 30_000);
+    // a fresh sync goes to the newest checkpoint; the replica serves those named after it began
+    // to follow (every 10 s in the demo), not the generated state's first
+    await replicaServesCheckpoint(demo.url);
     await page.click('#misbehave:not([disabled])');
     await page.waitForFunction(() => document.getElementById('misbehave')!.getAttribute('aria-pressed') === 'true');
     await page.click('#clear');
