@@ -105,8 +105,13 @@ async function lightClient(writer: NodeProcess, signal: AbortSignal): Promise<{ 
         onError: (peer, err) => console.error(`discovery: ${peer}: ${(err as Error)?.message ?? String(err)}`),
       },
     );
-    // as the worker does: the sync starts on the bootstrap node while discovery asks it
-    void discovery.ask({ id: writer.file.peerId, request: libp2pRequester(node, writerAddr) }, { signal });
+    // The worker starts its sync on the bootstrap node while discovery asks it. Here 8 clients
+    // share this process's one thread, and their proof checking starved their own dials (every
+    // replica dial timed out at 10 s in a 1M-key run with the machine otherwise idle), which a
+    // browser, one client per machine, does not do: so each client lets its dials finish (or
+    // fail, 20 s at most) before it syncs. The figure is then the spread the peer book gives.
+    await discovery.ask({ id: writer.file.peerId, request: libp2pRequester(node, writerAddr) }, { signal });
+    await until('discovery dials', async () => known.length > REPLICAS, 20_000).catch(() => {});
     const store = new MemoryStore();
     // as the worker's loop does, a failed attempt (every source failing on an overloaded
     // machine) is tried again on the same store, so it resumes
