@@ -51,6 +51,7 @@ import type { OperationLog } from './operation-log.ts';
 import { deltaSource, fillLog } from './replica-sources.ts';
 import type { ReplicaOptions, ReplicaPhase, ReplicaStatus } from './replica-types.ts';
 import { WriterSync } from './writer-sync.ts';
+import { ChangeRecorder, checkpointHistoryOps, type RecordedChanges } from './checkpoint-history.ts';
 
 const HISTORY_PREFIX = 0x68; // 'h': database.ts's revision records
 
@@ -93,6 +94,7 @@ export class Replica {
     this.#timeoutMs = o.requestTimeoutMs ?? 30_000;
     this.#writer = new WriterSync({
       libp2p: o.libp2p,
+      writer: o.writer,
       store: o.store,
       writerKey: this.#writerKey,
       db: o.db,
@@ -232,9 +234,13 @@ export class Replica {
     }
     this.#starting = false;
     if (!synced) {
-      const reached = await this.#writer.syncToNewest('sync');
+      // by the newest checkpoint, kept servable from the first sync on (checkpoint-history.ts)
+      const recorder = new ChangeRecorder(this.#o.store.state);
+      const reached = await this.#writer.syncToNewest('sync', recorder);
       if (!reached) return;
-      await this.#finish(reached);
+      const passed = recorder.recorded();
+      if (!passed) this.#log('the sync went by no checkpoint (none named, or too many keys changed past it): checkpoints are served from the next one named');
+      await this.#finish(reached, passed);
     }
     if (signal.aborted) return;
     this.#todo.push(...this.#policy.step({ type: 'at-root', reason: synced ? 'restored' : 'synced', now: Date.now() }));
@@ -246,17 +252,38 @@ export class Replica {
 
   /**
    * The store holds the state at `ann`: drop the sync progress and the history window in one
-   * batch with the `follow` record, and serve a database opened afresh over it.
+   * batch with the `follow` record, and serve a database opened afresh over it. With `passed`
+   * (the sync went by a checkpoint and recorded the changes since), the history is the
+   * checkpoint and the head, and the checkpoint is kept servable.
    */
-  async #finish(ann: VerifiedAnnouncement): Promise<void> {
+  async #finish(ann: VerifiedAnnouncement, passed?: RecordedChanges): Promise<void> {
     const state = this.#o.store.state;
     const progress = await loadProgress(state);
     const ops: BatchOp[] = clearProgressOps(progress.segments);
-    for await (const [k] of state.iterate({ gte: Uint8Array.of(HISTORY_PREFIX), lt: Uint8Array.of(HISTORY_PREFIX + 1) })) ops.push({ type: 'del', key: k });
+    const clearHistory = async (): Promise<BatchOp[]> => {
+      const del: BatchOp[] = [];
+      for await (const [k] of state.iterate({ gte: Uint8Array.of(HISTORY_PREFIX), lt: Uint8Array.of(HISTORY_PREFIX + 1) })) del.push({ type: 'del', key: k });
+      return del;
+    };
+    ops.push(...(await clearHistory()));
+    const kept = passed !== undefined && !equalBytes(passed.from, ann.stateRoot) ? passed : undefined;
+    if (kept) ops.push(...checkpointHistoryOps(ann.stateRoot, kept));
     const cover: FollowRecord = { root: ann.stateRoot, heads: ann.heads, logSize: ann.logSize };
     ops.push(...underPrefix(WRITER_PREFIX, [{ type: 'put', key: FOLLOW_KEY, value: encodeFollow(cover) }]));
     await state.write(ops);
-    this.#db = await MerkleDatabase.open(state, { ...this.#o.database, historySize: this.#o.historySize ?? 300 });
+    const open = () => MerkleDatabase.open(state, { ...this.#o.database, historySize: this.#o.historySize ?? 300 });
+    this.#db = await open();
+    if (kept) {
+      try {
+        // the view at the checkpoint rebuilds its root from the recorded changes, or throws
+        await this.#db.reading(() => this.#db!.viewAt(kept.from));
+        if (await this.#db.retainCheckpoint(kept.from)) this.#log(`kept checkpoint ${toHex(kept.from)} (${kept.changes.length} keys changed since)`);
+      } catch (err) {
+        this.#log(`checkpoint ${toHex(kept.from)} not kept: ${(err as Error).message}`);
+        await state.write(await clearHistory());
+        this.#db = await open();
+      }
+    }
     await this.#retainCheckpoint();
     if (!equalBytes(this.#db.root, ann.stateRoot)) throw new Error(`internal: synced to ${toHex(this.#db.root)}, expected ${toHex(ann.stateRoot)}`);
     this.#dag.resetApplied(cover);
