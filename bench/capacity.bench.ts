@@ -20,7 +20,8 @@
  * per byte, which the CPU figures give.
  *
  * Then the optional modules bench/capacity/discovery.ts and bench/capacity/static.ts (contract
- * in bench/capacity/types.ts), each skipped when absent.
+ * in bench/capacity/types.ts), each skipped when absent. Discovery runs at its own size,
+ * BENCH_DISCOVERY_KEYS (default 100,000, at most BENCH_KEYS unless set), named in its figures.
  *
  * BENCH_KEYS (default 1,000,000; the store is shared with the node suite and kept between
  * runs), BENCH_SECONDS (default 10), BENCH_CLIENTS (default 16).
