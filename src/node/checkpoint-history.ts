@@ -44,14 +44,17 @@ export interface RecordedChanges {
  */
 export class ChangeRecorder implements KVStore {
   readonly #inner: KVStore;
+  readonly #maxKeys: number;
   #from: Uint8Array | undefined;
   /** By hex key: the value at `start` and the newest one (undefined: absent). */
   #seen = new Map<string, ValueChange>();
   #overflow = false;
   #writes: Promise<void> = Promise.resolve();
 
-  constructor(inner: KVStore) {
+  /** `maxKeys`: most keys recorded before giving up (default `MAX_RECORDED_KEYS`). */
+  constructor(inner: KVStore, { maxKeys = MAX_RECORDED_KEYS }: { maxKeys?: number } = {}) {
     this.#inner = inner;
+    this.#maxKeys = maxKeys;
   }
 
   /**
@@ -116,7 +119,7 @@ export class ChangeRecorder implements KVStore {
       }
       c.after = op.type === 'put' ? op.value.slice() : undefined;
     }
-    if (seen.size > MAX_RECORDED_KEYS) {
+    if (seen.size > this.#maxKeys) {
       this.#overflow = true;
       this.#seen = new Map();
       return this.#inner.write(ops);
