@@ -4,6 +4,8 @@
  * the checkpoint is answered by the replica alone, not refused with `RootNotFound` until the
  * writer names the next one. Real node processes; the writer keeps a history window of one
  * commit, so the checkpoint is outside it (kept beyond it, change proofs from it served too).
+ * A checkpoint the writer does not serve (it keeps none beyond its window) ends each attempt
+ * by it at the writer's first `RootNotFound`, and the sync goes to the head as before.
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
@@ -139,4 +141,20 @@ describe('a replica and the checkpoint named before it started', () => {
       expect(ch.answer).toBe('change');
     }
   }, 180_000);
+});
+
+describe('a replica and a checkpoint the writer no longer serves', () => {
+  it('gives up on the checkpoint at the writer\'s RootNotFound and syncs to the head', async () => {
+    // --checkpoints-kept 0: the announcement names a checkpoint 2 commits back, outside the window
+    const w = await start(['--generate', '2000', '--history', '1', '--checkpoint-every', '3', '--checkpoint-interval', '0', '--checkpoints-kept', '0']);
+    for (let i = 0; i < 5; i++) await commit(w, i);
+    const replica = await start(['--follow', w.file.peerId, '--bootstrap', w.file.ws!]);
+    await waitForOutput(replica, /^.* following /m);
+    const out = replica.output();
+    expect(out.match(/the writer no longer serves checkpoint seq \d+/g)).toHaveLength(2);
+    expect(out).toContain('to the head, by no checkpoint');
+    expect(out).toContain('the sync went by no checkpoint');
+    expect(out).not.toContain('kept checkpoint');
+    expect(await statusRoot(replica)).toBe(await statusRoot(w));
+  }, 120_000);
 });
