@@ -11,7 +11,7 @@ import { MemoryStore, type BatchOp } from '../core/store.ts';
 import { MerkleTrie } from '../core/trie.ts';
 import type { KeyChange } from '../core/types.ts';
 import { randomBytes, randomPuts, seededRandom } from '../sync/state/testing.ts';
-import { ChangeRecorder, checkpointHistoryOps } from './checkpoint-history.ts';
+import { ChangeRecorder, checkpointHistoryOps, nextRevisionOp } from './checkpoint-history.ts';
 
 /** A store at a checkpoint (a database of `base`), its root, and the recorder over it. */
 async function atCheckpoint(base: KeyChange[], maxKeys?: number) {
@@ -54,6 +54,23 @@ describe('ChangeRecorder and checkpointHistoryOps', () => {
     verifyRangeProof(proof, { root: checkpoint, keyLimit: 1000 });
     expect(proof.keyValues).toHaveLength(keys);
     expect(db.changesBetween(checkpoint, head)).toHaveLength(recorded.changes.length);
+  });
+
+  it('a catch-up written through the recorder extends the history: older roots and the kept checkpoint stay servable', async () => {
+    const rnd = seededRandom(7);
+    const store = new MemoryStore();
+    let db = await MerkleDatabase.open(store);
+    const checkpoint = await db.commit(randomPuts(rnd, 200));
+    await db.retainCheckpoint(checkpoint);
+    const served = await db.commit(randomPuts(rnd, 10));
+    const recorder = new ChangeRecorder(store);
+    recorder.start(served);
+    const head = await (await MerkleTrie.open(recorder)).commit([...randomPuts(rnd, 20), { key: randomPuts(rnd, 1)[0].key, value: undefined }]);
+    await store.write([nextRevisionOp(db.revision + 1, head, recorder.recorded()!)]);
+    db = await MerkleDatabase.open(store);
+    expect(toHex(db.root)).toBe(toHex(head));
+    expect(db.isCheckpoint(checkpoint)).toBe(true);
+    for (const root of [checkpoint, served]) expect(toHex((await db.viewAt(root)).root)).toBe(toHex(root));
   });
 
   it('records nothing before start, and forgets on stop', async () => {

@@ -13,7 +13,7 @@
  * window's base, the head as the one commit after it. The database checks them when it opens a
  * view at the checkpoint (`viewAt` rebuilds the checkpoint root or throws).
  */
-import { encodeRevision, type ValueChange } from '../core/database.ts';
+import { encodeRevision, type Revision, type ValueChange } from '../core/database.ts';
 import { compareBytes, equalBytes, toHex } from '../core/bytes.ts';
 import { valueKey } from '../core/node-record.ts';
 import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions } from '../core/store.ts';
@@ -142,9 +142,18 @@ function sameValue(a: Uint8Array | undefined, b: Uint8Array | undefined): boolea
  * Write them with every older revision record deleted.
  */
 export function checkpointHistoryOps(head: Uint8Array, recorded: RecordedChanges): BatchOp[] {
-  const key = (seq: number) => Uint8Array.of(HISTORY_TAG, ...u64be(seq));
-  return [
-    { type: 'put', key: key(0), value: encodeRevision({ seq: 0, root: recorded.from, changes: [] }) },
-    { type: 'put', key: key(1), value: encodeRevision({ seq: 1, root: head, changes: recorded.changes }) },
-  ];
+  return [revisionOp({ seq: 0, root: recorded.from, changes: [] }), revisionOp({ seq: 1, root: head, changes: recorded.changes })];
+}
+
+/**
+ * The history record of one more revision, `seq` (the database's `revision` + 1), at `head`
+ * with the changes from the database's root (`recorded.from`): a catch-up then extends the
+ * window instead of starting it afresh, so the checkpoints kept stay servable.
+ */
+export function nextRevisionOp(seq: number, head: Uint8Array, recorded: RecordedChanges): BatchOp {
+  return revisionOp({ seq, root: head, changes: recorded.changes });
+}
+
+function revisionOp(r: Revision): BatchOp {
+  return { type: 'put', key: Uint8Array.of(HISTORY_TAG, ...u64be(r.seq)), value: encodeRevision(r) };
 }

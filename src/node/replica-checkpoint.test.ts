@@ -31,19 +31,34 @@ const started: NodeProcess[] = [];
 const clients: ClientNode[] = [];
 let writer: NodeProcess;
 let writerKey: Uint8Array;
+let replica: NodeProcess;
+let checkpoint: Uint8Array;
+let client: ClientNode;
 
-async function start(args: string[]): Promise<NodeProcess> {
-  const n = await startNodeProcess({ script: FULL_NODE_SCRIPT, args, readyTimeoutMs: 120_000 });
+/** One canonical request at `root` to `n`, verified (throws `RootNotFound` when `n` lacks it). */
+async function rangeAt(n: NodeProcess, root: Uint8Array): Promise<number> {
+  const part = canonicalParts()[0];
+  const request = canonicalRangeRequest(root, part.start, part.end);
+  const answer = await networkStateSource(client, 'node', multiaddr(n.file.ws!), { timeoutMs: 30_000 }).rangeProof(request, {});
+  if (answer.type !== 'range') throw new Error('not a range proof');
+  verifyRangeProof(answer.proof, { root, start: request.startKey, end: request.endKey, keyLimit: request.keyLimit });
+  return answer.proof.keyValues.length;
+}
+
+async function start(args: string[], dataDir?: string): Promise<NodeProcess> {
+  const n = await startNodeProcess({ script: FULL_NODE_SCRIPT, args, dataDir, readyTimeoutMs: 120_000 });
   started.push(n);
   return n;
 }
 
-async function commit(n: NodeProcess, i: number): Promise<void> {
+async function commit(n: NodeProcess, i: number): Promise<{ logIndex: number; root: string }> {
   const token = (await readFile(join(n.dataDir, 'token'), 'utf8')).trim();
   // a put and a change of a generated key's neighbourhood: the head differs from the checkpoint
   const body = { puts: [{ key: `c0${i.toString(16).padStart(4, '0')}`, value: `0${i}` }] };
   const res = await fetch(`${n.file.http}/v1/batch`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
   expect(res.status).toBe(200);
+  const r = (await res.json()) as { logSize: number; root: string };
+  return { logIndex: r.logSize - 1, root: r.root };
 }
 
 async function statusRoot(n: NodeProcess): Promise<string> {
@@ -88,13 +103,14 @@ describe('a replica and the checkpoint named before it started', () => {
   it('serves range proofs at the checkpoint right after its first sync, and a fresh canonical sync from it alone reaches the head', async () => {
     const c = await createClientNode();
     clients.push(c);
+    client = c;
     const ann: SignedAnnouncement = await fetchHeads(c, multiaddr(writer.file.ws!), { writerPublicKey: writerKey });
     expect(ann.checkpoint).toBeDefined();
     expect(ann.checkpoint!.seq).toBe(ann.seq - 2);
-    const checkpoint = ann.checkpoint!.root;
+    checkpoint = ann.checkpoint!.root;
     expect(equalBytes(checkpoint, ann.stateRoot)).toBe(false);
 
-    const replica = await start(['--follow', writer.file.peerId, '--bootstrap', writer.file.ws!]);
+    replica = await start(['--follow', writer.file.peerId, '--bootstrap', writer.file.ws!]);
     await waitForOutput(replica, /^.* following /m);
     expect(await statusRoot(replica)).toBe(await statusRoot(writer));
     expect(await statusRoot(replica)).toBe(toHex(ann.stateRoot));
@@ -141,6 +157,21 @@ describe('a replica and the checkpoint named before it started', () => {
       expect(ch.answer).toBe('change');
     }
   }, 180_000);
+
+  it('still serves it after a catch-up: the catch-up extends the history instead of starting it afresh', async () => {
+    await replica.stop({ keepDataDir: true });
+    // 2 commits (a checkpoint at the first, which the replica never holds), past --max-gap 1
+    for (let i = 5; i < 7; i++) await commit(writer, i);
+    replica = await start(['--follow', writer.file.peerId, '--bootstrap', writer.file.ws!, '--max-gap', '1'], replica.dataDir);
+    await waitForOutput(replica, /catch-up done: root/);
+    // a commit applied after the catch-up: the catch-up has finished
+    const c = await commit(writer, 7);
+    await waitForOutput(replica, new RegExp(`applied log ${c.logIndex} root ${c.root}`));
+    expect(await statusRoot(replica)).toBe(c.root);
+    expect(await rangeAt(replica, checkpoint)).toBeGreaterThan(0);
+    expect(replica.output()).toMatch(/catch-up done: root/);
+    expect(replica.output()).toMatch(/history kept across the catch-up/);
+  }, 120_000);
 });
 
 describe('a replica and a checkpoint the writer no longer serves', () => {

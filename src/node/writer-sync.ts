@@ -186,10 +186,11 @@ export class WriterSync {
    * Syncs the store to the newest announcement (and those that arrive meanwhile); resolves
    * with the announcement reached, or undefined when stopped (or a catch-up gave up).
    *
-   * With `viaCheckpoint` (a replica's first sync) and an announcement that names a checkpoint,
+   * The sync writes through `o.recorder` when given (a catch-up records from the served root).
+   * With `o.viaCheckpoint` (a replica's first sync) and an announcement that names a checkpoint,
    * the sync goes to the checkpoint root first by the canonical plan, holding newer heads
    * back, then on to the head by change proofs (docs/sync.md#checkpoints, as a fresh light
-   * client does): the store is `viaCheckpoint`, started at the checkpoint before any write
+   * client does): `o.recorder` is started at the checkpoint before any write
    * toward the head, so the replica can keep the checkpoint servable. A checkpoint the writer
    * no longer serves (its `RootNotFound`: dropped while the sync ran) ends the attempt at once;
    * the next goes to the newest announcement's checkpoint. Past `CHECKPOINT_ATTEMPTS` such
@@ -197,15 +198,17 @@ export class WriterSync {
    * at the writer would otherwise start over at every new one (the work fetched at a root
    * that left the writer's window comes again as range proofs).
    */
-  async syncToNewest(what: 'sync' | 'catch-up', viaCheckpoint?: ChangeRecorder): Promise<VerifiedAnnouncement | undefined> {
+  async syncToNewest(what: 'sync' | 'catch-up', o: { recorder?: ChangeRecorder; viaCheckpoint?: boolean } = {}): Promise<VerifiedAnnouncement | undefined> {
     const { signal, libp2p } = this.#o;
     // a catch-up holds serving off: it gives up after a few attempts and is retried on a tick
     const attempts = what === 'catch-up' ? 3 : Infinity;
-    let viaLeft = viaCheckpoint ? CHECKPOINT_ATTEMPTS : 0;
+    const recorder = o.recorder;
+    let viaLeft = o.viaCheckpoint && recorder ? CHECKPOINT_ATTEMPTS : 0;
     for (let attempt = 0; !signal.aborted && attempt < attempts; attempt++) {
       const ann = this.#newest!;
       const checkpoint = viaLeft > 0 && ann.checkpoint && !equalBytes(ann.checkpoint.root, EMPTY_ROOT) ? ann.checkpoint : undefined;
-      viaCheckpoint?.stop();
+      // by a checkpoint, the recording starts there (a sync by none records nothing)
+      if (o.viaCheckpoint) recorder?.stop();
       const usable = await this.usablePeers();
       if (usable.length === 0) {
         this.#o.log(`${what}: no serving peer; dialing bootstrap peers`);
@@ -232,7 +235,7 @@ export class WriterSync {
       });
       try {
         const res = await syncState({
-          store: checkpoint ? viaCheckpoint! : this.#o.store.state,
+          store: recorder ?? this.#o.store.state,
           sources,
           target: checkpoint?.root ?? ann.stateRoot,
           canonicalRoot: checkpoint?.root,
@@ -246,7 +249,7 @@ export class WriterSync {
             if (held && p.phase === 'at-target' && checkpoint && equalBytes(p.target, checkpoint.root)) {
               // every write is durable here and none is in flight: what follows is the catch-up
               held = false;
-              viaCheckpoint!.start(checkpoint.root);
+              recorder!.start(checkpoint.root);
               const head = this.#newest!;
               this.#o.log(`${what}: at checkpoint seq ${checkpoint.seq} root ${toHex(checkpoint.root)}; on to seq ${head.seq}`);
               if (!equalBytes(head.stateRoot, checkpoint.root)) {
