@@ -91,6 +91,14 @@ export function canonicalRangeRequest(root: Uint8Array, start: Uint8Array, end: 
  * the answer covers the rest of the request's range. Computed from the proof alone, so every
  * client that got this answer asks the same next question. Call only with a verified proof.
  *
+ * An answer that holds a part's last key is still followed by one request, which comes back
+ * empty: the part ends at the boundary `e 00` (e = (i+1)<<2, one byte), so the one-byte key `e`
+ * is the part's, and the end proof (the path to the last key) shows the subtree under e's
+ * nibbles by its child id alone, which does not say whether `e` itself holds a value or only
+ * longer keys lie there. Only a proof of `e` (the next part's start proof) could rule it out,
+ * which would tie one part's chain to another's answer. Measured: 127 requests for 20,000
+ * random 32-byte keys (one answer per part, 63 empty; the last part is unbounded).
+ *
  * @example
  * for (let req: RangeProofRequest | undefined = canonicalRangeRequest(root, part.start, part.end); req; ) {
  *   const proof = await fetchVerified(req);
