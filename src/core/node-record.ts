@@ -119,8 +119,10 @@ function encodeRecord<C extends { id: Uint8Array }>(
     out[o++] = i;
     out[o++] = tokens - base;
     // the array is zeroed, so an odd suffix leaves its last low nibble 0
-    for (let j = base, k = 0; j < tokens; j++, k++) out[o + (k >> 1)] |= (k & 1) === 0 ? read.token(c, j) << 4 : read.token(c, j);
-    o += (tokens - base + 1) >> 1;
+    let j = base;
+    for (; j + 1 < tokens; j += 2) out[o++] = (read.token(c, j) << 4) | read.token(c, j + 1);
+    // an odd suffix leaves its last low nibble 0
+    if (j < tokens) out[o++] = read.token(c, j) << 4;
     // ids are views of records or hashes (mixed backing stores): a builtin copy is monomorphic
     out.set(c.id, o);
     o += 32;
@@ -200,7 +202,13 @@ export function decodeNode(path: Path, b: Uint8Array): TrieNode {
     po += path.length;
     paths[po++] = i;
     if (packed) {
-      for (let j = 0; j < l; j++) paths[po++] = (j & 1) === 0 ? b[o + (j >> 1)] >> 4 : b[o + (j >> 1)] & 15;
+      const pairs = l >> 1;
+      for (let j = 0; j < pairs; j++) {
+        const x = b[o + j];
+        paths[po++] = x >> 4;
+        paths[po++] = x & 15;
+      }
+      if ((l & 1) === 1) paths[po++] = b[o + pairs] >> 4;
       o += (l + 1) >> 1;
     } else {
       for (let j = 0; j < l; j++) paths[po++] = b[o + j];
