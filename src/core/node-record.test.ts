@@ -59,6 +59,24 @@ describe('node records', () => {
     );
   });
 
+  it('writes suffixes two tokens per byte: the bytes of a record, worked by hand', () => {
+    // a node at path [1] with no digest, id 32×11, and one child at index 2 with suffix 3 4 5
+    const raw = encodeNode({ path: Uint8Array.of(1), digest: undefined, id: new Uint8Array(32).fill(0x11), children: Object.assign(new Array(16), { 2: { path: Uint8Array.of(1, 2, 3, 4, 5), id: new Uint8Array(32).fill(0x22) } }) });
+    expect(toHex(raw)).toBe(`02${'11'.repeat(32)}01` + `0203` + `3450` + '22'.repeat(32));
+  });
+
+  it('reads records of the unpacked layout (one token per byte) as stores written before packing hold them', () => {
+    // the same node as above, flags 0: suffix bytes 03 04 05
+    const old = Uint8Array.from(Buffer.from(`00${'11'.repeat(32)}01` + `0203` + `030405` + '22'.repeat(32), 'hex'));
+    const n = decodeNode(Uint8Array.of(1), old);
+    expect(shape(n)).toEqual({ path: '01', digest: undefined, id: '11'.repeat(32), children: [[2, '0102030405', '22'.repeat(32)]] });
+    // and with a digest (flag 1), re-encoded packed
+    const withDigest = Uint8Array.from(Buffer.from(`0102abcd${'11'.repeat(32)}01` + `0203` + `030405` + '22'.repeat(32), 'hex'));
+    const back = decodeNode(Uint8Array.of(1), withDigest);
+    expect(back.digest && toHex(back.digest)).toBe('abcd');
+    expect(toHex(encodeNode(back))).toBe(`0302abcd${'11'.repeat(32)}01` + `0203` + `3450` + '22'.repeat(32));
+  });
+
   // a valid record to damage: digest 01, id 32×aa, two children (index 3 suffix 0a, index 9 no suffix)
   const path = Uint8Array.of(1, 2);
   const valid = encodeNode({
@@ -72,7 +90,8 @@ describe('node records', () => {
     f(b);
     return b;
   };
-  // offsets in `valid`: 0 flag, 1 digest length, 2 digest, 3..34 id, 35 count, 36 first index, 37 its suffix length
+  // offsets in `valid`: 0 flags, 1 digest length, 2 digest, 3..34 id, 35 count, 36 first index, 37 its
+  // suffix length (1 token), 38 its packed suffix (a0)
   const hostile: [string, Uint8Array, string][] = [
     ['empty', new Uint8Array(0), 'TruncatedInput'],
     ['only the digest flag', Uint8Array.of(1), 'TruncatedInput'],
@@ -86,6 +105,8 @@ describe('node records', () => {
     ['child indices out of order', edit((b) => (b[36] = 9)), 'InvalidChildIndex'],
     ['a byte after the last child', Uint8Array.of(...valid, 0), 'TrailingBytes'],
     ['fewer children than the bytes hold', edit((b) => (b[35] = 1)), 'TrailingBytes'],
+    ['an odd suffix whose padding nibble is set', edit((b) => (b[38] = 0xa1)), 'NonZeroPaddingBits'],
+    ['an unknown flag bit', edit((b) => (b[0] = 7)), 'InvalidWireType'],
   ];
   it.each(hostile)('a damaged record (%s) throws a typed error', (_, raw, name) => {
     expect(() => decodeNode(path, raw)).toThrow(expect.objectContaining({ name }));
@@ -103,7 +124,7 @@ describe('node records', () => {
         try {
           n = decodeNode(path, raw);
         } catch (err) {
-          expect(['TruncatedInput', 'TrailingBytes', 'TooManyItems', 'InvalidChildIndex']).toContain((err as Error).name);
+          expect(['TruncatedInput', 'TrailingBytes', 'TooManyItems', 'InvalidChildIndex', 'NonZeroPaddingBits', 'InvalidWireType']).toContain((err as Error).name);
           return;
         }
         expect(n.id).toHaveLength(32);
