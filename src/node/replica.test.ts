@@ -129,7 +129,8 @@ describe('replica node', () => {
     expect(s.replica!.sync!.keyValuesReceived).toBeLessThan(KEYS * 0.8);
     await caughtUp(writer, second);
     await second.stop();
-  }, 90_000);
+    // 8 s on a quiet machine; 77 s measured with the machine at load 12 (two other suites running)
+  }, 180_000);
 
   it('follows every commit live, then recovers from a gap by gap filling and by change-proof catch-up', async () => {
     await caughtUp(writer, honest);
