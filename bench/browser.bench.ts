@@ -39,7 +39,7 @@ const SYNC_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 1_800_000);
 /** `BENCH_ONLY=verified`: only the first-getVerified figure (and bundle sizes), repeated `BENCH_REPEAT` times. */
 const ONLY_VERIFIED = process.env.BENCH_ONLY === 'verified';
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 1));
-/** `BENCH_BASELINE=0`, `BENCH_PLACEMENT=0`, `BENCH_FIREFOX=0`, `BENCH_VERIFIED=0`: skip those parts (quicker runs). */
+/** `BENCH_BASELINE=0`, `BENCH_PLACEMENT=0`, `BENCH_FIREFOX=0`, `BENCH_VERIFIED=0`: skip those parts (quicker runs). `BENCH_MINIFY=0`: an unminified build (readable profiles). */
 const PROFILE = process.env.BENCH_PROFILE;
 const skip = (part: string): boolean => process.env[`BENCH_${part}`] === '0';
 /** Commits the writer makes while the page is closed, before the second warm restart. */
@@ -60,7 +60,8 @@ async function bundle(outDir: string): Promise<void> {
       outDir,
       emptyOutDir: true,
       rollupOptions: { input: [join(REPO_ROOT, 'e2e/light-client/index.html'), join(REPO_ROOT, 'bench/browser-page/index.html')] },
-      minify: true,
+      // BENCH_MINIFY=0: readable function names in BENCH_PROFILE profiles
+      minify: process.env.BENCH_MINIFY !== '0',
     },
     worker: { format: 'es' },
   });
