@@ -5,7 +5,7 @@
  * background; reads must then see the staged ops before the store.
  */
 import { pathStr } from './path.ts';
-import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions } from './store.ts';
+import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions, type WriteOptions } from './store.ts';
 
 /**
  * One staged commit: its ops, by store key (null: deleted) once a read needs them (most reads
@@ -89,7 +89,7 @@ export class StagedReads implements KVStore {
     return readRange(this.#store, options);
   }
 
-  write(ops: BatchOp[]): Promise<void> {
-    return this.#store.write(ops);
+  write(ops: BatchOp[], options?: WriteOptions): Promise<void> {
+    return this.#store.write(ops, options);
   }
 }

@@ -393,6 +393,26 @@ describe('syncState: range answers are written while the sync goes on', () => {
     expect(askedDuringWrite[0]).toBe(2);
   });
 
+  it('answers are handed over to the store (no copy before their turn), for range and change proofs alike', async () => {
+    const { db, rnd } = await writer(43, 600);
+    const store = new MemoryStore();
+    const handedOver: (boolean | undefined)[] = [];
+    const recording: KVStore = {
+      get: (key) => store.get(key),
+      iterate: (o) => store.iterate(o),
+      write: (ops, options) => {
+        handedOver.push(options?.handOver);
+        return store.write(ops);
+      },
+    };
+    await syncState({ store: recording, sources: [serve('a', db)], target: db.root, keyLimit: 64, clock: new VirtualClock() });
+    await mutate(db, rnd, 50);
+    const r = await syncState({ store: recording, sources: [serve('a', db)], target: db.root, keyLimit: 64, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(handedOver.length).toBeGreaterThan(10);
+    expect(handedOver.every((h) => h === true)).toBe(true);
+  });
+
   it('a failed range write fails the sync, and a new sync resumes from the store to the target', async () => {
     const { db } = await writer(42, 600);
     const store = new MemoryStore();

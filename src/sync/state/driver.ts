@@ -107,6 +107,12 @@ type DriverEvent =
   | { type: 'answer'; requestId: number; response?: undefined; error: unknown; elapsedMs: number };
 
 
+/**
+ * A verified answer's keys and values are views of the decoded answer, and the progress ops are
+ * made for the write: nothing changes them, so the store need not copy them (`WriteOptions`).
+ */
+const HAND_OVER = { handOver: true } as const;
+
 /** Most verified change proofs one group commit holds (a bound on memory and on lost work). */
 const MAX_GROUP_ANSWERS = 8;
 
@@ -216,7 +222,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     group = undefined;
     await settle();
     // a failed write fails the sync at the next `settle`
-    writing = trie.stageView(g.view, g.progress).durable;
+    writing = trie.stageView(g.view, g.progress, HAND_OVER).durable;
     checkRoot();
   };
   /** Writes what the group holds and waits for every write. */
@@ -308,7 +314,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
             // so batches land in order); `at-target` and `done` wait for it
             await flush();
             await settle();
-            writing = trie.stageView(mine.view, action.progress).durable;
+            writing = trie.stageView(mine.view, action.progress, HAND_OVER).durable;
           } else {
             await drain();
             await trie.commit(action.changes, action.progress);
