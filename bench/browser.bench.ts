@@ -203,7 +203,9 @@ try {
     }),
     (b) => b.close(),
   );
-  const opts = (name: string, bootstrap = [node.file.ws!]): StartOptions => ({ db: node.file.db!, writer: node.file.peerId, bootstrap, storageName: name });
+  // BENCH_CONCURRENCY: the client's requests in flight (default: the client's own)
+  const concurrency = process.env.BENCH_CONCURRENCY ? Number(process.env.BENCH_CONCURRENCY) : undefined;
+  const opts = (name: string, bootstrap = [node.file.ws!]): StartOptions => ({ db: node.file.db!, writer: node.file.peerId, bootstrap, storageName: name, concurrency });
 
   // 1. First getVerified answer from navigation start, on a fresh page and storage (a fresh
   //    browser context each time: nothing cached), with the test page calling
