@@ -90,6 +90,18 @@ async function sizes(outDir: string): Promise<void> {
   log(`chunks: ${files.join(', ')}`);
 }
 
+/** User + system CPU seconds of process `pid` so far (Linux /proc), or undefined elsewhere. */
+async function processCpuSeconds(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return undefined;
+  }
+}
+
 async function newPage(browser: Browser, url: string): Promise<Page> {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -290,10 +302,16 @@ try {
           { o: opts('bench-full'), timeout: SYNC_TIMEOUT_MS },
         );
       // BENCH_PROFILE=dir: a CPU profile of each worker during the full sync
+      const nodeCpuBefore = await processCpuSeconds(node.child.pid);
       const { value: synced, peak, afterGc } = await sampleHeap(page, PROFILE ? profileWorkers(page, PROFILE, 'full-sync', sync) : sync());
+      const nodeCpuAfter = await processCpuSeconds(node.child.pid);
       if (synced.root !== writer.root) throw new Error(`synced to ${synced.root}, writer is at ${writer.root}`);
       const rec = await page.evaluate(() => lc.recorded());
       figures.push({ name: `light client: full sync of ${N} keys over /ws (worker)`, value: synced.ms / 1000, unit: 's', goal: null });
+      // what the worker waits on when it is not the bottleneck: the serving node's CPU (proofs, Noise, Yamux) during the sync
+      if (nodeCpuBefore !== undefined && nodeCpuAfter !== undefined) {
+        figures.push({ name: 'full node process CPU during the full sync (user + system)', value: nodeCpuAfter - nodeCpuBefore, unit: 's', goal: null });
+      }
       if (floorMs !== undefined) figures.push({ name: `full sync of ${N} keys / (transport floor + hashing floor)`, value: synced.ms / floorMs, unit: 'ratio', goal: '<= 1.2' });
       if (baselineMs !== undefined) figures.push({ name: 'light client / raw baseline', value: synced.ms / baselineMs, unit: 'ratio', goal: '<= 1.5' });
       figures.push({ name: 'answer bytes received (proofs included)', value: (rec.last?.bytes ?? 0) / 2 ** 20, unit: 'MiB', goal: null });
