@@ -389,8 +389,9 @@ describe('syncState: range answers are written while the sync goes on', () => {
     expect(toHex(r.root)).toBe(toHex(db.root));
     expect(sameEntries(await localEntries(store), await allEntries(db))).toBe(true);
     // with one request in flight: the first answer's write sees the second request already sent
+    // (and the third, when the second answer was handled meanwhile: its scan does not wait)
     expect(counted.rangeRequests).toBeGreaterThan(2);
-    expect(askedDuringWrite[0]).toBe(2);
+    expect(askedDuringWrite[0]).toBeGreaterThanOrEqual(2);
   });
 
   it('answers are handed over to the store (no copy before their turn), for range and change proofs alike', async () => {
