@@ -39,7 +39,7 @@ const SYNC_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 1_800_000);
 /** `BENCH_ONLY=verified`: only the first-getVerified figure (and bundle sizes), repeated `BENCH_REPEAT` times. */
 const ONLY_VERIFIED = process.env.BENCH_ONLY === 'verified';
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 1));
-/** `BENCH_BASELINE=0`, `BENCH_PLACEMENT=0`, `BENCH_FIREFOX=0`, `BENCH_VERIFIED=0`: skip those parts (quicker runs). */
+/** `BENCH_BASELINE=0`, `BENCH_PLACEMENT=0`, `BENCH_FIREFOX=0`, `BENCH_VERIFIED=0`: skip those parts (quicker runs). `BENCH_MINIFY=0`: an unminified build (readable profiles). */
 const PROFILE = process.env.BENCH_PROFILE;
 const skip = (part: string): boolean => process.env[`BENCH_${part}`] === '0';
 /** Commits the writer makes while the page is closed, before the second warm restart. */
@@ -60,7 +60,8 @@ async function bundle(outDir: string): Promise<void> {
       outDir,
       emptyOutDir: true,
       rollupOptions: { input: [join(REPO_ROOT, 'e2e/light-client/index.html'), join(REPO_ROOT, 'bench/browser-page/index.html')] },
-      minify: true,
+      // BENCH_MINIFY=0: readable function names in BENCH_PROFILE profiles
+      minify: process.env.BENCH_MINIFY !== '0',
     },
     worker: { format: 'es' },
   });
@@ -87,6 +88,18 @@ async function sizes(outDir: string): Promise<void> {
   await report('worker network chunk (libp2p WebSockets, Noise, Yamux, gossipsub)', (f) => f.startsWith('network-'));
   await report('main-thread bridge chunk (loaded only for WebRTC / main-thread WebSockets)', (f) => f.startsWith('bridge-main'));
   log(`chunks: ${files.join(', ')}`);
+}
+
+/** User + system CPU seconds of process `pid` so far (Linux /proc), or undefined elsewhere. */
+async function processCpuSeconds(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return undefined;
+  }
 }
 
 async function newPage(browser: Browser, url: string): Promise<Page> {
@@ -202,7 +215,9 @@ try {
     }),
     (b) => b.close(),
   );
-  const opts = (name: string, bootstrap = [node.file.ws!]): StartOptions => ({ db: node.file.db!, writer: node.file.peerId, bootstrap, storageName: name });
+  // BENCH_CONCURRENCY: the client's requests in flight (default: the client's own)
+  const concurrency = process.env.BENCH_CONCURRENCY ? Number(process.env.BENCH_CONCURRENCY) : undefined;
+  const opts = (name: string, bootstrap = [node.file.ws!]): StartOptions => ({ db: node.file.db!, writer: node.file.peerId, bootstrap, storageName: name, concurrency });
 
   // 1. First getVerified answer from navigation start, on a fresh page and storage (a fresh
   //    browser context each time: nothing cached), with the test page calling
@@ -287,10 +302,16 @@ try {
           { o: opts('bench-full'), timeout: SYNC_TIMEOUT_MS },
         );
       // BENCH_PROFILE=dir: a CPU profile of each worker during the full sync
+      const nodeCpuBefore = await processCpuSeconds(node.child.pid);
       const { value: synced, peak, afterGc } = await sampleHeap(page, PROFILE ? profileWorkers(page, PROFILE, 'full-sync', sync) : sync());
+      const nodeCpuAfter = await processCpuSeconds(node.child.pid);
       if (synced.root !== writer.root) throw new Error(`synced to ${synced.root}, writer is at ${writer.root}`);
       const rec = await page.evaluate(() => lc.recorded());
       figures.push({ name: `light client: full sync of ${N} keys over /ws (worker)`, value: synced.ms / 1000, unit: 's', goal: null });
+      // what the worker waits on when it is not the bottleneck: the serving node's CPU (proofs, Noise, Yamux) during the sync
+      if (nodeCpuBefore !== undefined && nodeCpuAfter !== undefined) {
+        figures.push({ name: 'full node process CPU during the full sync (user + system)', value: nodeCpuAfter - nodeCpuBefore, unit: 's', goal: null });
+      }
       if (floorMs !== undefined) figures.push({ name: `full sync of ${N} keys / (transport floor + hashing floor)`, value: synced.ms / floorMs, unit: 'ratio', goal: '<= 1.2' });
       if (baselineMs !== undefined) figures.push({ name: 'light client / raw baseline', value: synced.ms / baselineMs, unit: 'ratio', goal: '<= 1.5' });
       figures.push({ name: 'answer bytes received (proofs included)', value: (rec.last?.bytes ?? 0) / 2 ** 20, unit: 'MiB', goal: null });

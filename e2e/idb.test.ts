@@ -56,6 +56,15 @@ describe('PackedIdbStore in a worker, against MemoryStore', () => {
     expect(r.overlayKeysAfterCompact).toBe(0);
   });
 
+  it('handed-over batches (every other one; see WriteOptions) to the pages and to the log, with compaction: content agrees', async () => {
+    const r = await run(page, 'randomModel', { name: 'hand-over', seed: 9, batches: 200, pageBytes: 512, logBytes: 4 * 1024, compactPages: 3, handOver: true });
+    expect(r.mismatches, context()).toEqual([]);
+    expect(r.reopenEqual).toBe(true);
+    expect(r.maxOverlayKeys).toBeGreaterThan(0); // some batches were logged
+    expect(r.compactions).toBeGreaterThan(0);
+    expect(r.grows).toBeGreaterThan(10);
+  });
+
   it('write log with a small bound: compaction in small chunks between writes splits and merges pages, content agrees', async () => {
     const r = await run(page, 'randomModel', { name: 'log-compact', seed: 7, batches: 200, pageBytes: 512, logBytes: 4 * 1024, compactPages: 3, logAmplification: 0 });
     expect(r.mismatches, context()).toEqual([]);

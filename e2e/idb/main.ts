@@ -95,7 +95,8 @@ async function check(w: StoreWorker, model: MemoryStore, queries: Query[], where
  * Seeded random batches (puts, overwrites, deletes; growth phases then shrink phases so pages
  * split and merge) with point reads and range scans after each, then close and reopen.
  */
-async function randomModel(o: { name: string; seed: number; batches: number; pageBytes: number; logBytes?: number; compactPages?: number; logAmplification?: number }) {
+/** `handOver`: every other batch is written with `{ handOver: true }` (kept uncopied until it commits). */
+async function randomModel(o: { name: string; seed: number; batches: number; pageBytes: number; logBytes?: number; compactPages?: number; logAmplification?: number; handOver?: boolean }) {
   const r = rng(o.seed);
   const w = new StoreWorker();
   const model = new MemoryStore();
@@ -110,7 +111,7 @@ async function randomModel(o: { name: string; seed: number; batches: number; pag
     const deleting = b % 50 >= 30; // 30 growing batches, then 20 deleting ones
     const ops: BatchOp[] = randomBatch(r, deleting ? 0.85 : 0.2);
     const before = pages;
-    pages = await w.call<number>({ op: 'write', ops });
+    pages = await w.call<number>({ op: 'write', ops, handOver: o.handOver === true && b % 2 === 1 });
     model.writeSync(ops);
     if (pages > before) grows++;
     if (pages < before) shrinks++;

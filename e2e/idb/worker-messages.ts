@@ -6,7 +6,7 @@ export type QueryResult = Uint8Array | null | [Uint8Array, Uint8Array][];
 
 export type Request =
   | { op: 'open'; name: string; pageBytes?: number; cacheBytes?: number; logBytes?: number; compactPages?: number; logAmplification?: number }
-  | { op: 'write'; ops: BatchOp[] }
+  | { op: 'write'; ops: BatchOp[]; handOver?: boolean }
   | { op: 'query'; queries: Query[] }
   | { op: 'iterOpen'; options: IterateOptions }
   | { op: 'iterNext'; iter: number; n: number }

@@ -34,7 +34,7 @@ async function handle(req: Request): Promise<unknown> {
       store = await PackedIdbStore.open(req.name, { pageBytes: req.pageBytes, cacheBytes: req.cacheBytes, logBytes: req.logBytes, compactPages: req.compactPages, logAmplification: req.logAmplification });
       return open().pageCount;
     case 'write':
-      await open().write(req.ops);
+      await open().write(req.ops, { handOver: req.handOver });
       return open().pageCount;
     case 'query': {
       const out: QueryResult[] = [];

@@ -154,6 +154,36 @@ describe('StagedReads', () => {
     expect(iterated).toEqual([1, 2]);
   });
 
+  it('a scan waits only for the staged writes with a key in its bounds', async () => {
+    const store = new MemoryStore();
+    await store.write([{ type: 'put', key: b(1), value: b(10) }, { type: 'put', key: b(5), value: b(50) }]);
+    const pending = new StagedCommit([{ type: 'put', key: b(3), value: b(30) }, { type: 'del', key: b(8) }]);
+    let finish!: () => void;
+    pending.done = new Promise<void>((r) => (finish = r)).then(() => store.write([{ type: 'put', key: b(3), value: b(30) }, { type: 'del', key: b(8) }]));
+    const reads = new StagedReads(store, [pending]);
+    const keys = async (o: Parameters<StagedReads['iterate']>[0]) => {
+      const out: number[] = [];
+      for await (const [k] of reads.iterate(o)) out.push(k[0]);
+      return out;
+    };
+    // no staged key within the bounds: answered while the write is in flight
+    const cases: [string, Parameters<StagedReads['iterate']>[0], number[]][] = [
+      ['below the staged keys', { lt: b(3) }, [1]],
+      ['between them (exclusive bounds)', { gt: b(3), lt: b(8) }, [5]],
+      ['above them', { gt: b(8) }, []],
+    ];
+    for (const [name, o, want] of cases) expect(await keys(o), name).toEqual(want);
+    expect((await reads.range({ gte: b(4), lte: b(7), limit: 5 })).map(([k]) => k[0])).toEqual([5]);
+    // a staged key within the bounds: the scan waits for the write
+    let scanned: number[] | undefined;
+    const scan = keys({ gte: b(2), lte: b(3) }).then((r) => (scanned = r));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(scanned).toBeUndefined();
+    finish();
+    await scan;
+    expect(scanned).toEqual([3]);
+  });
+
   it('with nothing staged every call goes to the store, and writes always do', async () => {
     const store = new MemoryStore();
     const reads = new StagedReads(store, []);

@@ -4,8 +4,9 @@
  * `MerkleTrie.stageView` makes a commit the trie's state at once and writes it in the
  * background; reads must then see the staged ops before the store.
  */
+import { compareBytes } from './bytes.ts';
 import { pathStr } from './path.ts';
-import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions } from './store.ts';
+import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions, type WriteOptions } from './store.ts';
 
 /**
  * One staged commit: its ops, by store key (null: deleted) once a read needs them (most reads
@@ -28,12 +29,28 @@ export class StagedCommit {
     }
     return this.#byKey.get(key);
   }
+
+  /** Whether an op's key lies within the bounds of a scan. */
+  touches(o: IterateOptions): boolean {
+    for (const op of this.#list) if (within(op.key, o)) return true;
+    return false;
+  }
+}
+
+function within(k: Uint8Array, o: IterateOptions): boolean {
+  if (o.gte !== undefined && compareBytes(k, o.gte) < 0) return false;
+  if (o.gt !== undefined && compareBytes(k, o.gt) <= 0) return false;
+  if (o.lte !== undefined && compareBytes(k, o.lte) > 0) return false;
+  if (o.lt !== undefined && compareBytes(k, o.lt) >= 0) return false;
+  return true;
 }
 
 /**
  * The store as a trie's views read it while commits are staged: point reads look in the staged
- * ops (newest first), scans wait until those writes are done. Without staged commits every
- * call goes straight to the store.
+ * ops (newest first), scans wait until the writes with a key in their bounds are done (a sync's
+ * next range answer scans a key range the write before does not touch: waiting for it kept the
+ * worker idle for every IndexedDB commit). Without staged commits every call goes straight to
+ * the store.
  */
 export class StagedReads implements KVStore {
   readonly #store: KVStore;
@@ -53,8 +70,10 @@ export class StagedReads implements KVStore {
     return undefined;
   }
 
-  #settled(): Promise<unknown> {
-    return Promise.all(this.#staged.map((c) => c.done.catch(() => undefined)));
+  /** Settles when every staged write with a key within `o` has. */
+  #settled(o: IterateOptions): Promise<unknown> | undefined {
+    const waits = this.#staged.filter((c) => c.touches(o)).map((c) => c.done.catch(() => undefined));
+    return waits.length ? Promise.all(waits) : undefined;
   }
 
   get(key: Uint8Array): Promise<Uint8Array | undefined> {
@@ -80,16 +99,16 @@ export class StagedReads implements KVStore {
   }
 
   async *iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
-    if (this.#staged.length) await this.#settled();
+    if (this.#staged.length) await this.#settled(options);
     yield* this.#store.iterate(options);
   }
 
   async range(options: RangeOptions): Promise<[Uint8Array, Uint8Array][]> {
-    if (this.#staged.length) await this.#settled();
+    if (this.#staged.length) await this.#settled(options);
     return readRange(this.#store, options);
   }
 
-  write(ops: BatchOp[]): Promise<void> {
-    return this.#store.write(ops);
+  write(ops: BatchOp[], options?: WriteOptions): Promise<void> {
+    return this.#store.write(ops, options);
   }
 }

@@ -6,7 +6,7 @@
  */
 import { valueDigest } from './hash.ts';
 import { packPath, pathStr } from './path.ts';
-import type { BatchOp, KVStore } from './store.ts';
+import type { BatchOp, KVStore, WriteOptions } from './store.ts';
 import type { KeyChange, KeyValue, Path } from './types.ts';
 import { buildRoot, type BuiltNode } from './builder.ts';
 import { builtToNode, decodeMeta, encodeMeta, encodeNode, isLeaf, META_KEY, NODE_END, NODE_START, nodeKey, valueKey, type Meta } from './node-record.ts';
@@ -134,11 +134,13 @@ export class MerkleTrie {
    * deltas waited ~50 ms on IndexedDB with nothing to do). `durable` settles with the write;
    * nothing may be announced as committed before it resolves. If it rejects, the store may or
    * may not hold the batch: the cache is emptied, the state goes back to the one before, and
-   * views made on top of this one must be dropped.
+   * views made on top of this one must be dropped. `options` go to the store's `write` (a
+   * caller whose changes are never changed afterwards hands them over).
    */
   stageView(
     v: TrieView,
     extra: BatchOp[] = [],
+    options?: WriteOptions,
   ): {
     /** The new root, current at once. */
     root: Uint8Array;
@@ -157,7 +159,7 @@ export class MerkleTrie {
     // grafted records go to the store only: the cache no longer holds every record
     if (v.grafts) this.cache.lose();
     this.meta = { rootPath: v.rootNodePath, root: v.root };
-    staged.done = this.store.write(all).then(
+    staged.done = this.store.write(all, options).then(
       () => {
         const i = this.staged.indexOf(staged);
         if (i >= 0) this.staged.splice(i, 1);

@@ -79,7 +79,7 @@ export async function writePages(conn: StoreConnection, ops: readonly BatchOp[],
     // ops on logged keys: logged too, or replaying the older records would undo them
     // copies: the overlay keeps them, and the batch's ops are views of its whole record
     const overlay = conn.log.overlay;
-    const shadowed = compaction || overlay.size === 0 ? [] : ops.filter((op) => overlay.has(op.key)).map(copyOp);
+    const shadowed = compaction ? [] : overlay.held(ops).map(copyOp);
     let shadowBytes = 0;
     if (shadowed.length) {
       const bytes = encodeLogRecord(shadowed);

@@ -5,6 +5,23 @@ import { decodeLogRecord, encodeLogRecord, LogRecords, logRecordSize, Overlay, o
 
 const b = (...xs: number[]) => new Uint8Array(xs);
 
+describe('Overlay.held: the ops on logged keys', () => {
+  const put = (k: number): BatchOp => ({ type: 'put', key: b(k), value: b(k) });
+  const del = (k: number): BatchOp => ({ type: 'del', key: b(k) });
+  const many = Array.from({ length: 100 }, (_, i) => put(2 * i)); // sorted, unique: 0, 2, ..., 198
+  it.each([
+    { name: 'empty overlay', logged: [], ops: [put(1), put(2)], want: [] },
+    { name: 'large overlay (per-op lookups)', logged: [1, 2, 3], ops: [put(1), del(2), put(4)], want: [1, 2] },
+    { name: 'small overlay, many ops (binary search)', logged: [0, 7, 100, 198, 250], ops: many, want: [0, 100, 198] },
+    { name: 'small overlay, keys before and after every op', logged: [0, 255], ops: many.slice(1, 99), want: [] },
+  ])('$name', ({ logged, ops, want }) => {
+    const o = new Overlay();
+    o.apply(logged.map(put), 1);
+    expect(o.held(ops).map((op) => op.key[0])).toEqual(want);
+    expect(o.held(ops)).toEqual(ops.filter((op) => o.has(op.key)));
+  });
+});
+
 describe('log record codec', () => {
   it('round-trips puts, deletes, empty keys and values, in order', () => {
     const ops: BatchOp[] = [

@@ -369,6 +369,70 @@ describe('syncState: resuming and catching up', () => {
   });
 });
 
+describe('syncState: range answers are written while the sync goes on', () => {
+  it('the request an answer frees goes out before that answer is in the store', async () => {
+    const { db } = await writer(41, 600);
+    const store = new MemoryStore();
+    const counted = new CountingSource(serve('a', db));
+    const askedDuringWrite: number[] = [];
+    const slow: KVStore = {
+      get: (key) => store.get(key),
+      iterate: (o) => store.iterate(o),
+      write: async (ops) => {
+        // a macrotask: every microtask queued before the write ran (a request started then has reached the source)
+        await new Promise((r) => setTimeout(r, 0));
+        askedDuringWrite.push(counted.rangeRequests);
+        return store.write(ops);
+      },
+    };
+    const r = await syncState({ store: slow, sources: [counted], target: db.root, concurrency: 1, keyLimit: 64, requestTimeoutMs: Infinity, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(sameEntries(await localEntries(store), await allEntries(db))).toBe(true);
+    // with one request in flight: the first answer's write sees the second request already sent
+    // (and the third, when the second answer was handled meanwhile: its scan does not wait)
+    expect(counted.rangeRequests).toBeGreaterThan(2);
+    expect(askedDuringWrite[0]).toBeGreaterThanOrEqual(2);
+  });
+
+  it('answers are handed over to the store (no copy before their turn), for range and change proofs alike', async () => {
+    const { db, rnd } = await writer(43, 600);
+    const store = new MemoryStore();
+    const handedOver: (boolean | undefined)[] = [];
+    const recording: KVStore = {
+      get: (key) => store.get(key),
+      iterate: (o) => store.iterate(o),
+      write: (ops, options) => {
+        handedOver.push(options?.handOver);
+        return store.write(ops);
+      },
+    };
+    await syncState({ store: recording, sources: [serve('a', db)], target: db.root, keyLimit: 64, clock: new VirtualClock() });
+    await mutate(db, rnd, 50);
+    const r = await syncState({ store: recording, sources: [serve('a', db)], target: db.root, keyLimit: 64, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(handedOver.length).toBeGreaterThan(10);
+    expect(handedOver.every((h) => h === true)).toBe(true);
+  });
+
+  it('a failed range write fails the sync, and a new sync resumes from the store to the target', async () => {
+    const { db } = await writer(42, 600);
+    const store = new MemoryStore();
+    let batches = 0;
+    const failing: KVStore = {
+      get: (key) => store.get(key),
+      iterate: (o) => store.iterate(o),
+      write: async (ops) => {
+        if (++batches === 3) throw new Error('disk full');
+        return store.write(ops);
+      },
+    };
+    await expect(syncState({ store: failing, sources: [serve('a', db)], target: db.root, concurrency: 2, keyLimit: 64, clock: new VirtualClock() })).rejects.toThrow('disk full');
+    const r = await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(sameEntries(await localEntries(store), await allEntries(db))).toBe(true);
+  });
+});
+
 describe('syncState: change proofs that arrive together (group commit)', () => {
   /** A memory store that counts its batches. */
   class CountedStore extends MemoryStore {

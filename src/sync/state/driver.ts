@@ -6,7 +6,9 @@
  *
  * Events are handled one at a time: an answer is verified on a view of the committed trie, the
  * engine decides, and its `write` commits that view together with the progress records in one
- * atomic batch. Fetches run concurrently.
+ * atomic batch. Fetches run concurrently. The write is staged (`stageView`): the requests the
+ * answer frees go out and the next answer is handled while the store writes it, one write in
+ * flight at a time.
  *
  * Change proofs that are already waiting when one is handled share a view (a group commit):
  * each is verified by applying it to the view that holds the ones before it (their key ranges
@@ -104,6 +106,12 @@ type DriverEvent =
   | { type: 'answer'; requestId: number; response: StateResponse | undefined; error?: undefined; elapsedMs: number; pre?: ProvenSubtrees | Error }
   | { type: 'answer'; requestId: number; response?: undefined; error: unknown; elapsedMs: number };
 
+
+/**
+ * A verified answer's keys and values are views of the decoded answer, and the progress ops are
+ * made for the write: nothing changes them, so the store need not copy them (`WriteOptions`).
+ */
+const HAND_OVER = { handOver: true } as const;
 
 /** Most verified change proofs one group commit holds (a bound on memory and on lost work). */
 const MAX_GROUP_ANSWERS = 8;
@@ -214,7 +222,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     group = undefined;
     await settle();
     // a failed write fails the sync at the next `settle`
-    writing = trie.stageView(g.view, g.progress).durable;
+    writing = trie.stageView(g.view, g.progress, HAND_OVER).durable;
     checkRoot();
   };
   /** Writes what the group holds and waits for every write. */
@@ -276,10 +284,13 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
 
   let result: SyncStateResult | undefined;
   const run = async (actions: StateSyncAction[]): Promise<void> => {
+    // New requests go out before any write below is awaited: an answer's actions are its write,
+    // then the requests that refill its slot, and waiting on the store first left that slot
+    // empty for the length of an IndexedDB commit.
+    for (const action of actions) if (action.type === 'request') startFetch(action.request);
     for (const action of actions) {
       switch (action.type) {
         case 'request':
-          startFetch(action.request);
           break;
         case 'cancel': {
           const entry = inFlight.get(action.requestId);
@@ -298,9 +309,16 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
             group.changes.push(action.changes);
             break;
           }
-          await drain();
-          if (mine) await trie.commitView(mine.view, action.progress);
-          else await trie.commit(action.changes, action.progress);
+          if (mine) {
+            // staged: the next answers are handled while it is written (one write in flight,
+            // so batches land in order); `at-target` and `done` wait for it
+            await flush();
+            await settle();
+            writing = trie.stageView(mine.view, action.progress, HAND_OVER).durable;
+          } else {
+            await drain();
+            await trie.commit(action.changes, action.progress);
+          }
           checkRoot();
           break;
         }
