@@ -111,17 +111,23 @@ export async function fullSync(env: CaseEnv, o: { transport: TransportName; addr
   }
 }
 
-/** A reload in the middle of a sync resumes it: under 2% of a full sync's bytes are fetched again. */
+/**
+ * A reload in the middle of a sync resumes it: what is fetched again is at most the answers that
+ * were in flight or being written when the page went (`concurrency` requests, plus the one staged
+ * write and the answer waiting on it), not the part already stored.
+ */
 export async function resumeAfterReload(env: CaseEnv, storageName: string): Promise<void> {
   // small requests so that a reload lands mid-sync and little is in flight when it does
   const tuning = { keyLimit: 64, concurrency: 2 };
   const fresh = await openCase(env);
   let full: number;
+  let requests: number;
   try {
     const before = await servedProofBytes(env.node);
     await start(fresh, { ...baseOptions(env, `${storageName}-reference`), ...tuning });
     await fresh.evaluate(() => lc.synced(90_000));
     full = (await servedProofBytes(env.node)) - before;
+    requests = (await fresh.evaluate(() => lc.recorded())).last!.requests;
   } finally {
     await fresh.close();
   }
@@ -142,7 +148,11 @@ export async function resumeAfterReload(env: CaseEnv, storageName: string): Prom
     expect(mid.last!.fraction, ctx).toBeLessThan(1);
     // the second session fetched only what was missing
     expect(after.last!.keyValues, ctx).toBeLessThan(env.n * 0.75);
-    expect(again / full, ctx).toBeLessThan(0.02);
+    // answers differ in size (proofs at part edges): 1.5× the mean answer bounds one. With a third
+    // stored at the reload, a sync that did not resume would fetch over 30% again; this bound is
+    // about 4% of the whole (1.57 MB over ~130 answers here).
+    const answer = (1.5 * full) / requests;
+    expect(again, ctx).toBeLessThanOrEqual((tuning.concurrency + 2) * answer);
     if (process.env.E2E_VERBOSE) console.info(storageName, JSON.stringify({ full, total, againPercent: (100 * again) / full, midFraction: mid.last!.fraction }));
     expect(await page.evaluate((k) => lc.get(k), env.sampleKeys[3])).toBe(env.expected.get(env.sampleKeys[3]));
   } finally {
