@@ -197,6 +197,7 @@ function takePreloadedWorker(): Worker | undefined {
  * const client = createLightClient({ db, writer, bootstrap });
  */
 export function preloadLightClient(): void {
+  performance.mark?.('proofsync:preload');
   preloaded ??= spawnWorker('proofsync');
 }
 
@@ -249,6 +250,7 @@ export class LightClient {
 
   /** @internal use `createLightClient` */
   constructor(options: LightClientOptions) {
+    performance.mark?.('proofsync:create');
     checkOptions(options);
     this.db = options.db;
     this.log = new LogApi((call, signal) => this.#call({ method: 'log', call }, signal));

@@ -28,6 +28,10 @@ import type { Connection } from '@libp2p/interface';
 
 declare const self: DedicatedWorkerGlobalScope;
 
+/** Start-up marks (User Timing, `proofsync:` prefix): visible in a performance trace of the worker. */
+const mark = (name: string): void => void performance.mark(`proofsync:${name}`);
+mark('worker-evaluated');
+
 /** Events of one turn go to the page as one message; a reply first sends those before it, so the page sees emission order. */
 const events = new TurnBatch<WireEvent>((list) => self.postMessage({ type: 'events', events: list } satisfies FromWorker));
 const post = (m: FromWorker): void => {
@@ -36,9 +40,24 @@ const post = (m: FromWorker): void => {
 };
 // the session's libp2p key, made before the page's `init` arrives (at once in a preloaded worker)
 const identity = sessionIdentity();
-// the libp2p stack, its own chunk (network.ts): it downloads and compiles while the store opens
-const network = import('./network.ts');
-network.catch(() => {}); // a chunk that fails to load fails `init`, reported there
+/**
+ * The libp2p stack, its own chunk (network.ts), imported once the store has opened (or failed
+ * to): its compile and evaluation and the node's creation keep this thread busy for 300-600 ms
+ * on a loaded 2-core machine, and a store opening meanwhile waited for all of it (its
+ * IndexedDB callbacks are tasks of this thread): a warm restart's first local `get` answered
+ * only after the libp2p node existed. Opening the store alone takes 30-60 ms (the
+ * `proofsync:` marks, bench/startup-trace.ts).
+ */
+let network: Promise<typeof import('./network.ts')> | undefined;
+/** The longest the network waits for the store. */
+const STORE_FIRST_MS = 500;
+function loadNetwork(): Promise<typeof import('./network.ts')> {
+  if (!network) {
+    network = import('./network.ts');
+    network.then(() => mark('network-loaded'), () => {}); // a chunk that fails to load fails `init`, reported there
+  }
+  return network;
+}
 const calls = new Map<number, AbortController>();
 let ready: Promise<EngineHost> | undefined;
 /** The host as soon as it exists: `getVerified` needs peers and a signed head, not the store. */
@@ -64,9 +83,10 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
     openPending: (name) => IdbPendingDeltas.open(name),
   });
   constructed = h;
+  mark('host-constructed');
   // the store opens while the first dials run
   const started = h.start();
-  stored = started.then(() => h);
+  stored = started.then(() => (mark('store-open'), h));
   stored.catch(() => {}); // reported once, through `ready`
 
   // peers held by the main thread (WebRTC-Direct; WebSockets when told to keep them there)
@@ -83,10 +103,13 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
 
   // peers held here: WebSockets, and gossip for new announcements
   let node: WorkerNode | undefined;
-  const { createNode, dialAddr, identifyWithRetry, discoveryDialPolicy } = await network;
+  // a store that cannot open soon (another connection blocking an upgrade) does not hold back the peers
+  await Promise.race([started.catch(() => {}), delay(STORE_FIRST_MS)]);
+  const { createNode, dialAddr, identifyWithRetry, discoveryDialPolicy } = await loadNetwork();
   if (config.dial.length) {
     // gossip is judged and taken by the host; `peer` is the one that relayed it: gap fills ask it first
     node = await createNode(config, await identity, (data, peer) => h.judgeGossip(data, peer));
+    mark('node-created');
     node.addEventListener('peer:disconnect', (e) => h.removePeer(e.detail.toString()));
   }
   /**
@@ -99,8 +122,10 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   const bootstrapped = new Set(config.dial.map((a) => a.match(/\/p2p\/([^/]+)/)?.[1] ?? ''));
   const connected = (conn: Connection): void => {
     const peer = { id: conn.remotePeer.toString(), transport: 'websockets', via: 'worker', request: libp2pRequester(node!, conn.remotePeer) } as const;
+    mark('peer-connected');
     const firstHeads = h.addPeer(peer);
     void firstHeads.then(() => {
+      mark('peer-heads');
       void discovery?.ask(peer, { signal: life.signal });
       return identifyWithRetry(node!, conn);
     });
@@ -201,6 +226,7 @@ const LOCAL_READS = new Set<Call['method']>(['get', 'list', 'prove']);
 self.onmessage = (m: MessageEvent<ToWorker>) => {
   const msg = m.data;
   if (msg.type === 'init') {
+    mark('init');
     ready ??= init(msg.config, msg.bridge);
     ready.catch((err: unknown) => events.push({ type: 'error', detail: { error: serializeError(err), fatal: true } }));
     return;
@@ -218,7 +244,7 @@ self.onmessage = (m: MessageEvent<ToWorker>) => {
   started
     .then((h) => (h.role === 'closed' && msg.call.method !== 'close' ? Promise.reject(new ClientClosed('the client is closed')) : run(h, msg.call, controller.signal)))
     .then(
-      (value) => post({ type: 'reply', id: msg.id, ok: true, value }),
+      (value) => (mark(`reply:${method}`), post({ type: 'reply', id: msg.id, ok: true, value })),
       (err: unknown) => post({ type: 'reply', id: msg.id, ok: false, error: serializeError(err) }),
     )
     .finally(() => calls.delete(msg.id));
