@@ -13,14 +13,12 @@ import { deleteDB } from 'idb';
 import { ClientClosed, serializeError } from '../errors.ts';
 import { acquireSyncLock, PackedIdbStore, SyncChannel, waitForSyncLock } from '../idb/index.ts';
 import { IdbPendingDeltas } from '../idb/pending.ts';
-import { sessionIdentity } from '../identity.ts';
+import { sessionKeyBytes } from '../session-key.ts';
 import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
 import { delay } from '../../sync/abort.ts';
 import { TurnBatch } from './turn-batch.ts';
 import { libp2pRequester, type RemotePeer } from './peer-calls.ts';
-import { PeerDiscovery } from '../discovery.ts';
-import { peerIdFromString } from '@libp2p/peer-id';
 import type { WireEvent } from '../events.ts';
 import type { Call, FromWorker, ToWorker, WorkerConfig } from './worker-messages.ts';
 import type { WorkerNode } from './network.ts';
@@ -39,7 +37,7 @@ const post = (m: FromWorker): void => {
   self.postMessage(m);
 };
 // the session's libp2p key, made before the page's `init` arrives (at once in a preloaded worker)
-const identity = sessionIdentity();
+const identity = sessionKeyBytes();
 /**
  * The libp2p stack, its own chunk (network.ts), imported once the store has opened (or failed
  * to): its compile and evaluation and the node's creation keep this thread busy for 300-600 ms
@@ -105,7 +103,7 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   let node: WorkerNode | undefined;
   // a store that cannot open soon (another connection blocking an upgrade) does not hold back the peers
   await Promise.race([started.catch(() => {}), delay(STORE_FIRST_MS)]);
-  const { createNode, dialAddr, identifyWithRetry, discoveryDialPolicy } = await loadNetwork();
+  const { createNode, dialAddr, identifyWithRetry, discoveryDialPolicy, connectedTo, PeerDiscovery } = await loadNetwork();
   if (config.dial.length) {
     // gossip is judged and taken by the host; `peer` is the one that relayed it: gap fills ask it first
     node = await createNode(config, await identity, (data, peer) => h.judgeGossip(data, peer));
@@ -134,7 +132,7 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
     node && config.discovery
       ? new PeerDiscovery(config.discovery, {
           self: node.peerId.toString(),
-          known: (id) => bootstrapped.has(id) || node!.getConnections(peerIdFromString(id)).length > 0,
+          known: (id) => bootstrapped.has(id) || connectedTo(node!, id),
           allowed: discoveryDialPolicy(config),
           dial: async (ma) => {
             const conn = await node!.dial(ma, { signal: AbortSignal.any([life.signal, AbortSignal.timeout(10_000)]) });
