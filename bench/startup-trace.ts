@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview } from 'vite';
 import { CHROMIUM_PATH, Cleanup, REPO_ROOT, startNode } from '../e2e/harness.ts';
-import type { Lc } from '../e2e/light-client/main.ts';
+import type { Boot, BootResult, Lc } from '../e2e/light-client/main.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
 import { profileWorkers } from './worker-profile.ts';
 
@@ -179,6 +179,30 @@ try {
     await stop?.();
     await page.evaluate(() => lc.close());
     await page.close();
+  }
+  // the page starts the client as it loads (`?boot=`), as an app does: no driver round trips
+  const bootUrl = (b: Boot): string => `${url}?boot=${encodeURIComponent(JSON.stringify(b))}`;
+  const booted = async (page: Page): Promise<BootResult> => {
+    await page.waitForFunction(() => (window as unknown as { __boot?: unknown }).__boot !== undefined, undefined, { timeout: 60_000 });
+    return page.evaluate(() => (window as unknown as { __boot: BootResult }).__boot);
+  };
+  for (let i = 0; i < RUNS; i++) {
+    const page = await context.newPage();
+    await traced(browser, page, `warm restart, page boots the client ${i}`, async () => {
+      await page.goto(bootUrl({ o: opts, key, read: 'local' }));
+      return booted(page);
+    });
+    await page.evaluate(() => lc.close());
+    await page.close();
+  }
+  for (let i = 0; i < RUNS; i++) {
+    const fresh = await browser.newContext();
+    const page = await fresh.newPage();
+    await traced(browser, page, `first getVerified, page boots the client ${i}`, async () => {
+      await page.goto(bootUrl({ o: { ...opts, storageName: `boot-${i}`, autoStart: false }, key: '00'.repeat(32), read: 'verified' }));
+      return booted(page);
+    });
+    await fresh.close();
   }
   for (let i = 0; i < RUNS; i++) {
     const fresh = await browser.newContext();
