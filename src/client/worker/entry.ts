@@ -18,6 +18,7 @@ import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
 import { delay } from '../../sync/abort.ts';
 import { TurnBatch } from './turn-batch.ts';
+import { AnswerFirst } from './answer-first.ts';
 import { libp2pRequester, type RemotePeer } from './peer-calls.ts';
 import type { WireEvent } from '../events.ts';
 import type { Call, FromWorker, ToWorker, WorkerConfig } from './worker-messages.ts';
@@ -57,6 +58,13 @@ function loadNetwork(): Promise<typeof import('./network.ts')> {
   return network;
 }
 const calls = new Map<number, AbortController>();
+/**
+ * A connection's identify and discovery wait while a `getVerified` is in flight (up to
+ * `ANSWER_FIRST_MS`): they start when the peer's first head arrives, as the first proof
+ * request goes out, and slowed its answer.
+ */
+const answerFirst = new AnswerFirst();
+const ANSWER_FIRST_MS = 1_000;
 let ready: Promise<EngineHost> | undefined;
 /** The host as soon as it exists: `getVerified` needs peers and a signed head, not the store. */
 let constructed: EngineHost | undefined;
@@ -122,8 +130,9 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
     const peer = { id: conn.remotePeer.toString(), transport: 'websockets', via: 'worker', request: libp2pRequester(node!, conn.remotePeer) } as const;
     mark('peer-connected');
     const firstHeads = h.addPeer(peer);
-    void firstHeads.then(() => {
+    void firstHeads.then(async () => {
       mark('peer-heads');
+      await answerFirst.idle(ANSWER_FIRST_MS);
       void discovery?.ask(peer, { signal: life.signal });
       return identifyWithRetry(node!, conn);
     });
@@ -235,6 +244,7 @@ self.onmessage = (m: MessageEvent<ToWorker>) => {
   }
   const controller = new AbortController();
   calls.set(msg.id, controller);
+  const answered = msg.call.method === 'getVerified' ? answerFirst.begin() : undefined;
   // a first getVerified does not wait for IndexedDB to open (measured: up to 40 ms of the answer)
   const method = msg.call.method;
   const host = method === 'getVerified' && constructed ? Promise.resolve(constructed) : LOCAL_READS.has(method) && stored ? stored : ready;
@@ -245,5 +255,8 @@ self.onmessage = (m: MessageEvent<ToWorker>) => {
       (value) => (mark(`reply:${method}`), post({ type: 'reply', id: msg.id, ok: true, value })),
       (err: unknown) => post({ type: 'reply', id: msg.id, ok: false, error: serializeError(err) }),
     )
-    .finally(() => calls.delete(msg.id));
+    .finally(() => {
+      calls.delete(msg.id);
+      answered?.();
+    });
 };
