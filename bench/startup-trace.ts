@@ -8,7 +8,7 @@
  * `node bench/startup-trace.ts [keys=2000] [runs=3]`; `TRACE_DIR=dir` also writes each trace's
  * JSON (open it in the DevTools Performance panel).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -17,6 +17,8 @@ import { CHROMIUM_PATH, Cleanup, REPO_ROOT, startNode } from '../e2e/harness.ts'
 import type { Boot, BootResult, Lc } from '../e2e/light-client/main.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
 import { profileWorkers } from './worker-profile.ts';
+import { TOKEN_FILE } from '../src/node/token.ts';
+import { seededBytes } from './lib.ts';
 
 declare const lc: Lc;
 const KEYS = Number(process.argv[2] ?? 2000);
@@ -219,6 +221,39 @@ try {
       return process.env.PROFILE_DIR ? profileWorkers(page, process.env.PROFILE_DIR, `first-verified-${i}`, run) : run();
     });
     await fresh.close();
+  }
+  // a warm restart 100 commits behind (10 keys each), as bench/browser.bench.ts: live at the head
+  if (process.env.MISSED !== '0') {
+    const token = (await readFile(join(node.dataDir, TOKEN_FILE), 'utf8')).trim();
+    const rnd = seededBytes(18);
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+    for (let run = 0; run < RUNS; run++) {
+      for (let i = 0; i < 100; i++) {
+        const puts = Array.from({ length: 10 }, () => ({ key: hex(rnd(32)), value: hex(rnd(64)) }));
+        const res = await fetch(`${node.file.http}/v1/batch`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ puts }) });
+        if (!res.ok) throw new Error(`commit ${i}: HTTP ${res.status}`);
+      }
+      const head = (await (await fetch(`${node.file.http}/v1/status`)).json()) as { root: string };
+      const page = await context.newPage();
+      await traced(browser, page, `warm restart 100 commits behind ${run}`, async () => {
+        await page.goto(url);
+        await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
+        const go = () => page.evaluate(
+          async ({ o, root }) => {
+            lc.start(o);
+            for (;;) {
+              const s = await lc.synced(120_000);
+              if (s.root === root) return { ms: Math.round(performance.now()) };
+              await new Promise((res) => setTimeout(res, 5));
+            }
+          },
+          { o: opts, root: head.root },
+        );
+        return process.env.PROFILE_DIR ? profileWorkers(page, process.env.PROFILE_DIR, `missed-${run}`, go) : go();
+      });
+      await page.evaluate(() => lc.close());
+      await page.close();
+    }
   }
 } finally {
   await cleanup.run();

@@ -506,6 +506,8 @@ export class LightClient {
   }
 
   #dispatch(e: WireEvent): void {
+    // rare events, as start-up marks (a performance trace shows when the client got there)
+    if (e.type === 'synced' || e.type === 'live') performance.mark?.(`proofsync:${e.type === 'live' ? `live:${e.detail.mode}` : 'synced'}`);
     if (e.type === 'error') this.#events.emit('error', { error: reviveError(e.detail.error), fatal: e.detail.fatal });
     else (this.#events.emit as (t: string, d: unknown) => void)(e.type, e.detail);
   }
