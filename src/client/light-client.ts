@@ -183,10 +183,11 @@ function takePreloadedWorker(): Worker | undefined {
 
 /**
  * Starts the light client's worker now, for the next `createLightClient` to adopt: fetching,
- * compiling and evaluating the worker's modules (libp2p, the engine, IndexedDB) and making its
- * libp2p key then overlap with whatever the page does before it creates the client, instead
- * of delaying the first answer. Measured: that boot is a quarter to a third of the time from
- * `createLightClient` to a first `getVerified` answer (`npm run bench -- browser`). Calling it
+ * compiling and evaluating the worker's entry (the engine, IndexedDB) and making its session
+ * key then overlap with whatever the page does before it creates the client, instead of
+ * delaying the first answer. (The libp2p chunk loads once the client's store has opened.)
+ * Measured: the entry's boot took 250-500 ms on a loaded 2-core machine (`proofsync:` marks,
+ * bench/startup-trace.ts). Calling it
  * again before a client adopted the worker does nothing; a preloaded worker no client adopts
  * stays idle until the page closes.
  *
