@@ -15,6 +15,9 @@
  * - time from navigation start to the first `getVerified` answer (fresh page and storage), with
  *   and without `preloadLightClient()` on the page; `BENCH_ONLY=verified` measures only this,
  *   `BENCH_REPEAT` times each, into browser-verified.json;
+ * - the first `getVerified` and a warm restart's first local `get` from navigation start with the
+ *   test page starting the client as it loads (`?boot=`, as an app does): the figures above also
+ *   hold the test driver's round trips between the page's load and `createLightClient`;
  * - bundle sizes (minified + gzip) of the page entry, the worker and the main-thread bridge.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -25,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { build, preview } from 'vite';
 import { CHROMIUM_PATH, Cleanup, closeFirefox, launchFirefox, REPO_ROOT, startNode } from '../e2e/harness.ts';
-import type { Lc, StartOptions } from '../e2e/light-client/main.ts';
+import type { Boot, BootResult, Lc, StartOptions } from '../e2e/light-client/main.ts';
 import { TOKEN_FILE } from '../src/node/token.ts';
 import { FULL_NODE_SCRIPT, startNodeProcess, type NodeProcess } from '../src/node/testing/process.ts';
 import type { Bench } from './browser-page/main.ts';
@@ -250,6 +253,30 @@ try {
       figures.push({ name: `first getVerified answer, from createLightClient, median of ${REPEAT} fresh pages (${how})`, value: median(runs.map((r) => r.sinceStart)), unit: 'ms', goal: null });
     }
   }
+  // 1b. The same with the page starting the client as it loads (`?boot=`, e2e/light-client/main.ts),
+  //     as an app does: the figures above also hold the test driver's round trips between the
+  //     page's load and `lc.start` (150-450 ms on a loaded 2-core machine).
+  const bootUrl = (b: Boot): string => `${url}?boot=${encodeURIComponent(JSON.stringify(b))}`;
+  const booted = async (page: Page): Promise<BootResult> => {
+    await page.waitForFunction(() => (window as unknown as { __boot?: unknown }).__boot !== undefined, undefined, { timeout: 60_000 });
+    const r = await page.evaluate(() => (window as unknown as { __boot: BootResult }).__boot);
+    if (r.error) throw new Error(`the booted page failed: ${r.error}`);
+    return r;
+  };
+  if (!skip('VERIFIED') || ONLY_VERIFIED) {
+    const runs: number[] = [];
+    for (let i = 0; i < REPEAT; i++) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(bootUrl({ o: { ...opts(`bench-verified-boot-${i}`), autoStart: false }, key: '00'.repeat(32), read: 'verified' }));
+      const r = await booted(page);
+      runs.push(r.ms);
+      log(`first getVerified (the page starts the client as it loads): ${Math.round(r.ms)} ms from navigation`);
+      await context.close();
+    }
+    figures.push({ name: 'first getVerified answer, from navigation start, the page starting the client as it loads (fresh page, loopback /ws)', value: runs[0], unit: 'ms', goal: '<= 1000' });
+    if (REPEAT > 1) figures.push({ name: `first getVerified answer, from navigation start, the page starting the client as it loads, median of ${REPEAT} fresh pages`, value: runs.sort((a, b) => a - b)[runs.length >> 1], unit: 'ms', goal: null });
+  }
   if (!ONLY_VERIFIED) {
     // 2. The floors, prepared before anything is timed (floor-server.ts fetches the whole sync's
     //    answers from the node once and rebuilds the hashed messages), each in a dedicated worker.
@@ -346,6 +373,22 @@ try {
       await page.evaluate(() => lc.synced(60_000));
       await page.evaluate(() => lc.close());
       await page.close();
+    }
+    // the same, the page starting the client as it loads (`?boot=`, as an app does; see 1b)
+    {
+      const runs: number[] = [];
+      for (let i = 0; i < REPEAT; i++) {
+        const page = await context.newPage();
+        await page.goto(bootUrl({ o: opts('bench-full'), key: warmKey, read: 'local' }));
+        const r = await booted(page);
+        if (r.value === null) throw new Error(`warm restart (boot): the stored key ${warmKey} read as absent`);
+        runs.push(r.ms);
+        await page.evaluate(() => lc.synced(60_000));
+        await page.evaluate(() => lc.close());
+        await page.close();
+      }
+      figures.push({ name: `warm restart: navigation to first local get, the page starting the client as it loads, ${N} keys`, value: runs[0], unit: 'ms', goal: '<= 200' });
+      if (REPEAT > 1) figures.push({ name: `warm restart: navigation to first local get, the page starting the client as it loads, median of ${REPEAT}`, value: runs.sort((a, b) => a - b)[runs.length >> 1], unit: 'ms', goal: null });
     }
     const head = await commitMissed(node);
     {

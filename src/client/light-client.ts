@@ -183,10 +183,11 @@ function takePreloadedWorker(): Worker | undefined {
 
 /**
  * Starts the light client's worker now, for the next `createLightClient` to adopt: fetching,
- * compiling and evaluating the worker's modules (libp2p, the engine, IndexedDB) and making its
- * libp2p key then overlap with whatever the page does before it creates the client, instead
- * of delaying the first answer. Measured: that boot is a quarter to a third of the time from
- * `createLightClient` to a first `getVerified` answer (`npm run bench -- browser`). Calling it
+ * compiling and evaluating the worker's entry (the engine, IndexedDB) and making its session
+ * key then overlap with whatever the page does before it creates the client, instead of
+ * delaying the first answer. (The libp2p chunk loads once the client's store has opened.)
+ * Measured: the entry's boot took 250-500 ms on a loaded 2-core machine (`proofsync:` marks,
+ * bench/startup-trace.ts). Calling it
  * again before a client adopted the worker does nothing; a preloaded worker no client adopts
  * stays idle until the page closes.
  *
@@ -197,6 +198,7 @@ function takePreloadedWorker(): Worker | undefined {
  * const client = createLightClient({ db, writer, bootstrap });
  */
 export function preloadLightClient(): void {
+  performance.mark?.('proofsync:preload');
   preloaded ??= spawnWorker('proofsync');
 }
 
@@ -249,6 +251,7 @@ export class LightClient {
 
   /** @internal use `createLightClient` */
   constructor(options: LightClientOptions) {
+    performance.mark?.('proofsync:create');
     checkOptions(options);
     this.db = options.db;
     this.log = new LogApi((call, signal) => this.#call({ method: 'log', call }, signal));
@@ -504,6 +507,8 @@ export class LightClient {
   }
 
   #dispatch(e: WireEvent): void {
+    // rare events, as start-up marks (a performance trace shows when the client got there)
+    if (e.type === 'synced' || e.type === 'live') performance.mark?.(`proofsync:${e.type === 'live' ? `live:${e.detail.mode}` : 'synced'}`);
     if (e.type === 'error') this.#events.emit('error', { error: reviveError(e.detail.error), fatal: e.detail.fatal });
     else (this.#events.emit as (t: string, d: unknown) => void)(e.type, e.detail);
   }

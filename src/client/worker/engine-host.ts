@@ -16,8 +16,8 @@
  * live/host.ts (live updates) and history/worker-host.ts (history). Every `peer` event is built
  * here, by `#peerEvent`.
  */
-import { peerIdFromString } from '@libp2p/peer-id';
 import { serializeError } from '../errors.ts';
+import { writerPublicKey } from '../writer-key.ts';
 import type { ClientRole, DeltaUpdate, PeerEvent, ProgressEvent, SyncedEvent, WireEvent } from '../events.ts';
 import { LiveHost, type LiveHostDeps } from '../live/host.ts';
 import type { LogCall, LogReply } from '../history/worker-messages.ts';
@@ -68,7 +68,7 @@ export class EngineHost {
     this.#deps = deps;
     this.#config = deps.config;
     this.#paused = !deps.config.autoStart;
-    this.#writerKey = peerIdFromString(deps.config.writer).publicKey!.raw;
+    this.#writerKey = writerPublicKey(deps.config.writer);
     this.#dbId = new TextEncoder().encode(deps.config.db);
     this.#heads = new Announcements({
       config: this.#config,

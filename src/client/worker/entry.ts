@@ -10,23 +10,27 @@
  */
 /// <reference lib="webworker" />
 import { deleteDB } from 'idb';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { ClientClosed, serializeError } from '../errors.ts';
 import { acquireSyncLock, PackedIdbStore, SyncChannel, waitForSyncLock } from '../idb/index.ts';
 import { IdbPendingDeltas } from '../idb/pending.ts';
-import { sessionIdentity } from '../identity.ts';
+import { sessionKeyBytes } from '../session-key.ts';
 import { WorkerBridge } from './bridge-worker.ts';
 import { EngineHost, type TabMessage } from './engine-host.ts';
 import { delay } from '../../sync/abort.ts';
 import { TurnBatch } from './turn-batch.ts';
+import { AnswerFirst } from './answer-first.ts';
 import { libp2pRequester, type RemotePeer } from './peer-calls.ts';
-import { PeerDiscovery } from '../discovery.ts';
-import { peerIdFromString } from '@libp2p/peer-id';
 import type { WireEvent } from '../events.ts';
 import type { Call, FromWorker, ToWorker, WorkerConfig } from './worker-messages.ts';
 import type { WorkerNode } from './network.ts';
 import type { Connection } from '@libp2p/interface';
 
 declare const self: DedicatedWorkerGlobalScope;
+
+/** Start-up marks (User Timing, `proofsync:` prefix): visible in a performance trace of the worker. */
+const mark = (name: string): void => void performance.mark(`proofsync:${name}`);
+mark('worker-evaluated');
 
 /** Events of one turn go to the page as one message; a reply first sends those before it, so the page sees emission order. */
 const events = new TurnBatch<WireEvent>((list) => self.postMessage({ type: 'events', events: list } satisfies FromWorker));
@@ -35,11 +39,37 @@ const post = (m: FromWorker): void => {
   self.postMessage(m);
 };
 // the session's libp2p key, made before the page's `init` arrives (at once in a preloaded worker)
-const identity = sessionIdentity();
-// the libp2p stack, its own chunk (network.ts): it downloads and compiles while the store opens
-const network = import('./network.ts');
-network.catch(() => {}); // a chunk that fails to load fails `init`, reported there
+const identity = sessionKeyBytes();
+/**
+ * The libp2p stack, its own chunk (network.ts), imported once the store has opened (or failed
+ * to): its compile and evaluation and the node's creation keep this thread busy for 300-600 ms
+ * on a loaded 2-core machine, and a store opening meanwhile waited for all of it (its
+ * IndexedDB callbacks are tasks of this thread): a warm restart's first local `get` answered
+ * only after the libp2p node existed. Opening the store alone takes 30-60 ms (the
+ * `proofsync:` marks, bench/startup-trace.ts).
+ */
+let network: Promise<typeof import('./network.ts')> | undefined;
+/** The longest the network waits for the store. */
+const STORE_FIRST_MS = 500;
+function loadNetwork(): Promise<typeof import('./network.ts')> {
+  if (!network) {
+    network = import('./network.ts');
+    network.then(() => mark('network-loaded'), () => {}); // a chunk that fails to load fails `init`, reported there
+    // while it downloads: noble's base-point table, which the node's first Noise key (x25519
+    // through Ed25519's base point) and the first signature check both need; built on first
+    // use, it was 50-190 ms of createNode in worker profiles (loaded 2-core machine)
+    setTimeout(() => void ed25519.getPublicKey(new Uint8Array(32)), 0);
+  }
+  return network;
+}
 const calls = new Map<number, AbortController>();
+/**
+ * A connection's identify and discovery wait while a `getVerified` is in flight (up to
+ * `ANSWER_FIRST_MS`): they start when the peer's first head arrives, as the first proof
+ * request goes out, and slowed its answer.
+ */
+const answerFirst = new AnswerFirst();
+const ANSWER_FIRST_MS = 1_000;
 let ready: Promise<EngineHost> | undefined;
 /** The host as soon as it exists: `getVerified` needs peers and a signed head, not the store. */
 let constructed: EngineHost | undefined;
@@ -64,9 +94,10 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
     openPending: (name) => IdbPendingDeltas.open(name),
   });
   constructed = h;
+  mark('host-constructed');
   // the store opens while the first dials run
   const started = h.start();
-  stored = started.then(() => h);
+  stored = started.then(() => (mark('store-open'), h));
   stored.catch(() => {}); // reported once, through `ready`
 
   // peers held by the main thread (WebRTC-Direct; WebSockets when told to keep them there)
@@ -83,10 +114,13 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
 
   // peers held here: WebSockets, and gossip for new announcements
   let node: WorkerNode | undefined;
-  const { createNode, dialAddr, identifyWithRetry, discoveryDialPolicy } = await network;
+  // a store that cannot open soon (another connection blocking an upgrade) does not hold back the peers
+  await Promise.race([started.catch(() => {}), delay(STORE_FIRST_MS)]);
+  const { createNode, dialAddr, identifyWithRetry, discoveryDialPolicy, connectedTo, PeerDiscovery } = await loadNetwork();
   if (config.dial.length) {
     // gossip is judged and taken by the host; `peer` is the one that relayed it: gap fills ask it first
     node = await createNode(config, await identity, (data, peer) => h.judgeGossip(data, peer));
+    mark('node-created');
     node.addEventListener('peer:disconnect', (e) => h.removePeer(e.detail.toString()));
   }
   /**
@@ -99,8 +133,11 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   const bootstrapped = new Set(config.dial.map((a) => a.match(/\/p2p\/([^/]+)/)?.[1] ?? ''));
   const connected = (conn: Connection): void => {
     const peer = { id: conn.remotePeer.toString(), transport: 'websockets', via: 'worker', request: libp2pRequester(node!, conn.remotePeer) } as const;
+    mark('peer-connected');
     const firstHeads = h.addPeer(peer);
-    void firstHeads.then(() => {
+    void firstHeads.then(async () => {
+      mark('peer-heads');
+      await answerFirst.idle(ANSWER_FIRST_MS);
       void discovery?.ask(peer, { signal: life.signal });
       return identifyWithRetry(node!, conn);
     });
@@ -109,7 +146,7 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
     node && config.discovery
       ? new PeerDiscovery(config.discovery, {
           self: node.peerId.toString(),
-          known: (id) => bootstrapped.has(id) || node!.getConnections(peerIdFromString(id)).length > 0,
+          known: (id) => bootstrapped.has(id) || connectedTo(node!, id),
           allowed: discoveryDialPolicy(config),
           dial: async (ma) => {
             const conn = await node!.dial(ma, { signal: AbortSignal.any([life.signal, AbortSignal.timeout(10_000)]) });
@@ -201,6 +238,7 @@ const LOCAL_READS = new Set<Call['method']>(['get', 'list', 'prove']);
 self.onmessage = (m: MessageEvent<ToWorker>) => {
   const msg = m.data;
   if (msg.type === 'init') {
+    mark('init');
     ready ??= init(msg.config, msg.bridge);
     ready.catch((err: unknown) => events.push({ type: 'error', detail: { error: serializeError(err), fatal: true } }));
     return;
@@ -211,6 +249,7 @@ self.onmessage = (m: MessageEvent<ToWorker>) => {
   }
   const controller = new AbortController();
   calls.set(msg.id, controller);
+  const answered = msg.call.method === 'getVerified' ? answerFirst.begin() : undefined;
   // a first getVerified does not wait for IndexedDB to open (measured: up to 40 ms of the answer)
   const method = msg.call.method;
   const host = method === 'getVerified' && constructed ? Promise.resolve(constructed) : LOCAL_READS.has(method) && stored ? stored : ready;
@@ -218,8 +257,11 @@ self.onmessage = (m: MessageEvent<ToWorker>) => {
   started
     .then((h) => (h.role === 'closed' && msg.call.method !== 'close' ? Promise.reject(new ClientClosed('the client is closed')) : run(h, msg.call, controller.signal)))
     .then(
-      (value) => post({ type: 'reply', id: msg.id, ok: true, value }),
+      (value) => (mark(`reply:${method}`), post({ type: 'reply', id: msg.id, ok: true, value })),
       (err: unknown) => post({ type: 'reply', id: msg.id, ok: false, error: serializeError(err) }),
     )
-    .finally(() => calls.delete(msg.id));
+    .finally(() => {
+      calls.delete(msg.id);
+      answered?.();
+    });
 };

@@ -9,7 +9,7 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub';
 import { identify, type Identify } from '@libp2p/identify';
-import type { Connection, PrivateKey } from '@libp2p/interface';
+import type { Connection } from '@libp2p/interface';
 import { webSockets } from '@libp2p/websockets';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
@@ -18,7 +18,12 @@ import { databaseTopic } from '../../protocol/ids.ts';
 import { transportOf } from '../../protocol/transports.ts';
 import { delay } from '../../sync/abort.ts';
 import { browserConnectionGater } from '../transport.ts';
+import { identityFromBytes } from '../identity.ts';
+import { peerIdFromString } from '@libp2p/peer-id';
 import type { WorkerConfig } from './worker-messages.ts';
+
+// discovery parses peer ids and multiaddrs: libp2p code, so it lives in this chunk
+export { PeerDiscovery } from '../discovery.ts';
 
 export type WorkerNode = Libp2p<{ identify: Identify; pubsub: ReturnType<ReturnType<typeof gossipsub>> }>;
 
@@ -27,11 +32,11 @@ const VALIDATOR_RESULT = { accept: TopicValidatorResult.Accept, reject: TopicVal
 /**
  * A node for `config`, subscribed to the database topic: every message is judged by `judge`
  * before gossipsub forwards it (nothing invalid travels on through this client); `peer` is the
- * one that relayed it.
+ * one that relayed it. `sessionKey`: the session key's bytes (session-key.ts), made while this chunk loaded.
  */
-export async function createNode(config: WorkerConfig, privateKey: PrivateKey, judge: (data: Uint8Array, peer: string) => Promise<keyof typeof VALIDATOR_RESULT>): Promise<WorkerNode> {
+export async function createNode(config: WorkerConfig, sessionKey: Uint8Array | undefined, judge: (data: Uint8Array, peer: string) => Promise<keyof typeof VALIDATOR_RESULT>): Promise<WorkerNode> {
   const node = (await createLibp2p({
-    privateKey,
+    privateKey: await identityFromBytes(sessionKey),
     addresses: { listen: [] },
     transports: [webSockets()],
     connectionEncrypters: [noise()],
@@ -55,6 +60,11 @@ export async function createNode(config: WorkerConfig, privateKey: PrivateKey, j
 export function discoveryDialPolicy(config: WorkerConfig): (ma: Multiaddr) => boolean {
   const gater = browserConnectionGater({ allowInsecureLoopback: config.allowInsecureLoopback });
   return (ma) => transportOf(ma.toString()) === 'websockets' && !gater.denyDialMultiaddr!(ma);
+}
+
+/** Whether `node` holds a connection to the peer `id`. */
+export function connectedTo(node: WorkerNode, id: string): boolean {
+  return node.getConnections(peerIdFromString(id)).length > 0;
 }
 
 /** Dials `addr` (a multiaddr string). */
