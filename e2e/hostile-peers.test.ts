@@ -17,9 +17,13 @@ import { EXPECTED_REASONS } from './hostile-peers/behaviours.ts';
 import { startMalicious, syncScenario } from './hostile-peers/scenario.ts';
 import { nodeStatus } from './node-api.ts';
 
-/** Small, but enough requests (keyLimit 128: about 50) for a hostile peer to be asked 3 times. */
+/** Small: about 50 requests (keyLimit 128), enough for a hostile peer to be asked. */
 const N = 6_000;
-const TUNING = { keyLimit: 128, requestTimeoutMs: 10_000 };
+// Banned at the first strike, not the default third: a penalised peer is backed off, and this
+// 47-request sync, now that freed requests go out before each write, can end before the hostile
+// peer answers again (a CI run: 2 strikes at the default 3, sync done, not banned; 1 run in 2
+// failed at 2). The strike count itself is unit-tested in src/sync/peers.test.ts.
+const TUNING = { keyLimit: 128, requestTimeoutMs: 10_000, banAfter: 1 };
 const cleanup = new Cleanup();
 let honest: NodeProcess;
 let vite: ViteHandle;
@@ -45,7 +49,7 @@ async function withPage<T>(f: (page: Page, log: string[]) => Promise<T>): Promis
 
 describe('light client among hostile peers: malformed and oversized answers', () => {
   for (const behaviour of ['endless', 'huge-prefix', 'many-nodes', 'oversized', 'wrong-type'] as const) {
-    it(`${behaviour}: the sync ends at the writer's root; at most 3 answers are taken, each rejected for ${EXPECTED_REASONS[behaviour].join('/')}, and the peer is banned${behaviour === 'endless' ? ' or hedged around' : ''}`, async () => {
+    it(`${behaviour}: the sync ends at the writer's root; at most ${TUNING.banAfter} answers are taken, each rejected for ${EXPECTED_REASONS[behaviour].join('/')}, and the peer is banned${behaviour === 'endless' ? ' or hedged around' : ''}`, async () => {
       const malicious = await startMalicious(honest, behaviour);
       try {
         const r = await withPage(async (page, log) => {
@@ -61,8 +65,8 @@ describe('light client among hostile peers: malformed and oversized answers', ()
         expect(r.synced.localRoot, ctx).toBe(writer.root);
         // it did answer with hostile bytes, and each answer it was judged on is named for its fault
         expect(malicious.output(), ctx).toMatch(/^hostile /m);
-        // no more than 3 hostile answers processed, each rejected for its fault
-        expect(r.beforeBan, ctx).toBeLessThanOrEqual(3);
+        // no more hostile answers processed than the ban allows, each rejected for its fault
+        expect(r.beforeBan, ctx).toBeLessThanOrEqual(TUNING.banAfter);
         for (const j of r.judged) expect(EXPECTED_REASONS[behaviour], ctx).toContain(j.reason?.split(':')[0]);
         if (behaviour === 'endless') {
           // an endless answer takes the client's whole frame limit to reject: the honest peer's

@@ -24,6 +24,8 @@ export interface StartOptions {
   keyLimit?: number;
   concurrency?: number;
   requestTimeoutMs?: number;
+  /** `sync.banAfter`: invalid answers before a peer is banned. */
+  banAfter?: number;
   autoStart?: boolean;
   minFreeBytes?: number;
   discovery?: LightClientOptions['discovery'];
@@ -81,7 +83,7 @@ const lc = {
       transports: o.transports,
       autoStart: o.autoStart,
       snapshots: o.snapshots,
-      sync: { keyLimit: o.keyLimit, concurrency: o.concurrency, requestTimeoutMs: o.requestTimeoutMs },
+      sync: { keyLimit: o.keyLimit, concurrency: o.concurrency, requestTimeoutMs: o.requestTimeoutMs, banAfter: o.banAfter },
       discovery: o.discovery,
     });
     client.on('progress', (p) => {
