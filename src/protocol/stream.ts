@@ -114,8 +114,9 @@ function resetError(err: unknown): Error {
 /**
  * Reads one frame body. Bytes after the frame are pushed back onto the stream for the next read.
  *
- * @throws MessageTooLarge, InvalidVarint, TruncatedInput (input ended mid-frame or before one),
- *   StreamReset, or `signal.reason` when aborted.
+ * @throws MessageTooLarge, InvalidVarint, TruncatedInput (the remote closed its end mid-frame
+ *   or before one), StreamReset (a reset, or the connection ended under the stream), or
+ *   `signal.reason` when aborted.
  * @example
  * const body = await readFrame(stream, { maxBytes: 1 << 20, signal: AbortSignal.timeout(5_000) });
  */
@@ -128,6 +129,8 @@ export function readFrame(stream: FrameStream, options: ReadFrameOptions): Promi
     const buf = new Uint8ArrayList();
     let prefix: Prefix;
     let done = false;
+    /** The remote closed its writable end ('remoteCloseWrite'): what it sent is all it sends. */
+    let remoteEnded = false;
 
     const finish = (err: unknown, frame?: Uint8Array): void => {
       if (done) return;
@@ -171,10 +174,16 @@ export function readFrame(stream: FrameStream, options: ReadFrameOptions): Promi
       if (inputEnded()) finish(truncated());
     };
     const onInputEnd = (): void => {
+      remoteEnded = true;
       if (stream.readBufferLength === 0) finish(truncated());
     };
     const onClose = (evt: { error?: Error }): void => {
-      finish(evt.error ? resetError(evt.error) : truncated());
+      if (evt.error) return finish(resetError(evt.error));
+      // A close with no error and no 'remoteCloseWrite' before it is the connection ending
+      // under the stream (libp2p's muxer closes every stream without an error when its
+      // transport closes, a lost or aborted socket included): the remote never said its
+      // answer was complete, so this is no answer, not a truncated one.
+      finish(remoteEnded ? truncated() : new StreamReset('the connection closed before the frame ended', { cause: 'ConnectionClosed' }));
     };
     const onAbort = (): void => finish(signal!.reason);
 
