@@ -50,10 +50,18 @@ export interface WriterSyncOptions {
 /** Attempts of a first sync by a checkpoint (writer-sync.ts `syncToNewest`) before it goes to the head. */
 const CHECKPOINT_ATTEMPTS = 2;
 
-/** `source`, calling `onGone` when it answers `RootNotFound` for a request toward `root`. */
-function watchRootGone(source: StateSource, root: Uint8Array, onGone: () => void): StateSource {
+/**
+ * Newer checkpoints a first sync goes on to, once at one, before it goes to the head
+ * (`syncToNewest`): bounded, so a writer that names checkpoints faster than a change-proof leg
+ * between two of them takes cannot keep the sync from the head.
+ */
+const CHECKPOINT_ADVANCES = 4;
+
+/** `source`, calling `onGone` when it answers `RootNotFound` for a request toward `root()`. */
+function watchRootGone(source: StateSource, root: () => Uint8Array | undefined, onGone: () => void): StateSource {
   const check = (target: Uint8Array, err: unknown): never => {
-    if ((err as Error)?.name === 'RootNotFound' && equalBytes(target, root)) onGone();
+    const watched = root();
+    if ((err as Error)?.name === 'RootNotFound' && watched !== undefined && equalBytes(target, watched)) onGone();
     throw err;
   };
   return {
@@ -191,7 +199,12 @@ export class WriterSync {
    * the sync goes to the checkpoint root first by the canonical plan, holding newer heads
    * back, then on to the head by change proofs (docs/sync.md#checkpoints, as a fresh light
    * client does): `o.recorder` is started at the checkpoint before any write
-   * toward the head, so the replica can keep the checkpoint servable. A checkpoint the writer
+   * toward the head, so the replica can keep the checkpoint servable. A newer checkpoint named
+   * while the sync went to one (a range sync takes long enough for the writer to name the
+   * next) is the one fresh clients ask for: at the checkpoint, the sync goes on to the newest
+   * one named by change proofs, still held (at most `CHECKPOINT_ADVANCES` times), and starts
+   * the recording there; else the replica would not serve the newest checkpoint until the
+   * writer named another after its sync. A checkpoint the writer
    * no longer serves (its `RootNotFound`: dropped while the sync ran) ends the attempt at once;
    * the next goes to the newest announcement's checkpoint. Past `CHECKPOINT_ATTEMPTS` such
    * attempts the sync goes to the head as without one: a sync slower than a checkpoint's life
@@ -221,6 +234,9 @@ export class WriterSync {
       this.#updates = updates;
       // while held at the checkpoint, no announcement moves the target (accept)
       let held = checkpoint !== undefined;
+      /** The checkpoint the sync is held to (a newer one named meanwhile replaces it). */
+      let heldAt = checkpoint;
+      let advances = CHECKPOINT_ADVANCES;
       this.#syncTarget = held ? undefined : ann;
       this.#reported = -1;
       if (checkpoint) {
@@ -231,7 +247,11 @@ export class WriterSync {
       const sources = usable.map((p): StateSource => {
         const source = networkStateSource(libp2p, p.toString(), p, { timeoutMs: this.#o.timeoutMs });
         if (!checkpoint || p.toString() !== this.#o.writer) return source;
-        return watchRootGone(source, checkpoint.root, () => gone.abort(new Error(`the writer no longer serves checkpoint seq ${checkpoint.seq}`)));
+        return watchRootGone(
+          source,
+          () => (held ? heldAt?.root : undefined),
+          () => gone.abort(new Error(`the writer no longer serves checkpoint seq ${heldAt?.seq}`)),
+        );
       });
       try {
         const res = await syncState({
@@ -246,13 +266,22 @@ export class WriterSync {
           sizeOf: responseSize,
           onProgress: (p) => {
             this.#progress = p;
-            if (held && p.phase === 'at-target' && checkpoint && equalBytes(p.target, checkpoint.root)) {
+            if (held && p.phase === 'at-target' && heldAt && equalBytes(p.target, heldAt.root)) {
+              const at = heldAt;
+              const newer = this.#newest!.checkpoint;
+              if (advances > 0 && newer && newer.seq > at.seq && !equalBytes(newer.root, EMPTY_ROOT) && !equalBytes(newer.root, at.root)) {
+                advances--;
+                heldAt = newer;
+                this.#o.log(`${what}: at checkpoint seq ${at.seq}; on to the newer checkpoint seq ${newer.seq} root ${toHex(newer.root)} first`);
+                updates.push(newer.root);
+                return;
+              }
               // every write is durable here and none is in flight: what follows is the catch-up
               held = false;
-              recorder!.start(checkpoint.root);
+              recorder!.start(at.root);
               const head = this.#newest!;
-              this.#o.log(`${what}: at checkpoint seq ${checkpoint.seq} root ${toHex(checkpoint.root)}; on to seq ${head.seq}`);
-              if (!equalBytes(head.stateRoot, checkpoint.root)) {
+              this.#o.log(`${what}: at checkpoint seq ${at.seq} root ${toHex(at.root)}; on to seq ${head.seq}`);
+              if (!equalBytes(head.stateRoot, at.root)) {
                 this.#syncTarget = head;
                 updates.push(head.stateRoot);
                 return;
