@@ -179,9 +179,9 @@ async function main(): Promise<number> {
     })();
     page.catch(() => {});
 
-    // A checkpoint every 10 s (the node's default is 60 s): a replica serves range proofs only at
-    // checkpoints named after it began to follow (the generated state's first one it never
-    // held), and a page opened a few seconds after start should find both nodes serving.
+    // A checkpoint every 10 s (the node's default is 60 s): the demo's live writes move the head
+    // fast, and a fresh page syncs to the newest checkpoint, then catches up by change proofs;
+    // a recent checkpoint keeps that catch-up short.
     const checkpoints = ['--checkpoint-interval', '10'];
     const writer = await startDemoNode('writer', join(dataDir, 'writer'), ['--generate', String(o.keys), '--seed', String(o.seed), '--snapshot-dir', snapshotDir, ...checkpoints, ...(o.rate > 0 ? ['--simulate-writes', String(o.rate)] : [])], { signal: life.signal });
     shutdown.add(() => writer.stop(shutdown.urgent ? 0 : 5_000));

@@ -156,8 +156,8 @@ describe('demo: npm run demo', () => {
     // connected when it starts, so both must be connected first)
     await waitShown('.peer[data-name="writer"][data-status="connected"]', 'connection to the writer', 30_000);
     await waitShown('.peer[data-name="replica"][data-status="connected"]', 'connection to the replica', 30_000);
-    // a fresh sync goes to the newest checkpoint; the replica serves those named after it began
-    // to follow (every 10 s in the demo), not the generated state's first
+    // a fresh sync goes to the newest checkpoint; the replica serves it once its own first sync
+    // (by that checkpoint) has ended
     await replicaServesCheckpoint(demo.url);
     await page.click('#misbehave:not([disabled])');
     await page.waitForFunction(() => document.getElementById('misbehave')!.getAttribute('aria-pressed') === 'true');

@@ -51,6 +51,7 @@ import type { OperationLog } from './operation-log.ts';
 import { deltaSource, fillLog } from './replica-sources.ts';
 import type { ReplicaOptions, ReplicaPhase, ReplicaStatus } from './replica-types.ts';
 import { WriterSync } from './writer-sync.ts';
+import { ChangeRecorder, checkpointHistoryOps, nextRevisionOp, type RecordedChanges } from './checkpoint-history.ts';
 
 const HISTORY_PREFIX = 0x68; // 'h': database.ts's revision records
 
@@ -93,6 +94,7 @@ export class Replica {
     this.#timeoutMs = o.requestTimeoutMs ?? 30_000;
     this.#writer = new WriterSync({
       libp2p: o.libp2p,
+      writer: o.writer,
       store: o.store,
       writerKey: this.#writerKey,
       db: o.db,
@@ -232,9 +234,13 @@ export class Replica {
     }
     this.#starting = false;
     if (!synced) {
-      const reached = await this.#writer.syncToNewest('sync');
+      // by the newest checkpoint, kept servable from the first sync on (checkpoint-history.ts)
+      const recorder = new ChangeRecorder(this.#o.store.state);
+      const reached = await this.#writer.syncToNewest('sync', { recorder, viaCheckpoint: true });
       if (!reached) return;
-      await this.#finish(reached);
+      const passed = recorder.recorded();
+      if (!passed) this.#log('the sync went by no checkpoint (none named, or too many keys changed past it): checkpoints are served from the next one named');
+      await this.#finish(reached, passed);
     }
     if (signal.aborted) return;
     this.#todo.push(...this.#policy.step({ type: 'at-root', reason: synced ? 'restored' : 'synced', now: Date.now() }));
@@ -245,18 +251,50 @@ export class Replica {
   }
 
   /**
-   * The store holds the state at `ann`: drop the sync progress and the history window in one
-   * batch with the `follow` record, and serve a database opened afresh over it.
+   * The store holds the state at `ann`: drop the sync progress in one batch with the `follow`
+   * record and the history, and serve a database opened afresh over it. The history:
+   * - after a first sync by a checkpoint (`passed` from the checkpoint), the checkpoint and the
+   *   head, and the checkpoint is kept servable;
+   * - after a catch-up from the served database `base` (`passed` from its root), `base`'s
+   *   history with the head as one more revision, so the checkpoints it kept stay servable;
+   * - else (nothing recorded, or too much) none: the window starts afresh at the head.
+   * The database checks the recorded changes by rebuilding the older root from the head; if
+   * they do not rebuild it, the history goes (as without a record).
    */
-  async #finish(ann: VerifiedAnnouncement): Promise<void> {
+  async #finish(ann: VerifiedAnnouncement, passed?: RecordedChanges, base?: MerkleDatabase): Promise<void> {
     const state = this.#o.store.state;
     const progress = await loadProgress(state);
     const ops: BatchOp[] = clearProgressOps(progress.segments);
-    for await (const [k] of state.iterate({ gte: Uint8Array.of(HISTORY_PREFIX), lt: Uint8Array.of(HISTORY_PREFIX + 1) })) ops.push({ type: 'del', key: k });
+    const clearHistory = async (): Promise<BatchOp[]> => {
+      const del: BatchOp[] = [];
+      for await (const [k] of state.iterate({ gte: Uint8Array.of(HISTORY_PREFIX), lt: Uint8Array.of(HISTORY_PREFIX + 1) })) del.push({ type: 'del', key: k });
+      return del;
+    };
+    const moved = passed !== undefined && !equalBytes(passed.from, ann.stateRoot) ? passed : undefined;
+    const extend = base !== undefined && passed !== undefined && equalBytes(passed.from, base.root);
+    if (extend) {
+      if (moved) ops.push(nextRevisionOp(base.revision + 1, ann.stateRoot, moved));
+    } else {
+      ops.push(...(await clearHistory()));
+      if (moved) ops.push(...checkpointHistoryOps(ann.stateRoot, moved));
+    }
     const cover: FollowRecord = { root: ann.stateRoot, heads: ann.heads, logSize: ann.logSize };
     ops.push(...underPrefix(WRITER_PREFIX, [{ type: 'put', key: FOLLOW_KEY, value: encodeFollow(cover) }]));
     await state.write(ops);
-    this.#db = await MerkleDatabase.open(state, { ...this.#o.database, historySize: this.#o.historySize ?? 300 });
+    const open = () => MerkleDatabase.open(state, { ...this.#o.database, historySize: this.#o.historySize ?? 300 });
+    this.#db = await open();
+    if (moved) {
+      try {
+        // the view at the older root rebuilds it from the recorded changes, or throws
+        await this.#db.reading(() => this.#db!.viewAt(moved.from));
+        if (extend) this.#log(`history kept across the catch-up (${moved.changes.length} keys changed), checkpoints ${this.#db.checkpoints().map(toHex).join(', ') || 'none'}`);
+        else if (await this.#db.retainCheckpoint(moved.from)) this.#log(`kept checkpoint ${toHex(moved.from)} (${moved.changes.length} keys changed since)`);
+      } catch (err) {
+        this.#log(`history from ${toHex(moved.from)} not kept: ${(err as Error).message}`);
+        await state.write(await clearHistory());
+        this.#db = await open();
+      }
+    }
     await this.#retainCheckpoint();
     if (!equalBytes(this.#db.root, ann.stateRoot)) throw new Error(`internal: synced to ${toHex(this.#db.root)}, expected ${toHex(ann.stateRoot)}`);
     this.#dag.resetApplied(cover);
@@ -272,8 +310,12 @@ export class Replica {
     this.#log(`catch-up (${why}) from root ${toHex(this.#db!.root)} to seq ${this.#writer.newest!.seq}`);
     try {
       await this.#o.lock.write(async () => {
-        const reached = await this.#writer.syncToNewest('catch-up');
-        if (reached) await this.#finish(reached);
+        // the store holds the served database's root: the catch-up's writes extend its history
+        const base = this.#db!;
+        const recorder = new ChangeRecorder(this.#o.store.state);
+        recorder.start(base.root);
+        const reached = await this.#writer.syncToNewest('catch-up', { recorder });
+        if (reached) await this.#finish(reached, recorder.recorded(), base);
       });
     } finally {
       if (!this.#life.signal.aborted) this.#todo.push(...this.#policy.step({ type: 'at-root', reason: 'synced', now: Date.now() }));

@@ -19,6 +19,9 @@ import { PushQueue } from '../sync/push-queue.ts';
 import type { HostNode } from './host.ts';
 import type { NodeStore } from './node-store.ts';
 import { servingPeers } from './replica-sources.ts';
+import type { StateSource } from '../sync/state/source.ts';
+import type { ChangeRecorder } from './checkpoint-history.ts';
+import { EMPTY_ROOT } from '../core/types.ts';
 
 const ANN_KEY = new TextEncoder().encode('ann');
 /** Announcements kept by root, to know which one a sync's final target was. */
@@ -26,6 +29,8 @@ const MAX_KNOWN_ROOTS = 256;
 
 export interface WriterSyncOptions {
   libp2p: HostNode;
+  /** The writer's peer id: its `RootNotFound` at a checkpoint says the checkpoint is gone. */
+  writer: string;
   store: NodeStore;
   /** The writer's Ed25519 public key. */
   writerKey: Uint8Array;
@@ -40,6 +45,30 @@ export interface WriterSyncOptions {
   /** Ends every wait and request (the node stops). */
   signal: AbortSignal;
   log(line: string): void;
+}
+
+/** Attempts of a first sync by a checkpoint (writer-sync.ts `syncToNewest`) before it goes to the head. */
+const CHECKPOINT_ATTEMPTS = 2;
+
+/**
+ * Newer checkpoints a first sync goes on to, once at one, before it goes to the head
+ * (`syncToNewest`): bounded, so a writer that names checkpoints faster than a change-proof leg
+ * between two of them takes cannot keep the sync from the head.
+ */
+const CHECKPOINT_ADVANCES = 4;
+
+/** `source`, calling `onGone` when it answers `RootNotFound` for a request toward `root()`. */
+function watchRootGone(source: StateSource, root: () => Uint8Array | undefined, onGone: () => void): StateSource {
+  const check = (target: Uint8Array, err: unknown): never => {
+    const watched = root();
+    if ((err as Error)?.name === 'RootNotFound' && watched !== undefined && equalBytes(target, watched)) onGone();
+    throw err;
+  };
+  return {
+    id: source.id,
+    rangeProof: (request, o) => source.rangeProof(request, o).catch((err: unknown) => check(request.rootHash, err)),
+    changeProof: (request, o) => source.changeProof(request, o).catch((err: unknown) => check(request.endRootHash, err)),
+  };
 }
 
 const peerIdOf = (a: Multiaddr): string | undefined => a.getComponents().findLast((c) => c.name === 'p2p')?.value;
@@ -164,13 +193,35 @@ export class WriterSync {
   /**
    * Syncs the store to the newest announcement (and those that arrive meanwhile); resolves
    * with the announcement reached, or undefined when stopped (or a catch-up gave up).
+   *
+   * The sync writes through `o.recorder` when given (a catch-up records from the served root).
+   * With `o.viaCheckpoint` (a replica's first sync) and an announcement that names a checkpoint,
+   * the sync goes to the checkpoint root first by the canonical plan, holding newer heads
+   * back, then on to the head by change proofs (docs/sync.md#checkpoints, as a fresh light
+   * client does): `o.recorder` is started at the checkpoint before any write
+   * toward the head, so the replica can keep the checkpoint servable. A newer checkpoint named
+   * while the sync went to one (a range sync takes long enough for the writer to name the
+   * next) is the one fresh clients ask for: at the checkpoint, the sync goes on to the newest
+   * one named by change proofs, still held (at most `CHECKPOINT_ADVANCES` times), and starts
+   * the recording there; else the replica would not serve the newest checkpoint until the
+   * writer named another after its sync. A checkpoint the writer
+   * no longer serves (its `RootNotFound`: dropped while the sync ran) ends the attempt at once;
+   * the next goes to the newest announcement's checkpoint. Past `CHECKPOINT_ATTEMPTS` such
+   * attempts the sync goes to the head as without one: a sync slower than a checkpoint's life
+   * at the writer would otherwise start over at every new one (the work fetched at a root
+   * that left the writer's window comes again as range proofs).
    */
-  async syncToNewest(what: 'sync' | 'catch-up'): Promise<VerifiedAnnouncement | undefined> {
+  async syncToNewest(what: 'sync' | 'catch-up', o: { recorder?: ChangeRecorder; viaCheckpoint?: boolean } = {}): Promise<VerifiedAnnouncement | undefined> {
     const { signal, libp2p } = this.#o;
     // a catch-up holds serving off: it gives up after a few attempts and is retried on a tick
     const attempts = what === 'catch-up' ? 3 : Infinity;
+    const recorder = o.recorder;
+    let viaLeft = o.viaCheckpoint && recorder ? CHECKPOINT_ATTEMPTS : 0;
     for (let attempt = 0; !signal.aborted && attempt < attempts; attempt++) {
       const ann = this.#newest!;
+      const checkpoint = viaLeft > 0 && ann.checkpoint && !equalBytes(ann.checkpoint.root, EMPTY_ROOT) ? ann.checkpoint : undefined;
+      // by a checkpoint, the recording starts there (a sync by none records nothing)
+      if (o.viaCheckpoint) recorder?.stop();
       const usable = await this.usablePeers();
       if (usable.length === 0) {
         this.#o.log(`${what}: no serving peer; dialing bootstrap peers`);
@@ -181,20 +232,61 @@ export class WriterSync {
       }
       const updates = new PushQueue<Uint8Array>();
       this.#updates = updates;
-      this.#syncTarget = ann;
+      // while held at the checkpoint, no announcement moves the target (accept)
+      let held = checkpoint !== undefined;
+      /** The checkpoint the sync is held to (a newer one named meanwhile replaces it). */
+      let heldAt = checkpoint;
+      let advances = CHECKPOINT_ADVANCES;
+      this.#syncTarget = held ? undefined : ann;
       this.#reported = -1;
+      if (checkpoint) {
+        viaLeft--;
+        this.#o.log(`${what}: to checkpoint seq ${checkpoint.seq} root ${toHex(checkpoint.root)} first, then to the head`);
+      }
+      const gone = new AbortController();
+      const sources = usable.map((p): StateSource => {
+        const source = networkStateSource(libp2p, p.toString(), p, { timeoutMs: this.#o.timeoutMs });
+        if (!checkpoint || p.toString() !== this.#o.writer) return source;
+        return watchRootGone(
+          source,
+          () => (held ? heldAt?.root : undefined),
+          () => gone.abort(new Error(`the writer no longer serves checkpoint seq ${heldAt?.seq}`)),
+        );
+      });
       try {
         const res = await syncState({
-          store: this.#o.store.state,
-          sources: usable.map((p) => networkStateSource(libp2p, p.toString(), p, { timeoutMs: this.#o.timeoutMs })),
-          target: ann.stateRoot,
+          store: recorder ?? this.#o.store.state,
+          sources,
+          target: checkpoint?.root ?? ann.stateRoot,
+          canonicalRoot: checkpoint?.root,
           targetUpdates: updates,
-          signal,
+          signal: AbortSignal.any([signal, gone.signal]),
           concurrency: this.#o.concurrency,
           requestTimeoutMs: this.#o.timeoutMs,
           sizeOf: responseSize,
           onProgress: (p) => {
             this.#progress = p;
+            if (held && p.phase === 'at-target' && heldAt && equalBytes(p.target, heldAt.root)) {
+              const at = heldAt;
+              const newer = this.#newest!.checkpoint;
+              if (advances > 0 && newer && newer.seq > at.seq && !equalBytes(newer.root, EMPTY_ROOT) && !equalBytes(newer.root, at.root)) {
+                advances--;
+                heldAt = newer;
+                this.#o.log(`${what}: at checkpoint seq ${at.seq}; on to the newer checkpoint seq ${newer.seq} root ${toHex(newer.root)} first`);
+                updates.push(newer.root);
+                return;
+              }
+              // every write is durable here and none is in flight: what follows is the catch-up
+              held = false;
+              recorder!.start(at.root);
+              const head = this.#newest!;
+              this.#o.log(`${what}: at checkpoint seq ${at.seq} root ${toHex(at.root)}; on to seq ${head.seq}`);
+              if (!equalBytes(head.stateRoot, at.root)) {
+                this.#syncTarget = head;
+                updates.push(head.stateRoot);
+                return;
+              }
+            }
             this.#report(what, p);
             if (p.phase === 'at-target') updates.close();
           },
@@ -211,7 +303,13 @@ export class WriterSync {
         );
         return reached;
       } catch (err) {
-        if (signal.aborted || isAbortError(err)) return undefined;
+        if (signal.aborted) return undefined;
+        if (gone.signal.aborted) {
+          this.#o.log(`${what}: ${(gone.signal.reason as Error).message}; ${viaLeft > 0 ? 'to the newest checkpoint' : 'to the head, by no checkpoint'}`);
+          await this.fetchNewestHeads();
+          continue;
+        }
+        if (isAbortError(err)) return undefined;
         this.#o.log(`${what} failed (${(err as Error).name}: ${(err as Error).message}); retrying`);
         await delay(Math.min(10_000, 250 * 2 ** attempt), signal);
         await this.fetchNewestHeads();

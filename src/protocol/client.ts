@@ -39,7 +39,7 @@ import {
 } from './messages.ts';
 
 export { NotFound };
-import { RateLimited, request, RequestTimeout, TooManyStreams, type Dialer, type RequestOptions } from './stream.ts';
+import { RateLimited, request, RequestTimeout, ServerStopping, TooManyStreams, type Dialer, type RequestOptions } from './stream.ts';
 
 /** The server answered with an error whose name this client does not know. */
 export class RemoteError extends E.ProofsyncError<{ remote: true; remoteName: string }> {
@@ -64,6 +64,7 @@ const KNOWN: Record<string, ErrorClass> = {
   RateLimited,
   TooManyStreams,
   RequestTimeout,
+  ServerStopping,
 };
 
 /**

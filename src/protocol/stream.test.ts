@@ -222,3 +222,34 @@ describe('raceAbort and handle never leave a peer-caused rejection unhandled', (
     });
   }
 });
+
+describe('handle: stopping answers the requests in flight', () => {
+  it('a request whose handler still works gets a ServerStopping frame, not a stream closed without one', async () => {
+    let registered: StreamHandler | undefined;
+    const registrar = {
+      handle: async (_protocol: string, h: StreamHandler) => void (registered = h),
+      unhandle: async () => {},
+    } as unknown as Registrar;
+    let onStarted!: () => void;
+    const started = new Promise<void>((resolve) => (onStarted = resolve));
+    // a handler held up (a proof waiting for the lock a stopping node holds)
+    const stop = await handle(
+      registrar,
+      '/test/1/x',
+      () => {
+        onStarted();
+        return new Promise<Uint8Array>(() => {});
+      },
+      { maxRequestBytes: 64, timeoutMs: 5_000, encodeError: (n) => new TextEncoder().encode(n) },
+    );
+    const [client, server] = await streamPair();
+    registered!(server, { remotePeer: peerIdFromString('12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo') } as Connection);
+    const answer = readFrame(client, { maxBytes: 64 });
+    await writeFrame(client, Uint8Array.of(1));
+    await started;
+    await stop();
+    // then the node closes its connections, and with them the stream
+    await server.close();
+    expect(new TextDecoder().decode(await answer)).toBe('ServerStopping');
+  });
+});

@@ -48,6 +48,11 @@ export const StreamReset = streamError('StreamReset');
 export const RateLimited = streamError('RateLimited');
 /** The server refused the stream: this peer already has its maximum of streams in flight. */
 export const TooManyStreams = streamError('TooManyStreams');
+/** The server stopped serving the protocol (the node is stopping) before it could answer. */
+export const ServerStopping = streamError('ServerStopping');
+
+/** How long stopping a protocol waits for the answers in flight to be queued (`handle`). */
+const STOP_GRACE_MS = 1_000;
 
 /** Longest prefix accepted: 8 bytes encode 2^56, far above any sane frame limit. */
 const MAX_PREFIX_BYTES = 8;
@@ -114,8 +119,9 @@ function resetError(err: unknown): Error {
 /**
  * Reads one frame body. Bytes after the frame are pushed back onto the stream for the next read.
  *
- * @throws MessageTooLarge, InvalidVarint, TruncatedInput (input ended mid-frame or before one),
- *   StreamReset, or `signal.reason` when aborted.
+ * @throws MessageTooLarge, InvalidVarint, TruncatedInput (the remote closed its end mid-frame
+ *   or before one), StreamReset (a reset, or the connection ended under the stream), or
+ *   `signal.reason` when aborted.
  * @example
  * const body = await readFrame(stream, { maxBytes: 1 << 20, signal: AbortSignal.timeout(5_000) });
  */
@@ -128,6 +134,8 @@ export function readFrame(stream: FrameStream, options: ReadFrameOptions): Promi
     const buf = new Uint8ArrayList();
     let prefix: Prefix;
     let done = false;
+    /** The remote closed its writable end ('remoteCloseWrite'): what it sent is all it sends. */
+    let remoteEnded = false;
 
     const finish = (err: unknown, frame?: Uint8Array): void => {
       if (done) return;
@@ -171,10 +179,16 @@ export function readFrame(stream: FrameStream, options: ReadFrameOptions): Promi
       if (inputEnded()) finish(truncated());
     };
     const onInputEnd = (): void => {
+      remoteEnded = true;
       if (stream.readBufferLength === 0) finish(truncated());
     };
     const onClose = (evt: { error?: Error }): void => {
-      finish(evt.error ? resetError(evt.error) : truncated());
+      if (evt.error) return finish(resetError(evt.error));
+      // A close with no error and no 'remoteCloseWrite' before it is the connection ending
+      // under the stream (libp2p's muxer closes every stream without an error when its
+      // transport closes, a lost or aborted socket included): the remote never said its
+      // answer was complete, so this is no answer, not a truncated one.
+      finish(remoteEnded ? truncated() : new StreamReset('the connection closed before the frame ended', { cause: 'ConnectionClosed' }));
     };
     const onAbort = (): void => finish(signal!.reason);
 
@@ -360,7 +374,10 @@ function errorForClient(err: unknown): { name: string; message: string } {
 
 /**
  * Serves `protocol`: one request frame in, `handler`'s bytes out as one frame. Admission,
- * size, and deadline are enforced before the handler runs. Returns a function that unregisters.
+ * size, and deadline are enforced before the handler runs. Returns a function that unregisters,
+ * answering the requests still in flight with `ServerStopping` first (within a second): a
+ * stopping node then closes its connections, and a stream closed without an answer reads as
+ * a truncated one at the client.
  *
  * @example
  * const stop = await handle(node, '/proofsync/1/range', serveRange, {
@@ -389,6 +406,10 @@ export async function handle(libp2p: Registrar, protocol: string, handler: Reque
     }
   };
 
+  /** Aborted when the protocol stops: requests in flight get a ServerStopping answer. */
+  const stopping = new AbortController();
+  const inFlight = new Set<Promise<void>>();
+
   const onStream = async (stream: Stream, connection: Connection): Promise<void> => {
     const peerId = connection.remotePeer;
     stream.maxReadBufferLength = Math.min(stream.maxReadBufferLength, maxBuffered);
@@ -398,6 +419,8 @@ export async function handle(libp2p: Registrar, protocol: string, handler: Reque
     stream.addEventListener('close', onClose, { once: true });
     const dl = deadline(timeoutMs, `serving ${protocol}`, gone.signal);
     const signal = dl.signal;
+    // reading and handling also end when the protocol stops; the answer's write does not
+    const work = AbortSignal.any([signal, stopping.signal]);
     const admission = limits.admit(peerId.toString());
     const refused = (reason: RefusalReason): void => options.onRefused?.(reason, { peerId, protocol });
     try {
@@ -412,12 +435,12 @@ export async function handle(libp2p: Registrar, protocol: string, handler: Reque
       }
       let req: Uint8Array;
       try {
-        req = await readFrame(stream, { maxBytes: options.maxRequestBytes, signal });
+        req = await readFrame(stream, { maxBytes: options.maxRequestBytes, signal: work });
       } catch (err) {
-        if (signal.aborted) {
-          // a slow or silent peer: cut it, do not spend more on it
-          refused(closeReason(signal.reason));
-          stream.abort(signal.reason);
+        if (work.aborted) {
+          // a slow or silent peer: cut it, do not spend more on it (a stop cuts it too)
+          if (signal.aborted) refused(closeReason(signal.reason));
+          stream.abort(work.reason);
         } else if (err instanceof MessageTooLarge || err instanceof InvalidVarint || err instanceof TruncatedInput) {
           refused(err.name as RefusalReason);
           await sendError(stream, err.name, err.message, signal);
@@ -430,14 +453,16 @@ export async function handle(libp2p: Registrar, protocol: string, handler: Reque
       let res: Uint8Array;
       try {
         // a stream reset between the read and here: no work for a peer that has gone
-        signal.throwIfAborted();
-        res = await raceAbort(Promise.resolve().then(() => handler(req, { peerId, connection, signal })), signal);
+        work.throwIfAborted();
+        res = await raceAbort(Promise.resolve().then(() => handler(req, { peerId, connection, signal: work })), work);
       } catch (err) {
         if (signal.aborted) refused(closeReason(signal.reason));
         // A typed error is the request's fault and is answered as such; logging each one
         // would let any peer write to the node's log at its request rate. Crashes are logged.
-        if (!signal.aborted && !(err instanceof ProofsyncError)) options.onError?.(err, { peerId, protocol });
-        const { name, message } = signal.aborted ? errorForClient(signal.reason) : errorForClient(err);
+        if (!work.aborted && !(err instanceof ProofsyncError)) options.onError?.(err, { peerId, protocol });
+        // a stop answers too: the connection's close would end the stream without a frame,
+        // which the client takes for a truncated answer (an invalid one, a strike)
+        const { name, message } = work.aborted ? errorForClient(work.reason) : errorForClient(err);
         // the deadline is spent; give the error frame a short grace of its own
         const grace = deadline(1_000, `error frame on ${protocol}`);
         try {
@@ -463,17 +488,26 @@ export async function handle(libp2p: Registrar, protocol: string, handler: Reque
   await libp2p.handle(
     protocol,
     (stream, connection) => {
-      onStream(stream, connection).catch((err: unknown) => {
+      const served = onStream(stream, connection).catch((err: unknown) => {
         try {
           stream.abort(err instanceof Error ? err : new StreamReset(String(err)));
         } catch {
           // the stream is already closed: nothing left to cut
         }
       });
+      inFlight.add(served);
+      void served.finally(() => inFlight.delete(served));
     },
     { maxInboundStreams: options.maxInboundStreams ?? 64 },
   );
-  return () => libp2p.unhandle(protocol);
+  return async () => {
+    stopping.abort(new ServerStopping(`the node stopped serving ${protocol}`));
+    // the answers in flight are queued before the caller closes the connections under them
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.allSettled([...inFlight]), new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS)))]);
+    clearTimeout(timer);
+    await libp2p.unhandle(protocol);
+  };
 }
 
 /**
