@@ -7,8 +7,9 @@
  * Events are handled one at a time: an answer is verified on a view of the committed trie, the
  * engine decides, and its `write` commits that view together with the progress records in one
  * atomic batch. Fetches run concurrently. The write is staged (`stageView`): the requests the
- * answer frees go out and the next answer is handled while the store writes it, one write in
- * flight at a time.
+ * answer frees go out and the next answers are handled while the store writes it, up to
+ * `MAX_STAGED_WRITES` writes staged; the trie writes the ones staged behind the write in flight
+ * as one batch, so they land in order, and a failed write fails those after it.
  *
  * Change proofs that are already waiting when one is handled share a view (a group commit):
  * each is verified by applying it to the view that holds the ones before it (their key ranges
@@ -113,6 +114,12 @@ type DriverEvent =
  */
 const HAND_OVER = { handOver: true } as const;
 
+/**
+ * Most store writes in flight (staged, not yet durable): verified answers wait in memory for
+ * IndexedDB at most this many deep.
+ */
+const MAX_STAGED_WRITES = 4;
+
 /** Most verified change proofs one group commit holds (a bound on memory and on lost work). */
 const MAX_GROUP_ANSWERS = 8;
 
@@ -202,28 +209,42 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
   /** Verified change proofs applied to one view, not yet written: their progress ops in order, and their changes to replay. */
   let group: { view: TrieView; progress: BatchOp[]; changes: KeyChange[][] } | undefined;
   const checkRoot = (): void => {
+    if (writeFailure) throw writeFailure.error;
     if (!equalBytes(trie.root, engine.localRoot)) {
       throw new Error(`state sync: local root ${toHex(trie.root)} differs from the verified ${toHex(engine.localRoot)}`);
     }
   };
   /**
-   * The group's store write in flight: the trie holds its state at once (`stageView`), so the
-   * next answers are verified while it runs. One at a time, so batches land in order.
+   * Store writes in flight, oldest first: the trie holds their state at once (`stageView`), so
+   * the next answers are verified while they run, and the trie merges the ones staged behind a
+   * write into one batch. At most `MAX_STAGED_WRITES`; they land in order.
    */
-  let writing: Promise<void> | undefined;
-  const settle = async (): Promise<void> => {
-    const w = writing;
-    writing = undefined;
-    await w;
+  const writing: Promise<void>[] = [];
+  /**
+   * The first store write that failed. The trie has gone back to the state before it (and the
+   * writes staged after it fail too), so nothing more is staged: the sync fails with this error
+   * (e.g. `StorageQuotaExceeded`), not with a root mismatch.
+   */
+  let writeFailure: { error: unknown } | undefined;
+  const stage = (view: TrieView, progress: BatchOp[]): void => {
+    if (writeFailure) throw writeFailure.error;
+    const durable = trie.stageView(view, progress, HAND_OVER).durable;
+    durable.catch((error: unknown) => (writeFailure ??= { error }));
+    writing.push(durable);
+    checkRoot();
+  };
+  /** Waits until fewer than `room` writes are in flight (0: none); a failed write fails the sync here. */
+  const settle = async (room = 0): Promise<void> => {
+    while (writing.length > Math.max(0, room - 1)) {
+      await writing.shift();
+    }
   };
   const flush = async (): Promise<void> => {
     if (!group) return;
     const g = group;
     group = undefined;
-    await settle();
-    // a failed write fails the sync at the next `settle`
-    writing = trie.stageView(g.view, g.progress, HAND_OVER).durable;
-    checkRoot();
+    await settle(MAX_STAGED_WRITES);
+    stage(g.view, g.progress);
   };
   /** Writes what the group holds and waits for every write. */
   const drain = async (): Promise<void> => {
@@ -310,11 +331,11 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
             break;
           }
           if (mine) {
-            // staged: the next answers are handled while it is written (one write in flight,
-            // so batches land in order); `at-target` and `done` wait for it
+            // staged: the next answers are handled while it is written (the writes land in
+            // order); `at-target` and `done` wait for it
             await flush();
-            await settle();
-            writing = trie.stageView(mine.view, action.progress, HAND_OVER).durable;
+            await settle(MAX_STAGED_WRITES);
+            stage(mine.view, action.progress);
           } else {
             await drain();
             await trie.commit(action.changes, action.progress);
@@ -460,7 +481,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     }
     return result;
   } finally {
-    await writing?.catch(() => {}); // never leave the store with a write of ours in flight
+    for (const w of writing) await w.catch(() => {}); // never leave the store with a write of ours in flight
     stop.abort();
     for (const { controller } of inFlight.values()) controller.abort();
     void updates?.return?.()?.catch?.(() => {});
