@@ -153,7 +153,7 @@ export class MerkleTrie {
    * of the staged commits, and a commit whose write fails fails every commit staged after it
    * unwritten (their changes were made on its state). Measured in a browser sync of 200k keys
    * (`node bench/sync-ab.ts`): one IndexedDB transaction per range answer kept the worker waiting
-   * on the store ~12 of 19 s; see the driver (src/sync/state/driver.ts) for the figures.
+   * on the store ~10–18 s of a 14–26 s sync; see `MAX_STAGED_WRITES` in src/sync/state/driver.ts.
    */
   stageView(
     v: TrieView,

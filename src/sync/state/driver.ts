@@ -116,7 +116,16 @@ const HAND_OVER = { handOver: true } as const;
 
 /**
  * Most store writes in flight (staged, not yet durable): verified answers wait in memory for
- * IndexedDB at most this many deep.
+ * IndexedDB at most this many deep. Measured, a 200k-key browser sync (`BENCH_KEYS=200000
+ * BENCH_RUNS=3 node bench/sync-ab.ts`, runs 1–2 of two alternating rounds, the node's proof cache
+ * warm, this 2-core machine at load average 11–16, so the spread is wide):
+ * - one write staged: sync 27.7 / 34.6 / 31.1 / 37.1 s; worker thread CPU 6.8 / 7.1 / 6.5 / 7.8 s;
+ *   all Chromium threads 19.9 / 20.1 / 17.9 / 21.2 s;
+ * - four staged, merged by the trie: 24.8 / 30.2 / 26.8 / 37.4 s; 5.8 / 6.1 / 5.9 / 7.4 s;
+ *   15.6 / 16.8 / 16.8 / 20.5 s.
+ * Instrumented (not kept): with one write staged the driver waited on the store 10–18 s of a
+ * 14–26 s sync and the worker was ~40% idle in its CPU profile; with four, 5–12 s, and ~128
+ * IndexedDB transactions became ~90.
  */
 const MAX_STAGED_WRITES = 4;
 
