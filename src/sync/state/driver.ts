@@ -124,6 +124,8 @@ const HAND_OVER = { handOver: true } as const;
  * - four staged, merged by the trie: 24.8 / 30.2 / 26.8 / 37.4 s; 5.8 / 6.1 / 5.9 / 7.4 s;
  *   15.6 / 16.8 / 16.8 / 20.5 s.
  * At load 2.5–5: 17.6 / 18.0 s (worker 6.8 / 7.5 s) against 16.6 / 16.8 s (worker 6.2 / 6.5 s).
+ * At load 4, first runs with CPU profiles: 10.5 s (worker 5.5 s) against 10.7 s (5.6 s), no
+ * difference: the gain is where IndexedDB is slow (a loaded machine), within the spread above.
  * `BENCH_KEYS=200000 BENCH_BASELINE=0 BENCH_PLACEMENT=0 BENCH_FIREFOX=0 BENCH_VERIFIED=0 npm run
  * bench -- browser`, one run each: sync / floors 3.13 (19.7 s) before, 2.65 (13.7 s) after; peak
  * worker heap 37 → 49 MiB (the staged answers).
