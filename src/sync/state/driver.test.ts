@@ -433,6 +433,65 @@ describe('syncState: range answers are written while the sync goes on', () => {
   });
 });
 
+describe('syncState: several range answers staged while the store writes', () => {
+  /** A memory store whose writes wait until released, one by one; `fail` rejects the next one instead. */
+  class HeldStore extends MemoryStore {
+    held: { release: () => void; fail: (err: Error) => void }[] = [];
+    writes = 0;
+    hold = true;
+    override write(ops: Parameters<MemoryStore['write']>[0]): Promise<void> {
+      if (!this.hold) return super.write(ops);
+      this.writes++;
+      return new Promise((resolve, reject) => this.held.push({ release: () => resolve(super.write(ops)), fail: reject }));
+    }
+  }
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 0));
+  };
+
+  it('answers go on being verified and asked for while the first write is held, and land in fewer batches', async () => {
+    const { db } = await writer(44, 600);
+    const store = new HeldStore();
+    const counted = new CountingSource(serve('a', db));
+    const sync = syncState({ store, sources: [counted], target: db.root, concurrency: 1, keyLimit: 32, requestTimeoutMs: Infinity, clock: new VirtualClock() });
+    await turns(50);
+    // one write in flight (a second batch waits in the trie, merged); four staged, so the
+    // requests went on: with one write staged at a time, the third request was the last
+    expect(store.writes).toBe(1);
+    expect(counted.rangeRequests).toBeGreaterThanOrEqual(5);
+    let done = false;
+    void sync.finally(() => (done = true)).catch(() => {});
+    while (!done) {
+      store.held.shift()?.release();
+      await turns(1);
+    }
+    const r = await sync;
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(sameEntries(await localEntries(store), await allEntries(db))).toBe(true);
+    expect(store.writes).toBeLessThan(counted.rangeRequests);
+  });
+
+  it('a write that fails with answers staged behind it fails the sync with its error (none written after it); a new sync resumes', async () => {
+    const { db } = await writer(45, 600);
+    const store = new HeldStore();
+    const counted = new CountingSource(serve('a', db));
+    const sync = syncState({ store, sources: [counted], target: db.root, concurrency: 2, keyLimit: 32, requestTimeoutMs: Infinity, clock: new VirtualClock() });
+    sync.catch(() => {});
+    await turns(50);
+    store.held.shift()!.release();
+    await turns(20);
+    expect(store.held.length).toBe(1);
+    store.held.shift()!.fail(new Error('disk full'));
+    await expect(sync).rejects.toThrow('disk full');
+    expect(store.held.length).toBe(0);
+    expect(store.writes).toBe(2);
+    store.hold = false;
+    const r = await syncState({ store, sources: [serve('a', db)], target: db.root, clock: new VirtualClock() });
+    expect(toHex(r.root)).toBe(toHex(db.root));
+    expect(sameEntries(await localEntries(store), await allEntries(db))).toBe(true);
+  });
+});
+
 describe('syncState: change proofs that arrive together (group commit)', () => {
   /** A memory store that counts its batches. */
   class CountedStore extends MemoryStore {

@@ -7,8 +7,9 @@
  * Events are handled one at a time: an answer is verified on a view of the committed trie, the
  * engine decides, and its `write` commits that view together with the progress records in one
  * atomic batch. Fetches run concurrently. The write is staged (`stageView`): the requests the
- * answer frees go out and the next answer is handled while the store writes it, one write in
- * flight at a time.
+ * answer frees go out and the next answers are handled while the store writes it, up to
+ * `MAX_STAGED_WRITES` writes staged; the trie writes the ones staged behind the write in flight
+ * as one batch, so they land in order, and a failed write fails those after it.
  *
  * Change proofs that are already waiting when one is handled share a view (a group commit):
  * each is verified by applying it to the view that holds the ones before it (their key ranges
@@ -113,6 +114,27 @@ type DriverEvent =
  */
 const HAND_OVER = { handOver: true } as const;
 
+/**
+ * Most store writes in flight (staged, not yet durable): verified answers wait in memory for
+ * IndexedDB at most this many deep. Measured, a 200k-key browser sync (`BENCH_KEYS=200000
+ * BENCH_RUNS=3 node bench/sync-ab.ts`, runs 1–2 of two alternating rounds, the node's proof cache
+ * warm, this 2-core machine at load average 11–16, so the spread is wide):
+ * - one write staged: sync 27.7 / 34.6 / 31.1 / 37.1 s; worker thread CPU 6.8 / 7.1 / 6.5 / 7.8 s;
+ *   all Chromium threads 19.9 / 20.1 / 17.9 / 21.2 s;
+ * - four staged, merged by the trie: 24.8 / 30.2 / 26.8 / 37.4 s; 5.8 / 6.1 / 5.9 / 7.4 s;
+ *   15.6 / 16.8 / 16.8 / 20.5 s.
+ * At load 2.5–5: 17.6 / 18.0 s (worker 6.8 / 7.5 s) against 16.6 / 16.8 s (worker 6.2 / 6.5 s).
+ * At load 4, first runs with CPU profiles: 10.5 s (worker 5.5 s) against 10.7 s (5.6 s), no
+ * difference: the gain is where IndexedDB is slow (a loaded machine), within the spread above.
+ * `BENCH_KEYS=200000 BENCH_BASELINE=0 BENCH_PLACEMENT=0 BENCH_FIREFOX=0 BENCH_VERIFIED=0 npm run
+ * bench -- browser`, one run each: sync / floors 3.13 (19.7 s) before, 2.65 (13.7 s) after; peak
+ * worker heap 37 → 49 MiB (the staged answers).
+ * Instrumented (not kept): with one write staged the driver waited on the store 10–18 s of a
+ * 14–26 s sync and the worker was ~40% idle in its CPU profile; with four, 5–12 s, and ~128
+ * IndexedDB transactions became ~90.
+ */
+const MAX_STAGED_WRITES = 4;
+
 /** Most verified change proofs one group commit holds (a bound on memory and on lost work). */
 const MAX_GROUP_ANSWERS = 8;
 
@@ -202,28 +224,42 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
   /** Verified change proofs applied to one view, not yet written: their progress ops in order, and their changes to replay. */
   let group: { view: TrieView; progress: BatchOp[]; changes: KeyChange[][] } | undefined;
   const checkRoot = (): void => {
+    if (writeFailure) throw writeFailure.error;
     if (!equalBytes(trie.root, engine.localRoot)) {
       throw new Error(`state sync: local root ${toHex(trie.root)} differs from the verified ${toHex(engine.localRoot)}`);
     }
   };
   /**
-   * The group's store write in flight: the trie holds its state at once (`stageView`), so the
-   * next answers are verified while it runs. One at a time, so batches land in order.
+   * Store writes in flight, oldest first: the trie holds their state at once (`stageView`), so
+   * the next answers are verified while they run, and the trie merges the ones staged behind a
+   * write into one batch. At most `MAX_STAGED_WRITES`; they land in order.
    */
-  let writing: Promise<void> | undefined;
-  const settle = async (): Promise<void> => {
-    const w = writing;
-    writing = undefined;
-    await w;
+  const writing: Promise<void>[] = [];
+  /**
+   * The first store write that failed. The trie has gone back to the state before it (and the
+   * writes staged after it fail too), so nothing more is staged: the sync fails with this error
+   * (e.g. `StorageQuotaExceeded`), not with a root mismatch.
+   */
+  let writeFailure: { error: unknown } | undefined;
+  const stage = (view: TrieView, progress: BatchOp[]): void => {
+    if (writeFailure) throw writeFailure.error;
+    const durable = trie.stageView(view, progress, HAND_OVER).durable;
+    durable.catch((error: unknown) => (writeFailure ??= { error }));
+    writing.push(durable);
+    checkRoot();
+  };
+  /** Waits until fewer than `room` writes are in flight (0: none); a failed write fails the sync here. */
+  const settle = async (room = 0): Promise<void> => {
+    while (writing.length > Math.max(0, room - 1)) {
+      await writing.shift();
+    }
   };
   const flush = async (): Promise<void> => {
     if (!group) return;
     const g = group;
     group = undefined;
-    await settle();
-    // a failed write fails the sync at the next `settle`
-    writing = trie.stageView(g.view, g.progress, HAND_OVER).durable;
-    checkRoot();
+    await settle(MAX_STAGED_WRITES);
+    stage(g.view, g.progress);
   };
   /** Writes what the group holds and waits for every write. */
   const drain = async (): Promise<void> => {
@@ -310,11 +346,11 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
             break;
           }
           if (mine) {
-            // staged: the next answers are handled while it is written (one write in flight,
-            // so batches land in order); `at-target` and `done` wait for it
+            // staged: the next answers are handled while it is written (the writes land in
+            // order); `at-target` and `done` wait for it
             await flush();
-            await settle();
-            writing = trie.stageView(mine.view, action.progress, HAND_OVER).durable;
+            await settle(MAX_STAGED_WRITES);
+            stage(mine.view, action.progress);
           } else {
             await drain();
             await trie.commit(action.changes, action.progress);
@@ -460,7 +496,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     }
     return result;
   } finally {
-    await writing?.catch(() => {}); // never leave the store with a write of ours in flight
+    for (const w of writing) await w.catch(() => {}); // never leave the store with a write of ours in flight
     stop.abort();
     for (const { controller } of inFlight.values()) controller.abort();
     void updates?.return?.()?.catch?.(() => {});
