@@ -31,6 +31,8 @@ export interface StartOptions {
   discovery?: LightClientOptions['discovery'];
   /** Static proof mirrors (base URLs). */
   snapshots?: string[];
+  /** A worker that never answers (stalled-worker.ts): what the page answers alone. */
+  stallWorker?: boolean;
 }
 
 export interface Recorded {
@@ -85,6 +87,7 @@ const lc = {
       snapshots: o.snapshots,
       sync: { keyLimit: o.keyLimit, concurrency: o.concurrency, requestTimeoutMs: o.requestTimeoutMs, banAfter: o.banAfter },
       discovery: o.discovery,
+      worker: o.stallWorker ? new Worker(new URL('./stalled-worker.ts', import.meta.url), { type: 'module' }) : undefined,
     });
     client.on('progress', (p) => {
       rec.progress++;

@@ -4,7 +4,9 @@
  * and returns a `LightClient` whose calls and events cross to it as typed messages
  * (worker/worker-messages.ts). This thread holds no state, does no hashing and no decoding: it only
  * opens the connections the worker cannot (WebRTC-Direct, worker/bridge-main.ts) and moves
- * their bytes.
+ * their bytes; and until the worker's store is open, it answers local `get`s from the stored,
+ * verified state itself (idb/store-reader.ts), so a warm restart's first read does not wait for
+ * the worker to boot.
  *
  * Trust: the only input trusted is `writer`, the writer's peer id (its Ed25519 key). Every
  * value the client returns was verified against a root that key signed.
@@ -36,6 +38,7 @@ import type {
 import { compareBytes, inKeyRange } from '../core/bytes.ts';
 import { transportOf, type TransportName } from '../protocol/transports.ts';
 import { snapshotBase } from '../sync/state/snapshot-url.ts';
+import { StoreReader } from './idb/store-reader.ts';
 
 export type { GetResult, KeyRangeOption, LiveTuning, ProveResult, StatusResult, SyncTuning, VerifiedResult };
 export { prefixRange };
@@ -248,6 +251,14 @@ export class LightClient {
   #nextId = 1;
   #closed: Error | undefined;
   #bridge: Promise<MainBridge | undefined>;
+  readonly #ranges: KeyRangeOption[] | undefined;
+  /**
+   * The page's read-only view of the store, until the worker says its own is open ('stored'):
+   * a warm restart's first local `get` then waits for IndexedDB, not for the worker's entry to
+   * compile and evaluate (that boot was most of 630-950 ms at 1M keys, bench/startup-trace.ts).
+   * Undefined once the worker's store is open or the client closed.
+   */
+  #reader: Promise<StoreReader | undefined> | undefined;
 
   /** @internal use `createLightClient` */
   constructor(options: LightClientOptions) {
@@ -277,6 +288,9 @@ export class LightClient {
       discovery: options.discovery === false ? false : { ...options.discovery },
       snapshots: options.snapshots?.map(snapshotBase),
     };
+    this.#ranges = config.ranges;
+    // opened before the worker is asked to: its open is then first in IndexedDB's queue
+    this.#reader = typeof indexedDB === 'undefined' ? undefined : StoreReader.open(config.storageName).catch(() => undefined);
     this.#worker = options.worker ?? takePreloadedWorker() ?? spawnWorker(`proofsync:${options.db}`);
     this.#worker.onmessage = (m: MessageEvent<FromWorker>) => this.#onMessage(m.data);
     this.#worker.onerror = (e: globalThis.ErrorEvent) => {
@@ -339,7 +353,39 @@ export class LightClient {
    */
   async get(key: Uint8Array, o: ReadOptions = {}): Promise<Uint8Array | undefined> {
     if (!(key instanceof Uint8Array)) throw new TypeError('expected Uint8Array key');
-    return (await this.#call({ method: 'get', key, consistency: o.consistency ?? 'synced' }, o.signal)).value;
+    const consistency = o.consistency ?? 'synced';
+    const reader = this.#reader;
+    if (consistency === 'local' && reader && !this.#closed && (!this.#ranges || this.#ranges.some((r) => inRange(key, r)))) return this.#getEarly(key, reader, o.signal);
+    return (await this.#call({ method: 'get', key, consistency }, o.signal)).value;
+  }
+
+  /**
+   * A local `get` before the worker's store is open: the page's reader and the worker both
+   * answer, the first answer wins (the other is aborted or ignored). Both read committed,
+   * verified state; the worker's answer is the fallback when the page's read fails (no store
+   * yet, an older schema, a damaged record: the worker's typed error is the one reported).
+   */
+  async #getEarly(key: Uint8Array, reader: Promise<StoreReader | undefined>, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
+    const stop = new AbortController();
+    const fromWorker = this.#call({ method: 'get', key, consistency: 'local' }, signal ? AbortSignal.any([signal, stop.signal]) : stop.signal).then((r) => r.value);
+    const fromPage = reader.then((r) => (r ? r.get(key) : Promise.reject(new Error('no store to read on the page'))));
+    fromPage.then(
+      () => {
+        performance.mark?.('proofsync:page-read');
+        stop.abort(new DOMException('answered on the page', 'AbortError'));
+      },
+      () => {},
+    );
+    try {
+      const value = await Promise.any([fromPage, fromWorker]);
+      signal?.throwIfAborted();
+      return value;
+    } catch (err) {
+      signal?.throwIfAborted();
+      // both failed: the worker's error is the client's answer
+      if (err instanceof AggregateError) return fromWorker;
+      throw err;
+    }
   }
 
   /**
@@ -457,6 +503,7 @@ export class LightClient {
   #fail(error: Error): void {
     if (this.#closed) return;
     this.#closed = error;
+    this.#closeReader();
     this.#worker.terminate();
     for (const p of this.#pending.values()) p.reject(error);
     this.#pending.clear();
@@ -494,7 +541,15 @@ export class LightClient {
     });
   }
 
+  /** The worker's store is open (or the client closed): reads go to the worker only. */
+  #closeReader(): void {
+    const r = this.#reader;
+    this.#reader = undefined;
+    void r?.then((reader) => reader?.close());
+  }
+
   #onMessage(m: FromWorker): void {
+    if (m.type === 'stored') return this.#closeReader();
     if (m.type === 'reply') {
       const p = this.#pending.get(m.id);
       if (!p) return;

@@ -97,7 +97,7 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   mark('host-constructed');
   // the store opens while the first dials run
   const started = h.start();
-  stored = started.then(() => (mark('store-open'), h));
+  stored = started.then(() => (mark('store-open'), post({ type: 'stored' }), h));
   stored.catch(() => {}); // reported once, through `ready`
 
   // peers held by the main thread (WebRTC-Direct; WebSockets when told to keep them there)
