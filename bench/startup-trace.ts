@@ -145,7 +145,7 @@ try {
     build: { outDir, emptyOutDir: true, rollupOptions: { input: [join(REPO_ROOT, 'e2e/light-client/index.html')] }, minify: true },
     worker: { format: 'es' },
   });
-  const node = cleanup.add(await startNode({ script: FULL_NODE_SCRIPT, args: ['--generate', String(KEYS)] }), (n) => n.stop());
+  const node = cleanup.add(await startNode({ script: FULL_NODE_SCRIPT, args: ['--generate', String(KEYS)], readyTimeoutMs: 600_000 }), (n) => n.stop());
   const server = cleanup.add(await preview({ configFile: false, root: REPO_ROOT, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port: 0 } }), (s) => s.close());
   const url = `${server.resolvedUrls?.local[0]?.replace(/\/$/, '')}/e2e/light-client/index.html`;
   const browser = cleanup.add(
