@@ -188,7 +188,8 @@ function takePreloadedWorker(): Worker | undefined {
  * Starts the light client's worker now, for the next `createLightClient` to adopt: fetching,
  * compiling and evaluating the worker's entry (the engine, IndexedDB) and making its session
  * key then overlap with whatever the page does before it creates the client, instead of
- * delaying the first answer. (The libp2p chunk loads once the client's store has opened.)
+ * delaying the first answer. (The libp2p chunk loads once the client's store has opened; a
+ * warm restart's first local `get` is answered by the page itself before that.)
  * Measured: the entry's boot took 250-500 ms on a loaded 2-core machine (`proofsync:` marks,
  * bench/startup-trace.ts). Calling it
  * again before a client adopted the worker does nothing; a preloaded worker no client adopts
@@ -257,6 +258,13 @@ export class LightClient {
    * a warm restart's first local `get` then waits for IndexedDB, not for the worker's entry to
    * compile and evaluate (that boot was most of 630-950 ms at 1M keys, bench/startup-trace.ts).
    * Undefined once the worker's store is open or the client closed.
+   *
+   * Measured A/B, `BENCH_KEYS=200000 BENCH_BASELINE=0 BENCH_PLACEMENT=0 BENCH_FIREFOX=0
+   * BENCH_VERIFIED=0 BENCH_REPEAT=3 npm run bench -- browser`, main and this alternating, 4 runs
+   * each, 2 cores shared with other benchmarks (load 3-15): navigation to the first local get,
+   * the page starting the client as it loads, median of 3 per run: 750, 714, 1031, 1193 ms
+   * without, 262, 284, 749, 743 ms with. Create to the page's answer: 40-150 ms (IndexedDB
+   * open 10-50 ms, then one transaction), against 300-700 ms to the worker's store open.
    */
   #reader: Promise<StoreReader | undefined> | undefined;
 
@@ -346,10 +354,14 @@ export class LightClient {
 
   /**
    * A key's value from the verified local state (undefined: absent). Keys outside a partial
-   * sync's ranges reject with `KeyOutOfScope`.
+   * sync's ranges reject with `KeyOutOfScope`. With `consistency: 'local'`, a page that reloads
+   * gets its first answers from the stored state without waiting for the worker to start: the
+   * page reads IndexedDB itself (read-only, committed and verified state only) until the
+   * worker's store is open.
    *
    * @example
    * const value = await client.get(key);
+   * const cached = await client.get(key, { consistency: 'local' }); // at once after a reload
    */
   async get(key: Uint8Array, o: ReadOptions = {}): Promise<Uint8Array | undefined> {
     if (!(key instanceof Uint8Array)) throw new TypeError('expected Uint8Array key');
