@@ -220,3 +220,42 @@ describe('two tabs', () => {
     expect(await waiting).toBe(true);
   });
 });
+
+describe('StoreReader: the page reads the store the worker writes (store-reader.ts)', () => {
+  it('answers as the store does: pages, write log (puts and deletes), after compactions', async () => {
+    const r = await run(page, 'readerAgrees', { name: 'reader-agrees', seed: 21, batches: 120 });
+    expect(r.mismatches, context()).toEqual([]);
+    // both paths were exercised: keys in the log, and compactions into the pages
+    expect(r.logged).toBeGreaterThan(10);
+    expect(r.compactions).toBeGreaterThan(0);
+    expect(r.pages).toBeGreaterThan(1);
+  });
+
+  it('while commits and compactions run, every answer is a committed value and never an older one', async () => {
+    const r = await run(page, 'readerDuringCommits', { name: 'reader-commits', rounds: 150 });
+    expect(r.invalid, context()).toBe(0);
+    expect(r.backwards, context()).toBe(0);
+    expect(r.last).toBe(150);
+    // the reads overlapped the commits (not all before or after them)
+    expect(r.distinct).toBeGreaterThan(2);
+    expect(r.compactions).toBeGreaterThan(0);
+  });
+
+  it('a missing, older, foreign, uninitialised, damaged or deleted store gives a typed error; nothing is created', async () => {
+    const r = await run(page, 'readerEdgeCases', { name: 'reader-edge' });
+    expect(r, context()).toEqual({
+      missing: 'StoreMissing',
+      missingCreated: false,
+      older: 'StoreMissing',
+      olderVersionAfter: 1,
+      foreign: 'StoreMissing',
+      uninitialised: 'StoreMissing',
+      empty: 'undefined',
+      page: 'StorageCorrupted',
+      meta: 'StorageCorrupted',
+      log: 'StorageCorrupted',
+      beforeDelete: 'undefined',
+      afterDelete: 'StoreClosed',
+    });
+  });
+});

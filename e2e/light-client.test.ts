@@ -117,3 +117,47 @@ describe('light client in chromium only: storage quota', () => {
     }
   });
 });
+
+// Chromium only: the page's own read of the store (src/client/idb/store-reader.ts) is the same
+// code in every engine; e2e/idb.test.ts covers its semantics, this the client's use of it.
+describe('light client in chromium only: warm restart', () => {
+  it('a reloaded page answers a local get from the stored state before its worker is ready; the values match', async () => {
+    const chromium = await launchChromium();
+    try {
+      const browserContext = await chromium.newContext();
+      const page = clientPage(await openPlaywrightPage(browserContext, pageUrl()));
+      const keys = [...sampleKeys.slice(0, 6), 'ff'.repeat(31) + '00'];
+      const want = keys.map((k) => expected.get(k) ?? null);
+      await start(page, baseOptions({ node }, 'warm'));
+      await page.evaluate(() => lc.synced(60_000));
+      await page.evaluate(() => lc.close());
+
+      // a worker that never answers: every value comes from the page's own read
+      await page.reload();
+      await start(page, { ...baseOptions({ node }, 'warm'), stallWorker: true });
+      const alone = await page.evaluate(async (ks) => Promise.all(ks.map((k) => lc.get(k, 'local'))), keys);
+      expect(alone, context({ node }, page)).toEqual(want);
+      expect(await page.evaluate(() => performance.getEntriesByName('proofsync:page-read').length)).toBe(keys.length);
+
+      // the real worker: the first answers race it, later ones (its store open) are its own
+      await page.reload();
+      await start(page, baseOptions({ node }, 'warm'));
+      expect(await page.evaluate(async (ks) => Promise.all(ks.map((k) => lc.get(k, 'local'))), keys)).toEqual(want);
+      await page.evaluate(() => lc.synced(60_000));
+      const marks = await page.evaluate(() => performance.getEntriesByName('proofsync:page-read').length);
+      expect(await page.evaluate(async (ks) => Promise.all(ks.map((k) => lc.get(k, 'local'))), keys)).toEqual(want);
+      expect(await page.evaluate(() => performance.getEntriesByName('proofsync:page-read').length)).toBe(marks);
+      await page.evaluate(() => lc.close());
+
+      // no store yet: the page's read finds none (and creates none), the worker answers and creates it
+      await page.reload();
+      await start(page, { ...baseOptions({ node }, 'warm-fresh'), autoStart: false });
+      expect(await page.evaluate((k) => lc.get(k, 'local'), keys[0])).toBeNull();
+      const dbs = await page.evaluate(async () => (await indexedDB.databases()).map((d) => `${d.name}@${d.version}`));
+      expect(dbs).toContain('warm-fresh@2');
+      await page.evaluate(() => lc.close());
+    } finally {
+      await chromium.close();
+    }
+  });
+});

@@ -7,6 +7,7 @@ import { compareBytes, toHex } from '../../src/core/bytes.ts';
 import { MemoryStore, type BatchOp, type IterateOptions } from '../../src/core/store.ts';
 import type { CommittedEvent, Query, QueryResult, Request, Response, Stats } from './worker-messages.ts';
 import { PROGRESS_KEY, randomBatch, randomBytes, randomKey, randomRange, rng, streamBatch } from './scenario.ts';
+import { readerAgrees, readerDuringCommits, readerEdgeCases } from './reader.ts';
 
 class WorkerError extends Error {
   details: Record<string, unknown> | undefined;
@@ -392,7 +393,31 @@ function call<T>(id: string, req: Request): Promise<T> {
   return workers.get(id)!.call<T>(req);
 }
 
-const api = { randomModel, snapshotAndOrder, crash, quotaFill, quotaResume, quotaShim, compactionFails, storedPageSize, spawn, call };
+/** The page's read-only reader (reader.ts) against a store the worker writes. */
+const withWorker = <O, R>(f: (w: StoreWorker, o: O) => Promise<R>) => async (o: O): Promise<R> => {
+  const w = new StoreWorker();
+  try {
+    return await f(w, o);
+  } finally {
+    w.terminate();
+  }
+};
+
+const api = {
+  randomModel,
+  snapshotAndOrder,
+  crash,
+  quotaFill,
+  quotaResume,
+  quotaShim,
+  compactionFails,
+  storedPageSize,
+  spawn,
+  call,
+  readerAgrees: withWorker(readerAgrees),
+  readerDuringCommits: withWorker(readerDuringCommits),
+  readerEdgeCases: withWorker(readerEdgeCases),
+};
 export type IdbTestApi = typeof api;
 (window as unknown as { idbTest: IdbTestApi }).idbTest = api;
 (window as unknown as { __result: unknown }).__result = 'ready';

@@ -31,6 +31,8 @@ export interface StartOptions {
   discovery?: LightClientOptions['discovery'];
   /** Static proof mirrors (base URLs). */
   snapshots?: string[];
+  /** A worker that never answers (stalled-worker.ts): what the page answers alone. */
+  stallWorker?: boolean;
 }
 
 export interface Recorded {
@@ -85,6 +87,7 @@ const lc = {
       snapshots: o.snapshots,
       sync: { keyLimit: o.keyLimit, concurrency: o.concurrency, requestTimeoutMs: o.requestTimeoutMs, banAfter: o.banAfter },
       discovery: o.discovery,
+      worker: o.stallWorker ? new Worker(new URL('./stalled-worker.ts', import.meta.url), { type: 'module' }) : undefined,
     });
     client.on('progress', (p) => {
       rec.progress++;
@@ -210,8 +213,10 @@ export type Lc = typeof lc;
  */
 export interface Boot {
   o: StartOptions;
+  /** The key to read; with `read: 'head'`, the state root (hex) to wait for. */
   key: string;
-  read: 'local' | 'verified';
+  /** `head`: no read; the answer comes once the client is synced at root `key` (its value: that root). */
+  read: 'local' | 'verified' | 'head';
 }
 export interface BootResult {
   /** ms from navigation start to the answer. */
@@ -223,7 +228,14 @@ const boot = new URLSearchParams(location.search).get('boot');
 if (boot) {
   const b = JSON.parse(boot) as Boot;
   lc.start(b.o);
-  const read = b.read === 'verified' ? lc.getVerified(b.key).then((r) => r.value) : lc.get(b.key, 'local');
+  const atRoot = async (root: string): Promise<string> => {
+    for (;;) {
+      const s = await lc.synced(120_000);
+      if (s.root === root) return s.root;
+      await new Promise((resolve) => setTimeout(resolve, 5)); // the next synced event
+    }
+  };
+  const read = b.read === 'verified' ? lc.getVerified(b.key).then((r) => r.value) : b.read === 'head' ? atRoot(b.key) : lc.get(b.key, 'local');
   void read.then(
     (value) => ((window as unknown as { __boot: BootResult }).__boot = { ms: performance.now(), value }),
     (err: unknown) => ((window as unknown as { __boot: BootResult }).__boot = { ms: performance.now(), value: null, error: String(err) }),

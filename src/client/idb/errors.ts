@@ -58,6 +58,13 @@ registerError(StorageQuotaExceeded, 'StorageQuotaExceeded');
 /** A stored page failed validation; the database was written by something else or damaged. */
 export const StorageCorrupted = errorClass(ProofsyncError, 'StorageCorrupted');
 
+/**
+ * No proofsync store to read: the IndexedDB database does not exist, has an older schema, or
+ * was created but never initialised. A read-only reader (store-reader.ts) never creates or
+ * migrates a database: the worker's store does that, and answers instead.
+ */
+export const StoreMissing = errorClass(ProofsyncError, 'StoreMissing');
+
 /** The store was closed (by `close()`, or because another tab upgrades the database). */
 export class StoreClosed extends ProofsyncError<{ dbName: string; reason: string }> {
   override readonly name = 'StoreClosed';

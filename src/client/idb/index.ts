@@ -1,6 +1,7 @@
 /** The light client's IndexedDB storage: schema, packed KVStore, sync lock and channel. */
 export { PackedIdbStore, type PackedIdbStoreOptions, type StoreEstimate } from './packed-store.ts';
-export { StorageCorrupted, StorageQuotaExceeded, StoreClosed } from './errors.ts';
+export { StorageCorrupted, StorageQuotaExceeded, StoreClosed, StoreMissing } from './errors.ts';
+export { StoreReader } from './store-reader.ts';
 export {
   migrations,
   openProofsyncDatabase,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { MemoryStore, type BatchOp } from '../../core/store.ts';
 import { StorageCorrupted } from './errors.ts';
-import { decodeLogRecord, encodeLogRecord, LogRecords, logRecordSize, Overlay, overlayBound } from './write-log.ts';
+import { decodeLogRecord, encodeLogRecord, lastOpOn, LogRecords, logRecordSize, Overlay, overlayBound } from './write-log.ts';
 
 const b = (...xs: number[]) => new Uint8Array(xs);
 
@@ -43,6 +44,53 @@ describe('log record codec', () => {
     { name: 'trailing bytes', bytes: b(0, 0, 0, 0, 1) },
   ])('rejects $name with StorageCorrupted', ({ bytes }) => {
     expect(() => decodeLogRecord(bytes)).toThrow(StorageCorrupted);
+  });
+});
+
+describe('lastOpOn: a key\'s last op in one record, without decoding it (store-reader.ts)', () => {
+  const put = (k: number[], v: number[]): BatchOp => ({ type: 'put', key: b(...k), value: b(...v) });
+  const del = (k: number[]): BatchOp => ({ type: 'del', key: b(...k) });
+  it.each([
+    { name: 'absent', ops: [put([1], [1]), del([3])], key: [2], want: undefined },
+    { name: 'a put', ops: [put([1], [1]), put([2], [5, 6])], key: [2], want: put([2], [5, 6]) },
+    { name: 'a delete', ops: [put([1], [1]), del([2])], key: [2], want: del([2]) },
+    { name: 'a later put wins over a delete', ops: [del([2]), put([2], [9])], key: [2], want: put([2], [9]) },
+    { name: 'a later delete wins over a put', ops: [put([2], [9]), del([2])], key: [2], want: del([2]) },
+    { name: 'a prefix of a logged key is another key', ops: [put([2, 0], [1])], key: [2], want: undefined },
+    { name: 'a logged prefix of the key is another key', ops: [put([2], [1])], key: [2, 0], want: undefined },
+    { name: 'the empty key', ops: [put([], [4]), put([0], [5])], key: [], want: put([], [4]) },
+    { name: 'an empty value', ops: [put([7], [])], key: [7], want: put([7], []) },
+    { name: 'an empty record', ops: [], key: [1], want: undefined },
+  ])('$name', ({ ops, key, want }) => {
+    expect(lastOpOn(encodeLogRecord(ops), b(...key))).toEqual(want);
+  });
+
+  it('agrees with decoding the record, for any ops and key', () => {
+    const bytes = fc.uint8Array({ maxLength: 3 });
+    const op = fc.oneof(
+      fc.record({ type: fc.constant('put' as const), key: bytes, value: fc.uint8Array({ maxLength: 4 }) }),
+      fc.record({ type: fc.constant('del' as const), key: bytes }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 12 }), bytes, (ops, key) => {
+        const decoded = decodeLogRecord(encodeLogRecord(ops));
+        const last = decoded.filter((o) => o.key.length === key.length && o.key.every((x, i) => x === key[i])).at(-1);
+        expect(lastOpOn(encodeLogRecord(ops), key)).toEqual(last && (last.type === 'put' ? { ...last, key: last.key.slice(), value: last.value.slice() } : { ...last, key: last.key.slice() }));
+      }),
+      { seed: 18, numRuns: 500 },
+    );
+  });
+
+  it.each([
+    { name: 'shorter than the count', bytes: b(1, 0, 0) },
+    { name: 'an unknown op kind', bytes: b(1, 0, 0, 0, 7, 0, 0, 0, 0) },
+    { name: 'a key length past the end', bytes: b(1, 0, 0, 0, 0, 9, 0, 0, 0, 1) },
+    { name: 'a value length past the end', bytes: b(1, 0, 0, 0, 1, 1, 0, 0, 0, 5, 9, 0, 0, 0) },
+    { name: 'fewer ops than counted', bytes: b(2, 0, 0, 0, 0, 1, 0, 0, 0, 5) },
+    { name: 'trailing bytes', bytes: b(0, 0, 0, 0, 1) },
+    { name: 'trailing bytes after a hit', bytes: b(1, 0, 0, 0, 0, 1, 0, 0, 0, 5, 0) },
+  ])('rejects $name with StorageCorrupted', ({ bytes }) => {
+    expect(() => lastOpOn(bytes, b(5))).toThrow(StorageCorrupted);
   });
 });
 

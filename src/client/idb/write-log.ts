@@ -72,6 +72,46 @@ export function decodeLogRecord(b: Uint8Array): BatchOp[] {
   return ops;
 }
 
+/**
+ * The last operation on `key` in one log record (a later op on a key wins, as in replay), or
+ * undefined when the record does not touch it. Throws `StorageCorrupted` on a malformed record,
+ * as `decodeLogRecord` does. A reader without the overlay (store-reader.ts, on the page's main
+ * thread) scans records with this: keys are compared in place and only the answer is
+ * allocated, so a record of thousands of ops costs no garbage.
+ */
+export function lastOpOn(b: Uint8Array, key: Uint8Array): BatchOp | undefined {
+  const bad = (why: string) => new StorageCorrupted(`log record: ${why}`);
+  if (b.length < 4) throw bad(`${b.length} bytes, need at least 4`);
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const count = view.getUint32(0, true);
+  let found: { put: boolean; value: number; valueEnd: number } | undefined;
+  let o = 4;
+  const length = (): number => {
+    if (o + 4 > b.length) throw bad(`truncated at byte ${o}`);
+    const len = view.getUint32(o, true);
+    o += 4;
+    if (o + len > b.length) throw bad(`length ${len} at byte ${o - 4} runs past the end`);
+    return len;
+  };
+  for (let i = 0; i < count; i++) {
+    if (o >= b.length) throw bad(`truncated at op ${i} of ${count}`);
+    const kind = b[o++];
+    if (kind !== 0 && kind !== 1) throw bad(`op ${i}: unknown kind ${kind}`);
+    const keyLen = length();
+    let same = keyLen === key.length;
+    for (let j = 0; same && j < keyLen; j++) same = b[o + j] === key[j];
+    o += keyLen;
+    if (kind === 1) {
+      const valueLen = length();
+      if (same) found = { put: true, value: o, valueEnd: o + valueLen };
+      o += valueLen;
+    } else if (same) found = { put: false, value: 0, valueEnd: 0 };
+  }
+  if (o !== b.length) throw bad(`${b.length - o} trailing bytes`);
+  if (!found) return undefined;
+  return found.put ? { type: 'put', key: key.slice(), value: b.slice(found.value, found.valueEnd) } : { type: 'del', key: key.slice() };
+}
+
 /** A logged key's newest operation (`value` undefined: deleted) and the record that wrote it. */
 export interface OverlayEntry {
   readonly key: Uint8Array;

@@ -46,7 +46,11 @@ const identity = sessionKeyBytes();
  * on a loaded 2-core machine, and a store opening meanwhile waited for all of it (its
  * IndexedDB callbacks are tasks of this thread): a warm restart's first local `get` answered
  * only after the libp2p node existed. Opening the store alone takes 30-60 ms (the
- * `proofsync:` marks, bench/startup-trace.ts).
+ * `proofsync:` marks, bench/startup-trace.ts). With the page answering those gets itself
+ * (light-client.ts), importing this at `init`, beside the store, was tried for the way to the
+ * head after a restart: the store then opened 1.0-1.5 s after `createLightClient` instead of
+ * 0.1-0.3 s, and the sync, which needs both, started later (create to synced 2.8-4.5 s against
+ * 2.1-2.9 s; `VERIFIED=0 TRACE=0 node bench/startup-trace.ts 20000 3`, 100 missed commits).
  */
 let network: Promise<typeof import('./network.ts')> | undefined;
 /** The longest the network waits for the store. */
@@ -97,7 +101,7 @@ async function init(config: WorkerConfig, bridgePort: MessagePort | undefined): 
   mark('host-constructed');
   // the store opens while the first dials run
   const started = h.start();
-  stored = started.then(() => (mark('store-open'), h));
+  stored = started.then(() => (mark('store-open'), post({ type: 'stored' }), h));
   stored.catch(() => {}); // reported once, through `ready`
 
   // peers held by the main thread (WebRTC-Direct; WebSockets when told to keep them there)

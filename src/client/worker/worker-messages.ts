@@ -228,7 +228,9 @@ export type FromWorker =
   | { type: 'reply'; id: number; ok: true; value: unknown }
   | { type: 'reply'; id: number; ok: false; error: SerializedError }
   /** Events emitted in one turn of the worker's loop (e.g. a live commit's `update`s), in order. */
-  | { type: 'events'; events: WireEvent[] };
+  | { type: 'events'; events: WireEvent[] }
+  /** The worker's store is open: local reads go to the worker from now on (the page's own reader closes). */
+  | { type: 'stored' };
 
 /** Worker → main thread, on the bridge port. */
 export type BridgeRequest =
