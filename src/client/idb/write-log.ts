@@ -44,47 +44,16 @@ export function encodeLogRecord(ops: readonly BatchOp[]): Uint8Array {
   return out;
 }
 
-/** Decodes a log record; throws `StorageCorrupted` on anything malformed. Keys and values are views. */
-export function decodeLogRecord(b: Uint8Array): BatchOp[] {
-  const bad = (why: string) => new StorageCorrupted(`log record: ${why}`);
-  if (b.length < 4) throw bad(`${b.length} bytes, need at least 4`);
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const count = view.getUint32(0, true);
-  const ops: BatchOp[] = [];
-  let o = 4;
-  const take = (): Uint8Array => {
-    if (o + 4 > b.length) throw bad(`truncated at byte ${o}`);
-    const len = view.getUint32(o, true);
-    o += 4;
-    if (o + len > b.length) throw bad(`length ${len} at byte ${o - 4} runs past the end`);
-    const out = b.subarray(o, o + len);
-    o += len;
-    return out;
-  };
-  for (let i = 0; i < count; i++) {
-    if (o >= b.length) throw bad(`truncated at op ${i} of ${count}`);
-    const kind = b[o++];
-    if (kind !== 0 && kind !== 1) throw bad(`op ${i}: unknown kind ${kind}`);
-    const key = take();
-    ops.push(kind === 1 ? { type: 'put', key, value: take() } : { type: 'del', key });
-  }
-  if (o !== b.length) throw bad(`${b.length - o} trailing bytes`);
-  return ops;
-}
-
 /**
- * The last operation on `key` in one log record (a later op on a key wins, as in replay), or
- * undefined when the record does not touch it. Throws `StorageCorrupted` on a malformed record,
- * as `decodeLogRecord` does. A reader without the overlay (store-reader.ts, on the page's main
- * thread) scans records with this: keys are compared in place and only the answer is
- * allocated, so a record of thousands of ops costs no garbage.
+ * Walks a log record's ops in order, validating as it goes: `visit` gets each op's kind (1 put,
+ * 0 del) and the offsets of its key and value (a del's value is empty) within `b`. Throws
+ * `StorageCorrupted` on anything malformed, including trailing bytes after the last op.
  */
-export function lastOpOn(b: Uint8Array, key: Uint8Array): BatchOp | undefined {
+function walkLogRecord(b: Uint8Array, visit: (kind: number, key: number, keyEnd: number, value: number, valueEnd: number) => void): void {
   const bad = (why: string) => new StorageCorrupted(`log record: ${why}`);
   if (b.length < 4) throw bad(`${b.length} bytes, need at least 4`);
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const count = view.getUint32(0, true);
-  let found: { put: boolean; value: number; valueEnd: number } | undefined;
   let o = 4;
   const length = (): number => {
     if (o + 4 > b.length) throw bad(`truncated at byte ${o}`);
@@ -98,16 +67,42 @@ export function lastOpOn(b: Uint8Array, key: Uint8Array): BatchOp | undefined {
     const kind = b[o++];
     if (kind !== 0 && kind !== 1) throw bad(`op ${i}: unknown kind ${kind}`);
     const keyLen = length();
-    let same = keyLen === key.length;
-    for (let j = 0; same && j < keyLen; j++) same = b[o + j] === key[j];
+    const key = o;
     o += keyLen;
+    let value = o;
     if (kind === 1) {
       const valueLen = length();
-      if (same) found = { put: true, value: o, valueEnd: o + valueLen };
+      value = o;
       o += valueLen;
-    } else if (same) found = { put: false, value: 0, valueEnd: 0 };
+    }
+    visit(kind, key, key + keyLen, value, o);
   }
   if (o !== b.length) throw bad(`${b.length - o} trailing bytes`);
+}
+
+/** Decodes a log record; throws `StorageCorrupted` on anything malformed. Keys and values are views. */
+export function decodeLogRecord(b: Uint8Array): BatchOp[] {
+  const ops: BatchOp[] = [];
+  walkLogRecord(b, (kind, key, keyEnd, value, valueEnd) => {
+    ops.push(kind === 1 ? { type: 'put', key: b.subarray(key, keyEnd), value: b.subarray(value, valueEnd) } : { type: 'del', key: b.subarray(key, keyEnd) });
+  });
+  return ops;
+}
+
+/**
+ * The last operation on `key` in one log record (a later op on a key wins, as in replay), or
+ * undefined when the record does not touch it. Throws `StorageCorrupted` on a malformed record,
+ * as `decodeLogRecord` does. A reader without the overlay (store-reader.ts, on the page's main
+ * thread) scans records with this: keys are compared in place and only the answer is
+ * allocated, so a record of thousands of ops costs no garbage.
+ */
+export function lastOpOn(b: Uint8Array, key: Uint8Array): BatchOp | undefined {
+  let found: { put: boolean; value: number; valueEnd: number } | undefined;
+  walkLogRecord(b, (kind, k, kEnd, value, valueEnd) => {
+    if (kEnd - k !== key.length) return;
+    for (let j = 0; j < key.length; j++) if (b[k + j] !== key[j]) return;
+    found = { put: kind === 1, value, valueEnd };
+  });
   if (!found) return undefined;
   return found.put ? { type: 'put', key: key.slice(), value: b.slice(found.value, found.valueEnd) } : { type: 'del', key: key.slice() };
 }
