@@ -28,7 +28,7 @@ const EXPORTED_NAMES = [
   'LightClientError', 'LogIndexMismatch', 'MessageTooLarge', 'MinProofSizeTooLarge', 'MissingField', 'NoEndProof', 'NoPeers',
   'NonIncreasingProofNodes', 'NonIncreasingValues', 'NonZeroPaddingBits', 'PartialByteLengthWithValue', 'ProofError',
   'ProofKeyPartialByte', 'ProofNodeHasUnincludedValue', 'ProofNodeNotForKey', 'ProofUnavailable', 'ProofValueDoesntMatch',
-  'ProofsyncError', 'RateLimited', 'RequestError', 'RequestTimeout', 'RootMismatch', 'RootNotFound',
+  'ProofsyncError', 'RateLimited', 'RequestError', 'RequestTimeout', 'RootMismatch', 'RootNotFound', 'ServerStopping',
   'StartAfterEnd', 'StateFromOutsideOfRange', 'StorageQuotaExceeded', 'StoredLogMismatch', 'StreamError', 'StreamReset',
   'SyncError', 'SyncStalled', 'TooManyItems', 'TooManyKeys', 'TooManyStreams', 'TrailingBytes', 'TruncatedInput',
   'UnexpectedEndProof', 'UnexpectedResponse', 'UnexpectedStartProof', 'WorkerFailed', 'WrongDatabase',
