@@ -618,7 +618,11 @@ export class StateSyncEngine {
    * each, back to back, this loaded 2-core machine): 8 answers 1,655 / 1,561 / 2,011 ms, one
    * answer 905 / 1,079 / 862 ms; navigation to live at the head 2,883 / 3,168 / 3,581 ms
    * against 2,080 / 2,742 / 2,400 ms. At 20,000 keys: 1,028 / 797 / 838 ms against 336 / 540 /
-   * 831 ms. A catch-up of more changes than one answer holds pays one round trip more.
+   * 831 ms. A second 200k pair, the machine busier (load average 6-10, the node's first answer
+   * up to 835 ms): 2,038 / 2,180 / 1,680 ms against 2,176 / 1,717 / 2,126 ms, no difference
+   * there; the single answer's own costs were the waves of node-record page reads (~300 ms, the
+   * trie's level-3 and 4 records are spread over every node page), applying and hashing, and its
+   * write (~450 ms). A catch-up of more changes than one answer holds pays one round trip more.
    */
   #keepWhole(item: Readonly<Segment>): boolean {
     // never-fetched items at the canonical root stay the plan's parts
