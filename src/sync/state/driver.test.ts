@@ -343,6 +343,8 @@ describe('syncState: resuming and catching up', () => {
     expect(counted.rangeRequests).toBe(0);
     expect(counted.rangeAnswers).toBe(0);
     expect(counted.keyValues).toBe(changed);
+    // fewer changes than one answer holds: one request, not one per slot (docs/sync.md#work-items)
+    expect(counted.changeRequests).toBe(1);
   });
 
   it('a store already at the target finishes with no request', async () => {

@@ -76,6 +76,31 @@ describe('StateSyncEngine', () => {
     expect(toHex(again[0].start)).toBe(toHex(reqs[0].start));
   });
 
+  describe('a catch-up (items at an older root) asks for the whole item before it knows how dense the changes are', () => {
+    const caughtUp = (resume: string | undefined, received: number): ResponseOutcome => ({ valid: true, changes: [], resume: resume === undefined ? undefined : fromHex(resume), rootAfter: C, received, answeredWith: 'change' });
+    // [name, the first answer (resume, changes received), change requests that follow]
+    const cases: [string, ResponseOutcome, number][] = [
+      ['every change in one answer: done, nothing more to ask', caughtUp(undefined, 1000), 0],
+      ['cut short at the key limit at 1/16 of the key space: the rest is split for every slot', caughtUp('1000', 2048), 4],
+      ['cut short with the rest sparse (10 changes over half the key space): the rest is one request', caughtUp('80', 10), 1],
+    ];
+    for (const [name, outcome, following] of cases) {
+      it(name, () => {
+        const e = engine({ target: B, stored: { target: A, segments: [{ ...ALL, root: A }] }, localRoot: A, concurrency: 4 });
+        const first = requests(e.start(0));
+        expect(first.map((r) => [r.kind, toHex(r.start), r.end])).toEqual([['change', '', undefined]]);
+        const next = requests(e.step({ type: 'response', requestId: first[0].id, outcome, elapsedMs: 1, bytes: 1 }, 1));
+        expect(next.map((r) => r.kind)).toEqual(Array(following).fill('change'));
+        if (following > 0) expect(toHex(next[0].start)).toBe(toHex(outcome.valid ? outcome.resume! : new Uint8Array()));
+      });
+    }
+
+    it('a never-fetched range is still split at once (range proofs, no density needed)', () => {
+      const e = engine({ target: B, concurrency: 4 });
+      expect(requests(e.start(0)).map((r) => r.kind)).toEqual(['range', 'range', 'range', 'range']);
+    });
+  });
+
   it('an answer for an old target is applied at the root it was asked for, never as the new target', () => {
     const e = engine({ target: A, concurrency: 1 });
     const [r] = requests(e.start(0));

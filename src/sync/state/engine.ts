@@ -192,9 +192,6 @@ export function initialSegments(scope: readonly KeyRange[], stored: readonly Seg
   return out;
 }
 
-/** Never-fetched items: at the canonical root they stay the plan's parts (no midpoint splits). */
-const unfetched = (item: Readonly<Segment>): boolean => item.root === undefined;
-
 /** `segments` with the never-fetched ones cut at the canonical parts' bounds (plan.ts). */
 function cutToParts(segments: readonly Segment[]): Segment[] {
   const out: Segment[] = [];
@@ -248,9 +245,12 @@ export class StateSyncEngine {
   #updatesOpen: boolean;
   #wakeAt: number | undefined;
   #atTargetReported = false;
-  /** Keys received and key-space width they covered, to estimate key density. */
-  #densityKeys = 0;
-  #densityWidth = 0;
+  /**
+   * Per kind of request, the answers taken and the keys (or changes) they held over the key-space
+   * width they covered: how many the next answers of that kind hold (`#keepWhole`). A change
+   * proof holds what changed, a range proof the whole state: they differ by orders of magnitude.
+   */
+  readonly #density = { range: { answers: 0, keys: 0, width: 0 }, change: { answers: 0, keys: 0, width: 0 } };
   readonly #used = new Set<string>();
   #lastFailure: string | undefined;
   #stats = { keyValuesReceived: 0, bytesReceived: 0, requests: 0, hedges: 0, proofsRejected: 0, failures: 0, targetUpdates: 0 };
@@ -436,8 +436,10 @@ export class StateSyncEngine {
       this.#used.add(request.peer);
     }
     this.#stats.keyValuesReceived += outcome.received;
-    this.#densityKeys += outcome.received;
-    this.#densityWidth += rangeWidth({ start: request.start, end: outcome.resume ?? request.end });
+    const density = request.kind === 'change' ? this.#density.change : this.#density.range;
+    density.answers++;
+    density.keys += outcome.received;
+    density.width += rangeWidth({ start: request.start, end: outcome.resume ?? request.end });
     this.#queue.complete(o.queueId, request.root, outcome.resume, this.#target);
     this.#localRoot = outcome.rootAfter;
     const next = canonicalSegments(this.#queue.segments());
@@ -519,7 +521,7 @@ export class StateSyncEngine {
     while (slots < this.#concurrency) {
       const peer = empty ? undefined : this.#peers.choose(now);
       if (!empty && peer === undefined) break;
-      const item = this.#queue.next(this.#target, now, this.#concurrency, this.#minSplitWidth(), this.#canonical() ? unfetched : undefined);
+      const item = this.#queue.next(this.#target, now, this.#concurrency, 0, (i) => this.#keepWhole(i));
       if (!item) break;
       const request = this.#buildRequest(item, peer);
       this.#queue.assign(item, request.id);
@@ -602,10 +604,37 @@ export class StateSyncEngine {
     return next;
   }
 
-  /** Items narrower than this likely fit in one answer: not worth splitting. */
-  #minSplitWidth(): number {
-    if (this.#densityWidth <= 0) return 0;
-    return (this.#keyLimit * this.#densityWidth) / (this.#densityKeys + 1);
+  /**
+   * Items the queue must not split now: the canonical plan's parts, and items narrower than one
+   * answer of their kind likely covers at the density seen so far. An item at an older root
+   * (change-proof work) is not split before some change proof has shown how dense the changes
+   * are: a catch-up's changes are few next to the state (100 missed commits of 10 keys are 1,000
+   * changes, one answer of the 2,048 a request may hold), so the first request asks for the
+   * whole item, and an answer cut short at the key limit gives the density the rest is split at.
+   * Split blindly into twice the concurrency, that catch-up took 8 answers in two rounds, each
+   * verified in turn with its own four waves of IndexedDB reads down the trie. Measured, a
+   * browser reloaded 100 commits behind (`VERIFIED=0 TRACE=0 node bench/startup-trace.ts 200000
+   * 3`, worker marks from the sync's start to the `at-target` write being durable, three runs
+   * each, back to back, this loaded 2-core machine): 8 answers 1,655 / 1,561 / 2,011 ms, one
+   * answer 905 / 1,079 / 862 ms; navigation to live at the head 2,883 / 3,168 / 3,581 ms
+   * against 2,080 / 2,742 / 2,400 ms. At 20,000 keys: 1,028 / 797 / 838 ms against 336 / 540 /
+   * 831 ms. A second 200k pair, the machine busier (load average 6-10, the node's first answer
+   * up to 835 ms): 2,038 / 2,180 / 1,680 ms against 2,176 / 1,717 / 2,126 ms, no difference
+   * there; the single answer's own costs were the waves of node-record page reads (~300 ms, the
+   * trie's level-3 and 4 records are spread over every node page), applying and hashing, and its
+   * write (~450 ms). A second 20k pair: 492 / 580 / 605 ms against 478 / 523 / 334 ms
+   * (navigation to live 1,355 / 1,382 / 1,380 against 1,274 / 1,364 / 1,287 ms). A catch-up of
+   * more changes than one answer holds pays one round trip more.
+   */
+  #keepWhole(item: Readonly<Segment>): boolean {
+    // never-fetched items at the canonical root stay the plan's parts
+    if (item.root === undefined && this.#canonical()) return true;
+    // toward the empty root the work is local deletes (`clear` requests), split as range work
+    const change = item.root !== undefined && !equalBytes(this.#target, EMPTY_ROOT);
+    const density = change ? this.#density.change : this.#density.range;
+    if (density.answers === 0) return change;
+    if (density.width <= 0) return false;
+    return rangeWidth(item) < (this.#keyLimit * density.width) / (density.keys + 1);
   }
 
   /** Whether the target is the canonical root: never-fetched ranges go by the plan. */

@@ -11,7 +11,9 @@
  * - Priorities: retry > stale (made stale by a target change) > left half > right half, then
  *   the lowest start, so completed ranges grow contiguously.
  * - Done neighbours (same root, nothing in flight) merge.
- * - `next` leaves whole the items its `keepWhole` names (the canonical plan's parts, plan.ts).
+ * - `next` leaves whole the items its `keepWhole` names: the engine's (engine.ts `#keepWhole`)
+ *   are the canonical plan's parts (plan.ts), items narrower than one answer at the density
+ *   answers of their kind showed, and change-proof work before any change proof showed one.
  */
 import { compareBytes, equalBytes } from '../../core/bytes.ts';
 import { backoffDelay } from '../peers.ts';
