@@ -232,14 +232,9 @@ export class MerkleTrie {
   /** Makes `write` the last store write in flight. */
   private track(write: Promise<void>): void {
     this.idle = false;
-    const tail = write.then(
-      () => {
-        if (this.writes === tail) this.idle = true;
-      },
-      (err: unknown) => {
-        throw err;
-      },
-    );
+    const tail = write.then(() => {
+      if (this.writes === tail) this.idle = true;
+    });
     tail.catch(() => undefined);
     this.writes = tail;
   }

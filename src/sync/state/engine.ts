@@ -521,7 +521,7 @@ export class StateSyncEngine {
     while (slots < this.#concurrency) {
       const peer = empty ? undefined : this.#peers.choose(now);
       if (!empty && peer === undefined) break;
-      const item = this.#queue.next(this.#target, now, this.#concurrency, 0, (i) => this.#keepWhole(i));
+      const item = this.#queue.next(this.#target, now, this.#concurrency, (i) => this.#keepWhole(i));
       if (!item) break;
       const request = this.#buildRequest(item, peer);
       this.#queue.assign(item, request.id);

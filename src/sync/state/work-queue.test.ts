@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { compareBytes, fromHex, toHex } from '../../core/bytes.ts';
-import { compareEnd } from './ranges.ts';
+import { compareEnd, rangeWidth } from './ranges.ts';
 import { LEFT, RETRY, RIGHT, STALE, WorkQueue } from './work-queue.ts';
 
 const A = new Uint8Array(32).fill(1);
@@ -32,7 +32,7 @@ describe('WorkQueue', () => {
 
   it('does not split items narrower than the minimum width', () => {
     const q = full();
-    q.next(A, 0, 4, 2);
+    q.next(A, 0, 4, (i) => rangeWidth(i) < 2);
     expect(q.items.length).toBe(1);
   });
 
@@ -54,7 +54,7 @@ describe('WorkQueue', () => {
     q.release(99, 0, true);
     expect(q.items[1].priority).toBe(RETRY);
     for (;;) {
-      const n = q.next(B, 0, 100, Infinity);
+      const n = q.next(B, 0, 100, () => true);
       if (!n) break;
       order.push(toHex(n.start));
       q.assign(n, id++);
@@ -102,13 +102,13 @@ describe('WorkQueue', () => {
     let now = 1000;
     for (let i = 0; i < 3; i++) {
       now = Math.max(now, q.items[0].notBefore);
-      const item = q.next(A, now, 1, Infinity)!;
+      const item = q.next(A, now, 1, () => true)!;
       q.assign(item, i + 1);
       q.release(i + 1, now, true);
       delays.push(q.items[0].notBefore - now);
     }
     expect(delays).toEqual([0, 10, 15]);
-    expect(q.next(A, now + 5, 1, Infinity)).toBeUndefined();
+    expect(q.next(A, now + 5, 1, () => true)).toBeUndefined();
     expect(q.nextReady(A, now + 5)).toBe(now + 15);
   });
 

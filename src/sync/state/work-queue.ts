@@ -109,11 +109,12 @@ export class WorkQueue {
 
   /**
    * The next item to request at `now`, split first while the queue is short; undefined when
-   * none is ready. The caller must `assign` it.
+   * none is ready; items for which `keepWhole` holds are not split (the engine's rule: the
+   * plan's parts, items one answer likely covers). The caller must `assign` it.
    */
-  next(target: Uint8Array, now: number, concurrency: number, minSplitWidth = 0, keepWhole?: (item: Readonly<WorkItem>) => boolean): Readonly<WorkItem> | undefined {
+  next(target: Uint8Array, now: number, concurrency: number, keepWhole?: (item: Readonly<WorkItem>) => boolean): Readonly<WorkItem> | undefined {
     while (this.inFlight + this.queued(target) < 2 * concurrency) {
-      if (!this.#splitWidest(target, now, minSplitWidth, keepWhole)) break;
+      if (!this.#splitWidest(target, now, keepWhole)) break;
     }
     let best: WorkItem | undefined;
     for (const i of this.#items) {
@@ -138,10 +139,10 @@ export class WorkQueue {
     return at;
   }
 
-  #splitWidest(target: Uint8Array, now: number, minWidth: number, keepWhole?: (item: Readonly<WorkItem>) => boolean): boolean {
+  #splitWidest(target: Uint8Array, now: number, keepWhole?: (item: Readonly<WorkItem>) => boolean): boolean {
     const candidates = this.#items
       .map((item, index) => ({ item, index }))
-      .filter(({ item }) => item.requestId === undefined && !isDone(item, target) && item.notBefore <= now && rangeWidth(item) >= minWidth && !keepWhole?.(item))
+      .filter(({ item }) => item.requestId === undefined && !isDone(item, target) && item.notBefore <= now && !keepWhole?.(item))
       .sort((a, b) => rangeWidth(b.item) - rangeWidth(a.item) || a.index - b.index);
     for (const { item, index } of candidates) {
       const mid = splitPoint(item);
