@@ -38,7 +38,7 @@ import type {
 import { compareBytes, inKeyRange } from '../core/bytes.ts';
 import { transportOf, type TransportName } from '../protocol/transports.ts';
 import { snapshotBase } from '../sync/state/snapshot-url.ts';
-import { StoreReader } from './idb/store-reader.ts';
+import { EarlyReads } from './early-reads.ts';
 
 export type { GetResult, KeyRangeOption, LiveTuning, ProveResult, StatusResult, SyncTuning, VerifiedResult };
 export { prefixRange };
@@ -253,20 +253,8 @@ export class LightClient {
   #closed: Error | undefined;
   #bridge: Promise<MainBridge | undefined>;
   readonly #ranges: KeyRangeOption[] | undefined;
-  /**
-   * The page's read-only view of the store, until the worker says its own is open ('stored'):
-   * a warm restart's first local `get` then waits for IndexedDB, not for the worker's entry to
-   * compile and evaluate (that boot was most of 630-950 ms at 1M keys, bench/startup-trace.ts).
-   * Undefined once the worker's store is open or the client closed.
-   *
-   * Measured A/B, `BENCH_KEYS=200000 BENCH_BASELINE=0 BENCH_PLACEMENT=0 BENCH_FIREFOX=0
-   * BENCH_VERIFIED=0 BENCH_REPEAT=3 npm run bench -- browser`, main and this alternating, 4 runs
-   * each, 2 cores shared with other benchmarks (load 3-15): navigation to the first local get,
-   * the page starting the client as it loads, median of 3 per run: 750, 714, 1031, 1193 ms
-   * without, 262, 284, 749, 743 ms with. Create to the page's answer: 40-150 ms (IndexedDB
-   * open 10-50 ms, then one transaction), against 300-700 ms to the worker's store open.
-   */
-  #reader: Promise<StoreReader | undefined> | undefined;
+  /** Local gets answered on the page until the worker's store is open (early-reads.ts). */
+  readonly #early: EarlyReads;
 
   /** @internal use `createLightClient` */
   constructor(options: LightClientOptions) {
@@ -298,7 +286,7 @@ export class LightClient {
     };
     this.#ranges = config.ranges;
     // opened before the worker is asked to: its open is then first in IndexedDB's queue
-    this.#reader = typeof indexedDB === 'undefined' ? undefined : StoreReader.open(config.storageName).catch(() => undefined);
+    this.#early = new EarlyReads(config.storageName);
     this.#worker = options.worker ?? takePreloadedWorker() ?? spawnWorker(`proofsync:${options.db}`);
     this.#worker.onmessage = (m: MessageEvent<FromWorker>) => this.#onMessage(m.data);
     this.#worker.onerror = (e: globalThis.ErrorEvent) => {
@@ -366,38 +354,10 @@ export class LightClient {
   async get(key: Uint8Array, o: ReadOptions = {}): Promise<Uint8Array | undefined> {
     if (!(key instanceof Uint8Array)) throw new TypeError('expected Uint8Array key');
     const consistency = o.consistency ?? 'synced';
-    const reader = this.#reader;
-    if (consistency === 'local' && reader && !this.#closed && (!this.#ranges || this.#ranges.some((r) => inRange(key, r)))) return this.#getEarly(key, reader, o.signal);
-    return (await this.#call({ method: 'get', key, consistency }, o.signal)).value;
-  }
-
-  /**
-   * A local `get` before the worker's store is open: the page's reader and the worker both
-   * answer, the first answer wins (the other is aborted or ignored). Both read committed,
-   * verified state; the worker's answer is the fallback when the page's read fails (no store
-   * yet, an older schema, a damaged record: the worker's typed error is the one reported).
-   */
-  async #getEarly(key: Uint8Array, reader: Promise<StoreReader | undefined>, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
-    const stop = new AbortController();
-    const fromWorker = this.#call({ method: 'get', key, consistency: 'local' }, signal ? AbortSignal.any([signal, stop.signal]) : stop.signal).then((r) => r.value);
-    const fromPage = reader.then((r) => (r ? r.get(key) : Promise.reject(new Error('no store to read on the page'))));
-    fromPage.then(
-      () => {
-        performance.mark?.('proofsync:page-read');
-        stop.abort(new DOMException('answered on the page', 'AbortError'));
-      },
-      () => {},
-    );
-    try {
-      const value = await Promise.any([fromPage, fromWorker]);
-      signal?.throwIfAborted();
-      return value;
-    } catch (err) {
-      signal?.throwIfAborted();
-      // both failed: the worker's error is the client's answer
-      if (err instanceof AggregateError) return fromWorker;
-      throw err;
+    if (consistency === 'local' && this.#early.open && !this.#closed && (!this.#ranges || this.#ranges.some((r) => inRange(key, r)))) {
+      return this.#early.get(key, (signal) => this.#call({ method: 'get', key, consistency: 'local' }, signal).then((r) => r.value), o.signal);
     }
+    return (await this.#call({ method: 'get', key, consistency }, o.signal)).value;
   }
 
   /**
@@ -515,7 +475,7 @@ export class LightClient {
   #fail(error: Error): void {
     if (this.#closed) return;
     this.#closed = error;
-    this.#closeReader();
+    this.#early.close();
     this.#worker.terminate();
     for (const p of this.#pending.values()) p.reject(error);
     this.#pending.clear();
@@ -553,15 +513,8 @@ export class LightClient {
     });
   }
 
-  /** The worker's store is open (or the client closed): reads go to the worker only. */
-  #closeReader(): void {
-    const r = this.#reader;
-    this.#reader = undefined;
-    void r?.then((reader) => reader?.close());
-  }
-
   #onMessage(m: FromWorker): void {
-    if (m.type === 'stored') return this.#closeReader();
+    if (m.type === 'stored') return this.#early.close();
     if (m.type === 'reply') {
       const p = this.#pending.get(m.id);
       if (!p) return;
