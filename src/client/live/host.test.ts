@@ -161,6 +161,26 @@ describe('live updates in the engine host', () => {
     await t.until(() => t.h.status().synced?.seq === 6);
   });
 
+  it('an announcement heard after its delta was applied: the status already holds its seq when the event fires', async () => {
+    const w = await writer();
+    const t = host(w);
+    await t.h.start();
+    await t.h.synced(AbortSignal.timeout(20_000));
+    await t.until(() => t.live().at(-1)?.mode === 'live');
+    const [delta, ann] = await w.commit();
+    t.h.offerGossip(delta, 'a');
+    await t.until(() => t.applied().length === 1);
+    expect(t.h.status().synced?.seq).toBe(-1);
+    const seen: (number | undefined)[] = [];
+    t.h.offerGossip(ann, 'a');
+    // what a page's listener reads from `status()` at the event the seq arrives with
+    await t.until(() => {
+      seen.push(t.h.status().synced?.seq);
+      return t.events.some((e) => e.type === 'live' && (e.detail as { seq?: number }).seq === 2);
+    });
+    expect(seen.at(-1)).toBe(2);
+  });
+
   it('a lost delta is filled over /delta once its announcement names it', async () => {
     const w = await writer();
     const t = host(w);

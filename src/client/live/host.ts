@@ -108,13 +108,14 @@ export class LiveHost {
       blame: (peer, reason) => deps.offence?.(peer, `gossip: ${reason}`),
       seqOf: (root) => deps.seqOf(root),
       emit: (e) => {
-        deps.emit(e);
-        // the latch follows the live state; `seq` is -1 until the root's announcement is heard
+        // the latch follows the live state; `seq` is -1 until the root's announcement is heard.
+        // Set before the event goes out: a listener that reads `status()` at the event sees it
         if (e.type === 'update') {
           deps.synced({ root: e.detail.root, seq: e.detail.seq ?? deps.seqOf(e.detail.root) ?? -1, localRoot: this.#follower.localRoot ?? e.detail.root }, false);
         } else if (e.type === 'live' && e.detail.mode === 'live' && e.detail.root && e.detail.seq !== undefined) {
           deps.synced({ root: e.detail.root, seq: e.detail.seq, localRoot: this.#follower.localRoot ?? e.detail.root }, false);
         }
+        deps.emit(e);
       },
       stored: () => deps.stored?.(),
       fail: (err) => {
