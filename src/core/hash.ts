@@ -42,7 +42,8 @@ export function valueDigest(value: Uint8Array): Uint8Array {
 
 // One scratch buffer, the hasher's own message area (nothing is copied to hash it); a larger
 // node (never in a 16-ary trie) gets a plain array: hashing allocates only the digest.
-let scratch = messageBuffer();
+// Taken at the first hash: asking for it instantiates the hasher (sha256.ts).
+let scratch: Uint8Array | undefined;
 
 let packScratch = new Uint8Array(64);
 
@@ -98,8 +99,8 @@ export function hashPacked(
   if (children) for (let i = 0; i < children.length; i++) if (children[i] !== undefined) count++;
   const keyBytes = (tokens + 1) >> 1;
   const need = 1 + count * 33 + (digest ? digest.length + 6 : 1) + 10 + keyBytes;
-  if (scratch.length < need) scratch = new Uint8Array(need * 2);
-  const buf = scratch;
+  let buf = (scratch ??= messageBuffer());
+  if (buf.length < need) buf = scratch = new Uint8Array(need * 2);
   let off = putUvarint(buf, 0, count);
   if (children) {
     for (let i = 0; i < children.length; i++) {
@@ -167,7 +168,7 @@ let preimageLength = 0;
 /** A copy of the exact bytes `hashNode` hashes for such a node (benchmarks and tests). */
 export function nodePreimage(path: Path, digest: Uint8Array | undefined, children: ArrayLike<Uint8Array | undefined>): Uint8Array {
   hashNode(path, digest, children);
-  return scratch.slice(0, preimageLength);
+  return scratch!.slice(0, preimageLength);
 }
 
 /** Number of bytes `hashNode` feeds to SHA-256 for such a node (for the benchmark's baseline). */

@@ -6,7 +6,7 @@
  * It is checked against @noble/hashes on random inputs of every length class in its tests.
  */
 
-import { MEMORY_BYTES, MSG, ROUND_CONSTANTS, SAVE, SAVE_MAX, sha256Wasm } from './sha256-wasm.ts';
+import { MEMORY_BYTES, MSG, ROUND_CONSTANTS, SAVE, SAVE_MAX, sha256Wasm, type Sha256Wasm } from './sha256-wasm.ts';
 
 const K = Uint32Array.from(ROUND_CONSTANTS);
 const W = new Int32Array(64);
@@ -57,10 +57,27 @@ function compress(m: Uint8Array, off: number): void {
 const IV = new Int32Array([0x6a09e667, 0xbb67ae85 | 0, 0x3c6ef372, 0xa54ff53a | 0, 0x510e527f, 0x9b05688c | 0, 0x1f83d9ab, 0x5be0cd19]);
 
 // The block function in WebAssembly where it runs (sha256-wasm.ts), for messages that fit its
-// memory; the JavaScript one above otherwise.
-const wasm = sha256Wasm();
-const mem8 = wasm ? new Uint8Array(wasm.memory.buffer) : undefined;
-const mem32 = wasm ? new Int32Array(wasm.memory.buffer) : undefined;
+// memory; the JavaScript one above otherwise. Instantiated at the first hash (or `warmSha256`),
+// not at import: emitting the module runs cold and took ~45 ms of a Chromium page's module
+// evaluation (performance marks around it in the built e2e test page), paid by every page and
+// worker that imports this, hashing or not. undefined: not tried yet; null: cannot run here.
+let wasm: Sha256Wasm | null | undefined;
+let mem8: Uint8Array | undefined;
+let mem32: Int32Array | undefined;
+
+function instantiate(): Sha256Wasm | null {
+  wasm = sha256Wasm() ?? null;
+  if (wasm) {
+    mem8 = new Uint8Array(wasm.memory.buffer);
+    mem32 = new Int32Array(wasm.memory.buffer);
+  }
+  return wasm;
+}
+
+/** Instantiates the block function now, off the way to the first hash (a worker while it waits on the network). */
+export function warmSha256(): void {
+  if (wasm === undefined) instantiate();
+}
 /** Longest message hashed in the module's memory (room left for two blocks of padding). */
 const WASM_MAX = MEMORY_BYTES - MSG - 128;
 
@@ -69,6 +86,7 @@ const WASM_MAX = MEMORY_BYTES - MSG - 128;
  * message area, so `sha256(buffer, length)` copies nothing; a plain array without WebAssembly.
  */
 export function messageBuffer(): Uint8Array {
+  if (wasm === undefined) instantiate();
   return mem8 ? mem8.subarray(MSG, MSG + WASM_MAX) : new Uint8Array(4096);
 }
 
@@ -113,10 +131,11 @@ function digestOf(h: Int32Array): Uint8Array {
 /** SHA-256 of `msg` (up to 2^32 bytes), or of its first `length` bytes. */
 export function sha256(msg: Uint8Array, length: number = msg.length): Uint8Array {
   const full = length - (length % 64);
-  if (wasm && length <= WASM_MAX) {
+  const w = wasm === undefined ? instantiate() : wasm;
+  if (w && length <= WASM_MAX) {
     toModule(msg, length);
     mem32!.set(IV);
-    if (full > 0) wasm.compress(MSG, full / 64, 0);
+    if (full > 0) w.compress(MSG, full / 64, 0);
     return finishWasm(full, length);
   }
   return sha256Js(msg, length);
@@ -183,7 +202,7 @@ export function sha256Again(msg: Uint8Array, length: number, m: Sha256Midstates)
     grown.set(m.states.subarray(0, reuse * 8));
     m.states = grown;
   }
-  const inModule = wasm !== undefined && length <= WASM_MAX && blocks <= SAVE_MAX;
+  const inModule = (wasm === undefined ? instantiate() : wasm) !== null && length <= WASM_MAX && blocks <= SAVE_MAX;
   if (inModule) toModule(msg, length);
   compressBlocks(msg, reuse, blocks, m, inModule);
   if (m.bytes.length < length) {
@@ -207,7 +226,7 @@ export function sha256Resume(m: Sha256Midstates, from: number): Uint8Array {
   const blocks = full / 64;
   const reuse = Math.min(Math.floor(from / 64), blocks, m.blocks);
   const bytes = m.bytes;
-  const inModule = wasm !== undefined && length <= WASM_MAX && blocks <= SAVE_MAX;
+  const inModule = (wasm === undefined ? instantiate() : wasm) !== null && length <= WASM_MAX && blocks <= SAVE_MAX;
   // the blocks before `reuse` are not needed again: the module gets the rest only
   if (inModule) mem8!.set(bytes.subarray(reuse * 64, length), MSG + reuse * 64);
   compressBlocks(bytes, reuse, blocks, m, inModule);

@@ -11,6 +11,7 @@
 /// <reference lib="webworker" />
 import { deleteDB } from 'idb';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { warmSha256 } from '../../core/sha256.ts';
 import { ClientClosed, serializeError } from '../errors.ts';
 import { acquireSyncLock, PackedIdbStore, SyncChannel, waitForSyncLock } from '../idb/index.ts';
 import { IdbPendingDeltas } from '../idb/pending.ts';
@@ -61,8 +62,12 @@ function loadNetwork(): Promise<typeof import('./network.ts')> {
     network.then(() => mark('network-loaded'), () => {}); // a chunk that fails to load fails `init`, reported there
     // while it downloads: noble's base-point table, which the node's first Noise key (x25519
     // through Ed25519's base point) and the first signature check both need; built on first
-    // use, it was 50-190 ms of createNode in worker profiles (loaded 2-core machine)
-    setTimeout(() => void ed25519.getPublicKey(new Uint8Array(32)), 0);
+    // use, it was 50-190 ms of createNode in worker profiles (loaded 2-core machine). And the
+    // SHA-256 module, which the first proof's check needs (core/sha256.ts: ~20-45 ms cold).
+    setTimeout(() => {
+      ed25519.getPublicKey(new Uint8Array(32));
+      warmSha256();
+    }, 0);
   }
   return network;
 }
