@@ -21,7 +21,7 @@
  * - bundle sizes (minified + gzip) of the page entry, the worker and the main-thread bridge.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +100,48 @@ async function processCpuSeconds(pid: number | undefined): Promise<number | unde
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds used so far by this process's descendants (Linux /proc), except the subtree of `except`: the browser's processes. */
+async function descendantsCpuSeconds(except: number | undefined): Promise<number | undefined> {
+  try {
+    const parent = new Map<number, number>();
+    const cpu = new Map<number, number>();
+    for (const d of await readdir('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      const stat = await readFile(`/proc/${d}/stat`, 'utf8').catch(() => '');
+      if (!stat) continue;
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parent.set(Number(d), Number(f[1]));
+      cpu.set(Number(d), (Number(f[11]) + Number(f[12])) / 100);
+    }
+    let sum = 0;
+    for (const [pid, seconds] of cpu) {
+      let p: number | undefined = pid;
+      let ours = false;
+      while (p !== undefined && p > 1) {
+        if (p === except) break;
+        p = parent.get(p);
+        if (p === process.pid) ours = true;
+      }
+      if (ours && p !== except) sum += seconds;
+    }
+    return sum;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy and total CPU ticks of the whole machine so far (Linux /proc/stat), or undefined elsewhere. */
+async function machineTicks(): Promise<{ busy: number; total: number } | undefined> {
+  try {
+    const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0];
+    const t = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = t.reduce((a, b) => a + b, 0);
+    return { busy: total - t[3] - (t[4] ?? 0), total };
   } catch {
     return undefined;
   }
@@ -330,14 +372,26 @@ try {
         );
       // BENCH_PROFILE=dir: a CPU profile of each worker during the full sync
       const nodeCpuBefore = await processCpuSeconds(node.child.pid);
+      const browserCpuBefore = await descendantsCpuSeconds(node.child.pid);
+      const ticksBefore = await machineTicks();
       const { value: synced, peak, afterGc } = await sampleHeap(page, PROFILE ? profileWorkers(page, PROFILE, 'full-sync', sync) : sync());
       const nodeCpuAfter = await processCpuSeconds(node.child.pid);
+      const browserCpuAfter = await descendantsCpuSeconds(node.child.pid);
+      const ticksAfter = await machineTicks();
       if (synced.root !== writer.root) throw new Error(`synced to ${synced.root}, writer is at ${writer.root}`);
       const rec = await page.evaluate(() => lc.recorded());
       figures.push({ name: `light client: full sync of ${N} keys over /ws (worker)`, value: synced.ms / 1000, unit: 's', goal: null });
       // what the worker waits on when it is not the bottleneck: the serving node's CPU (proofs, Noise, Yamux) during the sync
       if (nodeCpuBefore !== undefined && nodeCpuAfter !== undefined) {
         figures.push({ name: 'full node process CPU during the full sync (user + system)', value: nodeCpuAfter - nodeCpuBefore, unit: 's', goal: null });
+      }
+      // whether the sync waits on the machine rather than on itself: on 2 cores, the browser's
+      // processes (the worker, IndexedDB's backend, the network service) and the node share them
+      if (browserCpuBefore !== undefined && browserCpuAfter !== undefined) {
+        figures.push({ name: 'browser processes CPU during the full sync (user + system; worker, IndexedDB backend, network service)', value: browserCpuAfter - browserCpuBefore, unit: 's', goal: null });
+      }
+      if (ticksBefore && ticksAfter) {
+        figures.push({ name: `machine CPU busy during the full sync (all ${availableParallelism()} cores)`, value: (ticksAfter.busy - ticksBefore.busy) / (ticksAfter.total - ticksBefore.total), unit: 'share', goal: null });
       }
       if (floorMs !== undefined) figures.push({ name: `full sync of ${N} keys / (transport floor + hashing floor)`, value: synced.ms / floorMs, unit: 'ratio', goal: '<= 1.2' });
       if (baselineMs !== undefined) figures.push({ name: 'light client / raw baseline', value: synced.ms / baselineMs, unit: 'ratio', goal: '<= 1.5' });
