@@ -105,8 +105,12 @@ async function processCpuSeconds(pid: number | undefined): Promise<number | unde
   }
 }
 
-/** CPU seconds used so far by this process's descendants (Linux /proc), except the subtree of `except`: the browser's processes. */
-async function descendantsCpuSeconds(except: number | undefined): Promise<number | undefined> {
+/**
+ * CPU seconds used so far by this process's descendants (Linux /proc), except the subtree of
+ * `except`, by kind: Chromium's `--type` (and utility sub-type; `browser` for the browser
+ * process itself, where IndexedDB's backend runs). Undefined where /proc is missing.
+ */
+async function descendantsCpuSeconds(except: number | undefined): Promise<Map<string, number> | undefined> {
   try {
     const parent = new Map<number, number>();
     const cpu = new Map<number, number>();
@@ -118,18 +122,23 @@ async function descendantsCpuSeconds(except: number | undefined): Promise<number
       parent.set(Number(d), Number(f[1]));
       cpu.set(Number(d), (Number(f[11]) + Number(f[12])) / 100);
     }
-    let sum = 0;
+    const out = new Map<string, number>();
     for (const [pid, seconds] of cpu) {
       let p: number | undefined = pid;
       let ours = false;
-      while (p !== undefined && p > 1) {
-        if (p === except) break;
+      while (p !== undefined && p > 1 && p !== except) {
         p = parent.get(p);
         if (p === process.pid) ours = true;
       }
-      if (ours && p !== except) sum += seconds;
+      if (!ours || p === except || pid === except) continue;
+      // Chromium's child processes rewrite their command line as one space-separated string
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      const type = / --type=(\S+)/.exec(cmdline)?.[1] ?? (/chrom/.test(cmdline.split(/[\0 ]/)[0]) ? 'browser' : 'other');
+      const sub = / --utility-sub-type=(\S+)/.exec(cmdline)?.[1];
+      const kind = sub ? `${type}:${sub}` : type;
+      out.set(kind, (out.get(kind) ?? 0) + seconds);
     }
-    return sum;
+    return out;
   } catch {
     return undefined;
   }
@@ -388,7 +397,13 @@ try {
       // whether the sync waits on the machine rather than on itself: on 2 cores, the browser's
       // processes (the worker, IndexedDB's backend, the network service) and the node share them
       if (browserCpuBefore !== undefined && browserCpuAfter !== undefined) {
-        figures.push({ name: 'browser processes CPU during the full sync (user + system; worker, IndexedDB backend, network service)', value: browserCpuAfter - browserCpuBefore, unit: 's', goal: null });
+        let all = 0;
+        for (const [kind, after] of browserCpuAfter) {
+          const used = after - (browserCpuBefore.get(kind) ?? 0);
+          all += used;
+          if (used >= 0.05) figures.push({ name: `browser CPU during the full sync: ${kind} processes (user + system)`, value: used, unit: 's', goal: null });
+        }
+        figures.push({ name: 'browser CPU during the full sync: all its processes (the page and worker: renderer; IndexedDB backend: browser)', value: all, unit: 's', goal: null });
       }
       if (ticksBefore && ticksAfter) {
         figures.push({ name: `machine CPU busy during the full sync (all ${availableParallelism()} cores)`, value: (ticksAfter.busy - ticksBefore.busy) / (ticksAfter.total - ticksBefore.total), unit: 'share', goal: null });
