@@ -57,7 +57,11 @@ export function libp2pRequester(node: Dialer, peer: PeerId | Multiaddr): Request
 /** `/proofsync/1/range`, decoded with at most `req.keyLimit` key-values. Not verified here. */
 export async function requestRangeProof(peer: RemotePeer, req: RangeProofRequest, o: { timeoutMs: number; signal?: AbortSignal }): Promise<RangeProof> {
   const bytes = await peer.request(RANGE_PROTOCOL, encodeRangeProofRequest(req), { maxResponseBytes: DEFAULT_DECODE_LIMITS.maxBytes, ...o });
-  const res = decodeRangeProofResponse(bytes, { maxKeyValues: Math.min(Math.max(req.keyLimit, 1), DEFAULT_DECODE_LIMITS.maxKeyValues) });
+  // views into the frame, which nothing else holds (as protocol/client.ts does on Node): a copy
+  // per key and value was 400,000 small arrays per 200,000 keys for the collector, and hashing a
+  // value copy first moved it off V8's heap (sha256.ts `toModule`: 488 ms of a 200k-key sync's
+  // worker profile, BENCH_PROFILE of `npm run bench -- browser`, against 393 ms of hashing)
+  const res = decodeRangeProofResponse(bytes, { maxKeyValues: Math.min(Math.max(req.keyLimit, 1), DEFAULT_DECODE_LIMITS.maxKeyValues) }, { views: true });
   if (res.type === 'error') throw remoteError(res);
   return res.proof;
 }
