@@ -34,6 +34,7 @@ import { FULL_NODE_SCRIPT, startNodeProcess, type NodeProcess } from '../src/nod
 import type { Bench } from './browser-page/main.ts';
 import { type Figure, seededBytes, writeResults } from './lib.ts';
 import { profileWorkers } from './worker-profile.ts';
+import { cpuDelta, machineTicks, threadCpu } from './process-cpu.ts';
 
 declare const lc: Lc;
 declare const bench: Bench;
@@ -100,57 +101,6 @@ async function processCpuSeconds(pid: number | undefined): Promise<number | unde
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * CPU seconds used so far by this process's descendants (Linux /proc), except the subtree of
- * `except`, by kind: Chromium's `--type` (and utility sub-type; `browser` for the browser
- * process itself, where IndexedDB's backend runs). Undefined where /proc is missing.
- */
-async function descendantsCpuSeconds(except: number | undefined): Promise<Map<string, number> | undefined> {
-  try {
-    const parent = new Map<number, number>();
-    const cpu = new Map<number, number>();
-    for (const d of await readdir('/proc')) {
-      if (!/^\d+$/.test(d)) continue;
-      const stat = await readFile(`/proc/${d}/stat`, 'utf8').catch(() => '');
-      if (!stat) continue;
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parent.set(Number(d), Number(f[1]));
-      cpu.set(Number(d), (Number(f[11]) + Number(f[12])) / 100);
-    }
-    const out = new Map<string, number>();
-    for (const [pid, seconds] of cpu) {
-      let p: number | undefined = pid;
-      let ours = false;
-      while (p !== undefined && p > 1 && p !== except) {
-        p = parent.get(p);
-        if (p === process.pid) ours = true;
-      }
-      if (!ours || p === except || pid === except) continue;
-      // Chromium's child processes rewrite their command line as one space-separated string
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      const type = / --type=(\S+)/.exec(cmdline)?.[1] ?? (/chrom/.test(cmdline.split(/[\0 ]/)[0]) ? 'browser' : 'other');
-      const sub = / --utility-sub-type=(\S+)/.exec(cmdline)?.[1];
-      const kind = sub ? `${type}:${sub}` : type;
-      out.set(kind, (out.get(kind) ?? 0) + seconds);
-    }
-    return out;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Busy and total CPU ticks of the whole machine so far (Linux /proc/stat), or undefined elsewhere. */
-async function machineTicks(): Promise<{ busy: number; total: number } | undefined> {
-  try {
-    const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0];
-    const t = line.trim().split(/\s+/).slice(1).map(Number);
-    const total = t.reduce((a, b) => a + b, 0);
-    return { busy: total - t[3] - (t[4] ?? 0), total };
   } catch {
     return undefined;
   }
@@ -381,11 +331,11 @@ try {
         );
       // BENCH_PROFILE=dir: a CPU profile of each worker during the full sync
       const nodeCpuBefore = await processCpuSeconds(node.child.pid);
-      const browserCpuBefore = await descendantsCpuSeconds(node.child.pid);
+      const browserCpuBefore = await threadCpu();
       const ticksBefore = await machineTicks();
       const { value: synced, peak, afterGc } = await sampleHeap(page, PROFILE ? profileWorkers(page, PROFILE, 'full-sync', sync) : sync());
       const nodeCpuAfter = await processCpuSeconds(node.child.pid);
-      const browserCpuAfter = await descendantsCpuSeconds(node.child.pid);
+      const browserCpuAfter = await threadCpu();
       const ticksAfter = await machineTicks();
       if (synced.root !== writer.root) throw new Error(`synced to ${synced.root}, writer is at ${writer.root}`);
       const rec = await page.evaluate(() => lc.recorded());
@@ -396,14 +346,14 @@ try {
       }
       // whether the sync waits on the machine rather than on itself: on 2 cores, the browser's
       // processes (the worker, IndexedDB's backend, the network service) and the node share them
-      if (browserCpuBefore !== undefined && browserCpuAfter !== undefined) {
-        let all = 0;
-        for (const [kind, after] of browserCpuAfter) {
-          const used = after - (browserCpuBefore.get(kind) ?? 0);
-          all += used;
-          if (used >= 0.05) figures.push({ name: `browser CPU during the full sync: ${kind} processes (user + system)`, value: used, unit: 's', goal: null });
+      {
+        const used = cpuDelta(browserCpuBefore, browserCpuAfter);
+        const sum = (match: (thread: string) => boolean): number => used.filter(([k]) => match(k)).reduce((x, [, v]) => x + v, 0);
+        figures.push({ name: 'browser CPU during the full sync, all its processes and threads (user + system)', value: sum(() => true), unit: 's', goal: null });
+        figures.push({ name: "browser CPU during the full sync: the light client's worker thread", value: sum((k) => k.includes('DedicatedWorker')), unit: 's', goal: null });
+        for (const [thread, seconds] of used.slice(0, 6)) {
+          if (!thread.includes('DedicatedWorker')) figures.push({ name: `browser CPU during the full sync: thread ${thread}`, value: seconds, unit: 's', goal: null });
         }
-        figures.push({ name: 'browser CPU during the full sync: all its processes (the page and worker: renderer; IndexedDB backend: browser)', value: all, unit: 's', goal: null });
       }
       if (ticksBefore && ticksAfter) {
         figures.push({ name: `machine CPU busy during the full sync (all ${availableParallelism()} cores)`, value: (ticksAfter.busy - ticksBefore.busy) / (ticksAfter.total - ticksBefore.total), unit: 'share', goal: null });

@@ -9,7 +9,7 @@
  *
  *   BENCH_KEYS=200000 BENCH_RUNS=3 node bench/sync-ab.ts
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
@@ -18,6 +18,7 @@ import { CHROMIUM_PATH, Cleanup, REPO_ROOT, startNode } from '../e2e/harness.ts'
 import type { Lc, StartOptions } from '../e2e/light-client/main.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
 import { profileWorkers } from './worker-profile.ts';
+import { cpuDelta, threadCpu } from './process-cpu.ts';
 
 declare const lc: Lc;
 const N = Number(process.env.BENCH_KEYS ?? 200_000);
@@ -28,45 +29,6 @@ const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '').split(',').filter(Bool
 if (CONCURRENCY.length === 0) CONCURRENCY.push(undefined);
 const cleanup = new Cleanup();
 const log = (s: string): void => console.log(`sync-ab: ${s}`);
-
-/** The parent pid of every process (Linux /proc). */
-async function parents(): Promise<Map<number, number>> {
-  const out = new Map<number, number>();
-  for (const pid of await readdir('/proc').catch(() => [])) {
-    if (!/^\d+$/.test(pid)) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    if (stat) out.set(Number(pid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-  }
-  return out;
-}
-
-/**
- * CPU seconds (user + system) of every thread of this process's descendants (the browser we
- * launched, not another one on the machine), keyed by process type and thread name.
- */
-async function threadCpu(): Promise<Map<string, number>> {
-  const ppid = await parents();
-  const mine = (pid: number): boolean => {
-    for (let p = ppid.get(pid); p !== undefined && p > 1; p = ppid.get(p)) if (p === process.pid) return true;
-    return false;
-  };
-  const out = new Map<string, number>();
-  for (const pid of ppid.keys()) {
-    if (!mine(pid)) continue;
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (!cmd.includes('chrom')) continue;
-    const type = cmd.match(/--type=([a-z-]+)/)?.[1] ?? 'browser';
-    for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
-      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
-      if (!stat) continue;
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const key = `${type}/${name}`;
-      out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
-    }
-  }
-  return out;
-}
 
 try {
   const outDir = await mkdtemp(join(tmpdir(), 'proofsync-ab-build-'));
@@ -105,7 +67,7 @@ try {
     const after = await threadCpu();
     const n1 = await nodeCpu();
     if (synced.root !== writer.root) throw new Error(`synced to ${synced.root}, writer at ${writer.root}`);
-    const d = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v >= 0.05).sort((a, b) => b[1] - a[1]);
+    const d = cpuDelta(before, after);
     const worker = d.filter(([k]) => k.includes('DedicatedWorker')).reduce((s, [, v]) => s + v, 0);
     const total = d.reduce((s, [, v]) => s + v, 0);
     log(`run ${run} (concurrency ${o.concurrency ?? 'default'}): sync ${(synced.ms / 1000).toFixed(2)} s, worker threads CPU ${worker.toFixed(2)} s, all Chromium CPU ${total.toFixed(2)} s, node CPU ${(n1 - n0).toFixed(2)} s`);
