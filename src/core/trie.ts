@@ -11,6 +11,7 @@ import type { KeyChange, KeyValue, Path } from './types.ts';
 import { buildRoot, type BuiltNode } from './builder.ts';
 import { builtToNode, decodeMeta, encodeMeta, encodeNode, isLeaf, META_KEY, NODE_END, NODE_START, nodeKey, valueKey, type Meta } from './node-record.ts';
 import { NodeCache } from './node-cache.ts';
+import { expandRecords } from './elided-leaves.ts';
 import { StagedCommit, StagedReads } from './staged-store.ts';
 import { TrieView } from './trie-view.ts';
 
@@ -79,20 +80,30 @@ export class MerkleTrie {
     else if (maxTokens !== Infinity) this.wholeScan = undefined;
     // through `reads`: a scan waits for staged writes (their records are in the cache already)
     const it = this.reads.iterate(after ? { gt: after, lt: NODE_END } : { gte: NODE_START, lt: NODE_END });
+    const chunk: { path: Path; raw: Uint8Array }[] = [];
+    let full = false;
     for await (const [k, raw] of it) {
       last = k;
       const path = k.subarray(1);
-      if (path.length <= maxTokens) {
-        const cost = NodeCache.cost(path, raw);
-        if (cost > this.cache.room) {
-          this.wholeScan = undefined;
-          return undefined;
-        }
-        const s = pathStr(path);
-        if (!this.cache.has(s)) this.cache.set(s, path.slice(), raw);
+      if (path.length <= maxTokens && !this.cache.has(pathStr(path))) chunk.push({ path: path.slice(), raw });
+      if (++n >= limit) {
+        full = true;
+        break;
       }
-      if (++n >= limit) return last.slice();
     }
+    // the cache keeps records with their elided leaves filled in, read from the values at once
+    const expanded = await expandRecords(this.reads, chunk);
+    for (let i = 0; i < chunk.length; i++) {
+      const { path } = chunk[i];
+      const cost = NodeCache.cost(path, expanded[i]);
+      if (cost > this.cache.room) {
+        this.wholeScan = undefined;
+        return undefined;
+      }
+      const s = pathStr(path);
+      if (!this.cache.has(s)) this.cache.set(s, path, expanded[i]);
+    }
+    if (full) return last!.slice();
     if (this.wholeScan !== undefined) this.cache.markWhole(this.wholeScan);
     this.wholeScan = undefined;
     return undefined;
