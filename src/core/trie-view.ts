@@ -8,10 +8,10 @@
 import { errorClass, ProofsyncError } from './errors.ts';
 import { commonPrefixLength, hasPrefix, keyToPath, pathStr } from './path.ts';
 import { valueDigest } from './hash.ts';
-import type { BatchOp } from './store.ts';
+import type { BatchOp, KVStore } from './store.ts';
 import { EMPTY_ROOT, type KeyChange, type KeyValue, type Path, type ProofNode } from './types.ts';
 import { elideLeaves, encodeFull, encodeMeta, encodeNode, isLeaf, META_KEY, nodeKey, toProofNode, type ChildEntry, type TrieNode } from './node-record.ts';
-import { DECODED_TOKENS } from './node-cache.ts';
+import { DECODED_TOKENS, type NodeCache } from './node-cache.ts';
 import { NodeOverlay, STALE } from './node-overlay.ts';
 
 /**
@@ -26,6 +26,14 @@ import { NodeOverlay, STALE } from './node-overlay.ts';
  * await trie.commitView(view);
  */
 export class TrieView extends NodeOverlay {
+  /** Whether `batch()` writes node records with their leaf children elided (`TrieOptions.elideLeaves`). */
+  private readonly elide: boolean;
+
+  constructor(store: KVStore, rootPath: Path | undefined, root: Uint8Array, cache?: NodeCache, elideLeaves = true) {
+    super(store, rootPath, root, cache);
+    this.elide = elideLeaves;
+  }
+
   /** Nodes added by `graft`: written once, not worth a place in the shared cache. */
   private readonly grafted = new Set<string>();
 
@@ -266,14 +274,15 @@ export class TrieView extends NodeOverlay {
   batch(): BatchOp[] {
     const root = this.root;
     const ops: BatchOp[] = [];
-    for (const g of this.graftedRaw.values()) ops.push({ type: 'put', key: nodeKey(g.path), value: elideLeaves(g.raw) });
+    for (const g of this.graftedRaw.values()) ops.push({ type: 'put', key: nodeKey(g.path), value: this.elide ? elideLeaves(g.raw) : g.raw });
     for (const [s, n] of this.nodes) {
       if (n === null) ops.push({ type: 'del', key: nodeKey(this.removed.get(s)!) });
       else if (!isLeaf(n)) {
         this.markLeaves(n);
         // the store's record elides the leaves; the cache's keeps them (`committedRecords`)
-        this.encoded.set(s, encodeFull(n));
-        ops.push({ type: 'put', key: nodeKey(n.path), value: encodeNode(n) });
+        const full = encodeFull(n);
+        this.encoded.set(s, full);
+        ops.push({ type: 'put', key: nodeKey(n.path), value: this.elide ? encodeNode(n) : full });
       }
       // a leaf that had children before (or replaces a removed node) must not leave a record
       else if (n.stored || this.removed.has(s)) ops.push({ type: 'del', key: nodeKey(n.path) });

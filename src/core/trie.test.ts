@@ -262,6 +262,33 @@ describe('elided leaves (a record names its leaf children by index only)', () =>
     expect(toHex(await c.commit([{ key: hex('1100'), value: undefined }]))).toBe(toHex(naiveRoot(new Map([['2200', hex('02')], ['1101', hex('03')]]))));
   });
 
+  it('elideLeaves: false (the full node) writes leaves in full, marked; either form reads the other\'s store', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(opArb, { maxLength: 25 }), { minLength: 1, maxLength: 6 }), async (batches) => {
+        const store = new MemoryStore();
+        const model = new Map<string, Uint8Array>();
+        for (const [i, batch] of batches.entries()) {
+          // commits alternate between the two forms, each on a trie reopened from the store
+          const trie = await MerkleTrie.open(store, { cacheBytes: 512, elideLeaves: i % 2 === 1 });
+          for (const op of batch) {
+            if (op.value === undefined) model.delete(toHex(op.key));
+            else model.set(toHex(op.key), op.value);
+          }
+          expect(toHex(await trie.commit(batch))).toBe(toHex(naiveRoot(model)));
+        }
+      }),
+      { numRuns: 100, seed: 78 },
+    );
+    const store = new MemoryStore();
+    const full = await MerkleTrie.open(store, { elideLeaves: false });
+    await full.commit([{ key: hex('1100'), value: hex('01') }, { key: hex('2200'), value: hex('02') }]);
+    // flags 06: packed, leaves marked (bit 4 of each index byte), in full
+    const root = store.getSync(Uint8Array.of(0x6e))!;
+    expect(root[0]).toBe(0x06);
+    expect(root[34]).toBe(0x11);
+    expect(root).toHaveLength(34 + 2 * (2 + 2 + 32));
+  });
+
   it('a 10,000-key trie stores at least 60 fewer bytes of node records per leaf than records with every child in full', async () => {
     // 10,000 random 32-byte keys (seeded): none prefixes another, so each is a leaf child
     const keys = fc.sample(fc.uint8Array({ minLength: 32, maxLength: 32 }), { numRuns: 10_000, seed: 3 });
