@@ -82,6 +82,20 @@ describe('expandRecords', () => {
     const { s, root } = await store();
     damage(s);
     await expect(expandRecords(s, [{ path: new Uint8Array(0), raw: root }])).rejects.toMatchObject({ name });
+    // and read as a run of records in store order (warmNodes: one scan for all their leaves)
+    const run = [{ path: new Uint8Array(0), raw: root }, { path: Uint8Array.of(2), raw: s.getSync(nodeKey(Uint8Array.of(2)))! }];
+    await expect(expandRecords(s, run, { run: true })).rejects.toMatchObject({ name });
+  });
+
+  it('a run of records in store order: one scan fills every record in as each alone would', async () => {
+    const s = new MemoryStore();
+    const trie = await MerkleTrie.open(s);
+    await trie.commit(Array.from({ length: 300 }, (_, i) => ({ key: b(i >> 8, i & 255, (i * 37) & 255), value: b(i & 255) })));
+    const records = [...s.iterateSync({ gte: b(0x6e), lt: b(0x6f) })].map(([k, raw]) => ({ path: k.subarray(1), raw }));
+    expect(records.length).toBeGreaterThan(10);
+    const alone = await expandRecords(s, records);
+    const together = await expandRecords(s, records, { run: true });
+    expect(together.map(toHex)).toEqual(alone.map(toHex));
   });
 
   it('a record that changed between its read and its values (a commit in the gap) is read again, not reported damaged', async () => {

@@ -4,7 +4,7 @@
  * id is hashed from that key and value (`leafNode`). This fills them in from the store, giving
  * the record the node cache keeps (`expandRecord`).
  */
-import { equalBytes } from './bytes.ts';
+import { compareBytes, equalBytes } from './bytes.ts';
 import { MissingField, TooManyItems } from './errors.ts';
 import { hashNode, valueDigest } from './hash.ts';
 import { keyToPath } from './path.ts';
@@ -108,8 +108,55 @@ async function leavesUnder(store: KVStore, path: Path, indices: readonly number[
  * doubled reads the record again, and only a record that did not change is a damaged store:
  * `MissingField` (no value under an elided leaf) or `TooManyItems` (more than one).
  */
-export async function expandRecords(store: KVStore, records: readonly { path: Path; raw: Uint8Array }[]): Promise<Uint8Array[]> {
+export async function expandRecords(store: KVStore, records: readonly { path: Path; raw: Uint8Array }[], options: { run?: boolean } = {}): Promise<Uint8Array[]> {
+  if (options.run && records.length > 1) {
+    const together = await expandRun(store, records);
+    if (together) return together;
+  }
   return Promise.all(records.map((r) => expandOne(store, r.path, r.raw, true)));
+}
+
+/** Values read past a run's elided leaves before `expandRun` gives up. */
+const RUN_SLACK = 256;
+
+/**
+ * `expandRecords` of a run of consecutive records in store order (a scan of the node records,
+ * `MerkleTrie.warmNodes`): their elided leaves lie close together in key order, so ONE scan of
+ * the values from the first to the last finds them all, with room for the few values of nodes
+ * outside the run whose keys fall between. Undefined when that scan would read too many
+ * (an elided leaf far from the others); records whose leaves are not exactly one each are left
+ * to `expandOne` (which reads again and reports a damaged store). Measured: warming the node
+ * cache of a 200k-key trie in a MemoryStore took 6.1 s with a scan per record, 0.3 s without
+ * elided leaves.
+ */
+async function expandRun(store: KVStore, records: readonly { path: Path; raw: Uint8Array }[]): Promise<Uint8Array[] | undefined> {
+  const wants: { r: number; i: number; gte: Uint8Array; lt: Uint8Array }[] = [];
+  const indices = records.map((r) => elidedIndices(r.raw));
+  for (let r = 0; r < records.length; r++) for (const i of indices[r]) wants.push({ r, i, ...valuePrefixRange(childPrefix(records[r].path, i)) });
+  if (wants.length === 0) return records.map((r) => r.raw);
+  // elided leaves' prefixes never overlap (each is a subtree of its own): sorted, a key falls under at most one
+  wants.sort((a, b) => compareBytes(a.gte, b.gte));
+  let lt = wants[0].lt;
+  for (const w of wants) if (compareBytes(w.lt, lt) > 0) lt = w.lt;
+  const limit = wants.length + RUN_SLACK;
+  const run = await scan(store, { gte: wants[0].gte, lt, limit });
+  if (run.length >= limit) return undefined;
+  const found: (ElidedLeaf | 'none' | 'many')[] = new Array(wants.length).fill('none');
+  let w = 0;
+  for (const [k, v] of run) {
+    while (w < wants.length && compareBytes(wants[w].lt, k) <= 0) w++;
+    if (w === wants.length) break;
+    if (compareBytes(k, wants[w].gte) < 0) continue;
+    found[w] = found[w] === 'none' ? leafOf(k, v) : 'many';
+  }
+  const leaves: (ElidedLeaf | undefined)[][] = records.map(() => new Array(16));
+  const bad = new Set<number>();
+  for (let j = 0; j < wants.length; j++) {
+    const f = found[j];
+    if (typeof f === 'string') bad.add(wants[j].r);
+    else leaves[wants[j].r][wants[j].i] = f;
+  }
+  return Promise.all(records.map((r, j) => (bad.has(j) ? expandOne(store, r.path, r.raw, true) : expandRecord(r.path, r.raw, leaves[j]))));
 }
 
 async function expandOne(store: KVStore, path: Path, raw: Uint8Array, again: boolean): Promise<Uint8Array> {

@@ -110,7 +110,7 @@ export class MerkleTrie {
       }
     }
     // the cache keeps records with their elided leaves filled in, read from the values at once
-    const expanded = await expandRecords(this.reads, chunk);
+    const expanded = await expandRecords(this.reads, chunk, { run: true });
     for (let i = 0; i < chunk.length; i++) {
       const { path } = chunk[i];
       const cost = NodeCache.cost(path, expanded[i]);
