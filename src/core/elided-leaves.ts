@@ -125,9 +125,10 @@ const RUN_SLACK = 256;
  * the values from the first to the last finds them all, with room for the few values of nodes
  * outside the run whose keys fall between. Undefined when that scan would read too many
  * (an elided leaf far from the others); records whose leaves are not exactly one each are left
- * to `expandOne` (which reads again and reports a damaged store). Measured: warming the node
- * cache of a 200k-key trie in a MemoryStore took 6.1 s with a scan per record, 0.3 s without
- * elided leaves.
+ * to `expandOne` (which reads again and reports a damaged store). Measured (`node
+ * bench/warm-nodes.ts`, 200k keys in a MemoryStore, third of three runs): warming the whole node
+ * cache took 6.1 s with a scan per record, 2.0–2.1 s with a scan per run, 0.3 s on records
+ * without elided leaves; most of what is left is hashing each leaf and its value digest.
  */
 async function expandRun(store: KVStore, records: readonly { path: Path; raw: Uint8Array }[]): Promise<Uint8Array[] | undefined> {
   const wants: { r: number; i: number; gte: Uint8Array; lt: Uint8Array }[] = [];
