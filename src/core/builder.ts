@@ -36,6 +36,8 @@ export interface ChildRef {
   id: Uint8Array;
   /** See `BuiltNode.pure`. */
   pure: boolean;
+  /** The child is a leaf built from a value item (an opaque subtree is not known to be one). */
+  leaf: boolean;
 }
 
 export interface BuiltNode {
@@ -87,6 +89,7 @@ interface Built {
   tokens: number;
   id: Uint8Array;
   pure: boolean;
+  leaf: boolean;
 }
 
 /**
@@ -109,7 +112,7 @@ const children: (Uint8Array | undefined)[][] = [];
 function build(items: readonly BuildItem[], lo: number, hi: number, depth: number, onNode: ((n: BuiltNode) => void) | undefined, leaves: boolean): Built {
   const first = items[lo];
   if (hi - lo === 1) {
-    if (first.id !== undefined) return { item: first, tokens: first.tokens, id: first.id, pure: false };
+    if (first.id !== undefined) return { item: first, tokens: first.tokens, id: first.id, pure: false, leaf: false };
     const id = hashPacked(first.key, first.tokens, first.digest, undefined);
     const pure = first.value !== undefined;
     if (onNode && (leaves || depth === 0)) {
@@ -126,7 +129,7 @@ function build(items: readonly BuildItem[], lo: number, hi: number, depth: numbe
         pure,
       });
     }
-    return { item: first, tokens: first.tokens, id, pure };
+    return { item: first, tokens: first.tokens, id, pure, leaf: true };
   }
   const plen = sharedTokens(first, items[hi - 1], depth);
   let s = lo;
@@ -156,11 +159,11 @@ function build(items: readonly BuildItem[], lo: number, hi: number, depth: numbe
     slot[t] = child.id;
     pure &&= child.pure;
     // the path stays packed: a proof's rebuild has a child per key, most never unpacked
-    if (refs) refs[t] = { key: child.item.key, tokens: child.tokens, id: child.id, pure: child.pure };
+    if (refs) refs[t] = { key: child.item.key, tokens: child.tokens, id: child.id, pure: child.pure, leaf: child.leaf };
   }
   const id = hashPacked(first.key, plen, digest, slot);
   onNode?.({ path: unpack(first.key, plen), digest, value, children: refs!, id, pure });
-  return { item: first, tokens: plen, id, pure };
+  return { item: first, tokens: plen, id, pure, leaf: false };
 }
 
 /** A child's full path. */

@@ -98,6 +98,8 @@ export interface DatabaseOptions {
   maxCheckpointRevisions?: number;
   /** Called when a checkpoint is let go early (past `maxCheckpointRevisions`): a node counts it. */
   onCheckpointDropped?: (root: Uint8Array) => void;
+  /** `TrieOptions.elideLeaves` of the trie (default true). */
+  elideLeaves?: boolean;
 }
 
 /** Default `DatabaseOptions.checkpointsKept`. */
@@ -155,7 +157,7 @@ export class MerkleDatabase {
 
   /** Opens the database held in `store` (an empty store is an empty database). */
   static async open(store: KVStore, options: DatabaseOptions = {}): Promise<MerkleDatabase> {
-    const trie = await MerkleTrie.open(store);
+    const trie = await MerkleTrie.open(store, { elideLeaves: options.elideLeaves });
     const revisions: Revision[] = [];
     for await (const [k, v] of store.iterate({ gte: histKey(0), lt: new Uint8Array([H + 1]) })) {
       revisions.push(decodeRevision(Number(new DataView(k.buffer, k.byteOffset).getBigUint64(1)), v));

@@ -10,6 +10,7 @@ import { getMany, type KVStore } from './store.ts';
 import { EMPTY_ROOT, type KeyChange, type Path } from './types.ts';
 import { decodeNode, leafNode, nodeKey, type TrieNode } from './node-record.ts';
 import { NodeCache } from './node-cache.ts';
+import { expandRecords } from './elided-leaves.ts';
 import { ValueOverlay } from './value-overlay.ts';
 
 /** The id of a node whose id must be computed again (`rehash`). */
@@ -29,7 +30,7 @@ const MIDSTATE_TOKENS = 2;
 export interface NodeRecordAt {
   /** The node's full path. */
   path: Path;
-  /** Its record (`encodeNode`). */
+  /** Its record in the node cache's form (`encodeFull`, `encodeBuilt`: leaves not elided). */
   raw: Uint8Array;
 }
 
@@ -78,7 +79,16 @@ export abstract class NodeOverlay {
    * from their values. Nodes with children enter the cache.
    */
   protected async load(paths: Path[], replaced?: Set<string>): Promise<(TrieNode | undefined)[]> {
-    const raws = await getMany(this.store, paths.map(nodeKey));
+    const stored = await getMany(this.store, paths.map(nodeKey));
+    // elided leaves from the committed store's values (`this.store`), not this view's overlay
+    const found: { path: Path; raw: Uint8Array }[] = [];
+    for (let i = 0; i < paths.length; i++) {
+      const raw = stored[i];
+      if (raw) found.push({ path: paths[i], raw });
+    }
+    const expanded = found.length ? await expandRecords(this.store, found) : [];
+    const raws: (Uint8Array | undefined)[] = new Array(paths.length);
+    for (let i = 0, j = 0; i < paths.length; i++) if (stored[i]) raws[i] = expanded[j++];
     const out: (TrieNode | undefined)[] = new Array(paths.length);
     const leafAt: number[] = [];
     for (let i = 0; i < paths.length; i++) {

@@ -126,11 +126,11 @@ export function verifyRangeProof(proof: RangeProof, o: VerifyRangeOptions, captu
       // encoded now: the builder's objects die young instead of waiting for the commit
       if (n.children.length) out.nodes.push({ path: n.path, raw: encodeBuilt(n) });
     } else {
-      for (const c of n.children) if (c?.pure) out.roots.push({ path: childPath(c), id: c.id });
+      for (const c of n.children) if (c?.pure) out.roots.push({ path: childPath(c), id: c.id, leaf: c.leaf });
       if (n.value !== undefined) out.loose.push({ key: packPath(n.path), value: n.value });
     }
   });
-  if (top?.pure) out.roots.push({ path: top.path, id: top.id });
+  if (top?.pure) out.roots.push({ path: top.path, id: top.id, leaf: top.children.length === 0 });
   return out;
 }
 

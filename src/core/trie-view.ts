@@ -8,10 +8,10 @@
 import { errorClass, ProofsyncError } from './errors.ts';
 import { commonPrefixLength, hasPrefix, keyToPath, pathStr } from './path.ts';
 import { valueDigest } from './hash.ts';
-import type { BatchOp } from './store.ts';
+import type { BatchOp, KVStore } from './store.ts';
 import { EMPTY_ROOT, type KeyChange, type KeyValue, type Path, type ProofNode } from './types.ts';
-import { encodeMeta, encodeNode, isLeaf, META_KEY, nodeKey, toProofNode, type ChildEntry, type TrieNode } from './node-record.ts';
-import { DECODED_TOKENS } from './node-cache.ts';
+import { elideLeaves, encodeFull, encodeMeta, encodeNode, isLeaf, META_KEY, nodeKey, toProofNode, type ChildEntry, type TrieNode } from './node-record.ts';
+import { DECODED_TOKENS, type NodeCache } from './node-cache.ts';
 import { NodeOverlay, STALE } from './node-overlay.ts';
 
 /**
@@ -26,6 +26,14 @@ import { NodeOverlay, STALE } from './node-overlay.ts';
  * await trie.commitView(view);
  */
 export class TrieView extends NodeOverlay {
+  /** Whether `batch()` writes node records with their leaf children elided (`TrieOptions.elideLeaves`). */
+  private readonly elide: boolean;
+
+  constructor(store: KVStore, rootPath: Path | undefined, root: Uint8Array, cache?: NodeCache, elideLeaves = true) {
+    super(store, rootPath, root, cache);
+    this.elide = elideLeaves;
+  }
+
   /** Nodes added by `graft`: written once, not worth a place in the shared cache. */
   private readonly grafted = new Set<string>();
 
@@ -100,7 +108,7 @@ export class TrieView extends NodeOverlay {
       const old = await this.mustNode(this.rootPath);
       const cp = commonPrefixLength(k, old.path);
       const top = this.create(k.slice(0, cp), cp === k.length ? digest : undefined);
-      top.children[old.path[cp]] = { path: old.path, id: this.dirty.has(pathStr(old.path)) ? STALE : old.id };
+      top.children[old.path[cp]] = { path: old.path, id: this.dirty.has(pathStr(old.path)) ? STALE : old.id, leaf: isLeaf(old) };
       if (cp < k.length) {
         this.create(k, digest);
         top.children[k[cp]] = { path: k, id: STALE };
@@ -218,11 +226,11 @@ export class TrieView extends NodeOverlay {
       this.graftedRaw.set(s, n);
       this.grafted.add(s);
     }
-    for (const r of p.roots) await this.insertSubtree(r.path, r.id);
+    for (const r of p.roots) await this.insertSubtree(r.path, r.id, r.leaf);
     for (const kv of p.loose) await this.put(kv.key, kv.value);
   }
 
-  private async insertSubtree(c: Path, id: Uint8Array): Promise<void> {
+  private async insertSubtree(c: Path, id: Uint8Array, leaf: boolean): Promise<void> {
     if (!this.rootPath) {
       this.rootPath = c;
       this.rootId = id;
@@ -233,8 +241,8 @@ export class TrieView extends NodeOverlay {
       const cp = commonPrefixLength(c, old.path);
       if (cp === c.length) throw new GraftConflict('a proven subtree would cover existing local keys');
       const top = this.create(c.slice(0, cp), undefined);
-      top.children[old.path[cp]] = { path: old.path, id: this.dirty.has(pathStr(old.path)) ? STALE : old.id };
-      top.children[c[cp]] = { path: c, id };
+      top.children[old.path[cp]] = { path: old.path, id: this.dirty.has(pathStr(old.path)) ? STALE : old.id, leaf: isLeaf(old) };
+      top.children[c[cp]] = { path: c, id, leaf };
       this.rootPath = top.path;
       return;
     }
@@ -244,7 +252,7 @@ export class TrieView extends NodeOverlay {
       const idx = c[node.path.length];
       const ce = node.children[idx];
       if (!ce) {
-        node.children[idx] = { path: c, id };
+        node.children[idx] = { path: c, id, leaf };
         return;
       }
       if (hasPrefix(c, ce.path) && ce.path.length < c.length) {
@@ -256,7 +264,7 @@ export class TrieView extends NodeOverlay {
       if (cp === c.length || cp === ce.path.length) throw new GraftConflict('a proven subtree overlaps existing local keys');
       const branch = this.create(c.slice(0, cp), undefined);
       branch.children[ce.path[cp]] = ce;
-      branch.children[c[cp]] = { path: c, id };
+      branch.children[c[cp]] = { path: c, id, leaf };
       node.children[idx] = { path: branch.path, id: STALE };
       return;
     }
@@ -266,13 +274,15 @@ export class TrieView extends NodeOverlay {
   batch(): BatchOp[] {
     const root = this.root;
     const ops: BatchOp[] = [];
-    for (const g of this.graftedRaw.values()) ops.push({ type: 'put', key: nodeKey(g.path), value: g.raw });
+    for (const g of this.graftedRaw.values()) ops.push({ type: 'put', key: nodeKey(g.path), value: this.elide ? elideLeaves(g.raw) : g.raw });
     for (const [s, n] of this.nodes) {
       if (n === null) ops.push({ type: 'del', key: nodeKey(this.removed.get(s)!) });
       else if (!isLeaf(n)) {
-        const raw = encodeNode(n);
-        this.encoded.set(s, raw);
-        ops.push({ type: 'put', key: nodeKey(n.path), value: raw });
+        this.markLeaves(n);
+        // the store's record elides the leaves; the cache's keeps them (`committedRecords`)
+        const full = encodeFull(n);
+        this.encoded.set(s, full);
+        ops.push({ type: 'put', key: nodeKey(n.path), value: this.elide ? encodeNode(n) : full });
       }
       // a leaf that had children before (or replaces a removed node) must not leave a record
       else if (n.stored || this.removed.has(s)) ops.push({ type: 'del', key: nodeKey(n.path) });
@@ -280,6 +290,29 @@ export class TrieView extends NodeOverlay {
     for (const op of this.values.ops()) ops.push(op);
     ops.push({ type: 'put', key: META_KEY, value: encodeMeta({ rootPath: this.rootPath, root }) });
     return ops;
+  }
+
+  /**
+   * Sets `leaf` on the entries of `n`, the view's own node, as its children are now: a child
+   * this view holds is a leaf when it has no children; one it does not hold is unchanged, as
+   * its entry says (a marked record, a proof, or a leaf this view read). An entry whose mark is
+   * wrong is replaced, not changed (entries are shared with the committed nodes).
+   */
+  private markLeaves(n: TrieNode): void {
+    for (let i = 0; i < 16; i++) {
+      const c = n.children[i];
+      if (!c) continue;
+      const s = c.key ?? pathStr(c.path);
+      const held = this.nodes.get(s);
+      // in doubt, not a leaf: a leaf written in full is only bigger, a node elided is lost
+      let leaf = false;
+      if (held) leaf = isLeaf(held);
+      else if (held === undefined && !this.graftedRaw.has(s)) {
+        const r = this.read.get(s);
+        leaf = c.leaf === true || (r !== undefined && isLeaf(r));
+      }
+      if ((c.leaf === true) !== leaf) n.children[i] = { path: c.path, id: c.id, leaf };
+    }
   }
 
   /** The path of the root node; undefined for the empty trie. */
@@ -319,9 +352,10 @@ export class TrieView extends NodeOverlay {
  * boundary nodes (`loose`).
  */
 export interface ProvenSubtrees {
-  /** Node records (`encodeNode`) by path. */
+  /** Node records in the node cache's form (`encodeBuilt`: leaves marked, not elided) by path. */
   nodes: { path: Path; raw: Uint8Array }[];
-  roots: { path: Path; id: Uint8Array }[];
+  /** `leaf`: the subtree is one leaf (its parent's record elides it). */
+  roots: { path: Path; id: Uint8Array; leaf: boolean }[];
   loose: KeyValue[];
   /** Every in-range key-value of the proof, sorted (the values of `nodes` and of their leaves). */
   values: KeyValue[];

@@ -191,3 +191,128 @@ describe('leaves without node records', () => {
     expect(reads).toBeGreaterThanOrEqual(updates(3).length);
   });
 });
+
+describe('elided leaves (a record names its leaf children by index only)', () => {
+  const hex = (h: string) => Uint8Array.from(Buffer.from(h, 'hex'));
+
+  it('random commits, each on a trie reopened from the store (nodes read back, leaves filled in from values), match the naive root; proofs verify', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(opArb, { maxLength: 25 }), { minLength: 1, maxLength: 6 }), async (batches) => {
+        const store = new MemoryStore();
+        const model = new Map<string, Uint8Array>();
+        const keys = new Map<string, Uint8Array>();
+        for (const batch of batches) {
+          // a tiny cache: most nodes come from their records
+          const trie = await MerkleTrie.open(store, { cacheBytes: 512 });
+          for (const op of batch) {
+            keys.set(toHex(op.key), op.key);
+            if (op.value === undefined) model.delete(toHex(op.key));
+            else model.set(toHex(op.key), op.value);
+          }
+          expect(toHex(await trie.commit(batch))).toBe(toHex(naiveRoot(model)));
+        }
+        const fresh = await MerkleTrie.open(store);
+        for (const key of keys.values()) {
+          const { value, proof } = await keyProof(fresh.view(), key);
+          if (proof.length) verifyKeyProof(fresh.root, key, value, proof);
+        }
+      }),
+      { numRuns: 150, seed: 77 },
+    );
+  });
+
+  // each step committed on a trie reopened from the store; roots from Firewood's merkledb-compatible
+  // cases (docs/hashing.md#test-vectors), and back again by deletes
+  const steps: [string, KeyChange[], string][] = [
+    ['00→00', [{ key: hex('00'), value: hex('00') }], '073615413d814b23383fc2c8d8af13abfffcb371b654b98dbf47dd74b1e4d1b9'],
+    ['+ 0001: a leaf under a key that prefixes it', [{ key: hex('0001'), value: hex('0001') }], 'c3bdc20aff5cba30f81ffd7689e94e1dbeece4a08e27f0104262431604cf45c6'],
+    ['+ 000102: the leaf 0001 gets a child', [{ key: hex('000102'), value: hex('000102') }], '229011c50ad4d5c2f4efe02b8db54f361ad295c4eee2bf76ea4ad1bb92676f97'],
+    ['+ 0008: a leaf beside 0001', [{ key: hex('0008'), value: hex('0008') }], 'a683b4881cb540b969f885f538ba5904699d480152f350659475a962d6240ef9'],
+    ['- 0008', [{ key: hex('0008'), value: undefined }], '229011c50ad4d5c2f4efe02b8db54f361ad295c4eee2bf76ea4ad1bb92676f97'],
+    ['- 000102: 0001 is a leaf again', [{ key: hex('000102'), value: undefined }], 'c3bdc20aff5cba30f81ffd7689e94e1dbeece4a08e27f0104262431604cf45c6'],
+    ['0001 → 32 bytes of 01', [{ key: hex('0001'), value: new Uint8Array(32).fill(1) }], '3edbf1fdd345db01e47655bcd0a9a456857c4093188cf35c5c89b8b0fb3de17e'],
+    ['- 0001', [{ key: hex('0001'), value: undefined }], '073615413d814b23383fc2c8d8af13abfffcb371b654b98dbf47dd74b1e4d1b9'],
+  ];
+  it('the vectors, step by step on a reopened trie: put into and out of leaves, split a leaf, keys prefixing keys', async () => {
+    const store = new MemoryStore();
+    for (const [name, changes, root] of steps) {
+      const trie = await MerkleTrie.open(store);
+      expect(toHex(await trie.commit(changes)), name).toBe(root);
+      // and the store alone gives it back: every key's proof from a trie with an empty cache
+      const fresh = await MerkleTrie.open(store);
+      for (const key of ['00', '0001', '000102', '0008'].map(hex)) {
+        const { value, proof } = await keyProof(fresh.view(), key);
+        verifyKeyProof(fresh.root, key, value, proof);
+      }
+    }
+  });
+
+  it('a leaf split on a reopened trie: the new branch takes the old leaf from the record, elided again', async () => {
+    const store = new MemoryStore();
+    const a = await MerkleTrie.open(store);
+    await a.commit([{ key: hex('1100'), value: hex('01') }, { key: hex('2200'), value: hex('02') }]);
+    const b = await MerkleTrie.open(store);
+    // 1101 splits the leaf 1100 (the root record names it by index only) into a node at 1 1 0
+    const root = await b.commit([{ key: hex('1101'), value: hex('03') }]);
+    const model = new Map([['1100', hex('01')], ['2200', hex('02')], ['1101', hex('03')]]);
+    expect(toHex(root)).toBe(toHex(naiveRoot(model)));
+    // the new node's record elides both its leaves: 1 flag + 32 id + 1 count + 2 index bytes
+    expect(store.getSync(Uint8Array.of(0x6e, 1, 1, 0))).toHaveLength(36);
+    const c = await MerkleTrie.open(store);
+    expect(toHex(await c.commit([{ key: hex('1100'), value: undefined }]))).toBe(toHex(naiveRoot(new Map([['2200', hex('02')], ['1101', hex('03')]]))));
+  });
+
+  it('elideLeaves: false (the full node) writes leaves in full, marked; either form reads the other\'s store', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(opArb, { maxLength: 25 }), { minLength: 1, maxLength: 6 }), async (batches) => {
+        const store = new MemoryStore();
+        const model = new Map<string, Uint8Array>();
+        for (const [i, batch] of batches.entries()) {
+          // commits alternate between the two forms, each on a trie reopened from the store
+          const trie = await MerkleTrie.open(store, { cacheBytes: 512, elideLeaves: i % 2 === 1 });
+          for (const op of batch) {
+            if (op.value === undefined) model.delete(toHex(op.key));
+            else model.set(toHex(op.key), op.value);
+          }
+          expect(toHex(await trie.commit(batch))).toBe(toHex(naiveRoot(model)));
+        }
+      }),
+      { numRuns: 100, seed: 78 },
+    );
+    const store = new MemoryStore();
+    const full = await MerkleTrie.open(store, { elideLeaves: false });
+    await full.commit([{ key: hex('1100'), value: hex('01') }, { key: hex('2200'), value: hex('02') }]);
+    // flags 06: packed, leaves marked (bit 4 of each index byte), in full
+    const root = store.getSync(Uint8Array.of(0x6e))!;
+    expect(root[0]).toBe(0x06);
+    expect(root[34]).toBe(0x11);
+    expect(root).toHaveLength(34 + 2 * (2 + 2 + 32));
+  });
+
+  it('a 10,000-key trie stores at least 60 fewer bytes of node records per leaf than records with every child in full', async () => {
+    // 10,000 random 32-byte keys (seeded): none prefixes another, so each is a leaf child
+    const keys = fc.sample(fc.uint8Array({ minLength: 32, maxLength: 32 }), { numRuns: 10_000, seed: 3 });
+    const kvs = [...new Map(keys.map((k) => [toHex(k), { key: k, value: k.subarray(0, 8) }])).values()];
+    const store = new MemoryStore();
+    const trie = await MerkleTrie.open(store);
+    await trie.commit(kvs);
+    let stored = 0;
+    for (const [k, v] of store.iterateSync({ gte: Uint8Array.of(0x6e), lt: Uint8Array.of(0x6f) })) stored += k.length + v.length;
+    // independently, from the builder: the bytes of records holding every child in full (flags,
+    // id, count; per child index, suffix length, packed suffix, id), and how many children are leaves
+    let fullBytes = 0;
+    let leaves = 0;
+    buildRoot(itemsFromKeyValues(kvs), (n) => {
+      if (!n.children.some((c) => c)) return;
+      fullBytes += 1 + n.path.length + 1 + 32 + 1;
+      for (const c of n.children) {
+        if (!c) continue;
+        fullBytes += 2 + ((c.tokens - n.path.length) >> 1) + 32;
+        if (c.tokens === 64) leaves++;
+      }
+    });
+    expect(leaves).toBe(kvs.length);
+    // an elided leaf keeps its index byte: 2 + 30 suffix bytes (59 or 60 tokens at this depth) + 32 - 1
+    expect(stored).toBeLessThanOrEqual(fullBytes - 60 * leaves);
+  });
+});

@@ -9,8 +9,9 @@ import { packPath, pathStr } from './path.ts';
 import type { BatchOp, KVStore, WriteOptions } from './store.ts';
 import type { KeyChange, KeyValue, Path } from './types.ts';
 import { buildRoot, type BuiltNode } from './builder.ts';
-import { builtToNode, decodeMeta, encodeMeta, encodeNode, isLeaf, META_KEY, NODE_END, NODE_START, nodeKey, valueKey, type Meta } from './node-record.ts';
+import { builtToNode, decodeMeta, encodeFull, encodeMeta, encodeNode, isLeaf, META_KEY, NODE_END, NODE_START, nodeKey, valueKey, type Meta } from './node-record.ts';
 import { NodeCache } from './node-cache.ts';
+import { expandRecords } from './elided-leaves.ts';
 import { StagedCommit, StagedReads } from './staged-store.ts';
 import { TrieView } from './trie-view.ts';
 
@@ -28,6 +29,20 @@ interface WaitingBatch {
 // The view is part of the trie's surface (`view()` returns one; proofs and sync take one).
 export { TrieView, GraftConflict, type ProvenSubtrees } from './trie-view.ts';
 
+/** How a trie is opened. */
+export interface TrieOptions {
+  /** Memory for committed node records shared by views (default 32 MiB). */
+  cacheBytes?: number;
+  /**
+   * Write node records with their leaf children elided (default true): a 200k-key IndexedDB
+   * replica holds 30 bytes of node records per key instead of 93. A store reads either form
+   * whatever this says. The full node turns it off: filling elided leaves in costs a value scan
+   * per node read, and serving range proofs from LevelDB took twice as long with it (module
+   * comment of node-record.ts).
+   */
+  elideLeaves?: boolean;
+}
+
 /**
  * The persistent trie: the newest committed state in a store (docs/hashing.md). Without
  * history; `MerkleDatabase` adds the revision window proofs between roots need.
@@ -44,16 +59,20 @@ export class MerkleTrie {
   /** Committed nodes, shared by this trie's views. Correct only while this trie is the store's one writer. */
   private readonly cache: NodeCache;
 
-  private constructor(store: KVStore, meta: Meta, cache: NodeCache) {
+  /** Whether node records are written with their leaf children elided (`TrieOptions.elideLeaves`). */
+  readonly elideLeaves: boolean;
+
+  private constructor(store: KVStore, meta: Meta, cache: NodeCache, elideLeaves: boolean) {
     this.store = store;
     this.reads = new StagedReads(store, this.staged);
     this.meta = meta;
     this.cache = cache;
+    this.elideLeaves = elideLeaves;
   }
 
-  /** `cacheBytes`: memory for committed node records shared by views (default 32 MiB). */
-  static async open(store: KVStore, options: { cacheBytes?: number } = {}): Promise<MerkleTrie> {
-    return new MerkleTrie(store, decodeMeta(await store.get(META_KEY)), new NodeCache(options.cacheBytes));
+  /** Opens the trie held in `store` (an empty store is an empty trie). */
+  static async open(store: KVStore, options: TrieOptions = {}): Promise<MerkleTrie> {
+    return new MerkleTrie(store, decodeMeta(await store.get(META_KEY)), new NodeCache(options.cacheBytes), options.elideLeaves ?? true);
   }
 
   /** The root of the newest committed state (`EMPTY_ROOT` when empty). */
@@ -79,20 +98,30 @@ export class MerkleTrie {
     else if (maxTokens !== Infinity) this.wholeScan = undefined;
     // through `reads`: a scan waits for staged writes (their records are in the cache already)
     const it = this.reads.iterate(after ? { gt: after, lt: NODE_END } : { gte: NODE_START, lt: NODE_END });
+    const chunk: { path: Path; raw: Uint8Array }[] = [];
+    let full = false;
     for await (const [k, raw] of it) {
       last = k;
       const path = k.subarray(1);
-      if (path.length <= maxTokens) {
-        const cost = NodeCache.cost(path, raw);
-        if (cost > this.cache.room) {
-          this.wholeScan = undefined;
-          return undefined;
-        }
-        const s = pathStr(path);
-        if (!this.cache.has(s)) this.cache.set(s, path.slice(), raw);
+      if (path.length <= maxTokens && !this.cache.has(pathStr(path))) chunk.push({ path: path.slice(), raw });
+      if (++n >= limit) {
+        full = true;
+        break;
       }
-      if (++n >= limit) return last.slice();
     }
+    // the cache keeps records with their elided leaves filled in, read from the values at once
+    const expanded = await expandRecords(this.reads, chunk, { run: true });
+    for (let i = 0; i < chunk.length; i++) {
+      const { path } = chunk[i];
+      const cost = NodeCache.cost(path, expanded[i]);
+      if (cost > this.cache.room) {
+        this.wholeScan = undefined;
+        return undefined;
+      }
+      const s = pathStr(path);
+      if (!this.cache.has(s)) this.cache.set(s, path, expanded[i]);
+    }
+    if (full) return last!.slice();
     if (this.wholeScan !== undefined) this.cache.markWhole(this.wholeScan);
     this.wholeScan = undefined;
     return undefined;
@@ -108,7 +137,7 @@ export class MerkleTrie {
 
   /** A fresh overlay on the committed state (staged commits included: `stageView`). */
   view(): TrieView {
-    return new TrieView(this.reads, this.meta.rootPath, this.meta.root, this.cache);
+    return new TrieView(this.reads, this.meta.rootPath, this.meta.root, this.cache, this.elideLeaves);
   }
 
   /** The committed value under `key`, or undefined. */
@@ -271,7 +300,7 @@ export class MerkleTrie {
     const root = buildRoot(items, (n: BuiltNode) => {
       rootPath = n.path;
       const node = builtToNode(n);
-      if (!isLeaf(node)) ops.push({ type: 'put', key: nodeKey(n.path), value: encodeNode(node) });
+      if (!isLeaf(node)) ops.push({ type: 'put', key: nodeKey(n.path), value: this.elideLeaves ? encodeNode(node) : encodeFull(node) });
       if (n.value) ops.push({ type: 'put', key: valueKey(packPath(n.path)), value: n.value });
       if (ops.length >= chunk) {
         pending.push(this.store.write(ops));

@@ -106,7 +106,9 @@ export async function openNodeStore(path: string, options: DatabaseOptions = {})
   const level = await LevelStore.open(path);
   try {
     const state = new ObservedStore(level.prefix(STATE_PREFIX));
-    const db = await MerkleDatabase.open(state, { ...options, historySize: options.historySize ?? 300 });
+    // leaves in full: the node serves proofs, and elided leaves would cost a value scan per node
+    // read (TrieOptions.elideLeaves)
+    const db = await MerkleDatabase.open(state, { elideLeaves: false, ...options, historySize: options.historySize ?? 300 });
     return {
       level,
       state,

@@ -281,7 +281,8 @@ export class Replica {
     const cover: FollowRecord = { root: ann.stateRoot, heads: ann.heads, logSize: ann.logSize };
     ops.push(...underPrefix(WRITER_PREFIX, [{ type: 'put', key: FOLLOW_KEY, value: encodeFollow(cover) }]));
     await state.write(ops);
-    const open = () => MerkleDatabase.open(state, { ...this.#o.database, historySize: this.#o.historySize ?? 300 });
+    // leaves in full, as openNodeStore writes them (TrieOptions.elideLeaves)
+    const open = () => MerkleDatabase.open(state, { elideLeaves: false, ...this.#o.database, historySize: this.#o.historySize ?? 300 });
     this.#db = await open();
     if (moved) {
       try {
