@@ -264,6 +264,8 @@ export class WriterSync {
           concurrency: this.#o.concurrency,
           requestTimeoutMs: this.#o.timeoutMs,
           sizeOf: responseSize,
+          // a node's store keeps leaves in full (openNodeStore)
+          elideLeaves: false,
           onProgress: (p) => {
             this.#progress = p;
             if (held && p.phase === 'at-target' && heldAt && equalBytes(p.target, heldAt.root)) {

@@ -3,6 +3,7 @@ import { compareBytes, equalBytes, toHex } from '../../core/bytes.ts';
 import { MerkleDatabase } from '../../core/database.ts';
 import { MemoryStore, type KVStore } from '../../core/store.ts';
 import { MerkleTrie } from '../../core/trie.ts';
+import { elidedIndices, NODE_END, NODE_START } from '../../core/node-record.ts';
 import { EMPTY_ROOT, type KeyValue } from '../../core/types.ts';
 import { InvalidWireType, MessageTooLarge, RootNotFound, TooManyItems, TruncatedInput } from '../../core/errors.ts';
 import { VirtualClock } from './clock.ts';
@@ -286,6 +287,32 @@ describe('syncState: tamper matrix while the target moves', () => {
     await expect(syncState({ store: new MemoryStore(), sources: [evil, evil2], target: db.root, keyLimit: 8, clock: new VirtualClock() })).rejects.toMatchObject({
       name: 'SyncStalled',
     });
+  });
+});
+
+describe('syncState: the store form of node records', () => {
+  it('elides leaf children by default (a light client), keeps them in full with elideLeaves: false (a full node)', async () => {
+    const { db } = await writer(41, 2_000);
+    const elided = async (store: MemoryStore) => {
+      let records = 0;
+      let leaves = 0;
+      for await (const [, raw] of store.iterate({ gte: NODE_START, lt: NODE_END })) {
+        records++;
+        leaves += elidedIndices(raw).length;
+      }
+      return { records, leaves };
+    };
+    const light = new MemoryStore();
+    const full = new MemoryStore();
+    expect(toHex((await syncState({ store: light, sources: [serve('a', db)], target: db.root })).root)).toBe(toHex(db.root));
+    expect(toHex((await syncState({ store: full, sources: [serve('a', db)], target: db.root, elideLeaves: false })).root)).toBe(toHex(db.root));
+    const l = await elided(light);
+    const f = await elided(full);
+    expect(f.records).toBe(l.records);
+    expect(f.leaves).toBe(0);
+    // most of 2,000 random keys are leaves, each elided from its parent's record
+    expect(l.leaves).toBeGreaterThan(1_500);
+    expect(sameEntries(await localEntries(full), await localEntries(light))).toBe(true);
   });
 });
 

@@ -90,6 +90,12 @@ export interface SyncStateOptions {
   onProgress?: (progress: StateSyncProgress) => void;
   /** A peer sent an invalid answer (and is banned when `banned`). */
   onPenalise?: (peer: string, reason: Error, banned: boolean) => void;
+  /**
+   * Write node records with their leaf children elided (`TrieOptions.elideLeaves`, default
+   * true): a light client's store. A full node's store (a replica's first sync) passes false, as
+   * its database writes them: it serves proofs, and elided leaves cost a value scan per node read.
+   */
+  elideLeaves?: boolean;
 }
 
 export interface SyncStateResult {
@@ -190,7 +196,7 @@ export async function syncState(options: SyncStateOptions): Promise<SyncStateRes
     if (sources.has(s.id)) throw new TypeError(`duplicate source id ${s.id}`);
     sources.set(s.id, s);
   }
-  const trie = await MerkleTrie.open(store);
+  const trie = await MerkleTrie.open(store, { elideLeaves: options.elideLeaves });
   const stored = await loadProgress(store);
   const scope = options.ranges?.map(fromInclusive);
   const engine = new StateSyncEngine({
