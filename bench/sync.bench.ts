@@ -92,7 +92,7 @@ try {
   // 1. Full sync.
   const ann = await fetchHeads(client, ws, { writerPublicKey: writerKey });
   t = now();
-  const full = await syncState({ store: replica.state, sources: [source], target: ann.stateRoot, concurrency: CONCURRENCY, sizeOf: responseSize, requestTimeoutMs: 120_000 });
+  const full = await syncState({ store: replica.state, sources: [source], target: ann.stateRoot, concurrency: CONCURRENCY, sizeOf: responseSize, requestTimeoutMs: 120_000, elideLeaves: false });
   fullS = (now() - t) / 1000;
   fullBytes = full.progress.bytesReceived;
   console.log(`full sync: ${full.progress.keyValuesReceived} key-values, ${fullBytes} bytes, ${full.progress.requests} requests in ${fullS.toFixed(2)} s (root ${toHex(full.root).slice(0, 16)}…)`);
@@ -128,7 +128,7 @@ try {
   const cpu0 = process.cpuUsage();
   traced.length = 0;
   t = traceT0 = now();
-  const catchUp = await syncState({ store: replica.state, sources: [source], target: ann2.stateRoot, concurrency: CONCURRENCY, sizeOf: responseSize, requestTimeoutMs: 120_000 });
+  const catchUp = await syncState({ store: replica.state, sources: [source], target: ann2.stateRoot, concurrency: CONCURRENCY, sizeOf: responseSize, requestTimeoutMs: 120_000, elideLeaves: false });
   const catchS = (now() - t) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const writerCpu = (await cpuSeconds(writer.child.pid!)) - writerCpu0;
