@@ -69,33 +69,45 @@ async function leafUnder(store: KVStore, prefix: Path): Promise<ElidedLeaf | 'no
   return leafOf(run[0][0], run[0][1]);
 }
 
+/** The value-key bounds of one elided leaf (`valuePrefixRange` of `path ++ index`). */
+interface Want {
+  gte: Uint8Array;
+  lt: Uint8Array;
+}
+
+/**
+ * The one value under each of `wants` (sorted, disjoint: each is a subtree of its own), from ONE
+ * scan of the values from the first to the last, with room for `slack` values of other nodes'
+ * keys that fall between them; undefined when the scan would read more.
+ */
+async function scanLeaves(store: KVStore, wants: readonly Want[], slack: number): Promise<(ElidedLeaf | 'none' | 'many')[] | undefined> {
+  let lt = wants[0].lt;
+  for (const w of wants) if (compareBytes(w.lt, lt) > 0) lt = w.lt;
+  const limit = wants.length + slack;
+  const run = await scan(store, { gte: wants[0].gte, lt, limit });
+  if (run.length >= limit) return undefined;
+  const found: (ElidedLeaf | 'none' | 'many')[] = new Array(wants.length).fill('none');
+  let w = 0;
+  for (const [k, v] of run) {
+    while (w < wants.length && compareBytes(wants[w].lt, k) <= 0) w++;
+    if (w === wants.length) break;
+    if (compareBytes(k, wants[w].gte) < 0) continue;
+    found[w] = found[w] === 'none' ? leafOf(k, v) : 'many';
+  }
+  return found;
+}
+
 /** Values read past a record's elided leaves before its scan gives up for one scan per leaf. */
 const SLACK = 32;
 
 /**
- * The leaves elided at `indices` (increasing) of the node at `path`, by index: ONE scan of the
- * values from the first one's prefix to the last one's end, with room for the values of the
- * node children between them; when those are more, one scan per leaf. A bottom node's children
- * are nearly all leaves (~15 of 16 at 1M keys): a scan per record, not per child.
+ * The leaves elided at `indices` (increasing) of the node at `path`: one scan for the record
+ * (`scanLeaves`), else one per leaf. A bottom node's children are nearly all leaves (~15 of 16
+ * at 1M keys): a scan per record, not per child.
  */
 async function leavesUnder(store: KVStore, path: Path, indices: readonly number[]): Promise<(ElidedLeaf | 'none' | 'many')[]> {
-  const limit = indices.length + SLACK;
-  const { gte } = valuePrefixRange(childPrefix(path, indices[0]));
-  const { lt } = valuePrefixRange(childPrefix(path, indices[indices.length - 1]));
-  const run = await scan(store, { gte, lt, limit });
-  if (run.length >= limit) return Promise.all(indices.map((i) => leafUnder(store, childPrefix(path, i))));
-  const found: (ElidedLeaf | 'none' | 'many')[] = new Array(16).fill('none');
-  const elided = new Array<boolean>(16).fill(false);
-  for (const i of indices) elided[i] = true;
-  // every key in [gte, lt) has `path` as a prefix: its token at `path.length` is its child
-  const d = path.length;
-  for (const [k, v] of run) {
-    const byte = k[1 + (d >> 1)];
-    const t = (d & 1) === 0 ? byte >> 4 : byte & 15;
-    if (!elided[t]) continue;
-    found[t] = found[t] === 'none' ? leafOf(k, v) : 'many';
-  }
-  return indices.map((i) => found[i]);
+  const wants = indices.map((i) => valuePrefixRange(childPrefix(path, i)));
+  return (await scanLeaves(store, wants, SLACK)) ?? Promise.all(indices.map((i) => leafUnder(store, childPrefix(path, i))));
 }
 
 /**
@@ -131,25 +143,13 @@ const RUN_SLACK = 256;
  * without elided leaves; most of what is left is hashing each leaf and its value digest.
  */
 async function expandRun(store: KVStore, records: readonly { path: Path; raw: Uint8Array }[]): Promise<Uint8Array[] | undefined> {
-  const wants: { r: number; i: number; gte: Uint8Array; lt: Uint8Array }[] = [];
+  const wants: (Want & { r: number; i: number })[] = [];
   const indices = records.map((r) => elidedIndices(r.raw));
   for (let r = 0; r < records.length; r++) for (const i of indices[r]) wants.push({ r, i, ...valuePrefixRange(childPrefix(records[r].path, i)) });
   if (wants.length === 0) return records.map((r) => r.raw);
-  // elided leaves' prefixes never overlap (each is a subtree of its own): sorted, a key falls under at most one
   wants.sort((a, b) => compareBytes(a.gte, b.gte));
-  let lt = wants[0].lt;
-  for (const w of wants) if (compareBytes(w.lt, lt) > 0) lt = w.lt;
-  const limit = wants.length + RUN_SLACK;
-  const run = await scan(store, { gte: wants[0].gte, lt, limit });
-  if (run.length >= limit) return undefined;
-  const found: (ElidedLeaf | 'none' | 'many')[] = new Array(wants.length).fill('none');
-  let w = 0;
-  for (const [k, v] of run) {
-    while (w < wants.length && compareBytes(wants[w].lt, k) <= 0) w++;
-    if (w === wants.length) break;
-    if (compareBytes(k, wants[w].gte) < 0) continue;
-    found[w] = found[w] === 'none' ? leafOf(k, v) : 'many';
-  }
+  const found = await scanLeaves(store, wants, RUN_SLACK);
+  if (!found) return undefined;
   const leaves: (ElidedLeaf | undefined)[][] = records.map(() => new Array(16));
   const bad = new Set<number>();
   for (let j = 0; j < wants.length; j++) {
