@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview } from 'vite';
 import { CHROMIUM_PATH, Cleanup, REPO_ROOT, startNode } from '../e2e/harness.ts';
+import { BOOTED_MESSAGE } from '../e2e/light-client/boot-signal.ts';
 import type { Boot, BootResult, Lc } from '../e2e/light-client/main.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
 import { profileWorkers } from './worker-profile.ts';
@@ -149,7 +150,7 @@ try {
   const server = cleanup.add(await preview({ configFile: false, root: REPO_ROOT, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port: 0 } }), (s) => s.close());
   const url = `${server.resolvedUrls?.local[0]?.replace(/\/$/, '')}/e2e/light-client/index.html`;
   const browser = cleanup.add(
-    await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-dev-shm-usage'] }),
+    await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-dev-shm-usage', ...(process.env.XARGS ? process.env.XARGS.split(' ') : [])] }),
     (b) => b.close(),
   );
   const opts = { db: node.file.db!, writer: node.file.peerId, bootstrap: [node.file.ws!], storageName: 'trace' };
@@ -185,16 +186,20 @@ try {
   }
   // the page starts the client as it loads (`?boot=`), as an app does: no driver round trips
   const bootUrl = (b: Boot): string => `${url}?boot=${encodeURIComponent(JSON.stringify(b))}`;
-  const booted = async (page: Page): Promise<BootResult> => {
-    await page.waitForFunction(() => (window as unknown as { __boot?: unknown }).__boot !== undefined, undefined, { timeout: 60_000 });
+  // the page's console signal, not polling: see BOOTED_MESSAGE
+  const boot = async (page: Page, b: Boot): Promise<BootResult> => {
+    const signal = page.waitForEvent('console', { predicate: (m) => m.text() === BOOTED_MESSAGE, timeout: 60_000 });
+    await page.goto(bootUrl(b));
+    await signal;
     return page.evaluate(() => (window as unknown as { __boot: BootResult }).__boot);
   };
+  const reloaded = process.env.RELOAD === '1' ? await context.newPage() : undefined;
   for (let i = 0; i < RUNS; i++) {
-    const page = await context.newPage();
+    const page = reloaded ?? (await context.newPage());
     await traced(browser, page, `warm restart, page boots the client ${i}`, async () => {
-      await page.goto(bootUrl({ o: opts, key, read: 'local' }));
-      return booted(page);
+      return boot(page, { o: opts, key, read: 'local' });
     });
+    if (reloaded) continue;
     await page.evaluate(() => lc.close());
     await page.close();
   }
@@ -203,8 +208,7 @@ try {
     const fresh = await browser.newContext();
     const page = await fresh.newPage();
     await traced(browser, page, `first getVerified, page boots the client ${i}`, async () => {
-      await page.goto(bootUrl({ o: { ...opts, storageName: `boot-${i}`, autoStart: false }, key: '00'.repeat(32), read: 'verified' }));
-      return booted(page);
+      return boot(page, { o: { ...opts, storageName: `boot-${i}`, autoStart: false }, key: '00'.repeat(32), read: 'verified' });
     });
     await fresh.close();
   }
