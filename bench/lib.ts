@@ -80,3 +80,26 @@ export function runUntilStdinEnds(stop: () => Promise<void>): void {
   process.on('SIGTERM', exit);
   process.stdin.resume();
 }
+
+/**
+ * A Vite plugin for the benchmarks' `preview` servers: hashed assets (`/assets/…`) are served
+ * as a production host serves them and as `npm run demo` does (demo/server/static.ts), cached
+ * for good. Vite's preview marks every file `no-cache`, so each navigation revalidated each
+ * script with the server first, which no returning visitor of a deployed app waits for.
+ */
+export function immutableAssets(): import('vite').Plugin {
+  return {
+    name: 'proofsync-bench-immutable-assets',
+    configurePreviewServer(server) {
+      server.middlewares.use((req, res, next) => {
+        if (req.url?.startsWith('/assets/')) {
+          // the static handler sets its own cache-control after this one: have the last word
+          const setHeader = res.setHeader.bind(res);
+          res.setHeader = (name: string, value: number | string | readonly string[]) =>
+            setHeader(name, name.toLowerCase() === 'cache-control' ? 'public, max-age=31536000, immutable' : value);
+        }
+        next();
+      });
+    },
+  };
+}

@@ -63,3 +63,21 @@ export async function machineTicks(): Promise<{ busy: number; total: number } | 
 export function cpuDelta(before: Map<string, number>, after: Map<string, number>, min = 0.05): [string, number][] {
   return [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as [string, number]).filter(([, v]) => v >= min).sort((x, y) => y[1] - x[1]);
 }
+
+/**
+ * Waits until the machine is quiet: a `windowMs` window in which its cores were busy less than
+ * `share` of the time, or `maxMs` in all. A benchmark that times a navigation opens the tab
+ * first and waits here, as a user's tab is open before the address is typed: headless Chromium
+ * loads its omnibox WebUI (dozens of scripts) in every new tab, and on 2 cores that work took
+ * about half of a fresh page's first `getVerified` (`SETTLE=1500 node bench/startup-trace.ts
+ * 2000 4`: 522-578 ms against 975-1,322 ms navigating at once).
+ */
+export async function machineQuiet(maxMs = 5000, windowMs = 250, share = 0.3): Promise<void> {
+  const end = Date.now() + maxMs;
+  while (Date.now() < end) {
+    const a = await machineTicks();
+    await new Promise((r) => setTimeout(r, windowMs));
+    const b = await machineTicks();
+    if (!a || !b || (b.busy - a.busy) / Math.max(1, b.total - a.total) < share) return;
+  }
+}

@@ -20,7 +20,7 @@ import type { Boot, BootResult, Lc } from '../e2e/light-client/main.ts';
 import { FULL_NODE_SCRIPT } from '../src/node/testing/process.ts';
 import { profileWorkers } from './worker-profile.ts';
 import { TOKEN_FILE } from '../src/node/token.ts';
-import { seededBytes } from './lib.ts';
+import { immutableAssets, seededBytes } from './lib.ts';
 
 declare const lc: Lc;
 const KEYS = Number(process.argv[2] ?? 2000);
@@ -147,7 +147,7 @@ try {
     worker: { format: 'es' },
   });
   const node = cleanup.add(await startNode({ script: FULL_NODE_SCRIPT, args: ['--generate', String(KEYS)], readyTimeoutMs: 600_000 }), (n) => n.stop());
-  const server = cleanup.add(await preview({ configFile: false, root: REPO_ROOT, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port: 0 } }), (s) => s.close());
+  const server = cleanup.add(await preview({ configFile: false, root: REPO_ROOT, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port: 0 }, plugins: [immutableAssets()] }), (s) => s.close());
   const url = `${server.resolvedUrls?.local[0]?.replace(/\/$/, '')}/e2e/light-client/index.html`;
   const browser = cleanup.add(
     await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-dev-shm-usage', ...(process.env.XARGS ? process.env.XARGS.split(' ') : [])] }),
@@ -207,6 +207,7 @@ try {
   for (let i = 0; i < (process.env.VERIFIED === '0' ? 0 : RUNS); i++) {
     const fresh = await browser.newContext();
     const page = await fresh.newPage();
+    if (process.env.SETTLE) await new Promise((r) => setTimeout(r, Number(process.env.SETTLE)));
     await traced(browser, page, `first getVerified, page boots the client ${i}`, async () => {
       return boot(page, { o: { ...opts, storageName: `boot-${i}`, autoStart: false }, key: '00'.repeat(32), read: 'verified' });
     });
