@@ -199,7 +199,10 @@ try {
     await traced(browser, page, `warm restart, page boots the client ${i}`, async () => {
       return boot(page, { o: opts, key, read: 'local' });
     });
-    if (reloaded) continue;
+    if (reloaded) {
+      await reloaded.goto('about:blank');
+      continue;
+    }
     await page.evaluate(() => lc.close());
     await page.close();
   }
@@ -241,6 +244,12 @@ try {
         if (!res.ok) throw new Error(`commit ${i}: HTTP ${res.status}`);
       }
       const head = (await (await fetch(`${node.file.http}/v1/status`)).json()) as { root: string };
+      if (reloaded) {
+        // RELOAD=1: the tab left on about:blank while the writer commits, then opened again
+        await traced(browser, reloaded, `warm restart 100 commits behind, page boots the client ${run}`, () => boot(reloaded, { o: opts, key: head.root, read: 'head' }));
+        await reloaded.goto('about:blank');
+        continue;
+      }
       const page = await context.newPage();
       await traced(browser, page, `warm restart 100 commits behind ${run}`, async () => {
         await page.goto(url);
