@@ -7,7 +7,11 @@
  *
  * `node bench/startup-trace.ts [keys=2000] [runs=3]`; `TRACE_DIR=dir` also writes each trace's
  * JSON (open it in the DevTools Performance panel); `TRACE=0`: the marks only; `VERIFIED=0`,
- * `MISSED=0`: skip the fresh pages' first `getVerified`, the warm restart 100 commits behind.
+ * `MISSED=0`: skip the fresh pages' first `getVerified`, the warm restart 100 commits behind;
+ * `RELOAD=1`: the warm restarts reload one tab (the page starting the client as it loads)
+ * instead of opening a new tab each; `SETTLE=ms`: a fresh page's new tab waits that long before
+ * navigating; `BENCH_MINIFY=0`: readable names in `PROFILE_DIR` profiles; `XARGS`: more
+ * Chromium flags, space-separated.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -143,7 +147,7 @@ try {
     configFile: false,
     root: REPO_ROOT,
     logLevel: 'warn',
-    build: { outDir, emptyOutDir: true, rollupOptions: { input: [join(REPO_ROOT, 'e2e/light-client/index.html')] }, minify: true },
+    build: { outDir, emptyOutDir: true, rollupOptions: { input: [join(REPO_ROOT, 'e2e/light-client/index.html')] }, minify: process.env.BENCH_MINIFY !== '0' },
     worker: { format: 'es' },
   });
   const node = cleanup.add(await startNode({ script: FULL_NODE_SCRIPT, args: ['--generate', String(KEYS)], readyTimeoutMs: 600_000 }), (n) => n.stop());
