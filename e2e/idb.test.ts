@@ -174,6 +174,21 @@ describe('quota', () => {
   });
 });
 
+describe('prefetchRanges', () => {
+  it('caches the pages holding the ranges (no more than half the cache); the scans answer as before', async () => {
+    const r = await run(page, 'prefetchRanges', { name: 'prefetch' });
+    expect(r.before).toBe(0);
+    // 40 + 10 keys of ~104 bytes on 512-byte pages (~4 per page): at least 10 + 3 pages
+    expect(r.after).toBeGreaterThanOrEqual(13);
+    expect(r.after).toBeLessThan(30);
+    expect(r.cachedAfterScans).toBe(r.after); // the scans read nothing more
+    expect(r.bounded).toBe(2);
+    expect(r.lengths).toEqual([40, 10]);
+    expect(r.lengthsSmall).toEqual([40, 10]);
+    expect(r.firstKeys).toEqual(['0064', '05dc']);
+  });
+});
+
 describe('stored page size', () => {
   it('a store opened without pageBytes takes the size its database was last written with; a new one, 32 KiB', async () => {
     expect(await run(page, 'storedPageSize', { name: 'page-size' })).toEqual([1024, 2048, 2048, 32 * 1024]);

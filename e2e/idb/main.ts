@@ -353,6 +353,47 @@ async function compactionFails(o: { name: string; seed: number }) {
  * The page size a store opened without `pageBytes` takes: the one its database was last written
  * with (meta.pageBytes), through reopens and a change of size; a new database: the default.
  */
+/**
+ * `prefetchRanges`: a reopened store (nothing cached) told two ranges caches the pages holding
+ * them and no more than half its cache; the scans of those ranges answer as before.
+ */
+async function prefetchRanges(o: { name: string }) {
+  const w = new StoreWorker();
+  const key = (i: number): Uint8Array => new Uint8Array([i >> 8, i & 255]);
+  const ops: BatchOp[] = [];
+  for (let i = 0; i < 2000; i++) ops.push({ type: 'put', key: key(i), value: new Uint8Array(100).fill(i & 255) });
+  const ranges = [
+    { gte: key(100), lt: key(140) },
+    { gte: key(1500), lt: key(1510) },
+  ];
+  const scans: Query[] = ranges.map((r) => ({ iterate: { gte: r.gte, lt: r.lt } }));
+  await w.call({ op: 'deleteDatabase', name: o.name });
+  // 512-byte pages hold ~4 entries: the first range spans ~10 pages, the second ~3
+  await w.call({ op: 'open', name: o.name, pageBytes: 512, logBytes: 0 });
+  await w.call({ op: 'write', ops });
+  const reopen = async (cacheBytes: number) => {
+    await w.call({ op: 'close' });
+    await w.call({ op: 'open', name: o.name, pageBytes: 512, cacheBytes, logBytes: 0 });
+  };
+  await reopen(1024 * 1024);
+  const before = (await w.call<Stats>({ op: 'stats' })).cachedPages;
+  await w.call({ op: 'prefetch', ranges });
+  const after = (await w.call<Stats>({ op: 'stats' })).cachedPages;
+  const answers = await w.call<QueryResult[]>({ op: 'query', queries: scans });
+  const cachedAfterScans = (await w.call<Stats>({ op: 'stats' })).cachedPages;
+  // a cache of 4 pages: at most 2 are prefetched
+  await reopen(4 * 512);
+  await w.call({ op: 'prefetch', ranges });
+  const bounded = (await w.call<Stats>({ op: 'stats' })).cachedPages;
+  const answersSmall = await w.call<QueryResult[]>({ op: 'query', queries: scans });
+  await w.call({ op: 'close' });
+  await w.call({ op: 'deleteDatabase', name: o.name });
+  w.terminate();
+  const lengths = (a: QueryResult[]) => a.map((x) => (Array.isArray(x) ? x.length : -1));
+  const firstKeys = (a: QueryResult[]) => a.map((x) => (Array.isArray(x) && x.length ? toHex(x[0][0]) : ''));
+  return { before, after, cachedAfterScans, bounded, lengths: lengths(answers), lengthsSmall: lengths(answersSmall), firstKeys: firstKeys(answers) };
+}
+
 async function storedPageSize(o: { name: string }) {
   const w = new StoreWorker();
   const sizes: number[] = [];
@@ -412,6 +453,7 @@ const api = {
   quotaShim,
   compactionFails,
   storedPageSize,
+  prefetchRanges,
   spawn,
   call,
   readerAgrees: withWorker(readerAgrees),

@@ -12,6 +12,7 @@ export type Request =
   | { op: 'iterNext'; iter: number; n: number }
   | { op: 'stats' }
   | { op: 'compact' }
+  | { op: 'prefetch'; ranges: { gte: Uint8Array; lt: Uint8Array }[] }
   | { op: 'close' }
   | { op: 'deleteDatabase'; name: string }
   | { op: 'stream'; seed: number; count: number }

@@ -60,6 +60,9 @@ async function handle(req: Request): Promise<unknown> {
       const e = await open().estimate();
       return { pages: e.pages, pageBytes: open().pageBytes, commits: open().commitCount, cachedPages: e.cachedPages, logBytes: e.logBytes, overlayKeys: e.overlayKeys, compactions: e.compactions, usage: e.usage, quota: e.quota } satisfies Stats;
     }
+    case 'prefetch':
+      await open().prefetchRanges(req.ranges);
+      return null;
     case 'compact':
       await open().compact();
       return open().pageCount;

@@ -98,6 +98,26 @@ describe('expandRecords', () => {
     expect(together.map(toHex)).toEqual(alone.map(toHex));
   });
 
+  it('scattered records: the store is told every elided leaf\'s value range first (prefetchRanges), in chunks; the records come out as without it', async () => {
+    const s = new MemoryStore();
+    const trie = await MerkleTrie.open(s);
+    await trie.commit(Array.from({ length: 3000 }, (_, i) => ({ key: b(i >> 8, i & 255, (i * 37) & 255), value: b(i & 255) })));
+    const records = [...s.iterateSync({ gte: b(0x6e), lt: b(0x6f) })].map(([k, raw]) => ({ path: k.subarray(1), raw }));
+    expect(records.length).toBeGreaterThan(200); // more than one chunk
+    const alone = await expandRecords(s, records);
+    const told: { gte: Uint8Array; lt: Uint8Array }[][] = [];
+    const hinted = Object.assign(Object.create(s) as MemoryStore, {
+      prefetchRanges: async (ranges: readonly { gte: Uint8Array; lt: Uint8Array }[]) => void told.push([...ranges]),
+    });
+    const withHint = await expandRecords(hinted, records);
+    expect(withHint.map(toHex)).toEqual(alone.map(toHex));
+    expect(told.length).toBeGreaterThan(1);
+    // each range is a value prefix range (the 'v' prefix) and holds exactly one value: an elided leaf
+    const ranges = told.flat();
+    expect(ranges.length).toBeGreaterThan(records.length);
+    for (const r of ranges.slice(0, 50)) expect([...s.iterateSync({ gte: r.gte, lt: r.lt })].length).toBe(1);
+  });
+
   it('a record that changed between its read and its values (a commit in the gap) is read again, not reported damaged', async () => {
     const { s, root } = await store();
     // a commit lands: the leaf at 1100 goes, one at 3100 comes, and the root record changes

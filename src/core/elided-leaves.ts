@@ -125,8 +125,25 @@ export async function expandRecords(store: KVStore, records: readonly { path: Pa
     const together = await expandRun(store, records);
     if (together) return together;
   }
-  return Promise.all(records.map((r) => expandOne(store, r.path, r.raw, true)));
+  if (!store.prefetchRanges || records.length < 2) return Promise.all(records.map((r) => expandOne(store, r.path, r.raw, true)));
+  // scattered records (a catch-up's paths): the store is told each chunk's places first, so their
+  // scans find them read (one round trip per chunk, not one per record)
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < records.length; at += PREFETCH_CHUNK) {
+    const chunk = records.slice(at, at + PREFETCH_CHUNK);
+    const ranges: Want[] = [];
+    for (const r of chunk) for (const i of elidedIndices(r.raw)) ranges.push(valuePrefixRange(childPrefix(r.path, i)));
+    if (ranges.length) await store.prefetchRanges(ranges);
+    out.push(...(await Promise.all(chunk.map((r) => expandOne(store, r.path, r.raw, true)))));
+  }
+  return out;
 }
+
+/**
+ * Records whose places `expandRecords` hands to `prefetchRanges` at once: about as many pages,
+ * within half of a browser store's default page cache (16 MiB of 32 KiB pages).
+ */
+const PREFETCH_CHUNK = 128;
 
 /** Values read past a run's elided leaves before `expandRun` gives up. */
 const RUN_SLACK = 256;

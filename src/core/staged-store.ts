@@ -121,6 +121,12 @@ export class StagedReads implements KVStore {
     return out;
   }
 
+  /** The store's hint; ranges a staged write touches are left to the scan (it waits for the write). */
+  prefetchRanges(ranges: readonly { gte: Uint8Array; lt: Uint8Array }[]): Promise<void> {
+    if (!this.#store.prefetchRanges) return Promise.resolve();
+    return this.#store.prefetchRanges(this.#staged.length ? ranges.filter((r) => !this.#staged.some((c) => c.touches(r))) : ranges);
+  }
+
   async *iterate(options: IterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
     if (this.#staged.length) await this.#settled(options);
     yield* this.#store.iterate(options);

@@ -67,6 +67,12 @@ export interface KVStore {
   range?(options: RangeOptions): Promise<[Uint8Array, Uint8Array][]>;
   /** Applies every op or none. */
   write(ops: BatchOp[], options?: WriteOptions): Promise<void>;
+  /**
+   * A hint (optional): the caller is about to scan these key ranges (`gte` inclusive, `lt`
+   * exclusive). A store whose reads are round trips (IndexedDB pages) loads what holds them in
+   * one go, so the scans that follow wait for no read each; a store may do less, or nothing.
+   */
+  prefetchRanges?(ranges: readonly { gte: Uint8Array; lt: Uint8Array }[]): Promise<void>;
 }
 
 /** How a batch is handed to `KVStore.write`. */
