@@ -20,6 +20,7 @@
  *   hold the test driver's round trips between the page's load and `createLightClient`;
  * - bundle sizes (minified + gzip) of the page entry, the worker and the main-thread bridge.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,7 +184,9 @@ async function contextPage(context: BrowserContext, url: string): Promise<Page> 
 /** The writer commits MISSED_COMMITS batches of KEYS_PER_COMMIT new keys (HTTP API); returns its head. */
 async function commitMissed(node: NodeProcess): Promise<{ root: string; seq: number }> {
   const token = (await readFile(join(node.dataDir, TOKEN_FILE), 'utf8')).trim();
-  const rnd = seededBytes(18);
+  // new keys each time: a fixed seed here wrote the same key-values on both calls, so the second
+  // call's 100 commits left the state as it was (and its catch-up had nothing to change)
+  const rnd = (n: number): Uint8Array => randomBytes(n);
   const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
   for (let i = 0; i < MISSED_COMMITS; i++) {
     const puts = Array.from({ length: KEYS_PER_COMMIT }, () => ({ key: hex(rnd(32)), value: hex(rnd(64)) }));
