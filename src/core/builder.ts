@@ -97,12 +97,22 @@ function sharedTokens(a: BuildItem, b: BuildItem, from: number): number {
 export function buildRoot(items: readonly BuildItem[], onNode?: (node: BuiltNode) => void, options: { leaves?: boolean } = {}): Uint8Array {
   if (items.length === 0) return EMPTY_ROOT;
   const top: (Uint8Array | undefined)[] = new Array(1); // the same kind of array as the slots below
-  build(items, 0, items.length, 0, onNode, options.leaves ?? true, top, undefined, 0);
+  // a build of its own: `onNode` may build another trie before this one is done
+  const outer = slots;
+  slots = [];
+  try {
+    build(items, 0, items.length, 0, onNode, options.leaves ?? true, top, undefined, 0);
+  } finally {
+    slots = outer;
+  }
   return top[0]!;
 }
 
-/** One 16-slot array of child ids per depth, reused: children are always deeper, so recursion never touches their parent's. */
-const slots: (Uint8Array | undefined)[][] = [];
+/**
+ * The running build's 16-slot arrays of child ids, one per depth, reused: children are always
+ * deeper, so recursion never touches their parent's.
+ */
+let slots: (Uint8Array | undefined)[][] = [];
 
 /**
  * Builds the node holding `items[lo..hi)` (all below a shared prefix of `depth` tokens), puts its id in `slot[t]` and, with

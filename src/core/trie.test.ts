@@ -57,6 +57,21 @@ describe('MerkleTrie', () => {
     const root = await bulk.commit(kvs.map((kv) => ({ key: kv.key, value: undefined })));
     expect(toHex(root)).toBe('00'.repeat(32));
   });
+
+  it('buildRoot: an onNode that builds another trie meanwhile changes neither root (the builder keeps per-depth arrays)', () => {
+    const kvs = (seed: number) => {
+      const model = new Map<string, Uint8Array>();
+      for (const k of fc.sample(fc.uint8Array({ minLength: 1, maxLength: 5 }), { numRuns: 400, seed })) model.set(toHex(k), k.map((x) => x ^ seed));
+      return { model, items: itemsFromKeyValues([...model].map(([k, v]) => ({ key: Uint8Array.from(Buffer.from(k, 'hex')), value: v }))) };
+    };
+    const a = kvs(3);
+    const b = kvs(11);
+    const inner: string[] = [];
+    const outer = buildRoot(a.items, () => void inner.push(toHex(buildRoot(b.items))));
+    expect(inner.length).toBeGreaterThan(100);
+    expect(toHex(outer)).toBe(toHex(naiveRoot(a.model)));
+    expect(new Set(inner)).toEqual(new Set([toHex(naiveRoot(b.model))]));
+  });
 });
 
 describe('leaves without node records', () => {
