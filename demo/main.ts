@@ -6,7 +6,8 @@
  * Query parameters: `transport=webrtc-direct` (default websockets); `keyLimit` and
  * `concurrency` slow a sync down to watch it (or for the end-to-end test's mid-sync picture);
  * `snapshots=0` syncs from the nodes alone (the static mirror would answer a fresh sync's range
- * requests, so a lying replica would never be asked).
+ * requests, so a lying replica would never be asked); `banAfter` sets the invalid answers a peer
+ * may send before it is banned (default 3).
  * Rendering is coalesced to one update per animation frame, however often progress arrives.
  */
 import type { DemoConfig, DemoNodeStats, DemoWriteResult, Transport } from './config.ts';
@@ -182,7 +183,7 @@ async function main(): Promise<void> {
       allowInsecureLoopback: true, // the demo's nodes listen on loopback, over plain ws://
       storage: { name: `proofsync-demo:${config.db}` },
       headsPollMs: 1_000,
-      sync: { keyLimit: num('keyLimit'), concurrency: num('concurrency') },
+      sync: { keyLimit: num('keyLimit'), concurrency: num('concurrency'), banAfter: num('banAfter') },
       // a fresh page fetches the state at the snapshot's checkpoint as plain files, then catches up from the nodes
       snapshots: params.get('snapshots') === '0' ? undefined : config.snapshots?.map((p) => new URL(p, location.href).href),
     });
