@@ -178,6 +178,21 @@ export class PeerBook {
   }
 
   /** The fastest measured peer not banned (ties: the first listed). */
+  /** The measured peer with the shortest time per request among those usable at `now`, failed lately or not. */
+  #fastestReady(now: number): Record | undefined {
+    let best: Record | undefined;
+    let bestMs = Infinity;
+    for (const p of this.#peers.values()) {
+      const ms = this.#measured(p);
+      if (gone(p) || ms === undefined || p.backoffUntil > now) continue;
+      if (!best || ms < bestMs) {
+        best = p;
+        bestMs = ms;
+      }
+    }
+    return best;
+  }
+
   #fastest(): Record | undefined {
     let best: Record | undefined;
     let bestMs = Infinity;
@@ -219,8 +234,10 @@ export class PeerBook {
    * fastest measured latency (at least `minHedgeMs`); undefined when `peer` is the fastest or
    * no peer has been measured yet (nothing is known to be faster).
    */
-  hedgeAfter(peer: string): number | undefined {
-    const fastest = this.#fastest();
+  hedgeAfter(peer: string, now?: number): number | undefined {
+    // a peer whose last request failed is not the fastest, but once out of back-off it may take a
+    // hedge: else a sync whose hedge failed had nobody to hedge its last silent request to
+    const fastest = this.#fastest() ?? (now === undefined ? undefined : this.#fastestReady(now));
     if (!fastest || fastest.id === peer) return undefined;
     return Math.max(this.#minHedge, this.#hedgeFactor * this.#measured(fastest)!);
   }

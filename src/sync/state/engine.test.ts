@@ -278,6 +278,44 @@ describe('StateSyncEngine among slow and hostile peers', () => {
     expect(e.peers.find((p) => p.id === 'silent')).toMatchObject({ timeouts: 1, msPerRequest: 30_000 });
   });
 
+  it('the last request, to a silent peer, is hedged again after its hedge failed (once the fast peer is out of back-off), not left to its deadline', () => {
+    const e = engine({ target: A, peers: ['silent', 'fast'], concurrency: 2 });
+    let pending = requests(e.start(0));
+    const toSilent = pending.find((r) => r.peer === 'silent')!;
+    // the fast peer answers everything else: only the silent request is left
+    let now = 0;
+    let actions: StateSyncAction[] = [];
+    while (pending.some((r) => r.peer === 'fast')) {
+      const r = pending.find((q) => q.peer === 'fast')!;
+      now += 10;
+      actions = e.step({ type: 'response', requestId: r.id, outcome: ok(A), elapsedMs: 10, bytes: 10 }, now);
+      pending = [...pending.filter((q) => q !== r), ...requests(actions)];
+    }
+    expect(e.peers.find((p) => p.id === 'fast')!.inFlight).toBe(0);
+    // the hedge goes to the fast peer at its due time, and fails
+    let hedge: StateRequest | undefined;
+    for (let i = 0; i < 20 && !hedge; i++) {
+      const wakes = ofType(actions, 'wake').map((w) => w.at);
+      now = wakes.length ? Math.max(now + 1, Math.min(...wakes)) : now + 50;
+      actions = e.step({ type: 'tick' }, now);
+      hedge = requests(actions).find((r) => r.start === toSilent.start && r.peer === 'fast');
+    }
+    expect(hedge).toBeDefined();
+    actions = e.step({ type: 'failure', requestId: hedge!.id, error: new Error('stream reset'), elapsedMs: 5 }, now + 5);
+    now += 5;
+    // the engine wakes itself (no answer is due from anyone but the silent peer) and hedges again
+    let again: StateRequest | undefined;
+    for (let i = 0; i < 20 && !again; i++) {
+      const wakes = ofType(actions, 'wake').map((w) => w.at);
+      expect(wakes.length, `step ${i} at ${now} set no wake`).toBeGreaterThan(0);
+      now = Math.max(now + 1, Math.min(...wakes));
+      expect(now).toBeLessThan(10_000);
+      actions = e.step({ type: 'tick' }, now);
+      again = requests(actions).find((r) => r.start === toSilent.start && r.peer === 'fast');
+    }
+    expect(again).toBeDefined();
+  });
+
   it('a failure carries its elapsed time into the peer record, even for a peer never measured', () => {
     const e = engine({ target: A, peers: ['silent', 'other'], concurrency: 1 });
     const [r] = requests(e.start(0));

@@ -584,8 +584,14 @@ export class StateSyncEngine {
     for (const o of [...this.#requests.values()]) {
       const { request } = o;
       if (request.kind === 'clear' || o.twin !== undefined || o.queueId !== request.id) continue;
-      const after = this.#peers.hedgeAfter(request.peer);
-      if (after === undefined) continue;
+      const after = this.#peers.hedgeAfter(request.peer, now);
+      if (after === undefined) {
+        // no peer known to be faster is usable now: look again when a backed-off one is, since
+        // no answer may come to wake the engine before this request's own deadline
+        const back = this.#peers.nextAvailable(now);
+        if (back !== undefined) next = next === undefined ? back : Math.min(next, back);
+        continue;
+      }
       const due = o.sentAt + after;
       if (due > now) {
         next = next === undefined ? due : Math.min(next, due);
