@@ -6,7 +6,7 @@
  */
 import { compareBytes } from './bytes.ts';
 import { pathStr } from './path.ts';
-import { getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions, type WriteOptions } from './store.ts';
+import { entryLowerBound, getMany, readRange, type BatchOp, type IterateOptions, type KVStore, type RangeOptions, type WriteOptions } from './store.ts';
 
 /**
  * One staged commit: its ops, by store key (null: deleted) once a read needs them (most reads
@@ -41,15 +41,8 @@ export class StagedCommit {
       this.#sorted = [...last.values()].sort((a, b) => compareBytes(a[0], b[0]));
     }
     const e = this.#sorted;
-    let lo = 0;
-    let hi = e.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareBytes(e[mid][0], gte) < 0) lo = mid + 1;
-      else hi = mid;
-    }
     const out: [Uint8Array, Uint8Array | null][] = [];
-    for (let i = lo; i < e.length && compareBytes(e[i][0], lt) < 0; i++) out.push(e[i]);
+    for (let i = entryLowerBound(e, gte); i < e.length && compareBytes(e[i][0], lt) < 0; i++) out.push(e[i]);
     return out;
   }
 

@@ -111,6 +111,18 @@ export function getMany(store: KVStore, keys: Uint8Array[]): Promise<(Uint8Array
   return store.getMany ? store.getMany(keys) : Promise.all(keys.map((k) => store.get(k)));
 }
 
+/** The index of the first entry whose key is not below `key`, in entries sorted by key. */
+export function entryLowerBound(entries: readonly (readonly [Uint8Array, unknown])[], key: Uint8Array): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareBytes(entries[mid][0], key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /**
  * A sorted in-memory store. Sorting is lazy: writes are O(1), the next scan sorts once.
  * Written arrays are kept as they are: callers must not mutate them afterwards.
@@ -164,15 +176,7 @@ export class MemoryStore implements KVStore {
   }
 
   private lowerBound(key: Uint8Array): number {
-    const e = this.entries();
-    let lo = 0;
-    let hi = e.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareBytes(e[mid][0], key) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return entryLowerBound(this.entries(), key);
   }
 
   /** Entries in key order (descending with `reverse`) within the bounds. */

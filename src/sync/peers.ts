@@ -177,14 +177,16 @@ export class PeerBook {
     return p && this.#measured(p);
   }
 
-  /** The fastest measured peer not banned (ties: the first listed). */
-  /** The measured peer with the shortest time per request among those usable at `now`, failed lately or not. */
-  #fastestReady(now: number): Record | undefined {
+  /**
+   * The fastest measured peer not banned (ties: the first listed): of those with no failure in a
+   * row, or with `usableAt`, of those out of back-off then, failed lately or not.
+   */
+  #fastest(usableAt?: number): Record | undefined {
     let best: Record | undefined;
     let bestMs = Infinity;
     for (const p of this.#peers.values()) {
       const ms = this.#measured(p);
-      if (gone(p) || ms === undefined || p.backoffUntil > now) continue;
+      if (gone(p) || ms === undefined || (usableAt === undefined ? p.consecutiveFailures > 0 : p.backoffUntil > usableAt)) continue;
       if (!best || ms < bestMs) {
         best = p;
         bestMs = ms;
@@ -193,19 +195,6 @@ export class PeerBook {
     return best;
   }
 
-  #fastest(): Record | undefined {
-    let best: Record | undefined;
-    let bestMs = Infinity;
-    for (const p of this.#peers.values()) {
-      const ms = this.#measured(p);
-      if (gone(p) || ms === undefined || p.consecutiveFailures > 0) continue;
-      if (!best || ms < bestMs) {
-        best = p;
-        bestMs = ms;
-      }
-    }
-    return best;
-  }
 
   /** Most requests `p` may hold: its share of the slots, unless it is the fastest measured peer. */
   #cap(p: Record, fastest: Record | undefined): number {
@@ -237,7 +226,7 @@ export class PeerBook {
   hedgeAfter(peer: string, now?: number): number | undefined {
     // a peer whose last request failed is not the fastest, but once out of back-off it may take a
     // hedge: else a sync whose hedge failed had nobody to hedge its last silent request to
-    const fastest = this.#fastest() ?? (now === undefined ? undefined : this.#fastestReady(now));
+    const fastest = this.#fastest() ?? (now === undefined ? undefined : this.#fastest(now));
     if (!fastest || fastest.id === peer) return undefined;
     return Math.max(this.#minHedge, this.#hedgeFactor * this.#measured(fastest)!);
   }

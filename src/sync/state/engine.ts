@@ -581,6 +581,7 @@ export class StateSyncEngine {
   #hedgeSlow(actions: StateSyncAction[], now: number): number | undefined {
     if (!this.#hedge) return undefined;
     let next: number | undefined;
+    let available: number | undefined | null = null; // when a backed-off peer is usable again (looked up once)
     for (const o of [...this.#requests.values()]) {
       const { request } = o;
       if (request.kind === 'clear' || o.twin !== undefined || o.queueId !== request.id) continue;
@@ -588,8 +589,8 @@ export class StateSyncEngine {
       if (after === undefined) {
         // no peer known to be faster is usable now: look again when a backed-off one is, since
         // no answer may come to wake the engine before this request's own deadline
-        const back = this.#peers.nextAvailable(now);
-        if (back !== undefined) next = next === undefined ? back : Math.min(next, back);
+        if (available === null) available = this.#peers.nextAvailable(now);
+        if (available !== undefined) next = next === undefined ? available : Math.min(next, available);
         continue;
       }
       const due = o.sentAt + after;
