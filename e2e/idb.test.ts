@@ -183,6 +183,8 @@ describe('prefetchRanges', () => {
     expect(r.after).toBeLessThan(30);
     expect(r.cachedAfterScans).toBe(r.after); // the scans read nothing more
     expect(r.bounded).toBe(2);
+    expect(r.inverted).toBe(0);
+    expect(r.everything).toBe(2);
     expect(r.lengths).toEqual([40, 10]);
     expect(r.lengthsSmall).toEqual([40, 10]);
     expect(r.firstKeys).toEqual(['0064', '05dc']);

@@ -386,12 +386,18 @@ async function prefetchRanges(o: { name: string }) {
   await w.call({ op: 'prefetch', ranges });
   const bounded = (await w.call<Stats>({ op: 'stats' })).cachedPages;
   const answersSmall = await w.call<QueryResult[]>({ op: 'query', queries: scans });
+  // hostile bounds: an inverted range reads nothing; one over every key stays within half the cache
+  await reopen(4 * 512);
+  await w.call({ op: 'prefetch', ranges: [{ gte: key(1500), lt: key(100) }] });
+  const inverted = (await w.call<Stats>({ op: 'stats' })).cachedPages;
+  await w.call({ op: 'prefetch', ranges: [{ gte: new Uint8Array(0), lt: new Uint8Array([0xff, 0xff, 0xff]) }] });
+  const everything = (await w.call<Stats>({ op: 'stats' })).cachedPages;
   await w.call({ op: 'close' });
   await w.call({ op: 'deleteDatabase', name: o.name });
   w.terminate();
   const lengths = (a: QueryResult[]) => a.map((x) => (Array.isArray(x) ? x.length : -1));
   const firstKeys = (a: QueryResult[]) => a.map((x) => (Array.isArray(x) && x.length ? toHex(x[0][0]) : ''));
-  return { before, after, cachedAfterScans, bounded, lengths: lengths(answers), lengthsSmall: lengths(answersSmall), firstKeys: firstKeys(answers) };
+  return { before, after, cachedAfterScans, bounded, inverted, everything, lengths: lengths(answers), lengthsSmall: lengths(answersSmall), firstKeys: firstKeys(answers) };
 }
 
 async function storedPageSize(o: { name: string }) {
